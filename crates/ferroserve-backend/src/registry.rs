@@ -1,0 +1,163 @@
+//! The engines this process has, and the choice of engine for a model.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::onnxruntime::OrtBackend;
+use crate::tract::TractBackend;
+use crate::{Backend, BackendError, LoadOptions, LoadedModel, ModelSource};
+
+/// Which engine should run a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineChoice {
+    /// ONNX Runtime when the library was found, tract otherwise.
+    #[default]
+    Auto,
+    /// ONNX Runtime; an error when the library is missing.
+    OnnxRuntime,
+    /// tract.
+    Tract,
+}
+
+impl EngineChoice {
+    /// The configuration name: `auto`, `onnxruntime` or `tract`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineChoice::Auto => "auto",
+            EngineChoice::OnnxRuntime => crate::onnxruntime::ENGINE,
+            EngineChoice::Tract => crate::tract::ENGINE,
+        }
+    }
+}
+
+impl fmt::Display for EngineChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Error returned when an engine name is not `auto`, `onnxruntime` or `tract`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown engine {0:?}; expected auto, onnxruntime or tract")]
+pub struct UnknownEngine(pub String);
+
+impl FromStr for EngineChoice {
+    type Err = UnknownEngine;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            EngineChoice::Auto,
+            EngineChoice::OnnxRuntime,
+            EngineChoice::Tract,
+        ]
+        .into_iter()
+        .find(|choice| choice.as_str() == s)
+        .ok_or_else(|| UnknownEngine(s.to_string()))
+    }
+}
+
+/// The engines available to this process: tract always, ONNX Runtime when
+/// its library was found and is usable.
+#[derive(Debug)]
+pub struct Engines {
+    ort: Result<OrtBackend, BackendError>,
+    tract: TractBackend,
+}
+
+impl Engines {
+    /// Looks for ONNX Runtime (at `ort_library` when given, else as
+    /// [`crate::onnxruntime::find_library`] describes) and sets up tract.
+    /// Never fails: without ONNX Runtime, models run on tract, and a warning
+    /// says why.
+    pub fn discover(ort_library: Option<&Path>) -> Engines {
+        let ort = OrtBackend::new(ort_library);
+        match &ort {
+            Ok(backend) => tracing::info!(
+                version = backend.version(),
+                path = %backend.library_path().display(),
+                "ONNX Runtime loaded"
+            ),
+            Err(error) => tracing::warn!("ONNX Runtime not found ({error}); models will use tract"),
+        }
+        Engines {
+            ort,
+            tract: TractBackend::new(),
+        }
+    }
+
+    /// Loads `source` with the chosen engine. [`EngineChoice::Auto`] picks ONNX
+    /// Runtime when it is available and tract otherwise; asking for ONNX
+    /// Runtime when it is missing is [`BackendError::LibraryNotFound`] with the
+    /// reason found at discovery.
+    pub fn load(
+        &self,
+        choice: EngineChoice,
+        source: &ModelSource,
+        options: &LoadOptions,
+    ) -> Result<Arc<dyn LoadedModel>, BackendError> {
+        self.backend(choice)?.load(source, options)
+    }
+
+    /// The engine that `choice` resolves to.
+    pub fn backend(&self, choice: EngineChoice) -> Result<&dyn Backend, BackendError> {
+        match (choice, &self.ort) {
+            (EngineChoice::Tract, _) | (EngineChoice::Auto, Err(_)) => Ok(&self.tract),
+            (EngineChoice::OnnxRuntime | EngineChoice::Auto, Ok(ort)) => Ok(ort),
+            (EngineChoice::OnnxRuntime, Err(error)) => Err(error.clone()),
+        }
+    }
+
+    /// Whether ONNX Runtime is available.
+    pub fn ort_available(&self) -> bool {
+        self.ort.is_ok()
+    }
+
+    /// The ONNX Runtime engine, when available.
+    pub fn ort(&self) -> Option<&OrtBackend> {
+        self.ort.as_ref().ok()
+    }
+
+    /// The tract engine.
+    pub fn tract(&self) -> &TractBackend {
+        &self.tract
+    }
+
+    /// One line for logs and status pages: `onnxruntime 1.31.1 from <path>`,
+    /// or why ONNX Runtime is not available.
+    pub fn ort_status(&self) -> String {
+        match &self.ort {
+            Ok(ort) => format!(
+                "onnxruntime {} from {}",
+                ort.version(),
+                ort.library_path().display()
+            ),
+            Err(error) => error.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_names_round_trip() {
+        for choice in [
+            EngineChoice::Auto,
+            EngineChoice::OnnxRuntime,
+            EngineChoice::Tract,
+        ] {
+            assert_eq!(choice.to_string().parse::<EngineChoice>(), Ok(choice));
+            let json = serde_json::to_string(&choice).expect("serializes");
+            assert_eq!(json, format!("\"{choice}\""));
+            assert_eq!(serde_json::from_str::<EngineChoice>(&json).ok(), Some(choice));
+        }
+        let error = "ort".parse::<EngineChoice>().unwrap_err();
+        assert!(error.to_string().contains("\"ort\""), "{error}");
+    }
+}

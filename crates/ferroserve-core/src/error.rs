@@ -1,0 +1,90 @@
+//! Error kinds shared by every layer, mapped once to an HTTP status and a
+//! metric label.
+
+/// What went wrong, independent of the protocol that reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The request was malformed or did not match the model's signature.
+    InvalidInput,
+    /// The model or version does not exist.
+    NotFound,
+    /// The request body exceeds the configured limit.
+    PayloadTooLarge,
+    /// The batch queue of the model is full; retry later.
+    QueueFull,
+    /// The model is not ready (loading, failed, or shutting down).
+    Unavailable,
+    /// The request's deadline passed before it could be answered.
+    DeadlineExceeded,
+    /// The engine does not support what the model asks for.
+    Unsupported,
+    /// A bug or an engine failure.
+    Internal,
+}
+
+impl ErrorKind {
+    /// HTTP status code for this kind.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::InvalidInput => 400,
+            ErrorKind::NotFound => 404,
+            ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::QueueFull => 429,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::DeadlineExceeded => 504,
+            ErrorKind::Unsupported => 501,
+            ErrorKind::Internal => 500,
+        }
+    }
+
+    /// Short label used in metrics and logs.
+    pub fn as_label(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::PayloadTooLarge => "payload_too_large",
+            ErrorKind::QueueFull => "queue_full",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::DeadlineExceeded => "deadline_exceeded",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+/// An error on the inference path: a kind and a message that says what was
+/// wrong and where. Cloneable, so one failure can be sent to every request of
+/// a batch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InferError {
+    /// Category, deciding the status code.
+    pub kind: ErrorKind,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+impl InferError {
+    /// Builds an error of `kind` with `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        InferError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// Shorthand for [`ErrorKind::InvalidInput`].
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidInput, message)
+    }
+
+    /// Shorthand for [`ErrorKind::NotFound`].
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+
+    /// Shorthand for [`ErrorKind::Internal`].
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Internal, message)
+    }
+}

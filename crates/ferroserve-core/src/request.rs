@@ -1,0 +1,47 @@
+//! Protocol-neutral inference requests and responses.
+
+use std::collections::BTreeMap;
+
+use crate::Tensor;
+
+/// An output the caller asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestedOutput {
+    /// Output name.
+    pub name: String,
+    /// Whether the caller wants it in the binary tensor encoding.
+    pub binary_data: bool,
+}
+
+/// One inference request, after decoding.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InferRequest {
+    /// Caller's request id, echoed in the response.
+    pub id: Option<String>,
+    /// Input tensors.
+    pub inputs: Vec<Tensor>,
+    /// Outputs to return; empty means all.
+    pub outputs: Vec<RequestedOutput>,
+    /// Request-level parameters (`timeout`, ...).
+    pub parameters: BTreeMap<String, serde_json::Value>,
+}
+
+impl InferRequest {
+    /// Number of rows (first dimension of the first input).
+    pub fn rows(&self) -> usize {
+        self.inputs.first().map_or(0, Tensor::rows)
+    }
+}
+
+/// The answer to an [`InferRequest`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct InferResponse {
+    /// Served model name.
+    pub model_name: String,
+    /// Version that computed the result.
+    pub model_version: String,
+    /// Echo of the request id.
+    pub id: Option<String>,
+    /// Output tensors, in the order requested (or declared).
+    pub outputs: Vec<Tensor>,
+}

@@ -1,0 +1,294 @@
+//! Named, shaped tensors with typed storage, and the row operations the
+//! batcher needs (concatenate along the batch dimension, split it again).
+
+use crate::{DataType, InferError};
+
+/// Typed, flat (row-major) element storage of a tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TensorData {
+    /// `BOOL` elements.
+    Bool(Vec<bool>),
+    /// `UINT8` elements.
+    Uint8(Vec<u8>),
+    /// `UINT16` elements.
+    Uint16(Vec<u16>),
+    /// `UINT32` elements.
+    Uint32(Vec<u32>),
+    /// `UINT64` elements.
+    Uint64(Vec<u64>),
+    /// `INT8` elements.
+    Int8(Vec<i8>),
+    /// `INT16` elements.
+    Int16(Vec<i16>),
+    /// `INT32` elements.
+    Int32(Vec<i32>),
+    /// `INT64` elements.
+    Int64(Vec<i64>),
+    /// `FP32` elements.
+    Fp32(Vec<f32>),
+    /// `FP64` elements.
+    Fp64(Vec<f64>),
+    /// `BYTES` elements (each a byte string).
+    Bytes(Vec<Vec<u8>>),
+}
+
+/// Applies `$body` to the vector inside any [`TensorData`] variant, rebuilding
+/// the same variant when `$wrap` is given.
+macro_rules! each_variant {
+    ($value:expr, $v:ident => $body:expr) => {
+        match $value {
+            TensorData::Bool($v) => $body,
+            TensorData::Uint8($v) => $body,
+            TensorData::Uint16($v) => $body,
+            TensorData::Uint32($v) => $body,
+            TensorData::Uint64($v) => $body,
+            TensorData::Int8($v) => $body,
+            TensorData::Int16($v) => $body,
+            TensorData::Int32($v) => $body,
+            TensorData::Int64($v) => $body,
+            TensorData::Fp32($v) => $body,
+            TensorData::Fp64($v) => $body,
+            TensorData::Bytes($v) => $body,
+        }
+    };
+    ($value:expr, $v:ident => wrap $body:expr) => {
+        match $value {
+            TensorData::Bool($v) => TensorData::Bool($body),
+            TensorData::Uint8($v) => TensorData::Uint8($body),
+            TensorData::Uint16($v) => TensorData::Uint16($body),
+            TensorData::Uint32($v) => TensorData::Uint32($body),
+            TensorData::Uint64($v) => TensorData::Uint64($body),
+            TensorData::Int8($v) => TensorData::Int8($body),
+            TensorData::Int16($v) => TensorData::Int16($body),
+            TensorData::Int32($v) => TensorData::Int32($body),
+            TensorData::Int64($v) => TensorData::Int64($body),
+            TensorData::Fp32($v) => TensorData::Fp32($body),
+            TensorData::Fp64($v) => TensorData::Fp64($body),
+            TensorData::Bytes($v) => TensorData::Bytes($body),
+        }
+    };
+}
+
+impl TensorData {
+    /// The element type.
+    pub fn datatype(&self) -> DataType {
+        match self {
+            TensorData::Bool(_) => DataType::Bool,
+            TensorData::Uint8(_) => DataType::Uint8,
+            TensorData::Uint16(_) => DataType::Uint16,
+            TensorData::Uint32(_) => DataType::Uint32,
+            TensorData::Uint64(_) => DataType::Uint64,
+            TensorData::Int8(_) => DataType::Int8,
+            TensorData::Int16(_) => DataType::Int16,
+            TensorData::Int32(_) => DataType::Int32,
+            TensorData::Int64(_) => DataType::Int64,
+            TensorData::Fp32(_) => DataType::Fp32,
+            TensorData::Fp64(_) => DataType::Fp64,
+            TensorData::Bytes(_) => DataType::Bytes,
+        }
+    }
+
+    /// An empty storage of `datatype` with room for `capacity` elements.
+    pub fn with_capacity(datatype: DataType, capacity: usize) -> TensorData {
+        match datatype {
+            DataType::Bool => TensorData::Bool(Vec::with_capacity(capacity)),
+            DataType::Uint8 => TensorData::Uint8(Vec::with_capacity(capacity)),
+            DataType::Uint16 => TensorData::Uint16(Vec::with_capacity(capacity)),
+            DataType::Uint32 => TensorData::Uint32(Vec::with_capacity(capacity)),
+            DataType::Uint64 => TensorData::Uint64(Vec::with_capacity(capacity)),
+            DataType::Int8 => TensorData::Int8(Vec::with_capacity(capacity)),
+            DataType::Int16 => TensorData::Int16(Vec::with_capacity(capacity)),
+            DataType::Int32 => TensorData::Int32(Vec::with_capacity(capacity)),
+            DataType::Int64 => TensorData::Int64(Vec::with_capacity(capacity)),
+            DataType::Fp32 => TensorData::Fp32(Vec::with_capacity(capacity)),
+            DataType::Fp64 => TensorData::Fp64(Vec::with_capacity(capacity)),
+            DataType::Bytes => TensorData::Bytes(Vec::with_capacity(capacity)),
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        each_variant!(self, v => v.len())
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends the elements of `other`, which must have the same type.
+    pub fn extend_from(&mut self, other: &TensorData) -> Result<(), InferError> {
+        macro_rules! ext {
+            ($($variant:ident),*) => {
+                match (&mut *self, other) {
+                    $((TensorData::$variant(a), TensorData::$variant(b)) => a.extend_from_slice(b),)*
+                    (a, b) => {
+                        return Err(InferError::invalid(format!(
+                            "cannot join a {} tensor with a {} tensor",
+                            a.datatype(),
+                            b.datatype()
+                        )))
+                    }
+                }
+            };
+        }
+        ext!(Bool, Uint8, Uint16, Uint32, Uint64, Int8, Int16, Int32, Int64, Fp32, Fp64, Bytes);
+        Ok(())
+    }
+
+    /// A copy of the elements `start..end`.
+    ///
+    /// # Panics
+    /// When the range is out of bounds; callers slice by validated shapes.
+    pub fn slice(&self, start: usize, end: usize) -> TensorData {
+        each_variant!(self, v => wrap v[start..end].to_vec())
+    }
+
+    /// Total size of the elements in bytes (string lengths for `BYTES`).
+    pub fn byte_size(&self) -> usize {
+        match self {
+            TensorData::Bytes(v) => v.iter().map(Vec::len).sum(),
+            other => other.len() * other.datatype().element_size().unwrap_or(1),
+        }
+    }
+}
+
+/// A named tensor: shape plus row-major data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    /// Input or output name, as in the model signature.
+    pub name: String,
+    /// Dimensions; the product equals the element count.
+    pub shape: Vec<usize>,
+    /// Elements.
+    pub data: TensorData,
+}
+
+impl Tensor {
+    /// Builds a tensor after checking that `shape` accounts for every element.
+    pub fn new(
+        name: impl Into<String>,
+        shape: Vec<usize>,
+        data: TensorData,
+    ) -> Result<Tensor, InferError> {
+        let name = name.into();
+        let expected = element_count(&shape).ok_or_else(|| {
+            InferError::invalid(format!("tensor '{name}': shape {shape:?} is too large"))
+        })?;
+        if expected != data.len() {
+            return Err(InferError::invalid(format!(
+                "tensor '{name}': shape {shape:?} needs {expected} elements but {} were given",
+                data.len()
+            )));
+        }
+        Ok(Tensor { name, shape, data })
+    }
+
+    /// Element type.
+    pub fn datatype(&self) -> DataType {
+        self.data.datatype()
+    }
+
+    /// Size of the first (batch) dimension; 1 for a scalar.
+    pub fn rows(&self) -> usize {
+        self.shape.first().copied().unwrap_or(1)
+    }
+
+    /// Elements per row (product of all but the first dimension).
+    pub fn row_len(&self) -> usize {
+        self.shape.iter().skip(1).product()
+    }
+
+    /// Joins tensors along the first dimension. All parts must share name,
+    /// type and the dimensions after the first.
+    pub fn concat_rows(parts: &[&Tensor]) -> Result<Tensor, InferError> {
+        let first = parts
+            .first()
+            .ok_or_else(|| InferError::internal("concat_rows called with no tensors"))?;
+        let rows: usize = parts.iter().map(|t| t.rows()).sum();
+        let mut data = TensorData::with_capacity(first.datatype(), rows * first.row_len());
+        for part in parts {
+            if part.shape.get(1..) != first.shape.get(1..) {
+                return Err(InferError::invalid(format!(
+                    "input '{}': shape {:?} cannot be batched with shape {:?}",
+                    first.name, part.shape, first.shape
+                )));
+            }
+            data.extend_from(&part.data)?;
+        }
+        let mut shape = first.shape.clone();
+        if let Some(d) = shape.first_mut() {
+            *d = rows;
+        }
+        Tensor::new(first.name.clone(), shape, data)
+    }
+
+    /// Rows `start..end` of this tensor as a new tensor.
+    pub fn slice_rows(&self, start: usize, end: usize) -> Result<Tensor, InferError> {
+        if start > end || end > self.rows() || self.shape.is_empty() {
+            return Err(InferError::internal(format!(
+                "tensor '{}': rows {start}..{end} out of range for shape {:?}",
+                self.name, self.shape
+            )));
+        }
+        let row_len = self.row_len();
+        let mut shape = self.shape.clone();
+        shape[0] = end - start;
+        Ok(Tensor {
+            name: self.name.clone(),
+            shape,
+            data: self.data.slice(start * row_len, end * row_len),
+        })
+    }
+}
+
+/// Product of the dimensions, or `None` on overflow.
+pub fn element_count(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f32_tensor(shape: Vec<usize>, data: Vec<f32>) -> Tensor {
+        Tensor::new("x", shape, TensorData::Fp32(data)).expect("valid tensor")
+    }
+
+    #[test]
+    fn shape_must_match_element_count() {
+        let err = Tensor::new("x", vec![2, 3], TensorData::Fp32(vec![0.0; 5])).unwrap_err();
+        assert!(err.message.contains("needs 6 elements but 5"), "{err}");
+    }
+
+    #[test]
+    fn overflowing_shape_is_rejected() {
+        let err = Tensor::new("x", vec![usize::MAX, 2], TensorData::Fp32(vec![])).unwrap_err();
+        assert!(err.message.contains("too large"));
+    }
+
+    #[test]
+    fn concat_then_slice_round_trips() {
+        let a = f32_tensor(vec![1, 2], vec![1.0, 2.0]);
+        let b = f32_tensor(vec![2, 2], vec![3.0, 4.0, 5.0, 6.0]);
+        let joined = Tensor::concat_rows(&[&a, &b]).expect("same shapes");
+        assert_eq!(joined.shape, vec![3, 2]);
+        assert_eq!(joined.slice_rows(0, 1).expect("in range"), a);
+        assert_eq!(joined.slice_rows(1, 3).expect("in range"), b);
+    }
+
+    #[test]
+    fn concat_rejects_mixed_shapes_and_types() {
+        let a = f32_tensor(vec![1, 2], vec![1.0, 2.0]);
+        let b = f32_tensor(vec![1, 3], vec![1.0, 2.0, 3.0]);
+        assert!(Tensor::concat_rows(&[&a, &b]).is_err());
+        let c = Tensor::new("x", vec![1, 2], TensorData::Int64(vec![1, 2])).expect("valid");
+        assert!(Tensor::concat_rows(&[&a, &c]).is_err());
+    }
+
+    #[test]
+    fn slice_out_of_range_is_an_error() {
+        let a = f32_tensor(vec![1, 2], vec![1.0, 2.0]);
+        assert!(a.slice_rows(0, 2).is_err());
+    }
+}

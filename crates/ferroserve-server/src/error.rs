@@ -1,0 +1,47 @@
+//! The one place where an [`InferError`] becomes an HTTP response: the status
+//! from its kind and a KServe-style JSON body `{"error": "..."}`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ferroserve_core::{ErrorKind, InferError};
+
+/// An error returned by a handler.
+#[derive(Debug)]
+pub struct ApiError(pub InferError);
+
+impl From<InferError> for ApiError {
+    fn from(e: InferError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl ApiError {
+    /// HTTP status for this error.
+    pub fn status(&self) -> StatusCode {
+        status_of(self.0.kind)
+    }
+}
+
+/// HTTP status code of an error kind.
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = serde_json::to_vec(&serde_json::json!({ "error": self.0.message }))
+            .expect("serializing a string map cannot fail");
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if self.0.kind == ErrorKind::QueueFull {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}

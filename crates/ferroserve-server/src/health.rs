@@ -1,0 +1,38 @@
+//! Liveness, readiness and startup probes (Kubernetes and KServe v2), and
+//! the Prometheus scrape endpoint.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::state::SharedState;
+
+/// `GET /livez`, `GET /v2/health/live`: the process answers.
+pub async fn live() -> Response {
+    Json(json!({ "live": true })).into_response()
+}
+
+/// `GET /readyz`, `GET /v2/health/ready`: every configured model is loaded and warmed up.
+pub async fn ready(State(state): State<SharedState>) -> Response {
+    let ready = state.started() && state.manager.all_ready();
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({ "ready": ready }))).into_response()
+}
+
+/// `GET /startupz`: initial model loading has finished (successfully or not).
+pub async fn startup(State(state): State<SharedState>) -> Response {
+    let started = state.started();
+    let status = if started { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({ "started": started }))).into_response()
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(state): State<SharedState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}

@@ -1,0 +1,439 @@
+//! Typed decoding of tensor elements from JSON (nested or flat arrays) and
+//! from the little-endian binary tensor encoding, with errors that name the
+//! input and the element.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use ferroserve_core::{DataType, InferError, TensorData};
+use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
+
+/// A scalar type that can be read from a JSON value.
+trait JsonElement: Sized {
+    const TYPE: DataType;
+    fn from_bool(_: bool) -> Option<Self> {
+        None
+    }
+    fn from_u64(_: u64) -> Option<Self> {
+        None
+    }
+    fn from_i64(_: i64) -> Option<Self> {
+        None
+    }
+    fn from_f64(_: f64) -> Option<Self> {
+        None
+    }
+    fn from_str(_: &str) -> Option<Self> {
+        None
+    }
+}
+
+impl JsonElement for bool {
+    const TYPE: DataType = DataType::Bool;
+    fn from_bool(v: bool) -> Option<Self> {
+        Some(v)
+    }
+}
+
+impl JsonElement for Vec<u8> {
+    const TYPE: DataType = DataType::Bytes;
+    fn from_str(v: &str) -> Option<Self> {
+        Some(v.as_bytes().to_vec())
+    }
+}
+
+macro_rules! float_element {
+    ($t:ty, $dt:expr) => {
+        impl JsonElement for $t {
+            const TYPE: DataType = $dt;
+            fn from_u64(v: u64) -> Option<Self> {
+                Some(v as $t)
+            }
+            fn from_i64(v: i64) -> Option<Self> {
+                Some(v as $t)
+            }
+            #[allow(clippy::cast_possible_truncation)]
+            fn from_f64(v: f64) -> Option<Self> {
+                let narrowed = v as $t;
+                narrowed.is_finite().then_some(narrowed)
+            }
+        }
+    };
+}
+float_element!(f32, DataType::Fp32);
+float_element!(f64, DataType::Fp64);
+
+macro_rules! int_element {
+    ($t:ty, $dt:expr) => {
+        impl JsonElement for $t {
+            const TYPE: DataType = $dt;
+            fn from_u64(v: u64) -> Option<Self> {
+                <$t>::try_from(v).ok()
+            }
+            fn from_i64(v: i64) -> Option<Self> {
+                <$t>::try_from(v).ok()
+            }
+            fn from_f64(v: f64) -> Option<Self> {
+                // Accept 3.0 for an integer input, refuse 3.5.
+                if v.fract() == 0.0 && v >= <$t>::MIN as f64 && v <= <$t>::MAX as f64 {
+                    Some(v as $t)
+                } else {
+                    None
+                }
+            }
+        }
+    };
+}
+int_element!(u8, DataType::Uint8);
+int_element!(u16, DataType::Uint16);
+int_element!(u32, DataType::Uint32);
+int_element!(u64, DataType::Uint64);
+int_element!(i8, DataType::Int8);
+int_element!(i16, DataType::Int16);
+int_element!(i32, DataType::Int32);
+int_element!(i64, DataType::Int64);
+
+/// Appends every scalar of an arbitrarily nested JSON array to a vector.
+struct Flatten<'v, T> {
+    out: &'v mut Vec<T>,
+    limit: usize,
+}
+
+impl<'de, T: JsonElement> DeserializeSeed<'de> for Flatten<'_, T> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<T: JsonElement> Flatten<'_, T> {
+    fn push<E: de::Error>(self, value: Option<T>, shown: fmt::Arguments<'_>) -> Result<(), E> {
+        match value {
+            Some(v) if self.out.len() < self.limit => {
+                self.out.push(v);
+                Ok(())
+            }
+            Some(_) => Err(E::custom(format_args!(
+                "more elements than the shape allows ({})",
+                self.limit
+            ))),
+            None => Err(E::custom(format_args!(
+                "element {}: {shown} is not a valid {}",
+                self.out.len(),
+                T::TYPE
+            ))),
+        }
+    }
+}
+
+impl<'de, T: JsonElement> Visitor<'de> for Flatten<'_, T> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "an array of {} values", T::TYPE)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let limit = self.limit;
+        while seq
+            .next_element_seed(Flatten {
+                out: &mut *self.out,
+                limit,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        self.push(T::from_bool(v), format_args!("{v}"))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.push(T::from_u64(v), format_args!("{v}"))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.push(T::from_i64(v), format_args!("{v}"))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        self.push(T::from_f64(v), format_args!("{v}"))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.push(T::from_str(v), format_args!("{v:?}"))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.push(None, format_args!("null"))
+    }
+}
+
+struct Collect<T>(PhantomData<T>);
+
+impl<T: JsonElement> Collect<T> {
+    fn run(json: &str, count: usize) -> Result<Vec<T>, String> {
+        let mut out = Vec::with_capacity(count);
+        let mut de = serde_json::Deserializer::from_str(json);
+        Flatten {
+            out: &mut out,
+            limit: count,
+        }
+        .deserialize(&mut de)
+        .map_err(|e| strip_position(&e))?;
+        de.end().map_err(|e| strip_position(&e))?;
+        Ok(out)
+    }
+}
+
+/// serde_json appends " at line 1 column 17", which points into the `data`
+/// fragment rather than the request; keep only the message.
+fn strip_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+/// Decodes a JSON `data` value (flat or nested array, or a single scalar) of
+/// `datatype` holding exactly `count` elements.
+pub(crate) fn decode_json(
+    input: &str,
+    datatype: DataType,
+    json: &str,
+    count: usize,
+) -> Result<TensorData, InferError> {
+    let decoded = match datatype {
+        DataType::Bool => Collect::<bool>::run(json, count).map(TensorData::Bool),
+        DataType::Uint8 => Collect::<u8>::run(json, count).map(TensorData::Uint8),
+        DataType::Uint16 => Collect::<u16>::run(json, count).map(TensorData::Uint16),
+        DataType::Uint32 => Collect::<u32>::run(json, count).map(TensorData::Uint32),
+        DataType::Uint64 => Collect::<u64>::run(json, count).map(TensorData::Uint64),
+        DataType::Int8 => Collect::<i8>::run(json, count).map(TensorData::Int8),
+        DataType::Int16 => Collect::<i16>::run(json, count).map(TensorData::Int16),
+        DataType::Int32 => Collect::<i32>::run(json, count).map(TensorData::Int32),
+        DataType::Int64 => Collect::<i64>::run(json, count).map(TensorData::Int64),
+        DataType::Fp32 => Collect::<f32>::run(json, count).map(TensorData::Fp32),
+        DataType::Fp64 => Collect::<f64>::run(json, count).map(TensorData::Fp64),
+        DataType::Bytes => Collect::<Vec<u8>>::run(json, count).map(TensorData::Bytes),
+    };
+    let data = decoded.map_err(|e| InferError::invalid(format!("input '{input}': {e}")))?;
+    if data.len() != count {
+        return Err(InferError::invalid(format!(
+            "input '{input}': shape needs {count} elements but data has {}",
+            data.len()
+        )));
+    }
+    Ok(data)
+}
+
+/// Decodes `count` elements of `datatype` from the binary tensor encoding:
+/// little-endian fixed-size elements, or for `BYTES` each element as a
+/// 4-byte little-endian length followed by its bytes.
+pub(crate) fn decode_binary(
+    input: &str,
+    datatype: DataType,
+    bytes: &[u8],
+    count: usize,
+) -> Result<TensorData, InferError> {
+    let wrong_size = |size: usize| {
+        InferError::invalid(format!(
+            "input '{input}': binary data has {} bytes but shape needs {} ({count} {datatype} elements of {size} bytes)",
+            bytes.len(),
+            count.saturating_mul(size)
+        ))
+    };
+    macro_rules! fixed {
+        ($t:ty, $variant:ident) => {{
+            const SIZE: usize = std::mem::size_of::<$t>();
+            if Some(bytes.len()) != count.checked_mul(SIZE) {
+                return Err(wrong_size(SIZE));
+            }
+            TensorData::$variant(
+                bytes
+                    .chunks_exact(SIZE)
+                    .map(|c| <$t>::from_le_bytes(c.try_into().expect("chunk has SIZE bytes")))
+                    .collect(),
+            )
+        }};
+    }
+    Ok(match datatype {
+        DataType::Bool => {
+            if bytes.len() != count {
+                return Err(wrong_size(1));
+            }
+            TensorData::Bool(bytes.iter().map(|&b| b != 0).collect())
+        }
+        DataType::Uint8 => fixed!(u8, Uint8),
+        DataType::Uint16 => fixed!(u16, Uint16),
+        DataType::Uint32 => fixed!(u32, Uint32),
+        DataType::Uint64 => fixed!(u64, Uint64),
+        DataType::Int8 => fixed!(i8, Int8),
+        DataType::Int16 => fixed!(i16, Int16),
+        DataType::Int32 => fixed!(i32, Int32),
+        DataType::Int64 => fixed!(i64, Int64),
+        DataType::Fp32 => fixed!(f32, Fp32),
+        DataType::Fp64 => fixed!(f64, Fp64),
+        DataType::Bytes => TensorData::Bytes(decode_binary_strings(input, bytes, count)?),
+    })
+}
+
+fn decode_binary_strings(
+    input: &str,
+    mut bytes: &[u8],
+    count: usize,
+) -> Result<Vec<Vec<u8>>, InferError> {
+    let mut out = Vec::with_capacity(count.min(bytes.len() / 4));
+    while !bytes.is_empty() {
+        let element = out.len();
+        let (len, rest) = bytes.split_first_chunk::<4>().ok_or_else(|| {
+            InferError::invalid(format!(
+                "input '{input}': element {element}: truncated BYTES length prefix"
+            ))
+        })?;
+        let len = u32::from_le_bytes(*len) as usize;
+        if rest.len() < len {
+            return Err(InferError::invalid(format!(
+                "input '{input}': element {element}: BYTES length {len} exceeds the {} bytes left",
+                rest.len()
+            )));
+        }
+        out.push(rest[..len].to_vec());
+        bytes = &rest[len..];
+    }
+    if out.len() != count {
+        return Err(InferError::invalid(format!(
+            "input '{input}': binary data holds {} BYTES elements but shape needs {count}",
+            out.len()
+        )));
+    }
+    Ok(out)
+}
+
+/// Appends the binary tensor encoding of `data` to `out`.
+pub(crate) fn encode_binary(data: &TensorData, out: &mut Vec<u8>) {
+    macro_rules! le {
+        ($v:expr) => {{
+            out.reserve(std::mem::size_of_val($v.as_slice()));
+            for x in $v {
+                out.extend_from_slice(&x.to_le_bytes());
+            }
+        }};
+    }
+    match data {
+        TensorData::Bool(v) => out.extend(v.iter().map(|&b| u8::from(b))),
+        TensorData::Uint8(v) => out.extend_from_slice(v),
+        TensorData::Uint16(v) => le!(v),
+        TensorData::Uint32(v) => le!(v),
+        TensorData::Uint64(v) => le!(v),
+        TensorData::Int8(v) => le!(v),
+        TensorData::Int16(v) => le!(v),
+        TensorData::Int32(v) => le!(v),
+        TensorData::Int64(v) => le!(v),
+        TensorData::Fp32(v) => le!(v),
+        TensorData::Fp64(v) => le!(v),
+        TensorData::Bytes(v) => {
+            for s in v {
+                let len = u32::try_from(s.len()).unwrap_or(u32::MAX);
+                out.extend_from_slice(&len.to_le_bytes());
+                out.extend_from_slice(s);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_and_flat_json_decode_alike() {
+        let flat = decode_json("x", DataType::Fp32, "[1, 2.5, 3, 4]", 4).expect("flat");
+        let nested = decode_json("x", DataType::Fp32, "[[1, 2.5], [3, 4]]", 4).expect("nested");
+        assert_eq!(flat, nested);
+        assert_eq!(flat, TensorData::Fp32(vec![1.0, 2.5, 3.0, 4.0]));
+    }
+
+    #[test]
+    fn json_errors_name_input_element_and_type() {
+        let err = decode_json("x", DataType::Int64, "[1, 2.5]", 2).unwrap_err();
+        assert_eq!(err.message, "input 'x': element 1: 2.5 is not a valid INT64");
+        let err = decode_json("x", DataType::Int32, "[1, 3000000000]", 2).unwrap_err();
+        assert!(err.message.contains("3000000000 is not a valid INT32"), "{err}");
+        let err = decode_json("x", DataType::Bool, "[true, 1]", 2).unwrap_err();
+        assert!(err.message.contains("element 1: 1 is not a valid BOOL"), "{err}");
+        let err = decode_json("x", DataType::Fp32, "[1, null]", 2).unwrap_err();
+        assert!(err.message.contains("null is not a valid FP32"), "{err}");
+        let err = decode_json("x", DataType::Fp32, "[1, 2, 3]", 2).unwrap_err();
+        assert!(err.message.contains("more elements than the shape allows"), "{err}");
+        let err = decode_json("x", DataType::Fp32, "[1]", 2).unwrap_err();
+        assert!(err.message.contains("needs 2 elements but data has 1"), "{err}");
+        let err = decode_json("x", DataType::Fp32, "[1e300]", 1).unwrap_err();
+        assert!(err.message.contains("not a valid FP32"), "{err}");
+    }
+
+    #[test]
+    fn bytes_from_json_strings() {
+        let data = decode_json("t", DataType::Bytes, r#"["cat", "dög"]"#, 2).expect("ok");
+        assert_eq!(
+            data,
+            TensorData::Bytes(vec![b"cat".to_vec(), "dög".as_bytes().to_vec()])
+        );
+    }
+
+    #[test]
+    fn binary_round_trips_every_type() {
+        let samples = vec![
+            TensorData::Bool(vec![true, false]),
+            TensorData::Uint8(vec![1, 255]),
+            TensorData::Uint16(vec![1, 65535]),
+            TensorData::Uint32(vec![1, 7]),
+            TensorData::Uint64(vec![1, u64::MAX]),
+            TensorData::Int8(vec![-1, 5]),
+            TensorData::Int16(vec![-1, 5]),
+            TensorData::Int32(vec![-1, 5]),
+            TensorData::Int64(vec![-1, i64::MIN]),
+            TensorData::Fp32(vec![1.5, -0.25]),
+            TensorData::Fp64(vec![1e-300, 2.0]),
+            TensorData::Bytes(vec![b"ab".to_vec(), Vec::new()]),
+        ];
+        for data in samples {
+            let mut bytes = Vec::new();
+            encode_binary(&data, &mut bytes);
+            let back = decode_binary("x", data.datatype(), &bytes, data.len()).expect("decodes");
+            assert_eq!(back, data);
+        }
+    }
+
+    #[test]
+    fn binary_size_mismatch_is_explained() {
+        let err = decode_binary("x", DataType::Fp32, &[0; 7], 2).unwrap_err();
+        assert_eq!(
+            err.message,
+            "input 'x': binary data has 7 bytes but shape needs 8 (2 FP32 elements of 4 bytes)"
+        );
+        let err = decode_binary("x", DataType::Bytes, &[9, 0, 0, 0, 1], 1).unwrap_err();
+        assert!(err.message.contains("BYTES length 9 exceeds"), "{err}");
+        let err = decode_binary("x", DataType::Bytes, &[1, 0], 1).unwrap_err();
+        assert!(err.message.contains("truncated"), "{err}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_json_never_panics(text in ".{0,64}", n in 0usize..8) {
+            for dt in DataType::ALL {
+                let _ = decode_json("x", dt, &text, n);
+            }
+        }
+
+        #[test]
+        fn arbitrary_binary_never_panics(bytes in proptest::collection::vec(0u8..=255, 0..64), n in 0usize..16) {
+            for dt in DataType::ALL {
+                let _ = decode_binary("x", dt, &bytes, n);
+            }
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! Decoding of KServe v2 infer requests: the JSON form, and the binary
+//! tensor extension where a JSON header is followed by raw tensor bytes.
+
+use std::collections::BTreeMap;
+
+use ferroserve_core::{tensor::element_count, DataType, InferError, InferRequest, RequestedOutput, Tensor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::elements::{decode_binary, decode_json};
+
+/// Request-level parameters understood by the server.
+pub(crate) const BINARY_DATA_OUTPUT: &str = "binary_data_output";
+const BINARY_DATA_SIZE: &str = "binary_data_size";
+const BINARY_DATA: &str = "binary_data";
+
+#[derive(Deserialize)]
+struct RequestJson<'a> {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    parameters: BTreeMap<String, serde_json::Value>,
+    #[serde(borrow)]
+    inputs: Vec<InputJson<'a>>,
+    #[serde(default)]
+    outputs: Vec<OutputJson>,
+}
+
+#[derive(Deserialize)]
+struct InputJson<'a> {
+    name: String,
+    shape: Vec<i64>,
+    datatype: String,
+    #[serde(default)]
+    parameters: BTreeMap<String, serde_json::Value>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct OutputJson {
+    name: String,
+    #[serde(default)]
+    parameters: BTreeMap<String, serde_json::Value>,
+}
+
+/// Decodes a request body. `json_len` is the value of the
+/// `Inference-Header-Content-Length` header when present: the first
+/// `json_len` bytes are the JSON header and the rest holds binary tensors.
+pub fn decode_request(body: &[u8], json_len: Option<usize>) -> Result<InferRequest, InferError> {
+    let (header, mut binary) = match json_len {
+        Some(len) if len > body.len() => {
+            return Err(InferError::invalid(format!(
+                "Inference-Header-Content-Length is {len} but the body has only {} bytes",
+                body.len()
+            )))
+        }
+        Some(len) => body.split_at(len),
+        None => (body, &[][..]),
+    };
+    let header = std::str::from_utf8(header)
+        .map_err(|e| InferError::invalid(format!("request JSON is not valid UTF-8: {e}")))?;
+    let parsed: RequestJson<'_> = serde_json::from_str(header)
+        .map_err(|e| InferError::invalid(format!("invalid infer request JSON: {e}")))?;
+    if parsed.inputs.is_empty() {
+        return Err(InferError::invalid("request has no inputs"));
+    }
+    let mut inputs = Vec::with_capacity(parsed.inputs.len());
+    for input in parsed.inputs {
+        inputs.push(decode_input(input, &mut binary)?);
+    }
+    if !binary.is_empty() {
+        return Err(InferError::invalid(format!(
+            "{} bytes of binary data follow the request JSON but no input claims them",
+            binary.len()
+        )));
+    }
+    let default_binary = flag(&parsed.parameters, BINARY_DATA_OUTPUT, "request")?.unwrap_or(false);
+    let outputs = parsed
+        .outputs
+        .into_iter()
+        .map(|o| {
+            let binary_data = flag(&o.parameters, BINARY_DATA, &format!("output '{}'", o.name))?
+                .unwrap_or(default_binary);
+            Ok(RequestedOutput {
+                name: o.name,
+                binary_data,
+            })
+        })
+        .collect::<Result<Vec<_>, InferError>>()?;
+    Ok(InferRequest {
+        id: parsed.id,
+        inputs,
+        outputs,
+        parameters: parsed.parameters,
+    })
+}
+
+fn decode_input(input: InputJson<'_>, binary: &mut &[u8]) -> Result<Tensor, InferError> {
+    let name = input.name;
+    let datatype: DataType = input
+        .datatype
+        .parse()
+        .map_err(|e| InferError::invalid(format!("input '{name}': {e}")))?;
+    let shape = input
+        .shape
+        .iter()
+        .map(|&d| {
+            usize::try_from(d).map_err(|_| {
+                InferError::invalid(format!(
+                    "input '{name}': shape {:?} has a negative dimension",
+                    input.shape
+                ))
+            })
+        })
+        .collect::<Result<Vec<usize>, _>>()?;
+    let count = element_count(&shape)
+        .ok_or_else(|| InferError::invalid(format!("input '{name}': shape {shape:?} is too large")))?;
+    let binary_size = match input.parameters.get(BINARY_DATA_SIZE) {
+        None => None,
+        Some(v) => Some(v.as_u64().and_then(|n| usize::try_from(n).ok()).ok_or_else(|| {
+            InferError::invalid(format!(
+                "input '{name}': parameter binary_data_size must be a non-negative integer, got {v}"
+            ))
+        })?),
+    };
+    let data = match (binary_size, input.data) {
+        (Some(_), Some(_)) => {
+            return Err(InferError::invalid(format!(
+                "input '{name}': give either 'data' or binary_data_size, not both"
+            )))
+        }
+        (Some(size), None) => {
+            if size > binary.len() {
+                return Err(InferError::invalid(format!(
+                    "input '{name}': binary_data_size is {size} but only {} bytes of binary data remain",
+                    binary.len()
+                )));
+            }
+            let (mine, rest) = binary.split_at(size);
+            *binary = rest;
+            decode_binary(&name, datatype, mine, count)?
+        }
+        (None, Some(raw)) => decode_json(&name, datatype, raw.get(), count)?,
+        (None, None) => {
+            return Err(InferError::invalid(format!(
+                "input '{name}': no 'data' and no binary_data_size"
+            )))
+        }
+    };
+    Tensor::new(name, shape, data)
+}
+
+fn flag(
+    parameters: &BTreeMap<String, serde_json::Value>,
+    key: &str,
+    owner: &str,
+) -> Result<Option<bool>, InferError> {
+    match parameters.get(key) {
+        None => Ok(None),
+        Some(serde_json::Value::Bool(b)) => Ok(Some(*b)),
+        Some(other) => Err(InferError::invalid(format!(
+            "{owner}: parameter {key} must be true or false, got {other}"
+        ))),
+    }
+}
+
+/// The request's `timeout` parameter in microseconds (Triton's convention), if any.
+pub fn timeout_parameter(request: &InferRequest) -> Result<Option<u64>, InferError> {
+    match request.parameters.get("timeout") {
+        None => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+            InferError::invalid(format!(
+                "parameter timeout must be a whole number of microseconds, got {v}"
+            ))
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferroserve_core::TensorData;
+
+    #[test]
+    fn decodes_json_request() {
+        let body = br#"{"id":"r1","inputs":[{"name":"input","shape":[2,2],"datatype":"FP32","data":[[1,2],[3,4]]}],
+            "outputs":[{"name":"label"},{"name":"p","parameters":{"binary_data":true}}]}"#;
+        let req = decode_request(body, None).expect("valid");
+        assert_eq!(req.id.as_deref(), Some("r1"));
+        assert_eq!(req.inputs[0].shape, vec![2, 2]);
+        assert_eq!(req.inputs[0].data, TensorData::Fp32(vec![1.0, 2.0, 3.0, 4.0]));
+        assert!(!req.outputs[0].binary_data);
+        assert!(req.outputs[1].binary_data);
+    }
+
+    #[test]
+    fn decodes_binary_extension() {
+        let header = br#"{"inputs":[{"name":"a","shape":[2],"datatype":"INT32","parameters":{"binary_data_size":8}},
+            {"name":"b","shape":[1],"datatype":"FP64","data":[0.5]}],"parameters":{"binary_data_output":true},
+            "outputs":[{"name":"y"}]}"#;
+        let mut body = header.to_vec();
+        body.extend_from_slice(&7i32.to_le_bytes());
+        body.extend_from_slice(&(-3i32).to_le_bytes());
+        let req = decode_request(&body, Some(header.len())).expect("valid");
+        assert_eq!(req.inputs[0].data, TensorData::Int32(vec![7, -3]));
+        assert_eq!(req.inputs[1].data, TensorData::Fp64(vec![0.5]));
+        assert!(req.outputs[0].binary_data, "request-level default applies");
+    }
+
+    #[test]
+    fn errors_say_what_and_where() {
+        let cases: [(&[u8], Option<usize>, &str); 8] = [
+            (b"{", None, "invalid infer request JSON"),
+            (br#"{"inputs":[]}"#, None, "request has no inputs"),
+            (br#"{"inputs":[{"name":"x","shape":[1],"datatype":"FLOAT","data":[1]}]}"#, None, "input 'x': unknown datatype \"FLOAT\""),
+            (br#"{"inputs":[{"name":"x","shape":[-1],"datatype":"FP32","data":[1]}]}"#, None, "negative dimension"),
+            (br#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32"}]}"#, None, "no 'data' and no binary_data_size"),
+            (br#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","parameters":{"binary_data_size":4}}]}"#, None, "only 0 bytes of binary data remain"),
+            (br#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}]}"#, Some(999), "Inference-Header-Content-Length is 999"),
+            (br#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}],"parameters":{"binary_data_output":1}}"#, None, "binary_data_output must be true or false"),
+        ];
+        for (body, len, expected) in cases {
+            let err = decode_request(body, len).unwrap_err();
+            assert!(err.message.contains(expected), "{expected:?} not in {:?}", err.message);
+        }
+    }
+
+    #[test]
+    fn leftover_binary_is_rejected() {
+        let header = br#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}]}"#;
+        let mut body = header.to_vec();
+        body.extend_from_slice(&[0; 4]);
+        let err = decode_request(&body, Some(header.len())).unwrap_err();
+        assert!(err.message.contains("no input claims them"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bodies_never_panic(body in proptest::collection::vec(0u8..=255, 0..256), len in proptest::option::of(0usize..300)) {
+            let _ = decode_request(&body, len);
+        }
+    }
+}

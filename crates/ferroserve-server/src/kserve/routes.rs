@@ -1,0 +1,237 @@
+//! HTTP handlers of the KServe v2 protocol: server and model metadata, model
+//! readiness, and inference (JSON or binary tensors).
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ferroserve_core::{InferError, InferRequest, InferResponse, RequestedOutput};
+use ferroserve_serving::ServedVersion;
+use serde_json::json;
+
+use super::request::{decode_request, BINARY_DATA_OUTPUT};
+use super::response::encode_response;
+use super::HEADER_CONTENT_LENGTH;
+use crate::body::read_limited;
+use crate::error::ApiError;
+use crate::inference::{handle, Protocol};
+use crate::state::SharedState;
+
+/// Protocol extensions this server implements.
+const EXTENSIONS: &[&str] = &["binary_tensor_data"];
+
+/// `GET /v2`: server metadata.
+pub(crate) async fn server_metadata() -> Json<serde_json::Value> {
+    Json(json!({
+        "name": "ferroserve",
+        "version": env!("CARGO_PKG_VERSION"),
+        "extensions": EXTENSIONS,
+    }))
+}
+
+/// `GET /v2/models/{m}`: metadata of the default version.
+pub(crate) async fn model_metadata(
+    State(state): State<SharedState>,
+    Path(model): Path<String>,
+) -> Result<Response, ApiError> {
+    metadata(&state, &model, None)
+}
+
+/// `GET /v2/models/{m}/versions/{v}`: metadata of one version.
+pub(crate) async fn version_metadata(
+    State(state): State<SharedState>,
+    Path((model, version)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    metadata(&state, &model, Some(&version))
+}
+
+fn metadata(state: &SharedState, model: &str, version: Option<&str>) -> Result<Response, ApiError> {
+    let served = state.manager.get(model, version)?;
+    let snapshot = state.manager.snapshot();
+    let versions: Vec<&str> = snapshot
+        .get(model)
+        .map(|m| {
+            m.versions
+                .values()
+                .filter(|v| v.served.is_some())
+                .map(|v| v.version.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    let signature = served.signature();
+    Ok(Json(json!({
+        "name": served.name(),
+        "versions": versions,
+        "platform": format!("{}_onnx", served.engine()),
+        "inputs": signature.inputs,
+        "outputs": signature.outputs,
+    }))
+    .into_response())
+}
+
+/// `GET /v2/models/{m}/ready`.
+pub(crate) async fn model_ready(
+    State(state): State<SharedState>,
+    Path(model): Path<String>,
+) -> Result<Response, ApiError> {
+    readiness(&state, &model, None)
+}
+
+/// `GET /v2/models/{m}/versions/{v}/ready`.
+pub(crate) async fn version_ready(
+    State(state): State<SharedState>,
+    Path((model, version)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    readiness(&state, &model, Some(&version))
+}
+
+fn readiness(state: &SharedState, model: &str, version: Option<&str>) -> Result<Response, ApiError> {
+    match state.manager.get(model, version) {
+        Ok(_) => Ok(Json(json!({ "name": model, "ready": true })).into_response()),
+        Err(e) if e.kind == ferroserve_core::ErrorKind::Unavailable => Ok((
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "name": model, "ready": false, "error": e.message })),
+        )
+            .into_response()),
+        Err(e) => Err(ApiError(e)),
+    }
+}
+
+/// `POST /v2/models/{m}/infer`.
+pub(crate) async fn infer(
+    State(state): State<SharedState>,
+    Path(model): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    infer_version(&state, &model, None, &headers, body).await
+}
+
+/// `POST /v2/models/{m}/versions/{v}/infer`.
+pub(crate) async fn infer_with_version(
+    State(state): State<SharedState>,
+    Path((model, version)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    infer_version(&state, &model, Some(&version), &headers, body).await
+}
+
+async fn infer_version(
+    state: &SharedState,
+    model: &str,
+    version: Option<&str>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Response {
+    let bytes = match read_limited(headers, body, state.config.max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(e) => return ApiError(e).into_response(),
+    };
+    let json_len = match header_content_length(headers) {
+        Ok(len) => len,
+        Err(e) => return ApiError(e).into_response(),
+    };
+    handle(state, KserveV2 { json_len }, model, version, headers, &bytes).await
+}
+
+fn header_content_length(headers: &HeaderMap) -> Result<Option<usize>, InferError> {
+    headers
+        .get(HEADER_CONTENT_LENGTH)
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<usize>().ok())
+                .ok_or_else(|| {
+                    InferError::invalid(format!(
+                        "header Inference-Header-Content-Length must be a byte count, got {v:?}"
+                    ))
+                })
+        })
+        .transpose()
+}
+
+/// KServe v2 encoding.
+struct KserveV2 {
+    json_len: Option<usize>,
+}
+
+/// Which outputs go back in binary form.
+struct BinaryChoice {
+    default: bool,
+    per_output: Vec<RequestedOutput>,
+}
+
+impl BinaryChoice {
+    fn of(request: &InferRequest) -> Self {
+        BinaryChoice {
+            default: request
+                .parameters
+                .get(BINARY_DATA_OUTPUT)
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false),
+            per_output: request.outputs.clone(),
+        }
+    }
+
+    fn flags(&self, response: &InferResponse) -> Vec<bool> {
+        response
+            .outputs
+            .iter()
+            .map(|o| {
+                self.per_output
+                    .iter()
+                    .find(|r| r.name == o.name)
+                    .map_or(self.default, |r| r.binary_data)
+            })
+            .collect()
+    }
+}
+
+impl Protocol for KserveV2 {
+    const LABEL: &'static str = "v2";
+    type Context = BinaryChoice;
+
+    fn decode(
+        &self,
+        _served: &ServedVersion,
+        body: &[u8],
+    ) -> Result<(InferRequest, BinaryChoice), InferError> {
+        let request = decode_request(body, self.json_len)?;
+        let choice = BinaryChoice::of(&request);
+        Ok((request, choice))
+    }
+
+    fn encode(
+        &self,
+        _served: &ServedVersion,
+        choice: BinaryChoice,
+        response: InferResponse,
+    ) -> Result<Response, InferError> {
+        let encoded = encode_response(&response, &choice.flags(&response));
+        Ok(body_response(encoded.body, encoded.json_len))
+    }
+}
+
+/// Builds the HTTP response for an encoded body.
+pub(crate) fn body_response(body: Vec<u8>, json_len: Option<usize>) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    match json_len {
+        Some(len) => {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            headers.insert(HEADER_CONTENT_LENGTH, HeaderValue::from(len));
+        }
+        None => {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
+    }
+    response
+}

@@ -1,0 +1,101 @@
+//! HTTP front end of ferroserve: KServe v2 (JSON and binary tensors) and v1
+//! predict, Kubernetes probes, Prometheus metrics, request ids, and graceful
+//! shutdown. Handlers decode, call the serving layer once, and encode.
+
+pub mod body;
+pub mod error;
+pub mod health;
+pub mod inference;
+pub mod kserve;
+pub mod request_id;
+pub mod shutdown;
+pub mod state;
+pub mod telemetry;
+pub mod v1;
+
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+use ferroserve_core::InferError;
+use ferroserve_serving::{ModelManager, ModelSpec};
+
+pub use state::{AppState, ServerConfig, SharedState};
+
+/// The whole HTTP API as a router, so tests can drive it without a socket.
+pub fn app(state: SharedState) -> Router {
+    use kserve::routes as v2;
+    Router::new()
+        .route("/livez", get(health::live))
+        .route("/readyz", get(health::ready))
+        .route("/startupz", get(health::startup))
+        .route("/metrics", get(health::metrics))
+        .route("/v2", get(v2::server_metadata))
+        .route("/v2/health/live", get(health::live))
+        .route("/v2/health/ready", get(health::ready))
+        .route("/v2/models/{model}", get(v2::model_metadata))
+        .route("/v2/models/{model}/ready", get(v2::model_ready))
+        .route("/v2/models/{model}/infer", post(v2::infer))
+        .route("/v2/models/{model}/versions/{version}", get(v2::version_metadata))
+        .route("/v2/models/{model}/versions/{version}/ready", get(v2::version_ready))
+        .route("/v2/models/{model}/versions/{version}/infer", post(v2::infer_with_version))
+        .route("/v1/models/{target}", get(v1::status).post(v1::predict))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(request_id::request_id_layer))
+        .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError(InferError::not_found(format!("no route for {}", uri.path())))
+}
+
+/// Loads `specs` in the background, marking startup complete when every one
+/// has been tried; a model that fails is reported and the others still serve.
+pub fn spawn_model_loading(state: SharedState, specs: Vec<ModelSpec>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        state.manager.declare(&specs).await;
+        let loads = specs.into_iter().map(|spec| {
+            let manager: Arc<ModelManager> = state.manager.clone();
+            async move {
+                // The error is recorded in the model's state and logged by the manager.
+                let _ = manager.load(spec).await;
+            }
+        });
+        futures::future::join_all(loads).await;
+        state.mark_started();
+        tracing::info!(ready = state.manager.all_ready(), "initial model loading finished");
+    })
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, then drains
+/// in-flight requests for at most the configured drain time.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: SharedState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let drain = state.config.drain_timeout;
+    let manager = state.manager.clone();
+    tokio::spawn(telemetry::upkeep_task(state.metrics.clone()));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let router = app(state);
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutdown requested; draining in-flight requests");
+        let _ = stop_tx.send(true);
+    });
+    let mut stopped = stop_rx.clone();
+    let server = tokio::spawn(async move { server.await });
+    let result = tokio::select! {
+        r = server => r.map_err(std::io::Error::other)?,
+        _ = async {
+            let _ = stopped.wait_for(|s| *s).await;
+            tokio::time::sleep(drain).await;
+        } => {
+            tracing::warn!(drain_secs = drain.as_secs_f64(), "drain time exceeded; closing remaining connections");
+            Ok(())
+        }
+    };
+    manager.close_all();
+    result
+}

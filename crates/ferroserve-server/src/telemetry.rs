@@ -1,0 +1,37 @@
+//! Process-wide Prometheus recorder with the histogram buckets of
+//! [`ferroserve_serving::telemetry`], installed once.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use ferroserve_serving::telemetry::{BATCH_SIZE, BATCH_SIZE_BUCKETS, DURATION_BUCKETS};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// The Prometheus handle, installing the global recorder on first use.
+pub fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_string()), DURATION_BUCKETS)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Full(BATCH_SIZE.to_string()), BATCH_SIZE_BUCKETS))
+                .expect("bucket lists are non-empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
+            }
+            handle
+        })
+        .clone()
+}
+
+/// Periodically folds recorded histogram samples into their buckets so that
+/// memory stays bounded between scrapes.
+pub async fn upkeep_task(handle: PrometheusHandle) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        handle.run_upkeep();
+    }
+}

@@ -1,0 +1,246 @@
+//! KServe v1 / TF-Serving style prediction: `POST /v1/models/{m}:predict`
+//! with `{"instances": [...]}` (rows as arrays, or objects keyed by feature
+//! or input name), answered with `{"predictions": [...]}`.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ferroserve_core::{
+    DataType, InferError, InferRequest, InferResponse, Tensor, TensorSpec,
+};
+use ferroserve_serving::ServedVersion;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::body::read_limited;
+use crate::error::ApiError;
+use crate::inference::{handle, Protocol};
+use crate::kserve::elements::decode_json;
+use crate::kserve::response::DataJson;
+use crate::state::SharedState;
+
+/// `GET /v1/models/{m}`: model status.
+pub(crate) async fn status(
+    State(state): State<SharedState>,
+    Path(model): Path<String>,
+) -> Result<Response, ApiError> {
+    let served = state.manager.get(&model, None)?;
+    Ok(Json(json!({ "name": served.name(), "version": served.version(), "ready": true })).into_response())
+}
+
+/// `POST /v1/models/{m}:predict`.
+pub(crate) async fn predict(
+    State(state): State<SharedState>,
+    Path(target): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(model) = target.strip_suffix(":predict") else {
+        return ApiError(InferError::not_found(format!(
+            "unknown v1 route '{target}'; use /v1/models/<name>:predict"
+        )))
+        .into_response();
+    };
+    let bytes = match read_limited(&headers, body, state.config.max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(e) => return ApiError(e).into_response(),
+    };
+    handle(&state, KserveV1, model, None, &headers, &bytes).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PredictBody {
+    instances: Vec<Value>,
+}
+
+struct KserveV1;
+
+impl Protocol for KserveV1 {
+    const LABEL: &'static str = "v1";
+    type Context = ();
+
+    fn decode(&self, served: &ServedVersion, body: &[u8]) -> Result<(InferRequest, ()), InferError> {
+        let parsed: PredictBody = serde_json::from_slice(body).map_err(|e| {
+            InferError::invalid(format!("invalid predict request (expected {{\"instances\": [...]}}): {e}"))
+        })?;
+        if parsed.instances.is_empty() {
+            return Err(InferError::invalid("'instances' is empty"));
+        }
+        let inputs = instances_to_inputs(served, &parsed.instances)?;
+        Ok((
+            InferRequest {
+                inputs,
+                ..InferRequest::default()
+            },
+            (),
+        ))
+    }
+
+    fn encode(&self, served: &ServedVersion, _: (), response: InferResponse) -> Result<Response, InferError> {
+        let predictions = predictions(served, &response)?;
+        Ok(Json(json!({ "predictions": predictions, "model_version": response.model_version })).into_response())
+    }
+}
+
+/// Turns instances into one tensor per model input: one row per instance.
+fn instances_to_inputs(served: &ServedVersion, instances: &[Value]) -> Result<Vec<Tensor>, InferError> {
+    let inputs = &served.signature().inputs;
+    let mut columns: Vec<Vec<&Value>> = vec![Vec::with_capacity(instances.len()); inputs.len()];
+    let mut converted: Vec<Value> = Vec::new();
+    for (i, instance) in instances.iter().enumerate() {
+        match instance {
+            Value::Object(object) if inputs.len() > 1 || object.contains_key(&inputs[0].name) => {
+                for (slot, spec) in columns.iter_mut().zip(inputs) {
+                    slot.push(object.get(&spec.name).ok_or_else(|| {
+                        InferError::invalid(format!("instance {i}: missing input '{}'", spec.name))
+                    })?);
+                }
+                if let Some(extra) = object.keys().find(|k| !inputs.iter().any(|s| &s.name == *k)) {
+                    return Err(InferError::invalid(format!("instance {i}: unknown input '{extra}'")));
+                }
+            }
+            Value::Object(object) => {
+                let schema = served.schema().ok_or_else(|| {
+                    InferError::invalid(format!(
+                        "instance {i}: model '{}' has no feature schema, so instances must be arrays or objects keyed by input name ('{}')",
+                        served.name(),
+                        inputs[0].name
+                    ))
+                })?;
+                let row = schema.row_from_object(i, object)?;
+                converted.push(Value::from(row));
+            }
+            _ if inputs.len() > 1 => {
+                return Err(InferError::invalid(format!(
+                    "instance {i}: the model has {} inputs, so each instance must be an object keyed by input name",
+                    inputs.len()
+                )))
+            }
+            other => columns[0].push(other),
+        }
+    }
+    if !converted.is_empty() {
+        if !columns[0].is_empty() {
+            return Err(InferError::invalid("instances mix objects and arrays"));
+        }
+        columns[0] = converted.iter().collect();
+    }
+    columns
+        .iter()
+        .zip(inputs)
+        .map(|(rows, spec)| rows_to_tensor(spec, rows))
+        .collect()
+}
+
+fn rows_to_tensor(spec: &TensorSpec, rows: &[&Value]) -> Result<Tensor, InferError> {
+    let row_shape = nested_shape(rows[0]);
+    for (i, row) in rows.iter().enumerate().skip(1) {
+        let shape = nested_shape(row);
+        if shape != row_shape {
+            return Err(InferError::invalid(format!(
+                "input '{}': instance {i} has shape {shape:?} but instance 0 has {row_shape:?}",
+                spec.name
+            )));
+        }
+    }
+    let mut shape = Vec::with_capacity(row_shape.len() + 1);
+    shape.push(rows.len());
+    shape.extend_from_slice(&row_shape);
+    let count: usize = shape.iter().product();
+    let text = serde_json::to_string(rows).map_err(|e| InferError::internal(e.to_string()))?;
+    let datatype = if spec.datatype == DataType::Bytes { DataType::Bytes } else { spec.datatype };
+    let data = decode_json(&spec.name, datatype, &text, count)?;
+    Tensor::new(spec.name.clone(), shape, data)
+}
+
+/// Dimensions of a nested JSON array (`[]` for a scalar).
+fn nested_shape(value: &Value) -> Vec<usize> {
+    let mut shape = Vec::new();
+    let mut current = value;
+    while let Value::Array(items) = current {
+        shape.push(items.len());
+        match items.first() {
+            Some(first) => current = first,
+            None => break,
+        }
+    }
+    shape
+}
+
+/// One prediction per row: the single output's row, or an object keyed by
+/// output name; classifiers with class names also get `"class"`.
+fn predictions(served: &ServedVersion, response: &InferResponse) -> Result<Vec<Value>, InferError> {
+    let rows = response.outputs.first().map_or(0, Tensor::rows);
+    let classes = served.schema().and_then(|s| s.classes.as_ref());
+    (0..rows)
+        .map(|i| {
+            if response.outputs.len() == 1 {
+                return row_value(&response.outputs[0], i);
+            }
+            let mut object = Map::new();
+            for output in &response.outputs {
+                let value = row_value(output, i)?;
+                if let (Some(classes), true) = (classes, is_label_output(output)) {
+                    if let Some(name) = value.as_u64().and_then(|c| classes.get(c as usize)) {
+                        object.insert("class".to_string(), Value::from(name.as_str()));
+                    }
+                }
+                object.insert(output.name.clone(), value);
+            }
+            Ok(Value::Object(object))
+        })
+        .collect()
+}
+
+fn is_label_output(output: &Tensor) -> bool {
+    output.datatype() == DataType::Int64 && output.shape.len() == 1 && output.name.contains("label")
+}
+
+/// Row `i` of `tensor` as JSON: a scalar for rank-1 tensors, else nested arrays.
+fn row_value(tensor: &Tensor, i: usize) -> Result<Value, InferError> {
+    let row = tensor.slice_rows(i, i + 1)?;
+    let flat = serde_json::to_value(DataJson(&row.data)).map_err(|e| InferError::internal(e.to_string()))?;
+    let Value::Array(items) = flat else {
+        return Err(InferError::internal("tensor data did not serialize as an array"));
+    };
+    Ok(nest(items, &tensor.shape[1..]))
+}
+
+fn nest(mut items: Vec<Value>, dims: &[usize]) -> Value {
+    match dims {
+        [] => items.pop().unwrap_or(Value::Null),
+        [_] => Value::Array(items),
+        [_, rest @ ..] => {
+            let inner: usize = rest.iter().product::<usize>().max(1);
+            let mut out = Vec::new();
+            while !items.is_empty() {
+                let tail = items.split_off(inner.min(items.len()));
+                out.push(nest(std::mem::replace(&mut items, tail), rest));
+            }
+            Value::Array(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_shapes() {
+        assert_eq!(nested_shape(&json!(1.0)), Vec::<usize>::new());
+        assert_eq!(nested_shape(&json!([1, 2, 3])), vec![3]);
+        assert_eq!(nested_shape(&json!([[1, 2], [3, 4], [5, 6]])), vec![3, 2]);
+    }
+
+    #[test]
+    fn nest_rebuilds_rows() {
+        let items: Vec<Value> = (0..6).map(Value::from).collect();
+        assert_eq!(nest(items.clone(), &[2, 3]), json!([[0, 1, 2], [3, 4, 5]]));
+        assert_eq!(nest(items, &[6]), json!([0, 1, 2, 3, 4, 5]));
+        assert_eq!(nest(vec![json!(7)], &[]), json!(7));
+    }
+}

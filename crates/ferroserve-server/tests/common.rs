@@ -1,0 +1,105 @@
+//! Test support: an app over real models from `testdata/` and `examples/`,
+//! driven through `Router::oneshot` without a socket.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use ferroserve_backend::{EngineChoice, Engines, ModelSource};
+use ferroserve_serving::batcher::BatcherConfig;
+use ferroserve_serving::repository::read_schema;
+use ferroserve_serving::{ModelManager, ModelSpec};
+use ferroserve_server::{app, AppState, ServerConfig};
+use http_body_util::BodyExt;
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn spec(name: &str, path: PathBuf) -> ModelSpec {
+    ModelSpec {
+        name: name.to_string(),
+        version: "1".to_string(),
+        schema: read_schema(&path.with_file_name("features.json")).expect("valid schema"),
+        source: ModelSource::File(path),
+        engine: EngineChoice::Auto,
+        intra_op_threads: 1,
+        batching: BatcherConfig::default(),
+    }
+}
+
+pub fn testdata(name: &str) -> ModelSpec {
+    spec(name, repo_root().join(format!("testdata/models/{name}.onnx")))
+}
+
+pub fn iris() -> ModelSpec {
+    spec("iris", repo_root().join("examples/iris/model.onnx"))
+}
+
+/// An app serving `specs`, loaded before it is returned.
+pub async fn app_with(specs: Vec<ModelSpec>, config: ServerConfig) -> (Router, Arc<AppState>) {
+    let engines = Engines::discover(None);
+    assert!(
+        engines.ort_available(),
+        "ONNX Runtime not found ({}); run scripts/python-env.sh runtime",
+        engines.ort_status()
+    );
+    let manager = Arc::new(ModelManager::new(Arc::new(engines)));
+    let state = Arc::new(AppState::new(manager, config, ferroserve_server::telemetry::prometheus()));
+    ferroserve_server::spawn_model_loading(state.clone(), specs)
+        .await
+        .expect("loading task finishes");
+    (app(state.clone()), state)
+}
+
+pub async fn default_app(specs: Vec<ModelSpec>) -> Router {
+    app_with(specs, ServerConfig::default()).await.0
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
+        })
+    }
+
+    pub fn error(&self) -> String {
+        self.json()["error"].as_str().expect("error message").to_string()
+    }
+}
+
+pub async fn send(app: &Router, request: Request<Body>) -> Reply {
+    use tower::ServiceExt;
+    let response = app.clone().oneshot(request).await.expect("router is infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.expect("body").to_bytes().to_vec();
+    Reply { status, headers, body }
+}
+
+pub async fn get(app: &Router, uri: &str) -> Reply {
+    send(app, Request::get(uri).body(Body::empty()).expect("request")).await
+}
+
+pub async fn post_json(app: &Router, uri: &str, body: serde_json::Value) -> Reply {
+    send(
+        app,
+        Request::post(uri)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .expect("request"),
+    )
+    .await
+}
+
+pub const IRIS_ROWS: [[f32; 4]; 3] = [[5.1, 3.5, 1.4, 0.2], [6.4, 3.2, 4.5, 1.5], [6.3, 3.3, 6.0, 2.5]];

@@ -1,0 +1,340 @@
+//! The model manager: which models and versions exist, their load state, and
+//! the lookup every request starts with.
+//!
+//! The table of models is an [`ArcSwap`]: requests read it without locks and
+//! a load publishes a new table atomically.
+
+mod served;
+mod spec;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use ferroserve_backend::Engines;
+use ferroserve_core::InferError;
+use serde::Serialize;
+use tokio::sync::Mutex;
+
+use crate::batcher::{Batcher, BatcherLabels};
+use crate::telemetry;
+pub use served::ServedVersion;
+pub use spec::ModelSpec;
+
+/// Load state of one model version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum VersionState {
+    /// Being loaded and warmed up.
+    Loading,
+    /// Serving requests.
+    Ready,
+    /// Could not be loaded; the reason says why.
+    Failed {
+        /// What went wrong.
+        reason: String,
+    },
+    /// Unloaded on request.
+    Unloaded,
+}
+
+/// One version as seen in the model table.
+#[derive(Clone)]
+pub struct VersionEntry {
+    /// Version label.
+    pub version: String,
+    /// Load state.
+    pub state: VersionState,
+    /// The servable version, when ready.
+    pub served: Option<Arc<ServedVersion>>,
+}
+
+/// A model name with its versions (keyed by version label, ordered
+/// numerically when labels are numbers).
+#[derive(Clone, Default)]
+pub struct ModelEntry {
+    /// Versions by label.
+    pub versions: BTreeMap<VersionKey, VersionEntry>,
+}
+
+impl ModelEntry {
+    /// The version served when a request names none: the highest ready one.
+    pub fn default_version(&self) -> Option<&Arc<ServedVersion>> {
+        self.versions.values().rev().find_map(|v| v.served.as_ref())
+    }
+
+    /// Whether every version of this model is ready.
+    pub fn is_ready(&self) -> bool {
+        !self.versions.is_empty()
+            && self
+                .versions
+                .values()
+                .all(|v| v.state == VersionState::Ready)
+    }
+}
+
+/// Orders version labels numerically when both are numbers, else as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionKey(pub String);
+
+impl Ord for VersionKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        match (self.0.parse::<u64>(), other.0.parse::<u64>()) {
+            (Ok(a), Ok(b)) => a.cmp(&b),
+            _ => self.0.cmp(&other.0),
+        }
+    }
+}
+
+impl PartialOrd for VersionKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+type ModelTable = BTreeMap<String, ModelEntry>;
+
+/// Loads models and answers "which version serves this request".
+pub struct ModelManager {
+    engines: Arc<Engines>,
+    table: ArcSwap<ModelTable>,
+    /// Serialises writers of `table`; readers never take it.
+    write_lock: Mutex<()>,
+}
+
+impl ModelManager {
+    /// A manager with no models, loading through `engines`.
+    pub fn new(engines: Arc<Engines>) -> Self {
+        ModelManager {
+            engines,
+            table: ArcSwap::from_pointee(ModelTable::new()),
+            write_lock: Mutex::new(()),
+        }
+    }
+
+    /// The engines models are loaded with.
+    pub fn engines(&self) -> &Engines {
+        &self.engines
+    }
+
+    /// Finds the version that serves a request for `model` (and `version`,
+    /// when the request names one).
+    pub fn get(&self, model: &str, version: Option<&str>) -> Result<Arc<ServedVersion>, InferError> {
+        let table = self.table.load();
+        let entry = table
+            .get(model)
+            .ok_or_else(|| InferError::not_found(format!("unknown model '{model}'")))?;
+        match version {
+            None => entry.default_version().cloned().ok_or_else(|| {
+                InferError::new(
+                    ferroserve_core::ErrorKind::Unavailable,
+                    format!("model '{model}' is not ready ({})", describe_states(entry)),
+                )
+            }),
+            Some(v) => {
+                let found = entry.versions.get(&VersionKey(v.to_string())).ok_or_else(|| {
+                    InferError::not_found(format!("unknown version '{v}' of model '{model}'"))
+                })?;
+                found.served.clone().ok_or_else(|| {
+                    InferError::new(
+                        ferroserve_core::ErrorKind::Unavailable,
+                        format!("model '{model}' version {v} is not ready ({})", state_text(&found.state)),
+                    )
+                })
+            }
+        }
+    }
+
+    /// A snapshot of every model and its versions.
+    pub fn snapshot(&self) -> Arc<BTreeMap<String, ModelEntry>> {
+        self.table.load_full()
+    }
+
+    /// Whether every declared model version is loaded (and at least one is).
+    pub fn all_ready(&self) -> bool {
+        let table = self.table.load();
+        !table.is_empty() && table.values().all(ModelEntry::is_ready)
+    }
+
+    /// Whether any version is still loading.
+    pub fn any_loading(&self) -> bool {
+        self.table.load().values().any(|m| {
+            m.versions
+                .values()
+                .any(|v| v.state == VersionState::Loading)
+        })
+    }
+
+    /// Marks the versions of `specs` as loading, so that readiness waits for them.
+    pub async fn declare(&self, specs: &[ModelSpec]) {
+        for spec in specs {
+            self.set_state(&spec.name, &spec.version, VersionState::Loading, None)
+                .await;
+        }
+    }
+
+    /// Loads, starts and warms up one version, then publishes it. On failure
+    /// the version is marked failed with the reason, and the error returned.
+    pub async fn load(&self, spec: ModelSpec) -> Result<Arc<ServedVersion>, InferError> {
+        self.set_state(&spec.name, &spec.version, VersionState::Loading, None)
+            .await;
+        match self.start_version(&spec).await {
+            Ok(served) => {
+                let previous = self
+                    .set_state(&spec.name, &spec.version, VersionState::Ready, Some(served.clone()))
+                    .await;
+                if let Some(old) = previous {
+                    old.close();
+                }
+                metrics::gauge!(telemetry::MODEL_LOADED, "model" => spec.name.clone(),
+                    "version" => spec.version.clone(), "engine" => served.engine())
+                .set(1.0);
+                tracing::info!(model = %spec.name, version = %spec.version, engine = served.engine(), "model version ready");
+                Ok(served)
+            }
+            Err(e) => {
+                tracing::error!(model = %spec.name, version = %spec.version, error = %e.message, "model version failed to load");
+                self.set_state(
+                    &spec.name,
+                    &spec.version,
+                    VersionState::Failed {
+                        reason: e.message.clone(),
+                    },
+                    None,
+                )
+                .await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Stops serving every version of `model`; queued requests still finish.
+    pub async fn unload(&self, model: &str) -> Result<(), InferError> {
+        let _guard = self.write_lock.lock().await;
+        let mut table = ModelTable::clone(&self.table.load());
+        let entry = table
+            .get_mut(model)
+            .ok_or_else(|| InferError::not_found(format!("unknown model '{model}'")))?;
+        for v in entry.versions.values_mut() {
+            if let Some(served) = v.served.take() {
+                served.close();
+                metrics::gauge!(telemetry::MODEL_LOADED, "model" => model.to_string(),
+                    "version" => v.version.clone(), "engine" => served.engine())
+                .set(0.0);
+            }
+            v.state = VersionState::Unloaded;
+        }
+        self.table.store(Arc::new(table));
+        Ok(())
+    }
+
+    /// Closes every batcher (graceful shutdown): queued requests finish.
+    pub fn close_all(&self) {
+        for entry in self.table.load().values() {
+            for v in entry.versions.values() {
+                if let Some(served) = &v.served {
+                    served.close();
+                }
+            }
+        }
+    }
+
+    async fn start_version(&self, spec: &ModelSpec) -> Result<Arc<ServedVersion>, InferError> {
+        spec.batching
+            .validate()
+            .map_err(|e| InferError::invalid(format!("model '{}': {e}", spec.name)))?;
+        let engines = self.engines.clone();
+        let (source, choice) = (spec.source.clone(), spec.engine);
+        let options = ferroserve_backend::LoadOptions {
+            intra_op_threads: spec.intra_op_threads,
+            max_batch_size: spec.batching.max_batch_size,
+        };
+        let loaded = tokio::task::spawn_blocking(move || engines.load(choice, &source, &options))
+            .await
+            .map_err(|e| InferError::internal(format!("model loader stopped: {e}")))?
+            .map_err(|e| {
+                let e = InferError::from(e);
+                InferError::new(
+                    e.kind,
+                    format!("cannot load model '{}' version {} from {}: {}", spec.name, spec.version, spec.source.describe(), e.message),
+                )
+            })?;
+        let signature = loaded.signature().clone();
+        let engine = loaded.engine();
+        let labels = BatcherLabels {
+            model: spec.name.clone(),
+            version: spec.version.clone(),
+        };
+        let batching = spec.batching.clone();
+        let batcher = tokio::task::spawn_blocking(move || Batcher::start(loaded, batching, labels))
+            .await
+            .map_err(|e| InferError::internal(format!("batcher start stopped: {e}")))??;
+        let served = Arc::new(ServedVersion::new(
+            spec.name.clone(),
+            spec.version.clone(),
+            engine,
+            signature,
+            spec.schema.clone(),
+            batcher,
+        ));
+        if let Err(e) = served.warm_up(spec.batching.instance_count).await {
+            served.close();
+            return Err(e);
+        }
+        Ok(served)
+    }
+
+    /// Replaces the entry of one version; returns the version it displaced.
+    async fn set_state(
+        &self,
+        model: &str,
+        version: &str,
+        state: VersionState,
+        served: Option<Arc<ServedVersion>>,
+    ) -> Option<Arc<ServedVersion>> {
+        let _guard = self.write_lock.lock().await;
+        let mut table = ModelTable::clone(&self.table.load());
+        let entry = table.entry(model.to_string()).or_default();
+        let key = VersionKey(version.to_string());
+        let previous = entry.versions.get(&key).and_then(|v| v.served.clone());
+        // While a version reloads, the old instance keeps serving.
+        let keep_serving = state == VersionState::Loading;
+        let served = if keep_serving { previous.clone() } else { served };
+        entry.versions.insert(
+            key,
+            VersionEntry {
+                version: version.to_string(),
+                state,
+                served,
+            },
+        );
+        self.table.store(Arc::new(table));
+        if keep_serving {
+            None
+        } else {
+            previous
+        }
+    }
+}
+
+fn state_text(state: &VersionState) -> String {
+    match state {
+        VersionState::Loading => "loading".to_string(),
+        VersionState::Ready => "ready".to_string(),
+        VersionState::Failed { reason } => format!("failed: {reason}"),
+        VersionState::Unloaded => "unloaded".to_string(),
+    }
+}
+
+fn describe_states(entry: &ModelEntry) -> String {
+    let parts: Vec<String> = entry
+        .versions
+        .values()
+        .map(|v| format!("version {}: {}", v.version, state_text(&v.state)))
+        .collect();
+    if parts.is_empty() {
+        "no versions".to_string()
+    } else {
+        parts.join("; ")
+    }
+}

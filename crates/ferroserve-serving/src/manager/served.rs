@@ -1,0 +1,182 @@
+//! One loaded, servable model version: its signature, its batcher, and the
+//! request path from a decoded request to a response.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use ferroserve_core::{
+    FeatureSchema, InferError, InferRequest, InferResponse, ModelSignature, Tensor, TensorData,
+};
+use tracing::instrument;
+
+use crate::batcher::Batcher;
+use crate::request_metrics::RequestMetrics;
+
+/// A model version that is loaded, warmed up and accepting requests.
+pub struct ServedVersion {
+    name: String,
+    version: String,
+    engine: &'static str,
+    signature: ModelSignature,
+    schema: Option<Arc<FeatureSchema>>,
+    batcher: Batcher,
+    metrics: RequestMetrics,
+}
+
+impl ServedVersion {
+    /// Wraps a started batcher.
+    pub(crate) fn new(
+        name: String,
+        version: String,
+        engine: &'static str,
+        signature: ModelSignature,
+        schema: Option<Arc<FeatureSchema>>,
+        batcher: Batcher,
+    ) -> Self {
+        ServedVersion {
+            metrics: RequestMetrics::new(&name, &version),
+            name,
+            version,
+            engine,
+            signature,
+            schema,
+            batcher,
+        }
+    }
+
+    /// Model name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Version label.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Engine running this version (`onnxruntime`, `tract`).
+    pub fn engine(&self) -> &'static str {
+        self.engine
+    }
+
+    /// Declared inputs and outputs.
+    pub fn signature(&self) -> &ModelSignature {
+        &self.signature
+    }
+
+    /// Feature names of a tabular model, when shipped with it.
+    pub fn schema(&self) -> Option<&FeatureSchema> {
+        self.schema.as_deref()
+    }
+
+    /// Request counters and latency histograms of this version.
+    pub fn metrics(&self) -> &RequestMetrics {
+        &self.metrics
+    }
+
+    /// Rows waiting in this version's batch queue.
+    pub fn queue_depth(&self) -> usize {
+        self.batcher.queue_depth()
+    }
+
+    /// Validates `request` against the signature, runs it through the
+    /// batcher, and returns the requested outputs (all, in declaration order,
+    /// when none were named).
+    #[instrument(skip_all, fields(model = %self.name, version = %self.version))]
+    pub async fn infer(
+        &self,
+        request: InferRequest,
+        deadline: Option<Instant>,
+    ) -> Result<InferResponse, InferError> {
+        self.signature
+            .validate_output_names(request.outputs.iter().map(|o| o.name.as_str()))?;
+        let inputs = self.signature.validate_inputs(request.inputs)?;
+        let mut outputs = self.batcher.infer(inputs, deadline).await?;
+        let outputs = if request.outputs.is_empty() {
+            outputs
+        } else {
+            request
+                .outputs
+                .iter()
+                .map(|wanted| {
+                    let index = outputs
+                        .iter()
+                        .position(|t| t.name == wanted.name)
+                        .ok_or_else(|| {
+                            InferError::internal(format!(
+                                "engine returned no output '{}'",
+                                wanted.name
+                            ))
+                        })?;
+                    // A name may be requested twice; only the last use can take it.
+                    Ok(outputs[index].clone())
+                })
+                .collect::<Result<Vec<Tensor>, InferError>>()?
+        };
+        outputs.shrink_to_fit();
+        Ok(InferResponse {
+            model_name: self.name.clone(),
+            model_version: self.version.clone(),
+            id: request.id,
+            outputs,
+        })
+    }
+
+    /// Runs one sample per batch worker through the model so that the first
+    /// real request does not pay for lazy initialisation.
+    pub(crate) async fn warm_up(&self, instances: usize) -> Result<(), InferError> {
+        let sample = sample_inputs(&self.signature)?;
+        let runs = (0..instances.max(1)).map(|_| self.batcher.infer(sample.clone(), None));
+        for result in futures::future::join_all(runs).await {
+            result.map_err(|e| {
+                InferError::new(e.kind, format!("warm-up of {} v{} failed: {}", self.name, self.version, e.message))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Stops accepting requests; queued ones still finish.
+    pub(crate) fn close(&self) {
+        self.batcher.close();
+    }
+}
+
+/// A one-row input per declared input: zeros, `false`, or empty strings,
+/// with dynamic dimensions set to 1.
+fn sample_inputs(signature: &ModelSignature) -> Result<Vec<Tensor>, InferError> {
+    signature
+        .inputs
+        .iter()
+        .map(|spec| {
+            let shape: Vec<usize> = spec
+                .shape
+                .iter()
+                .map(|d| match d {
+                    ferroserve_core::Dim::Fixed(n) => *n,
+                    ferroserve_core::Dim::Dynamic => 1,
+                })
+                .collect();
+            let count = shape.iter().product();
+            let data = zeros(spec.datatype, count);
+            Tensor::new(spec.name.clone(), shape, data)
+        })
+        .collect()
+}
+
+fn zeros(datatype: ferroserve_core::DataType, count: usize) -> TensorData {
+    use ferroserve_core::DataType as D;
+    match datatype {
+        D::Bool => TensorData::Bool(vec![false; count]),
+        D::Uint8 => TensorData::Uint8(vec![0; count]),
+        D::Uint16 => TensorData::Uint16(vec![0; count]),
+        D::Uint32 => TensorData::Uint32(vec![0; count]),
+        D::Uint64 => TensorData::Uint64(vec![0; count]),
+        D::Int8 => TensorData::Int8(vec![0; count]),
+        D::Int16 => TensorData::Int16(vec![0; count]),
+        D::Int32 => TensorData::Int32(vec![0; count]),
+        D::Int64 => TensorData::Int64(vec![0; count]),
+        D::Fp32 => TensorData::Fp32(vec![0.0; count]),
+        D::Fp64 => TensorData::Fp64(vec![0.0; count]),
+        D::Bytes => TensorData::Bytes(vec![Vec::new(); count]),
+    }
+}

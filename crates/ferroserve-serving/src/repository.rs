@@ -1,0 +1,262 @@
+//! Reads a model repository in Triton's layout,
+//! `DIR/<name>/<version>/model.onnx`, with an optional `DIR/<name>/config.toml`
+//! (engine, batching knobs, version policy) and `features.json`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ferroserve_backend::{EngineChoice, ModelSource};
+use ferroserve_core::FeatureSchema;
+use serde::Deserialize;
+
+use crate::batcher::BatcherConfig;
+use crate::manager::ModelSpec;
+
+/// Name of the ONNX file inside a version folder.
+pub const MODEL_FILE: &str = "model.onnx";
+/// Name of the per-model configuration file.
+pub const CONFIG_FILE: &str = "config.toml";
+/// Name of the feature schema file (beside a model file, or in a model folder).
+pub const SCHEMA_FILE: &str = "features.json";
+
+/// Serving defaults applied to every model unless its config overrides them.
+#[derive(Debug, Clone)]
+pub struct ServingDefaults {
+    /// Engine used when a model does not ask for one.
+    pub engine: EngineChoice,
+    /// Intra-op threads per engine session.
+    pub intra_op_threads: usize,
+    /// Batching knobs.
+    pub batching: BatcherConfig,
+}
+
+/// Which versions of a model to serve (Triton's version policy).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum VersionPolicy {
+    /// The N highest versions.
+    Latest(usize),
+    /// Every version found.
+    All(bool),
+    /// Only these versions.
+    Specific(Vec<u64>),
+}
+
+impl Default for VersionPolicy {
+    fn default() -> Self {
+        VersionPolicy::Latest(1)
+    }
+}
+
+/// Per-model `config.toml` of a model repository.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Engine for this model: `auto`, `onnxruntime` or `tract`.
+    pub engine: Option<EngineChoice>,
+    /// Intra-op threads per engine session.
+    pub intra_op_threads: Option<usize>,
+    /// Batching knobs; fields left out take the server defaults.
+    pub batching: Option<toml::Table>,
+    /// Versions to serve; default: the latest one.
+    pub version_policy: VersionPolicy,
+}
+
+/// A problem with the repository's layout or files.
+#[derive(Debug, thiserror::Error)]
+#[error("model repository: {0}")]
+pub struct RepositoryError(String);
+
+/// Lists the model versions of a Triton-layout repository to serve.
+pub fn scan(dir: &Path, defaults: &ServingDefaults) -> Result<Vec<ModelSpec>, RepositoryError> {
+    let mut specs = Vec::new();
+    for model_dir in sorted_dirs(dir)? {
+        let name = file_name(&model_dir)?;
+        let config = read_config(&model_dir)?;
+        let batching = merge_batching(&defaults.batching, config.batching.as_ref())
+            .map_err(|e| RepositoryError(format!("{}: [batching] {e}", model_dir.join(CONFIG_FILE).display())))?;
+        let schema = read_schema(&model_dir.join(SCHEMA_FILE))?;
+        let mut versions: Vec<(u64, PathBuf)> = Vec::new();
+        for version_dir in sorted_dirs(&model_dir)? {
+            let label = file_name(&version_dir)?;
+            let Ok(number) = label.parse::<u64>() else {
+                continue;
+            };
+            let file = version_dir.join(MODEL_FILE);
+            if !file.is_file() {
+                return Err(RepositoryError(format!(
+                    "{} has no {MODEL_FILE}",
+                    version_dir.display()
+                )));
+            }
+            versions.push((number, file));
+        }
+        if versions.is_empty() {
+            return Err(RepositoryError(format!(
+                "{} has no version folder (expected {}/1/{MODEL_FILE})",
+                model_dir.display(),
+                model_dir.display()
+            )));
+        }
+        versions.sort_by_key(|(n, _)| *n);
+        let chosen: Vec<(u64, PathBuf)> = match &config.version_policy {
+            VersionPolicy::Latest(n) => versions.split_off(versions.len().saturating_sub(*n)),
+            VersionPolicy::All(_) => versions,
+            VersionPolicy::Specific(wanted) => {
+                for w in wanted {
+                    if !versions.iter().any(|(n, _)| n == w) {
+                        return Err(RepositoryError(format!(
+                            "model '{name}': version_policy names version {w}, which is not in {}",
+                            model_dir.display()
+                        )));
+                    }
+                }
+                versions.into_iter().filter(|(n, _)| wanted.contains(n)).collect()
+            }
+        };
+        for (number, file) in chosen {
+            let version_schema = read_schema(&file.with_file_name(SCHEMA_FILE))?;
+            specs.push(ModelSpec {
+                name: name.clone(),
+                version: number.to_string(),
+                source: ModelSource::File(file),
+                engine: config.engine.unwrap_or(defaults.engine),
+                intra_op_threads: config.intra_op_threads.unwrap_or(defaults.intra_op_threads),
+                batching: batching.clone(),
+                schema: version_schema.or_else(|| schema.clone()),
+            });
+        }
+    }
+    Ok(specs)
+}
+
+/// A model given as `NAME=PATH`: version 1, server defaults, and the
+/// `features.json` beside the file when there is one.
+pub fn single_file(name: &str, path: &Path, defaults: &ServingDefaults) -> Result<ModelSpec, RepositoryError> {
+    if name.is_empty() || name.contains('/') {
+        return Err(RepositoryError(format!("invalid model name {name:?}")));
+    }
+    if !path.is_file() {
+        return Err(RepositoryError(format!("model file {} does not exist", path.display())));
+    }
+    Ok(ModelSpec {
+        name: name.to_string(),
+        version: "1".to_string(),
+        source: ModelSource::File(path.to_path_buf()),
+        engine: defaults.engine,
+        intra_op_threads: defaults.intra_op_threads,
+        batching: defaults.batching.clone(),
+        schema: read_schema(&path.with_file_name(SCHEMA_FILE))?,
+    })
+}
+
+/// Reads a feature schema file if it exists.
+pub fn read_schema(path: &Path) -> Result<Option<Arc<FeatureSchema>>, RepositoryError> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| RepositoryError(format!("cannot read {}: {e}", path.display())))?;
+    FeatureSchema::from_json(&text)
+        .map(|s| Some(Arc::new(s)))
+        .map_err(|e| RepositoryError(format!("{}: {}", path.display(), e.message)))
+}
+
+fn read_config(model_dir: &Path) -> Result<ModelConfig, RepositoryError> {
+    let path = model_dir.join(CONFIG_FILE);
+    if !path.is_file() {
+        return Ok(ModelConfig::default());
+    }
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| RepositoryError(format!("cannot read {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| RepositoryError(format!("{}: {e}", path.display())))
+}
+
+/// Batching knobs: the server defaults, overridden field by field.
+fn merge_batching(defaults: &BatcherConfig, overrides: Option<&toml::Table>) -> Result<BatcherConfig, String> {
+    let Some(overrides) = overrides else {
+        return Ok(defaults.clone());
+    };
+    let mut merged = toml::Table::try_from(defaults).map_err(|e| e.to_string())?;
+    for (k, v) in overrides {
+        merged.insert(k.clone(), v.clone());
+    }
+    let config: BatcherConfig = merged.try_into().map_err(|e: toml::de::Error| e.to_string())?;
+    config.validate().map_err(|e| e.to_string())?;
+    Ok(config)
+}
+
+fn sorted_dirs(dir: &Path) -> Result<Vec<PathBuf>, RepositoryError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| RepositoryError(format!("cannot read {}: {e}", dir.display())))?;
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}
+
+fn file_name(path: &Path) -> Result<String, RepositoryError> {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_string)
+        .ok_or_else(|| RepositoryError(format!("{} is not a valid UTF-8 name", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> ServingDefaults {
+        ServingDefaults {
+            engine: EngineChoice::Auto,
+            intra_op_threads: 1,
+            batching: BatcherConfig::default(),
+        }
+    }
+
+    fn touch(path: &Path) {
+        std::fs::create_dir_all(path.parent().expect("has parent")).expect("mkdir");
+        std::fs::write(path, b"onnx").expect("write");
+    }
+
+    #[test]
+    fn latest_version_by_default_and_config_overrides() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        touch(&dir.path().join("a/1/model.onnx"));
+        touch(&dir.path().join("a/10/model.onnx"));
+        touch(&dir.path().join("a/2/model.onnx"));
+        touch(&dir.path().join("b/3/model.onnx"));
+        std::fs::write(
+            dir.path().join("b/config.toml"),
+            "engine = \"tract\"\nversion_policy = { all = true }\n[batching]\nmax_batch_size = 4\n",
+        )
+        .expect("write");
+        let specs = scan(dir.path(), &defaults()).expect("valid repository");
+        let found: Vec<(String, String)> = specs.iter().map(|s| (s.name.clone(), s.version.clone())).collect();
+        assert_eq!(found, vec![("a".into(), "10".into()), ("b".into(), "3".into())]);
+        assert_eq!(specs[1].engine, EngineChoice::Tract);
+        assert_eq!(specs[1].batching.max_batch_size, 4);
+        assert_eq!(specs[1].batching.max_queue_size, BatcherConfig::default().max_queue_size);
+    }
+
+    #[test]
+    fn layout_errors_name_the_path() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("a/1")).expect("mkdir");
+        let err = scan(dir.path(), &defaults()).unwrap_err().to_string();
+        assert!(err.contains("has no model.onnx"), "{err}");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        touch(&dir.path().join("a/1/model.onnx"));
+        std::fs::write(dir.path().join("a/config.toml"), "[batching]\nmax_batch_sise = 4\n").expect("write");
+        let err = scan(dir.path(), &defaults()).unwrap_err().to_string();
+        assert!(err.contains("max_batch_sise"), "{err}");
+
+        std::fs::write(dir.path().join("a/config.toml"), "version_policy = { specific = [7] }\n").expect("write");
+        let err = scan(dir.path(), &defaults()).unwrap_err().to_string();
+        assert!(err.contains("names version 7"), "{err}");
+    }
+}

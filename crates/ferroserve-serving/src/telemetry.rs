@@ -1,0 +1,31 @@
+//! Names of every Prometheus metric ferroserve exports, in one place, and the
+//! histogram buckets they use.
+
+/// Requests answered, by `model`, `version`, `protocol` and `code`.
+pub const REQUESTS_TOTAL: &str = "ferroserve_requests_total";
+/// End-to-end request time in seconds, by `model`, `version`, `protocol`.
+pub const REQUEST_DURATION: &str = "ferroserve_request_duration_seconds";
+/// Time a request waited in its batch queue, by `model`, `version`.
+pub const QUEUE_DURATION: &str = "ferroserve_queue_duration_seconds";
+/// Engine time of one batch, by `model`, `version`.
+pub const INFERENCE_DURATION: &str = "ferroserve_inference_duration_seconds";
+/// Rows per executed batch, by `model`, `version`.
+pub const BATCH_SIZE: &str = "ferroserve_batch_size";
+/// Rows waiting in the batch queue, by `model`, `version`.
+pub const QUEUE_DEPTH: &str = "ferroserve_queue_depth";
+/// Requests refused or dropped by the batcher, by `model`, `version`, `reason`
+/// (`queue_full`, `deadline`, `cancelled`).
+pub const REQUESTS_DROPPED: &str = "ferroserve_requests_dropped_total";
+/// 1 while a model version is loaded and serving, by `model`, `version`, `engine`.
+pub const MODEL_LOADED: &str = "ferroserve_model_loaded";
+
+/// Buckets for durations in seconds: 25 µs to 10 s.
+pub const DURATION_BUCKETS: &[f64] = &[
+    0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05,
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Buckets for batch sizes in rows.
+pub const BATCH_SIZE_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+];

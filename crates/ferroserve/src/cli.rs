@@ -1,0 +1,107 @@
+//! Command-line flags. Every serve flag also reads a `FERROSERVE_*`
+//! environment variable and can be set in the TOML config file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use ferroserve_backend::EngineChoice;
+
+/// Model serving and model lifecycle in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "ferroserve", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the inference server (serves the bundled iris example when no model is given).
+    Serve(Box<ServeArgs>),
+    /// Send one inference request to a running server and print the answer.
+    Predict(PredictArgs),
+}
+
+/// Flags of `ferroserve serve`; unset flags fall back to the environment,
+/// then the config file, then built-in defaults.
+#[derive(Debug, Args, Default)]
+pub struct ServeArgs {
+    /// TOML config file.
+    #[arg(long, env = "FERROSERVE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on for HTTP [default: 127.0.0.1:8080].
+    #[arg(long, env = "FERROSERVE_HTTP")]
+    pub http: Option<SocketAddr>,
+    /// Folder for ferroserve's own state (created if missing) [default: data].
+    #[arg(long, env = "FERROSERVE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Serve an ONNX file under a name, as NAME=PATH (repeatable).
+    #[arg(long = "model", env = "FERROSERVE_MODEL", value_delimiter = ',')]
+    pub models: Vec<String>,
+    /// Serve every model of a Triton-layout repository (DIR/<name>/<version>/model.onnx).
+    #[arg(long, env = "FERROSERVE_MODEL_REPOSITORY")]
+    pub model_repository: Option<PathBuf>,
+    /// Engine for models that do not choose one [default: auto].
+    #[arg(long, env = "FERROSERVE_ENGINE")]
+    pub engine: Option<EngineChoice>,
+    /// Path of libonnxruntime.so (else ORT_DYLIB_PATH, the project's .venv, python3's onnxruntime, system folders).
+    #[arg(long, env = "FERROSERVE_ORT_LIBRARY")]
+    pub ort_library: Option<PathBuf>,
+    /// Do not serve the bundled iris example when no model is given.
+    #[arg(long, env = "FERROSERVE_NO_EXAMPLE")]
+    pub no_example: bool,
+    /// Threads per engine session for one operator [default: 1].
+    #[arg(long, env = "FERROSERVE_INTRA_OP_THREADS")]
+    pub intra_op_threads: Option<usize>,
+    /// Rows per batch at most [default: 32].
+    #[arg(long, env = "FERROSERVE_MAX_BATCH_SIZE")]
+    pub max_batch_size: Option<usize>,
+    /// How long a request may wait for others to join its batch, in µs [default: 0].
+    #[arg(long, env = "FERROSERVE_MAX_QUEUE_DELAY_US")]
+    pub max_queue_delay_us: Option<u64>,
+    /// Rows allowed to wait per model version before answering 429 [default: 1024].
+    #[arg(long, env = "FERROSERVE_MAX_QUEUE_SIZE")]
+    pub max_queue_size: Option<usize>,
+    /// Batch worker threads per model version [default: 1].
+    #[arg(long, env = "FERROSERVE_INSTANCE_COUNT")]
+    pub instance_count: Option<usize>,
+    /// Largest request body in bytes [default: 67108864].
+    #[arg(long, env = "FERROSERVE_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Deadline for requests that set none, in ms [default: 30000].
+    #[arg(long, env = "FERROSERVE_REQUEST_TIMEOUT_MS")]
+    pub request_timeout_ms: Option<u64>,
+    /// How long shutdown waits for in-flight requests, in seconds [default: 30].
+    #[arg(long, env = "FERROSERVE_DRAIN_TIMEOUT_S")]
+    pub drain_timeout_s: Option<u64>,
+    /// Threads handling HTTP [default: cores - 1, at least 1].
+    #[arg(long, env = "FERROSERVE_HTTP_THREADS")]
+    pub http_threads: Option<usize>,
+    /// Log format: json or text [default: json].
+    #[arg(long, env = "FERROSERVE_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// Log filter, e.g. info or ferroserve=debug [default: info; RUST_LOG also works].
+    #[arg(long, env = "FERROSERVE_LOG_LEVEL")]
+    pub log_level: Option<String>,
+}
+
+/// Flags of `ferroserve predict`.
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// Server base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "FERROSERVE_URL")]
+    pub url: String,
+    /// Model name.
+    #[arg(long)]
+    pub model: String,
+    /// Model version (default: the one the server picks).
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Request as JSON, or @FILE: a KServe v2 request ({"inputs": ...}), a v1
+    /// request ({"instances": ...}), or a bare list of rows for the model's first input.
+    #[arg(long)]
+    pub data: String,
+}

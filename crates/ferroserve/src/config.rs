@@ -1,0 +1,204 @@
+//! The serve configuration: one typed struct, layered as built-in defaults <
+//! TOML file < environment < flags (clap merges the last two).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use ferroserve_backend::EngineChoice;
+use ferroserve_serving::batcher::BatcherConfig;
+use serde::Deserialize;
+
+use crate::cli::ServeArgs;
+
+/// Everything `ferroserve serve` needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Address to listen on for HTTP.
+    pub http: SocketAddr,
+    /// Folder for ferroserve's own state.
+    pub data_dir: PathBuf,
+    /// Models served from single files: name → path.
+    pub models: BTreeMap<String, PathBuf>,
+    /// Triton-layout model repository.
+    pub model_repository: Option<PathBuf>,
+    /// Default engine.
+    pub engine: EngineChoice,
+    /// Explicit path of libonnxruntime.so.
+    pub ort_library: Option<PathBuf>,
+    /// Do not serve the bundled example when no model is given.
+    pub no_example: bool,
+    /// Intra-op threads per engine session.
+    pub intra_op_threads: usize,
+    /// Default batching knobs.
+    pub batching: BatcherConfig,
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// Default request deadline in ms.
+    pub request_timeout_ms: u64,
+    /// Drain time at shutdown in seconds.
+    pub drain_timeout_s: u64,
+    /// HTTP threads (None: cores - 1).
+    pub http_threads: Option<usize>,
+    /// `json` or `text`.
+    pub log_format: String,
+    /// Log filter.
+    pub log_level: String,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            http: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            models: BTreeMap::new(),
+            model_repository: None,
+            engine: EngineChoice::Auto,
+            ort_library: None,
+            no_example: false,
+            intra_op_threads: 1,
+            batching: BatcherConfig::default(),
+            max_body_bytes: 64 * 1024 * 1024,
+            request_timeout_ms: 30_000,
+            drain_timeout_s: 30,
+            http_threads: None,
+            log_format: "json".to_string(),
+            log_level: "info".to_string(),
+        }
+    }
+}
+
+impl ServeConfig {
+    /// Builds the configuration from defaults, the config file named by the
+    /// flags (if any), and the flags and environment.
+    pub fn load(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
+        let mut config = match &args.config {
+            Some(path) => Self::from_file(path)?,
+            None => ServeConfig::default(),
+        };
+        config.apply(args)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> anyhow::Result<ServeConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    fn apply(&mut self, args: &ServeArgs) -> anyhow::Result<()> {
+        macro_rules! set {
+            ($($field:ident),*) => { $(if let Some(v) = &args.$field { self.$field = v.clone(); })* };
+        }
+        set!(http, data_dir, engine, intra_op_threads, max_body_bytes, request_timeout_ms, drain_timeout_s, log_format, log_level);
+        if args.model_repository.is_some() {
+            self.model_repository = args.model_repository.clone();
+        }
+        if args.ort_library.is_some() {
+            self.ort_library = args.ort_library.clone();
+        }
+        if args.http_threads.is_some() {
+            self.http_threads = args.http_threads;
+        }
+        self.no_example |= args.no_example;
+        let b = &mut self.batching;
+        if let Some(v) = args.max_batch_size {
+            b.max_batch_size = v;
+        }
+        if let Some(v) = args.max_queue_delay_us {
+            b.max_queue_delay_us = v;
+        }
+        if let Some(v) = args.max_queue_size {
+            b.max_queue_size = v;
+        }
+        if let Some(v) = args.instance_count {
+            b.instance_count = v;
+        }
+        for pair in &args.models {
+            let (name, path) = pair
+                .split_once('=')
+                .with_context(|| format!("--model expects NAME=PATH, got {pair:?}"))?;
+            self.models.insert(name.trim().to_string(), PathBuf::from(path.trim()));
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        self.batching.validate().context("invalid batching settings")?;
+        if self.intra_op_threads == 0 {
+            bail!("intra_op_threads must be at least 1");
+        }
+        if !matches!(self.log_format.as_str(), "json" | "text") {
+            bail!("log_format must be json or text, got {:?}", self.log_format);
+        }
+        if self.http_threads == Some(0) {
+            bail!("http_threads must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Default deadline of a request.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// Threads for the HTTP runtime: cores minus one engine thread by default.
+    pub fn http_threads(&self) -> usize {
+        self.http_threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get().saturating_sub(1))
+                .max(1)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("ferroserve.toml");
+        std::fs::write(
+            &file,
+            "http = \"0.0.0.0:9000\"\nrequest_timeout_ms = 5\n[batching]\nmax_batch_size = 8\n",
+        )
+        .expect("write");
+        let args = ServeArgs {
+            config: Some(file),
+            request_timeout_ms: Some(7),
+            models: vec!["a=/x/a.onnx".into()],
+            ..ServeArgs::default()
+        };
+        let config = ServeConfig::load(&args).expect("valid");
+        assert_eq!(config.http.port(), 9000);
+        assert_eq!(config.request_timeout_ms, 7);
+        assert_eq!(config.batching.max_batch_size, 8);
+        assert_eq!(config.batching.max_queue_size, BatcherConfig::default().max_queue_size);
+        assert_eq!(config.models["a"], PathBuf::from("/x/a.onnx"));
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "htp = \"x\"\n").expect("write");
+        let args = ServeArgs {
+            config: Some(file),
+            ..ServeArgs::default()
+        };
+        let err = format!("{:#}", ServeConfig::load(&args).unwrap_err());
+        assert!(err.contains("unknown field `htp`"), "{err}");
+        let args = ServeArgs {
+            models: vec!["nopath".into()],
+            ..ServeArgs::default()
+        };
+        let err = format!("{:#}", ServeConfig::load(&args).unwrap_err());
+        assert!(err.contains("NAME=PATH"), "{err}");
+    }
+}

@@ -1,0 +1,29 @@
+//! The `ferroserve` command line: `serve` runs the server, `predict` sends
+//! one request to a running server.
+
+mod cli;
+mod config;
+mod example;
+mod logging;
+mod predict;
+mod serve;
+
+use clap::Parser;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Serve(args) => serve::run(*args),
+        cli::Command::Predict(args) => predict::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

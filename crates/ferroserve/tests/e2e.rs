@@ -1,0 +1,186 @@
+//! End-to-end tests of the real binary on a free port: the bundled example
+//! out of the box, `tritonclient.http` unmodified, the `predict` client, a
+//! model repository, and graceful shutdown on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ferroserve");
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A running `ferroserve serve`, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--http", "127.0.0.1:0", "--log-format", "text", "--log-level", "warn"])
+            .args(args)
+            .current_dir(repo_root())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("ferroserve binary starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("reads the listening line");
+        let base = line
+            .trim()
+            .strip_prefix("ferroserve listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        let server = Server { child, base };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let client = reqwest::blocking::Client::new();
+        let until = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < until {
+            if let Ok(r) = client.get(format!("{}/readyz", self.base)).send() {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server at {} never became ready", self.base);
+    }
+
+    fn host_port(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().expect("kill runs");
+        assert!(status.success());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn iris_request() -> Value {
+    json!({"inputs": [{"name": "input", "shape": [3, 4], "datatype": "FP32",
+        "data": [[5.1, 3.5, 1.4, 0.2], [6.4, 3.2, 4.5, 1.5], [6.3, 3.3, 6.0, 2.5]]}]})
+}
+
+fn post(url: &str, body: &Value) -> (u16, Value) {
+    let r = reqwest::blocking::Client::new().post(url).json(body).send().expect("request is sent");
+    let status = r.status().as_u16();
+    (status, r.json().expect("JSON body"))
+}
+
+#[test]
+fn iris_is_served_out_of_the_box() {
+    let server = Server::start(&[]);
+    let (status, v) = post(&format!("{}/v2/models/iris/infer", server.base), &iris_request());
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["outputs"][0]["name"], "label");
+    assert_eq!(v["outputs"][0]["data"], json!([0, 1, 2]));
+}
+
+#[test]
+fn tritonclient_http_works_unmodified() {
+    let python = repo_root().join(".venv/bin/python");
+    assert!(python.exists(), "{} missing: run scripts/python-env.sh test", python.display());
+    let server = Server::start(&[]);
+    let out = Command::new(&python)
+        .arg(repo_root().join("tests/python/triton_client_check.py"))
+        .arg(server.host_port())
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("OK"),
+        "triton client check failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn predict_subcommand_prints_the_answer() {
+    let server = Server::start(&[]);
+    let out = Command::new(BIN)
+        .args(["predict", "--url", &server.base, "--model", "iris", "--data", "[[6.3, 3.3, 6.0, 2.5]]"])
+        .output()
+        .expect("predict runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    assert_eq!(v["outputs"][0]["data"], json!([2]));
+
+    let out = Command::new(BIN)
+        .args(["predict", "--url", &server.base, "--model", "nope", "--data", "[[1]]"])
+        .output()
+        .expect("predict runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown model 'nope'"));
+}
+
+fn copy_iris(to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    std::fs::copy(repo_root().join("examples/iris/model.onnx"), to.join("model.onnx")).expect("copy");
+}
+
+#[test]
+fn model_repository_serves_versions_by_policy() {
+    let repo = tempfile::tempdir().expect("tempdir");
+    copy_iris(&repo.path().join("flowers/1"));
+    copy_iris(&repo.path().join("flowers/2"));
+    std::fs::write(
+        repo.path().join("flowers/config.toml"),
+        "engine = \"tract\"\nversion_policy = { all = true }\n[batching]\nmax_batch_size = 8\n",
+    )
+    .expect("write config");
+    let server = Server::start(&["--no-example", "--model-repository", repo.path().to_str().expect("utf-8 path")]);
+    let (status, v) = post(&format!("{}/v2/models/flowers/infer", server.base), &iris_request());
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["model_version"], "2");
+    let (_, v) = post(&format!("{}/v2/models/flowers/versions/1/infer", server.base), &iris_request());
+    assert_eq!(v["model_version"], "1");
+    assert_eq!(v["outputs"][0]["data"], json!([0, 1, 2]));
+    let meta: Value = reqwest::blocking::get(format!("{}/v2/models/flowers", server.base)).expect("get").json().expect("json");
+    assert_eq!(meta["platform"], "tract_onnx");
+    let (status, _) = post(&format!("{}/v2/models/iris/infer", server.base), &iris_request());
+    assert_eq!(status, 404, "--no-example leaves iris out");
+}
+
+#[test]
+fn bad_configuration_fails_at_start_with_a_clear_message() {
+    let out = Command::new(BIN)
+        .args(["serve", "--http", "127.0.0.1:0", "--model", "x=/does/not/exist.onnx"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/does/not/exist.onnx does not exist"), "{stderr}");
+}
+
+#[test]
+fn sigterm_finishes_in_flight_requests_then_exits_zero() {
+    // A long queue delay keeps a lone request in flight for half a second.
+    let mut server = Server::start(&["--max-queue-delay-us", "500000"]);
+    let url = format!("{}/v2/models/iris/infer", server.base);
+    let in_flight = std::thread::spawn(move || post(&url, &iris_request()));
+    std::thread::sleep(Duration::from_millis(150));
+    server.signal("TERM");
+    let (status, v) = in_flight.join().expect("request thread");
+    assert_eq!(status, 200, "in-flight request must complete: {v}");
+    let exit = server.child.wait().expect("server exits");
+    assert!(exit.success(), "exit status {exit}");
+}
