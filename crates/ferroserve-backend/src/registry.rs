@@ -155,7 +155,10 @@ mod tests {
             assert_eq!(choice.to_string().parse::<EngineChoice>(), Ok(choice));
             let json = serde_json::to_string(&choice).expect("serializes");
             assert_eq!(json, format!("\"{choice}\""));
-            assert_eq!(serde_json::from_str::<EngineChoice>(&json).ok(), Some(choice));
+            assert_eq!(
+                serde_json::from_str::<EngineChoice>(&json).ok(),
+                Some(choice)
+            );
         }
         let error = "ort".parse::<EngineChoice>().unwrap_err();
         assert!(error.to_string().contains("\"ort\""), "{error}");

@@ -29,7 +29,8 @@ const ALTERNATIVE: &str = "onnxruntime";
 /// dimension the model leaves unknown (scikit-learn exports `[None, F]`).
 const BATCH_SYMBOL: &str = "N";
 
-/// The tract engine.
+/// The tract engine. A runner computes on the thread that calls it;
+/// [`LoadOptions::intra_op_threads`] does not apply.
 pub struct TractBackend {
     onnx: Onnx,
 }
@@ -85,14 +86,18 @@ fn prepare(
     bytes: &[u8],
     source: &ModelSource,
 ) -> Result<(Arc<TypedRunnableModel>, ModelSignature), BackendError> {
-    let proto = onnx
-        .proto_model_for_read(&mut &bytes[..])
-        .map_err(|e| {
-            BackendError::Load(format!(
-                "{} is not a valid ONNX model: {e:#}",
-                source.describe()
-            ))
-        })?;
+    let proto = onnx.proto_model_for_read(&mut &bytes[..]).map_err(|e| {
+        BackendError::Load(format!(
+            "{} is not a valid ONNX model: {e:#}",
+            source.describe()
+        ))
+    })?;
+    if proto.graph.is_none() {
+        return Err(BackendError::Load(format!(
+            "{} is not a valid ONNX model: it has no graph",
+            source.describe()
+        )));
+    }
     let mut model = onnx.model_for_proto_model(&proto).map_err(declined)?;
     let missing = unimplemented_ops(&model);
     if !missing.is_empty() {
@@ -430,7 +435,10 @@ mod tests {
     #[test]
     fn operator_names_are_found_in_tract_messages() {
         assert_eq!(
-            op_in("Failed analyse for node #2 \"zm\" Unimplemented(ZipMap)", "Unimplemented("),
+            op_in(
+                "Failed analyse for node #2 \"zm\" Unimplemented(ZipMap)",
+                "Unimplemented("
+            ),
             Some("ZipMap".to_string())
         );
         let error = declined(TractError::msg(

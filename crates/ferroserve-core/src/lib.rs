@@ -5,6 +5,7 @@
 
 pub mod datatype;
 pub mod error;
+pub mod json;
 pub mod request;
 pub mod schema;
 pub mod signature;

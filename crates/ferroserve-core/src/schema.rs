@@ -80,10 +80,7 @@ impl FeatureSchema {
                     ))
                 }),
                 None => f.default.ok_or_else(|| {
-                    InferError::invalid(format!(
-                        "instance {row}: missing feature '{}'",
-                        f.name
-                    ))
+                    InferError::invalid(format!("instance {row}: missing feature '{}'", f.name))
                 }),
             })
             .collect()
@@ -115,24 +112,31 @@ mod tests {
         let s = schema();
         let row = serde_json::json!({"a": 1.0});
         assert_eq!(
-            s.row_from_object(0, row.as_object().expect("object")).expect("ok"),
+            s.row_from_object(0, row.as_object().expect("object"))
+                .expect("ok"),
             vec![1.0, 0.5]
         );
         let row = serde_json::json!({"b": 1.0});
-        let err = s.row_from_object(3, row.as_object().expect("object")).unwrap_err();
+        let err = s
+            .row_from_object(3, row.as_object().expect("object"))
+            .unwrap_err();
         assert_eq!(err.message, "instance 3: missing feature 'a'");
         let row = serde_json::json!({"a": "x"});
-        let err = s.row_from_object(0, row.as_object().expect("object")).unwrap_err();
+        let err = s
+            .row_from_object(0, row.as_object().expect("object"))
+            .unwrap_err();
         assert!(err.message.contains("feature 'a' must be a number"));
         let row = serde_json::json!({"a": 1, "z": 1});
-        let err = s.row_from_object(0, row.as_object().expect("object")).unwrap_err();
+        let err = s
+            .row_from_object(0, row.as_object().expect("object"))
+            .unwrap_err();
         assert!(err.message.contains("unknown feature 'z'"));
     }
 
     #[test]
     fn rejects_duplicate_names() {
-        let err = FeatureSchema::from_json(r#"{"features":[{"name":"a"},{"name":"a"}]}"#)
-            .unwrap_err();
+        let err =
+            FeatureSchema::from_json(r#"{"features":[{"name":"a"},{"name":"a"}]}"#).unwrap_err();
         assert!(err.message.contains("appears twice"));
     }
 }

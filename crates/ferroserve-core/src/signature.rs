@@ -229,7 +229,11 @@ mod tests {
                 DataType::Fp32,
                 vec![Dim::Dynamic, Dim::Fixed(4)],
             )],
-            outputs: vec![TensorSpec::new("label", DataType::Int64, vec![Dim::Dynamic])],
+            outputs: vec![TensorSpec::new(
+                "label",
+                DataType::Int64,
+                vec![Dim::Dynamic],
+            )],
         }
     }
 
@@ -240,7 +244,9 @@ mod tests {
 
     #[test]
     fn accepts_matching_inputs() {
-        let out = iris().validate_inputs(vec![input(vec![3, 4])]).expect("valid");
+        let out = iris()
+            .validate_inputs(vec![input(vec![3, 4])])
+            .expect("valid");
         assert_eq!(out[0].shape, vec![3, 4]);
         assert!(iris().supports_batching());
     }
@@ -262,7 +268,9 @@ mod tests {
         let err = iris().validate_inputs(vec![]).unwrap_err();
         assert!(err.message.contains("missing input 'input'"));
         let other = Tensor::new("x", vec![1], TensorData::Fp32(vec![0.0])).expect("ok");
-        let err = iris().validate_inputs(vec![input(vec![1, 4]), other]).unwrap_err();
+        let err = iris()
+            .validate_inputs(vec![input(vec![1, 4]), other])
+            .unwrap_err();
         assert!(err.message.contains("unexpected input 'x'"));
         let err = iris()
             .validate_inputs(vec![input(vec![1, 4]), input(vec![1, 4])])
@@ -272,9 +280,13 @@ mod tests {
 
     #[test]
     fn unknown_output_is_reported() {
-        let err = iris().validate_output_names(["probs"].into_iter()).unwrap_err();
+        let err = iris()
+            .validate_output_names(["probs"].into_iter())
+            .unwrap_err();
         assert!(err.message.contains("unknown output 'probs'"));
-        iris().validate_output_names(["label"].into_iter()).expect("known");
+        iris()
+            .validate_output_names(["label"].into_iter())
+            .expect("known");
     }
 
     #[test]

@@ -6,7 +6,11 @@ use axum::http::{header, HeaderMap};
 use ferroserve_core::{ErrorKind, InferError};
 
 /// Collects `body`, failing with [`ErrorKind::PayloadTooLarge`] past `limit` bytes.
-pub async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, InferError> {
+pub async fn read_limited(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, InferError> {
     let too_large = || {
         InferError::new(
             ErrorKind::PayloadTooLarge,

@@ -17,14 +17,22 @@ pub async fn live() -> Response {
 /// `GET /readyz`, `GET /v2/health/ready`: every configured model is loaded and warmed up.
 pub async fn ready(State(state): State<SharedState>) -> Response {
     let ready = state.started() && state.manager.all_ready();
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(json!({ "ready": ready }))).into_response()
 }
 
 /// `GET /startupz`: initial model loading has finished (successfully or not).
 pub async fn startup(State(state): State<SharedState>) -> Response {
     let started = state.started();
-    let status = if started { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if started {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(json!({ "started": started }))).into_response()
 }
 

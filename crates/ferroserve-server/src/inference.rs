@@ -58,7 +58,15 @@ pub(crate) async fn handle<P: Protocol>(
     let response = match run(state, &protocol, &served, headers, body, start).await {
         Ok(response) => response,
         Err(e) => {
-            tracing::debug!(model, error = %e.message, "request failed");
+            let request_id = headers
+                .get(crate::request_id::REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if e.kind.http_status() >= 500 {
+                tracing::warn!(model, version = served.version(), request_id, kind = e.kind.as_label(), error = %e.message, "request failed");
+            } else {
+                tracing::debug!(model, request_id, error = %e.message, "request rejected");
+            }
             ApiError(e).into_response()
         }
     };

@@ -36,9 +36,18 @@ pub fn app(state: SharedState) -> Router {
         .route("/v2/models/{model}", get(v2::model_metadata))
         .route("/v2/models/{model}/ready", get(v2::model_ready))
         .route("/v2/models/{model}/infer", post(v2::infer))
-        .route("/v2/models/{model}/versions/{version}", get(v2::version_metadata))
-        .route("/v2/models/{model}/versions/{version}/ready", get(v2::version_ready))
-        .route("/v2/models/{model}/versions/{version}/infer", post(v2::infer_with_version))
+        .route(
+            "/v2/models/{model}/versions/{version}",
+            get(v2::version_metadata),
+        )
+        .route(
+            "/v2/models/{model}/versions/{version}/ready",
+            get(v2::version_ready),
+        )
+        .route(
+            "/v2/models/{model}/versions/{version}/infer",
+            post(v2::infer_with_version),
+        )
         .route("/v1/models/{target}", get(v1::status).post(v1::predict))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(request_id::request_id_layer))
@@ -46,12 +55,18 @@ pub fn app(state: SharedState) -> Router {
 }
 
 async fn not_found(uri: axum::http::Uri) -> error::ApiError {
-    error::ApiError(InferError::not_found(format!("no route for {}", uri.path())))
+    error::ApiError(InferError::not_found(format!(
+        "no route for {}",
+        uri.path()
+    )))
 }
 
 /// Loads `specs` in the background, marking startup complete when every one
 /// has been tried; a model that fails is reported and the others still serve.
-pub fn spawn_model_loading(state: SharedState, specs: Vec<ModelSpec>) -> tokio::task::JoinHandle<()> {
+pub fn spawn_model_loading(
+    state: SharedState,
+    specs: Vec<ModelSpec>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         state.manager.declare(&specs).await;
         let loads = specs.into_iter().map(|spec| {
@@ -63,7 +78,10 @@ pub fn spawn_model_loading(state: SharedState, specs: Vec<ModelSpec>) -> tokio::
         });
         futures::future::join_all(loads).await;
         state.mark_started();
-        tracing::info!(ready = state.manager.all_ready(), "initial model loading finished");
+        tracing::info!(
+            ready = state.manager.all_ready(),
+            "initial model loading finished"
+        );
     })
 }
 

@@ -46,7 +46,11 @@ pub struct AppState {
 
 impl AppState {
     /// New state; startup is not complete until [`AppState::mark_started`].
-    pub fn new(manager: Arc<ModelManager>, config: ServerConfig, metrics: PrometheusHandle) -> Self {
+    pub fn new(
+        manager: Arc<ModelManager>,
+        config: ServerConfig,
+        metrics: PrometheusHandle,
+    ) -> Self {
         AppState {
             manager,
             config,

@@ -7,9 +7,8 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ferroserve_core::{
-    DataType, InferError, InferRequest, InferResponse, Tensor, TensorSpec,
-};
+use ferroserve_core::json::nested_shape;
+use ferroserve_core::{DataType, InferError, InferRequest, InferResponse, Tensor, TensorSpec};
 use ferroserve_serving::ServedVersion;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -27,7 +26,10 @@ pub(crate) async fn status(
     Path(model): Path<String>,
 ) -> Result<Response, ApiError> {
     let served = state.manager.get(&model, None)?;
-    Ok(Json(json!({ "name": served.name(), "version": served.version(), "ready": true })).into_response())
+    Ok(
+        Json(json!({ "name": served.name(), "version": served.version(), "ready": true }))
+            .into_response(),
+    )
 }
 
 /// `POST /v1/models/{m}:predict`.
@@ -62,9 +64,15 @@ impl Protocol for KserveV1 {
     const LABEL: &'static str = "v1";
     type Context = ();
 
-    fn decode(&self, served: &ServedVersion, body: &[u8]) -> Result<(InferRequest, ()), InferError> {
+    fn decode(
+        &self,
+        served: &ServedVersion,
+        body: &[u8],
+    ) -> Result<(InferRequest, ()), InferError> {
         let parsed: PredictBody = serde_json::from_slice(body).map_err(|e| {
-            InferError::invalid(format!("invalid predict request (expected {{\"instances\": [...]}}): {e}"))
+            InferError::invalid(format!(
+                "invalid predict request (expected {{\"instances\": [...]}}): {e}"
+            ))
         })?;
         if parsed.instances.is_empty() {
             return Err(InferError::invalid("'instances' is empty"));
@@ -79,14 +87,25 @@ impl Protocol for KserveV1 {
         ))
     }
 
-    fn encode(&self, served: &ServedVersion, _: (), response: InferResponse) -> Result<Response, InferError> {
+    fn encode(
+        &self,
+        served: &ServedVersion,
+        _: (),
+        response: InferResponse,
+    ) -> Result<Response, InferError> {
         let predictions = predictions(served, &response)?;
-        Ok(Json(json!({ "predictions": predictions, "model_version": response.model_version })).into_response())
+        Ok(
+            Json(json!({ "predictions": predictions, "model_version": response.model_version }))
+                .into_response(),
+        )
     }
 }
 
 /// Turns instances into one tensor per model input: one row per instance.
-fn instances_to_inputs(served: &ServedVersion, instances: &[Value]) -> Result<Vec<Tensor>, InferError> {
+fn instances_to_inputs(
+    served: &ServedVersion,
+    instances: &[Value],
+) -> Result<Vec<Tensor>, InferError> {
     let inputs = &served.signature().inputs;
     let mut columns: Vec<Vec<&Value>> = vec![Vec::with_capacity(instances.len()); inputs.len()];
     let mut converted: Vec<Value> = Vec::new();
@@ -151,23 +170,13 @@ fn rows_to_tensor(spec: &TensorSpec, rows: &[&Value]) -> Result<Tensor, InferErr
     shape.extend_from_slice(&row_shape);
     let count: usize = shape.iter().product();
     let text = serde_json::to_string(rows).map_err(|e| InferError::internal(e.to_string()))?;
-    let datatype = if spec.datatype == DataType::Bytes { DataType::Bytes } else { spec.datatype };
+    let datatype = if spec.datatype == DataType::Bytes {
+        DataType::Bytes
+    } else {
+        spec.datatype
+    };
     let data = decode_json(&spec.name, datatype, &text, count)?;
     Tensor::new(spec.name.clone(), shape, data)
-}
-
-/// Dimensions of a nested JSON array (`[]` for a scalar).
-fn nested_shape(value: &Value) -> Vec<usize> {
-    let mut shape = Vec::new();
-    let mut current = value;
-    while let Value::Array(items) = current {
-        shape.push(items.len());
-        match items.first() {
-            Some(first) => current = first,
-            None => break,
-        }
-    }
-    shape
 }
 
 /// One prediction per row: the single output's row, or an object keyed by
@@ -202,9 +211,15 @@ fn is_label_output(output: &Tensor) -> bool {
 /// Row `i` of `tensor` as JSON: a scalar for rank-1 tensors, else nested arrays.
 fn row_value(tensor: &Tensor, i: usize) -> Result<Value, InferError> {
     let row = tensor.slice_rows(i, i + 1)?;
-    let flat = serde_json::to_value(DataJson(&row.data)).map_err(|e| InferError::internal(e.to_string()))?;
+    // Through text, so FP32 values keep their shortest form (0.1, not 0.10000000149011612).
+    let text = serde_json::to_string(&DataJson(&row.data))
+        .map_err(|e| InferError::internal(e.to_string()))?;
+    let flat: Value =
+        serde_json::from_str(&text).map_err(|e| InferError::internal(e.to_string()))?;
     let Value::Array(items) = flat else {
-        return Err(InferError::internal("tensor data did not serialize as an array"));
+        return Err(InferError::internal(
+            "tensor data did not serialize as an array",
+        ));
     };
     Ok(nest(items, &tensor.shape[1..]))
 }
@@ -228,13 +243,6 @@ fn nest(mut items: Vec<Value>, dims: &[usize]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn nested_shapes() {
-        assert_eq!(nested_shape(&json!(1.0)), Vec::<usize>::new());
-        assert_eq!(nested_shape(&json!([1, 2, 3])), vec![3]);
-        assert_eq!(nested_shape(&json!([[1, 2], [3, 4], [5, 6]])), vec![3, 2]);
-    }
 
     #[test]
     fn nest_rebuilds_rows() {

@@ -16,12 +16,22 @@ fn iris_request() -> serde_json::Value {
 async fn iris_classic_rows_are_classes_0_1_2() {
     let app = default_app(vec![iris()]).await;
     let reply = post_json(&app, "/v2/models/iris/infer", iris_request()).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
     let v = reply.json();
     assert_eq!(v["model_name"], "iris");
     assert_eq!(v["model_version"], "1");
     assert_eq!(v["id"], "req-7");
-    let label = v["outputs"].as_array().expect("outputs").iter().find(|o| o["name"] == "label").expect("label");
+    let label = v["outputs"]
+        .as_array()
+        .expect("outputs")
+        .iter()
+        .find(|o| o["name"] == "label")
+        .expect("label");
     assert_eq!(label["data"], json!([0, 1, 2]));
     assert_eq!(label["datatype"], "INT64");
     assert!(reply.headers.get("x-request-id").is_some());
@@ -34,18 +44,36 @@ async fn metadata_health_and_request_id() {
     assert_eq!(get(&app, "/v2/health/ready").await.status, StatusCode::OK);
     assert_eq!(get(&app, "/readyz").await.status, StatusCode::OK);
     assert_eq!(get(&app, "/startupz").await.status, StatusCode::OK);
-    assert_eq!(get(&app, "/v2/models/iris/ready").await.status, StatusCode::OK);
-    assert_eq!(get(&app, "/v2/models/iris/versions/1/ready").await.status, StatusCode::OK);
+    assert_eq!(
+        get(&app, "/v2/models/iris/ready").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(&app, "/v2/models/iris/versions/1/ready").await.status,
+        StatusCode::OK
+    );
     assert_eq!(get(&app, "/v2").await.json()["name"], "ferroserve");
     let meta = get(&app, "/v2/models/iris").await.json();
-    assert_eq!(meta["inputs"], json!([{"name": "input", "datatype": "FP32", "shape": [-1, 4]}]));
-    assert_eq!(meta["outputs"][1], json!({"name": "probabilities", "datatype": "FP32", "shape": [-1, 3]}));
+    assert_eq!(
+        meta["inputs"],
+        json!([{"name": "input", "datatype": "FP32", "shape": [-1, 4]}])
+    );
+    assert_eq!(
+        meta["outputs"][1],
+        json!({"name": "probabilities", "datatype": "FP32", "shape": [-1, 3]})
+    );
     assert_eq!(meta["versions"], json!(["1"]));
-    assert_eq!(get(&app, "/v2/models/iris/versions/1").await.json()["name"], "iris");
+    assert_eq!(
+        get(&app, "/v2/models/iris/versions/1").await.json()["name"],
+        "iris"
+    );
 
     let reply = send(
         &app,
-        Request::get("/v2/health/live").header("x-request-id", "abc-123").body(Body::empty()).expect("request"),
+        Request::get("/v2/health/live")
+            .header("x-request-id", "abc-123")
+            .body(Body::empty())
+            .expect("request"),
     )
     .await;
     assert_eq!(reply.headers["x-request-id"], "abc-123");
@@ -71,9 +99,19 @@ async fn binary_tensors_in_and_out() {
             .expect("request"),
     )
     .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", String::from_utf8_lossy(&reply.body));
-    let json_len: usize = reply.headers["inference-header-content-length"].to_str().expect("ascii").parse().expect("number");
-    let v: serde_json::Value = serde_json::from_slice(&reply.body[..json_len]).expect("json header");
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let json_len: usize = reply.headers["inference-header-content-length"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("number");
+    let v: serde_json::Value =
+        serde_json::from_slice(&reply.body[..json_len]).expect("json header");
     assert_eq!(v["outputs"][0]["name"], "label");
     assert_eq!(v["outputs"][0]["parameters"]["binary_data_size"], 24);
     assert_eq!(v["outputs"][1]["shape"], json!([3, 3]));
@@ -89,7 +127,9 @@ async fn output_selection_returns_only_what_was_asked() {
     let app = default_app(vec![iris()]).await;
     let mut request = iris_request();
     request["outputs"] = json!([{"name": "probabilities"}]);
-    let v = post_json(&app, "/v2/models/iris/infer", request).await.json();
+    let v = post_json(&app, "/v2/models/iris/infer", request)
+        .await
+        .json();
     let outputs = v["outputs"].as_array().expect("outputs");
     assert_eq!(outputs.len(), 1);
     assert_eq!(outputs[0]["name"], "probabilities");
@@ -98,7 +138,12 @@ async fn output_selection_returns_only_what_was_asked() {
 
 #[tokio::test]
 async fn datatypes_int64_bool_fp64_bytes() {
-    let app = default_app(vec![testdata("add_int64"), testdata("scale_f64"), testdata("string_label")]).await;
+    let app = default_app(vec![
+        testdata("add_int64"),
+        testdata("scale_f64"),
+        testdata("string_label"),
+    ])
+    .await;
     let v = post_json(
         &app,
         "/v2/models/add_int64/infer",
@@ -108,7 +153,15 @@ async fn datatypes_int64_bool_fp64_bytes() {
     )
     .await
     .json();
-    let by_name = |n: &str| v["outputs"].as_array().expect("outputs").iter().find(|o| o["name"] == n).cloned().expect("output");
+    let by_name = |n: &str| {
+        v["outputs"]
+            .as_array()
+            .expect("outputs")
+            .iter()
+            .find(|o| o["name"] == n)
+            .cloned()
+            .expect("output")
+    };
     assert_eq!(by_name("sum")["data"], json!([3, -4, 0]));
     assert_eq!(by_name("is_pos")["data"], json!([true, false, false]));
     assert_eq!(by_name("is_pos")["datatype"], "BOOL");
@@ -127,55 +180,119 @@ async fn fixed_batch_model_is_served_unbatched() {
     let app = default_app(vec![testdata("mlp_fixed")]).await;
     let reply = post_json(&app, "/v2/models/mlp_fixed/infer",
         json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]})).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
     assert_eq!(reply.json()["outputs"][0]["shape"], json!([1, 2]));
     let reply = post_json(&app, "/v2/models/mlp_fixed/infer",
         json!({"inputs": [{"name": "input", "shape": [2, 4], "datatype": "FP32", "data": [1, 2, 3, 4, 5, 6, 7, 8]}]})).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    assert_eq!(reply.error(), "input 'input': expected shape [1, 4] but got [2, 4]");
+    assert_eq!(
+        reply.error(),
+        "input 'input': expected shape [1, 4] but got [2, 4]"
+    );
 }
 
 #[tokio::test]
 async fn errors_have_the_right_status_and_say_what_was_wrong() {
-    let config = ferroserve_server::ServerConfig { max_body_bytes: 2048, ..Default::default() };
+    let config = ferroserve_server::ServerConfig {
+        max_body_bytes: 2048,
+        ..Default::default()
+    };
     let (app, _) = app_with(vec![iris()], config).await;
     let cases = [
-        ("/v2/models/nope/infer", iris_request(), StatusCode::NOT_FOUND, "unknown model 'nope'"),
-        ("/v2/models/iris/versions/9/infer", iris_request(), StatusCode::NOT_FOUND, "unknown version '9' of model 'iris'"),
-        ("/v2/models/iris/infer",
+        (
+            "/v2/models/nope/infer",
+            iris_request(),
+            StatusCode::NOT_FOUND,
+            "unknown model 'nope'",
+        ),
+        (
+            "/v2/models/iris/versions/9/infer",
+            iris_request(),
+            StatusCode::NOT_FOUND,
+            "unknown version '9' of model 'iris'",
+        ),
+        (
+            "/v2/models/iris/infer",
             json!({"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}),
-            StatusCode::BAD_REQUEST, "input 'input': expected shape [-1, 4] but got [1, 3]"),
-        ("/v2/models/iris/infer",
+            StatusCode::BAD_REQUEST,
+            "input 'input': expected shape [-1, 4] but got [1, 3]",
+        ),
+        (
+            "/v2/models/iris/infer",
             json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP64", "data": [1, 2, 3, 4]}]}),
-            StatusCode::BAD_REQUEST, "input 'input': expected datatype FP32 but got FP64"),
-        ("/v2/models/iris/infer",
+            StatusCode::BAD_REQUEST,
+            "input 'input': expected datatype FP32 but got FP64",
+        ),
+        (
+            "/v2/models/iris/infer",
             json!({"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}),
-            StatusCode::BAD_REQUEST, "unexpected input 'x'"),
-        ("/v2/models/iris/infer",
+            StatusCode::BAD_REQUEST,
+            "unexpected input 'x'",
+        ),
+        (
+            "/v2/models/iris/infer",
             json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, "a", 4]}]}),
-            StatusCode::BAD_REQUEST, "input 'input': element 2: \"a\" is not a valid FP32"),
-        ("/v2/models/iris/infer",
+            StatusCode::BAD_REQUEST,
+            "input 'input': element 2: \"a\" is not a valid FP32",
+        ),
+        (
+            "/v2/models/iris/infer",
             json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}], "outputs": [{"name": "nope"}]}),
-            StatusCode::BAD_REQUEST, "unknown output 'nope'"),
-        ("/v2/models/iris/infer",
+            StatusCode::BAD_REQUEST,
+            "unknown output 'nope'",
+        ),
+        (
+            "/v2/models/iris/infer",
             json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}], "parameters": {"timeout": 0}}),
-            StatusCode::GATEWAY_TIMEOUT, "deadline exceeded"),
-        ("/v2/models/iris/infer",
+            StatusCode::GATEWAY_TIMEOUT,
+            "deadline exceeded",
+        ),
+        (
+            "/v2/models/iris/infer",
             json!({"inputs": [{"name": "input", "shape": [200, 4], "datatype": "FP32", "data": vec![1.0; 800]}]}),
-            StatusCode::PAYLOAD_TOO_LARGE, "exceeds the limit of 2048 bytes"),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "exceeds the limit of 2048 bytes",
+        ),
     ];
     for (uri, body, status, message) in cases {
         let reply = post_json(&app, uri, body).await;
-        assert_eq!(reply.status, status, "{uri}: {}", String::from_utf8_lossy(&reply.body));
-        assert!(reply.error().contains(message), "expected {message:?} in {:?}", reply.error());
+        assert_eq!(
+            reply.status,
+            status,
+            "{uri}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        assert!(
+            reply.error().contains(message),
+            "expected {message:?} in {:?}",
+            reply.error()
+        );
         assert_eq!(reply.headers["content-type"], "application/json");
     }
-    let reply = send(&app, Request::post("/v2/models/iris/infer").body(Body::from("{not json")).expect("request")).await;
+    let reply = send(
+        &app,
+        Request::post("/v2/models/iris/infer")
+            .body(Body::from("{not json"))
+            .expect("request"),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    assert!(reply.error().contains("invalid infer request JSON"), "{}", reply.error());
+    assert!(
+        reply.error().contains("invalid infer request JSON"),
+        "{}",
+        reply.error()
+    );
     let reply = get(&app, "/v2/nothing").await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
-    assert_eq!(get(&app, "/v2/models/nope").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&app, "/v2/models/nope").await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -200,9 +317,24 @@ async fn readiness_is_503_until_models_load_and_failed_model_is_reported() {
     let broken = spec("broken", repo_root().join("testdata/README.md"));
     let (app, state) = app_with(vec![iris(), broken], Default::default()).await;
     assert!(state.started());
-    assert_eq!(get(&app, "/readyz").await.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        get(&app, "/readyz").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
     let reply = get(&app, "/v2/models/broken/ready").await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(reply.json()["error"].as_str().expect("reason").contains("failed"), "{}", reply.json());
-    assert_eq!(post_json(&app, "/v2/models/iris/infer", iris_request()).await.status, StatusCode::OK);
+    assert!(
+        reply.json()["error"]
+            .as_str()
+            .expect("reason")
+            .contains("failed"),
+        "{}",
+        reply.json()
+    );
+    assert_eq!(
+        post_json(&app, "/v2/models/iris/infer", iris_request())
+            .await
+            .status,
+        StatusCode::OK
+    );
 }

@@ -73,8 +73,13 @@ pub fn scan(dir: &Path, defaults: &ServingDefaults) -> Result<Vec<ModelSpec>, Re
     for model_dir in sorted_dirs(dir)? {
         let name = file_name(&model_dir)?;
         let config = read_config(&model_dir)?;
-        let batching = merge_batching(&defaults.batching, config.batching.as_ref())
-            .map_err(|e| RepositoryError(format!("{}: [batching] {e}", model_dir.join(CONFIG_FILE).display())))?;
+        let batching =
+            merge_batching(&defaults.batching, config.batching.as_ref()).map_err(|e| {
+                RepositoryError(format!(
+                    "{}: [batching] {e}",
+                    model_dir.join(CONFIG_FILE).display()
+                ))
+            })?;
         let schema = read_schema(&model_dir.join(SCHEMA_FILE))?;
         let mut versions: Vec<(u64, PathBuf)> = Vec::new();
         for version_dir in sorted_dirs(&model_dir)? {
@@ -111,7 +116,10 @@ pub fn scan(dir: &Path, defaults: &ServingDefaults) -> Result<Vec<ModelSpec>, Re
                         )));
                     }
                 }
-                versions.into_iter().filter(|(n, _)| wanted.contains(n)).collect()
+                versions
+                    .into_iter()
+                    .filter(|(n, _)| wanted.contains(n))
+                    .collect()
             }
         };
         for (number, file) in chosen {
@@ -132,12 +140,19 @@ pub fn scan(dir: &Path, defaults: &ServingDefaults) -> Result<Vec<ModelSpec>, Re
 
 /// A model given as `NAME=PATH`: version 1, server defaults, and the
 /// `features.json` beside the file when there is one.
-pub fn single_file(name: &str, path: &Path, defaults: &ServingDefaults) -> Result<ModelSpec, RepositoryError> {
+pub fn single_file(
+    name: &str,
+    path: &Path,
+    defaults: &ServingDefaults,
+) -> Result<ModelSpec, RepositoryError> {
     if name.is_empty() || name.contains('/') {
         return Err(RepositoryError(format!("invalid model name {name:?}")));
     }
     if !path.is_file() {
-        return Err(RepositoryError(format!("model file {} does not exist", path.display())));
+        return Err(RepositoryError(format!(
+            "model file {} does not exist",
+            path.display()
+        )));
     }
     Ok(ModelSpec {
         name: name.to_string(),
@@ -173,7 +188,10 @@ fn read_config(model_dir: &Path) -> Result<ModelConfig, RepositoryError> {
 }
 
 /// Batching knobs: the server defaults, overridden field by field.
-fn merge_batching(defaults: &BatcherConfig, overrides: Option<&toml::Table>) -> Result<BatcherConfig, String> {
+fn merge_batching(
+    defaults: &BatcherConfig,
+    overrides: Option<&toml::Table>,
+) -> Result<BatcherConfig, String> {
     let Some(overrides) = overrides else {
         return Ok(defaults.clone());
     };
@@ -181,7 +199,9 @@ fn merge_batching(defaults: &BatcherConfig, overrides: Option<&toml::Table>) -> 
     for (k, v) in overrides {
         merged.insert(k.clone(), v.clone());
     }
-    let config: BatcherConfig = merged.try_into().map_err(|e: toml::de::Error| e.to_string())?;
+    let config: BatcherConfig = merged
+        .try_into()
+        .map_err(|e: toml::de::Error| e.to_string())?;
     config.validate().map_err(|e| e.to_string())?;
     Ok(config)
 }
@@ -235,11 +255,20 @@ mod tests {
         )
         .expect("write");
         let specs = scan(dir.path(), &defaults()).expect("valid repository");
-        let found: Vec<(String, String)> = specs.iter().map(|s| (s.name.clone(), s.version.clone())).collect();
-        assert_eq!(found, vec![("a".into(), "10".into()), ("b".into(), "3".into())]);
+        let found: Vec<(String, String)> = specs
+            .iter()
+            .map(|s| (s.name.clone(), s.version.clone()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![("a".into(), "10".into()), ("b".into(), "3".into())]
+        );
         assert_eq!(specs[1].engine, EngineChoice::Tract);
         assert_eq!(specs[1].batching.max_batch_size, 4);
-        assert_eq!(specs[1].batching.max_queue_size, BatcherConfig::default().max_queue_size);
+        assert_eq!(
+            specs[1].batching.max_queue_size,
+            BatcherConfig::default().max_queue_size
+        );
     }
 
     #[test]
@@ -251,11 +280,19 @@ mod tests {
 
         let dir = tempfile::tempdir().expect("tempdir");
         touch(&dir.path().join("a/1/model.onnx"));
-        std::fs::write(dir.path().join("a/config.toml"), "[batching]\nmax_batch_sise = 4\n").expect("write");
+        std::fs::write(
+            dir.path().join("a/config.toml"),
+            "[batching]\nmax_batch_sise = 4\n",
+        )
+        .expect("write");
         let err = scan(dir.path(), &defaults()).unwrap_err().to_string();
         assert!(err.contains("max_batch_sise"), "{err}");
 
-        std::fs::write(dir.path().join("a/config.toml"), "version_policy = { specific = [7] }\n").expect("write");
+        std::fs::write(
+            dir.path().join("a/config.toml"),
+            "version_policy = { specific = [7] }\n",
+        )
+        .expect("write");
         let err = scan(dir.path(), &defaults()).unwrap_err().to_string();
         assert!(err.contains("names version 7"), "{err}");
     }

@@ -94,7 +94,17 @@ impl ServeConfig {
         macro_rules! set {
             ($($field:ident),*) => { $(if let Some(v) = &args.$field { self.$field = v.clone(); })* };
         }
-        set!(http, data_dir, engine, intra_op_threads, max_body_bytes, request_timeout_ms, drain_timeout_s, log_format, log_level);
+        set!(
+            http,
+            data_dir,
+            engine,
+            intra_op_threads,
+            max_body_bytes,
+            request_timeout_ms,
+            drain_timeout_s,
+            log_format,
+            log_level
+        );
         if args.model_repository.is_some() {
             self.model_repository = args.model_repository.clone();
         }
@@ -122,13 +132,16 @@ impl ServeConfig {
             let (name, path) = pair
                 .split_once('=')
                 .with_context(|| format!("--model expects NAME=PATH, got {pair:?}"))?;
-            self.models.insert(name.trim().to_string(), PathBuf::from(path.trim()));
+            self.models
+                .insert(name.trim().to_string(), PathBuf::from(path.trim()));
         }
         Ok(())
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        self.batching.validate().context("invalid batching settings")?;
+        self.batching
+            .validate()
+            .context("invalid batching settings")?;
         if self.intra_op_threads == 0 {
             bail!("intra_op_threads must be at least 1");
         }
@@ -179,7 +192,10 @@ mod tests {
         assert_eq!(config.http.port(), 9000);
         assert_eq!(config.request_timeout_ms, 7);
         assert_eq!(config.batching.max_batch_size, 8);
-        assert_eq!(config.batching.max_queue_size, BatcherConfig::default().max_queue_size);
+        assert_eq!(
+            config.batching.max_queue_size,
+            BatcherConfig::default().max_queue_size
+        );
         assert_eq!(config.models["a"], PathBuf::from("/x/a.onnx"));
     }
 

@@ -1,6 +1,9 @@
 //! The `ferroserve` command line: `serve` runs the server, `predict` sends
 //! one request to a running server.
 
+// A binary exports nothing, so `pub` here means "used by sibling modules".
+#![allow(unreachable_pub)]
+
 mod cli;
 mod config;
 mod example;

@@ -1,6 +1,7 @@
 //! `ferroserve predict`: a small KServe client for one request.
 
 use anyhow::{bail, Context};
+use ferroserve_core::json::nested_shape;
 use serde_json::{json, Value};
 
 use crate::cli::PredictArgs;
@@ -18,7 +19,9 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
 
 async fn predict(args: &PredictArgs) -> anyhow::Result<Value> {
     let text = match args.data.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?,
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?
+        }
         None => args.data.clone(),
     };
     let data: Value = serde_json::from_str(&text).context("--data is not valid JSON")?;
@@ -41,34 +44,42 @@ async fn predict(args: &PredictArgs) -> anyhow::Result<Value> {
     } else {
         bail!("--data must be a KServe v2 request, a v1 request or a list of rows");
     };
-    let response = client.post(&url).json(&body).send().await.with_context(|| format!("cannot reach {url}"))?;
+    let response = client
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
     let status = response.status();
-    let answer: Value = response.json().await.with_context(|| format!("{url} answered {status} without JSON"))?;
+    let answer: Value = response
+        .json()
+        .await
+        .with_context(|| format!("{url} answered {status} without JSON"))?;
     if !status.is_success() {
-        bail!("{url} answered {status}: {}", answer["error"].as_str().unwrap_or("no error message"));
+        bail!(
+            "{url} answered {status}: {}",
+            answer["error"].as_str().unwrap_or("no error message")
+        );
     }
     Ok(answer)
 }
 
 async fn get_json(client: &reqwest::Client, url: &str) -> anyhow::Result<Value> {
-    let response = client.get(url).send().await.with_context(|| format!("cannot reach {url}"))?;
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
     let status = response.status();
-    let value: Value = response.json().await.with_context(|| format!("{url} answered {status} without JSON"))?;
+    let value: Value = response
+        .json()
+        .await
+        .with_context(|| format!("{url} answered {status} without JSON"))?;
     if !status.is_success() {
-        bail!("{url} answered {status}: {}", value["error"].as_str().unwrap_or("no error message"));
+        bail!(
+            "{url} answered {status}: {}",
+            value["error"].as_str().unwrap_or("no error message")
+        );
     }
     Ok(value)
-}
-
-fn nested_shape(value: &Value) -> Vec<usize> {
-    let mut shape = Vec::new();
-    let mut current = value;
-    while let Value::Array(items) = current {
-        shape.push(items.len());
-        match items.first() {
-            Some(first) => current = first,
-            None => break,
-        }
-    }
-    shape
 }

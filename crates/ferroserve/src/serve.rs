@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use ferroserve_backend::Engines;
+use ferroserve_server::{AppState, ServerConfig};
 use ferroserve_serving::repository::{self, ServingDefaults};
 use ferroserve_serving::{ModelManager, ModelSpec};
-use ferroserve_server::{AppState, ServerConfig};
 
 use crate::cli::ServeArgs;
 use crate::config::ServeConfig;
@@ -42,8 +42,15 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         drain_timeout: std::time::Duration::from_secs(config.drain_timeout_s),
     };
     let manager = Arc::new(ModelManager::new(Arc::new(engines)));
-    let state = Arc::new(AppState::new(manager, server_config, ferroserve_server::telemetry::prometheus()));
-    let names: Vec<String> = specs.iter().map(|s| format!("{}/{}", s.name, s.version)).collect();
+    let state = Arc::new(AppState::new(
+        manager,
+        server_config,
+        ferroserve_server::telemetry::prometheus(),
+    ));
+    let names: Vec<String> = specs
+        .iter()
+        .map(|s| format!("{}/{}", s.name, s.version))
+        .collect();
     tracing::info!(%address, models = ?names, "ferroserve listening");
     // Printed for scripts and tests that start the server on port 0.
     println!("ferroserve listening on http://{address}");
@@ -73,7 +80,11 @@ fn model_specs(config: &ServeConfig) -> anyhow::Result<Vec<ModelSpec>> {
     let mut seen = std::collections::HashSet::new();
     for spec in &specs {
         if !seen.insert((spec.name.as_str(), spec.version.as_str())) {
-            anyhow::bail!("model '{}' version {} is configured twice", spec.name, spec.version);
+            anyhow::bail!(
+                "model '{}' version {} is configured twice",
+                spec.name,
+                spec.version
+            );
         }
     }
     if specs.is_empty() && !config.no_example {

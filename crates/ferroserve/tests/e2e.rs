@@ -24,7 +24,15 @@ struct Server {
 impl Server {
     fn start(args: &[&str]) -> Server {
         let mut child = Command::new(BIN)
-            .args(["serve", "--http", "127.0.0.1:0", "--log-format", "text", "--log-level", "warn"])
+            .args([
+                "serve",
+                "--http",
+                "127.0.0.1:0",
+                "--log-format",
+                "text",
+                "--log-level",
+                "warn",
+            ])
             .args(args)
             .current_dir(repo_root())
             .stdout(Stdio::piped())
@@ -33,7 +41,9 @@ impl Server {
             .expect("ferroserve binary starts");
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("reads the listening line");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("reads the listening line");
         let base = line
             .trim()
             .strip_prefix("ferroserve listening on ")
@@ -63,7 +73,10 @@ impl Server {
     }
 
     fn signal(&self, name: &str) {
-        let status = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().expect("kill runs");
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
         assert!(status.success());
     }
 }
@@ -81,7 +94,11 @@ fn iris_request() -> Value {
 }
 
 fn post(url: &str, body: &Value) -> (u16, Value) {
-    let r = reqwest::blocking::Client::new().post(url).json(body).send().expect("request is sent");
+    let r = reqwest::blocking::Client::new()
+        .post(url)
+        .json(body)
+        .send()
+        .expect("request is sent");
     let status = r.status().as_u16();
     (status, r.json().expect("JSON body"))
 }
@@ -89,7 +106,10 @@ fn post(url: &str, body: &Value) -> (u16, Value) {
 #[test]
 fn iris_is_served_out_of_the_box() {
     let server = Server::start(&[]);
-    let (status, v) = post(&format!("{}/v2/models/iris/infer", server.base), &iris_request());
+    let (status, v) = post(
+        &format!("{}/v2/models/iris/infer", server.base),
+        &iris_request(),
+    );
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["outputs"][0]["name"], "label");
     assert_eq!(v["outputs"][0]["data"], json!([0, 1, 2]));
@@ -98,7 +118,11 @@ fn iris_is_served_out_of_the_box() {
 #[test]
 fn tritonclient_http_works_unmodified() {
     let python = repo_root().join(".venv/bin/python");
-    assert!(python.exists(), "{} missing: run scripts/python-env.sh test", python.display());
+    assert!(
+        python.exists(),
+        "{} missing: run scripts/python-env.sh test",
+        python.display()
+    );
     let server = Server::start(&[]);
     let out = Command::new(&python)
         .arg(repo_root().join("tests/python/triton_client_check.py"))
@@ -117,15 +141,35 @@ fn tritonclient_http_works_unmodified() {
 fn predict_subcommand_prints_the_answer() {
     let server = Server::start(&[]);
     let out = Command::new(BIN)
-        .args(["predict", "--url", &server.base, "--model", "iris", "--data", "[[6.3, 3.3, 6.0, 2.5]]"])
+        .args([
+            "predict",
+            "--url",
+            &server.base,
+            "--model",
+            "iris",
+            "--data",
+            "[[6.3, 3.3, 6.0, 2.5]]",
+        ])
         .output()
         .expect("predict runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).expect("JSON output");
     assert_eq!(v["outputs"][0]["data"], json!([2]));
 
     let out = Command::new(BIN)
-        .args(["predict", "--url", &server.base, "--model", "nope", "--data", "[[1]]"])
+        .args([
+            "predict",
+            "--url",
+            &server.base,
+            "--model",
+            "nope",
+            "--data",
+            "[[1]]",
+        ])
         .output()
         .expect("predict runs");
     assert!(!out.status.success());
@@ -134,7 +178,11 @@ fn predict_subcommand_prints_the_answer() {
 
 fn copy_iris(to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
-    std::fs::copy(repo_root().join("examples/iris/model.onnx"), to.join("model.onnx")).expect("copy");
+    std::fs::copy(
+        repo_root().join("examples/iris/model.onnx"),
+        to.join("model.onnx"),
+    )
+    .expect("copy");
 }
 
 #[test]
@@ -147,28 +195,53 @@ fn model_repository_serves_versions_by_policy() {
         "engine = \"tract\"\nversion_policy = { all = true }\n[batching]\nmax_batch_size = 8\n",
     )
     .expect("write config");
-    let server = Server::start(&["--no-example", "--model-repository", repo.path().to_str().expect("utf-8 path")]);
-    let (status, v) = post(&format!("{}/v2/models/flowers/infer", server.base), &iris_request());
+    let server = Server::start(&[
+        "--no-example",
+        "--model-repository",
+        repo.path().to_str().expect("utf-8 path"),
+    ]);
+    let (status, v) = post(
+        &format!("{}/v2/models/flowers/infer", server.base),
+        &iris_request(),
+    );
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["model_version"], "2");
-    let (_, v) = post(&format!("{}/v2/models/flowers/versions/1/infer", server.base), &iris_request());
+    let (_, v) = post(
+        &format!("{}/v2/models/flowers/versions/1/infer", server.base),
+        &iris_request(),
+    );
     assert_eq!(v["model_version"], "1");
     assert_eq!(v["outputs"][0]["data"], json!([0, 1, 2]));
-    let meta: Value = reqwest::blocking::get(format!("{}/v2/models/flowers", server.base)).expect("get").json().expect("json");
+    let meta: Value = reqwest::blocking::get(format!("{}/v2/models/flowers", server.base))
+        .expect("get")
+        .json()
+        .expect("json");
     assert_eq!(meta["platform"], "tract_onnx");
-    let (status, _) = post(&format!("{}/v2/models/iris/infer", server.base), &iris_request());
+    let (status, _) = post(
+        &format!("{}/v2/models/iris/infer", server.base),
+        &iris_request(),
+    );
     assert_eq!(status, 404, "--no-example leaves iris out");
 }
 
 #[test]
 fn bad_configuration_fails_at_start_with_a_clear_message() {
     let out = Command::new(BIN)
-        .args(["serve", "--http", "127.0.0.1:0", "--model", "x=/does/not/exist.onnx"])
+        .args([
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--model",
+            "x=/does/not/exist.onnx",
+        ])
         .output()
         .expect("runs");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("/does/not/exist.onnx does not exist"), "{stderr}");
+    assert!(
+        stderr.contains("/does/not/exist.onnx does not exist"),
+        "{stderr}"
+    );
 }
 
 #[test]

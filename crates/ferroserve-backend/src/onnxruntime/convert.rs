@@ -326,7 +326,10 @@ mod tests {
     #[test]
     fn strings_must_be_utf8_without_nul() {
         let error = utf8_strings("text", &[b"ok".to_vec(), vec![0xff]]).unwrap_err();
-        assert!(error.to_string().contains("input 'text': element 1"), "{error}");
+        assert!(
+            error.to_string().contains("input 'text': element 1"),
+            "{error}"
+        );
         assert!(utf8_strings("text", &[b"a\0b".to_vec()]).is_err());
         assert_eq!(
             utf8_strings("text", &[b"cat".to_vec()]).expect("utf-8"),

@@ -190,7 +190,9 @@ static RUNTIME: Mutex<Option<Arc<OrtRuntime>>> = Mutex::new(None);
 /// its version is at least the one `ort` needs (1.17), and reports failures
 /// as errors. Anything that still panics in this first use is caught.
 pub(crate) fn runtime(path: &Path) -> Result<Arc<OrtRuntime>, BackendError> {
-    let mut slot = RUNTIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut slot = RUNTIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(runtime) = slot.as_ref() {
         if runtime.path != path {
             tracing::debug!(
@@ -231,10 +233,12 @@ pub(crate) fn runtime(path: &Path) -> Result<Arc<OrtRuntime>, BackendError> {
 /// The library version, read from its build info (`git-branch=rel-1.31.1`)
 /// or else from a versioned file name (`libonnxruntime.so.1.31.1`).
 fn version_of(build_info: &str, path: &Path) -> String {
-    let from_info = build_info
-        .split(',')
-        .find_map(|part| part.trim().strip_prefix("git-branch=rel-"))
-        .map(str::to_string);
+    const BRANCH: &str = "git-branch=rel-";
+    let from_info = build_info.find(BRANCH).and_then(|at| {
+        let rest = &build_info[at + BRANCH.len()..];
+        let version = rest.split([',', ' ']).next()?;
+        (!version.is_empty()).then(|| version.to_string())
+    });
     let from_name = || {
         let name = path.file_name()?.to_string_lossy().into_owned();
         let version = name
@@ -263,7 +267,10 @@ mod tests {
     #[test]
     fn version_comes_from_build_info_or_file_name() {
         let info = "ORT Build Info: git-branch=rel-1.31.1, git-commit-id=abc, build type=Release";
-        assert_eq!(version_of(info, Path::new("/x/libonnxruntime.so")), "1.31.1");
+        assert_eq!(
+            version_of(info, Path::new("/x/libonnxruntime.so")),
+            "1.31.1"
+        );
         assert_eq!(
             version_of("", Path::new("/x/libonnxruntime.so.1.20.0")),
             "1.20.0"
@@ -278,8 +285,14 @@ mod tests {
     fn missing_explicit_path_is_reported_with_the_fix() {
         let error = find_library(Some(Path::new("/nonexistent/libonnxruntime.so"))).unwrap_err();
         let message = error.to_string();
-        assert!(message.contains("/nonexistent/libonnxruntime.so"), "{message}");
-        assert!(message.contains("scripts/python-env.sh runtime"), "{message}");
+        assert!(
+            message.contains("/nonexistent/libonnxruntime.so"),
+            "{message}"
+        );
+        assert!(
+            message.contains("scripts/python-env.sh runtime"),
+            "{message}"
+        );
     }
 
     #[test]

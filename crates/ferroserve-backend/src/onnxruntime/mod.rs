@@ -96,13 +96,13 @@ fn new_session(
     options: &LoadOptions,
 ) -> Result<Session, String> {
     let build = || -> Result<Session, ort::Error> {
-        Ok(Session::builder(&runtime.environment)?
+        Session::builder(&runtime.environment)?
             .with_optimization_level(GraphOptimizationLevel::All)?
             .with_intra_threads(options.intra_op_threads.max(1))?
             .with_inter_threads(1)?
             .with_intra_op_spinning(false)?
             .with_inter_op_spinning(false)?
-            .commit_from_memory(bytes)?)
+            .commit_from_memory(bytes)
     };
     match catch_unwind(AssertUnwindSafe(build)) {
         Ok(result) => result.map_err(|e| e.to_string()),

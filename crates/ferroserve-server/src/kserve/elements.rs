@@ -360,17 +360,32 @@ mod tests {
     #[test]
     fn json_errors_name_input_element_and_type() {
         let err = decode_json("x", DataType::Int64, "[1, 2.5]", 2).unwrap_err();
-        assert_eq!(err.message, "input 'x': element 1: 2.5 is not a valid INT64");
+        assert_eq!(
+            err.message,
+            "input 'x': element 1: 2.5 is not a valid INT64"
+        );
         let err = decode_json("x", DataType::Int32, "[1, 3000000000]", 2).unwrap_err();
-        assert!(err.message.contains("3000000000 is not a valid INT32"), "{err}");
+        assert!(
+            err.message.contains("3000000000 is not a valid INT32"),
+            "{err}"
+        );
         let err = decode_json("x", DataType::Bool, "[true, 1]", 2).unwrap_err();
-        assert!(err.message.contains("element 1: 1 is not a valid BOOL"), "{err}");
+        assert!(
+            err.message.contains("element 1: 1 is not a valid BOOL"),
+            "{err}"
+        );
         let err = decode_json("x", DataType::Fp32, "[1, null]", 2).unwrap_err();
         assert!(err.message.contains("null is not a valid FP32"), "{err}");
         let err = decode_json("x", DataType::Fp32, "[1, 2, 3]", 2).unwrap_err();
-        assert!(err.message.contains("more elements than the shape allows"), "{err}");
+        assert!(
+            err.message.contains("more elements than the shape allows"),
+            "{err}"
+        );
         let err = decode_json("x", DataType::Fp32, "[1]", 2).unwrap_err();
-        assert!(err.message.contains("needs 2 elements but data has 1"), "{err}");
+        assert!(
+            err.message.contains("needs 2 elements but data has 1"),
+            "{err}"
+        );
         let err = decode_json("x", DataType::Fp32, "[1e300]", 1).unwrap_err();
         assert!(err.message.contains("not a valid FP32"), "{err}");
     }

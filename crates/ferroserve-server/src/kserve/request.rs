@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use ferroserve_core::{tensor::element_count, DataType, InferError, InferRequest, RequestedOutput, Tensor};
+use ferroserve_core::{
+    tensor::element_count, DataType, InferError, InferRequest, RequestedOutput, Tensor,
+};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -114,15 +116,20 @@ fn decode_input(input: InputJson<'_>, binary: &mut &[u8]) -> Result<Tensor, Infe
             })
         })
         .collect::<Result<Vec<usize>, _>>()?;
-    let count = element_count(&shape)
-        .ok_or_else(|| InferError::invalid(format!("input '{name}': shape {shape:?} is too large")))?;
+    let count = element_count(&shape).ok_or_else(|| {
+        InferError::invalid(format!("input '{name}': shape {shape:?} is too large"))
+    })?;
     let binary_size = match input.parameters.get(BINARY_DATA_SIZE) {
         None => None,
-        Some(v) => Some(v.as_u64().and_then(|n| usize::try_from(n).ok()).ok_or_else(|| {
-            InferError::invalid(format!(
+        Some(v) => Some(
+            v.as_u64()
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| {
+                    InferError::invalid(format!(
                 "input '{name}': parameter binary_data_size must be a non-negative integer, got {v}"
             ))
-        })?),
+                })?,
+        ),
     };
     let data = match (binary_size, input.data) {
         (Some(_), Some(_)) => {
@@ -189,7 +196,10 @@ mod tests {
         let req = decode_request(body, None).expect("valid");
         assert_eq!(req.id.as_deref(), Some("r1"));
         assert_eq!(req.inputs[0].shape, vec![2, 2]);
-        assert_eq!(req.inputs[0].data, TensorData::Fp32(vec![1.0, 2.0, 3.0, 4.0]));
+        assert_eq!(
+            req.inputs[0].data,
+            TensorData::Fp32(vec![1.0, 2.0, 3.0, 4.0])
+        );
         assert!(!req.outputs[0].binary_data);
         assert!(req.outputs[1].binary_data);
     }
@@ -222,7 +232,11 @@ mod tests {
         ];
         for (body, len, expected) in cases {
             let err = decode_request(body, len).unwrap_err();
-            assert!(err.message.contains(expected), "{expected:?} not in {:?}", err.message);
+            assert!(
+                err.message.contains(expected),
+                "{expected:?} not in {:?}",
+                err.message
+            );
         }
     }
 

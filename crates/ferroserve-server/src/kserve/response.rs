@@ -27,9 +27,10 @@ impl Serialize for OutputJson<'_> {
         map.serialize_entry("datatype", self.tensor.datatype().as_str())?;
         map.serialize_entry("shape", &self.tensor.shape)?;
         match self.binary_size {
-            Some(size) => {
-                map.serialize_entry("parameters", &serde_json::json!({ "binary_data_size": size }))?
-            }
+            Some(size) => map.serialize_entry(
+                "parameters",
+                &serde_json::json!({ "binary_data_size": size }),
+            )?,
             None => map.serialize_entry("data", &DataJson(&self.tensor.data))?,
         }
         map.end()

@@ -86,7 +86,11 @@ pub(crate) async fn version_ready(
     readiness(&state, &model, Some(&version))
 }
 
-fn readiness(state: &SharedState, model: &str, version: Option<&str>) -> Result<Response, ApiError> {
+fn readiness(
+    state: &SharedState,
+    model: &str,
+    version: Option<&str>,
+) -> Result<Response, ApiError> {
     match state.manager.get(model, version) {
         Ok(_) => Ok(Json(json!({ "name": model, "ready": true })).into_response()),
         Err(e) if e.kind == ferroserve_core::ErrorKind::Unavailable => Ok((
@@ -133,7 +137,15 @@ async fn infer_version(
         Ok(len) => len,
         Err(e) => return ApiError(e).into_response(),
     };
-    handle(state, KserveV2 { json_len }, model, version, headers, &bytes).await
+    handle(
+        state,
+        KserveV2 { json_len },
+        model,
+        version,
+        headers,
+        &bytes,
+    )
+    .await
 }
 
 fn header_content_length(headers: &HeaderMap) -> Result<Option<usize>, InferError> {

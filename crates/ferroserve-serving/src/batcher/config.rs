@@ -1,6 +1,6 @@
 //! Settings of one model version's batcher, as read from the configuration file.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use ferroserve_core::InferError;
 
@@ -9,7 +9,7 @@ use ferroserve_core::InferError;
 pub const MAX_QUEUE_DELAY_US_LIMIT: u64 = 60_000_000;
 
 /// How requests to one model version are queued and grouped into batches.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BatcherConfig {
     /// Largest batch sent to the engine, in rows. A single request with more

@@ -67,11 +67,6 @@ impl<T> BatchState<T> {
         self.max_batch_size
     }
 
-    /// Number of waiting requests.
-    pub(crate) fn len(&self) -> usize {
-        self.pending.len()
-    }
-
     /// Whether nothing is waiting.
     pub(crate) fn is_empty(&self) -> bool {
         self.pending.is_empty()
@@ -165,6 +160,10 @@ impl<T> BatchState<T> {
     }
 
     fn drain_pending(&mut self, mut remove: impl FnMut(&Pending<T>) -> bool) -> Vec<T> {
+        // Usually nothing goes: check before touching the queue.
+        if !self.pending.iter().any(&mut remove) {
+            return Vec::new();
+        }
         let mut removed = Vec::new();
         // Rotating through the queue keeps the order and its allocation.
         for _ in 0..self.pending.len() {
@@ -253,7 +252,7 @@ mod tests {
         assert_eq!(s.wait_until(), Some(t0 + 100 * US));
         assert!(!s.ready(t0 + 99 * US));
         assert_eq!(s.next_batch(t0 + 99 * US), None);
-        assert_eq!(s.len(), 2);
+        assert_eq!(s.rows(), 2);
         assert_eq!(s.next_batch(t0 + 100 * US), Some(vec!["a", "b"]));
     }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use ferroserve_backend::{LoadedModel, Runner};
+use ferroserve_core::tensor::element_count;
 use ferroserve_core::{InferError, Tensor};
 
 use super::shared::{BatchCommand, BatchRequest, ReplySender, Shared};
@@ -78,7 +79,16 @@ pub(crate) fn batch_task(mut worker: Worker) {
         }
         worker.receive_waiting();
         worker.wait_for_batch();
-        worker.run_next_batch();
+        // The engine call is guarded on its own; this catches a bug anywhere
+        // else in the batch path, so one bad batch cannot stop the model.
+        // Requests of that batch get "stopped before answering".
+        if panic::catch_unwind(AssertUnwindSafe(|| worker.run_next_batch())).is_err() {
+            tracing::error!(
+                model = %worker.shared.labels.model,
+                version = %worker.shared.labels.version,
+                "a batch failed unexpectedly; the worker goes on"
+            );
+        }
     }
     tracing::debug!(
         model = %worker.shared.labels.model,
@@ -167,7 +177,12 @@ impl Worker {
         let mut rows = Vec::with_capacity(batch.len());
         let mut replies = Vec::with_capacity(batch.len());
         let mut inputs = Vec::with_capacity(batch.len());
-        let span = tracing::debug_span!("batch", requests = batch.len());
+        let span = tracing::debug_span!(
+            "batch",
+            model = %self.shared.labels.model,
+            version = %self.shared.labels.version,
+            requests = batch.len(),
+        );
         for request in batch {
             metrics
                 .queue_duration
@@ -221,7 +236,19 @@ impl Worker {
         metrics.inference_duration.record(started.elapsed());
         metrics.batch_size.record(rows as f64);
         match outcome {
-            Ok(Ok(outputs)) => Ok(outputs),
+            Ok(Ok(outputs)) => match outputs
+                .iter()
+                .find(|output| element_count(&output.shape) != Some(output.data.len()))
+            {
+                // Slicing such a tensor would panic, and encoding it is wrong.
+                Some(odd) => Err(self.shared.internal(format_args!(
+                    "engine returned output '{}' with {} elements, which does not match its shape {:?}",
+                    odd.name,
+                    odd.data.len(),
+                    odd.shape
+                ))),
+                None => Ok(outputs),
+            },
             Ok(Err(error)) => {
                 tracing::debug!(%error, rows, "batch failed");
                 Err(self.shared.engine_error(error))

@@ -119,7 +119,11 @@ impl ModelManager {
 
     /// Finds the version that serves a request for `model` (and `version`,
     /// when the request names one).
-    pub fn get(&self, model: &str, version: Option<&str>) -> Result<Arc<ServedVersion>, InferError> {
+    pub fn get(
+        &self,
+        model: &str,
+        version: Option<&str>,
+    ) -> Result<Arc<ServedVersion>, InferError> {
         let table = self.table.load();
         let entry = table
             .get(model)
@@ -132,13 +136,19 @@ impl ModelManager {
                 )
             }),
             Some(v) => {
-                let found = entry.versions.get(&VersionKey(v.to_string())).ok_or_else(|| {
-                    InferError::not_found(format!("unknown version '{v}' of model '{model}'"))
-                })?;
+                let found = entry
+                    .versions
+                    .get(&VersionKey(v.to_string()))
+                    .ok_or_else(|| {
+                        InferError::not_found(format!("unknown version '{v}' of model '{model}'"))
+                    })?;
                 found.served.clone().ok_or_else(|| {
                     InferError::new(
                         ferroserve_core::ErrorKind::Unavailable,
-                        format!("model '{model}' version {v} is not ready ({})", state_text(&found.state)),
+                        format!(
+                            "model '{model}' version {v} is not ready ({})",
+                            state_text(&found.state)
+                        ),
                     )
                 })
             }
@@ -181,7 +191,12 @@ impl ModelManager {
         match self.start_version(&spec).await {
             Ok(served) => {
                 let previous = self
-                    .set_state(&spec.name, &spec.version, VersionState::Ready, Some(served.clone()))
+                    .set_state(
+                        &spec.name,
+                        &spec.version,
+                        VersionState::Ready,
+                        Some(served.clone()),
+                    )
                     .await;
                 if let Some(old) = previous {
                     old.close();
@@ -256,7 +271,13 @@ impl ModelManager {
                 let e = InferError::from(e);
                 InferError::new(
                     e.kind,
-                    format!("cannot load model '{}' version {} from {}: {}", spec.name, spec.version, spec.source.describe(), e.message),
+                    format!(
+                        "cannot load model '{}' version {} from {}: {}",
+                        spec.name,
+                        spec.version,
+                        spec.source.describe(),
+                        e.message
+                    ),
                 )
             })?;
         let signature = loaded.signature().clone();
@@ -299,7 +320,11 @@ impl ModelManager {
         let previous = entry.versions.get(&key).and_then(|v| v.served.clone());
         // While a version reloads, the old instance keeps serving.
         let keep_serving = state == VersionState::Loading;
-        let served = if keep_serving { previous.clone() } else { served };
+        let served = if keep_serving {
+            previous.clone()
+        } else {
+            served
+        };
         entry.versions.insert(
             key,
             VersionEntry {

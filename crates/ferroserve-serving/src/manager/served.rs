@@ -82,7 +82,7 @@ impl ServedVersion {
     /// Validates `request` against the signature, runs it through the
     /// batcher, and returns the requested outputs (all, in declaration order,
     /// when none were named).
-    #[instrument(skip_all, fields(model = %self.name, version = %self.version))]
+    #[instrument(level = "debug", skip_all, fields(model = %self.name, version = %self.version))]
     pub async fn infer(
         &self,
         request: InferRequest,
@@ -91,7 +91,7 @@ impl ServedVersion {
         self.signature
             .validate_output_names(request.outputs.iter().map(|o| o.name.as_str()))?;
         let inputs = self.signature.validate_inputs(request.inputs)?;
-        let mut outputs = self.batcher.infer(inputs, deadline).await?;
+        let outputs = self.batcher.infer(inputs, deadline).await?;
         let outputs = if request.outputs.is_empty() {
             outputs
         } else {
@@ -113,7 +113,6 @@ impl ServedVersion {
                 })
                 .collect::<Result<Vec<Tensor>, InferError>>()?
         };
-        outputs.shrink_to_fit();
         Ok(InferResponse {
             model_name: self.name.clone(),
             model_version: self.version.clone(),
@@ -129,7 +128,13 @@ impl ServedVersion {
         let runs = (0..instances.max(1)).map(|_| self.batcher.infer(sample.clone(), None));
         for result in futures::future::join_all(runs).await {
             result.map_err(|e| {
-                InferError::new(e.kind, format!("warm-up of {} v{} failed: {}", self.name, self.version, e.message))
+                InferError::new(
+                    e.kind,
+                    format!(
+                        "warm-up of {} v{} failed: {}",
+                        self.name, self.version, e.message
+                    ),
+                )
             })?;
         }
         Ok(())

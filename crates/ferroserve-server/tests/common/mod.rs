@@ -1,7 +1,7 @@
 //! Test support: an app over real models from `testdata/` and `examples/`,
 //! driven through `Router::oneshot` without a socket.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, missing_docs)]
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,10 +10,10 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use ferroserve_backend::{EngineChoice, Engines, ModelSource};
+use ferroserve_server::{app, AppState, ServerConfig};
 use ferroserve_serving::batcher::BatcherConfig;
 use ferroserve_serving::repository::read_schema;
 use ferroserve_serving::{ModelManager, ModelSpec};
-use ferroserve_server::{app, AppState, ServerConfig};
 use http_body_util::BodyExt;
 
 pub fn repo_root() -> PathBuf {
@@ -33,7 +33,10 @@ pub fn spec(name: &str, path: PathBuf) -> ModelSpec {
 }
 
 pub fn testdata(name: &str) -> ModelSpec {
-    spec(name, repo_root().join(format!("testdata/models/{name}.onnx")))
+    spec(
+        name,
+        repo_root().join(format!("testdata/models/{name}.onnx")),
+    )
 }
 
 pub fn iris() -> ModelSpec {
@@ -49,7 +52,11 @@ pub async fn app_with(specs: Vec<ModelSpec>, config: ServerConfig) -> (Router, A
         engines.ort_status()
     );
     let manager = Arc::new(ModelManager::new(Arc::new(engines)));
-    let state = Arc::new(AppState::new(manager, config, ferroserve_server::telemetry::prometheus()));
+    let state = Arc::new(AppState::new(
+        manager,
+        config,
+        ferroserve_server::telemetry::prometheus(),
+    ));
     ferroserve_server::spawn_model_loading(state.clone(), specs)
         .await
         .expect("loading task finishes");
@@ -69,22 +76,42 @@ pub struct Reply {
 impl Reply {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
         })
     }
 
     pub fn error(&self) -> String {
-        self.json()["error"].as_str().expect("error message").to_string()
+        self.json()["error"]
+            .as_str()
+            .expect("error message")
+            .to_string()
     }
 }
 
 pub async fn send(app: &Router, request: Request<Body>) -> Reply {
     use tower::ServiceExt;
-    let response = app.clone().oneshot(request).await.expect("router is infallible");
+    let response = app
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("router is infallible");
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response.into_body().collect().await.expect("body").to_bytes().to_vec();
-    Reply { status, headers, body }
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .to_vec();
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 pub async fn get(app: &Router, uri: &str) -> Reply {
@@ -102,4 +129,8 @@ pub async fn post_json(app: &Router, uri: &str, body: serde_json::Value) -> Repl
     .await
 }
 
-pub const IRIS_ROWS: [[f32; 4]; 3] = [[5.1, 3.5, 1.4, 0.2], [6.4, 3.2, 4.5, 1.5], [6.3, 3.3, 6.0, 2.5]];
+pub const IRIS_ROWS: [[f32; 4]; 3] = [
+    [5.1, 3.5, 1.4, 0.2],
+    [6.4, 3.2, 4.5, 1.5],
+    [6.3, 3.3, 6.0, 2.5],
+];

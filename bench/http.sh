@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Served throughput and latency with wrk (Debian package `wrk`): the MLP
+# (testdata/models/mlp.onnx) with single-row KServe v2 JSON and binary
+# requests, with dynamic batching on (max 32 rows, no delay) and off (1 row).
+# Usage: bench/http.sh [DURATION_S] [CONNECTIONS]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+duration="${1:-10}"
+connections="${2:-64}"
+command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
+scripts/python-env.sh runtime >/dev/null
+cargo build --release --locked -p ferroserve >/dev/null
+bodies=target/bench-bodies
+python3 bench/make_bodies.py "$bodies"
+port=$((20000 + RANDOM % 20000))
+
+run() { # label, batch size, model name, model file, body
+    local label="$1" batch="$2" model="$3" file="$4" body="$5"
+    target/release/ferroserve serve --http "127.0.0.1:$port" --no-example \
+        --model "$model=$file" --max-batch-size "$batch" \
+        --log-level warn >/dev/null 2>&1 &
+    local pid=$!
+    for _ in $(seq 100); do curl -sf "127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+    # Warm-up, then the measured run.
+    BODY="$bodies/$body" wrk -t2 -c"$connections" -d2s -s bench/wrk/post.lua \
+        "http://127.0.0.1:$port/v2/models/$model/infer" >/dev/null
+    echo "== $label"
+    BODY="$bodies/$body" wrk -t2 -c"$connections" -d"${duration}s" --latency -s bench/wrk/post.lua \
+        "http://127.0.0.1:$port/v2/models/$model/infer" | grep -E "Requests/sec|50%|99%|Non-2xx|Socket errors"
+    curl -s "127.0.0.1:$port/metrics" | grep -E '^ferroserve_batch_size_(sum|count)' | tr '\n' ' '
+    echo
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
+mlp=testdata/models/mlp.onnx
+run "mlp json, batching on" 32 mlp "$mlp" mlp.json
+run "mlp json, batching off" 1 mlp "$mlp" mlp.json
+run "mlp binary, batching on" 32 mlp "$mlp" mlp.bin
+run "mlp binary, batching off" 1 mlp "$mlp" mlp.bin
+run "iris json, batching on" 32 iris examples/iris/model.onnx iris.json
