@@ -9,11 +9,14 @@ use metrics::{Counter, Histogram};
 
 use crate::telemetry;
 
+/// Counter and histogram of one (protocol, status code) pair.
+type Handles = (Counter, Histogram);
+
 /// Request metrics of one model version.
 pub struct RequestMetrics {
     model: String,
     version: String,
-    handles: RwLock<HashMap<(&'static str, u16), (Counter, Histogram)>>,
+    handles: RwLock<HashMap<(&'static str, u16), Handles>>,
 }
 
 impl RequestMetrics {

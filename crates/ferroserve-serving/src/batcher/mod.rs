@@ -270,14 +270,20 @@ impl Batcher {
     }
 
     /// Closes the batcher and waits, without blocking the runtime, until its
-    /// worker threads have exited.
+    /// worker threads have exited, having answered every queued request (used
+    /// to drain an old version after a hot swap). Like [`join`](Batcher::join),
+    /// returns at once if another handle is already waiting.
     pub async fn shutdown(self) {
         self.close();
         let workers = self.take_workers();
         let labels = self.labels().clone();
         let joined = tokio::task::spawn_blocking(move || join_workers(workers, &labels)).await;
         if joined.is_err() {
-            tracing::error!(model = %self.labels().model, "waiting for batch workers failed");
+            tracing::error!(
+                model = %self.labels().model,
+                version = %self.labels().version,
+                "waiting for batch workers failed"
+            );
         }
     }
 

@@ -8,7 +8,7 @@ use ferroserve_core::FeatureSchema;
 use crate::batcher::BatcherConfig;
 
 /// Everything needed to load and serve one model version.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct ModelSpec {
     /// Model name used in URLs.
     pub name: String,
