@@ -3,7 +3,6 @@
 //! input and the element.
 
 use std::fmt;
-use std::marker::PhantomData;
 
 use ferroserve_core::{DataType, InferError, TensorData};
 use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
@@ -95,6 +94,7 @@ int_element!(i64, DataType::Int64);
 
 /// Appends every scalar of an arbitrarily nested JSON array to a vector.
 struct Flatten<'v, T> {
+    input: &'v str,
     out: &'v mut Vec<T>,
     limit: usize,
 }
@@ -115,11 +115,12 @@ impl<T: JsonElement> Flatten<'_, T> {
                 Ok(())
             }
             Some(_) => Err(E::custom(format_args!(
-                "more elements than the shape allows ({})",
-                self.limit
+                "input '{}': more elements than the shape allows ({})",
+                self.input, self.limit
             ))),
             None => Err(E::custom(format_args!(
-                "element {}: {shown} is not a valid {}",
+                "input '{}': element {}: {shown} is not a valid {}",
+                self.input,
                 self.out.len(),
                 T::TYPE
             ))),
@@ -135,9 +136,10 @@ impl<'de, T: JsonElement> Visitor<'de> for Flatten<'_, T> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let limit = self.limit;
+        let (input, limit) = (self.input, self.limit);
         while seq
             .next_element_seed(Flatten {
+                input,
                 out: &mut *self.out,
                 limit,
             })?
@@ -171,21 +173,47 @@ impl<'de, T: JsonElement> Visitor<'de> for Flatten<'_, T> {
     }
 }
 
-struct Collect<T>(PhantomData<T>);
-
-impl<T: JsonElement> Collect<T> {
-    fn run(json: &str, count: usize) -> Result<Vec<T>, String> {
+/// Reads `count` elements of `datatype` (flat or nested) from any serde
+/// deserializer, so the same code serves a whole `data` fragment and a value
+/// met while streaming through the request.
+fn decode_elements<'de, D: de::Deserializer<'de>>(
+    input: &str,
+    datatype: DataType,
+    count: usize,
+    deserializer: D,
+) -> Result<TensorData, D::Error> {
+    fn collect<'de, T: JsonElement, D: de::Deserializer<'de>>(
+        input: &str,
+        count: usize,
+        deserializer: D,
+    ) -> Result<Vec<T>, D::Error> {
         let mut out = Vec::with_capacity(count);
-        let mut de = serde_json::Deserializer::from_str(json);
         Flatten {
+            input,
             out: &mut out,
             limit: count,
         }
-        .deserialize(&mut de)
-        .map_err(|e| strip_position(&e))?;
-        de.end().map_err(|e| strip_position(&e))?;
+        .deserialize(deserializer)?;
         Ok(out)
     }
+    Ok(match datatype {
+        DataType::Bool => TensorData::Bool(collect(input, count, deserializer)?),
+        DataType::Uint8 => TensorData::Uint8(collect(input, count, deserializer)?),
+        DataType::Uint16 => TensorData::Uint16(collect(input, count, deserializer)?),
+        DataType::Uint32 => TensorData::Uint32(collect(input, count, deserializer)?),
+        DataType::Uint64 => TensorData::Uint64(collect(input, count, deserializer)?),
+        DataType::Int8 => TensorData::Int8(collect(input, count, deserializer)?),
+        DataType::Int16 => TensorData::Int16(collect(input, count, deserializer)?),
+        DataType::Int32 => TensorData::Int32(collect(input, count, deserializer)?),
+        DataType::Int64 => TensorData::Int64(collect(input, count, deserializer)?),
+        DataType::Fp32 => TensorData::Fp32(collect(input, count, deserializer)?),
+        DataType::Fp64 => TensorData::Fp64(collect(input, count, deserializer)?),
+        DataType::Bytes => TensorData::Bytes(collect(input, count, deserializer)?),
+    })
+}
+
+fn short_count_message(input: &str, count: usize, got: usize) -> String {
+    format!("input '{input}': shape needs {count} elements but data has {got}")
 }
 
 /// serde_json appends " at line 1 column 17", which points into the `data`
@@ -206,28 +234,48 @@ pub(crate) fn decode_json(
     json: &str,
     count: usize,
 ) -> Result<TensorData, InferError> {
-    let decoded = match datatype {
-        DataType::Bool => Collect::<bool>::run(json, count).map(TensorData::Bool),
-        DataType::Uint8 => Collect::<u8>::run(json, count).map(TensorData::Uint8),
-        DataType::Uint16 => Collect::<u16>::run(json, count).map(TensorData::Uint16),
-        DataType::Uint32 => Collect::<u32>::run(json, count).map(TensorData::Uint32),
-        DataType::Uint64 => Collect::<u64>::run(json, count).map(TensorData::Uint64),
-        DataType::Int8 => Collect::<i8>::run(json, count).map(TensorData::Int8),
-        DataType::Int16 => Collect::<i16>::run(json, count).map(TensorData::Int16),
-        DataType::Int32 => Collect::<i32>::run(json, count).map(TensorData::Int32),
-        DataType::Int64 => Collect::<i64>::run(json, count).map(TensorData::Int64),
-        DataType::Fp32 => Collect::<f32>::run(json, count).map(TensorData::Fp32),
-        DataType::Fp64 => Collect::<f64>::run(json, count).map(TensorData::Fp64),
-        DataType::Bytes => Collect::<Vec<u8>>::run(json, count).map(TensorData::Bytes),
-    };
-    let data = decoded.map_err(|e| InferError::invalid(format!("input '{input}': {e}")))?;
+    let invalid = |e: serde_json::Error| InferError::invalid(strip_position(&e));
+    let mut de = serde_json::Deserializer::from_str(json);
+    let data = decode_elements(input, datatype, count, &mut de).map_err(invalid)?;
+    de.end().map_err(invalid)?;
     if data.len() != count {
-        return Err(InferError::invalid(format!(
-            "input '{input}': shape needs {count} elements but data has {}",
-            data.len()
+        return Err(InferError::invalid(short_count_message(
+            input,
+            count,
+            data.len(),
         )));
     }
     Ok(data)
+}
+
+/// Decodes the `data` value of input `input` in place while the request is
+/// parsed, when its datatype and shape came before it (as clients write them).
+pub(crate) struct DataSeed<'s> {
+    /// Input name, for error messages.
+    pub(crate) input: &'s str,
+    /// Declared element type.
+    pub(crate) datatype: DataType,
+    /// Element count the shape needs.
+    pub(crate) count: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for DataSeed<'_> {
+    type Value = TensorData;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<TensorData, D::Error> {
+        let data = decode_elements(self.input, self.datatype, self.count, deserializer)?;
+        if data.len() != self.count {
+            return Err(de::Error::custom(short_count_message(
+                self.input,
+                self.count,
+                data.len(),
+            )));
+        }
+        Ok(data)
+    }
 }
 
 /// Decodes `count` elements of `datatype` from the binary tensor encoding:

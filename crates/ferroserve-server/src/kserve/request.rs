@@ -2,14 +2,16 @@
 //! tensor extension where a JSON header is followed by raw tensor bytes.
 
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 
 use ferroserve_core::{
-    tensor::element_count, DataType, InferError, InferRequest, RequestedOutput, Tensor,
+    tensor::element_count, DataType, InferError, InferRequest, RequestedOutput, Tensor, TensorData,
 };
-use serde::Deserialize;
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use super::elements::{decode_binary, decode_json};
+use super::elements::{decode_binary, decode_json, DataSeed};
 
 /// Request-level parameters understood by the server.
 pub(crate) const BINARY_DATA_OUTPUT: &str = "binary_data_output";
@@ -28,15 +30,99 @@ struct RequestJson<'a> {
     outputs: Vec<OutputJson>,
 }
 
-#[derive(Deserialize)]
 struct InputJson<'a> {
     name: String,
     shape: Vec<i64>,
     datatype: String,
-    #[serde(default)]
     parameters: BTreeMap<String, serde_json::Value>,
-    #[serde(borrow, default)]
-    data: Option<&'a RawValue>,
+    data: Option<InputData<'a>>,
+}
+
+/// The `data` of an input: already decoded when its datatype and shape came
+/// first (one pass over the numbers), else kept raw for decoding afterwards.
+enum InputData<'a> {
+    Decoded(TensorData),
+    Raw(&'a RawValue),
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum InputField {
+    Name,
+    Shape,
+    Datatype,
+    Parameters,
+    Data,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for InputJson<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(InputVisitor(PhantomData))
+    }
+}
+
+struct InputVisitor<'a>(PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for InputVisitor<'a> {
+    type Value = InputJson<'a>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an input object with name, shape, datatype and data")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<InputJson<'a>, A::Error> {
+        let (mut name, mut shape, mut datatype) =
+            (None::<String>, None::<Vec<i64>>, None::<String>);
+        let mut parameters = BTreeMap::new();
+        let mut data = None;
+        while let Some(field) = map.next_key::<InputField>()? {
+            match field {
+                InputField::Name => name = Some(map.next_value()?),
+                InputField::Shape => shape = Some(map.next_value()?),
+                InputField::Datatype => datatype = Some(map.next_value()?),
+                InputField::Parameters => parameters = map.next_value()?,
+                InputField::Data => {
+                    let plan = match (&name, &shape, &datatype) {
+                        (Some(n), Some(s), Some(d)) => in_place_plan(s, d).map(|p| (n, p)),
+                        _ => None,
+                    };
+                    data = Some(match plan {
+                        Some((input, (datatype, count))) => {
+                            InputData::Decoded(map.next_value_seed(DataSeed {
+                                input,
+                                datatype,
+                                count,
+                            })?)
+                        }
+                        None => InputData::Raw(map.next_value()?),
+                    });
+                }
+                InputField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(InputJson {
+            name: name.ok_or_else(|| de::Error::missing_field("name"))?,
+            shape: shape.ok_or_else(|| de::Error::missing_field("shape"))?,
+            datatype: datatype.ok_or_else(|| de::Error::missing_field("datatype"))?,
+            parameters,
+            data,
+        })
+    }
+}
+
+/// Datatype and element count when both are valid; otherwise the input is
+/// decoded afterwards, where the error is reported with full context.
+fn in_place_plan(shape: &[i64], datatype: &str) -> Option<(DataType, usize)> {
+    let datatype = datatype.parse().ok()?;
+    let dims = shape
+        .iter()
+        .map(|&d| usize::try_from(d).ok())
+        .collect::<Option<Vec<_>>>()?;
+    Some((datatype, element_count(&dims)?))
 }
 
 #[derive(Deserialize)]
@@ -132,6 +218,7 @@ fn decode_input(input: InputJson<'_>, binary: &mut &[u8]) -> Result<Tensor, Infe
         ),
     };
     let data = match (binary_size, input.data) {
+        (None, Some(InputData::Decoded(data))) => data,
         (Some(_), Some(_)) => {
             return Err(InferError::invalid(format!(
                 "input '{name}': give either 'data' or binary_data_size, not both"
@@ -148,7 +235,7 @@ fn decode_input(input: InputJson<'_>, binary: &mut &[u8]) -> Result<Tensor, Infe
             *binary = rest;
             decode_binary(&name, datatype, mine, count)?
         }
-        (None, Some(raw)) => decode_json(&name, datatype, raw.get(), count)?,
+        (None, Some(InputData::Raw(raw))) => decode_json(&name, datatype, raw.get(), count)?,
         (None, None) => {
             return Err(InferError::invalid(format!(
                 "input '{name}': no 'data' and no binary_data_size"
@@ -238,6 +325,42 @@ mod tests {
                 err.message
             );
         }
+    }
+
+    #[test]
+    fn data_before_datatype_decodes_the_same() {
+        let late = br#"{"inputs":[{"data":[[1,2]],"name":"x","shape":[1,2],"datatype":"INT32"}]}"#;
+        let early = br#"{"inputs":[{"name":"x","shape":[1,2],"datatype":"INT32","data":[[1,2]]}]}"#;
+        let late = decode_request(late, None).expect("valid");
+        assert_eq!(
+            late.inputs,
+            decode_request(early, None).expect("valid").inputs
+        );
+        assert_eq!(late.inputs[0].data, TensorData::Int32(vec![1, 2]));
+    }
+
+    #[test]
+    fn in_place_errors_name_the_input_and_element() {
+        let body = br#"{"inputs":[{"name":"x","shape":[3],"datatype":"INT32","data":[1,2,true]}]}"#;
+        let err = decode_request(body, None).unwrap_err();
+        assert!(
+            err.message
+                .contains("input 'x': element 2: true is not a valid INT32"),
+            "{err}"
+        );
+        let body = br#"{"inputs":[{"name":"x","shape":[3],"datatype":"INT32","data":[1,2]}]}"#;
+        let err = decode_request(body, None).unwrap_err();
+        assert!(
+            err.message
+                .contains("input 'x': shape needs 3 elements but data has 2"),
+            "{err}"
+        );
+        let body = br#"{"inputs":[{"name":"x","shape":[3],"datatype":"INT32"}]}"#;
+        let err = decode_request(body, None).unwrap_err();
+        assert!(err.message.contains("no 'data'"), "{err}");
+        let body = br#"{"inputs":[{"shape":[3],"datatype":"INT32","data":[1,2,3]}]}"#;
+        let err = decode_request(body, None).unwrap_err();
+        assert!(err.message.contains("missing field `name`"), "{err}");
     }
 
     #[test]
