@@ -76,16 +76,7 @@ async fn a_request_that_expires_in_the_queue_is_not_computed() {
     assert_eq!(err.kind, ErrorKind::DeadlineExceeded);
     assert!(err.message.starts_with("deadline exceeded after "), "{err}");
 
-    gate_tx.send(()).expect("gate open");
-    gate_tx.send(()).expect("gate open");
-    finish(first).await.expect("first request succeeds");
-    let later = batcher.infer(input(1, 1.0), None);
-    tokio::time::timeout(PATIENCE, later)
-        .await
-        .expect("answered")
-        .expect("succeeds");
-    assert_eq!(model.probe.batches(), vec![1, 1]);
-    assert_eq!(batcher.queue_depth(), 0);
+    release_first_then_serve_one_more(&batcher, &model, &gate_tx, first).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,16 +88,7 @@ async fn a_cancelled_request_is_not_computed() {
     abandoned.abort();
     assert!(abandoned.await.expect_err("aborted").is_cancelled());
 
-    gate_tx.send(()).expect("gate open");
-    gate_tx.send(()).expect("gate open");
-    finish(first).await.expect("first request succeeds");
-    let later = batcher.infer(input(1, 1.0), None);
-    tokio::time::timeout(PATIENCE, later)
-        .await
-        .expect("answered")
-        .expect("succeeds");
-    assert_eq!(model.probe.batches(), vec![1, 1]);
-    assert_eq!(batcher.queue_depth(), 0);
+    release_first_then_serve_one_more(&batcher, &model, &gate_tx, first).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -184,4 +166,25 @@ async fn a_malformed_engine_output_is_an_internal_error() {
         "{err}"
     );
     assert_eq!(model.probe.batches(), vec![1, 2, 1]);
+}
+
+/// Opens the gate for the request occupying the engine and for one more,
+/// and checks that only those two ran: the refused request never reached
+/// the engine, and the batcher still serves.
+async fn release_first_then_serve_one_more(
+    batcher: &Batcher,
+    model: &TestModel,
+    gate_tx: &Sender<()>,
+    first: RequestTask,
+) {
+    gate_tx.send(()).expect("gate open");
+    gate_tx.send(()).expect("gate open");
+    finish(first).await.expect("first request succeeds");
+    let later = batcher.infer(input(1, 1.0), None);
+    tokio::time::timeout(PATIENCE, later)
+        .await
+        .expect("answered")
+        .expect("succeeds");
+    assert_eq!(model.probe.batches(), vec![1, 1]);
+    assert_eq!(batcher.queue_depth(), 0);
 }
