@@ -68,6 +68,24 @@ impl Server {
         panic!("server at {} never became ready", self.base);
     }
 
+    /// Polls `/metrics` until a line equal to `line` appears.
+    fn wait_for_metric(&self, line: &str) {
+        let until = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < until {
+            let text = reqwest::blocking::get(format!("{}/metrics", self.base))
+                .and_then(|r| r.text())
+                .unwrap_or_default();
+            if text.lines().any(|l| l == line) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let text = reqwest::blocking::get(format!("{}/metrics", self.base))
+            .and_then(|r| r.text())
+            .unwrap_or_default();
+        panic!("metric line {line:?} never appeared in:\n{text}");
+    }
+
     fn host_port(&self) -> &str {
         self.base.trim_start_matches("http://")
     }
@@ -246,11 +264,12 @@ fn bad_configuration_fails_at_start_with_a_clear_message() {
 
 #[test]
 fn sigterm_finishes_in_flight_requests_then_exits_zero() {
-    // A long queue delay keeps a lone request in flight for half a second.
-    let mut server = Server::start(&["--max-queue-delay-us", "500000"]);
+    // A long queue delay keeps a lone request waiting in the queue.
+    let mut server = Server::start(&["--max-queue-delay-us", "2000000"]);
     let url = format!("{}/v2/models/iris/infer", server.base);
     let in_flight = std::thread::spawn(move || post(&url, &iris_request()));
-    std::thread::sleep(Duration::from_millis(150));
+    // The request's three rows are waiting in the queue.
+    server.wait_for_metric("ferroserve_queue_depth{model=\"iris\",version=\"1\"} 3");
     server.signal("TERM");
     let (status, v) = in_flight.join().expect("request thread");
     assert_eq!(status, 200, "in-flight request must complete: {v}");

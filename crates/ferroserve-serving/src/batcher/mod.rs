@@ -219,7 +219,7 @@ impl Batcher {
                 let after = waiting + rows;
                 (after <= shared.max_queue_size).then_some(after)
             })
-            .map(|_| ())
+            .map(|before| shared.metrics.queue_depth.set((before + rows) as f64))
             .map_err(|waiting| {
                 shared.metrics.dropped_queue_full.increment(1);
                 shared.queue_full(waiting)
