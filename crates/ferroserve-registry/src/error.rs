@@ -1,0 +1,177 @@
+//! The one error type of the registry crate and its mapping to [`ErrorKind`].
+
+use ferroserve_core::ErrorKind;
+
+use crate::types::Stage;
+
+/// Everything that can go wrong in the registry store or the artifact store.
+///
+/// Cloneable (database and I/O errors are kept as text) so that one failure
+/// can be handed to several waiters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    /// No registered model has this name.
+    #[error("model '{0}' does not exist")]
+    ModelNotFound(String),
+    /// The model exists but has no such version.
+    #[error("model '{model}' has no version {version}")]
+    VersionNotFound {
+        /// Model name.
+        model: String,
+        /// Requested version.
+        version: i64,
+    },
+    /// The model has no alias of this name.
+    #[error("model '{model}' has no alias '{alias}'")]
+    AliasNotFound {
+        /// Model name.
+        model: String,
+        /// Requested alias.
+        alias: String,
+    },
+    /// No version of the model is in the requested stage.
+    #[error("model '{model}' has no version in stage {stage}")]
+    NoVersionInStage {
+        /// Model name.
+        model: String,
+        /// Requested stage.
+        stage: Stage,
+    },
+    /// The model has no version that is ready to serve.
+    #[error("model '{0}' has no ready version")]
+    NoReadyVersion(String),
+    /// A tag key does not exist on the model or version.
+    #[error("{target} has no tag '{key}'")]
+    TagNotFound {
+        /// What the tag was looked up on, e.g. "model 'iris'".
+        target: String,
+        /// The missing key.
+        key: String,
+    },
+    /// A model of this name is already registered.
+    #[error("model '{0}' already exists")]
+    ModelExists(String),
+    /// A name (model, alias, tag key) does not follow the naming rules.
+    #[error("{what} '{name}' is invalid: {reason}")]
+    InvalidName {
+        /// What kind of name, e.g. "alias name".
+        what: &'static str,
+        /// The rejected name.
+        name: String,
+        /// Which rule it breaks.
+        reason: String,
+    },
+    /// A request that is well-formed but not allowed in the current state
+    /// (bad stage transition, bad field value, unparsable model URI).
+    #[error("{0}")]
+    Invalid(String),
+    /// An artifact's bytes do not have the digest the caller expected.
+    #[error("artifact digest mismatch: expected sha256 {expected}, got {actual}")]
+    DigestMismatch {
+        /// Digest given by the caller.
+        expected: String,
+        /// Digest of the bytes received.
+        actual: String,
+    },
+    /// The artifact file is not in the store.
+    #[error("artifact sha256:{digest} is missing from the artifact store at {path}")]
+    ArtifactMissing {
+        /// Digest looked up.
+        digest: String,
+        /// Where the file should be.
+        path: String,
+    },
+    /// The artifact file is present but its bytes no longer match its digest.
+    #[error("artifact sha256:{digest} at {path} is corrupted: its content hashes to {actual}")]
+    ArtifactCorrupted {
+        /// Digest the file is stored under.
+        digest: String,
+        /// Where the file is.
+        path: String,
+        /// Digest of the bytes found.
+        actual: String,
+    },
+    /// A filesystem operation of the artifact store failed.
+    #[error("artifact store I/O error: {0}")]
+    Io(String),
+    /// The database failed or returned something unexpected.
+    #[error("registry database error: {0}")]
+    Database(String),
+}
+
+impl RegistryError {
+    /// The category of this error, which decides the HTTP status and gRPC code.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            RegistryError::ModelNotFound(_)
+            | RegistryError::VersionNotFound { .. }
+            | RegistryError::AliasNotFound { .. }
+            | RegistryError::NoVersionInStage { .. }
+            | RegistryError::NoReadyVersion(_)
+            | RegistryError::TagNotFound { .. }
+            | RegistryError::ArtifactMissing { .. } => ErrorKind::NotFound,
+            RegistryError::ModelExists(_)
+            | RegistryError::InvalidName { .. }
+            | RegistryError::Invalid(_)
+            | RegistryError::DigestMismatch { .. } => ErrorKind::InvalidInput,
+            RegistryError::ArtifactCorrupted { .. }
+            | RegistryError::Io(_)
+            | RegistryError::Database(_) => ErrorKind::Internal,
+        }
+    }
+
+    pub(crate) fn invalid_name(what: &'static str, name: &str, reason: impl Into<String>) -> Self {
+        RegistryError::InvalidName {
+            what,
+            name: name.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn version_not_found(model: &str, version: i64) -> Self {
+        RegistryError::VersionNotFound {
+            model: model.to_owned(),
+            version,
+        }
+    }
+}
+
+impl From<sqlx::Error> for RegistryError {
+    fn from(e: sqlx::Error) -> Self {
+        RegistryError::Database(e.to_string())
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for RegistryError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        RegistryError::Database(format!("migration failed: {e}"))
+    }
+}
+
+impl From<serde_json::Error> for RegistryError {
+    fn from(e: serde_json::Error) -> Self {
+        RegistryError::Database(format!("stored JSON could not be read or written: {e}"))
+    }
+}
+
+/// Result type of the registry crate.
+pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_and_kinds() {
+        let e = RegistryError::version_not_found("iris", 7);
+        assert_eq!(e.to_string(), "model 'iris' has no version 7");
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        let e = RegistryError::invalid_name("alias name", "x y", "only letters");
+        assert_eq!(e.to_string(), "alias name 'x y' is invalid: only letters");
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert_eq!(
+            RegistryError::Database("x".into()).kind(),
+            ErrorKind::Internal
+        );
+    }
+}

@@ -1,0 +1,316 @@
+//! Model version operations: registration, status, stage transitions, tags,
+//! model cards and reference profiles.
+
+use serde_json::Value;
+use sqlx::Row;
+
+use crate::db::{self, Audit};
+use crate::error::{RegistryError, Result};
+use crate::registry::Registry;
+use crate::types::{ModelVersion, NewVersion, Stage, VersionStatus};
+use crate::validate;
+
+impl Registry {
+    /// Registers a new version of `model` with the next version number
+    /// (1 + the highest so far) and status `Pending`.
+    ///
+    /// Concurrent registrations of one model get distinct numbers: the
+    /// transaction holds the model's write lock while it picks the number.
+    pub async fn create_version(
+        &self,
+        model: &str,
+        new: NewVersion,
+        actor: &str,
+    ) -> Result<ModelVersion> {
+        validate::new_version(&new)?;
+        let mut tx = self.pool.begin().await?;
+        db::lock_model(&mut tx, model).await?;
+        if let Some(parent) = new.lineage.parent_version {
+            if db::fetch_version(&mut tx, model, parent).await?.is_none() {
+                return Err(RegistryError::Invalid(format!(
+                    "lineage.parent_version {parent} does not exist: model '{model}' has no version {parent}"
+                )));
+            }
+        }
+        let last = sqlx::query(
+            "SELECT version FROM model_versions WHERE model = $1 ORDER BY version DESC LIMIT 1",
+        )
+        .bind(model)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let last: i64 = match last {
+            Some(row) => row.try_get("version")?,
+            None => 0,
+        };
+        let now = db::now_ms();
+        let version = ModelVersion {
+            model: model.to_owned(),
+            version: last + 1,
+            stage: Stage::None,
+            status: VersionStatus::Pending,
+            artifact_digest: new.artifact_digest,
+            artifact_size: new.artifact_size,
+            format: new.format,
+            engine_hint: new.engine_hint,
+            signature: new.signature,
+            feature_schema: new.feature_schema,
+            params: new.params,
+            metrics: new.metrics,
+            lineage: new.lineage,
+            model_card: new.model_card,
+            reference_profile: new.reference_profile,
+            tags: new.tags,
+            registered_by: actor.to_owned(),
+            created_at: now,
+        };
+        db::insert_version(&mut tx, &version).await?;
+        db::touch_model(&mut tx, model, now).await?;
+        let event = Audit {
+            actor,
+            action: "create_version",
+            model,
+            version: Some(version.version),
+            before: None,
+            after: Some(db::snapshot(&version)?),
+        };
+        db::record(&mut tx, now, event).await?;
+        tx.commit().await?;
+        tracing::info!(model, version = version.version, "version registered");
+        Ok(version)
+    }
+
+    /// Returns one version.
+    pub async fn get_version(&self, model: &str, version: i64) -> Result<ModelVersion> {
+        let mut conn = self.pool.acquire().await?;
+        db::require_version(&mut conn, model, version).await
+    }
+
+    /// Returns every version of a model, oldest first.
+    pub async fn list_versions(&self, model: &str) -> Result<Vec<ModelVersion>> {
+        let mut conn = self.pool.acquire().await?;
+        if db::fetch_model(&mut conn, model).await?.is_none() {
+            return Err(RegistryError::ModelNotFound(model.to_owned()));
+        }
+        let sql = format!(
+            "SELECT {} FROM model_versions WHERE model = $1 ORDER BY version",
+            db::VERSION_COLUMNS
+        );
+        let rows = sqlx::query(&sql).bind(model).fetch_all(&mut *conn).await?;
+        rows.iter().map(db::version_from_row).collect()
+    }
+
+    /// Marks a `Pending` version as verified and servable.
+    pub async fn mark_version_ready(
+        &self,
+        model: &str,
+        version: i64,
+        actor: &str,
+    ) -> Result<ModelVersion> {
+        self.update_version(model, version, actor, "mark_version_ready", |v| {
+            require_pending(v)?;
+            v.status = VersionStatus::Ready;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Marks a `Pending` version as failed, with the reason.
+    pub async fn mark_version_failed(
+        &self,
+        model: &str,
+        version: i64,
+        reason: &str,
+        actor: &str,
+    ) -> Result<ModelVersion> {
+        self.update_version(model, version, actor, "mark_version_failed", |v| {
+            require_pending(v)?;
+            v.status = VersionStatus::Failed {
+                reason: reason.to_owned(),
+            };
+            Ok(())
+        })
+        .await
+    }
+
+    /// Moves a version to `stage`.
+    ///
+    /// Only `Ready` versions may enter `Staging` or `Production`. With
+    /// `archive_existing`, the other versions in the target stage move to
+    /// `Archived` in the same transaction, each with its own audit event;
+    /// the flag is ignored when the target is `None` or `Archived`.
+    pub async fn transition_stage(
+        &self,
+        model: &str,
+        version: i64,
+        stage: Stage,
+        archive_existing: bool,
+        actor: &str,
+    ) -> Result<ModelVersion> {
+        let mut tx = self.pool.begin().await?;
+        db::lock_model(&mut tx, model).await?;
+        let before = db::require_version(&mut tx, model, version).await?;
+        let promoting = matches!(stage, Stage::Staging | Stage::Production);
+        if promoting && before.status != VersionStatus::Ready {
+            return Err(RegistryError::Invalid(format!(
+                "version {version} of model '{model}' is {}, not ready: only ready versions \
+                 can move to {stage}",
+                before.status.as_str()
+            )));
+        }
+        let now = db::now_ms();
+        if promoting && archive_existing {
+            let sql = format!(
+                "SELECT {} FROM model_versions WHERE model = $1 AND stage = $2 AND version <> $3 \
+                 ORDER BY version",
+                db::VERSION_COLUMNS
+            );
+            let rows = sqlx::query(&sql)
+                .bind(model)
+                .bind(stage.as_str())
+                .bind(version)
+                .fetch_all(&mut *tx)
+                .await?;
+            for row in &rows {
+                let old = db::version_from_row(row)?;
+                let mut archived = old.clone();
+                archived.stage = Stage::Archived;
+                db::update_version(&mut tx, &archived).await?;
+                let event = Audit {
+                    actor,
+                    action: "transition_stage",
+                    model,
+                    version: Some(old.version),
+                    before: Some(db::snapshot(&old)?),
+                    after: Some(db::snapshot(&archived)?),
+                };
+                db::record(&mut tx, now, event).await?;
+            }
+        }
+        let mut after = before.clone();
+        after.stage = stage;
+        db::update_version(&mut tx, &after).await?;
+        db::touch_model(&mut tx, model, now).await?;
+        let event = Audit {
+            actor,
+            action: "transition_stage",
+            model,
+            version: Some(version),
+            before: Some(db::snapshot(&before)?),
+            after: Some(db::snapshot(&after)?),
+        };
+        db::record(&mut tx, now, event).await?;
+        tx.commit().await?;
+        tracing::info!(model, version, stage = %stage, "stage changed");
+        Ok(after)
+    }
+
+    /// Sets (adds or replaces) a tag on a version.
+    pub async fn set_version_tag(
+        &self,
+        model: &str,
+        version: i64,
+        key: &str,
+        value: &str,
+        actor: &str,
+    ) -> Result<ModelVersion> {
+        validate::tag(key, value)?;
+        self.update_version(model, version, actor, "set_version_tag", |v| {
+            v.tags.insert(key.to_owned(), value.to_owned());
+            Ok(())
+        })
+        .await
+    }
+
+    /// Removes a tag from a version; fails if the version has no such tag.
+    pub async fn delete_version_tag(
+        &self,
+        model: &str,
+        version: i64,
+        key: &str,
+        actor: &str,
+    ) -> Result<ModelVersion> {
+        self.update_version(model, version, actor, "delete_version_tag", |v| {
+            v.tags
+                .remove(key)
+                .map(|_| ())
+                .ok_or_else(|| RegistryError::TagNotFound {
+                    target: format!("version {version} of model '{model}'"),
+                    key: key.to_owned(),
+                })
+        })
+        .await
+    }
+
+    /// Replaces (or with `None` removes) the Markdown model card of a version.
+    pub async fn set_model_card(
+        &self,
+        model: &str,
+        version: i64,
+        card: Option<String>,
+        actor: &str,
+    ) -> Result<ModelVersion> {
+        self.update_version(model, version, actor, "set_model_card", |v| {
+            v.model_card = card;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Replaces (or with `None` removes) the reference data profile of a version.
+    pub async fn set_reference_profile(
+        &self,
+        model: &str,
+        version: i64,
+        profile: Option<Value>,
+        actor: &str,
+    ) -> Result<ModelVersion> {
+        self.update_version(model, version, actor, "set_reference_profile", |v| {
+            v.reference_profile = profile;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Applies `change` to one version in one audited transaction.
+    async fn update_version(
+        &self,
+        model: &str,
+        version: i64,
+        actor: &str,
+        action: &str,
+        change: impl FnOnce(&mut ModelVersion) -> Result<()>,
+    ) -> Result<ModelVersion> {
+        let mut tx = self.pool.begin().await?;
+        db::lock_model(&mut tx, model).await?;
+        let before = db::require_version(&mut tx, model, version).await?;
+        let mut after = before.clone();
+        change(&mut after)?;
+        db::update_version(&mut tx, &after).await?;
+        let now = db::now_ms();
+        db::touch_model(&mut tx, model, now).await?;
+        let event = Audit {
+            actor,
+            action,
+            model,
+            version: Some(version),
+            before: Some(db::snapshot(&before)?),
+            after: Some(db::snapshot(&after)?),
+        };
+        db::record(&mut tx, now, event).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+}
+
+fn require_pending(v: &ModelVersion) -> Result<()> {
+    if v.status == VersionStatus::Pending {
+        Ok(())
+    } else {
+        Err(RegistryError::Invalid(format!(
+            "version {} of model '{}' is {}, not pending: its status can no longer change",
+            v.version,
+            v.model,
+            v.status.as_str()
+        )))
+    }
+}

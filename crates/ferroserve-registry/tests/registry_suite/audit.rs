@@ -1,0 +1,123 @@
+//! The audit log, and reconnecting to an existing registry.
+
+use ferroserve_registry::{AuditFilter, Registry};
+use serde_json::json;
+use sqlx::Connection;
+
+use crate::helpers::*;
+
+pub(crate) async fn audit_log(reg: Registry, _url: String) {
+    model_with_ready_versions(&reg, "iris", 2).await;
+    model_with_ready_versions(&reg, "mnist", 1).await;
+    reg.set_alias("iris", "champion", 2, "bob")
+        .await
+        .expect("alias");
+    let all = reg
+        .audit_events(&AuditFilter::default())
+        .await
+        .expect("all");
+    // create_model + (create_version + mark_ready) per version, then the alias.
+    assert_eq!(all.len(), 1 + 4 + 1 + 2 + 1);
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+    let actions: Vec<_> = all
+        .iter()
+        .filter(|e| e.model == "iris")
+        .map(|e| e.action.as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "create_model",
+            "create_version",
+            "mark_version_ready",
+            "create_version",
+            "mark_version_ready",
+            "set_alias"
+        ]
+    );
+    let first = &all[0];
+    assert_eq!(
+        (
+            first.before.clone(),
+            first.after.as_ref().expect("after")["name"].clone()
+        ),
+        (None, json!("iris"))
+    );
+    let created = &all[1];
+    assert_eq!(created.version, Some(1));
+    assert_eq!(
+        created.after.as_ref().expect("after")["artifact_digest"],
+        digest(1)
+    );
+    for e in &all {
+        assert!(e.before.is_some() || e.after.is_some(), "{e:?}");
+        assert!(e.at > 0);
+    }
+    assert_eq!(all.last().expect("last").actor, "bob");
+
+    let iris = AuditFilter {
+        model: Some("mnist".into()),
+        ..AuditFilter::default()
+    };
+    assert_eq!(reg.audit_events(&iris).await.expect("mnist").len(), 3);
+    let page = AuditFilter {
+        after_id: Some(all[2].id),
+        limit: Some(2),
+        ..AuditFilter::default()
+    };
+    let got: Vec<_> = reg
+        .audit_events(&page)
+        .await
+        .expect("page")
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(got, [all[3].id, all[4].id]);
+    let future = AuditFilter {
+        since: Some(all.last().expect("last").at + 60_000),
+        ..AuditFilter::default()
+    };
+    assert!(reg.audit_events(&future).await.expect("none").is_empty());
+    let since = AuditFilter {
+        since: Some(all[0].at),
+        ..AuditFilter::default()
+    };
+    assert_eq!(
+        reg.audit_events(&since).await.expect("all").len(),
+        all.len()
+    );
+}
+
+pub(crate) async fn reconnect_keeps_data(reg: Registry, url: String) {
+    model_with_ready_versions(&reg, "iris", 1).await;
+    reg.set_alias("iris", "champion", 1, ACTOR)
+        .await
+        .expect("alias");
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let file = path.split('?').next().expect("path");
+        let mode = sqlx::query_scalar::<_, String>("PRAGMA journal_mode")
+            .fetch_one(&mut sqlx::AnyConnection::connect(&url).await.expect("connect"))
+            .await;
+        // The journal mode is stored in the file: a new connection sees it.
+        assert_eq!(mode.expect("journal mode").to_lowercase(), "wal", "{file}");
+    }
+    reg.close().await;
+    // Connecting again runs the migrations on an up-to-date schema: a no-op.
+    let again = Registry::connect(&url).await.expect("reconnect");
+    assert_eq!(
+        again
+            .resolve("models:/iris@champion")
+            .await
+            .expect("resolve")
+            .version,
+        1
+    );
+    assert_eq!(
+        again
+            .create_version("iris", new_version(2), ACTOR)
+            .await
+            .expect("v2")
+            .version,
+        2
+    );
+}

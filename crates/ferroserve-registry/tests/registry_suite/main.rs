@@ -1,0 +1,46 @@
+//! The registry test suite: every test runs on a temporary SQLite file and
+//! on a fresh database of a temporary PostgreSQL server.
+
+mod aliases;
+mod audit;
+mod common;
+mod helpers;
+mod models;
+mod stages;
+mod versions;
+
+macro_rules! on_both_backends {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let t = crate::common::sqlite().await;
+                    crate::$module::$name(t.registry.clone(), t.url.clone()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let t = crate::common::postgres().await;
+                    crate::$module::$name(t.registry.clone(), t.url.clone()).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    models::models_crud,
+    models::delete_model_rules,
+    versions::version_numbers_and_fields,
+    versions::concurrent_versions_get_distinct_numbers,
+    versions::status_changes,
+    versions::version_metadata,
+    stages::stage_transitions,
+    aliases::aliases_and_resolve,
+    audit::audit_log,
+    audit::reconnect_keeps_data,
+);

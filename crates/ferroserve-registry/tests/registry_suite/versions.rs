@@ -1,0 +1,199 @@
+//! Versions: numbering, fields, status, tags, cards and profiles.
+
+use std::collections::BTreeMap;
+
+use ferroserve_core::ErrorKind;
+use ferroserve_registry::{Registry, RegistryError, Stage, VersionStatus};
+use serde_json::json;
+
+use crate::helpers::*;
+
+pub(crate) async fn version_numbers_and_fields(reg: Registry, _url: String) {
+    reg.create_model("iris", "", BTreeMap::new(), ACTOR)
+        .await
+        .expect("create");
+    let v1 = reg
+        .create_version("iris", new_version(1), ACTOR)
+        .await
+        .expect("v1");
+    assert_eq!(
+        (v1.version, v1.stage, v1.status.clone()),
+        (1, Stage::None, VersionStatus::Pending)
+    );
+    assert_eq!(v1.registered_by, ACTOR);
+    let mut nv = new_version(2);
+    nv.lineage.parent_version = Some(1);
+    let v2 = reg.create_version("iris", nv, ACTOR).await.expect("v2");
+    assert_eq!(v2.version, 2);
+    assert_eq!(reg.get_version("iris", 1).await.expect("get"), v1);
+    let all = reg.list_versions("iris").await.expect("list");
+    assert_eq!(all.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(all[1].lineage.parent_version, Some(1));
+    assert_eq!(all[1].metrics["accuracy"], 0.97);
+    assert_eq!(all[1].model_card.as_deref(), Some("# Iris\nA forest."));
+
+    // Versions are numbered per model.
+    reg.create_model("other", "", BTreeMap::new(), ACTOR)
+        .await
+        .expect("create");
+    let o1 = reg
+        .create_version("other", new_version(3), ACTOR)
+        .await
+        .expect("o1");
+    assert_eq!(o1.version, 1);
+
+    let e = reg.get_version("iris", 7).await.expect_err("missing");
+    assert_eq!(e.to_string(), "model 'iris' has no version 7");
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    let e = reg.get_version("nope", 1).await.expect_err("missing model");
+    assert_eq!(e, RegistryError::ModelNotFound("nope".into()));
+    let e = reg
+        .create_version("nope", new_version(1), ACTOR)
+        .await
+        .expect_err("missing model");
+    assert_eq!(e, RegistryError::ModelNotFound("nope".into()));
+    assert!(reg.list_versions("nope").await.is_err());
+
+    let mut bad = new_version(1);
+    bad.artifact_digest = "xyz".into();
+    let e = reg
+        .create_version("iris", bad, ACTOR)
+        .await
+        .expect_err("bad digest");
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    let mut bad = new_version(1);
+    bad.metrics.insert("loss".into(), f64::NAN);
+    let e = reg
+        .create_version("iris", bad, ACTOR)
+        .await
+        .expect_err("nan metric");
+    assert!(e.to_string().contains("metric 'loss'"), "{e}");
+    let mut bad = new_version(1);
+    bad.lineage.parent_version = Some(9);
+    let e = reg
+        .create_version("iris", bad, ACTOR)
+        .await
+        .expect_err("bad parent");
+    assert!(e.to_string().contains("parent_version 9"), "{e}");
+    // Failed registrations consumed no version number.
+    let v3 = reg
+        .create_version("iris", new_version(4), ACTOR)
+        .await
+        .expect("v3");
+    assert_eq!(v3.version, 3);
+}
+
+pub(crate) async fn concurrent_versions_get_distinct_numbers(reg: Registry, _url: String) {
+    reg.create_model("iris", "", BTreeMap::new(), ACTOR)
+        .await
+        .expect("create");
+    let tasks: Vec<_> = (0..12u8)
+        .map(|i| {
+            let reg = reg.clone();
+            tokio::spawn(async move { reg.create_version("iris", new_version(i), ACTOR).await })
+        })
+        .collect();
+    let mut numbers = Vec::new();
+    for t in tasks {
+        numbers.push(t.await.expect("task").expect("create version").version);
+    }
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=12).collect::<Vec<i64>>());
+}
+
+pub(crate) async fn status_changes(reg: Registry, _url: String) {
+    reg.create_model("iris", "", BTreeMap::new(), ACTOR)
+        .await
+        .expect("create");
+    reg.create_version("iris", new_version(1), ACTOR)
+        .await
+        .expect("v1");
+    reg.create_version("iris", new_version(2), ACTOR)
+        .await
+        .expect("v2");
+    let r = reg
+        .mark_version_ready("iris", 1, ACTOR)
+        .await
+        .expect("ready");
+    assert_eq!(r.status, VersionStatus::Ready);
+    let f = reg
+        .mark_version_failed("iris", 2, "bad ONNX: no graph", "verifier")
+        .await
+        .expect("failed");
+    assert_eq!(
+        f.status,
+        VersionStatus::Failed {
+            reason: "bad ONNX: no graph".into()
+        }
+    );
+    assert_eq!(
+        reg.get_version("iris", 2).await.expect("get").status,
+        f.status
+    );
+    let ev = last_event(&reg, "iris").await;
+    assert_eq!(
+        (ev.action.as_str(), ev.actor.as_str(), ev.version),
+        ("mark_version_failed", "verifier", Some(2))
+    );
+    assert_eq!(
+        ev.before.expect("before")["status"],
+        json!({"state": "pending"})
+    );
+    assert_eq!(
+        ev.after.expect("after")["status"]["reason"],
+        "bad ONNX: no graph"
+    );
+    let e = reg
+        .mark_version_ready("iris", 2, ACTOR)
+        .await
+        .expect_err("failed stays failed");
+    assert!(e.to_string().contains("is failed, not pending"), "{e}");
+    assert!(reg.mark_version_ready("iris", 9, ACTOR).await.is_err());
+}
+
+pub(crate) async fn version_metadata(reg: Registry, _url: String) {
+    model_with_ready_versions(&reg, "iris", 1).await;
+    let v = reg
+        .set_version_tag("iris", 1, "validated", "yes", ACTOR)
+        .await
+        .expect("tag");
+    assert_eq!(v.tags["validated"], "yes");
+    let ev = last_event(&reg, "iris").await;
+    assert_eq!(
+        ev.after.expect("after")["tags"],
+        json!({"validated": "yes"})
+    );
+    reg.delete_version_tag("iris", 1, "validated", ACTOR)
+        .await
+        .expect("untag");
+    let e = reg
+        .delete_version_tag("iris", 1, "validated", ACTOR)
+        .await
+        .expect_err("gone");
+    assert_eq!(
+        e.to_string(),
+        "version 1 of model 'iris' has no tag 'validated'"
+    );
+    assert!(reg
+        .set_version_tag("iris", 1, " ", "x", ACTOR)
+        .await
+        .is_err());
+
+    let card = "# Iris v1\n\nTrained on 150 flowers.";
+    let v = reg
+        .set_model_card("iris", 1, Some(card.into()), ACTOR)
+        .await
+        .expect("card");
+    assert_eq!(v.model_card.as_deref(), Some(card));
+    let profile = json!({"features": {"sepal_length": {"mean": 5.8, "histogram": [1, 2, 3]}}});
+    reg.set_reference_profile("iris", 1, Some(profile.clone()), ACTOR)
+        .await
+        .expect("profile");
+    let got = reg.get_version("iris", 1).await.expect("get");
+    assert_eq!(got.reference_profile, Some(profile.clone()));
+    let ev = last_event(&reg, "iris").await;
+    assert_eq!(ev.action, "set_reference_profile");
+    assert_eq!(ev.before.expect("before")["reference_profile"], json!(null));
+    assert_eq!(ev.after.expect("after")["reference_profile"], profile);
+    assert!(reg.set_model_card("iris", 5, None, ACTOR).await.is_err());
+}
