@@ -37,7 +37,6 @@ impl Registry {
         .execute(&mut *tx)
         .await?;
         let now = db::now_ms();
-        db::touch_model(&mut tx, model, now).await?;
         let event = Audit {
             actor,
             action: "set_alias",
@@ -46,8 +45,7 @@ impl Registry {
             before: old.map(|v| json!({ "alias": alias, "version": v })),
             after: Some(json!({ "alias": alias, "version": version })),
         };
-        db::record(&mut tx, now, event).await?;
-        tx.commit().await?;
+        db::commit_model_change(tx, now, event).await?;
         Ok(())
     }
 
@@ -67,7 +65,6 @@ impl Registry {
             .execute(&mut *tx)
             .await?;
         let now = db::now_ms();
-        db::touch_model(&mut tx, model, now).await?;
         let event = Audit {
             actor,
             action: "delete_alias",
@@ -76,8 +73,7 @@ impl Registry {
             before: Some(json!({ "alias": alias, "version": old })),
             after: None,
         };
-        db::record(&mut tx, now, event).await?;
-        tx.commit().await?;
+        db::commit_model_change(tx, now, event).await?;
         Ok(())
     }
 

@@ -120,6 +120,19 @@ pub(crate) async fn touch_model(conn: &mut AnyConnection, model: &str, now: i64)
     Ok(())
 }
 
+/// Ends a change to one model's versions or aliases: marks the model as
+/// updated at `now`, records `event`, and commits, all in one transaction.
+pub(crate) async fn commit_model_change(
+    mut tx: sqlx::Transaction<'_, sqlx::Any>,
+    now: i64,
+    event: Audit<'_>,
+) -> Result<()> {
+    touch_model(&mut tx, event.model, now).await?;
+    record(&mut tx, now, event).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// One audit event to write.
 pub(crate) struct Audit<'a> {
     pub(crate) actor: &'a str,

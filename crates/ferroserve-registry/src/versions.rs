@@ -64,7 +64,6 @@ impl Registry {
             created_at: now,
         };
         db::insert_version(&mut tx, &version).await?;
-        db::touch_model(&mut tx, model, now).await?;
         let event = Audit {
             actor,
             action: "create_version",
@@ -73,8 +72,7 @@ impl Registry {
             before: None,
             after: Some(db::snapshot(&version)?),
         };
-        db::record(&mut tx, now, event).await?;
-        tx.commit().await?;
+        db::commit_model_change(tx, now, event).await?;
         tracing::info!(model, version = version.version, "version registered");
         Ok(version)
     }
@@ -189,7 +187,6 @@ impl Registry {
         let mut after = before.clone();
         after.stage = stage;
         db::update_version(&mut tx, &after).await?;
-        db::touch_model(&mut tx, model, now).await?;
         let event = Audit {
             actor,
             action: "transition_stage",
@@ -198,8 +195,7 @@ impl Registry {
             before: Some(db::snapshot(&before)?),
             after: Some(db::snapshot(&after)?),
         };
-        db::record(&mut tx, now, event).await?;
-        tx.commit().await?;
+        db::commit_model_change(tx, now, event).await?;
         tracing::info!(model, version, stage = %stage, "stage changed");
         Ok(after)
     }
@@ -287,7 +283,6 @@ impl Registry {
         change(&mut after)?;
         db::update_version(&mut tx, &after).await?;
         let now = db::now_ms();
-        db::touch_model(&mut tx, model, now).await?;
         let event = Audit {
             actor,
             action,
@@ -296,8 +291,7 @@ impl Registry {
             before: Some(db::snapshot(&before)?),
             after: Some(db::snapshot(&after)?),
         };
-        db::record(&mut tx, now, event).await?;
-        tx.commit().await?;
+        db::commit_model_change(tx, now, event).await?;
         Ok(after)
     }
 }
