@@ -8,6 +8,9 @@ pub enum ErrorKind {
     InvalidInput,
     /// The model or version does not exist.
     NotFound,
+    /// The request conflicts with the current state (a name already taken,
+    /// a version still in Production).
+    Conflict,
     /// The request body exceeds the configured limit.
     PayloadTooLarge,
     /// The batch queue of the model is full; retry later.
@@ -28,6 +31,7 @@ impl ErrorKind {
         match self {
             ErrorKind::InvalidInput => 400,
             ErrorKind::NotFound => 404,
+            ErrorKind::Conflict => 409,
             ErrorKind::PayloadTooLarge => 413,
             ErrorKind::QueueFull => 429,
             ErrorKind::Unavailable => 503,
@@ -42,6 +46,7 @@ impl ErrorKind {
         match self {
             ErrorKind::InvalidInput => "invalid_input",
             ErrorKind::NotFound => "not_found",
+            ErrorKind::Conflict => "conflict",
             ErrorKind::PayloadTooLarge => "payload_too_large",
             ErrorKind::QueueFull => "queue_full",
             ErrorKind::Unavailable => "unavailable",

@@ -80,9 +80,7 @@ impl Registry {
     /// Every alias of a model and the version it points to.
     pub async fn aliases(&self, model: &str) -> Result<BTreeMap<String, i64>> {
         let mut conn = self.pool.acquire().await?;
-        if db::fetch_model(&mut conn, model).await?.is_none() {
-            return Err(RegistryError::ModelNotFound(model.to_owned()));
-        }
+        db::require_model(&mut conn, model).await?;
         let rows = sqlx::query("SELECT alias, version FROM model_aliases WHERE model = $1")
             .bind(model)
             .fetch_all(&mut *conn)

@@ -36,16 +36,30 @@ pub(crate) struct EmbeddedMigrations(pub(crate) Backend);
 impl EmbeddedMigrations {
     fn scripts(&self) -> &'static [(i64, &'static str, &'static str)] {
         match self.0 {
-            Backend::Sqlite => &[(
-                1,
-                "init",
-                include_str!("../migrations/sqlite/0001_init.sql"),
-            )],
-            Backend::Postgres => &[(
-                1,
-                "init",
-                include_str!("../migrations/postgres/0001_init.sql"),
-            )],
+            Backend::Sqlite => &[
+                (
+                    1,
+                    "init",
+                    include_str!("../migrations/sqlite/0001_init.sql"),
+                ),
+                (
+                    2,
+                    "serving_configs",
+                    include_str!("../migrations/sqlite/0002_serving_configs.sql"),
+                ),
+            ],
+            Backend::Postgres => &[
+                (
+                    1,
+                    "init",
+                    include_str!("../migrations/postgres/0001_init.sql"),
+                ),
+                (
+                    2,
+                    "serving_configs",
+                    include_str!("../migrations/postgres/0002_serving_configs.sql"),
+                ),
+            ],
         }
     }
 }
@@ -88,7 +102,7 @@ fn from_text<T: DeserializeOwned>(row: &AnyRow, col: &str) -> Result<T> {
     Ok(serde_json::from_str(&text)?)
 }
 
-fn opt_from_text<T: DeserializeOwned>(row: &AnyRow, col: &str) -> Result<Option<T>> {
+pub(crate) fn opt_from_text<T: DeserializeOwned>(row: &AnyRow, col: &str) -> Result<Option<T>> {
     let text: Option<String> = row.try_get(col)?;
     text.map(|t| serde_json::from_str(&t))
         .transpose()
@@ -143,13 +157,13 @@ pub(crate) struct Audit<'a> {
     pub(crate) after: Option<Value>,
 }
 
-/// Writes an audit event in the caller's transaction.
-pub(crate) async fn record(conn: &mut AnyConnection, at: i64, event: Audit<'_>) -> Result<()> {
+/// Writes an audit event in the caller's transaction; returns its id.
+pub(crate) async fn record(conn: &mut AnyConnection, at: i64, event: Audit<'_>) -> Result<i64> {
     let before = event.before.as_ref().map(to_text).transpose()?;
     let after = event.after.as_ref().map(to_text).transpose()?;
-    sqlx::query(
+    let row = sqlx::query(
         "INSERT INTO audit_events (at, actor, action, model, version, before, after) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(at)
     .bind(event.actor)
@@ -158,9 +172,9 @@ pub(crate) async fn record(conn: &mut AnyConnection, at: i64, event: Audit<'_>) 
     .bind(event.version)
     .bind(before)
     .bind(after)
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    Ok(())
+    Ok(row.try_get("id")?)
 }
 
 pub(crate) const MODEL_COLUMNS: &str = "name, description, tags, created_at, updated_at";
@@ -185,6 +199,13 @@ pub(crate) async fn fetch_model(
         .fetch_optional(&mut *conn)
         .await?;
     row.as_ref().map(model_from_row).transpose()
+}
+
+/// Fetches a model, or says that it is missing.
+pub(crate) async fn require_model(conn: &mut AnyConnection, name: &str) -> Result<RegisteredModel> {
+    fetch_model(conn, name)
+        .await?
+        .ok_or_else(|| RegistryError::ModelNotFound(name.to_owned()))
 }
 
 pub(crate) const VERSION_COLUMNS: &str = "model, version, stage, status, failure_reason, \
@@ -256,9 +277,7 @@ pub(crate) async fn require_version(
     if let Some(v) = fetch_version(conn, model, version).await? {
         return Ok(v);
     }
-    if fetch_model(conn, model).await?.is_none() {
-        return Err(RegistryError::ModelNotFound(model.to_owned()));
-    }
+    require_model(conn, model).await?;
     Err(RegistryError::version_not_found(model, version))
 }
 

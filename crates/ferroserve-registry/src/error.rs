@@ -65,6 +65,10 @@ pub enum RegistryError {
     /// (bad stage transition, bad field value, unparsable model URI).
     #[error("{0}")]
     Invalid(String),
+    /// The request conflicts with the current state of a stored object,
+    /// e.g. deleting a version (or model) that is in `Production`.
+    #[error("{0}")]
+    Conflict(String),
     /// An artifact's bytes do not have the digest the caller expected.
     #[error("artifact digest mismatch: expected sha256 {expected}, got {actual}")]
     DigestMismatch {
@@ -110,8 +114,8 @@ impl RegistryError {
             | RegistryError::NoReadyVersion(_)
             | RegistryError::TagNotFound { .. }
             | RegistryError::ArtifactMissing { .. } => ErrorKind::NotFound,
-            RegistryError::ModelExists(_)
-            | RegistryError::InvalidName { .. }
+            RegistryError::ModelExists(_) | RegistryError::Conflict(_) => ErrorKind::Conflict,
+            RegistryError::InvalidName { .. }
             | RegistryError::Invalid(_)
             | RegistryError::DigestMismatch { .. } => ErrorKind::InvalidInput,
             RegistryError::ArtifactCorrupted { .. }
@@ -172,6 +176,14 @@ mod tests {
         assert_eq!(
             RegistryError::Database("x".into()).kind(),
             ErrorKind::Internal
+        );
+        assert_eq!(
+            RegistryError::ModelExists("iris".into()).kind(),
+            ErrorKind::Conflict
+        );
+        assert_eq!(
+            RegistryError::Conflict("in Production".into()).kind(),
+            ErrorKind::Conflict
         );
     }
 }

@@ -131,9 +131,7 @@ impl Registry {
     /// Returns one model.
     pub async fn get_model(&self, name: &str) -> Result<RegisteredModel> {
         let mut conn = self.pool.acquire().await?;
-        db::fetch_model(&mut conn, name)
-            .await?
-            .ok_or_else(|| RegistryError::ModelNotFound(name.to_owned()))
+        db::require_model(&mut conn, name).await
     }
 
     /// Returns every model, ordered by name.
@@ -164,13 +162,11 @@ impl Registry {
     /// Refused while a version is in `Production`: move it to `Archived`
     /// first, so that a served model is never removed by accident. Its audit
     /// history stays. Artifacts that no version references any more are
-    /// removed by the next [`LocalArtifactStore::cleanup`](crate::LocalArtifactStore::cleanup).
+    /// removed by the next [`ArtifactStore::cleanup`](crate::ArtifactStore::cleanup).
     pub async fn delete_model(&self, name: &str, actor: &str) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         db::lock_model(&mut tx, name).await?;
-        let before = db::fetch_model(&mut tx, name)
-            .await?
-            .ok_or_else(|| RegistryError::ModelNotFound(name.to_owned()))?;
+        let before = db::require_model(&mut tx, name).await?;
         let rows = sqlx::query(
             "SELECT version, stage FROM model_versions WHERE model = $1 ORDER BY version",
         )
@@ -182,7 +178,7 @@ impl Registry {
             let version: i64 = row.try_get("version")?;
             let stage: String = row.try_get("stage")?;
             if stage == Stage::Production.as_str() {
-                return Err(RegistryError::Invalid(format!(
+                return Err(RegistryError::Conflict(format!(
                     "model '{name}' cannot be deleted: version {version} is in Production \
                      (transition it to Archived first)"
                 )));
@@ -286,9 +282,7 @@ impl Registry {
     ) -> Result<RegisteredModel> {
         let mut tx = self.pool.begin().await?;
         db::lock_model(&mut tx, name).await?;
-        let before = db::fetch_model(&mut tx, name)
-            .await?
-            .ok_or_else(|| RegistryError::ModelNotFound(name.to_owned()))?;
+        let before = db::require_model(&mut tx, name).await?;
         let mut after = before.clone();
         change(&mut after)?;
         after.updated_at = db::now_ms();

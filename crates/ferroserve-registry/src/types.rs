@@ -1,4 +1,5 @@
-//! Domain types of the registry: models, versions, stages, lineage and audit events.
+//! Domain types of the registry: models, versions, stages, lineage, audit
+//! events and serving configuration revisions.
 //!
 //! Times are unix milliseconds (UTC) everywhere.
 
@@ -233,4 +234,22 @@ pub struct ModelQuery {
     pub name_contains: Option<String>,
     /// Only models that carry every one of these tags with these values.
     pub tags: Tags,
+}
+
+/// One stored revision of a model's serving configuration.
+///
+/// The registry keeps the configuration as opaque JSON; the serving layer
+/// gives it meaning and validates it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServingConfigRevision {
+    /// Name of the model.
+    pub model: String,
+    /// Revision number, 1, 2, 3... per model.
+    pub revision: i64,
+    /// The configuration, a JSON object.
+    pub config: Value,
+    /// Who stored this revision.
+    pub actor: String,
+    /// When it was stored (unix ms).
+    pub created_at: i64,
 }

@@ -1,4 +1,5 @@
-//! Naming rules for models, aliases and tags, and checks of version fields.
+//! Naming rules for models, aliases, tags and audit actions, and checks of
+//! version fields.
 
 use crate::error::{RegistryError, Result};
 use crate::types::NewVersion;
@@ -7,41 +8,30 @@ const MAX_MODEL_NAME: usize = 128;
 const MAX_ALIAS: usize = 64;
 const MAX_TAG_KEY: usize = 256;
 const MAX_TAG_VALUE: usize = 4096;
+const MAX_ACTION: usize = 64;
 
 /// Checks a model name: 1-128 characters of `[A-Za-z0-9_.-]`.
 pub fn model_name(name: &str) -> Result<()> {
-    let what = "model name";
-    if name.is_empty() || name.len() > MAX_MODEL_NAME {
-        return Err(RegistryError::invalid_name(
-            what,
-            name,
-            format!("it must have 1 to {MAX_MODEL_NAME} characters"),
-        ));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
-    {
-        return Err(RegistryError::invalid_name(
-            what,
-            name,
-            format!("character {c:?} is not allowed (use A-Z, a-z, 0-9, '_', '.', '-')"),
-        ));
-    }
-    Ok(())
+    check_chars(
+        "model name",
+        name,
+        MAX_MODEL_NAME,
+        |c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'),
+        "A-Z, a-z, 0-9, '_', '.', '-'",
+    )
 }
 
 /// Checks an alias name: 1-64 characters of `[A-Za-z0-9_-]`, starting with a
 /// letter, and not `latest` (which names the newest ready version).
 pub fn alias_name(alias: &str) -> Result<()> {
     let what = "alias name";
-    if alias.is_empty() || alias.len() > MAX_ALIAS {
-        return Err(RegistryError::invalid_name(
-            what,
-            alias,
-            format!("it must have 1 to {MAX_ALIAS} characters"),
-        ));
-    }
+    check_chars(
+        what,
+        alias,
+        MAX_ALIAS,
+        |c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'),
+        "A-Z, a-z, 0-9, '_', '-'",
+    )?;
     if !alias.starts_with(|c: char| c.is_ascii_alphabetic()) {
         return Err(RegistryError::invalid_name(
             what,
@@ -49,21 +39,48 @@ pub fn alias_name(alias: &str) -> Result<()> {
             "it must start with a letter",
         ));
     }
-    if let Some(c) = alias
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-')))
-    {
-        return Err(RegistryError::invalid_name(
-            what,
-            alias,
-            format!("character {c:?} is not allowed (use A-Z, a-z, 0-9, '_', '-')"),
-        ));
-    }
     if alias.eq_ignore_ascii_case("latest") {
         return Err(RegistryError::invalid_name(
             what,
             alias,
             "'latest' is reserved for the newest ready version",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the action name of an audit event: 1-64 characters of `[a-z_]`.
+pub fn audit_action(action: &str) -> Result<()> {
+    check_chars(
+        "audit action",
+        action,
+        MAX_ACTION,
+        |c| matches!(c, 'a'..='z' | '_'),
+        "a-z, '_'",
+    )
+}
+
+/// Checks that `name` has 1 to `max` bytes, each `allowed` (described by
+/// `allowed_text` in the message).
+fn check_chars(
+    what: &'static str,
+    name: &str,
+    max: usize,
+    allowed: fn(char) -> bool,
+    allowed_text: &str,
+) -> Result<()> {
+    if name.is_empty() || name.len() > max {
+        return Err(RegistryError::invalid_name(
+            what,
+            name,
+            format!("it must have 1 to {max} characters"),
+        ));
+    }
+    if let Some(c) = name.chars().find(|&c| !allowed(c)) {
+        return Err(RegistryError::invalid_name(
+            what,
+            name,
+            format!("character {c:?} is not allowed (use {allowed_text})"),
         ));
     }
     Ok(())
@@ -150,6 +167,17 @@ mod tests {
         assert!(alias_name("Latest").is_err());
         assert!(alias_name("a.b").is_err());
         assert!(alias_name("").is_err());
+    }
+
+    #[test]
+    fn audit_actions() {
+        assert!(audit_action("serving_swapped").is_ok());
+        assert!(audit_action(&"a".repeat(64)).is_ok());
+        assert!(audit_action(&"a".repeat(65)).is_err());
+        assert!(audit_action("").is_err());
+        let e = audit_action("Serving").expect_err("upper case");
+        assert!(e.to_string().contains("'S'"), "{e}");
+        assert!(audit_action("serving-failed").is_err());
     }
 
     #[test]

@@ -1,7 +1,7 @@
-//! Model version operations: registration, status, stage transitions, tags,
-//! model cards and reference profiles.
+//! Model version operations: registration, deletion, status, stage
+//! transitions, tags, model cards and reference profiles.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use sqlx::Row;
 
 use crate::db::{self, Audit};
@@ -12,14 +12,95 @@ use crate::validate;
 
 impl Registry {
     /// Registers a new version of `model` with the next version number
-    /// (1 + the highest so far) and status `Pending`.
+    /// and status `Pending`.
     ///
-    /// Concurrent registrations of one model get distinct numbers: the
-    /// transaction holds the model's write lock while it picks the number.
+    /// Numbers go 1, 2, 3... per model and are never given twice, even
+    /// after a version is deleted. Concurrent registrations of one model
+    /// get distinct numbers: the transaction holds the model's write lock
+    /// while it picks the number.
     pub async fn create_version(
         &self,
         model: &str,
         new: NewVersion,
+        actor: &str,
+    ) -> Result<ModelVersion> {
+        self.register_version(model, new, VersionStatus::Pending, actor)
+            .await
+    }
+
+    /// Like [`create_version`](Self::create_version), but the version is
+    /// `Ready` from the start, in the same transaction: for callers that
+    /// verify the artifact before registering it, so that no
+    /// half-registered version is ever visible.
+    pub async fn create_ready_version(
+        &self,
+        model: &str,
+        new: NewVersion,
+        actor: &str,
+    ) -> Result<ModelVersion> {
+        self.register_version(model, new, VersionStatus::Ready, actor)
+            .await
+    }
+
+    /// Deletes one version and the aliases that point at it.
+    ///
+    /// Refused with [`RegistryError::Conflict`] while the version is in
+    /// `Production`. The audit event `delete_version` holds the version,
+    /// with the removed aliases under `aliases`, as `before`. Versions
+    /// derived from it keep their `lineage.parent_version`; its number is
+    /// never given to another version.
+    pub async fn delete_version(&self, model: &str, version: i64, actor: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        db::lock_model(&mut tx, model).await?;
+        let before = db::require_version(&mut tx, model, version).await?;
+        if before.stage == Stage::Production {
+            return Err(RegistryError::Conflict(format!(
+                "version {version} of model '{model}' cannot be deleted: it is in Production \
+                 (transition it to Archived first)"
+            )));
+        }
+        let rows = sqlx::query(
+            "SELECT alias FROM model_aliases WHERE model = $1 AND version = $2 ORDER BY alias",
+        )
+        .bind(model)
+        .bind(version)
+        .fetch_all(&mut *tx)
+        .await?;
+        let aliases = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>("alias"))
+            .collect::<Result<Vec<_>, _>>()?;
+        for table in ["model_aliases", "model_versions"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE model = $1 AND version = $2"
+            ))
+            .bind(model)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut snapshot = db::snapshot(&before)?;
+        snapshot["aliases"] = json!(aliases);
+        let event = Audit {
+            actor,
+            action: "delete_version",
+            model,
+            version: Some(version),
+            before: Some(snapshot),
+            after: None,
+        };
+        db::commit_model_change(tx, db::now_ms(), event).await?;
+        tracing::info!(model, version, "version deleted");
+        Ok(())
+    }
+
+    /// Inserts a new version with `status` and the next number, with its
+    /// `create_version` audit event, in one transaction.
+    async fn register_version(
+        &self,
+        model: &str,
+        new: NewVersion,
+        status: VersionStatus,
         actor: &str,
     ) -> Result<ModelVersion> {
         validate::new_version(&new)?;
@@ -32,22 +113,20 @@ impl Registry {
                 )));
             }
         }
-        let last = sqlx::query(
-            "SELECT version FROM model_versions WHERE model = $1 ORDER BY version DESC LIMIT 1",
+        let number = sqlx::query(
+            "UPDATE models SET last_version = last_version + 1 WHERE name = $1 \
+             RETURNING last_version",
         )
         .bind(model)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let last: i64 = match last {
-            Some(row) => row.try_get("version")?,
-            None => 0,
-        };
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("last_version")?;
         let now = db::now_ms();
         let version = ModelVersion {
             model: model.to_owned(),
-            version: last + 1,
+            version: number,
             stage: Stage::None,
-            status: VersionStatus::Pending,
+            status,
             artifact_digest: new.artifact_digest,
             artifact_size: new.artifact_size,
             format: new.format,
@@ -73,7 +152,12 @@ impl Registry {
             after: Some(db::snapshot(&version)?),
         };
         db::commit_model_change(tx, now, event).await?;
-        tracing::info!(model, version = version.version, "version registered");
+        tracing::info!(
+            model,
+            version = version.version,
+            status = version.status.as_str(),
+            "version registered"
+        );
         Ok(version)
     }
 
@@ -86,9 +170,7 @@ impl Registry {
     /// Returns every version of a model, oldest first.
     pub async fn list_versions(&self, model: &str) -> Result<Vec<ModelVersion>> {
         let mut conn = self.pool.acquire().await?;
-        if db::fetch_model(&mut conn, model).await?.is_none() {
-            return Err(RegistryError::ModelNotFound(model.to_owned()));
-        }
+        db::require_model(&mut conn, model).await?;
         let sql = format!(
             "SELECT {} FROM model_versions WHERE model = $1 ORDER BY version",
             db::VERSION_COLUMNS

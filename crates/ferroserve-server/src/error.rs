@@ -4,6 +4,8 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ferroserve_core::{ErrorKind, InferError};
+use ferroserve_registry::RegistryError;
+use ferroserve_serving::lifecycle::LifecycleError;
 
 /// An error returned by a handler.
 #[derive(Debug)]
@@ -12,6 +14,18 @@ pub struct ApiError(pub InferError);
 impl From<InferError> for ApiError {
     fn from(e: InferError) -> Self {
         ApiError(e)
+    }
+}
+
+impl From<LifecycleError> for ApiError {
+    fn from(e: LifecycleError) -> Self {
+        ApiError(e.into())
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        ApiError(InferError::new(e.kind(), e.to_string()))
     }
 }
 

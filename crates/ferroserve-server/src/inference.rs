@@ -85,19 +85,22 @@ async fn run<P: Protocol>(
     start: Instant,
 ) -> Result<Response, InferError> {
     let (request, context) = protocol.decode(served, body)?;
-    let deadline = start + request_timeout(state, headers, &request)?;
+    let deadline = start + request_timeout(state, served, headers, &request)?;
     let response = served.infer(request, Some(deadline)).await?;
     protocol.encode(served, context, response)
 }
 
 /// The tightest of: the request's `timeout` parameter (µs), the
-/// `x-request-timeout-ms` header, and the server default.
+/// `x-request-timeout-ms` header, and the model's (else the server's) default.
 fn request_timeout(
     state: &AppState,
+    served: &ServedVersion,
     headers: &HeaderMap,
     request: &InferRequest,
 ) -> Result<Duration, InferError> {
-    let mut timeout = state.config.request_timeout;
+    let mut timeout = served
+        .request_timeout()
+        .unwrap_or(state.config.request_timeout);
     if let Some(us) = crate::kserve::request::timeout_parameter(request)? {
         timeout = timeout.min(Duration::from_micros(us));
     }

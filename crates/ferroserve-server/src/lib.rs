@@ -1,12 +1,14 @@
 //! HTTP front end of ferroserve: KServe v2 (JSON and binary tensors) and v1
-//! predict, Kubernetes probes, Prometheus metrics, request ids, and graceful
-//! shutdown. Handlers decode, call the serving layer once, and encode.
+//! predict, the management API and model repository extension, Kubernetes
+//! probes, Prometheus metrics, request ids, and graceful shutdown. Handlers
+//! decode, call the serving layer once, and encode.
 
 pub mod body;
 pub mod error;
 pub mod health;
 pub mod inference;
 pub mod kserve;
+mod management;
 pub mod request_id;
 pub mod shutdown;
 pub mod state;
@@ -49,6 +51,7 @@ pub fn app(state: SharedState) -> Router {
             post(v2::infer_with_version),
         )
         .route("/v1/models/{target}", get(v1::status).post(v1::predict))
+        .merge(management::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(request_id::request_id_layer))
         .with_state(state)

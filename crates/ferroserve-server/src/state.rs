@@ -1,11 +1,13 @@
 //! Shared state of the HTTP server: the model manager, settings, the metrics
-//! handle and the startup flag.
+//! handle, the startup flag and, when the registry is enabled, the lifecycle
+//! controller behind the management API.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferroserve_serving::lifecycle::Controller;
 use ferroserve_serving::ModelManager;
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -16,6 +18,8 @@ pub struct ServerConfig {
     pub http: SocketAddr,
     /// Largest accepted request body in bytes.
     pub max_body_bytes: usize,
+    /// Largest model artifact accepted by `POST /api/v1/artifacts`, in bytes.
+    pub max_artifact_bytes: usize,
     /// Deadline applied to a request that brings none of its own.
     pub request_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
@@ -27,6 +31,7 @@ impl Default for ServerConfig {
         ServerConfig {
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 64 * 1024 * 1024,
+            max_artifact_bytes: 1024 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(30),
         }
@@ -41,6 +46,9 @@ pub struct AppState {
     pub config: ServerConfig,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// Registry-driven lifecycle; `None` when the registry is not enabled,
+    /// and the management and repository APIs answer 503.
+    pub controller: Option<Arc<Controller>>,
     startup_done: AtomicBool,
 }
 
@@ -55,8 +63,18 @@ impl AppState {
             manager,
             config,
             metrics,
+            controller: None,
             startup_done: AtomicBool::new(false),
         }
+    }
+
+    /// Enables the management and repository APIs over `controller`. The
+    /// server then serves from the controller's model manager, so that what
+    /// the controller swaps in is what requests reach.
+    pub fn with_controller(mut self, controller: Arc<Controller>) -> Self {
+        self.manager = controller.manager().clone();
+        self.controller = Some(controller);
+        self
     }
 
     /// Records that every configured model has been tried once.

@@ -1,8 +1,10 @@
 //! Serving layer of ferroserve: the model manager (load, warm up, serve,
-//! look up by name and version), the model repository reader, and the
-//! dynamic batcher that feeds engines.
+//! look up by name and version), the model repository reader, the dynamic
+//! batcher that feeds engines, and the lifecycle that makes serving follow
+//! the model registry.
 
 pub mod batcher;
+pub mod lifecycle;
 pub mod manager;
 pub mod repository;
 pub mod request_metrics;

@@ -132,6 +132,7 @@ pub fn scan(dir: &Path, defaults: &ServingDefaults) -> Result<Vec<ModelSpec>, Re
                 intra_op_threads: config.intra_op_threads.unwrap_or(defaults.intra_op_threads),
                 batching: batching.clone(),
                 schema: version_schema.or_else(|| schema.clone()),
+                request_timeout: None,
             });
         }
     }
@@ -162,6 +163,7 @@ pub fn single_file(
         intra_op_threads: defaults.intra_op_threads,
         batching: defaults.batching.clone(),
         schema: read_schema(&path.with_file_name(SCHEMA_FILE))?,
+        request_timeout: None,
     })
 }
 

@@ -19,10 +19,12 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the inference server (serves the bundled iris example when no model is given).
+    /// Run the inference server (registers and serves the bundled iris example on first start).
     Serve(Box<ServeArgs>),
     /// Send one inference request to a running server and print the answer.
     Predict(PredictArgs),
+    /// Register, list, show, promote, alias, roll back and configure models.
+    Models(crate::models::ModelsArgs),
 }
 
 /// Flags of `ferroserve serve`; unset flags fall back to the environment,
@@ -38,6 +40,18 @@ pub struct ServeArgs {
     /// Folder for ferroserve's own state (created if missing) [default: data].
     #[arg(long, env = "FERROSERVE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Model registry database: postgres://USER@HOST/DB [default: sqlite in the data dir].
+    #[arg(long, env = "FERROSERVE_REGISTRY_URL")]
+    pub registry_url: Option<String>,
+    /// Artifact store: s3://BUCKET/PREFIX (AWS_* variables), file:///DIR or a path [default: DATA_DIR/artifacts].
+    #[arg(long, env = "FERROSERVE_ARTIFACT_STORE")]
+    pub artifact_store: Option<String>,
+    /// How often to poll the registry for changes made elsewhere, in ms [default: 2000].
+    #[arg(long, env = "FERROSERVE_REGISTRY_POLL_MS")]
+    pub registry_poll_ms: Option<u64>,
+    /// Largest artifact accepted by the upload API, in bytes [default: 1073741824].
+    #[arg(long, env = "FERROSERVE_MAX_ARTIFACT_BYTES")]
+    pub max_artifact_bytes: Option<usize>,
     /// Serve an ONNX file under a name, as NAME=PATH (repeatable).
     #[arg(long = "model", env = "FERROSERVE_MODEL", value_delimiter = ',')]
     pub models: Vec<String>,
@@ -50,7 +64,7 @@ pub struct ServeArgs {
     /// Path of libonnxruntime.so (else ORT_DYLIB_PATH, the project's .venv, python3's onnxruntime, system folders).
     #[arg(long, env = "FERROSERVE_ORT_LIBRARY")]
     pub ort_library: Option<PathBuf>,
-    /// Do not serve the bundled iris example when no model is given.
+    /// Do not register the bundled iris example in an empty registry when no model file is given.
     #[arg(long, env = "FERROSERVE_NO_EXAMPLE")]
     pub no_example: bool,
     /// Threads per engine session for one operator [default: 1].

@@ -19,8 +19,16 @@ use crate::cli::ServeArgs;
 pub struct ServeConfig {
     /// Address to listen on for HTTP.
     pub http: SocketAddr,
-    /// Folder for ferroserve's own state.
+    /// Folder for ferroserve's own state (registry, artifacts).
     pub data_dir: PathBuf,
+    /// Registry database URL (default: SQLite in the data dir).
+    pub registry_url: Option<String>,
+    /// Artifact store URL (default: `artifacts` in the data dir).
+    pub artifact_store: Option<String>,
+    /// How often the registry is polled for changes made elsewhere, in ms.
+    pub registry_poll_ms: u64,
+    /// Largest artifact accepted by the upload API, in bytes.
+    pub max_artifact_bytes: usize,
     /// Models served from single files: name → path.
     pub models: BTreeMap<String, PathBuf>,
     /// Triton-layout model repository.
@@ -54,6 +62,10 @@ impl Default for ServeConfig {
         ServeConfig {
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("data"),
+            registry_url: None,
+            artifact_store: None,
+            registry_poll_ms: 2000,
+            max_artifact_bytes: 1024 * 1024 * 1024,
             models: BTreeMap::new(),
             model_repository: None,
             engine: EngineChoice::Auto,
@@ -97,6 +109,8 @@ impl ServeConfig {
         set!(
             http,
             data_dir,
+            registry_poll_ms,
+            max_artifact_bytes,
             engine,
             intra_op_threads,
             max_body_bytes,
@@ -107,6 +121,12 @@ impl ServeConfig {
         );
         if args.model_repository.is_some() {
             self.model_repository = args.model_repository.clone();
+        }
+        if args.registry_url.is_some() {
+            self.registry_url = args.registry_url.clone();
+        }
+        if args.artifact_store.is_some() {
+            self.artifact_store = args.artifact_store.clone();
         }
         if args.ort_library.is_some() {
             self.ort_library = args.ort_library.clone();
@@ -148,10 +168,22 @@ impl ServeConfig {
         if !matches!(self.log_format.as_str(), "json" | "text") {
             bail!("log_format must be json or text, got {:?}", self.log_format);
         }
+        if self.registry_poll_ms == 0 {
+            bail!("registry_poll_ms must be at least 1");
+        }
         if self.http_threads == Some(0) {
             bail!("http_threads must be at least 1");
         }
         Ok(())
+    }
+
+    /// Where the registry and its artifacts live.
+    pub fn registry_settings(&self) -> crate::registry::RegistrySettings {
+        crate::registry::RegistrySettings {
+            data_dir: self.data_dir.clone(),
+            registry_url: self.registry_url.clone(),
+            artifact_store: self.artifact_store.clone(),
+        }
     }
 
     /// Default deadline of a request.

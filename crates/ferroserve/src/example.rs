@@ -1,27 +1,57 @@
 //! The bundled iris example, compiled into the binary so that `ferroserve
-//! serve` with no model answers out of the box.
+//! serve` answers out of the box: on first start (an empty registry) it is
+//! registered as `iris` version 1 and promoted to Production.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
-use ferroserve_backend::ModelSource;
-use ferroserve_core::FeatureSchema;
-use ferroserve_serving::repository::ServingDefaults;
-use ferroserve_serving::ModelSpec;
+use anyhow::Context;
+use ferroserve_registry::Stage;
+use ferroserve_serving::lifecycle::{Lifecycle, RegisterVersion, SERVER_ACTOR};
 
 const MODEL: &[u8] = include_bytes!("../../../examples/iris/model.onnx");
 const FEATURES: &str = include_str!("../../../examples/iris/features.json");
+const CARD: &str = include_str!("../../../examples/iris/README.md");
 
-/// The iris classifier as a model spec named `iris`, version 1.
-pub fn iris(defaults: &ServingDefaults) -> anyhow::Result<ModelSpec> {
-    let schema = FeatureSchema::from_json(FEATURES)
-        .map_err(|e| anyhow::anyhow!("bundled iris feature schema: {}", e.message))?;
-    Ok(ModelSpec {
-        name: "iris".to_string(),
-        version: "1".to_string(),
-        source: ModelSource::Bytes(Arc::from(MODEL)),
-        engine: defaults.engine,
-        intra_op_threads: defaults.intra_op_threads,
-        batching: defaults.batching.clone(),
-        schema: Some(Arc::new(schema)),
-    })
+/// Registers the iris example in Production when the registry holds no
+/// model yet; does nothing otherwise.
+pub async fn seed_registry(lifecycle: &Lifecycle) -> anyhow::Result<()> {
+    let registry = lifecycle.registry();
+    if !registry
+        .list_models()
+        .await
+        .context("cannot list registered models")?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    let artifact = lifecycle
+        .upload(MODEL, None)
+        .await
+        .context("cannot store the bundled iris model")?;
+    let request = RegisterVersion {
+        artifact_sha256: artifact.sha256,
+        description: Some("Iris flower classifier (the bundled example)".to_owned()),
+        feature_schema: Some(
+            serde_json::from_str(FEATURES).context("bundled iris feature schema")?,
+        ),
+        params: BTreeMap::from([
+            ("estimator".to_owned(), "RandomForestClassifier".to_owned()),
+            ("n_estimators".to_owned(), "10".to_owned()),
+            ("max_depth".to_owned(), "4".to_owned()),
+            ("random_state".to_owned(), "0".to_owned()),
+        ]),
+        model_card: Some(CARD.to_owned()),
+        stage: Some(Stage::Production),
+        ..RegisterVersion::default()
+    };
+    let version = lifecycle
+        .register("iris", request, SERVER_ACTOR)
+        .await
+        .context("cannot register the bundled iris model")?;
+    tracing::info!(
+        model = "iris",
+        version = version.version,
+        "registered the bundled example"
+    );
+    Ok(())
 }

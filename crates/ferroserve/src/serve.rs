@@ -1,11 +1,13 @@
-//! `ferroserve serve`: builds the runtime, finds the engines, decides which
-//! models to serve, and runs the HTTP server until SIGTERM/SIGINT.
+//! `ferroserve serve`: builds the runtime, finds the engines, opens the
+//! registry, starts the controller that serves registry and file models,
+//! and runs the HTTP server until SIGTERM/SIGINT.
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use ferroserve_backend::Engines;
 use ferroserve_server::{AppState, ServerConfig};
+use ferroserve_serving::lifecycle::Controller;
 use ferroserve_serving::repository::{self, ServingDefaults};
 use ferroserve_serving::{ModelManager, ModelSpec};
 
@@ -26,11 +28,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create data dir {}", config.data_dir.display()))?;
-    let engines = Engines::discover(config.ort_library.as_deref());
+    let engines = Arc::new(Engines::discover(config.ort_library.as_deref()));
     tracing::info!(onnxruntime = %engines.ort_status(), "engines");
     let specs = model_specs(&config)?;
+    let lifecycle =
+        crate::registry::open_and_recover(&config.registry_settings(), engines.clone()).await?;
+    if specs.is_empty() && !config.no_example {
+        crate::example::seed_registry(&lifecycle).await?;
+    }
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
         .with_context(|| format!("cannot listen on {}", config.http))?;
@@ -40,21 +45,37 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         max_body_bytes: config.max_body_bytes,
         request_timeout: config.request_timeout(),
         drain_timeout: std::time::Duration::from_secs(config.drain_timeout_s),
+        max_artifact_bytes: config.max_artifact_bytes,
     };
-    let manager = Arc::new(ModelManager::new(Arc::new(engines)));
-    let state = Arc::new(AppState::new(
-        manager,
-        server_config,
-        ferroserve_server::telemetry::prometheus(),
+    let manager = Arc::new(ModelManager::new(engines));
+    let controller = Arc::new(Controller::new(
+        Arc::new(lifecycle),
+        manager.clone(),
+        serving_defaults(&config),
+        specs,
     ));
-    let names: Vec<String> = specs
-        .iter()
-        .map(|s| format!("{}/{}", s.name, s.version))
-        .collect();
-    tracing::info!(%address, models = ?names, "ferroserve listening");
+    let state = Arc::new(
+        AppState::new(
+            manager,
+            server_config,
+            ferroserve_server::telemetry::prometheus(),
+        )
+        .with_controller(controller.clone()),
+    );
+    tracing::info!(%address, "ferroserve listening");
     // Printed for scripts and tests that start the server on port 0.
     println!("ferroserve listening on http://{address}");
-    ferroserve_server::spawn_model_loading(state.clone(), specs);
+    let poll = std::time::Duration::from_millis(config.registry_poll_ms);
+    let startup = state.clone();
+    tokio::spawn(async move {
+        controller.start().await;
+        startup.mark_started();
+        tracing::info!(
+            ready = startup.manager.all_ready(),
+            "initial model loading finished"
+        );
+        controller.spawn_follower(poll);
+    });
     ferroserve_server::serve(listener, state, ferroserve_server::shutdown::signal())
         .await
         .context("HTTP server failed")?;
@@ -62,14 +83,19 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The models to serve: `--model` files and the repository, or the bundled
-/// example when neither is given (unless `--no-example`).
-fn model_specs(config: &ServeConfig) -> anyhow::Result<Vec<ModelSpec>> {
-    let defaults = ServingDefaults {
+fn serving_defaults(config: &ServeConfig) -> ServingDefaults {
+    ServingDefaults {
         engine: config.engine,
         intra_op_threads: config.intra_op_threads,
         batching: config.batching.clone(),
-    };
+    }
+}
+
+/// The models served from files: `--model` and the model repository.
+/// Registry models are served beside them (a registry model named like one
+/// of these is left to the file).
+fn model_specs(config: &ServeConfig) -> anyhow::Result<Vec<ModelSpec>> {
+    let defaults = serving_defaults(config);
     let mut specs = Vec::new();
     for (name, path) in &config.models {
         specs.push(repository::single_file(name, path, &defaults)?);
@@ -86,12 +112,6 @@ fn model_specs(config: &ServeConfig) -> anyhow::Result<Vec<ModelSpec>> {
                 spec.version
             );
         }
-    }
-    if specs.is_empty() && !config.no_example {
-        specs.push(crate::example::iris(&defaults)?);
-    }
-    if specs.is_empty() {
-        tracing::warn!("no models configured (--no-example and no --model or --model-repository)");
     }
     Ok(specs)
 }

@@ -2,123 +2,17 @@
 //! out of the box, `tritonclient.http` unmodified, the `predict` client, a
 //! model repository, and graceful shutdown on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::path::Path;
+use std::process::Command;
+
+use common::{post, repo_root, Server, BIN};
 use serde_json::{json, Value};
-
-const BIN: &str = env!("CARGO_BIN_EXE_ferroserve");
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A running `ferroserve serve`, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(args: &[&str]) -> Server {
-        let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--http",
-                "127.0.0.1:0",
-                "--log-format",
-                "text",
-                "--log-level",
-                "warn",
-            ])
-            .args(args)
-            .current_dir(repo_root())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("ferroserve binary starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("reads the listening line");
-        let base = line
-            .trim()
-            .strip_prefix("ferroserve listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        let server = Server { child, base };
-        server.wait_ready();
-        server
-    }
-
-    fn wait_ready(&self) {
-        let client = reqwest::blocking::Client::new();
-        let until = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < until {
-            if let Ok(r) = client.get(format!("{}/readyz", self.base)).send() {
-                if r.status().is_success() {
-                    return;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("server at {} never became ready", self.base);
-    }
-
-    /// Polls `/metrics` until a line equal to `line` appears.
-    fn wait_for_metric(&self, line: &str) {
-        let until = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < until {
-            let text = reqwest::blocking::get(format!("{}/metrics", self.base))
-                .and_then(|r| r.text())
-                .unwrap_or_default();
-            if text.lines().any(|l| l == line) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let text = reqwest::blocking::get(format!("{}/metrics", self.base))
-            .and_then(|r| r.text())
-            .unwrap_or_default();
-        panic!("metric line {line:?} never appeared in:\n{text}");
-    }
-
-    fn host_port(&self) -> &str {
-        self.base.trim_start_matches("http://")
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn iris_request() -> Value {
     json!({"inputs": [{"name": "input", "shape": [3, 4], "datatype": "FP32",
         "data": [[5.1, 3.5, 1.4, 0.2], [6.4, 3.2, 4.5, 1.5], [6.3, 3.3, 6.0, 2.5]]}]})
-}
-
-fn post(url: &str, body: &Value) -> (u16, Value) {
-    let r = reqwest::blocking::Client::new()
-        .post(url)
-        .json(body)
-        .send()
-        .expect("request is sent");
-    let status = r.status().as_u16();
-    (status, r.json().expect("JSON body"))
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The audit log, and reconnecting to an existing registry.
 
+use ferroserve_core::ErrorKind;
 use ferroserve_registry::{AuditFilter, Registry};
 use serde_json::json;
 use sqlx::Connection;
@@ -120,4 +121,47 @@ pub(crate) async fn reconnect_keeps_data(reg: Registry, url: String) {
             .version,
         2
     );
+}
+
+pub(crate) async fn recorded_events(reg: Registry, _url: String) {
+    model_with_ready_versions(&reg, "iris", 1).await;
+    let details = json!({"from": 1, "to": 2, "reason": "warm-up failed"});
+    let ev = reg
+        .record_event("iris", Some(2), "serving_failed", details.clone(), "server")
+        .await
+        .expect("record");
+    assert_eq!(
+        (
+            ev.model.as_str(),
+            ev.version,
+            ev.action.as_str(),
+            ev.actor.as_str()
+        ),
+        ("iris", Some(2), "serving_failed", "server")
+    );
+    assert_eq!((ev.before.clone(), ev.after.clone()), (None, Some(details)));
+    assert_eq!(last_event(&reg, "iris").await, ev);
+
+    // History outlives models: the model need not exist.
+    let gone = reg
+        .record_event("retired", None, "serving_swapped", json!({}), "server")
+        .await
+        .expect("no such model");
+    assert!(gone.id > ev.id);
+    assert_eq!(last_event(&reg, "retired").await, gone);
+
+    for action in ["", "Serving", "serving-failed", &"a".repeat(65)] {
+        let e = reg
+            .record_event("iris", None, action, json!({}), "server")
+            .await
+            .expect_err(action);
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{action}");
+        assert!(e.to_string().starts_with("audit action"), "{e}");
+    }
+    let e = reg
+        .record_event("a b", None, "serving_failed", json!({}), "server")
+        .await
+        .expect_err("bad model name");
+    assert!(e.to_string().starts_with("model name 'a b'"), "{e}");
+    assert_eq!(last_event(&reg, "iris").await, ev);
 }

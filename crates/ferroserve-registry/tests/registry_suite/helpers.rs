@@ -47,6 +47,15 @@ pub(crate) async fn model_with_ready_versions(reg: &Registry, name: &str, n: i64
     }
 }
 
+/// How many audit events the registry holds.
+pub(crate) async fn event_count(reg: &Registry) -> usize {
+    let all = AuditFilter {
+        limit: Some(10_000),
+        ..AuditFilter::default()
+    };
+    reg.audit_events(&all).await.expect("audit events").len()
+}
+
 pub(crate) async fn last_event(reg: &Registry, model: &str) -> AuditEvent {
     let filter = AuditFilter {
         model: Some(model.into()),

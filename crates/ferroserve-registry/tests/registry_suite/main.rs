@@ -6,6 +6,8 @@ mod audit;
 mod common;
 mod helpers;
 mod models;
+mod recovery;
+mod serving_config;
 mod stages;
 mod versions;
 
@@ -39,8 +41,15 @@ on_both_backends!(
     versions::concurrent_versions_get_distinct_numbers,
     versions::status_changes,
     versions::version_metadata,
+    versions::ready_versions,
+    versions::delete_version_rules,
     stages::stage_transitions,
     aliases::aliases_and_resolve,
     audit::audit_log,
     audit::reconnect_keeps_data,
+    audit::recorded_events,
+    serving_config::serving_config_revisions,
+    serving_config::concurrent_serving_configs_get_distinct_revisions,
+    recovery::rollback_target_walks_production_history,
+    recovery::stale_pending_versions_fail,
 );

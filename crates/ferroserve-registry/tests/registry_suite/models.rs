@@ -20,7 +20,7 @@ pub(crate) async fn models_crud(reg: Registry, _url: String) {
         .await
         .expect_err("duplicate");
     assert_eq!(e, RegistryError::ModelExists("iris".into()));
-    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert_eq!(e.kind(), ErrorKind::Conflict);
     let e = reg
         .create_model("bad name", "", BTreeMap::new(), ACTOR)
         .await
@@ -100,6 +100,7 @@ pub(crate) async fn delete_model_rules(reg: Registry, _url: String) {
         .await
         .expect_err("in production");
     assert!(e.to_string().contains("version 2 is in Production"), "{e}");
+    assert_eq!(e.kind(), ErrorKind::Conflict);
     assert_eq!(
         reg.list_versions("iris").await.expect("still there").len(),
         2

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use ferroserve_core::ErrorKind;
-use ferroserve_registry::{Registry, RegistryError, Stage, VersionStatus};
+use ferroserve_registry::{AuditFilter, Registry, RegistryError, Stage, VersionStatus};
 use serde_json::json;
 
 use crate::helpers::*;
@@ -196,4 +196,149 @@ pub(crate) async fn version_metadata(reg: Registry, _url: String) {
     assert_eq!(ev.before.expect("before")["reference_profile"], json!(null));
     assert_eq!(ev.after.expect("after")["reference_profile"], profile);
     assert!(reg.set_model_card("iris", 5, None, ACTOR).await.is_err());
+}
+
+pub(crate) async fn ready_versions(reg: Registry, _url: String) {
+    reg.create_model("iris", "", BTreeMap::new(), ACTOR)
+        .await
+        .expect("create");
+    let v1 = reg
+        .create_ready_version("iris", new_version(1), "uploader")
+        .await
+        .expect("ready v1");
+    assert_eq!(
+        (v1.version, v1.stage, v1.status.clone()),
+        (1, Stage::None, VersionStatus::Ready)
+    );
+    assert_eq!(reg.get_version("iris", 1).await.expect("get"), v1);
+    // One event, which shows the version ready.
+    let events = reg
+        .audit_events(&AuditFilter {
+            model: Some("iris".into()),
+            ..AuditFilter::default()
+        })
+        .await
+        .expect("audit");
+    let actions: Vec<_> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["create_model", "create_version"]);
+    assert_eq!(
+        events[1].after.as_ref().expect("after")["status"],
+        json!({"state": "ready"})
+    );
+    assert_eq!(events[1].actor, "uploader");
+    // Servable at once.
+    assert_eq!(
+        reg.resolve("models:/iris/latest").await.expect("latest"),
+        v1
+    );
+    reg.transition_stage("iris", 1, Stage::Production, false, ACTOR)
+        .await
+        .expect("promote");
+    let e = reg
+        .mark_version_ready("iris", 1, ACTOR)
+        .await
+        .expect_err("not pending");
+    assert!(e.to_string().contains("is ready, not pending"), "{e}");
+    // Numbering and checks are shared with create_version.
+    let v2 = reg
+        .create_version("iris", new_version(2), ACTOR)
+        .await
+        .expect("pending v2");
+    assert_eq!(v2.version, 2);
+    let mut bad = new_version(3);
+    bad.format = " ".into();
+    let e = reg
+        .create_ready_version("iris", bad, ACTOR)
+        .await
+        .expect_err("bad format");
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert_eq!(
+        reg.create_ready_version("nope", new_version(1), ACTOR)
+            .await
+            .expect_err("missing model"),
+        RegistryError::ModelNotFound("nope".into())
+    );
+}
+
+pub(crate) async fn delete_version_rules(reg: Registry, _url: String) {
+    model_with_ready_versions(&reg, "iris", 3).await;
+    for (alias, version) in [("champion", 2), ("challenger", 2), ("stable", 1)] {
+        reg.set_alias("iris", alias, version, ACTOR)
+            .await
+            .expect("alias");
+    }
+    reg.transition_stage("iris", 3, Stage::Production, false, ACTOR)
+        .await
+        .expect("prod");
+    let e = reg
+        .delete_version("iris", 3, ACTOR)
+        .await
+        .expect_err("in production");
+    assert!(matches!(e, RegistryError::Conflict(_)), "{e:?}");
+    assert_eq!(
+        e.to_string(),
+        "version 3 of model 'iris' cannot be deleted: it is in Production \
+         (transition it to Archived first)"
+    );
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+
+    reg.delete_version("iris", 2, "bob").await.expect("delete");
+    assert_eq!(
+        reg.get_version("iris", 2).await.expect_err("gone"),
+        RegistryError::VersionNotFound {
+            model: "iris".into(),
+            version: 2
+        }
+    );
+    assert_eq!(
+        reg.aliases("iris").await.expect("aliases"),
+        BTreeMap::from([("stable".to_string(), 1)])
+    );
+    assert!(matches!(
+        reg.resolve("models:/iris@champion").await,
+        Err(RegistryError::AliasNotFound { .. })
+    ));
+    assert!(!reg
+        .referenced_digests()
+        .await
+        .expect("digests")
+        .contains(&digest(2)));
+    let ev = last_event(&reg, "iris").await;
+    assert_eq!(
+        (ev.action.as_str(), ev.actor.as_str(), ev.version, &ev.after),
+        ("delete_version", "bob", Some(2), &None)
+    );
+    let before = ev.before.expect("before");
+    assert_eq!(before["version"], 2);
+    assert_eq!(before["artifact_digest"], digest(2));
+    assert_eq!(before["aliases"], json!(["challenger", "champion"]));
+
+    // Numbers of deleted versions are never given again.
+    let v4 = reg
+        .create_version("iris", new_version(4), ACTOR)
+        .await
+        .expect("v4");
+    assert_eq!(v4.version, 4);
+    reg.delete_version("iris", 4, ACTOR)
+        .await
+        .expect("delete newest");
+    let v5 = reg
+        .create_version("iris", new_version(5), ACTOR)
+        .await
+        .expect("v5");
+    assert_eq!(v5.version, 5);
+
+    assert_eq!(
+        reg.delete_version("iris", 2, ACTOR)
+            .await
+            .expect_err("already gone")
+            .kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        reg.delete_version("nope", 1, ACTOR)
+            .await
+            .expect_err("missing model"),
+        RegistryError::ModelNotFound("nope".into())
+    );
 }

@@ -18,15 +18,17 @@ use crate::error::ApiError;
 use crate::inference::{handle, Protocol};
 use crate::state::SharedState;
 
-/// Protocol extensions this server implements.
-const EXTENSIONS: &[&str] = &["binary_tensor_data"];
-
-/// `GET /v2`: server metadata.
-pub(crate) async fn server_metadata() -> Json<serde_json::Value> {
+/// `GET /v2`: server metadata, with the protocol extensions implemented
+/// (the model repository one only when the registry is enabled).
+pub(crate) async fn server_metadata(State(state): State<SharedState>) -> Json<serde_json::Value> {
+    let mut extensions = vec!["binary_tensor_data"];
+    if state.controller.is_some() {
+        extensions.push("model_repository");
+    }
     Json(json!({
         "name": "ferroserve",
         "version": env!("CARGO_PKG_VERSION"),
-        "extensions": EXTENSIONS,
+        "extensions": extensions,
     }))
 }
 

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod registry;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -25,6 +27,7 @@ pub fn spec(name: &str, path: PathBuf) -> ModelSpec {
         name: name.to_string(),
         version: "1".to_string(),
         schema: read_schema(&path.with_file_name("features.json")).expect("valid schema"),
+        request_timeout: None,
         source: ModelSource::File(path),
         engine: EngineChoice::Auto,
         intra_op_threads: 1,

@@ -55,11 +55,23 @@ pub struct VersionEntry {
 pub struct ModelEntry {
     /// Versions by label.
     pub versions: BTreeMap<VersionKey, VersionEntry>,
+    /// Label of the version served when a request names none; `None` means
+    /// the highest ready version.
+    pub default: Option<String>,
 }
 
 impl ModelEntry {
-    /// The version served when a request names none: the highest ready one.
+    /// The version served when a request names none: the chosen default
+    /// when it is ready, else the highest ready one.
     pub fn default_version(&self) -> Option<&Arc<ServedVersion>> {
+        if let Some(label) = &self.default {
+            // A scan, not a keyed lookup: no allocation on the request path,
+            // and a model serves a handful of versions at most.
+            let chosen = self.versions.values().find(|v| v.version == *label);
+            if let Some(served) = chosen.and_then(|v| v.served.as_ref()) {
+                return Some(served);
+            }
+        }
         self.versions.values().rev().find_map(|v| v.served.as_ref())
     }
 
@@ -160,10 +172,10 @@ impl ModelManager {
         self.table.load_full()
     }
 
-    /// Whether every declared model version is loaded (and at least one is).
+    /// Whether every model in the table is loaded. A server with no model
+    /// yet (an empty registry) is ready: it accepts registrations.
     pub fn all_ready(&self) -> bool {
-        let table = self.table.load();
-        !table.is_empty() && table.values().all(ModelEntry::is_ready)
+        self.table.load().values().all(ModelEntry::is_ready)
     }
 
     /// Whether any version is still loading.
@@ -199,11 +211,9 @@ impl ModelManager {
                     )
                     .await;
                 if let Some(old) = previous {
-                    old.close();
+                    self.retire(old);
                 }
-                metrics::gauge!(telemetry::MODEL_LOADED, "model" => spec.name.clone(),
-                    "version" => spec.version.clone(), "engine" => served.engine())
-                .set(1.0);
+                loaded_gauge(&served, 1.0);
                 tracing::info!(model = %spec.name, version = %spec.version, engine = served.engine(), "model version ready");
                 Ok(served)
             }
@@ -230,17 +240,78 @@ impl ModelManager {
         let entry = table
             .get_mut(model)
             .ok_or_else(|| InferError::not_found(format!("unknown model '{model}'")))?;
+        let mut displaced = Vec::new();
         for v in entry.versions.values_mut() {
-            if let Some(served) = v.served.take() {
-                served.close();
-                metrics::gauge!(telemetry::MODEL_LOADED, "model" => model.to_string(),
-                    "version" => v.version.clone(), "engine" => served.engine())
-                .set(0.0);
-            }
+            displaced.extend(v.served.take());
             v.state = VersionState::Unloaded;
         }
         self.table.store(Arc::new(table));
+        for served in displaced {
+            self.retire(served);
+        }
         Ok(())
+    }
+
+    /// Replaces everything served under `model` in one atomic step: the new
+    /// versions and default become visible to the next request at once.
+    /// Versions no longer in the table are retired: they finish what they
+    /// hold, then close. An empty `entry` removes the model.
+    pub async fn install(&self, model: &str, entry: ModelEntry) {
+        let displaced = {
+            let _guard = self.write_lock.lock().await;
+            let mut table = ModelTable::clone(&self.table.load());
+            let old = if entry.versions.is_empty() {
+                table.remove(model)
+            } else {
+                table.insert(model.to_string(), entry.clone())
+            };
+            self.table.store(Arc::new(table));
+            old.map(|old| displaced_versions(&old, &entry))
+                .unwrap_or_default()
+        };
+        for v in entry.versions.values() {
+            if let Some(served) = &v.served {
+                loaded_gauge(served, 1.0);
+            }
+        }
+        for served in displaced {
+            self.retire(served);
+        }
+    }
+
+    /// The entry of one model, if it is in the table.
+    pub fn entry(&self, model: &str) -> Option<ModelEntry> {
+        self.table.load().get(model).cloned()
+    }
+
+    /// Closes `served` once no request holds it any more (or after
+    /// [`RETIRE_GRACE`]): the table no longer hands it out, so the requests
+    /// that still hold it are the last ones it serves.
+    fn retire(&self, served: Arc<ServedVersion>) {
+        let still_listed = {
+            let table = self.table.load();
+            table.get(served.name()).is_some_and(|m| {
+                m.versions
+                    .get(&VersionKey(served.version().to_string()))
+                    .and_then(|v| v.served.as_ref())
+                    .is_some_and(|s| s.engine() == served.engine())
+            })
+        };
+        if !still_listed {
+            loaded_gauge(&served, 0.0);
+        }
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + RETIRE_GRACE;
+            while Arc::strong_count(&served) > 1 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            served.close();
+            tracing::info!(
+                model = served.name(),
+                version = served.version(),
+                "model version retired"
+            );
+        });
     }
 
     /// Closes every batcher (graceful shutdown): queued requests finish.
@@ -254,7 +325,9 @@ impl ModelManager {
         }
     }
 
-    async fn start_version(&self, spec: &ModelSpec) -> Result<Arc<ServedVersion>, InferError> {
+    /// Loads one version, starts its batcher and warms it up, without
+    /// publishing it: the caller decides when it serves (see [`install`](Self::install)).
+    pub async fn start_version(&self, spec: &ModelSpec) -> Result<Arc<ServedVersion>, InferError> {
         spec.batching
             .validate()
             .map_err(|e| InferError::invalid(format!("model '{}': {e}", spec.name)))?;
@@ -296,6 +369,7 @@ impl ModelManager {
             engine,
             signature,
             spec.schema.clone(),
+            spec.request_timeout,
             batcher,
         ));
         if let Err(e) = served.warm_up(spec.batching.instance_count).await {
@@ -342,7 +416,34 @@ impl ModelManager {
     }
 }
 
-fn state_text(state: &VersionState) -> String {
+/// How long a displaced version may keep serving the requests that hold it
+/// before it is closed anyway.
+pub const RETIRE_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn loaded_gauge(served: &ServedVersion, value: f64) {
+    metrics::gauge!(telemetry::MODEL_LOADED, "model" => served.name().to_string(),
+        "version" => served.version().to_string(), "engine" => served.engine())
+    .set(value);
+}
+
+/// The served instances of `old` that `new` no longer holds.
+fn displaced_versions(old: &ModelEntry, new: &ModelEntry) -> Vec<Arc<ServedVersion>> {
+    old.versions
+        .iter()
+        .filter_map(|(key, v)| {
+            let served = v.served.as_ref()?;
+            let kept = new
+                .versions
+                .get(key)
+                .and_then(|n| n.served.as_ref())
+                .is_some_and(|n| Arc::ptr_eq(n, served));
+            (!kept).then(|| served.clone())
+        })
+        .collect()
+}
+
+/// Human-readable load state, as shown in "not ready" errors.
+pub fn state_text(state: &VersionState) -> String {
     match state {
         VersionState::Loading => "loading".to_string(),
         VersionState::Ready => "ready".to_string(),

@@ -2,7 +2,7 @@
 //! request path from a decoded request to a response.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ferroserve_core::{
     FeatureSchema, InferError, InferRequest, InferResponse, ModelSignature, Tensor, TensorData,
@@ -19,6 +19,7 @@ pub struct ServedVersion {
     engine: &'static str,
     signature: ModelSignature,
     schema: Option<Arc<FeatureSchema>>,
+    request_timeout: Option<Duration>,
     batcher: Batcher,
     metrics: RequestMetrics,
 }
@@ -31,6 +32,7 @@ impl ServedVersion {
         engine: &'static str,
         signature: ModelSignature,
         schema: Option<Arc<FeatureSchema>>,
+        request_timeout: Option<Duration>,
         batcher: Batcher,
     ) -> Self {
         ServedVersion {
@@ -40,6 +42,7 @@ impl ServedVersion {
             engine,
             signature,
             schema,
+            request_timeout,
             batcher,
         }
     }
@@ -67,6 +70,11 @@ impl ServedVersion {
     /// Feature names of a tabular model, when shipped with it.
     pub fn schema(&self) -> Option<&FeatureSchema> {
         self.schema.as_deref()
+    }
+
+    /// Deadline for requests that set none, when this version has its own.
+    pub fn request_timeout(&self) -> Option<Duration> {
+        self.request_timeout
     }
 
     /// Request counters and latency histograms of this version.

@@ -1,6 +1,7 @@
 //! What to load: a model version's source, engine and serving knobs.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use ferroserve_backend::{EngineChoice, ModelSource};
 use ferroserve_core::FeatureSchema;
@@ -24,4 +25,7 @@ pub struct ModelSpec {
     pub batching: BatcherConfig,
     /// Feature names for `{"instances": [{"feature": value}]}`.
     pub schema: Option<Arc<FeatureSchema>>,
+    /// Deadline of a request to this version that sets none itself
+    /// (`None`: the server default).
+    pub request_timeout: Option<Duration>,
 }

@@ -1,0 +1,207 @@
+//! Content-addressed artifact store on a local folder.
+//!
+//! Layout: `ROOT/sha256/ab/cdef...` and `ROOT/tmp/` for uploads in
+//! progress. A blob is written to a temporary file, hashed while it is
+//! written, fsynced, then renamed into place, so a blob path never holds a
+//! partial file. A crash leaves at most a temporary file, which
+//! [`LocalArtifactStore::cleanup`] removes on the next start.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncRead;
+
+use super::staging::{self, io_err, Staged, CHUNK};
+use super::{blob_parts, blocking, digest_from_parts, old_enough, verify, CleanupReport};
+use crate::error::{RegistryError, Result};
+
+/// Artifacts stored by their sha256 under a root folder.
+#[derive(Debug, Clone)]
+pub struct LocalArtifactStore {
+    root: PathBuf,
+}
+
+impl LocalArtifactStore {
+    /// A store rooted at `root` (created on first write).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalArtifactStore { root: root.into() }
+    }
+
+    /// The root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the blob of `digest` lives (whether or not it exists).
+    pub fn blob_path(&self, digest: &str) -> Result<PathBuf> {
+        Ok(blob_parts(digest)?
+            .iter()
+            .fold(self.root.clone(), |path, part| path.join(part)))
+    }
+
+    /// Stores everything `reader` yields; returns its sha256 (hex) and size.
+    /// Storing bytes that are already present keeps one copy.
+    pub async fn put_stream<R: AsyncRead + Unpin>(&self, reader: R) -> Result<(String, u64)> {
+        let staged = staging::stage(&self.tmp_dir(), reader).await?;
+        let stored = (staged.digest.clone(), staged.size);
+        self.commit(staged).await?;
+        Ok(stored)
+    }
+
+    /// Like [`put_stream`](Self::put_stream), but refuses the bytes, and
+    /// leaves nothing behind, unless their sha256 is `expected`.
+    pub async fn put_verified<R: AsyncRead + Unpin>(
+        &self,
+        reader: R,
+        expected: &str,
+    ) -> Result<u64> {
+        let staged = staging::stage_verified(&self.tmp_dir(), reader, expected).await?;
+        let size = staged.size;
+        self.commit(staged).await?;
+        Ok(size)
+    }
+
+    /// Reads a blob and checks it still hashes to `digest`; a missing or
+    /// corrupted blob is refused.
+    pub async fn open_verified(&self, digest: &str) -> Result<Vec<u8>> {
+        let path = self.blob_path(digest)?;
+        let digest = digest.to_owned();
+        blocking("read", move || {
+            let location = path.display().to_string();
+            match fs::read(&path) {
+                Ok(bytes) => verify(&digest, location, bytes),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    Err(RegistryError::ArtifactMissing {
+                        digest,
+                        path: location,
+                    })
+                }
+                Err(e) => Err(io_err("cannot read", &path, e)),
+            }
+        })
+        .await
+    }
+
+    /// Whether the blob of `digest` is in the store (its bytes unchecked).
+    pub async fn exists(&self, digest: &str) -> Result<bool> {
+        let path = self.blob_path(digest)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(meta) => Ok(meta.is_file()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_err("cannot look at", &path, e)),
+        }
+    }
+
+    /// Removes the blob of `digest`; a missing blob is not an error.
+    pub async fn delete(&self, digest: &str) -> Result<()> {
+        let path = self.blob_path(digest)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("cannot remove", &path, e)),
+        }
+    }
+
+    /// Removes every temporary file, and every blob whose digest is not in
+    /// `referenced` and that was last modified at least `min_age` ago.
+    ///
+    /// Run it on start, before uploads are accepted: an upload in progress
+    /// would be removed.
+    pub async fn cleanup(
+        &self,
+        referenced: &HashSet<String>,
+        min_age: Duration,
+    ) -> Result<CleanupReport> {
+        let root = self.root.clone();
+        let referenced = referenced.clone();
+        let report = blocking("cleanup", move || {
+            Ok(CleanupReport {
+                temp_files: staging::remove_temp_files(&root.join("tmp"))?,
+                unreferenced_blobs: remove_unreferenced(&root, &referenced, min_age)?,
+            })
+        })
+        .await?;
+        report.log(&self.root.display().to_string());
+        Ok(report)
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// Moves a verified temporary file to its blob path. An existing blob
+    /// is kept when it is intact and replaced when it is corrupted.
+    async fn commit(&self, staged: Staged) -> Result<()> {
+        let target = self.blob_path(&staged.digest)?;
+        blocking("commit", move || {
+            if hash_file(&target).ok().as_deref() == Some(staged.digest.as_str()) {
+                return Ok(()); // dropping `staged` removes the duplicate
+            }
+            let dir = target.parent().expect("blob paths have a parent folder");
+            fs::create_dir_all(dir).map_err(|e| io_err("cannot create", dir, e))?;
+            let from = staged.file.keep();
+            if let Err(e) = fs::rename(&from, &target) {
+                let _ = fs::remove_file(&from);
+                return Err(io_err("cannot move artifact to", &target, e));
+            }
+            // Make the rename itself durable.
+            fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io_err("cannot fsync", dir, e))
+        })
+        .await
+    }
+}
+
+fn hash_file(path: &Path) -> io::Result<String> {
+    let mut file = fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+/// Removes the old enough blobs under `root` that are not referenced;
+/// returns how many.
+fn remove_unreferenced(
+    root: &Path,
+    referenced: &HashSet<String>,
+    min_age: Duration,
+) -> Result<usize> {
+    let mut removed = 0;
+    for prefix in staging::entries(&root.join("sha256"))? {
+        let prefix_name = prefix.file_name().to_string_lossy().into_owned();
+        for blob in staging::entries(&prefix.path())? {
+            let name = blob.file_name().to_string_lossy().into_owned();
+            let Some(digest) = digest_from_parts(&prefix_name, &name) else {
+                continue;
+            };
+            let path = blob.path();
+            if referenced.contains(&digest) || !old_enough(modified_ms(&path)?, min_age) {
+                continue;
+            }
+            fs::remove_file(&path).map_err(|e| io_err("cannot remove", &path, e))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+fn modified_ms(path: &Path) -> Result<i64> {
+    let modified = fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map_err(|e| io_err("cannot read the modification time of", path, e))?;
+    Ok(modified
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0))
+}

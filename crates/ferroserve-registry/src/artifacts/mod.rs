@@ -1,0 +1,268 @@
+//! Content-addressed artifact stores: a local folder
+//! ([`LocalArtifactStore`]) or an S3-compatible object store
+//! ([`ObjectArtifactStore`]), chosen by URL through [`ArtifactStore`].
+//!
+//! A blob is named by the sha256 of its bytes, `sha256/ab/cdef...` (the
+//! first two hex digits name a sub-folder), under the store's root or
+//! prefix. Uploads are written to a temporary file and hashed on the way
+//! before they enter the store, so a blob name never holds partial or
+//! unverified bytes; reads check the digest again.
+
+mod local;
+mod object;
+mod staging;
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncRead;
+
+pub use local::LocalArtifactStore;
+pub use object::ObjectArtifactStore;
+
+use crate::error::{RegistryError, Result};
+use crate::validate;
+
+/// What a cleanup of an artifact store removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CleanupReport {
+    /// Temporary files of interrupted uploads.
+    pub temp_files: usize,
+    /// Blobs that no version references.
+    pub unreferenced_blobs: usize,
+}
+
+impl CleanupReport {
+    /// Logs what was removed from `store`, if anything.
+    fn log(&self, store: &str) {
+        if *self != CleanupReport::default() {
+            tracing::info!(
+                store,
+                temp_files = self.temp_files,
+                unreferenced_blobs = self.unreferenced_blobs,
+                "artifact store cleaned up"
+            );
+        }
+    }
+}
+
+/// An artifact store of either kind.
+#[derive(Debug, Clone)]
+pub enum ArtifactStore {
+    /// Blobs in a local folder.
+    Local(LocalArtifactStore),
+    /// Blobs in an S3-compatible object store.
+    Object(ObjectArtifactStore),
+}
+
+impl ArtifactStore {
+    /// Opens the store at `url`:
+    ///
+    /// - `file:///ABS/DIR` or a plain path: a local folder;
+    /// - `s3://BUCKET[/PREFIX]`: an S3-compatible bucket, with credentials,
+    ///   region and endpoint from the standard `AWS_*` environment variables
+    ///   (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_DEFAULT_REGION`,
+    ///   `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`...).
+    ///
+    /// `work_dir` holds the temporary files of uploads to a remote store
+    /// (in its `artifact-uploads` folder); a local store keeps them in its
+    /// own `tmp` folder.
+    pub fn from_url(url: &str, work_dir: &Path) -> Result<Self> {
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let store = ObjectArtifactStore::s3_from_env(bucket, prefix, work_dir)?;
+            return Ok(ArtifactStore::Object(store));
+        }
+        let path = match url.strip_prefix("file://") {
+            Some(path) if path.starts_with('/') => path,
+            Some(_) => {
+                return Err(RegistryError::Invalid(format!(
+                    "artifact store URL '{url}' is not an absolute file URL: \
+                     use file:///ABS/DIR (three slashes)"
+                )))
+            }
+            None if url.contains("://") || url.is_empty() => {
+                return Err(RegistryError::Invalid(format!(
+                    "artifact store URL '{url}' is not supported: use a folder path, \
+                     file:///ABS/DIR or s3://BUCKET[/PREFIX]"
+                )))
+            }
+            None => url,
+        };
+        Ok(ArtifactStore::Local(LocalArtifactStore::new(path)))
+    }
+
+    /// Where the store is, without secrets, e.g. `file:///var/artifacts`
+    /// or `s3://models/prod`.
+    pub fn describe(&self) -> String {
+        match self {
+            ArtifactStore::Local(s) if s.root().is_absolute() => {
+                format!("file://{}", s.root().display())
+            }
+            ArtifactStore::Local(s) => s.root().display().to_string(),
+            ArtifactStore::Object(s) => s.location(),
+        }
+    }
+
+    /// Stores everything `reader` yields; returns its sha256 (hex) and
+    /// size. Storing bytes that are already present keeps one copy.
+    pub async fn put_stream<R: AsyncRead + Unpin + Send>(
+        &self,
+        reader: R,
+    ) -> Result<(String, u64)> {
+        match self {
+            ArtifactStore::Local(s) => s.put_stream(reader).await,
+            ArtifactStore::Object(s) => s.put_stream(reader).await,
+        }
+    }
+
+    /// Like [`put_stream`](Self::put_stream), but refuses the bytes, and
+    /// leaves nothing behind, unless their sha256 is `expected`; returns
+    /// their size.
+    pub async fn put_verified<R: AsyncRead + Unpin + Send>(
+        &self,
+        reader: R,
+        expected: &str,
+    ) -> Result<u64> {
+        match self {
+            ArtifactStore::Local(s) => s.put_verified(reader, expected).await,
+            ArtifactStore::Object(s) => s.put_verified(reader, expected).await,
+        }
+    }
+
+    /// Reads a blob and checks that it still hashes to `digest`: a missing
+    /// blob is [`RegistryError::ArtifactMissing`], a corrupted one
+    /// [`RegistryError::ArtifactCorrupted`].
+    pub async fn open_verified(&self, digest: &str) -> Result<Vec<u8>> {
+        match self {
+            ArtifactStore::Local(s) => s.open_verified(digest).await,
+            ArtifactStore::Object(s) => s.open_verified(digest).await,
+        }
+    }
+
+    /// Whether the blob of `digest` is in the store (its bytes unchecked).
+    pub async fn exists(&self, digest: &str) -> Result<bool> {
+        match self {
+            ArtifactStore::Local(s) => s.exists(digest).await,
+            ArtifactStore::Object(s) => s.exists(digest).await,
+        }
+    }
+
+    /// Removes the blob of `digest`; a missing blob is not an error.
+    pub async fn delete(&self, digest: &str) -> Result<()> {
+        match self {
+            ArtifactStore::Local(s) => s.delete(digest).await,
+            ArtifactStore::Object(s) => s.delete(digest).await,
+        }
+    }
+
+    /// Removes every temporary file of interrupted uploads, and every blob
+    /// whose digest is not in `referenced` and that is older than
+    /// `min_age`.
+    ///
+    /// Run it on start, before uploads are accepted: the temporary file of
+    /// an upload in progress would be removed. `min_age` protects blobs
+    /// stored but not yet registered (by another replica, say).
+    pub async fn cleanup(
+        &self,
+        referenced: &HashSet<String>,
+        min_age: Duration,
+    ) -> Result<CleanupReport> {
+        match self {
+            ArtifactStore::Local(s) => s.cleanup(referenced, min_age).await,
+            ArtifactStore::Object(s) => s.cleanup(referenced, min_age).await,
+        }
+    }
+}
+
+/// The three parts of a blob's name: `sha256`, the first two hex digits,
+/// and the rest.
+fn blob_parts(digest: &str) -> Result<[&str; 3]> {
+    validate::sha256_hex("artifact digest", digest)?;
+    Ok(["sha256", &digest[..2], &digest[2..]])
+}
+
+/// The digest a blob's sub-folder and file name spell, if they spell one:
+/// anything else in the store is not ours to remove.
+fn digest_from_parts(dir: &str, file: &str) -> Option<String> {
+    let digest = format!("{dir}{file}");
+    (dir.len() == 2 && validate::sha256_hex("blob name", &digest).is_ok()).then_some(digest)
+}
+
+/// Checks that bytes read from `location` still hash to `digest`.
+fn verify(digest: &str, location: String, bytes: Vec<u8>) -> Result<Vec<u8>> {
+    let actual = hex::encode(Sha256::digest(&bytes));
+    if actual != digest {
+        return Err(RegistryError::ArtifactCorrupted {
+            digest: digest.to_owned(),
+            path: location,
+            actual,
+        });
+    }
+    Ok(bytes)
+}
+
+/// Runs blocking filesystem work off the async workers.
+async fn blocking<T: Send + 'static>(
+    what: &str,
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| RegistryError::Io(format!("artifact {what} task failed: {e}")))?
+}
+
+/// Whether something last modified at `modified_ms` (unix ms) is at least
+/// `min_age` old; a time in the future is young.
+fn old_enough(modified_ms: i64, min_age: Duration) -> bool {
+    let min_age = i64::try_from(min_age.as_millis()).unwrap_or(i64::MAX);
+    crate::db::now_ms().saturating_sub(modified_ms) >= min_age
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_names_round_trip() {
+        let digest = "ab".repeat(32);
+        let [kind, dir, file] = blob_parts(&digest).expect("valid digest");
+        assert_eq!((kind, dir), ("sha256", "ab"));
+        assert_eq!(digest_from_parts(dir, file), Some(digest));
+        assert_eq!(digest_from_parts("ab", "not-a-blob"), None);
+        assert_eq!(digest_from_parts("a", &"b".repeat(63)), None);
+        assert!(blob_parts("../../etc/passwd").is_err());
+    }
+
+    #[test]
+    fn urls_choose_the_store() {
+        let work = Path::new("/tmp/work");
+        let local = ArtifactStore::from_url("/var/artifacts", work).expect("plain path");
+        assert_eq!(local.describe(), "file:///var/artifacts");
+        let local = ArtifactStore::from_url("file:///var/artifacts", work).expect("file URL");
+        assert!(matches!(local, ArtifactStore::Local(_)));
+        let relative = ArtifactStore::from_url("data/artifacts", work).expect("relative path");
+        assert_eq!(relative.describe(), "data/artifacts");
+        for bad in [
+            "file://relative/dir",
+            "gs://bucket",
+            "",
+            "s3://",
+            "s3:///prefix",
+        ] {
+            let e = ArtifactStore::from_url(bad, work).expect_err(bad);
+            assert!(e.to_string().contains("artifact store"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn ages() {
+        let now = crate::db::now_ms();
+        assert!(old_enough(now - 10_000, Duration::from_secs(5)));
+        assert!(!old_enough(now - 1_000, Duration::from_secs(5)));
+        assert!(!old_enough(now + 60_000, Duration::ZERO));
+        assert!(old_enough(now, Duration::ZERO));
+    }
+}

@@ -1,0 +1,126 @@
+//! Uploads in progress: bytes written to a temporary file and hashed on the
+//! way, the file removed unless the store keeps it.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+use crate::error::{RegistryError, Result};
+use crate::validate;
+
+/// Read size of uploads and hashing.
+pub(crate) const CHUNK: usize = 64 * 1024;
+
+/// Removes a temporary file when dropped, unless it was kept; this also
+/// covers an upload future that is cancelled half-way.
+pub(crate) struct TempFile(Option<PathBuf>);
+
+impl TempFile {
+    pub(crate) fn path(&self) -> &Path {
+        self.0.as_deref().expect("path is taken only by keep()")
+    }
+
+    /// Hands the file over to the caller, who then owns its removal.
+    pub(crate) fn keep(mut self) -> PathBuf {
+        self.0.take().expect("keep() is called once")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+/// An upload written in full to a temporary file.
+pub(crate) struct Staged {
+    pub(crate) file: TempFile,
+    /// sha256 of the bytes, lowercase hex.
+    pub(crate) digest: String,
+    pub(crate) size: u64,
+}
+
+pub(crate) fn io_err(what: &str, path: &Path, e: io::Error) -> RegistryError {
+    RegistryError::Io(format!("{what} {}: {e}", path.display()))
+}
+
+/// Writes everything `reader` yields to a new file in `dir`, hashing it on
+/// the way, and fsyncs it.
+pub(crate) async fn stage<R: AsyncRead + Unpin>(dir: &Path, mut reader: R) -> Result<Staged> {
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| io_err("cannot create", dir, e))?;
+    let temp = TempFile(Some(dir.join(uuid::Uuid::new_v4().simple().to_string())));
+    let mut file = tokio::fs::File::create(temp.path())
+        .await
+        .map_err(|e| io_err("cannot create", temp.path(), e))?;
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = reader
+            .read(&mut buf)
+            .await
+            .map_err(|e| RegistryError::Io(format!("reading the artifact upload failed: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        file.write_all(&buf[..n])
+            .await
+            .map_err(|e| io_err("cannot write", temp.path(), e))?;
+        size += n as u64;
+    }
+    file.sync_all()
+        .await
+        .map_err(|e| io_err("cannot fsync", temp.path(), e))?;
+    Ok(Staged {
+        file: temp,
+        digest: hex::encode(hasher.finalize()),
+        size,
+    })
+}
+
+/// Like [`stage`], but refuses the bytes, and leaves nothing behind, unless
+/// their sha256 is `expected`.
+pub(crate) async fn stage_verified<R: AsyncRead + Unpin>(
+    dir: &Path,
+    reader: R,
+    expected: &str,
+) -> Result<Staged> {
+    validate::sha256_hex("expected artifact digest", expected)?;
+    let staged = stage(dir, reader).await?;
+    if staged.digest != expected {
+        return Err(RegistryError::DigestMismatch {
+            expected: expected.to_owned(),
+            actual: staged.digest,
+        });
+    }
+    Ok(staged)
+}
+
+/// Entries of a folder; a missing folder has none.
+pub(crate) fn entries(dir: &Path) -> Result<Vec<fs::DirEntry>> {
+    match fs::read_dir(dir) {
+        Ok(it) => it
+            .collect::<io::Result<Vec<_>>>()
+            .map_err(|e| io_err("cannot list", dir, e)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(io_err("cannot list", dir, e)),
+    }
+}
+
+/// Removes every file of the temporary folder `dir`; returns how many.
+pub(crate) fn remove_temp_files(dir: &Path) -> Result<usize> {
+    let files = entries(dir)?;
+    for entry in &files {
+        let path = entry.path();
+        fs::remove_file(&path).map_err(|e| io_err("cannot remove", &path, e))?;
+    }
+    Ok(files.len())
+}

@@ -1,0 +1,55 @@
+//! What only the local folder store does: its layout and its root.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use ferroserve_registry::{ArtifactStore, LocalArtifactStore};
+
+use crate::common::{files_under, sha};
+
+#[tokio::test]
+async fn blobs_live_under_root_by_digest() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = LocalArtifactStore::new(dir.path());
+    let (digest, _) = store.put_stream(&b"model"[..]).await.expect("put");
+    assert_eq!(digest, sha(b"model"));
+    let path = store.blob_path(&digest).expect("path");
+    assert_eq!(
+        path,
+        dir.path()
+            .join("sha256")
+            .join(&digest[..2])
+            .join(&digest[2..])
+    );
+    assert_eq!(files_under(dir.path()), [path]);
+    assert!(store.blob_path("../../etc/passwd").is_err());
+}
+
+#[tokio::test]
+async fn same_size_corruption_is_repaired_by_storing_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = LocalArtifactStore::new(dir.path());
+    let (digest, _) = store.put_stream(&b"good model"[..]).await.expect("put");
+    let path = store.blob_path(&digest).expect("path");
+    std::fs::write(&path, b"evil model").expect("corrupt");
+    assert!(store.open_verified(&digest).await.is_err());
+    store.put_stream(&b"good model"[..]).await.expect("repair");
+    assert_eq!(
+        store.open_verified(&digest).await.expect("repaired"),
+        b"good model"
+    );
+}
+
+#[tokio::test]
+async fn cleaning_an_absent_store_is_fine() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store =
+        ArtifactStore::from_url(&dir.path().join("absent").display().to_string(), dir.path())
+            .expect("plain path");
+    let report = store
+        .cleanup(&HashSet::new(), Duration::ZERO)
+        .await
+        .expect("cleanup");
+    assert_eq!((report.temp_files, report.unreferenced_blobs), (0, 0));
+    assert!(!dir.path().join("absent").exists());
+}

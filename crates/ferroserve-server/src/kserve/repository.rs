@@ -1,0 +1,61 @@
+//! The KServe / Triton model repository extension: `/v2/repository/index`
+//! lists every model the server knows, `.../load` and `.../unload` start
+//! and stop serving one, as `tritonclient`'s repository calls expect.
+
+use axum::Json;
+use ferroserve_serving::lifecycle::IndexEntry;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::management::extract::{parse_json, BodyBytes, Ctl, PathOf};
+use crate::management::ModelPath;
+
+/// `POST /v2/repository/index` body; unknown fields are ignored, as Triton does.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct IndexRequest {
+    /// Only models that are ready.
+    ready: bool,
+}
+
+/// `GET /v2/repository/index`.
+pub(crate) async fn index(Ctl(c): Ctl) -> Result<Json<Vec<IndexEntry>>, ApiError> {
+    Ok(Json(c.index().await?))
+}
+
+/// `POST /v2/repository/index` with an optional `{"ready": true}`.
+pub(crate) async fn index_filtered(
+    Ctl(c): Ctl,
+    BodyBytes(body): BodyBytes,
+) -> Result<Json<Vec<IndexEntry>>, ApiError> {
+    let request: IndexRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        IndexRequest::default()
+    } else {
+        parse_json(&body)?
+    };
+    let mut rows = c.index().await?;
+    if request.ready {
+        rows.retain(|row| row.state == "READY");
+    }
+    Ok(Json(rows))
+}
+
+/// `POST /v2/repository/models/{model}/load`: serves the model again
+/// (after an unload) or reloads it; the error says why it cannot serve.
+pub(crate) async fn load(
+    Ctl(c): Ctl,
+    PathOf(path): PathOf<ModelPath>,
+) -> Result<Json<Value>, ApiError> {
+    c.load(&path.model).await?;
+    Ok(Json(json!({})))
+}
+
+/// `POST /v2/repository/models/{model}/unload`: in-flight requests finish.
+pub(crate) async fn unload(
+    Ctl(c): Ctl,
+    PathOf(path): PathOf<ModelPath>,
+) -> Result<Json<Value>, ApiError> {
+    c.unload(&path.model).await?;
+    Ok(Json(json!({})))
+}

@@ -1,0 +1,117 @@
+//! Model artifacts: streamed uploads (`POST /api/v1/artifacts`) checked by
+//! an engine before they are kept, and downloads of a version's artifact
+//! checked against its digest.
+
+use std::io;
+use std::sync::{Arc, OnceLock};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ferroserve_core::{ErrorKind, InferError};
+use ferroserve_serving::lifecycle::ArtifactInfo;
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+use tokio_util::io::StreamReader;
+
+use super::extract::{Ctl, PathOf, QueryOf};
+use super::VersionPath;
+use crate::error::ApiError;
+use crate::state::SharedState;
+
+/// Response header carrying the sha256 of a downloaded artifact.
+const SHA256_HEADER: &str = "x-ferroserve-artifact-sha256";
+
+/// `POST /api/v1/artifacts` query.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UploadQuery {
+    /// Expected sha256 of the body; the upload is refused when it differs.
+    sha256: Option<String>,
+}
+
+/// `POST /api/v1/artifacts[?sha256=HEX]`: the raw body is streamed into the
+/// artifact store (never held whole in memory) and loaded once by an engine
+/// to read its signature. Past `max_artifact_bytes` the upload stops with 413.
+pub(crate) async fn upload(
+    Ctl(c): Ctl,
+    State(state): State<SharedState>,
+    QueryOf(query): QueryOf<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<ArtifactInfo>), ApiError> {
+    let limit = state.config.max_artifact_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError(too_large(limit)));
+    }
+    // Why reading stopped early, when it was the body's fault rather than
+    // the store's: the store only sees an I/O error.
+    let stopped = Arc::new(OnceLock::new());
+    let reader = StreamReader::new(limited(body, limit, stopped.clone()));
+    match c.lifecycle().upload(reader, query.sha256.as_deref()).await {
+        Ok(info) => Ok((StatusCode::CREATED, Json(info))),
+        Err(e) => Err(ApiError(stopped.get().cloned().unwrap_or_else(|| e.into()))),
+    }
+}
+
+/// The body's chunks, failing once more than `limit` bytes went through
+/// (or the client's body failed), with the reason left in `stopped`.
+fn limited(
+    body: Body,
+    limit: usize,
+    stopped: Arc<OnceLock<InferError>>,
+) -> impl Stream<Item = io::Result<Bytes>> + Unpin + Send {
+    let mut received = 0usize;
+    body.into_data_stream().map(move |chunk| {
+        let chunk = chunk.map_err(|e| {
+            let _ = stopped.set(InferError::invalid(format!(
+                "cannot read the artifact upload: {e}"
+            )));
+            io::Error::other(e)
+        })?;
+        received = received.saturating_add(chunk.len());
+        if received > limit {
+            let _ = stopped.set(too_large(limit));
+            return Err(io::Error::other("artifact upload limit exceeded"));
+        }
+        Ok(chunk)
+    })
+}
+
+fn too_large(limit: usize) -> InferError {
+    InferError::new(
+        ErrorKind::PayloadTooLarge,
+        format!("artifact upload exceeds the limit of {limit} bytes (max_artifact_bytes)"),
+    )
+}
+
+/// `GET /api/v1/models/{model}/versions/{version}/artifact`: the bytes,
+/// after checking they still hash to the version's digest.
+pub(crate) async fn download(
+    Ctl(c): Ctl,
+    PathOf(path): PathOf<VersionPath>,
+) -> Result<Response, ApiError> {
+    let version = path.fetch(&c).await?;
+    let bytes = c
+        .lifecycle()
+        .artifacts()
+        .open_verified(&version.artifact_digest)
+        .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (
+                header::HeaderName::from_static(SHA256_HEADER),
+                version.artifact_digest,
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}

@@ -1,0 +1,60 @@
+//! `/api/v1/models/{model}/serving-config` and `/serving`: which version of
+//! a model serves and how, as stored revisions, and what serves now.
+
+use axum::Json;
+use ferroserve_serving::lifecycle::ServingStatus;
+use serde_json::{json, Value};
+
+use super::extract::{Actor, Ctl, JsonBody, PathOf};
+use super::ModelPath;
+use crate::error::ApiError;
+
+/// `GET /api/v1/models/{model}/serving-config`: the revision in force
+/// (`null` and `{}` when none was ever set).
+pub(crate) async fn get(
+    Ctl(c): Ctl,
+    PathOf(path): PathOf<ModelPath>,
+) -> Result<Json<Value>, ApiError> {
+    let current = c.lifecycle().registry().serving_config(&path.model).await?;
+    Ok(Json(match current {
+        Some(r) => json!({ "revision": r.revision, "config": r.config }),
+        None => json!({ "revision": null, "config": {} }),
+    }))
+}
+
+/// `PUT /api/v1/models/{model}/serving-config`: stores a new revision and
+/// brings serving in line with it.
+pub(crate) async fn set(
+    Ctl(c): Ctl,
+    Actor(actor): Actor,
+    PathOf(path): PathOf<ModelPath>,
+    JsonBody(config): JsonBody<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let revision = c
+        .lifecycle()
+        .set_serving_config(&path.model, config, &actor)
+        .await?;
+    let serving = c.reconcile(&path.model).await;
+    Ok(Json(json!({ "revision": revision, "serving": serving })))
+}
+
+/// `GET /api/v1/models/{model}/serving-config/history`: newest first.
+pub(crate) async fn history(
+    Ctl(c): Ctl,
+    PathOf(path): PathOf<ModelPath>,
+) -> Result<Json<Value>, ApiError> {
+    let revisions = c
+        .lifecycle()
+        .registry()
+        .serving_config_history(&path.model)
+        .await?;
+    Ok(Json(json!({ "revisions": revisions })))
+}
+
+/// `GET /api/v1/models/{model}/serving`: what the server serves of a model.
+pub(crate) async fn status(
+    Ctl(c): Ctl,
+    PathOf(path): PathOf<ModelPath>,
+) -> Result<Json<ServingStatus>, ApiError> {
+    Ok(Json(c.status(&path.model).await?))
+}

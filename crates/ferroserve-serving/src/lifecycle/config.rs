@@ -1,0 +1,327 @@
+//! Per-model serving config kept in the registry: which version serves,
+//! which others stay addressable, and the engine, batching and timeout
+//! settings they run with.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ferroserve_backend::EngineChoice;
+use ferroserve_core::InferError;
+use ferroserve_registry::{ModelVersion, Stage, VersionStatus};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::batcher::BatcherConfig;
+use crate::repository::ServingDefaults;
+
+/// Which version answers requests that name none.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum ServeTarget {
+    /// The newest version in `Production` (the default).
+    #[default]
+    Production,
+    /// The newest version in `Staging`.
+    Staging,
+    /// The newest ready version.
+    Latest,
+    /// The version an alias points to, e.g. `{"alias": "champion"}`.
+    Alias(String),
+    /// One pinned version, e.g. `{"version": 3}`.
+    Version(i64),
+}
+
+/// Which other versions stay addressable under `/versions/{v}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum VersionPolicy {
+    /// Only the served version (the default).
+    #[default]
+    Serving,
+    /// The N newest ready versions as well, e.g. `{"latest": 2}`.
+    Latest(usize),
+    /// These versions as well, e.g. `{"specific": [1, 3]}`.
+    Specific(Vec<i64>),
+    /// Every ready version.
+    All,
+}
+
+/// Serving config of one registered model. Fields left out take the server
+/// defaults, so `{}` is a valid config.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelServingConfig {
+    /// Which version answers requests that name none.
+    pub serve: ServeTarget,
+    /// Which other versions are loaded too.
+    pub version_policy: VersionPolicy,
+    /// Engine; else the version's engine hint, else the server default.
+    pub engine: Option<EngineChoice>,
+    /// Intra-op threads per engine session.
+    pub intra_op_threads: Option<usize>,
+    /// Batching knobs overriding the server defaults field by field.
+    pub batching: Map<String, Value>,
+    /// Deadline of requests that set none, in milliseconds.
+    pub request_timeout_ms: Option<u64>,
+    /// Allow a new version whose inputs or outputs differ from the served
+    /// one to be swapped in (off: such a swap is refused).
+    pub allow_interface_change: bool,
+}
+
+/// How one version is loaded; a version is reloaded when this changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadSettings {
+    /// Engine to run on.
+    pub engine: EngineChoice,
+    /// Intra-op threads.
+    pub intra_op_threads: usize,
+    /// Batching knobs.
+    pub batching: BatcherConfig,
+    /// Default request deadline of the version.
+    pub request_timeout: Option<Duration>,
+}
+
+impl ModelServingConfig {
+    /// Parses and checks a config as stored in the registry; an error
+    /// names the offending field.
+    pub fn from_value(value: &Value) -> Result<Self, InferError> {
+        if !value.is_object() {
+            return Err(InferError::invalid(
+                "serving config must be a JSON object, e.g. {\"serve\": \"production\"}",
+            ));
+        }
+        let config: ModelServingConfig = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            InferError::invalid(format!(
+                "serving config: field '{path}': {}",
+                e.into_inner()
+            ))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but cannot work.
+    pub fn validate(&self) -> Result<(), InferError> {
+        self.batching_over(&BatcherConfig::default())?;
+        if self.intra_op_threads == Some(0) {
+            return Err(InferError::invalid(
+                "serving config: intra_op_threads must be at least 1",
+            ));
+        }
+        if self.request_timeout_ms == Some(0) {
+            return Err(InferError::invalid(
+                "serving config: request_timeout_ms must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Batching knobs: `defaults` with this config's fields on top.
+    pub fn batching_over(&self, defaults: &BatcherConfig) -> Result<BatcherConfig, InferError> {
+        let mut merged = serde_json::to_value(defaults)
+            .map_err(|e| InferError::internal(format!("batching defaults: {e}")))?;
+        if let Value::Object(fields) = &mut merged {
+            fields.extend(self.batching.clone());
+        }
+        let config: BatcherConfig = serde_json::from_value(merged)
+            .map_err(|e| InferError::invalid(format!("serving config: batching: {e}")))?;
+        config
+            .validate()
+            .map_err(|e| InferError::invalid(format!("serving config: batching: {e}")))?;
+        Ok(config)
+    }
+
+    /// How `version` is loaded under this config and the server `defaults`.
+    pub fn load_settings(
+        &self,
+        version: &ModelVersion,
+        defaults: &ServingDefaults,
+    ) -> Result<LoadSettings, InferError> {
+        let hint = match &version.engine_hint {
+            Some(hint) => Some(hint.parse::<EngineChoice>().map_err(|e| {
+                InferError::invalid(format!(
+                    "version {} has engine hint {hint:?}: {e}",
+                    version.version
+                ))
+            })?),
+            None => None,
+        };
+        Ok(LoadSettings {
+            engine: self.engine.or(hint).unwrap_or(defaults.engine),
+            intra_op_threads: self.intra_op_threads.unwrap_or(defaults.intra_op_threads),
+            batching: self.batching_over(&defaults.batching)?,
+            request_timeout: self.request_timeout_ms.map(Duration::from_millis),
+        })
+    }
+
+    /// The version that should answer requests naming none, among
+    /// `versions` (every version of the model) and `aliases`.
+    pub fn target_version(
+        &self,
+        versions: &[ModelVersion],
+        aliases: &BTreeMap<String, i64>,
+    ) -> Option<i64> {
+        let ready = |v: &&ModelVersion| v.status == VersionStatus::Ready;
+        let newest_in = |stage: Stage| {
+            versions
+                .iter()
+                .filter(ready)
+                .filter(|v| v.stage == stage)
+                .map(|v| v.version)
+                .max()
+        };
+        let candidate = match &self.serve {
+            ServeTarget::Production => return newest_in(Stage::Production),
+            ServeTarget::Staging => return newest_in(Stage::Staging),
+            ServeTarget::Latest => return versions.iter().filter(ready).map(|v| v.version).max(),
+            ServeTarget::Alias(alias) => *aliases.get(alias)?,
+            ServeTarget::Version(v) => *v,
+        };
+        versions
+            .iter()
+            .filter(ready)
+            .any(|v| v.version == candidate)
+            .then_some(candidate)
+    }
+
+    /// Every version to load: the target plus what the version policy adds
+    /// (`latest` and `all` skip archived versions; `specific` names any
+    /// ready version).
+    pub fn wanted_versions(&self, versions: &[ModelVersion], target: Option<i64>) -> Vec<i64> {
+        let ready = |archived_too: bool| -> Vec<i64> {
+            let mut found: Vec<i64> = versions
+                .iter()
+                .filter(|v| v.status == VersionStatus::Ready)
+                .filter(|v| archived_too || v.stage != Stage::Archived)
+                .map(|v| v.version)
+                .collect();
+            found.sort_unstable();
+            found
+        };
+        let mut wanted: Vec<i64> = match &self.version_policy {
+            VersionPolicy::Serving => Vec::new(),
+            VersionPolicy::Latest(n) => {
+                let live = ready(false);
+                live[live.len().saturating_sub(*n)..].to_vec()
+            }
+            VersionPolicy::Specific(list) => {
+                let any = ready(true);
+                list.iter().copied().filter(|v| any.contains(v)).collect()
+            }
+            VersionPolicy::All => ready(false),
+        };
+        wanted.extend(target);
+        wanted.sort_unstable();
+        wanted.dedup();
+        wanted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn version(n: i64, stage: Stage, status: VersionStatus) -> ModelVersion {
+        ModelVersion {
+            model: "m".into(),
+            version: n,
+            stage,
+            status,
+            artifact_digest: "0".repeat(64),
+            artifact_size: 1,
+            format: "onnx".into(),
+            engine_hint: None,
+            signature: None,
+            feature_schema: None,
+            params: BTreeMap::new(),
+            metrics: BTreeMap::new(),
+            lineage: Default::default(),
+            model_card: None,
+            reference_profile: None,
+            tags: Default::default(),
+            registered_by: "t".into(),
+            created_at: 0,
+        }
+    }
+
+    fn history() -> Vec<ModelVersion> {
+        vec![
+            version(1, Stage::Archived, VersionStatus::Ready),
+            version(2, Stage::Production, VersionStatus::Ready),
+            version(3, Stage::Staging, VersionStatus::Ready),
+            version(
+                4,
+                Stage::None,
+                VersionStatus::Failed {
+                    reason: "bad".into(),
+                },
+            ),
+            version(5, Stage::None, VersionStatus::Ready),
+        ]
+    }
+
+    #[test]
+    fn targets_resolve_against_stages_aliases_and_pins() {
+        let versions = history();
+        let aliases = BTreeMap::from([("champion".to_string(), 3), ("broken".to_string(), 4)]);
+        let target = |value: Value| {
+            ModelServingConfig::from_value(&json!({ "serve": value }))
+                .expect("valid")
+                .target_version(&versions, &aliases)
+        };
+        assert_eq!(target(json!("production")), Some(2));
+        assert_eq!(target(json!("staging")), Some(3));
+        assert_eq!(target(json!("latest")), Some(5));
+        assert_eq!(target(json!({"alias": "champion"})), Some(3));
+        assert_eq!(target(json!({"alias": "broken"})), None, "failed version");
+        assert_eq!(target(json!({"alias": "missing"})), None);
+        assert_eq!(target(json!({"version": 1})), Some(1));
+        assert_eq!(target(json!({"version": 9})), None);
+    }
+
+    #[test]
+    fn version_policy_adds_ready_unarchived_versions() {
+        let versions = history();
+        let wanted = |value: Value| {
+            ModelServingConfig::from_value(&json!({ "version_policy": value }))
+                .expect("valid")
+                .wanted_versions(&versions, Some(2))
+        };
+        assert_eq!(wanted(json!("serving")), vec![2]);
+        assert_eq!(wanted(json!({"latest": 2})), vec![2, 3, 5]);
+        assert_eq!(wanted(json!({"specific": [3, 4, 7]})), vec![2, 3]);
+        assert_eq!(
+            wanted(json!({"specific": [1]})),
+            vec![1, 2],
+            "archived, named"
+        );
+        assert_eq!(wanted(json!("all")), vec![2, 3, 5]);
+    }
+
+    #[test]
+    fn batching_overrides_defaults_field_by_field() {
+        let config = ModelServingConfig::from_value(&json!({"batching": {"max_batch_size": 4}}))
+            .expect("valid");
+        let defaults = BatcherConfig {
+            max_queue_size: 7,
+            ..BatcherConfig::default()
+        };
+        let merged = config.batching_over(&defaults).expect("valid");
+        assert_eq!(merged.max_batch_size, 4);
+        assert_eq!(merged.max_queue_size, 7);
+    }
+
+    #[test]
+    fn bad_configs_say_what_is_wrong() {
+        let err = |value: Value| ModelServingConfig::from_value(&value).unwrap_err().message;
+        assert!(err(json!({"serve": "canary"})).contains("field 'serve': unknown variant"));
+        assert!(err(json!([1])).contains("must be a JSON object"));
+        assert!(err(json!({"batching": {"max_batch": 3}})).contains("max_batch"));
+        assert!(err(json!({"batching": {"max_batch_size": 0}})).contains("max_batch_size"));
+        assert!(err(json!({"intra_op_threads": 0})).contains("intra_op_threads"));
+        assert!(err(json!({"engine": "cuda"})).contains("cuda"));
+        assert!(err(json!({"colour": 1})).contains("colour"));
+    }
+}

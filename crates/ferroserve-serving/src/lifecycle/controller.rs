@@ -1,0 +1,576 @@
+//! Serving follows the registry: the controller turns a model's stages,
+//! aliases and serving config into the versions the manager serves.
+//!
+//! For each change it loads the versions that should serve and are not yet
+//! loaded (artifact checked against its digest), warms them up, checks the
+//! new default against the interface being served, and installs the result
+//! in one atomic swap; versions left out finish their in-flight requests and
+//! close. A version that fails is never swapped in: the previous one keeps
+//! serving, and the failure shows in the model's status and the audit log.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferroserve_backend::ModelSource;
+use ferroserve_core::{ErrorKind, FeatureSchema, ModelSignature};
+use ferroserve_registry::{ModelVersion, RegistryError};
+use serde_json::json;
+use tokio::sync::Mutex;
+
+use super::config::{LoadSettings, ModelServingConfig};
+use super::error::{LifecycleError, Result};
+use super::register::Lifecycle;
+use super::status::{IndexEntry, ModelOrigin, ServingFailure, ServingStatus};
+use crate::manager::{ModelEntry, ModelManager, VersionEntry, VersionKey, VersionState};
+use crate::repository::ServingDefaults;
+use crate::{ModelSpec, ServedVersion};
+
+/// Actor recorded in the audit log for what the server does by itself.
+pub const SERVER_ACTOR: &str = "ferroserve";
+
+/// What a served registry version was loaded from and with.
+#[derive(Debug, Clone, PartialEq)]
+struct LoadKey {
+    digest: String,
+    settings: LoadSettings,
+}
+
+#[derive(Default)]
+struct ControlState {
+    /// How each served registry version was loaded, by (model, version).
+    loaded: HashMap<(String, i64), LoadKey>,
+    /// Versions that should serve but failed, by model.
+    failures: HashMap<String, Vec<ServingFailure>>,
+    /// Serving-config revision in force, by model.
+    revisions: HashMap<String, Option<i64>>,
+    /// Models unloaded through the repository API.
+    unloaded: HashSet<String>,
+    /// `updated_at` of each registry model when it was last reconciled.
+    seen: HashMap<String, i64>,
+}
+
+/// Keeps the model manager in line with the registry and the static models.
+pub struct Controller {
+    lifecycle: Arc<Lifecycle>,
+    manager: Arc<ModelManager>,
+    defaults: ServingDefaults,
+    static_specs: BTreeMap<String, Vec<ModelSpec>>,
+    state: Mutex<ControlState>,
+}
+
+impl Controller {
+    /// A controller serving `static_specs` (from files, never managed by the
+    /// registry) and every registry model not named like one of them.
+    pub fn new(
+        lifecycle: Arc<Lifecycle>,
+        manager: Arc<ModelManager>,
+        defaults: ServingDefaults,
+        static_specs: Vec<ModelSpec>,
+    ) -> Self {
+        let mut by_name: BTreeMap<String, Vec<ModelSpec>> = BTreeMap::new();
+        for spec in static_specs {
+            by_name.entry(spec.name.clone()).or_default().push(spec);
+        }
+        Controller {
+            lifecycle,
+            manager,
+            defaults,
+            static_specs: by_name,
+            state: Mutex::new(ControlState::default()),
+        }
+    }
+
+    /// The registry side: registration, rollback, serving configs.
+    pub fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+
+    /// The model manager requests are served from.
+    pub fn manager(&self) -> &Arc<ModelManager> {
+        &self.manager
+    }
+
+    /// Loads the static models and every registry model once.
+    pub async fn start(&self) {
+        let specs: Vec<ModelSpec> = self.static_specs.values().flatten().cloned().collect();
+        self.manager.declare(&specs).await;
+        let loads = specs.into_iter().map(|spec| async move {
+            // A failure is recorded in the version's state and logged by the manager.
+            let _ = self.manager.load(spec).await;
+        });
+        futures::future::join_all(loads).await;
+        if let Err(e) = self.sync_changed().await {
+            tracing::error!(error = %e, "cannot read the registry at start; registry models are not served yet");
+        }
+    }
+
+    /// Reconciles every registry model that changed since it was last
+    /// reconciled (by its `updated_at`), and drops models that are gone.
+    pub async fn sync_changed(&self) -> Result<()> {
+        let models = self.lifecycle.registry().list_models().await?;
+        let listed: HashSet<String> = models.iter().map(|m| m.name.clone()).collect();
+        let mut todo: Vec<String> = Vec::new();
+        {
+            let state = self.state.lock().await;
+            for model in &models {
+                if state.seen.get(&model.name) != Some(&model.updated_at) {
+                    todo.push(model.name.clone());
+                }
+            }
+            for gone in state.seen.keys().filter(|name| !listed.contains(*name)) {
+                todo.push(gone.clone());
+            }
+        }
+        for model in todo {
+            self.reconcile(&model).await;
+        }
+        Ok(())
+    }
+
+    /// Polls the registry every `every` for changes made elsewhere (another
+    /// replica, the CLI on the data dir) until the task is dropped.
+    pub fn spawn_follower(self: Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                if let Err(e) = self.sync_changed().await {
+                    tracing::warn!(error = %e, "cannot poll the registry; serving what is loaded");
+                }
+            }
+        })
+    }
+
+    /// Brings what the server serves of `model` in line with the registry,
+    /// and returns the result. Errors reading the registry leave serving as
+    /// it was and show in the status.
+    pub async fn reconcile(&self, model: &str) -> ServingStatus {
+        let mut state = self.state.lock().await;
+        if !self.static_specs.contains_key(model) {
+            if let Err(e) = self.reconcile_locked(&mut state, model).await {
+                tracing::warn!(model, error = %e, "cannot reconcile model with the registry");
+                state.failures.insert(
+                    model.to_owned(),
+                    vec![ServingFailure {
+                        version: 0,
+                        reason: e.message,
+                    }],
+                );
+            }
+        }
+        self.status_locked(&state, model)
+    }
+
+    /// What the server serves of `model` now; unknown to both the server
+    /// and the registry is an error.
+    pub async fn status(&self, model: &str) -> Result<ServingStatus> {
+        let status = {
+            let state = self.state.lock().await;
+            self.status_locked(&state, model)
+        };
+        if status.origin == ModelOrigin::Registry && status.versions.is_empty() {
+            self.lifecycle.registry().get_model(model).await?;
+        }
+        Ok(status)
+    }
+
+    /// Serves `model` again after [`unload`](Self::unload), or reloads it:
+    /// the KServe repository extension's `load`.
+    pub async fn load(&self, model: &str) -> Result<ServingStatus> {
+        if let Some(specs) = self.static_specs.get(model) {
+            for spec in specs {
+                self.manager.load(spec.clone()).await?;
+            }
+            return self.status(model).await;
+        }
+        self.lifecycle.registry().get_model(model).await?;
+        self.state.lock().await.unloaded.remove(model);
+        let status = self.reconcile(model).await;
+        if status.serving_version.is_none() {
+            let why = match status.failures.first() {
+                Some(f) => f.reason.clone(),
+                None => "no version matches its serving config (by default: the newest Production version)".to_owned(),
+            };
+            return Err(LifecycleError::new(
+                ErrorKind::Unavailable,
+                format!("model '{model}' has nothing to serve: {why}"),
+            ));
+        }
+        Ok(status)
+    }
+
+    /// Stops serving `model` until [`load`](Self::load): the repository
+    /// extension's `unload`. In-flight requests finish first.
+    pub async fn unload(&self, model: &str) -> Result<()> {
+        if self.static_specs.contains_key(model) {
+            return Ok(self.manager.unload(model).await?);
+        }
+        self.lifecycle.registry().get_model(model).await?;
+        let mut state = self.state.lock().await;
+        state.unloaded.insert(model.to_owned());
+        self.manager.install(model, ModelEntry::default()).await;
+        state.loaded.retain(|(m, _), _| m != model);
+        tracing::info!(model, "model unloaded");
+        Ok(())
+    }
+
+    /// Every model the server knows, served or not (the repository index).
+    pub async fn index(&self) -> Result<Vec<IndexEntry>> {
+        let snapshot = self.manager.snapshot();
+        let mut rows: Vec<IndexEntry> = snapshot
+            .iter()
+            .flat_map(|(name, entry)| IndexEntry::rows(name, entry))
+            .collect();
+        let state = self.state.lock().await;
+        for model in self.lifecycle.registry().list_models().await? {
+            if snapshot.contains_key(&model.name) {
+                continue;
+            }
+            let reason = if state.unloaded.contains(&model.name) {
+                "unloaded".to_owned()
+            } else {
+                match state.failures.get(&model.name).and_then(|f| f.first()) {
+                    Some(f) => f.reason.clone(),
+                    None => "no version matches its serving config".to_owned(),
+                }
+            };
+            rows.push(IndexEntry {
+                name: model.name,
+                version: None,
+                state: "UNAVAILABLE",
+                reason,
+            });
+        }
+        rows.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(rows)
+    }
+
+    fn status_locked(&self, state: &ControlState, model: &str) -> ServingStatus {
+        let origin = if self.static_specs.contains_key(model) {
+            ModelOrigin::Repository
+        } else {
+            ModelOrigin::Registry
+        };
+        let entry = self.manager.entry(model);
+        let mut status = ServingStatus::new(model, origin, entry.as_ref());
+        status.failures = state.failures.get(model).cloned().unwrap_or_default();
+        status.config_revision = state.revisions.get(model).copied().flatten();
+        status
+    }
+
+    async fn reconcile_locked(&self, state: &mut ControlState, model: &str) -> Result<()> {
+        let registry = self.lifecycle.registry();
+        let registered = match registry.get_model(model).await {
+            Ok(registered) => registered,
+            Err(RegistryError::ModelNotFound(_)) => {
+                self.manager.install(model, ModelEntry::default()).await;
+                state.loaded.retain(|(m, _), _| m != model);
+                state.failures.remove(model);
+                state.revisions.remove(model);
+                state.seen.remove(model);
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // Read before the versions: a change after this read moves
+        // `updated_at` again, and the follower reconciles once more.
+        state.seen.insert(model.to_owned(), registered.updated_at);
+        let versions = registry.list_versions(model).await?;
+        let aliases = registry.aliases(model).await?;
+        let (config, revision) = self.lifecycle.serving_config(model).await?;
+        state.revisions.insert(model.to_owned(), revision);
+        let (target, wanted) = if state.unloaded.contains(model) {
+            (None, Vec::new())
+        } else {
+            let target = config.target_version(&versions, &aliases);
+            (target, config.wanted_versions(&versions, target))
+        };
+        let current = self.manager.entry(model).unwrap_or_default();
+        let current_default = current.default_version().cloned();
+        let mut next = ModelEntry::default();
+        let mut failures = Vec::new();
+        for number in &wanted {
+            let Some(version) = versions.iter().find(|v| v.version == *number) else {
+                continue;
+            };
+            let existing = current
+                .versions
+                .get(&VersionKey(number.to_string()))
+                .and_then(|v| v.served.clone());
+            let is_target = Some(*number) == target;
+            let reference = current_default.as_deref().filter(|_| is_target);
+            match self
+                .prepare(state, &config, version, existing.clone(), reference)
+                .await
+            {
+                Ok(served) => insert_served(&mut next, served),
+                Err(reason) => {
+                    self.record_failure(model, *number, &reason).await;
+                    failures.push(ServingFailure {
+                        version: *number,
+                        reason,
+                    });
+                    // A version that served before keeps serving as it was.
+                    if let Some(old) = existing {
+                        insert_served(&mut next, old);
+                    }
+                }
+            }
+        }
+        let target_serves = target.is_some_and(|t| serves(&next, &t.to_string()));
+        if target_serves {
+            next.default = target.map(|t| t.to_string());
+        } else if let (Some(_), Some(old)) = (target, &current_default) {
+            // The version that should serve failed: the one that served stays.
+            next.default = Some(old.version().to_owned());
+            insert_served(&mut next, old.clone());
+        }
+        if next.versions.is_empty() {
+            for failure in &failures {
+                next.versions.insert(
+                    VersionKey(failure.version.to_string()),
+                    VersionEntry {
+                        version: failure.version.to_string(),
+                        state: VersionState::Failed {
+                            reason: failure.reason.clone(),
+                        },
+                        served: None,
+                    },
+                );
+            }
+        }
+        let before = current_default.map(|s| s.version().to_owned());
+        let after = next.default_version().map(|s| s.version().to_owned());
+        state
+            .loaded
+            .retain(|(m, v), _| m != model || serves(&next, &v.to_string()));
+        self.manager.install(model, next).await;
+        if failures.is_empty() {
+            state.failures.remove(model);
+        } else {
+            state.failures.insert(model.to_owned(), failures);
+        }
+        if before != after {
+            tracing::info!(model, from = ?before, to = ?after, "serving version swapped");
+            let details = json!({ "from": before, "to": after });
+            let version = after.as_deref().and_then(|v| v.parse().ok());
+            if let Err(e) = registry
+                .record_event(model, version, "serving_swapped", details, SERVER_ACTOR)
+                .await
+            {
+                tracing::warn!(model, error = %e, "cannot record the swap in the audit log");
+            }
+        }
+        Ok(())
+    }
+
+    /// The served instance of `version` under `config`: the existing one
+    /// when it was loaded the same way, else a new one, loaded, warmed up
+    /// and, when it is to become the default, checked against the
+    /// interface of the version serving now (`reference`).
+    async fn prepare(
+        &self,
+        state: &mut ControlState,
+        config: &ModelServingConfig,
+        version: &ModelVersion,
+        existing: Option<Arc<ServedVersion>>,
+        reference: Option<&ServedVersion>,
+    ) -> std::result::Result<Arc<ServedVersion>, String> {
+        let settings = config
+            .load_settings(version, &self.defaults)
+            .map_err(|e| e.message)?;
+        let key = LoadKey {
+            digest: version.artifact_digest.clone(),
+            settings,
+        };
+        let id = (version.model.clone(), version.version);
+        if let Some(served) = existing {
+            if state.loaded.get(&id) == Some(&key) {
+                return Ok(served);
+            }
+        }
+        let served = self.load_version(version, &key).await?;
+        if let Some(reference) = reference {
+            if !config.allow_interface_change {
+                if let Err(difference) = same_interface(reference.signature(), served.signature()) {
+                    served.close();
+                    return Err(format!(
+                        "version {} was not swapped in: its interface differs from version {} \
+                         being served ({difference}); set allow_interface_change in the serving \
+                         config to allow it",
+                        version.version,
+                        reference.version()
+                    ));
+                }
+            }
+        }
+        state.loaded.insert(id, key);
+        Ok(served)
+    }
+
+    async fn load_version(
+        &self,
+        version: &ModelVersion,
+        key: &LoadKey,
+    ) -> std::result::Result<Arc<ServedVersion>, String> {
+        let bytes = self
+            .lifecycle
+            .artifacts()
+            .open_verified(&key.digest)
+            .await
+            .map_err(|e| {
+                format!(
+                    "version {} cannot be served: its artifact failed the check: {e}",
+                    version.version
+                )
+            })?;
+        let schema = match &version.feature_schema {
+            Some(value) => Some(Arc::new(
+                FeatureSchema::from_json(&value.to_string()).map_err(|e| e.message)?,
+            )),
+            None => None,
+        };
+        let spec = ModelSpec {
+            name: version.model.clone(),
+            version: version.version.to_string(),
+            source: ModelSource::Bytes(Arc::from(bytes)),
+            engine: key.settings.engine,
+            intra_op_threads: key.settings.intra_op_threads,
+            batching: key.settings.batching.clone(),
+            schema,
+            request_timeout: key.settings.request_timeout,
+        };
+        self.manager
+            .start_version(&spec)
+            .await
+            .map_err(|e| e.message)
+    }
+
+    async fn record_failure(&self, model: &str, version: i64, reason: &str) {
+        tracing::error!(model, version, reason, "model version not swapped in");
+        let details = json!({ "reason": reason });
+        if let Err(e) = self
+            .lifecycle
+            .registry()
+            .record_event(
+                model,
+                Some(version),
+                "serving_failed",
+                details,
+                SERVER_ACTOR,
+            )
+            .await
+        {
+            tracing::warn!(model, error = %e, "cannot record the failure in the audit log");
+        }
+    }
+}
+
+fn insert_served(entry: &mut ModelEntry, served: Arc<ServedVersion>) {
+    let label = served.version().to_owned();
+    entry.versions.insert(
+        VersionKey(label.clone()),
+        VersionEntry {
+            version: label,
+            state: VersionState::Ready,
+            served: Some(served),
+        },
+    );
+}
+
+fn serves(entry: &ModelEntry, label: &str) -> bool {
+    entry
+        .versions
+        .get(&VersionKey(label.to_owned()))
+        .is_some_and(|v| v.served.is_some())
+}
+
+/// Whether a new version can take the place of the served one: the same
+/// input names, types and shapes, and the served outputs still there.
+pub fn same_interface(
+    served: &ModelSignature,
+    candidate: &ModelSignature,
+) -> std::result::Result<(), String> {
+    if served.inputs != candidate.inputs {
+        return Err(format!(
+            "inputs {} became {}",
+            describe(&served.inputs),
+            describe(&candidate.inputs)
+        ));
+    }
+    for output in &served.outputs {
+        match candidate.output(&output.name) {
+            Some(o) if o.datatype == output.datatype => {}
+            Some(o) => {
+                return Err(format!(
+                    "output '{}' changed from {} to {}",
+                    output.name, output.datatype, o.datatype
+                ))
+            }
+            None => return Err(format!("output '{}' is gone", output.name)),
+        }
+    }
+    Ok(())
+}
+
+fn describe(specs: &[ferroserve_core::TensorSpec]) -> String {
+    let parts: Vec<String> = specs
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {} {}",
+                s.name,
+                s.datatype,
+                ferroserve_core::signature::format_shape(&s.shape)
+            )
+        })
+        .collect();
+    format!("[{}]", parts.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferroserve_core::{DataType, Dim, TensorSpec};
+
+    fn signature(input_columns: usize, output: DataType) -> ModelSignature {
+        ModelSignature {
+            inputs: vec![TensorSpec::new(
+                "input",
+                DataType::Fp32,
+                vec![Dim::Dynamic, Dim::Fixed(input_columns)],
+            )],
+            outputs: vec![
+                TensorSpec::new("label", output, vec![Dim::Dynamic]),
+                TensorSpec::new(
+                    "probabilities",
+                    DataType::Fp32,
+                    vec![Dim::Dynamic, Dim::Fixed(3)],
+                ),
+            ],
+        }
+    }
+
+    #[test]
+    fn same_interface_allows_extra_outputs_only() {
+        let served = signature(4, DataType::Int64);
+        assert_eq!(same_interface(&served, &served), Ok(()));
+        let mut more = served.clone();
+        more.outputs
+            .push(TensorSpec::new("score", DataType::Fp32, vec![Dim::Dynamic]));
+        assert_eq!(same_interface(&served, &more), Ok(()));
+        let err = same_interface(&served, &signature(5, DataType::Int64)).unwrap_err();
+        assert!(err.contains("[-1,4]") || err.contains("4"), "{err}");
+        let err = same_interface(&served, &signature(4, DataType::Fp32)).unwrap_err();
+        assert!(
+            err.contains("output 'label' changed from INT64 to FP32"),
+            "{err}"
+        );
+        let mut fewer = served.clone();
+        fewer.outputs.pop();
+        let err = same_interface(&served, &fewer).unwrap_err();
+        assert!(err.contains("output 'probabilities' is gone"), "{err}");
+    }
+}

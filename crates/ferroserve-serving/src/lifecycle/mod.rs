@@ -1,0 +1,15 @@
+//! The model lifecycle on the serving side: registering versions from
+//! uploaded artifacts, per-model serving configs, and the controller that
+//! makes serving follow the registry with atomic, drained swaps.
+
+pub mod config;
+pub mod controller;
+pub mod error;
+pub mod register;
+pub mod status;
+
+pub use config::{ModelServingConfig, ServeTarget, VersionPolicy};
+pub use controller::{Controller, SERVER_ACTOR};
+pub use error::LifecycleError;
+pub use register::{ArtifactInfo, Lifecycle, RegisterVersion};
+pub use status::{IndexEntry, ModelOrigin, ServingFailure, ServingStatus};

@@ -1,0 +1,306 @@
+//! Registration of model versions: store the artifact, prove it loads and
+//! read its signature, check the feature schema against it, then record a
+//! version that is ready from its first moment. Also rollback and serving
+//! configs, which need more than one registry call.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ferroserve_backend::{EngineChoice, Engines, LoadOptions, ModelSource};
+use ferroserve_core::{Dim, FeatureSchema, ModelSignature};
+use ferroserve_registry::{
+    ArtifactStore, Lineage, ModelVersion, NewVersion, Registry, RegistryError,
+    ServingConfigRevision, Stage, Tags,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::io::AsyncRead;
+
+use super::config::ModelServingConfig;
+use super::error::{LifecycleError, Result};
+
+/// An artifact stored and checked by [`Lifecycle::upload`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArtifactInfo {
+    /// sha256 of the bytes, lowercase hex.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Artifact format (`onnx`).
+    pub format: String,
+    /// Inputs and outputs read from the file.
+    pub signature: ModelSignature,
+}
+
+/// What a client sends to register a version of an uploaded artifact.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegisterVersion {
+    /// sha256 of an artifact uploaded before.
+    pub artifact_sha256: String,
+    /// Description of the model, used when this registration creates it.
+    pub description: Option<String>,
+    /// Preferred engine (`onnxruntime` or `tract`).
+    pub engine: Option<EngineChoice>,
+    /// Feature names, types, ranges and defaults of the model's input columns.
+    pub feature_schema: Option<Value>,
+    /// Training parameters.
+    pub params: BTreeMap<String, String>,
+    /// Evaluation metrics.
+    pub metrics: BTreeMap<String, f64>,
+    /// Training data, code and run that made the version.
+    pub lineage: Lineage,
+    /// Model card, Markdown.
+    pub model_card: Option<String>,
+    /// Reference data profile for drift monitoring.
+    pub reference_profile: Option<Value>,
+    /// Tags on the version.
+    pub tags: Tags,
+    /// Stage to move the version to right away (others in it are archived).
+    pub stage: Option<Stage>,
+}
+
+/// Registry, artifact store and engines together: the operations of the
+/// model lifecycle that span more than one of them.
+pub struct Lifecycle {
+    registry: Registry,
+    artifacts: ArtifactStore,
+    engines: Arc<Engines>,
+}
+
+impl Lifecycle {
+    /// Combines a connected registry, its artifact store and the engines
+    /// used to check artifacts.
+    pub fn new(registry: Registry, artifacts: ArtifactStore, engines: Arc<Engines>) -> Self {
+        Lifecycle {
+            registry,
+            artifacts,
+            engines,
+        }
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The artifact store.
+    pub fn artifacts(&self) -> &ArtifactStore {
+        &self.artifacts
+    }
+
+    /// The engines artifacts are checked and served with.
+    pub fn engines(&self) -> &Arc<Engines> {
+        &self.engines
+    }
+
+    /// Stores an artifact and checks that an engine loads it. An artifact
+    /// that does not load is removed again (unless a version already uses
+    /// the same bytes) and refused with the engine's reason.
+    pub async fn upload<R: AsyncRead + Unpin + Send>(
+        &self,
+        reader: R,
+        expected_sha256: Option<&str>,
+    ) -> Result<ArtifactInfo> {
+        let sha256 = match expected_sha256 {
+            Some(expected) => {
+                self.artifacts.put_verified(reader, expected).await?;
+                expected.to_owned()
+            }
+            None => self.artifacts.put_stream(reader).await?.0,
+        };
+        match self.inspect(&sha256, None).await {
+            Ok(info) => Ok(info),
+            Err(e) => {
+                if !self.registry.referenced_digests().await?.contains(&sha256) {
+                    self.artifacts.delete(&sha256).await?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Loads a stored artifact with `engine` (default: the best available)
+    /// and reads its signature; the artifact's digest is checked first.
+    pub async fn inspect(
+        &self,
+        sha256: &str,
+        engine: Option<EngineChoice>,
+    ) -> Result<ArtifactInfo> {
+        if sha256.is_empty() {
+            return Err(LifecycleError::invalid(
+                "artifact_sha256 is required: upload the artifact first (POST /api/v1/artifacts)",
+            ));
+        }
+        let bytes = self.artifacts.open_verified(sha256).await?;
+        let size = bytes.len() as u64;
+        let engines = self.engines.clone();
+        let choice = engine.unwrap_or(EngineChoice::Auto);
+        let loaded = tokio::task::spawn_blocking(move || {
+            engines.load(
+                choice,
+                &ModelSource::Bytes(Arc::from(bytes)),
+                &LoadOptions::default(),
+            )
+        })
+        .await
+        .map_err(|e| LifecycleError::new(ferroserve_core::ErrorKind::Internal, e.to_string()))?
+        .map_err(|e| {
+            LifecycleError::invalid(format!(
+                "artifact {sha256} is not an ONNX model that {choice} can load: {e}"
+            ))
+        })?;
+        Ok(ArtifactInfo {
+            sha256: sha256.to_owned(),
+            size,
+            format: "onnx".to_owned(),
+            signature: loaded.signature().clone(),
+        })
+    }
+
+    /// Registers a version of `model` (creating the model when it is new)
+    /// from an uploaded artifact. The artifact is loaded to read its
+    /// signature and the feature schema is checked against it before
+    /// anything is written; the version is `ready` from the start.
+    pub async fn register(
+        &self,
+        model: &str,
+        request: RegisterVersion,
+        actor: &str,
+    ) -> Result<ModelVersion> {
+        if request.stage == Some(Stage::Archived) {
+            return Err(LifecycleError::invalid(
+                "a new version cannot be registered straight into Archived",
+            ));
+        }
+        let artifact = self
+            .inspect(&request.artifact_sha256, request.engine)
+            .await?;
+        if let Some(schema) = &request.feature_schema {
+            check_feature_schema(schema, &artifact.signature)?;
+        }
+        self.ensure_model(model, request.description.as_deref(), actor)
+            .await?;
+        let new = NewVersion {
+            artifact_digest: request.artifact_sha256,
+            artifact_size: i64::try_from(artifact.size)
+                .map_err(|_| LifecycleError::invalid("artifact too large"))?,
+            format: artifact.format,
+            engine_hint: request.engine.map(|e| e.as_str().to_owned()),
+            signature: Some(to_json(&artifact.signature)?),
+            feature_schema: request.feature_schema,
+            params: request.params,
+            metrics: request.metrics,
+            lineage: request.lineage,
+            model_card: request.model_card,
+            reference_profile: request.reference_profile,
+            tags: request.tags,
+        };
+        let version = self
+            .registry
+            .create_ready_version(model, new, actor)
+            .await?;
+        match request.stage {
+            Some(stage) if stage != Stage::None => Ok(self
+                .registry
+                .transition_stage(model, version.version, stage, true, actor)
+                .await?),
+            _ => Ok(version),
+        }
+    }
+
+    /// Moves Production back to the version that was in Production before
+    /// the current one (the current one is archived).
+    pub async fn rollback(&self, model: &str, actor: &str) -> Result<ModelVersion> {
+        let target = self.registry.rollback_target(model).await?.ok_or_else(|| {
+            LifecycleError::conflict(format!(
+                "model '{model}' has no earlier Production version that is still ready to roll back to"
+            ))
+        })?;
+        Ok(self
+            .registry
+            .transition_stage(model, target, Stage::Production, true, actor)
+            .await?)
+    }
+
+    /// Checks and stores a new revision of `model`'s serving config.
+    pub async fn set_serving_config(
+        &self,
+        model: &str,
+        config: Value,
+        actor: &str,
+    ) -> Result<ServingConfigRevision> {
+        ModelServingConfig::from_value(&config)?;
+        Ok(self
+            .registry
+            .set_serving_config(model, config, actor)
+            .await?)
+    }
+
+    /// The current serving config of `model` and its revision (`{}` and
+    /// `None` when none was ever set).
+    pub async fn serving_config(&self, model: &str) -> Result<(ModelServingConfig, Option<i64>)> {
+        match self.registry.serving_config(model).await? {
+            Some(revision) => Ok((
+                ModelServingConfig::from_value(&revision.config)?,
+                Some(revision.revision),
+            )),
+            None => Ok((ModelServingConfig::default(), None)),
+        }
+    }
+
+    async fn ensure_model(
+        &self,
+        model: &str,
+        description: Option<&str>,
+        actor: &str,
+    ) -> Result<()> {
+        match self.registry.get_model(model).await {
+            Ok(_) => Ok(()),
+            Err(RegistryError::ModelNotFound(_)) => {
+                let created = self
+                    .registry
+                    .create_model(model, description.unwrap_or(""), Tags::new(), actor)
+                    .await;
+                match created {
+                    // Another registration created it meanwhile.
+                    Ok(_) | Err(RegistryError::ModelExists(_)) => Ok(()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Checks that a feature schema parses and names one feature per column of
+/// the model's single two-dimensional input.
+pub fn check_feature_schema(schema: &Value, signature: &ModelSignature) -> Result<FeatureSchema> {
+    let parsed = FeatureSchema::from_json(&schema.to_string())?;
+    let [input] = signature.inputs.as_slice() else {
+        return Err(LifecycleError::invalid(format!(
+            "feature_schema needs a model with one input; this one has {}",
+            signature.inputs.len()
+        )));
+    };
+    match input.shape.as_slice() {
+        [_, Dim::Fixed(columns)] if *columns != parsed.features.len() => {
+            Err(LifecycleError::invalid(format!(
+                "feature_schema lists {} features but input '{}' has {columns} columns",
+                parsed.features.len(),
+                input.name
+            )))
+        }
+        [_, _] => Ok(parsed),
+        shape => Err(LifecycleError::invalid(format!(
+            "feature_schema needs a [rows, columns] input; input '{}' has shape {}",
+            input.name,
+            ferroserve_core::signature::format_shape(shape)
+        ))),
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<Value> {
+    serde_json::to_value(value)
+        .map_err(|e| LifecycleError::new(ferroserve_core::ErrorKind::Internal, e.to_string()))
+}

@@ -1,0 +1,223 @@
+//! Flags of `ferroserve models` and its subcommands.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use ferroserve_backend::EngineChoice;
+use ferroserve_registry::Stage;
+
+/// Flags of `ferroserve models`.
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    /// Where the registry is and who makes the change.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: ModelsCommand,
+}
+
+/// Which registry to work on (a server, or a data dir opened directly),
+/// who makes the change, and how to print the answer.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Registry options (any subcommand)")]
+pub struct TargetArgs {
+    /// Server base URL: work through its management API (else the data dir is opened directly).
+    #[arg(long, env = "FERROSERVE_URL", global = true)]
+    pub url: Option<String>,
+    /// Data dir to open directly when no --url is given.
+    #[arg(
+        long,
+        env = "FERROSERVE_DATA_DIR",
+        default_value = "data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// Registry database URL when no --url is given [default: sqlite in the data dir].
+    #[arg(long, env = "FERROSERVE_REGISTRY_URL", global = true)]
+    pub registry_url: Option<String>,
+    /// Artifact store when no --url is given: s3://BUCKET/PREFIX, file:///DIR or a path [default: DATA_DIR/artifacts].
+    #[arg(long, env = "FERROSERVE_ARTIFACT_STORE", global = true)]
+    pub artifact_store: Option<String>,
+    /// Path of libonnxruntime.so, used to check artifacts when no --url is given.
+    #[arg(long, env = "FERROSERVE_ORT_LIBRARY", global = true)]
+    pub ort_library: Option<PathBuf>,
+    /// Who makes the change, as recorded in the audit log [default: $USER, else "cli"].
+    #[arg(long, env = "FERROSERVE_ACTOR", global = true)]
+    pub actor: Option<String>,
+    /// Print the answer as JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+impl TargetArgs {
+    /// The actor recorded in the audit log.
+    pub fn actor(&self) -> String {
+        self.actor
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| "cli".to_owned())
+    }
+}
+
+/// Subcommands of `ferroserve models`.
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Upload an ONNX file and register it as the next version of a model.
+    Register(Box<RegisterArgs>),
+    /// List the registered models.
+    List,
+    /// Show a model (aliases and versions) as NAME, or one version as NAME/VERSION.
+    Show {
+        /// NAME or NAME/VERSION.
+        target: String,
+    },
+    /// Move a version to a stage (Staging, Production, Archived, None).
+    Promote {
+        /// Model name.
+        model: String,
+        /// Version number.
+        version: i64,
+        /// Stage to move the version to.
+        #[arg(long)]
+        stage: Stage,
+        /// Leave the other versions in the target stage where they are (else they are archived).
+        #[arg(long)]
+        no_archive_existing: bool,
+    },
+    /// Point an alias at a version, or remove it with --delete.
+    Alias {
+        /// Model name.
+        model: String,
+        /// Alias name, e.g. champion.
+        alias: String,
+        /// Version the alias points to.
+        #[arg(required_unless_present = "delete")]
+        version: Option<i64>,
+        /// Remove the alias.
+        #[arg(long, conflicts_with = "version")]
+        delete: bool,
+    },
+    /// Print the audit log of a model, newest last.
+    History {
+        /// Model name.
+        model: String,
+    },
+    /// Move Production back to the version that was in Production before.
+    Rollback {
+        /// Model name.
+        model: String,
+    },
+    /// Print a model's serving config, or store a new revision with --set.
+    Config {
+        /// Model name.
+        model: String,
+        /// New config: a JSON object, or a file holding one.
+        #[arg(long, value_name = "FILE_OR_JSON")]
+        set: Option<String>,
+    },
+}
+
+/// Flags of `ferroserve models register`.
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    /// ONNX file to register.
+    pub path: PathBuf,
+    /// Model name (created on its first registration).
+    #[arg(long)]
+    pub name: String,
+    /// Evaluation metric as KEY=NUMBER (repeatable).
+    #[arg(long = "metric", value_name = "KEY=NUMBER", value_parser = parse_metric)]
+    pub metrics: Vec<(String, f64)>,
+    /// Training parameter as KEY=VALUE (repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_pair)]
+    pub params: Vec<(String, String)>,
+    /// Tag on the version as KEY=VALUE (repeatable).
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_pair)]
+    pub tags: Vec<(String, String)>,
+    /// Training data: a local file (its sha256 is recorded too) or a URI such as s3://bucket/key.
+    #[arg(long, value_name = "PATH_OR_URI")]
+    pub data: Option<String>,
+    /// Commit of the code that trained the model.
+    #[arg(long, value_name = "SHA")]
+    pub commit: Option<String>,
+    /// Identifier of the training run.
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// Version of the same model this one was derived from.
+    #[arg(long)]
+    pub parent_version: Option<i64>,
+    /// Model card (Markdown file).
+    #[arg(long, value_name = "FILE")]
+    pub card: Option<PathBuf>,
+    /// Feature schema (JSON file) [default: features.json beside the model file, when present].
+    #[arg(long, value_name = "FILE")]
+    pub schema: Option<PathBuf>,
+    /// Do not record a feature schema, even when features.json is beside the model file.
+    #[arg(long, conflicts_with = "schema")]
+    pub no_schema: bool,
+    /// Reference data profile for drift monitoring (JSON file).
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// Engine the version prefers: onnxruntime or tract.
+    #[arg(long)]
+    pub engine: Option<EngineChoice>,
+    /// Description of the model, used when this registration creates it.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+    /// Stage to move the new version to right away (Staging or Production; others there are archived).
+    #[arg(long)]
+    pub stage: Option<Stage>,
+}
+
+/// Parses `KEY=VALUE`.
+fn parse_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("expected KEY=VALUE, got '{text}'")),
+    }
+}
+
+/// Parses `KEY=NUMBER`, refusing values that are not finite numbers.
+fn parse_metric(text: &str) -> Result<(String, f64), String> {
+    let (key, value) = parse_pair(text)?;
+    match value.trim().parse::<f64>() {
+        Ok(number) if number.is_finite() => Ok((key, number)),
+        _ => Err(format!(
+            "metric '{key}' has value '{value}', which is not a finite number"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_split_at_the_first_equals_sign() {
+        assert_eq!(
+            parse_pair("run=a=b").expect("valid"),
+            ("run".into(), "a=b".into())
+        );
+        assert!(parse_pair("noequals").is_err());
+        assert!(parse_pair("=value").is_err());
+    }
+
+    #[test]
+    fn metrics_must_be_finite_numbers() {
+        assert_eq!(
+            parse_metric("accuracy=0.97").expect("valid"),
+            ("accuracy".into(), 0.97)
+        );
+        let err = parse_metric("accuracy=high").unwrap_err();
+        assert!(
+            err.contains("'accuracy'") && err.contains("'high'"),
+            "{err}"
+        );
+        assert!(parse_metric("loss=NaN").is_err());
+        assert!(parse_metric("loss=inf").is_err());
+    }
+}

@@ -1,0 +1,196 @@
+//! Direct mode: opens the data dir's registry and artifact store and calls
+//! the lifecycle in process. A server on the same data dir picks the
+//! changes up at its next registry poll.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use ferroserve_backend::Engines;
+use ferroserve_registry::{AuditEvent, AuditFilter, ModelVersion, RegisteredModel, Stage};
+use ferroserve_serving::lifecycle::{ArtifactInfo, Lifecycle, RegisterVersion};
+use serde_json::Value;
+
+use super::backend::{Changed, ConfigRevision, ModelDetail, ModelsBackend};
+use crate::registry::RegistrySettings;
+
+/// Audit events fetched per query while reading a whole history.
+const HISTORY_PAGE: i64 = 1000;
+
+/// The registry of a data dir, opened in this process.
+pub struct DirectBackend {
+    runtime: tokio::runtime::Runtime,
+    lifecycle: Lifecycle,
+    actor: String,
+}
+
+impl DirectBackend {
+    /// Opens the registry and artifact store named by `settings`.
+    pub fn open(
+        settings: &RegistrySettings,
+        ort_library: Option<&Path>,
+        actor: String,
+    ) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let engines = Arc::new(Engines::discover(ort_library));
+        let lifecycle = runtime
+            .block_on(crate::registry::open(settings, engines))
+            .with_context(|| format!("cannot open the data dir {}", settings.data_dir.display()))?;
+        Ok(DirectBackend {
+            runtime,
+            lifecycle,
+            actor,
+        })
+    }
+
+    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+}
+
+impl ModelsBackend for DirectBackend {
+    fn upload(&self, path: &Path) -> anyhow::Result<ArtifactInfo> {
+        self.block_on(async {
+            let file = tokio::fs::File::open(path)
+                .await
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            self.lifecycle
+                .upload(file, None)
+                .await
+                .with_context(|| format!("cannot store {}", path.display()))
+        })
+    }
+
+    fn register(
+        &self,
+        model: &str,
+        request: &RegisterVersion,
+    ) -> anyhow::Result<Changed<ModelVersion>> {
+        let version =
+            self.block_on(self.lifecycle.register(model, request.clone(), &self.actor))?;
+        Ok(Changed::direct(version))
+    }
+
+    fn list(&self) -> anyhow::Result<Vec<RegisteredModel>> {
+        Ok(self.block_on(self.lifecycle.registry().list_models())?)
+    }
+
+    fn model(&self, model: &str) -> anyhow::Result<ModelDetail> {
+        let registry = self.lifecycle.registry();
+        self.block_on(async {
+            Ok(ModelDetail {
+                model: registry.get_model(model).await?,
+                aliases: registry.aliases(model).await?,
+                versions: registry.list_versions(model).await?,
+            })
+        })
+    }
+
+    fn version(&self, model: &str, version: i64) -> anyhow::Result<ModelVersion> {
+        Ok(self.block_on(self.lifecycle.registry().get_version(model, version))?)
+    }
+
+    fn promote(
+        &self,
+        model: &str,
+        version: i64,
+        stage: Stage,
+        archive_existing: bool,
+    ) -> anyhow::Result<Changed<ModelVersion>> {
+        let changed = self.block_on(self.lifecycle.registry().transition_stage(
+            model,
+            version,
+            stage,
+            archive_existing,
+            &self.actor,
+        ))?;
+        Ok(Changed::direct(changed))
+    }
+
+    fn set_alias(&self, model: &str, alias: &str, version: i64) -> anyhow::Result<Changed<()>> {
+        self.block_on(
+            self.lifecycle
+                .registry()
+                .set_alias(model, alias, version, &self.actor),
+        )?;
+        Ok(Changed::direct(()))
+    }
+
+    fn delete_alias(&self, model: &str, alias: &str) -> anyhow::Result<Changed<()>> {
+        self.block_on(
+            self.lifecycle
+                .registry()
+                .delete_alias(model, alias, &self.actor),
+        )?;
+        Ok(Changed::direct(()))
+    }
+
+    fn rollback(&self, model: &str) -> anyhow::Result<Changed<ModelVersion>> {
+        let version = self.block_on(self.lifecycle.rollback(model, &self.actor))?;
+        Ok(Changed::direct(version))
+    }
+
+    fn history(&self, model: &str) -> anyhow::Result<Vec<AuditEvent>> {
+        let registry = self.lifecycle.registry();
+        self.block_on(async {
+            let mut events: Vec<AuditEvent> = Vec::new();
+            loop {
+                let filter = AuditFilter {
+                    model: Some(model.to_owned()),
+                    after_id: events.last().map(|e| e.id),
+                    limit: Some(HISTORY_PAGE),
+                    ..AuditFilter::default()
+                };
+                let page = registry.audit_events(&filter).await?;
+                let done = (page.len() as i64) < HISTORY_PAGE;
+                events.extend(page);
+                if done {
+                    break;
+                }
+            }
+            if events.is_empty() {
+                // Say "model does not exist" rather than print nothing.
+                registry.get_model(model).await?;
+            }
+            Ok(events)
+        })
+    }
+
+    fn serving_config(&self, model: &str) -> anyhow::Result<ConfigRevision> {
+        let registry = self.lifecycle.registry();
+        self.block_on(async {
+            registry.get_model(model).await?;
+            // As stored, like the server answers: `null` and `{}` when
+            // none was ever set.
+            Ok(match registry.serving_config(model).await? {
+                Some(stored) => ConfigRevision {
+                    revision: Some(stored.revision),
+                    config: stored.config,
+                },
+                None => ConfigRevision {
+                    revision: None,
+                    config: Value::Object(Default::default()),
+                },
+            })
+        })
+    }
+
+    fn set_serving_config(
+        &self,
+        model: &str,
+        config: Value,
+    ) -> anyhow::Result<Changed<ConfigRevision>> {
+        let stored = self.block_on(self.lifecycle.set_serving_config(
+            model,
+            config,
+            &self.actor,
+        ))?;
+        Ok(Changed::direct(ConfigRevision {
+            revision: Some(stored.revision),
+            config: stored.config,
+        }))
+    }
+}

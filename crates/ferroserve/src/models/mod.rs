@@ -1,0 +1,88 @@
+//! `ferroserve models`: register, list, show, promote, alias, roll back and
+//! configure registered models, through a server's management API
+//! (`--url`) or directly on a data dir.
+
+mod args;
+mod backend;
+mod commands;
+mod direct;
+mod files;
+mod output;
+mod register;
+mod remote;
+mod serving;
+mod show;
+
+pub use args::ModelsArgs;
+use args::{ModelsCommand, TargetArgs};
+use backend::ModelsBackend;
+
+/// Runs one `models` subcommand.
+pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
+    let ModelsArgs { target, command } = args;
+    let json = target.json;
+    let open = || open_backend(&target);
+    match command {
+        ModelsCommand::Register(args) => {
+            // Every flag is checked before anything is opened or uploaded.
+            let request = register::request(&args)?;
+            commands::register(open()?.as_ref(), json, &args, request)
+        }
+        ModelsCommand::List => commands::list(open()?.as_ref(), json),
+        ModelsCommand::Show { target: what } => commands::show(open()?.as_ref(), json, &what),
+        ModelsCommand::Promote {
+            model,
+            version,
+            stage,
+            no_archive_existing,
+        } => {
+            let archive_existing = !no_archive_existing;
+            commands::promote(
+                open()?.as_ref(),
+                json,
+                &model,
+                version,
+                stage,
+                archive_existing,
+            )
+        }
+        ModelsCommand::Alias {
+            model,
+            alias,
+            version,
+            delete,
+        } => match version.filter(|_| !delete) {
+            Some(version) => commands::set_alias(open()?.as_ref(), json, &model, &alias, version),
+            None => commands::delete_alias(open()?.as_ref(), json, &model, &alias),
+        },
+        ModelsCommand::History { model } => commands::history(open()?.as_ref(), json, &model),
+        ModelsCommand::Rollback { model } => commands::rollback(open()?.as_ref(), json, &model),
+        ModelsCommand::Config { model, set } => match set {
+            Some(text) => commands::set_config(open()?.as_ref(), json, &model, &text),
+            None => commands::config(open()?.as_ref(), json, &model),
+        },
+    }
+}
+
+/// The backend `target` names: the server at `--url`, else the data dir.
+fn open_backend(target: &TargetArgs) -> anyhow::Result<Box<dyn ModelsBackend>> {
+    match target.url.as_deref().filter(|u| !u.is_empty()) {
+        Some(url) => Ok(Box::new(remote::RemoteBackend::new(url, target.actor())?)),
+        None => {
+            // Shows what opening the registry warns about (interrupted
+            // registrations), nothing chattier; a missing ONNX Runtime is
+            // no news on every command (artifacts are checked with tract).
+            crate::logging::init("text", "warn,ferroserve_backend=error");
+            let settings = crate::registry::RegistrySettings {
+                data_dir: target.data_dir.clone(),
+                registry_url: target.registry_url.clone(),
+                artifact_store: target.artifact_store.clone(),
+            };
+            Ok(Box::new(direct::DirectBackend::open(
+                &settings,
+                target.ort_library.as_deref(),
+                target.actor(),
+            )?))
+        }
+    }
+}

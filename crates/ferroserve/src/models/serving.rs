@@ -1,0 +1,135 @@
+//! Warnings when a server's answer to a change shows that the version
+//! asked for does not serve (it failed to load, warm up or swap in).
+
+use ferroserve_registry::Stage;
+use ferroserve_serving::lifecycle::{ModelServingConfig, ServeTarget};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::backend::ModelsBackend;
+
+/// What a change asked for, to tell whether the version should now serve.
+pub enum Asked<'a> {
+    /// The version moved to a stage.
+    Stage(Stage),
+    /// An alias now points to the version.
+    Alias(&'a str),
+    /// The version was registered, into this stage if any.
+    Registered(Option<Stage>),
+}
+
+impl Asked<'_> {
+    /// Whether a model served per `target` should now serve the version.
+    fn selected_by(&self, target: &ServeTarget) -> bool {
+        let stage_served = |stage: &Option<Stage>| match target {
+            ServeTarget::Production => *stage == Some(Stage::Production),
+            ServeTarget::Staging => *stage == Some(Stage::Staging),
+            _ => false,
+        };
+        match self {
+            Asked::Stage(stage) => stage_served(&Some(*stage)),
+            Asked::Alias(alias) => matches!(target, ServeTarget::Alias(a) if a == alias),
+            Asked::Registered(stage) => *target == ServeTarget::Latest || stage_served(stage),
+        }
+    }
+}
+
+/// The parts of a `ServingStatus` the warnings need.
+#[derive(Debug, Default, Deserialize)]
+struct ServingView {
+    serving_version: Option<String>,
+    #[serde(default)]
+    failures: Vec<Failure>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Failure {
+    version: i64,
+    reason: String,
+}
+
+fn view(serving: Option<&Value>) -> Option<ServingView> {
+    serving
+        .filter(|s| !s.is_null())
+        .and_then(|s| serde_json::from_value(s.clone()).ok())
+}
+
+/// Warns on stderr when `version` should serve after the change but the
+/// server serves another one, with the failure reasons it gives.
+pub fn check(
+    backend: &dyn ModelsBackend,
+    model: &str,
+    serving: Option<&Value>,
+    version: i64,
+    asked: &Asked<'_>,
+) {
+    let Some(view) = view(serving) else {
+        return;
+    };
+    if view.serving_version.as_deref() == Some(version.to_string().as_str()) {
+        return;
+    }
+    let failed = view.failures.iter().any(|f| f.version == version);
+    // Without a failure, whether the version should serve depends on what
+    // the model's serving config selects.
+    let expected = failed
+        || backend
+            .serving_config(model)
+            .ok()
+            .and_then(|c| ModelServingConfig::from_value(&c.config).ok())
+            .is_some_and(|c| asked.selected_by(&c.serve));
+    if expected {
+        let serving = view
+            .serving_version
+            .as_deref()
+            .map_or_else(|| "no version".to_owned(), |v| format!("version {v}"));
+        eprintln!("warning: {model} version {version} is not serving; the server serves {serving}");
+        print_failures(&view);
+    }
+}
+
+/// Warns on stderr about versions the server could not serve after a
+/// change that names no version.
+pub fn report_failures(model: &str, serving: Option<&Value>) {
+    if let Some(view) = view(serving).filter(|v| !v.failures.is_empty()) {
+        eprintln!("warning: the server could not serve every version of {model} it should");
+        print_failures(&view);
+    }
+}
+
+fn print_failures(view: &ServingView) {
+    for failure in &view.failures {
+        eprintln!("  version {}: {}", failure.version, failure.reason);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_matter_when_the_config_selects_them() {
+        let production = ServeTarget::Production;
+        assert!(Asked::Stage(Stage::Production).selected_by(&production));
+        assert!(!Asked::Stage(Stage::Staging).selected_by(&production));
+        assert!(Asked::Stage(Stage::Staging).selected_by(&ServeTarget::Staging));
+        let champion = ServeTarget::Alias("champion".into());
+        assert!(Asked::Alias("champion").selected_by(&champion));
+        assert!(!Asked::Alias("challenger").selected_by(&champion));
+        assert!(!Asked::Alias("champion").selected_by(&production));
+        assert!(Asked::Registered(None).selected_by(&ServeTarget::Latest));
+        assert!(Asked::Registered(Some(Stage::Production)).selected_by(&production));
+        assert!(!Asked::Registered(None).selected_by(&production));
+        assert!(!Asked::Stage(Stage::Production).selected_by(&ServeTarget::Version(1)));
+    }
+
+    #[test]
+    fn serving_status_parts_are_read_leniently() {
+        let status = serde_json::json!({"model": "m", "serving_version": "1",
+            "failures": [{"version": 2, "reason": "bad"}], "origin": "registry"});
+        let view = view(Some(&status)).expect("parses");
+        assert_eq!(view.serving_version.as_deref(), Some("1"));
+        assert_eq!(view.failures[0].reason, "bad");
+        assert!(super::view(Some(&Value::Null)).is_none());
+    }
+}

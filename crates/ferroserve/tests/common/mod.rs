@@ -1,0 +1,147 @@
+//! Helpers shared by the end-to-end tests: start the real binary on a free
+//! port with its own data dir, wait for readiness, and send JSON requests.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_ferroserve");
+
+/// Root of the repository (tests run from there).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A running `ferroserve serve`, killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    /// The data dir (a fresh temporary one unless the test gave one).
+    pub data_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Starts the server on a free port with a fresh data dir and waits
+    /// until it is ready.
+    pub fn start(args: &[&str]) -> Server {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let data_dir = temp.path().to_path_buf();
+        let mut server = Server::start_in(&data_dir, args);
+        server._temp = Some(temp);
+        server.wait_ready();
+        server
+    }
+
+    /// Starts the server on `data_dir` without waiting for readiness.
+    pub fn start_in(data_dir: &Path, args: &[&str]) -> Server {
+        let mut child = Command::new(BIN)
+            .args([
+                "serve",
+                "--http",
+                "127.0.0.1:0",
+                "--log-format",
+                "text",
+                "--log-level",
+                "warn",
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .args(args)
+            .current_dir(repo_root())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("ferroserve binary starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("reads the listening line");
+        let base = line
+            .trim()
+            .strip_prefix("ferroserve listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Server {
+            child,
+            base,
+            data_dir: data_dir.to_path_buf(),
+            _temp: None,
+        }
+    }
+
+    /// Waits (at most 60 s) until `/readyz` answers 200.
+    pub fn wait_ready(&self) {
+        let client = reqwest::blocking::Client::new();
+        let until = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < until {
+            if let Ok(r) = client.get(format!("{}/readyz", self.base)).send() {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server at {} never became ready", self.base);
+    }
+
+    /// Polls `/metrics` until a line equal to `line` appears.
+    pub fn wait_for_metric(&self, line: &str) {
+        let until = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < until {
+            if self.metrics().lines().any(|l| l == line) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!(
+            "metric line {line:?} never appeared in:\n{}",
+            self.metrics()
+        );
+    }
+
+    fn metrics(&self) -> String {
+        reqwest::blocking::get(format!("{}/metrics", self.base))
+            .and_then(|r| r.text())
+            .unwrap_or_default()
+    }
+
+    /// `host:port` of the server.
+    pub fn host_port(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
+    /// Sends a signal (`TERM`, `KILL`...) to the server process.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// POSTs JSON and returns the status and the JSON answer.
+pub fn post(url: &str, body: &Value) -> (u16, Value) {
+    let r = reqwest::blocking::Client::new()
+        .post(url)
+        .json(body)
+        .send()
+        .expect("request is sent");
+    let status = r.status().as_u16();
+    (status, r.json().expect("JSON body"))
+}
