@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Served throughput and latency with wrk (Debian package `wrk`): the MLP
 # (testdata/models/mlp.onnx) with single-row KServe v2 JSON and binary
-# requests, with dynamic batching on (max 32 rows, no delay) and off (1 row).
+# requests, with dynamic batching on (max 32 rows, no delay) and off (1 row);
+# then, when redis-server is installed, the same fixed request answered from
+# the result cache: L1 (in process) and L2 (Redis; L1 made too small to hold
+# an entry, so every request goes to Redis).
 # Usage: bench/http.sh [DURATION_S] [CONNECTIONS]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -14,11 +17,12 @@ bodies=target/bench-bodies
 python3 bench/make_bodies.py "$bodies"
 port=$((20000 + RANDOM % 20000))
 
-run() { # label, batch size, model name, model file, body
+run() { # label, batch size, model name, model file, body, extra serve flags...
     local label="$1" batch="$2" model="$3" file="$4" body="$5"
+    shift 5
     target/release/ferroserve serve --http "127.0.0.1:$port" --no-example \
         --model "$model=$file" --max-batch-size "$batch" \
-        --log-level warn >/dev/null 2>&1 &
+        --log-level warn "$@" >/dev/null 2>&1 &
     local pid=$!
     for _ in $(seq 100); do curl -sf "127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
     # Warm-up, then the measured run.
@@ -27,7 +31,7 @@ run() { # label, batch size, model name, model file, body
     echo "== $label"
     BODY="$bodies/$body" wrk -t2 -c"$connections" -d"${duration}s" --latency -s bench/wrk/post.lua \
         "http://127.0.0.1:$port/v2/models/$model/infer" | grep -E "Requests/sec|50%|99%|Non-2xx|Socket errors"
-    curl -s "127.0.0.1:$port/metrics" | grep -E '^ferroserve_batch_size_(sum|count)' | tr '\n' ' '
+    curl -s "127.0.0.1:$port/metrics" | grep -E '^ferroserve_(batch_size_(sum|count)|cache_requests_total)' | tr '\n' ' '
     echo
     kill "$pid"; wait "$pid" 2>/dev/null || true
 }
@@ -38,3 +42,15 @@ run "mlp json, batching off" 1 mlp "$mlp" mlp.json
 run "mlp binary, batching on" 32 mlp "$mlp" mlp.bin
 run "mlp binary, batching off" 1 mlp "$mlp" mlp.bin
 run "iris json, batching on" 32 iris examples/iris/model.onnx iris.json
+
+command -v redis-server >/dev/null || { echo "redis-server not found (apt-get install redis-server): cache cases skipped" >&2; exit 0; }
+redis_port=$((port + 1))
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
+redis_pid=$!
+trap 'kill "$redis_pid" 2>/dev/null || true' EXIT
+sleep 0.3
+l2=(--cache --redis-url "redis://127.0.0.1:$redis_port" --cache-cost-aware false --cache-max-bytes 1)
+run "mlp json, cache hit L1" 32 mlp "$mlp" mlp.json --cache
+run "mlp json, cache hit L2 (redis)" 32 mlp "$mlp" mlp.json "${l2[@]}"
+run "iris json, cache hit L1" 32 iris examples/iris/model.onnx iris.json --cache
+run "iris json, cache hit L2 (redis)" 32 iris examples/iris/model.onnx iris.json "${l2[@]}"

@@ -1,10 +1,13 @@
 //! Named, shaped tensors with typed storage, and the row operations the
 //! batcher needs (concatenate along the batch dimension, split it again).
 
+use serde::{Deserialize, Serialize};
+
 use crate::{DataType, InferError};
 
-/// Typed, flat (row-major) element storage of a tensor.
-#[derive(Debug, Clone, PartialEq)]
+/// Typed, flat (row-major) element storage of a tensor. Serde forms exist
+/// for compact stores (the shared result cache), not for the wire protocols.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum TensorData {
     /// `BOOL` elements.
     Bool(Vec<bool>),
@@ -154,7 +157,7 @@ impl TensorData {
 }
 
 /// A named tensor: shape plus row-major data.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tensor {
     /// Input or output name, as in the model signature.
     pub name: String,

@@ -4,9 +4,10 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use ferroserve_core::{InferError, InferRequest, InferResponse};
+use ferroserve_serving::cache::{infer_cached, CacheDirective};
 use ferroserve_serving::request_metrics::RequestMetrics;
 use ferroserve_serving::ServedVersion;
 
@@ -15,6 +16,10 @@ use crate::state::AppState;
 
 /// Header giving a per-request timeout in milliseconds.
 pub const TIMEOUT_HEADER: &str = "x-request-timeout-ms";
+
+/// Response header telling how the result cache took part:
+/// `hit-l1`, `hit-l2`, `miss` or `bypass` (absent when the model does not cache).
+pub const CACHE_HEADER: &str = "x-ferroserve-cache";
 
 /// One protocol's decode and encode steps around the shared path.
 pub(crate) trait Protocol {
@@ -86,8 +91,26 @@ async fn run<P: Protocol>(
 ) -> Result<Response, InferError> {
     let (request, context) = protocol.decode(served, body)?;
     let deadline = start + request_timeout(state, served, headers, &request)?;
-    let response = served.infer(request, Some(deadline)).await?;
-    protocol.encode(served, context, response)
+    let directive = CacheDirective::from_cache_control(
+        headers
+            .get(header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let (response, status) = infer_cached(
+        state.cache.as_deref(),
+        served,
+        request,
+        Some(deadline),
+        directive,
+    )
+    .await?;
+    let mut response = protocol.encode(served, context, response)?;
+    if let Some(value) = status.header_value() {
+        response
+            .headers_mut()
+            .insert(CACHE_HEADER, HeaderValue::from_static(value));
+    }
+    Ok(response)
 }
 
 /// The tightest of: the request's `timeout` parameter (µs), the

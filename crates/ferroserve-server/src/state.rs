@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferroserve_serving::cache::ResultCache;
 use ferroserve_serving::lifecycle::Controller;
 use ferroserve_serving::ModelManager;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -49,6 +50,8 @@ pub struct AppState {
     /// Registry-driven lifecycle; `None` when the registry is not enabled,
     /// and the management and repository APIs answer 503.
     pub controller: Option<Arc<Controller>>,
+    /// Result cache; `None`: no answer is ever cached.
+    pub cache: Option<Arc<ResultCache>>,
     startup_done: AtomicBool,
 }
 
@@ -64,6 +67,7 @@ impl AppState {
             config,
             metrics,
             controller: None,
+            cache: None,
             startup_done: AtomicBool::new(false),
         }
     }
@@ -74,6 +78,12 @@ impl AppState {
     pub fn with_controller(mut self, controller: Arc<Controller>) -> Self {
         self.manager = controller.manager().clone();
         self.controller = Some(controller);
+        self
+    }
+
+    /// Caches answers of the models whose cache policy allows it.
+    pub fn with_cache(mut self, cache: Arc<ResultCache>) -> Self {
+        self.cache = Some(cache);
         self
     }
 

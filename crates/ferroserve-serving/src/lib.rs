@@ -4,6 +4,7 @@
 //! the model registry.
 
 pub mod batcher;
+pub mod cache;
 pub mod lifecycle;
 pub mod manager;
 pub mod repository;

@@ -60,6 +60,8 @@ pub struct ModelConfig {
     pub batching: Option<toml::Table>,
     /// Versions to serve; default: the latest one.
     pub version_policy: VersionPolicy,
+    /// Result cache: `[cache]` with `enabled` and `ttl_s`.
+    pub cache: crate::cache::ModelCachePolicy,
 }
 
 /// A problem with the repository's layout or files.
@@ -80,6 +82,13 @@ pub fn scan(dir: &Path, defaults: &ServingDefaults) -> Result<Vec<ModelSpec>, Re
                     model_dir.join(CONFIG_FILE).display()
                 ))
             })?;
+        config.cache.validate().map_err(|e| {
+            RepositoryError(format!(
+                "{}: [cache] {}",
+                model_dir.join(CONFIG_FILE).display(),
+                e.message
+            ))
+        })?;
         let schema = read_schema(&model_dir.join(SCHEMA_FILE))?;
         let mut versions: Vec<(u64, PathBuf)> = Vec::new();
         for version_dir in sorted_dirs(&model_dir)? {
@@ -133,6 +142,7 @@ pub fn scan(dir: &Path, defaults: &ServingDefaults) -> Result<Vec<ModelSpec>, Re
                 batching: batching.clone(),
                 schema: version_schema.or_else(|| schema.clone()),
                 request_timeout: None,
+                cache: config.cache,
             });
         }
     }
@@ -164,6 +174,7 @@ pub fn single_file(
         batching: defaults.batching.clone(),
         schema: read_schema(&path.with_file_name(SCHEMA_FILE))?,
         request_timeout: None,
+        cache: Default::default(),
     })
 }
 
@@ -253,7 +264,7 @@ mod tests {
         touch(&dir.path().join("b/3/model.onnx"));
         std::fs::write(
             dir.path().join("b/config.toml"),
-            "engine = \"tract\"\nversion_policy = { all = true }\n[batching]\nmax_batch_size = 4\n",
+            "engine = \"tract\"\nversion_policy = { all = true }\n[batching]\nmax_batch_size = 4\n[cache]\nenabled = true\nttl_s = 60\n",
         )
         .expect("write");
         let specs = scan(dir.path(), &defaults()).expect("valid repository");
@@ -267,6 +278,8 @@ mod tests {
         );
         assert_eq!(specs[1].engine, EngineChoice::Tract);
         assert_eq!(specs[1].batching.max_batch_size, 4);
+        assert_eq!(specs[1].cache.ttl_s, Some(60));
+        assert_eq!(specs[0].cache, Default::default());
         assert_eq!(
             specs[1].batching.max_queue_size,
             BatcherConfig::default().max_queue_size

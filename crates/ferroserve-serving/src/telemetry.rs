@@ -29,3 +29,12 @@ pub const DURATION_BUCKETS: &[f64] = &[
 pub const BATCH_SIZE_BUCKETS: &[f64] = &[
     1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
 ];
+
+/// Result cache lookups, by `layer` (`l1`, `l2`) and `result` (`hit`,
+/// `miss`, `error`, `unavailable` (breaker open or not connected),
+/// `skipped_cheap` (model faster than a Redis round trip), `bypass`).
+pub const CACHE_REQUESTS: &str = "ferroserve_cache_requests_total";
+/// Time of one cache lookup in seconds, by `layer` and `result` (`hit`, `miss`).
+pub const CACHE_LOOKUP_DURATION: &str = "ferroserve_cache_lookup_duration_seconds";
+/// State of the breaker around the Redis cache: 0 closed, 1 open, 2 half-open.
+pub const CACHE_REDIS_BREAKER_STATE: &str = "ferroserve_cache_redis_breaker_state";

@@ -94,6 +94,30 @@ pub struct ServeArgs {
     /// Threads handling HTTP [default: cores - 1, at least 1].
     #[arg(long, env = "FERROSERVE_HTTP_THREADS")]
     pub http_threads: Option<usize>,
+    /// Cache the answers of every model whose serving config does not say otherwise [default: off].
+    #[arg(long, env = "FERROSERVE_CACHE")]
+    pub cache: bool,
+    /// Bytes of cached outputs held in process at most [default: 268435456].
+    #[arg(long, env = "FERROSERVE_CACHE_MAX_BYTES")]
+    pub cache_max_bytes: Option<u64>,
+    /// Lifetime of a cached answer for models that set none, in seconds [default: 300].
+    #[arg(long, env = "FERROSERVE_CACHE_TTL_S")]
+    pub cache_ttl_s: Option<u64>,
+    /// Skip Redis for models that compute faster than a Redis round trip [default: true].
+    #[arg(long, env = "FERROSERVE_CACHE_COST_AWARE")]
+    pub cache_cost_aware: Option<bool>,
+    /// Redis shared by replicas for cached answers, e.g. redis://127.0.0.1:6379 [default: none, in-process only].
+    #[arg(long, env = "FERROSERVE_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Longest wait for one Redis call before it counts as failed, in ms [default: 5].
+    #[arg(long, env = "FERROSERVE_REDIS_TIMEOUT_MS")]
+    pub redis_timeout_ms: Option<u64>,
+    /// Consecutive Redis failures after which Redis is left alone for a cool-down [default: 5].
+    #[arg(long, env = "FERROSERVE_REDIS_BREAKER_FAILURES")]
+    pub redis_breaker_failures: Option<u32>,
+    /// How long Redis is left alone after the breaker opens, in ms [default: 2000].
+    #[arg(long, env = "FERROSERVE_REDIS_BREAKER_COOLDOWN_MS")]
+    pub redis_breaker_cooldown_ms: Option<u64>,
     /// Log format: json or text [default: json].
     #[arg(long, env = "FERROSERVE_LOG_FORMAT")]
     pub log_format: Option<String>,

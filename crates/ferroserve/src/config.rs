@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use ferroserve_backend::EngineChoice;
 use ferroserve_serving::batcher::BatcherConfig;
+use ferroserve_serving::cache::CacheConfig;
 use serde::Deserialize;
 
 use crate::cli::ServeArgs;
@@ -55,6 +56,47 @@ pub struct ServeConfig {
     pub log_format: String,
     /// Log filter.
     pub log_level: String,
+    /// Redis URL of the shared result cache (secret: never logged in full).
+    pub redis_url: Option<String>,
+    /// Result cache settings (`[cache]`).
+    pub cache: CacheSettings,
+}
+
+/// The `[cache]` section: result cache defaults. Models opt in or out in
+/// their own serving config; `enabled` is the default for those that do not say.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheSettings {
+    /// Cache models that do not say (off by default: caching assumes a
+    /// deterministic model, which the model owner should confirm).
+    pub enabled: bool,
+    /// Bytes of outputs held in process at most.
+    pub max_bytes: u64,
+    /// Entry lifetime in seconds for models that set none.
+    pub ttl_s: u64,
+    /// Skip Redis for models faster than a Redis round trip.
+    pub cost_aware: bool,
+    /// Longest wait for one Redis call, in ms.
+    pub redis_timeout_ms: u64,
+    /// Consecutive Redis failures that open the breaker.
+    pub redis_breaker_failures: u32,
+    /// Cool-down of the open breaker, in ms.
+    pub redis_breaker_cooldown_ms: u64,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        let d = CacheConfig::default();
+        CacheSettings {
+            enabled: d.enabled_by_default,
+            max_bytes: d.max_bytes,
+            ttl_s: d.ttl.as_secs(),
+            cost_aware: d.cost_aware,
+            redis_timeout_ms: d.redis_timeout.as_millis() as u64,
+            redis_breaker_failures: d.breaker_failures,
+            redis_breaker_cooldown_ms: d.breaker_cooldown.as_millis() as u64,
+        }
+    }
 }
 
 impl Default for ServeConfig {
@@ -79,6 +121,8 @@ impl Default for ServeConfig {
             http_threads: None,
             log_format: "json".to_string(),
             log_level: "info".to_string(),
+            redis_url: None,
+            cache: CacheSettings::default(),
         }
     }
 }
@@ -135,6 +179,22 @@ impl ServeConfig {
             self.http_threads = args.http_threads;
         }
         self.no_example |= args.no_example;
+        if args.redis_url.is_some() {
+            self.redis_url = args.redis_url.clone();
+        }
+        let c = &mut self.cache;
+        c.enabled |= args.cache;
+        macro_rules! set_cache {
+            ($($flag:ident => $field:ident),*) => { $(if let Some(v) = args.$flag { c.$field = v; })* };
+        }
+        set_cache!(
+            cache_max_bytes => max_bytes,
+            cache_ttl_s => ttl_s,
+            cache_cost_aware => cost_aware,
+            redis_timeout_ms => redis_timeout_ms,
+            redis_breaker_failures => redis_breaker_failures,
+            redis_breaker_cooldown_ms => redis_breaker_cooldown_ms
+        );
         let b = &mut self.batching;
         if let Some(v) = args.max_batch_size {
             b.max_batch_size = v;
@@ -174,6 +234,10 @@ impl ServeConfig {
         if self.http_threads == Some(0) {
             bail!("http_threads must be at least 1");
         }
+        let c = &self.cache;
+        if c.max_bytes == 0 || c.ttl_s == 0 || c.redis_timeout_ms == 0 {
+            bail!("cache: max_bytes, ttl_s and redis_timeout_ms must each be at least 1");
+        }
         Ok(())
     }
 
@@ -183,6 +247,21 @@ impl ServeConfig {
             data_dir: self.data_dir.clone(),
             registry_url: self.registry_url.clone(),
             artifact_store: self.artifact_store.clone(),
+        }
+    }
+
+    /// Result cache settings for the serving layer.
+    pub fn cache_config(&self) -> CacheConfig {
+        let c = &self.cache;
+        CacheConfig {
+            enabled_by_default: c.enabled,
+            max_bytes: c.max_bytes,
+            ttl: Duration::from_secs(c.ttl_s),
+            redis_url: self.redis_url.clone(),
+            redis_timeout: Duration::from_millis(c.redis_timeout_ms),
+            breaker_failures: c.redis_breaker_failures,
+            breaker_cooldown: Duration::from_millis(c.redis_breaker_cooldown_ms),
+            cost_aware: c.cost_aware,
         }
     }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use ferroserve_backend::Engines;
 use ferroserve_server::{AppState, ServerConfig};
+use ferroserve_serving::cache::ResultCache;
 use ferroserve_serving::lifecycle::Controller;
 use ferroserve_serving::repository::{self, ServingDefaults};
 use ferroserve_serving::{ModelManager, ModelSpec};
@@ -60,7 +61,10 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             server_config,
             ferroserve_server::telemetry::prometheus(),
         )
-        .with_controller(controller.clone()),
+        .with_controller(controller.clone())
+        .with_cache(Arc::new(
+            ResultCache::new(config.cache_config()).context("invalid cache settings")?,
+        )),
     );
     tracing::info!(%address, "ferroserve listening");
     // Printed for scripts and tests that start the server on port 0.

@@ -32,6 +32,7 @@ pub fn spec(name: &str, path: PathBuf) -> ModelSpec {
         engine: EngineChoice::Auto,
         intra_op_threads: 1,
         batching: BatcherConfig::default(),
+        cache: Default::default(),
     }
 }
 

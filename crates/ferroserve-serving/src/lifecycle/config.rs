@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::batcher::BatcherConfig;
+use crate::cache::ModelCachePolicy;
 use crate::repository::ServingDefaults;
 
 /// Which version answers requests that name none.
@@ -66,6 +67,9 @@ pub struct ModelServingConfig {
     /// Allow a new version whose inputs or outputs differ from the served
     /// one to be swapped in (off: such a swap is refused).
     pub allow_interface_change: bool,
+    /// Result cache, e.g. `{"enabled": true, "ttl_s": 300}`; unset fields
+    /// take the server defaults.
+    pub cache: ModelCachePolicy,
 }
 
 /// How one version is loaded; a version is reloaded when this changes.
@@ -79,6 +83,8 @@ pub struct LoadSettings {
     pub batching: BatcherConfig,
     /// Default request deadline of the version.
     pub request_timeout: Option<Duration>,
+    /// Result cache settings.
+    pub cache: ModelCachePolicy,
 }
 
 impl ModelServingConfig {
@@ -109,6 +115,9 @@ impl ModelServingConfig {
                 "serving config: intra_op_threads must be at least 1",
             ));
         }
+        self.cache
+            .validate()
+            .map_err(|e| InferError::invalid(format!("serving config: {}", e.message)))?;
         if self.request_timeout_ms == Some(0) {
             return Err(InferError::invalid(
                 "serving config: request_timeout_ms must be at least 1",
@@ -152,6 +161,7 @@ impl ModelServingConfig {
             intra_op_threads: self.intra_op_threads.unwrap_or(defaults.intra_op_threads),
             batching: self.batching_over(&defaults.batching)?,
             request_timeout: self.request_timeout_ms.map(Duration::from_millis),
+            cache: self.cache,
         })
     }
 
@@ -323,5 +333,28 @@ mod tests {
         assert!(err(json!({"intra_op_threads": 0})).contains("intra_op_threads"));
         assert!(err(json!({"engine": "cuda"})).contains("cuda"));
         assert!(err(json!({"colour": 1})).contains("colour"));
+        assert!(err(json!({"cache": {"ttl_s": 0}})).contains("cache.ttl_s"));
+        assert!(err(json!({"cache": {"ttl": 3}})).contains("field 'cache"));
+    }
+
+    #[test]
+    fn cache_section_is_per_model() {
+        let config =
+            ModelServingConfig::from_value(&json!({"cache": {"enabled": true, "ttl_s": 300}}))
+                .expect("valid");
+        assert_eq!(
+            config.cache,
+            ModelCachePolicy {
+                enabled: Some(true),
+                ttl_s: Some(300)
+            }
+        );
+        assert_eq!(
+            ModelServingConfig::from_value(&json!({}))
+                .expect("valid")
+                .cache,
+            ModelCachePolicy::default(),
+            "unset: the server default decides"
+        );
     }
 }

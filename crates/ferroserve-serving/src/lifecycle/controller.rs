@@ -441,6 +441,7 @@ impl Controller {
             batching: key.settings.batching.clone(),
             schema,
             request_timeout: key.settings.request_timeout,
+            cache: key.settings.cache,
         };
         self.manager
             .start_version(&spec)

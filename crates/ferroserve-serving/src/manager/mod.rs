@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use ferroserve_backend::Engines;
+use ferroserve_backend::{Engines, ModelSource};
 use ferroserve_core::InferError;
 use serde::Serialize;
 use tokio::sync::Mutex;
@@ -337,22 +337,30 @@ impl ModelManager {
             intra_op_threads: spec.intra_op_threads,
             max_batch_size: spec.batching.max_batch_size,
         };
-        let loaded = tokio::task::spawn_blocking(move || engines.load(choice, &source, &options))
-            .await
-            .map_err(|e| InferError::internal(format!("model loader stopped: {e}")))?
-            .map_err(|e| {
-                let e = InferError::from(e);
-                InferError::new(
-                    e.kind,
-                    format!(
-                        "cannot load model '{}' version {} from {}: {}",
-                        spec.name,
-                        spec.version,
-                        spec.source.describe(),
-                        e.message
-                    ),
-                )
-            })?;
+        let loaded = tokio::task::spawn_blocking(move || {
+            // The content hash names the artifact in result-cache keys, so
+            // two servers sharing a cache never mix up equally named versions.
+            let content = source.read()?;
+            let content_hash = blake3::hash(&content).to_hex().to_string();
+            let loaded = engines.load(choice, &ModelSource::Bytes(content), &options)?;
+            Ok::<_, ferroserve_backend::BackendError>((loaded, content_hash))
+        })
+        .await
+        .map_err(|e| InferError::internal(format!("model loader stopped: {e}")))?
+        .map_err(|e| {
+            let e = InferError::from(e);
+            InferError::new(
+                e.kind,
+                format!(
+                    "cannot load model '{}' version {} from {}: {}",
+                    spec.name,
+                    spec.version,
+                    spec.source.describe(),
+                    e.message
+                ),
+            )
+        })?;
+        let (loaded, content_hash) = loaded;
         let signature = loaded.signature().clone();
         let engine = loaded.engine();
         let labels = BatcherLabels {
@@ -363,15 +371,19 @@ impl ModelManager {
         let batcher = tokio::task::spawn_blocking(move || Batcher::start(loaded, batching, labels))
             .await
             .map_err(|e| InferError::internal(format!("batcher start stopped: {e}")))??;
-        let served = Arc::new(ServedVersion::new(
-            spec.name.clone(),
-            spec.version.clone(),
-            engine,
-            signature,
-            spec.schema.clone(),
-            spec.request_timeout,
-            batcher,
-        ));
+        let served = Arc::new(
+            ServedVersion::new(
+                spec.name.clone(),
+                spec.version.clone(),
+                engine,
+                signature,
+                spec.schema.clone(),
+                spec.request_timeout,
+                batcher,
+            )
+            .with_cache_policy(spec.cache)
+            .with_content_hash(content_hash),
+        );
         if let Err(e) = served.warm_up(spec.batching.instance_count).await {
             served.close();
             return Err(e);

@@ -10,6 +10,7 @@ use ferroserve_core::{
 use tracing::instrument;
 
 use crate::batcher::Batcher;
+use crate::cache::{Ewma, ModelCachePolicy};
 use crate::request_metrics::RequestMetrics;
 
 /// A model version that is loaded, warmed up and accepting requests.
@@ -22,6 +23,9 @@ pub struct ServedVersion {
     request_timeout: Option<Duration>,
     batcher: Batcher,
     metrics: RequestMetrics,
+    cache_policy: ModelCachePolicy,
+    inference_cost: Ewma,
+    cache_identity: String,
 }
 
 impl ServedVersion {
@@ -44,7 +48,38 @@ impl ServedVersion {
             schema,
             request_timeout,
             batcher,
+            cache_policy: ModelCachePolicy::default(),
+            inference_cost: Ewma::default(),
+            cache_identity: String::new(),
         }
+    }
+
+    /// Sets this version's result cache settings.
+    pub(crate) fn with_cache_policy(mut self, policy: ModelCachePolicy) -> Self {
+        self.cache_policy = policy;
+        self
+    }
+
+    /// Sets the hash (blake3, hex) of the model bytes this version runs.
+    pub(crate) fn with_content_hash(mut self, content_hash: String) -> Self {
+        self.cache_identity = format!("{}@{content_hash}", self.version);
+        self
+    }
+
+    /// What names this version in result-cache keys: its label and the
+    /// hash of its model bytes.
+    pub fn cache_identity(&self) -> &str {
+        &self.cache_identity
+    }
+
+    /// This version's result cache settings.
+    pub fn cache_policy(&self) -> &ModelCachePolicy {
+        &self.cache_policy
+    }
+
+    /// Moving average of the time a computed (uncached) answer takes.
+    pub fn inference_cost(&self) -> &Ewma {
+        &self.inference_cost
     }
 
     /// Model name.

@@ -7,6 +7,7 @@ use ferroserve_backend::{EngineChoice, ModelSource};
 use ferroserve_core::FeatureSchema;
 
 use crate::batcher::BatcherConfig;
+use crate::cache::ModelCachePolicy;
 
 /// Everything needed to load and serve one model version.
 #[derive(Debug, Clone)]
@@ -28,4 +29,6 @@ pub struct ModelSpec {
     /// Deadline of a request to this version that sets none itself
     /// (`None`: the server default).
     pub request_timeout: Option<Duration>,
+    /// Result cache settings of this version.
+    pub cache: ModelCachePolicy,
 }
