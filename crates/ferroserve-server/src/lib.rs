@@ -15,12 +15,10 @@ pub mod state;
 pub mod telemetry;
 pub mod v1;
 
-use std::sync::Arc;
-
 use axum::routing::{get, post};
 use axum::Router;
 use ferroserve_core::InferError;
-use ferroserve_serving::{ModelManager, ModelSpec};
+use ferroserve_serving::ModelSpec;
 
 pub use state::{AppState, ServerConfig, SharedState};
 
@@ -71,15 +69,7 @@ pub fn spawn_model_loading(
     specs: Vec<ModelSpec>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        state.manager.declare(&specs).await;
-        let loads = specs.into_iter().map(|spec| {
-            let manager: Arc<ModelManager> = state.manager.clone();
-            async move {
-                // The error is recorded in the model's state and logged by the manager.
-                let _ = manager.load(spec).await;
-            }
-        });
-        futures::future::join_all(loads).await;
+        state.manager.load_all(specs).await;
         state.mark_started();
         tracing::info!(
             ready = state.manager.all_ready(),

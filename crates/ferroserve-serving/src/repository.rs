@@ -75,13 +75,16 @@ pub fn scan(dir: &Path, defaults: &ServingDefaults) -> Result<Vec<ModelSpec>, Re
     for model_dir in sorted_dirs(dir)? {
         let name = file_name(&model_dir)?;
         let config = read_config(&model_dir)?;
-        let batching =
-            merge_batching(&defaults.batching, config.batching.as_ref()).map_err(|e| {
+        let batching = match &config.batching {
+            Some(overrides) => defaults.batching.with_overrides(overrides).map_err(|e| {
                 RepositoryError(format!(
-                    "{}: [batching] {e}",
-                    model_dir.join(CONFIG_FILE).display()
+                    "{}: [batching] {}",
+                    model_dir.join(CONFIG_FILE).display(),
+                    e.message
                 ))
-            })?;
+            })?,
+            None => defaults.batching.clone(),
+        };
         config.cache.validate().map_err(|e| {
             RepositoryError(format!(
                 "{}: [cache] {}",
@@ -198,25 +201,6 @@ fn read_config(model_dir: &Path) -> Result<ModelConfig, RepositoryError> {
     let text = std::fs::read_to_string(&path)
         .map_err(|e| RepositoryError(format!("cannot read {}: {e}", path.display())))?;
     toml::from_str(&text).map_err(|e| RepositoryError(format!("{}: {e}", path.display())))
-}
-
-/// Batching knobs: the server defaults, overridden field by field.
-fn merge_batching(
-    defaults: &BatcherConfig,
-    overrides: Option<&toml::Table>,
-) -> Result<BatcherConfig, String> {
-    let Some(overrides) = overrides else {
-        return Ok(defaults.clone());
-    };
-    let mut merged = toml::Table::try_from(defaults).map_err(|e| e.to_string())?;
-    for (k, v) in overrides {
-        merged.insert(k.clone(), v.clone());
-    }
-    let config: BatcherConfig = merged
-        .try_into()
-        .map_err(|e: toml::de::Error| e.to_string())?;
-    config.validate().map_err(|e| e.to_string())?;
-    Ok(config)
 }
 
 fn sorted_dirs(dir: &Path) -> Result<Vec<PathBuf>, RepositoryError> {

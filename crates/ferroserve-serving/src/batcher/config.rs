@@ -46,6 +46,29 @@ impl Default for BatcherConfig {
 }
 
 impl BatcherConfig {
+    /// These settings with the fields of `overrides` on top (the shape of
+    /// a `[batching]` table or a serving config's `batching` object), checked.
+    pub fn with_overrides<T: Serialize>(&self, overrides: &T) -> Result<BatcherConfig, InferError> {
+        let mut merged = serde_json::to_value(self)
+            .map_err(|e| InferError::internal(format!("batcher settings: {e}")))?;
+        let overrides = serde_json::to_value(overrides)
+            .map_err(|e| InferError::invalid(format!("batcher: {e}")))?;
+        match (&mut merged, overrides) {
+            (serde_json::Value::Object(fields), serde_json::Value::Object(extra)) => {
+                fields.extend(extra)
+            }
+            (_, other) => {
+                return Err(InferError::invalid(format!(
+                    "batcher: settings must be a table of fields, got {other}"
+                )))
+            }
+        }
+        let config: BatcherConfig = serde_json::from_value(merged)
+            .map_err(|e| InferError::invalid(format!("batcher: {e}")))?;
+        config.validate()?;
+        Ok(config)
+    }
+
     /// Checks that every value is usable and that the values agree with
     /// each other; the error names the field and what it should be.
     pub fn validate(&self) -> Result<(), InferError> {

@@ -128,17 +128,9 @@ impl ModelServingConfig {
 
     /// Batching knobs: `defaults` with this config's fields on top.
     pub fn batching_over(&self, defaults: &BatcherConfig) -> Result<BatcherConfig, InferError> {
-        let mut merged = serde_json::to_value(defaults)
-            .map_err(|e| InferError::internal(format!("batching defaults: {e}")))?;
-        if let Value::Object(fields) = &mut merged {
-            fields.extend(self.batching.clone());
-        }
-        let config: BatcherConfig = serde_json::from_value(merged)
-            .map_err(|e| InferError::invalid(format!("serving config: batching: {e}")))?;
-        config
-            .validate()
-            .map_err(|e| InferError::invalid(format!("serving config: batching: {e}")))?;
-        Ok(config)
+        defaults
+            .with_overrides(&self.batching)
+            .map_err(|e| InferError::invalid(format!("serving config: batching: {}", e.message)))
     }
 
     /// How `version` is loaded under this config and the server `defaults`.

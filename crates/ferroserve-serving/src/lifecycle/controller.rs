@@ -94,12 +94,7 @@ impl Controller {
     /// Loads the static models and every registry model once.
     pub async fn start(&self) {
         let specs: Vec<ModelSpec> = self.static_specs.values().flatten().cloned().collect();
-        self.manager.declare(&specs).await;
-        let loads = specs.into_iter().map(|spec| async move {
-            // A failure is recorded in the version's state and logged by the manager.
-            let _ = self.manager.load(spec).await;
-        });
-        futures::future::join_all(loads).await;
+        self.manager.load_all(specs).await;
         if let Err(e) = self.sync_changed().await {
             tracing::error!(error = %e, "cannot read the registry at start; registry models are not served yet");
         }

@@ -233,6 +233,17 @@ impl ModelManager {
         }
     }
 
+    /// Declares `specs` (so readiness waits for them), then loads them all
+    /// at once. A version that fails is recorded in its state and logged;
+    /// the others still serve.
+    pub async fn load_all(&self, specs: Vec<ModelSpec>) {
+        self.declare(&specs).await;
+        let loads = specs.into_iter().map(|spec| async move {
+            let _ = self.load(spec).await;
+        });
+        futures::future::join_all(loads).await;
+    }
+
     /// Stops serving every version of `model`; queued requests still finish.
     pub async fn unload(&self, model: &str) -> Result<(), InferError> {
         let _guard = self.write_lock.lock().await;
