@@ -4,6 +4,7 @@
 //! decode, call the serving layer once, and encode.
 
 pub mod body;
+pub mod client;
 pub mod error;
 pub mod health;
 pub mod inference;
@@ -51,6 +52,7 @@ pub fn app(state: SharedState) -> Router {
         .route("/v1/models/{target}", get(v1::status).post(v1::predict))
         .merge(management::routes())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(client::client_id_layer))
         .layer(axum::middleware::from_fn(request_id::request_id_layer))
         .with_state(state)
 }
@@ -90,7 +92,8 @@ pub async fn serve(
     tokio::spawn(telemetry::upkeep_task(state.metrics.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let router = app(state);
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("shutdown requested; draining in-flight requests");
         let _ = stop_tx.send(true);

@@ -5,8 +5,10 @@
 
 pub mod batcher;
 pub mod cache;
+pub mod guard;
 pub mod lifecycle;
 pub mod manager;
+pub mod redis_link;
 pub mod repository;
 pub mod request_metrics;
 pub mod telemetry;

@@ -36,5 +36,5 @@ pub const BATCH_SIZE_BUCKETS: &[f64] = &[
 pub const CACHE_REQUESTS: &str = "ferroserve_cache_requests_total";
 /// Time of one cache lookup in seconds, by `layer` and `result` (`hit`, `miss`).
 pub const CACHE_LOOKUP_DURATION: &str = "ferroserve_cache_lookup_duration_seconds";
-/// State of the breaker around the Redis cache: 0 closed, 1 open, 2 half-open.
-pub const CACHE_REDIS_BREAKER_STATE: &str = "ferroserve_cache_redis_breaker_state";
+/// State of the breaker around Redis (cache, limits, idempotency): 0 closed, 1 open, 2 half-open.
+pub const REDIS_BREAKER_STATE: &str = "ferroserve_redis_breaker_state";

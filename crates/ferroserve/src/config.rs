@@ -10,6 +10,7 @@ use anyhow::{bail, Context};
 use ferroserve_backend::EngineChoice;
 use ferroserve_serving::batcher::BatcherConfig;
 use ferroserve_serving::cache::CacheConfig;
+use ferroserve_serving::redis_link::RedisSettings;
 use serde::Deserialize;
 
 use crate::cli::ServeArgs;
@@ -87,14 +88,15 @@ pub struct CacheSettings {
 impl Default for CacheSettings {
     fn default() -> Self {
         let d = CacheConfig::default();
+        let r = RedisSettings::new("");
         CacheSettings {
             enabled: d.enabled_by_default,
             max_bytes: d.max_bytes,
             ttl_s: d.ttl.as_secs(),
             cost_aware: d.cost_aware,
-            redis_timeout_ms: d.redis_timeout.as_millis() as u64,
-            redis_breaker_failures: d.breaker_failures,
-            redis_breaker_cooldown_ms: d.breaker_cooldown.as_millis() as u64,
+            redis_timeout_ms: r.timeout.as_millis() as u64,
+            redis_breaker_failures: r.failures_to_open,
+            redis_breaker_cooldown_ms: r.cooldown.as_millis() as u64,
         }
     }
 }
@@ -257,12 +259,22 @@ impl ServeConfig {
             enabled_by_default: c.enabled,
             max_bytes: c.max_bytes,
             ttl: Duration::from_secs(c.ttl_s),
-            redis_url: self.redis_url.clone(),
-            redis_timeout: Duration::from_millis(c.redis_timeout_ms),
-            breaker_failures: c.redis_breaker_failures,
-            breaker_cooldown: Duration::from_millis(c.redis_breaker_cooldown_ms),
             cost_aware: c.cost_aware,
         }
+    }
+
+    /// How to reach the Redis shared by the cache, limits and idempotency
+    /// keys; `None` when no URL is configured.
+    pub fn redis_settings(&self) -> Option<RedisSettings> {
+        let c = &self.cache;
+        let timeout = Duration::from_millis(c.redis_timeout_ms);
+        self.redis_url.as_ref().map(|url| RedisSettings {
+            timeout,
+            connect_timeout: timeout.max(Duration::from_millis(500)),
+            failures_to_open: c.redis_breaker_failures,
+            cooldown: Duration::from_millis(c.redis_breaker_cooldown_ms),
+            ..RedisSettings::new(url.clone())
+        })
     }
 
     /// Default deadline of a request.

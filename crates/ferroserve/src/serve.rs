@@ -8,6 +8,7 @@ use anyhow::Context;
 use ferroserve_backend::Engines;
 use ferroserve_server::{AppState, ServerConfig};
 use ferroserve_serving::cache::ResultCache;
+use ferroserve_serving::redis_link::RedisLink;
 use ferroserve_serving::lifecycle::Controller;
 use ferroserve_serving::repository::{self, ServingDefaults};
 use ferroserve_serving::{ModelManager, ModelSpec};
@@ -55,6 +56,11 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         serving_defaults(&config),
         specs,
     ));
+    let redis = config
+        .redis_settings()
+        .map(RedisLink::start)
+        .transpose()
+        .context("invalid redis settings")?;
     let state = Arc::new(
         AppState::new(
             manager,
@@ -63,7 +69,8 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         )
         .with_controller(controller.clone())
         .with_cache(Arc::new(
-            ResultCache::new(config.cache_config()).context("invalid cache settings")?,
+            ResultCache::new(config.cache_config(), redis.clone())
+                .context("invalid cache settings")?,
         )),
     );
     tracing::info!(%address, "ferroserve listening");

@@ -4,7 +4,6 @@
 //! inference costs less than an L2 round trip skips L2. Redis trouble only
 //! ever turns L2 off for a while (see [`breaker`]).
 
-mod breaker;
 mod cost;
 mod key;
 mod l1;
@@ -16,6 +15,7 @@ use std::time::{Duration, Instant};
 use ferroserve_core::{InferError, InferRequest, InferResponse, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::redis_link::{RedisLink, RedisOutcome};
 use crate::telemetry;
 use crate::ServedVersion;
 
@@ -36,14 +36,6 @@ pub struct CacheConfig {
     pub max_bytes: u64,
     /// Lifetime of an entry for models that set none.
     pub ttl: Duration,
-    /// Redis URL of the shared layer; `None`: in-process only.
-    pub redis_url: Option<String>,
-    /// Longest wait for one Redis call before it counts as failed.
-    pub redis_timeout: Duration,
-    /// Consecutive Redis failures that open the breaker.
-    pub breaker_failures: u32,
-    /// How long the breaker stays open before one probe.
-    pub breaker_cooldown: Duration,
     /// Skip Redis for models that compute faster than a Redis round trip.
     pub cost_aware: bool,
 }
@@ -54,10 +46,6 @@ impl Default for CacheConfig {
             enabled_by_default: false,
             max_bytes: 256 * 1024 * 1024,
             ttl: Duration::from_secs(300),
-            redis_url: None,
-            redis_timeout: Duration::from_millis(5),
-            breaker_failures: 5,
-            breaker_cooldown: Duration::from_secs(2),
             cost_aware: true,
         }
     }
@@ -150,33 +138,22 @@ impl CacheStatus {
 pub struct ResultCache {
     config: CacheConfig,
     l1: l1::L1,
-    l2: Option<Arc<l2::L2>>,
+    l2: Option<l2::L2>,
 }
 
 impl ResultCache {
-    /// Builds the cache; with a Redis URL, connecting starts in the
-    /// background (must run inside a tokio runtime) and the server starts
-    /// even when Redis is down.
-    pub fn new(config: CacheConfig) -> Result<Self, CacheError> {
+    /// Builds the cache; with a Redis link, answers are shared through it
+    /// (and the server still starts and serves when Redis is down).
+    pub fn new(config: CacheConfig, redis: Option<Arc<RedisLink>>) -> Result<Self, CacheError> {
         if config.max_bytes == 0 {
             return Err(CacheError("max_bytes must be at least 1".into()));
         }
         if config.ttl.is_zero() {
             return Err(CacheError("ttl must be at least 1 s".into()));
         }
-        let l2 = match &config.redis_url {
-            Some(url) => Some(l2::L2::start(l2::L2Settings {
-                url: url.clone(),
-                timeout: config.redis_timeout,
-                connect_timeout: config.redis_timeout.max(Duration::from_millis(500)),
-                failures_to_open: config.breaker_failures,
-                cooldown: config.breaker_cooldown,
-            })?),
-            None => None,
-        };
         Ok(ResultCache {
             l1: l1::L1::new(config.max_bytes),
-            l2,
+            l2: redis.map(l2::L2::new),
             config,
         })
     }
@@ -192,7 +169,7 @@ impl ResultCache {
 
     /// Whether L2 is worth asking for a model of this cost; a skip is
     /// counted once per request, on lookup.
-    fn use_l2(&self, model_cost: &Ewma, on_lookup: bool) -> Option<&Arc<l2::L2>> {
+    fn use_l2(&self, model_cost: &Ewma, on_lookup: bool) -> Option<&l2::L2> {
         let l2 = self.l2.as_ref()?;
         if self.config.cost_aware {
             if let (Some(model), Some(redis)) = (model_cost.get(), l2.round_trip()) {
@@ -223,20 +200,20 @@ impl ResultCache {
         let l2 = self.use_l2(model_cost, true)?;
         let start = Instant::now();
         match l2.get(key).await {
-            l2::L2Outcome::Done(Some(outputs)) => {
+            RedisOutcome::Done(Some(outputs)) => {
                 CacheMetrics::lookup("l2", "hit", start);
                 self.l1.insert(*key, outputs.clone(), ttl).await;
                 Some((outputs, CacheStatus::HitL2))
             }
-            l2::L2Outcome::Done(None) => {
+            RedisOutcome::Done(None) => {
                 CacheMetrics::lookup("l2", "miss", start);
                 None
             }
-            l2::L2Outcome::Failed => {
+            RedisOutcome::Failed => {
                 CacheMetrics::count("l2", "error");
                 None
             }
-            l2::L2Outcome::Unavailable => {
+            RedisOutcome::Unavailable => {
                 CacheMetrics::count("l2", "unavailable");
                 None
             }
@@ -250,7 +227,7 @@ impl ResultCache {
             let l2 = l2.clone();
             let outputs = outputs.to_vec();
             tokio::spawn(async move {
-                if let l2::L2Outcome::Failed = l2.set(&key, &outputs, ttl).await {
+                if let RedisOutcome::Failed = l2.set(&key, &outputs, ttl).await {
                     CacheMetrics::count("l2", "error");
                 }
             });
@@ -328,7 +305,7 @@ mod tests {
 
     #[tokio::test]
     async fn per_model_policy_overrides_the_server_default() {
-        let cache = ResultCache::new(CacheConfig::default()).expect("valid");
+        let cache = ResultCache::new(CacheConfig::default(), None).expect("valid");
         assert_eq!(cache.ttl_for(&ModelCachePolicy::default()), None);
         let on = ModelCachePolicy {
             enabled: Some(true),
@@ -338,7 +315,7 @@ mod tests {
         let cache = ResultCache::new(CacheConfig {
             enabled_by_default: true,
             ..CacheConfig::default()
-        })
+        }, None)
         .expect("valid");
         assert_eq!(
             cache.ttl_for(&ModelCachePolicy::default()),

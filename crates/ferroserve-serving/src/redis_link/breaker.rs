@@ -23,7 +23,7 @@ pub(crate) struct RedisBreaker {
 
 impl RedisBreaker {
     pub(crate) fn new(failures_to_open: u32, cooldown: Duration) -> Self {
-        metrics::gauge!(telemetry::CACHE_REDIS_BREAKER_STATE).set(0.0);
+        metrics::gauge!(telemetry::REDIS_BREAKER_STATE).set(0.0);
         RedisBreaker {
             state: Mutex::new(State::Closed { failures: 0 }),
             failures_to_open: failures_to_open.max(1),
@@ -108,7 +108,7 @@ impl RedisBreaker {
             State::Open { .. } => 1.0,
             State::HalfOpen { .. } => 2.0,
         };
-        metrics::gauge!(telemetry::CACHE_REDIS_BREAKER_STATE).set(value);
+        metrics::gauge!(telemetry::REDIS_BREAKER_STATE).set(value);
     }
 }
 
