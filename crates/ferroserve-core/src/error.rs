@@ -13,8 +13,15 @@ pub enum ErrorKind {
     Conflict,
     /// The request body exceeds the configured limit.
     PayloadTooLarge,
+    /// The request is well formed but cannot be processed as sent (an
+    /// idempotency key reused with a different request).
+    Unprocessable,
     /// The batch queue of the model is full; retry later.
     QueueFull,
+    /// A rate limit of the client or the model is exhausted; retry later.
+    RateLimited,
+    /// The server or the model is at its concurrency limit; retry later.
+    Overloaded,
     /// The model is not ready (loading, failed, or shutting down).
     Unavailable,
     /// The request's deadline passed before it could be answered.
@@ -33,7 +40,8 @@ impl ErrorKind {
             ErrorKind::NotFound => 404,
             ErrorKind::Conflict => 409,
             ErrorKind::PayloadTooLarge => 413,
-            ErrorKind::QueueFull => 429,
+            ErrorKind::Unprocessable => 422,
+            ErrorKind::QueueFull | ErrorKind::RateLimited | ErrorKind::Overloaded => 429,
             ErrorKind::Unavailable => 503,
             ErrorKind::DeadlineExceeded => 504,
             ErrorKind::Unsupported => 501,
@@ -48,7 +56,10 @@ impl ErrorKind {
             ErrorKind::NotFound => "not_found",
             ErrorKind::Conflict => "conflict",
             ErrorKind::PayloadTooLarge => "payload_too_large",
+            ErrorKind::Unprocessable => "unprocessable",
             ErrorKind::QueueFull => "queue_full",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::Overloaded => "overloaded",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::DeadlineExceeded => "deadline_exceeded",
             ErrorKind::Unsupported => "unsupported",
@@ -67,6 +78,8 @@ pub struct InferError {
     pub kind: ErrorKind,
     /// Human-readable explanation.
     pub message: String,
+    /// When the caller may usefully retry (`Retry-After`), if known.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl InferError {
@@ -75,7 +88,33 @@ impl InferError {
         InferError {
             kind,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// Tells the caller when a retry may succeed.
+    pub fn with_retry_after(mut self, retry_after: std::time::Duration) -> Self {
+        self.retry_after = Some(retry_after);
+        self
+    }
+
+    /// `Retry-After` in whole seconds (rounded up, at least 1): the error's
+    /// own hint, else 1 s for overload refusals, else none.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self.retry_after {
+            Some(wait) => Some((wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)),
+            None if self.is_overload() => Some(1),
+            None => None,
+        }
+    }
+
+    /// Whether the caller should retry later: the server refused the request
+    /// to protect itself (queue full, rate or concurrency limit).
+    pub fn is_overload(&self) -> bool {
+        matches!(
+            self.kind,
+            ErrorKind::QueueFull | ErrorKind::RateLimited | ErrorKind::Overloaded
+        )
     }
 
     /// Shorthand for [`ErrorKind::InvalidInput`].

@@ -85,7 +85,10 @@ mod tests {
             "ip:10.0.0.7"
         );
         assert_eq!(ClientId::from_request(&headers, None).as_str(), "anonymous");
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer s3cret"));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer s3cret"),
+        );
         let by_bearer = ClientId::from_request(&headers, peer);
         assert!(by_bearer.as_str().starts_with("key:"), "{by_bearer}");
         assert!(!by_bearer.as_str().contains("s3cret"));

@@ -7,11 +7,14 @@ use std::time::{Duration, Instant};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use ferroserve_core::{InferError, InferRequest, InferResponse};
-use ferroserve_serving::cache::{infer_cached, CacheDirective};
+use ferroserve_serving::cache::CacheDirective;
+use ferroserve_serving::guard::infer_protected;
 use ferroserve_serving::request_metrics::RequestMetrics;
 use ferroserve_serving::ServedVersion;
 
+use crate::client::ClientId;
 use crate::error::ApiError;
+use crate::idempotency;
 use crate::state::AppState;
 
 /// Header giving a per-request timeout in milliseconds.
@@ -42,12 +45,19 @@ pub(crate) trait Protocol {
     ) -> Result<Response, InferError>;
 }
 
-/// Runs one inference request end to end and records its metrics.
+/// Response header naming the fallback that answered while the version's
+/// circuit breaker was open: `cache`, `version=N` or `static`.
+pub const FALLBACK_HEADER: &str = "x-ferroserve-fallback";
+
+/// Runs one inference request end to end and records its metrics: find the
+/// version, then (once per idempotency key) the server's concurrency limit,
+/// the rate limits, the version's concurrency limit, and the protected path.
 pub(crate) async fn handle<P: Protocol>(
     state: &AppState,
     protocol: P,
     model: &str,
     version: Option<&str>,
+    client: &ClientId,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
@@ -60,25 +70,72 @@ pub(crate) async fn handle<P: Protocol>(
             return response;
         }
     };
-    let response = match run(state, &protocol, &served, headers, body, start).await {
-        Ok(response) => response,
-        Err(e) => {
-            let request_id = headers
-                .get(crate::request_id::REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            if e.kind.http_status() >= 500 {
-                tracing::warn!(model, version = served.version(), request_id, kind = e.kind.as_label(), error = %e.message, "request failed");
-            } else {
-                tracing::debug!(model, request_id, error = %e.message, "request rejected");
+    let wait_until = start
+        + served
+            .request_timeout()
+            .unwrap_or(state.config.request_timeout);
+    let guarded = async {
+        match admit_and_run(state, &protocol, &served, client, headers, body, start).await {
+            Ok(response) => response,
+            Err(e) => {
+                let request_id = headers
+                    .get(crate::request_id::REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                if e.kind.http_status() >= 500 {
+                    tracing::warn!(model, version = served.version(), request_id, kind = e.kind.as_label(), error = %e.message, "request failed");
+                } else {
+                    tracing::debug!(model, request_id, error = %e.message, "request rejected");
+                }
+                ApiError(e).into_response()
             }
-            ApiError(e).into_response()
         }
     };
+    let response = idempotency::once(
+        state,
+        client.as_str(),
+        served.name(),
+        headers,
+        body,
+        wait_until,
+        guarded,
+    )
+    .await;
     served
         .metrics()
         .record(P::LABEL, response.status().as_u16(), start.elapsed());
     response
+}
+
+/// The admission checks, cheapest first, then the request itself; the
+/// permits are held until the answer is encoded.
+async fn admit_and_run<P: Protocol>(
+    state: &AppState,
+    protocol: &P,
+    served: &Arc<ServedVersion>,
+    client: &ClientId,
+    headers: &HeaderMap,
+    body: &[u8],
+    start: Instant,
+) -> Result<Response, InferError> {
+    let _server_permit = match &state.concurrency {
+        Some(limit) => Some(limit.try_enter(served.name())?),
+        None => None,
+    };
+    let protection = served.protection();
+    if let Some(limiter) = &state.rate_limiter {
+        if !limiter.is_unlimited(&protection.rate_limit) {
+            limiter
+                .check(client.as_str(), served.name(), &protection.rate_limit)
+                .await
+                .map_err(|refused| refused.into_error(served.name()))?;
+        }
+    }
+    let _model_permit = match &protection.concurrency {
+        Some(limit) => Some(limit.try_enter(served.name())?),
+        None => None,
+    };
+    run(state, protocol, served, headers, body, start).await
 }
 
 async fn run<P: Protocol>(
@@ -96,7 +153,8 @@ async fn run<P: Protocol>(
             .get(header::CACHE_CONTROL)
             .and_then(|v| v.to_str().ok()),
     );
-    let (response, status) = infer_cached(
+    let answer = infer_protected(
+        &state.manager,
         state.cache.as_deref(),
         served,
         request,
@@ -104,11 +162,16 @@ async fn run<P: Protocol>(
         directive,
     )
     .await?;
-    let mut response = protocol.encode(served, context, response)?;
-    if let Some(value) = status.header_value() {
+    let mut response = protocol.encode(served, context, answer.response)?;
+    if let Some(value) = answer.cache.header_value() {
         response
             .headers_mut()
             .insert(CACHE_HEADER, HeaderValue::from_static(value));
+    }
+    if let Some(used) = answer.fallback {
+        if let Ok(value) = HeaderValue::from_str(&used.header_value()) {
+            response.headers_mut().insert(FALLBACK_HEADER, value);
+        }
     }
     Ok(response)
 }

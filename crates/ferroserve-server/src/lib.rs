@@ -7,6 +7,7 @@ pub mod body;
 pub mod client;
 pub mod error;
 pub mod health;
+pub mod idempotency;
 pub mod inference;
 pub mod kserve;
 mod management;

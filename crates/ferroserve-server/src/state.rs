@@ -8,6 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferroserve_serving::cache::ResultCache;
+use ferroserve_serving::guard::concurrency::{ConcurrencyLimit, ConcurrencyScope};
+use ferroserve_serving::guard::idempotency::IdempotencyStore;
+use ferroserve_serving::guard::rate_limit::RateLimiter;
 use ferroserve_serving::lifecycle::Controller;
 use ferroserve_serving::ModelManager;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -25,6 +28,11 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub drain_timeout: Duration,
+    /// Inference requests served at once; more are refused (429).
+    pub max_concurrent_requests: Option<usize>,
+    /// Use the request body `id` as the idempotency key when no
+    /// Idempotency-Key header is sent.
+    pub idempotency_request_id: bool,
 }
 
 impl Default for ServerConfig {
@@ -35,6 +43,8 @@ impl Default for ServerConfig {
             max_artifact_bytes: 1024 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(30),
+            max_concurrent_requests: None,
+            idempotency_request_id: false,
         }
     }
 }
@@ -52,6 +62,12 @@ pub struct AppState {
     pub controller: Option<Arc<Controller>>,
     /// Result cache; `None`: no answer is ever cached.
     pub cache: Option<Arc<ResultCache>>,
+    /// Rate limits; `None`: none are enforced.
+    pub rate_limiter: Option<Arc<RateLimiter>>,
+    /// The server-wide concurrency limit, if configured.
+    pub concurrency: Option<ConcurrencyLimit>,
+    /// Idempotency keys; `None`: the header is ignored.
+    pub idempotency: Option<Arc<IdempotencyStore>>,
     startup_done: AtomicBool,
 }
 
@@ -62,12 +78,18 @@ impl AppState {
         config: ServerConfig,
         metrics: PrometheusHandle,
     ) -> Self {
+        let concurrency = config
+            .max_concurrent_requests
+            .map(|n| ConcurrencyLimit::new(n, ConcurrencyScope::Server));
         AppState {
             manager,
             config,
             metrics,
             controller: None,
             cache: None,
+            rate_limiter: None,
+            concurrency,
+            idempotency: None,
             startup_done: AtomicBool::new(false),
         }
     }
@@ -81,9 +103,21 @@ impl AppState {
         self
     }
 
+    /// Enforces the rate limits of `limiter`.
+    pub fn with_rate_limiter(mut self, limiter: Arc<RateLimiter>) -> Self {
+        self.rate_limiter = Some(limiter);
+        self
+    }
+
     /// Caches answers of the models whose cache policy allows it.
     pub fn with_cache(mut self, cache: Arc<ResultCache>) -> Self {
         self.cache = Some(cache);
+        self
+    }
+
+    /// Honours idempotency keys with `store`.
+    pub fn with_idempotency(mut self, store: Arc<IdempotencyStore>) -> Self {
+        self.idempotency = Some(store);
         self
     }
 

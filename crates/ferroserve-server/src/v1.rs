@@ -6,6 +6,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use ferroserve_core::json::nested_shape;
 use ferroserve_core::{DataType, InferError, InferRequest, InferResponse, Tensor, TensorSpec};
@@ -14,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::body::read_limited;
+use crate::client::ClientId;
 use crate::error::ApiError;
 use crate::inference::{handle, Protocol};
 use crate::kserve::elements::decode_json;
@@ -36,6 +38,7 @@ pub(crate) async fn status(
 pub(crate) async fn predict(
     State(state): State<SharedState>,
     Path(target): Path<String>,
+    Extension(client): Extension<ClientId>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -49,7 +52,7 @@ pub(crate) async fn predict(
         Ok(bytes) => bytes,
         Err(e) => return ApiError(e).into_response(),
     };
-    handle(&state, KserveV1, model, None, &headers, &bytes).await
+    handle(&state, KserveV1, model, None, &client, &headers, &bytes).await
 }
 
 #[derive(Deserialize)]

@@ -10,6 +10,7 @@ use ferroserve_core::FeatureSchema;
 use serde::Deserialize;
 
 use crate::batcher::BatcherConfig;
+use crate::guard::ProtectionPolicy;
 use crate::manager::ModelSpec;
 
 /// Name of the ONNX file inside a version folder.
@@ -62,6 +63,26 @@ pub struct ModelConfig {
     pub version_policy: VersionPolicy,
     /// Result cache: `[cache]` with `enabled` and `ttl_s`.
     pub cache: crate::cache::ModelCachePolicy,
+    /// Token buckets: `[rate_limit]` with `model` and `per_client` limits.
+    pub rate_limit: crate::guard::rate_limit::ModelRateLimit,
+    /// Requests one version serves at once.
+    pub max_concurrent_requests: Option<usize>,
+    /// Circuit breaker: `[breaker]`.
+    pub breaker: crate::guard::breaker::BreakerPolicy,
+    /// Fallbacks while the breaker is open: `[[fallback]]`, in order.
+    pub fallback: Vec<crate::guard::fallback::Fallback>,
+}
+
+impl ModelConfig {
+    /// The protection settings of this model.
+    pub fn protection(&self) -> ProtectionPolicy {
+        ProtectionPolicy {
+            rate_limit: self.rate_limit,
+            max_concurrent_requests: self.max_concurrent_requests,
+            breaker: self.breaker,
+            fallback: self.fallback.clone(),
+        }
+    }
 }
 
 /// A problem with the repository's layout or files.
@@ -75,6 +96,10 @@ pub fn scan(dir: &Path, defaults: &ServingDefaults) -> Result<Vec<ModelSpec>, Re
     for model_dir in sorted_dirs(dir)? {
         let name = file_name(&model_dir)?;
         let config = read_config(&model_dir)?;
+        let protection = config.protection();
+        protection
+            .validate()
+            .map_err(|e| RepositoryError(format!("model '{name}': config.toml: {}", e.message)))?;
         let batching = match &config.batching {
             Some(overrides) => defaults.batching.with_overrides(overrides).map_err(|e| {
                 RepositoryError(format!(
@@ -146,6 +171,7 @@ pub fn scan(dir: &Path, defaults: &ServingDefaults) -> Result<Vec<ModelSpec>, Re
                 schema: version_schema.or_else(|| schema.clone()),
                 request_timeout: None,
                 cache: config.cache,
+                protection: protection.clone(),
             });
         }
     }
@@ -178,6 +204,7 @@ pub fn single_file(
         schema: read_schema(&path.with_file_name(SCHEMA_FILE))?,
         request_timeout: None,
         cache: Default::default(),
+        protection: Default::default(),
     })
 }
 

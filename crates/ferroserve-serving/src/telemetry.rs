@@ -38,3 +38,14 @@ pub const CACHE_REQUESTS: &str = "ferroserve_cache_requests_total";
 pub const CACHE_LOOKUP_DURATION: &str = "ferroserve_cache_lookup_duration_seconds";
 /// State of the breaker around Redis (cache, limits, idempotency): 0 closed, 1 open, 2 half-open.
 pub const REDIS_BREAKER_STATE: &str = "ferroserve_redis_breaker_state";
+/// State of a model version's circuit breaker, by `model`, `version`:
+/// 0 closed, 1 open, 2 half-open.
+pub const BREAKER_STATE: &str = "ferroserve_breaker_state";
+/// Times a version's breaker opened, by `model`, `version`.
+pub const BREAKER_OPENED: &str = "ferroserve_breaker_opened_total";
+/// Requests answered by a fallback, by `model` and `kind` (`cache`,
+/// `version`, `static`, `unavailable`).
+pub const FALLBACKS: &str = "ferroserve_fallbacks_total";
+/// Requests refused by a concurrency limit, by `model` and `scope`
+/// (`server`, `model`).
+pub const CONCURRENCY_REFUSED: &str = "ferroserve_concurrency_refused_total";

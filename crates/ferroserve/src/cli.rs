@@ -118,6 +118,38 @@ pub struct ServeArgs {
     /// How long Redis is left alone after the breaker opens, in ms [default: 2000].
     #[arg(long, env = "FERROSERVE_REDIS_BREAKER_COOLDOWN_MS")]
     pub redis_breaker_cooldown_ms: Option<u64>,
+    /// Inference requests served at once; more are refused with 429 [default: no limit].
+    #[arg(long, env = "FERROSERVE_MAX_CONCURRENT_REQUESTS")]
+    pub max_concurrent_requests: Option<usize>,
+    /// Requests per second each client (API key, else IP address) may send across all models [default: no limit].
+    #[arg(long, env = "FERROSERVE_CLIENT_RATE_LIMIT")]
+    pub client_rate_limit: Option<f64>,
+    /// Burst of the per-client rate limit [default: the rate, at least 1].
+    #[arg(
+        long,
+        env = "FERROSERVE_CLIENT_RATE_BURST",
+        requires = "client_rate_limit"
+    )]
+    pub client_rate_burst: Option<u32>,
+    /// Requests per second each model takes from all clients together, unless its serving config sets its own [default: no limit].
+    #[arg(long, env = "FERROSERVE_MODEL_RATE_LIMIT")]
+    pub model_rate_limit: Option<f64>,
+    /// Burst of the per-model rate limit [default: the rate, at least 1].
+    #[arg(
+        long,
+        env = "FERROSERVE_MODEL_RATE_BURST",
+        requires = "model_rate_limit"
+    )]
+    pub model_rate_burst: Option<u32>,
+    /// How long an Idempotency-Key is remembered, in seconds [default: 600].
+    #[arg(long, env = "FERROSERVE_IDEMPOTENCY_WINDOW_S")]
+    pub idempotency_window_s: Option<u64>,
+    /// Treat the request body `id` as the idempotency key when no Idempotency-Key header is sent [default: off].
+    #[arg(long, env = "FERROSERVE_IDEMPOTENCY_REQUEST_ID")]
+    pub idempotency_request_id: bool,
+    /// Allow faults (latency, errors) to be injected into served versions through the management API; for tests and drills, never production [default: off].
+    #[arg(long, env = "FERROSERVE_ENABLE_FAULT_INJECTION")]
+    pub enable_fault_injection: bool,
     /// Log format: json or text [default: json].
     #[arg(long, env = "FERROSERVE_LOG_FORMAT")]
     pub log_format: Option<String>,

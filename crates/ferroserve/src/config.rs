@@ -10,6 +10,8 @@ use anyhow::{bail, Context};
 use ferroserve_backend::EngineChoice;
 use ferroserve_serving::batcher::BatcherConfig;
 use ferroserve_serving::cache::CacheConfig;
+use ferroserve_serving::guard::idempotency::IdempotencyConfig;
+use ferroserve_serving::guard::rate_limit::{Limit, RateLimitConfig};
 use ferroserve_serving::redis_link::RedisSettings;
 use serde::Deserialize;
 
@@ -61,6 +63,52 @@ pub struct ServeConfig {
     pub redis_url: Option<String>,
     /// Result cache settings (`[cache]`).
     pub cache: CacheSettings,
+    /// Inference requests served at once (none: no limit).
+    pub max_concurrent_requests: Option<usize>,
+    /// Server-wide rate limits (`[rate_limit]`).
+    pub rate_limit: RateLimitSettings,
+    /// Idempotency keys (`[idempotency]`).
+    pub idempotency: IdempotencySettings,
+    /// Allow fault injection through the management API (tests, drills).
+    pub enable_fault_injection: bool,
+}
+
+/// The `[rate_limit]` section: `per_client` (each client across all
+/// models) and `per_model` (each model without its own), each
+/// `{ requests_per_s = .., burst = .. }`.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Each client across all models.
+    pub per_client: Option<Limit>,
+    /// Each model that sets no limit of its own.
+    pub per_model: Option<Limit>,
+}
+
+/// The `[idempotency]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdempotencySettings {
+    /// Honour `Idempotency-Key` headers.
+    pub enabled: bool,
+    /// How long a key is remembered, in seconds.
+    pub window_s: u64,
+    /// Keys held in process at most.
+    pub max_entries: u64,
+    /// Use the request body `id` as the key when no header is sent.
+    pub use_request_id: bool,
+}
+
+impl Default for IdempotencySettings {
+    fn default() -> Self {
+        let d = IdempotencyConfig::default();
+        IdempotencySettings {
+            enabled: true,
+            window_s: d.window.as_secs(),
+            max_entries: d.max_entries,
+            use_request_id: false,
+        }
+    }
 }
 
 /// The `[cache]` section: result cache defaults. Models opt in or out in
@@ -125,6 +173,10 @@ impl Default for ServeConfig {
             log_level: "info".to_string(),
             redis_url: None,
             cache: CacheSettings::default(),
+            max_concurrent_requests: None,
+            rate_limit: RateLimitSettings::default(),
+            idempotency: IdempotencySettings::default(),
+            enable_fault_injection: false,
         }
     }
 }
@@ -181,6 +233,24 @@ impl ServeConfig {
             self.http_threads = args.http_threads;
         }
         self.no_example |= args.no_example;
+        self.enable_fault_injection |= args.enable_fault_injection;
+        if args.max_concurrent_requests.is_some() {
+            self.max_concurrent_requests = args.max_concurrent_requests;
+        }
+        let flag_limit = |rate: f64, burst: Option<u32>| Limit {
+            requests_per_s: rate,
+            burst: burst.unwrap_or_else(|| rate.ceil().max(1.0) as u32),
+        };
+        if let Some(rate) = args.client_rate_limit {
+            self.rate_limit.per_client = Some(flag_limit(rate, args.client_rate_burst));
+        }
+        if let Some(rate) = args.model_rate_limit {
+            self.rate_limit.per_model = Some(flag_limit(rate, args.model_rate_burst));
+        }
+        if let Some(window) = args.idempotency_window_s {
+            self.idempotency.window_s = window;
+        }
+        self.idempotency.use_request_id |= args.idempotency_request_id;
         if args.redis_url.is_some() {
             self.redis_url = args.redis_url.clone();
         }
@@ -236,6 +306,22 @@ impl ServeConfig {
         if self.http_threads == Some(0) {
             bail!("http_threads must be at least 1");
         }
+        if self.max_concurrent_requests == Some(0) {
+            bail!("max_concurrent_requests must be at least 1");
+        }
+        for (what, limit) in [
+            ("rate_limit.per_client", self.rate_limit.per_client),
+            ("rate_limit.per_model", self.rate_limit.per_model),
+        ] {
+            if let Some(limit) = limit {
+                limit
+                    .validate(what)
+                    .map_err(|e| anyhow::anyhow!(e.message))?;
+            }
+        }
+        if self.idempotency.window_s == 0 || self.idempotency.max_entries == 0 {
+            bail!("idempotency: window_s and max_entries must each be at least 1");
+        }
         let c = &self.cache;
         if c.max_bytes == 0 || c.ttl_s == 0 || c.redis_timeout_ms == 0 {
             bail!("cache: max_bytes, ttl_s and redis_timeout_ms must each be at least 1");
@@ -261,6 +347,23 @@ impl ServeConfig {
             ttl: Duration::from_secs(c.ttl_s),
             cost_aware: c.cost_aware,
         }
+    }
+
+    /// Server-wide rate limits for the serving layer.
+    pub fn rate_limit_config(&self) -> RateLimitConfig {
+        RateLimitConfig {
+            per_client: self.rate_limit.per_client,
+            per_model: self.rate_limit.per_model,
+        }
+    }
+
+    /// Idempotency settings for the serving layer; `None` when disabled.
+    pub fn idempotency_config(&self) -> Option<IdempotencyConfig> {
+        let i = &self.idempotency;
+        i.enabled.then(|| IdempotencyConfig {
+            window: Duration::from_secs(i.window_s),
+            max_entries: i.max_entries,
+        })
     }
 
     /// How to reach the Redis shared by the cache, limits and idempotency

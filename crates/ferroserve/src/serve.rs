@@ -8,8 +8,10 @@ use anyhow::Context;
 use ferroserve_backend::Engines;
 use ferroserve_server::{AppState, ServerConfig};
 use ferroserve_serving::cache::ResultCache;
-use ferroserve_serving::redis_link::RedisLink;
+use ferroserve_serving::guard::idempotency::IdempotencyStore;
+use ferroserve_serving::guard::rate_limit::RateLimiter;
 use ferroserve_serving::lifecycle::Controller;
+use ferroserve_serving::redis_link::RedisLink;
 use ferroserve_serving::repository::{self, ServingDefaults};
 use ferroserve_serving::{ModelManager, ModelSpec};
 
@@ -48,8 +50,14 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         request_timeout: config.request_timeout(),
         drain_timeout: std::time::Duration::from_secs(config.drain_timeout_s),
         max_artifact_bytes: config.max_artifact_bytes,
+        max_concurrent_requests: config.max_concurrent_requests,
+        idempotency_request_id: config.idempotency.use_request_id,
     };
-    let manager = Arc::new(ModelManager::new(engines));
+    if config.enable_fault_injection {
+        tracing::warn!("fault injection is enabled: never run this server in production");
+    }
+    let manager =
+        Arc::new(ModelManager::new(engines).with_fault_injection(config.enable_fault_injection));
     let controller = Arc::new(Controller::new(
         Arc::new(lifecycle),
         manager.clone(),
@@ -61,18 +69,23 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .map(RedisLink::start)
         .transpose()
         .context("invalid redis settings")?;
-    let state = Arc::new(
-        AppState::new(
-            manager,
-            server_config,
-            ferroserve_server::telemetry::prometheus(),
-        )
-        .with_controller(controller.clone())
-        .with_cache(Arc::new(
-            ResultCache::new(config.cache_config(), redis.clone())
-                .context("invalid cache settings")?,
-        )),
-    );
+    let mut state = AppState::new(
+        manager,
+        server_config,
+        ferroserve_server::telemetry::prometheus(),
+    )
+    .with_controller(controller.clone())
+    .with_cache(Arc::new(
+        ResultCache::new(config.cache_config(), redis.clone()).context("invalid cache settings")?,
+    ))
+    .with_rate_limiter(Arc::new(RateLimiter::new(
+        config.rate_limit_config(),
+        redis.clone(),
+    )));
+    if let Some(idempotency) = config.idempotency_config() {
+        state = state.with_idempotency(Arc::new(IdempotencyStore::new(idempotency, redis)));
+    }
+    let state = Arc::new(state);
     tracing::info!(%address, "ferroserve listening");
     // Printed for scripts and tests that start the server on port 0.
     println!("ferroserve listening on http://{address}");

@@ -10,6 +10,7 @@ mod aliases;
 mod artifacts;
 mod audit;
 pub(crate) mod extract;
+mod faults;
 mod models;
 mod serving_config;
 mod versions;
@@ -182,6 +183,21 @@ fn table() -> Vec<Route> {
             Method::GET,
             "/api/v1/models/{model}/versions/{version}/artifact",
             artifacts::download,
+        ),
+        route(
+            Method::GET,
+            "/api/v1/models/{model}/versions/{version}/faults",
+            faults::get,
+        ),
+        route(
+            Method::PUT,
+            "/api/v1/models/{model}/versions/{version}/faults",
+            faults::set,
+        ),
+        route(
+            Method::DELETE,
+            "/api/v1/models/{model}/versions/{version}/faults",
+            faults::clear,
         ),
         route(Method::GET, "/api/v1/models/{model}/aliases", aliases::list),
         route(

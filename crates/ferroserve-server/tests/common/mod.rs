@@ -33,6 +33,7 @@ pub fn spec(name: &str, path: PathBuf) -> ModelSpec {
         intra_op_threads: 1,
         batching: BatcherConfig::default(),
         cache: Default::default(),
+        protection: Default::default(),
     }
 }
 

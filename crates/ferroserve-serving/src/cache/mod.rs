@@ -12,12 +12,11 @@ mod l2;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferroserve_core::{InferError, InferRequest, InferResponse, Tensor};
+use ferroserve_core::{InferError, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::redis_link::{RedisLink, RedisOutcome};
 use crate::telemetry;
-use crate::ServedVersion;
 
 pub use cost::Ewma;
 pub use key::{CacheKey, TRANSPORT_PARAMETERS};
@@ -167,6 +166,16 @@ impl ResultCache {
             .then(|| policy.ttl_s.map_or(self.config.ttl, Duration::from_secs))
     }
 
+    /// Entry lifetime of models that set none.
+    pub fn default_ttl(&self) -> Duration {
+        self.config.ttl
+    }
+
+    /// Counts a request whose caller opted out with `no-cache`.
+    pub fn count_bypass(&self) {
+        CacheMetrics::count("l1", "bypass");
+    }
+
     /// Whether L2 is worth asking for a model of this cost; a skip is
     /// counted once per request, on lookup.
     fn use_l2(&self, model_cost: &Ewma, on_lookup: bool) -> Option<&l2::L2> {
@@ -235,44 +244,6 @@ impl ResultCache {
     }
 }
 
-/// Runs `request` on `served` through the cache, if the model caches and the
-/// caller allows; the answer carries the new request's id either way.
-pub async fn infer_cached(
-    cache: Option<&ResultCache>,
-    served: &ServedVersion,
-    request: InferRequest,
-    deadline: Option<Instant>,
-    directive: CacheDirective,
-) -> Result<(InferResponse, CacheStatus), InferError> {
-    let Some((cache, ttl)) =
-        cache.and_then(|c| c.ttl_for(served.cache_policy()).map(|ttl| (c, ttl)))
-    else {
-        return Ok((served.infer(request, deadline).await?, CacheStatus::Off));
-    };
-    if !directive.lookup {
-        CacheMetrics::count("l1", "bypass");
-        return Ok((served.infer(request, deadline).await?, CacheStatus::Bypass));
-    }
-    let key = CacheKey::new(served.name(), served.cache_identity(), &request);
-    let cost = served.inference_cost();
-    if let Some((outputs, status)) = cache.get(&key, ttl, cost).await {
-        let response = InferResponse {
-            model_name: served.name().to_string(),
-            model_version: served.version().to_string(),
-            id: request.id,
-            outputs,
-        };
-        return Ok((response, status));
-    }
-    let start = Instant::now();
-    let response = served.infer(request, deadline).await?;
-    cost.record(start.elapsed());
-    if directive.store {
-        cache.put(key, &response.outputs, ttl, cost).await;
-    }
-    Ok((response, CacheStatus::Miss))
-}
-
 /// Cache counters and lookup latency.
 struct CacheMetrics;
 
@@ -312,10 +283,13 @@ mod tests {
             ttl_s: Some(7),
         };
         assert_eq!(cache.ttl_for(&on), Some(Duration::from_secs(7)));
-        let cache = ResultCache::new(CacheConfig {
-            enabled_by_default: true,
-            ..CacheConfig::default()
-        }, None)
+        let cache = ResultCache::new(
+            CacheConfig {
+                enabled_by_default: true,
+                ..CacheConfig::default()
+            },
+            None,
+        )
         .expect("valid");
         assert_eq!(
             cache.ttl_for(&ModelCachePolicy::default()),

@@ -13,6 +13,10 @@ use serde_json::{Map, Value};
 
 use crate::batcher::BatcherConfig;
 use crate::cache::ModelCachePolicy;
+use crate::guard::breaker::BreakerPolicy;
+use crate::guard::fallback::Fallback;
+use crate::guard::rate_limit::ModelRateLimit;
+use crate::guard::ProtectionPolicy;
 use crate::repository::ServingDefaults;
 
 /// Which version answers requests that name none.
@@ -70,6 +74,16 @@ pub struct ModelServingConfig {
     /// Result cache, e.g. `{"enabled": true, "ttl_s": 300}`; unset fields
     /// take the server defaults.
     pub cache: ModelCachePolicy,
+    /// Token buckets, e.g. `{"model": {"requests_per_s": 100, "burst":
+    /// 20}, "per_client": {"requests_per_s": 5, "burst": 5}}`.
+    pub rate_limit: ModelRateLimit,
+    /// Requests one version serves at once; more are refused (429).
+    pub max_concurrent_requests: Option<usize>,
+    /// Circuit breaker of each version, e.g. `{"failure_rate": 0.3}`.
+    pub breaker: BreakerPolicy,
+    /// What answers while a version's breaker is open, in order, e.g.
+    /// `[{"kind": "version", "version": "previous"}]`.
+    pub fallback: Vec<Fallback>,
 }
 
 /// How one version is loaded; a version is reloaded when this changes.
@@ -85,6 +99,8 @@ pub struct LoadSettings {
     pub request_timeout: Option<Duration>,
     /// Result cache settings.
     pub cache: ModelCachePolicy,
+    /// Limits, breaker and fallbacks.
+    pub protection: ProtectionPolicy,
 }
 
 impl ModelServingConfig {
@@ -116,6 +132,9 @@ impl ModelServingConfig {
             ));
         }
         self.cache
+            .validate()
+            .map_err(|e| InferError::invalid(format!("serving config: {}", e.message)))?;
+        self.protection()
             .validate()
             .map_err(|e| InferError::invalid(format!("serving config: {}", e.message)))?;
         if self.request_timeout_ms == Some(0) {
@@ -154,7 +173,18 @@ impl ModelServingConfig {
             batching: self.batching_over(&defaults.batching)?,
             request_timeout: self.request_timeout_ms.map(Duration::from_millis),
             cache: self.cache,
+            protection: self.protection(),
         })
+    }
+
+    /// The protection settings of this model.
+    pub fn protection(&self) -> ProtectionPolicy {
+        ProtectionPolicy {
+            rate_limit: self.rate_limit,
+            max_concurrent_requests: self.max_concurrent_requests,
+            breaker: self.breaker,
+            fallback: self.fallback.clone(),
+        }
     }
 
     /// The version that should answer requests naming none, among

@@ -437,6 +437,7 @@ impl Controller {
             schema,
             request_timeout: key.settings.request_timeout,
             cache: key.settings.cache,
+            protection: key.settings.protection.clone(),
         };
         self.manager
             .start_version(&spec)

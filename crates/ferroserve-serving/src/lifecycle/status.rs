@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::guard::breaker::BreakerState;
 use crate::manager::{ModelEntry, VersionState};
 
 /// Where a served model comes from.
@@ -23,6 +24,9 @@ pub struct VersionServing {
     /// Load state.
     #[serde(flatten)]
     pub state: VersionState,
+    /// Circuit breaker state, when the version is loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<BreakerState>,
 }
 
 /// A version that should serve but could not be loaded, warmed up or swapped in.
@@ -67,6 +71,7 @@ impl ServingStatus {
                         .map(|v| VersionServing {
                             version: v.version.clone(),
                             state: v.state.clone(),
+                            breaker: v.served.as_ref().map(|s| s.protection().breaker.state()),
                         })
                         .collect()
                 })

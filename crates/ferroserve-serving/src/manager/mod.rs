@@ -112,6 +112,8 @@ pub struct ModelManager {
     table: ArcSwap<ModelTable>,
     /// Serialises writers of `table`; readers never take it.
     write_lock: Mutex<()>,
+    /// Whether versions may have faults injected (for tests and drills).
+    fault_injection: bool,
 }
 
 impl ModelManager {
@@ -121,7 +123,20 @@ impl ModelManager {
             engines,
             table: ArcSwap::from_pointee(ModelTable::new()),
             write_lock: Mutex::new(()),
+            fault_injection: false,
         }
+    }
+
+    /// Lets faults be injected into the versions this manager loads from
+    /// now on (off by default: a production server refuses them).
+    pub fn with_fault_injection(mut self, allowed: bool) -> Self {
+        self.fault_injection = allowed;
+        self
+    }
+
+    /// Whether faults may be injected.
+    pub fn fault_injection_allowed(&self) -> bool {
+        self.fault_injection
     }
 
     /// The engines models are loaded with.
@@ -342,6 +357,12 @@ impl ModelManager {
         spec.batching
             .validate()
             .map_err(|e| InferError::invalid(format!("model '{}': {e}", spec.name)))?;
+        spec.protection
+            .validate()
+            .map_err(|e| InferError::invalid(format!("model '{}': {}", spec.name, e.message)))?;
+        let faults = self
+            .fault_injection
+            .then(|| Arc::new(crate::guard::faults::FaultSlot::default()));
         let engines = self.engines.clone();
         let (source, choice) = (spec.source.clone(), spec.engine);
         let options = ferroserve_backend::LoadOptions {
@@ -372,7 +393,18 @@ impl ModelManager {
             )
         })?;
         let (loaded, content_hash) = loaded;
+        let loaded = match &faults {
+            Some(slot) => crate::guard::faults::FaultyModel::wrap(loaded, slot.clone()),
+            None => loaded,
+        };
         let signature = loaded.signature().clone();
+        let protection = crate::guard::VersionProtection::new(
+            &spec.protection,
+            &spec.name,
+            &spec.version,
+            &signature,
+            faults,
+        )?;
         let engine = loaded.engine();
         let labels = BatcherLabels {
             model: spec.name.clone(),
@@ -393,7 +425,8 @@ impl ModelManager {
                 batcher,
             )
             .with_cache_policy(spec.cache)
-            .with_content_hash(content_hash),
+            .with_content_hash(content_hash)
+            .with_protection(protection),
         );
         if let Err(e) = served.warm_up(spec.batching.instance_count).await {
             served.close();

@@ -11,6 +11,7 @@ use tracing::instrument;
 
 use crate::batcher::Batcher;
 use crate::cache::{Ewma, ModelCachePolicy};
+use crate::guard::{ProtectionPolicy, VersionProtection};
 use crate::request_metrics::RequestMetrics;
 
 /// A model version that is loaded, warmed up and accepting requests.
@@ -26,6 +27,7 @@ pub struct ServedVersion {
     cache_policy: ModelCachePolicy,
     inference_cost: Ewma,
     cache_identity: String,
+    protection: VersionProtection,
 }
 
 impl ServedVersion {
@@ -39,7 +41,16 @@ impl ServedVersion {
         request_timeout: Option<Duration>,
         batcher: Batcher,
     ) -> Self {
+        let protection = VersionProtection::new(
+            &ProtectionPolicy::default(),
+            &name,
+            &version,
+            &signature,
+            None,
+        )
+        .expect("the default protection needs nothing from the model");
         ServedVersion {
+            protection,
             metrics: RequestMetrics::new(&name, &version),
             name,
             version,
@@ -58,6 +69,27 @@ impl ServedVersion {
     pub(crate) fn with_cache_policy(mut self, policy: ModelCachePolicy) -> Self {
         self.cache_policy = policy;
         self
+    }
+
+    /// Sets how this version protects itself.
+    pub(crate) fn with_protection(mut self, protection: VersionProtection) -> Self {
+        self.protection = protection;
+        self
+    }
+
+    /// Limits, breaker, fallbacks and injected faults of this version.
+    pub fn protection(&self) -> &VersionProtection {
+        &self.protection
+    }
+
+    /// A response of this version with `outputs`.
+    pub fn answer(&self, id: Option<String>, outputs: Vec<Tensor>) -> InferResponse {
+        InferResponse {
+            model_name: self.name.clone(),
+            model_version: self.version.clone(),
+            id,
+            outputs,
+        }
     }
 
     /// Sets the hash (blake3, hex) of the model bytes this version runs.
@@ -156,12 +188,7 @@ impl ServedVersion {
                 })
                 .collect::<Result<Vec<Tensor>, InferError>>()?
         };
-        Ok(InferResponse {
-            model_name: self.name.clone(),
-            model_version: self.version.clone(),
-            id: request.id,
-            outputs,
-        })
+        Ok(self.answer(request.id, outputs))
     }
 
     /// Runs one sample per batch worker through the model so that the first

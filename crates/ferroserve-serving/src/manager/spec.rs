@@ -8,6 +8,7 @@ use ferroserve_core::FeatureSchema;
 
 use crate::batcher::BatcherConfig;
 use crate::cache::ModelCachePolicy;
+use crate::guard::ProtectionPolicy;
 
 /// Everything needed to load and serve one model version.
 #[derive(Debug, Clone)]
@@ -31,4 +32,6 @@ pub struct ModelSpec {
     pub request_timeout: Option<Duration>,
     /// Result cache settings of this version.
     pub cache: ModelCachePolicy,
+    /// Rate and concurrency limits, breaker and fallbacks of this version.
+    pub protection: ProtectionPolicy,
 }

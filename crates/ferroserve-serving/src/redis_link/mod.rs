@@ -102,7 +102,10 @@ impl RedisLink {
     }
 
     /// Runs `cmd`, unless the breaker is open or no connection is up.
-    pub async fn call<T: redis::FromRedisValue>(self: &Arc<Self>, cmd: redis::Cmd) -> RedisOutcome<T> {
+    pub async fn call<T: redis::FromRedisValue>(
+        self: &Arc<Self>,
+        cmd: redis::Cmd,
+    ) -> RedisOutcome<T> {
         self.query(|mut connection| async move { cmd.query_async::<T>(&mut connection).await })
             .await
     }
@@ -122,8 +125,10 @@ impl RedisLink {
         for arg in args {
             invocation.arg(*arg);
         }
-        self.query(|mut connection| async move { invocation.invoke_async::<T>(&mut connection).await })
-            .await
+        self.query(
+            |mut connection| async move { invocation.invoke_async::<T>(&mut connection).await },
+        )
+        .await
     }
 
     async fn query<T, F, Fut>(self: &Arc<Self>, run: F) -> RedisOutcome<T>
@@ -140,8 +145,7 @@ impl RedisLink {
         };
         let connection = (*connection).clone();
         let start = Instant::now();
-        let result =
-            tokio::time::timeout(self.settings.timeout, run(connection)).await;
+        let result = tokio::time::timeout(self.settings.timeout, run(connection)).await;
         match result {
             Ok(Ok(value)) => {
                 self.round_trip.record(start.elapsed());

@@ -1,0 +1,265 @@
+//! The protected request path of one served version: result cache, circuit
+//! breaker, the model, and — while the breaker is open — the fallbacks.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferroserve_core::{ErrorKind, InferError, InferRequest, InferResponse, Tensor};
+
+use super::breaker::{Admission, Outcome};
+use super::fallback::{repeat_rows, ReadyFallback};
+use crate::cache::{CacheDirective, CacheKey, CacheStatus, ResultCache};
+use crate::manager::VersionKey;
+use crate::telemetry;
+use crate::{ModelManager, ServedVersion};
+
+/// Which fallback answered (the `x-ferroserve-fallback` response header).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FallbackUsed {
+    /// A cached answer for the same input.
+    Cache,
+    /// Another version, by label.
+    Version(String),
+    /// The static default.
+    Static,
+}
+
+impl FallbackUsed {
+    /// Header value: `cache`, `version=3` or `static`.
+    pub fn header_value(&self) -> String {
+        match self {
+            FallbackUsed::Cache => "cache".into(),
+            FallbackUsed::Version(v) => format!("version={v}"),
+            FallbackUsed::Static => "static".into(),
+        }
+    }
+
+    fn as_label(&self) -> &'static str {
+        match self {
+            FallbackUsed::Cache => "cache",
+            FallbackUsed::Version(_) => "version",
+            FallbackUsed::Static => "static",
+        }
+    }
+}
+
+/// A successful answer and how it was reached.
+#[derive(Debug)]
+pub struct Answer {
+    /// The outputs.
+    pub response: InferResponse,
+    /// How the result cache took part.
+    pub cache: CacheStatus,
+    /// The fallback that answered, when the version's breaker was open.
+    pub fallback: Option<FallbackUsed>,
+}
+
+/// Answers `request` on `served`: from the result cache when the model
+/// caches and the caller allows; else from the model unless its breaker is
+/// open; else from the model's fallbacks, in order; else 503.
+pub async fn infer_protected(
+    manager: &ModelManager,
+    cache: Option<&ResultCache>,
+    served: &Arc<ServedVersion>,
+    request: InferRequest,
+    deadline: Option<Instant>,
+    directive: CacheDirective,
+) -> Result<Answer, InferError> {
+    let storage = Storage::of(cache, served);
+    let mut status = CacheStatus::Off;
+    let caching = cache.is_some_and(|c| c.ttl_for(served.cache_policy()).is_some());
+    if let (Some(storage), true) = (&storage, caching) {
+        if directive.lookup {
+            let key = storage.key(served, &request);
+            if let Some((outputs, hit)) = storage.get(served, &key).await {
+                return Ok(Answer {
+                    response: served.answer(request.id, outputs),
+                    cache: hit,
+                    fallback: None,
+                });
+            }
+            status = CacheStatus::Miss;
+        } else {
+            storage.cache.count_bypass();
+            status = CacheStatus::Bypass;
+        }
+    }
+    match served.protection().breaker.admit() {
+        admission @ Admission::Run { .. } => {
+            let key = storage.as_ref().map(|s| s.key(served, &request));
+            let start = Instant::now();
+            let result = served.infer(request, deadline).await;
+            served
+                .protection()
+                .breaker
+                .record(admission, Outcome::of(&result));
+            let response = result?;
+            if let (Some(storage), Some(key)) = (&storage, key) {
+                served.inference_cost().record(start.elapsed());
+                if directive.store || status == CacheStatus::Off {
+                    storage.put(served, key, &response.outputs).await;
+                }
+            }
+            Ok(Answer {
+                response,
+                cache: status,
+                fallback: None,
+            })
+        }
+        Admission::Refuse { retry_after } => fall_back(
+            manager,
+            storage.as_ref(),
+            served,
+            request,
+            deadline,
+            retry_after,
+        )
+        .await
+        .map(|(response, used)| {
+            metrics::counter!(telemetry::FALLBACKS, "model" => served.name().to_string(),
+                        "kind" => used.as_label())
+            .increment(1);
+            Answer {
+                response,
+                cache: status,
+                fallback: Some(used),
+            }
+        }),
+    }
+}
+
+/// Where a version's answers are kept: the result cache, when the model
+/// caches or keeps answers for its `cache` fallback.
+struct Storage<'a> {
+    cache: &'a ResultCache,
+    ttl: Duration,
+}
+
+impl<'a> Storage<'a> {
+    fn of(cache: Option<&'a ResultCache>, served: &ServedVersion) -> Option<Storage<'a>> {
+        let cache = cache?;
+        let ttl = cache.ttl_for(served.cache_policy()).or_else(|| {
+            served
+                .protection()
+                .fallbacks
+                .contains(&ReadyFallback::Cache)
+                .then(|| cache.default_ttl())
+        })?;
+        Some(Storage { cache, ttl })
+    }
+
+    fn key(&self, served: &ServedVersion, request: &InferRequest) -> CacheKey {
+        CacheKey::new(served.name(), served.cache_identity(), request)
+    }
+
+    async fn get(
+        &self,
+        served: &ServedVersion,
+        key: &CacheKey,
+    ) -> Option<(Vec<Tensor>, CacheStatus)> {
+        self.cache.get(key, self.ttl, served.inference_cost()).await
+    }
+
+    async fn put(&self, served: &ServedVersion, key: CacheKey, outputs: &[Tensor]) {
+        self.cache
+            .put(key, outputs, self.ttl, served.inference_cost())
+            .await;
+    }
+}
+
+async fn fall_back(
+    manager: &ModelManager,
+    storage: Option<&Storage<'_>>,
+    served: &Arc<ServedVersion>,
+    request: InferRequest,
+    deadline: Option<Instant>,
+    retry_after: Duration,
+) -> Result<(InferResponse, FallbackUsed), InferError> {
+    for fallback in &served.protection().fallbacks {
+        match fallback {
+            ReadyFallback::Cache => {
+                let Some(storage) = storage else { continue };
+                let key = storage.key(served, &request);
+                if let Some((outputs, _)) = storage.get(served, &key).await {
+                    return Ok((served.answer(request.id, outputs), FallbackUsed::Cache));
+                }
+            }
+            ReadyFallback::Version(label) => {
+                let Some(other) = other_version(manager, served, label) else {
+                    continue;
+                };
+                let breaker = &other.protection().breaker;
+                let admission = breaker.admit();
+                if let Admission::Refuse { .. } = admission {
+                    continue;
+                }
+                let result = other.infer(request.clone(), deadline).await;
+                breaker.record(admission, Outcome::of(&result));
+                match result {
+                    Ok(response) => {
+                        let used = FallbackUsed::Version(other.version().to_string());
+                        return Ok((response, used));
+                    }
+                    Err(e) => tracing::debug!(model = served.name(), version = other.version(),
+                        error = %e.message, "fallback version failed"),
+                }
+            }
+            ReadyFallback::Static(one_row) => {
+                let rows = request
+                    .inputs
+                    .first()
+                    .and_then(|t| t.shape.first().copied())
+                    .unwrap_or(1);
+                let wanted: Vec<&str> = request.outputs.iter().map(|o| o.name.as_str()).collect();
+                if let Some(outputs) = repeat_rows(one_row, rows, &wanted) {
+                    return Ok((served.answer(request.id, outputs), FallbackUsed::Static));
+                }
+            }
+        }
+    }
+    metrics::counter!(telemetry::FALLBACKS, "model" => served.name().to_string(),
+        "kind" => "unavailable")
+    .increment(1);
+    let why = if served.protection().fallbacks.is_empty() {
+        "no fallback is configured"
+    } else {
+        "no fallback could answer"
+    };
+    Err(InferError::new(
+        ErrorKind::Unavailable,
+        format!(
+            "model '{}' version {} is failing and its circuit breaker is open; {why}",
+            served.name(),
+            served.version()
+        ),
+    )
+    .with_retry_after(retry_after))
+}
+
+/// The loaded version a `version` fallback names: `previous` is the newest
+/// ready version below the failing one (else the newest other one).
+fn other_version(
+    manager: &ModelManager,
+    served: &ServedVersion,
+    label: &str,
+) -> Option<Arc<ServedVersion>> {
+    if label != "previous" {
+        return manager
+            .get(served.name(), Some(label))
+            .ok()
+            .filter(|other| other.version() != served.version());
+    }
+    let entry = manager.entry(served.name())?;
+    let current = VersionKey(served.version().to_string());
+    let others = entry
+        .versions
+        .iter()
+        .filter(|(key, _)| **key != current)
+        .filter_map(|(key, v)| v.served.clone().map(|s| (key.clone(), s)));
+    let (below, above): (Vec<_>, Vec<_>) = others.partition(|(key, _)| *key < current);
+    below
+        .into_iter()
+        .next_back()
+        .or_else(|| above.into_iter().next_back())
+        .map(|(_, served)| served)
+}

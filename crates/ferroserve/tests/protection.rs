@@ -1,0 +1,398 @@
+//! End-to-end tests of the protections on the real binary: the circuit
+//! breaker driven by injected faults (opens, each fallback kind, half-open,
+//! closes), fault injection refused unless enabled, and a load run at about
+//! twice the sustainable rate (sheds with 429, admitted requests meet their
+//! deadlines, memory stays bounded).
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{repo_root, Server};
+use serde_json::{json, Value};
+
+/// Breaker settings small enough for a test: judge after 4 requests, stay
+/// open 1.5 s, close after 2 good probes.
+const BREAKER: &str = "[breaker]\nmin_requests = 4\nfailure_rate = 0.5\nopen_ms = 1500\nhalf_open_probes = 2\nconsecutive_timeouts = 3\n";
+const OPEN: Duration = Duration::from_millis(1600);
+
+fn iris_request() -> Value {
+    json!({"inputs": [{"name": "input", "shape": [2, 4], "datatype": "FP32",
+        "data": [[5.1, 3.5, 1.4, 0.2], [6.3, 3.3, 6.0, 2.5]]}]})
+}
+
+/// A model repository with copies of the iris example under `models`:
+/// `(name, versions, config.toml)`.
+fn repository(dir: &Path, models: &[(&str, &[u32], String)]) {
+    let iris = repo_root().join("examples/iris/model.onnx");
+    for (name, versions, config) in models {
+        for version in *versions {
+            let folder = dir.join(name).join(version.to_string());
+            std::fs::create_dir_all(&folder).expect("mkdir");
+            std::fs::copy(&iris, folder.join("model.onnx")).expect("copy model");
+        }
+        std::fs::write(dir.join(name).join("config.toml"), config).expect("write config");
+    }
+}
+
+struct Reply {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+fn send(
+    client: &reqwest::blocking::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<&Value>,
+    headers: &[(&str, &str)],
+) -> Reply {
+    let mut request = client.request(method, url);
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().expect("request is sent");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+struct Drill<'a> {
+    server: &'a Server,
+    client: reqwest::blocking::Client,
+}
+
+impl Drill<'_> {
+    fn infer(&self, model: &str, headers: &[(&str, &str)]) -> Reply {
+        let url = format!("{}/v2/models/{model}/infer", self.server.base);
+        send(
+            &self.client,
+            reqwest::Method::POST,
+            &url,
+            Some(&iris_request()),
+            headers,
+        )
+    }
+
+    fn faults(&self, model: &str, version: u32, spec: Option<Value>) -> Reply {
+        let url = format!(
+            "{}/api/v1/models/{model}/versions/{version}/faults",
+            self.server.base
+        );
+        match spec {
+            Some(spec) => send(&self.client, reqwest::Method::PUT, &url, Some(&spec), &[]),
+            None => send(&self.client, reqwest::Method::DELETE, &url, None, &[]),
+        }
+    }
+
+    fn breaker(&self, model: &str, version: &str) -> String {
+        let url = format!("{}/api/v1/models/{model}/serving", self.server.base);
+        let status = send(&self.client, reqwest::Method::GET, &url, None, &[]).body;
+        let versions = status["versions"].as_array().cloned().unwrap_or_default();
+        versions
+            .iter()
+            .find(|v| v["version"] == version)
+            .and_then(|v| v["breaker"].as_str())
+            .unwrap_or_else(|| panic!("no breaker state for {model} v{version} in {status}"))
+            .to_string()
+    }
+
+    /// Makes every batch of `model` v`version` fail, then sends requests
+    /// until the breaker opens (at least 4 requests, half of them failed).
+    fn break_model(&self, model: &str, version: u32) {
+        let set = self.faults(model, version, Some(json!({"error_rate": 1.0})));
+        assert_eq!(set.status, 200, "{}", set.body);
+        for _ in 0..4 {
+            let reply = self.infer(model, &[]);
+            assert_eq!(reply.status, 500, "injected failure: {}", reply.body);
+            assert!(reply.body["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("injected fault"));
+            if self.breaker(model, &version.to_string()) == "open" {
+                return;
+            }
+        }
+        panic!("the breaker of {model} v{version} did not open after 4 failures");
+    }
+}
+
+#[test]
+fn breaker_opens_serves_each_fallback_half_opens_and_closes() {
+    let repo = tempfile::tempdir().expect("tempdir");
+    let static_fallback = "[[fallback]]\nkind = \"static\"\noutputs = { label = -1, probabilities = [0.0, 0.0, 0.0] }\n";
+    repository(
+        repo.path(),
+        &[
+            ("by_cache", &[1], format!("{BREAKER}[[fallback]]\nkind = \"cache\"\n")),
+            (
+                "by_version",
+                &[1, 2],
+                format!("version_policy = {{ all = true }}\n{BREAKER}[[fallback]]\nkind = \"version\"\nversion = \"previous\"\n"),
+            ),
+            ("by_static", &[1], format!("{BREAKER}{static_fallback}")),
+            ("no_fallback", &[1], BREAKER.to_string()),
+        ],
+    );
+    let repo_arg = repo.path().to_str().expect("utf-8 path");
+    let server = Server::start(&[
+        "--model-repository",
+        repo_arg,
+        "--enable-fault-injection",
+        "--no-example",
+    ]);
+    let drill = Drill {
+        server: &server,
+        client: reqwest::blocking::Client::new(),
+    };
+
+    // Cache: an answer computed while healthy is served while broken.
+    let healthy = drill.infer("by_cache", &[]);
+    assert_eq!(healthy.status, 200);
+    assert_eq!(healthy.header("x-ferroserve-cache"), None, "caching is off");
+    drill.break_model("by_cache", 1);
+    let cached = drill.infer("by_cache", &[]);
+    assert_eq!(cached.status, 200, "{}", cached.body);
+    assert_eq!(cached.header("x-ferroserve-fallback"), Some("cache"));
+    assert_eq!(cached.body["outputs"], healthy.body["outputs"]);
+
+    // Another version: v2 serves by default and breaks; v1 answers.
+    assert_eq!(drill.infer("by_version", &[]).body["model_version"], "2");
+    drill.break_model("by_version", 2);
+    let previous = drill.infer("by_version", &[]);
+    assert_eq!(previous.status, 200, "{}", previous.body);
+    assert_eq!(previous.header("x-ferroserve-fallback"), Some("version=1"));
+    assert_eq!(previous.body["model_version"], "1");
+
+    // Static default, one row per request row.
+    drill.break_model("by_static", 1);
+    let fixed = drill.infer("by_static", &[]);
+    assert_eq!(fixed.status, 200, "{}", fixed.body);
+    assert_eq!(fixed.header("x-ferroserve-fallback"), Some("static"));
+    assert_eq!(fixed.body["outputs"][0]["data"], json!([-1, -1]));
+    assert_eq!(fixed.body["outputs"][1]["shape"], json!([2, 3]));
+
+    // No fallback: 503 with Retry-After, and the state is in /metrics.
+    drill.break_model("no_fallback", 1);
+    let refused = drill.infer("no_fallback", &[]);
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(refused.header("retry-after").is_some());
+    assert!(refused.body["error"]
+        .as_str()
+        .unwrap_or("")
+        .contains("circuit breaker is open"));
+    server.wait_for_metric("ferroserve_breaker_state{model=\"no_fallback\",version=\"1\"} 1");
+
+    // Half-open with the fault still there: the probe fails, open again.
+    std::thread::sleep(OPEN);
+    let probe = drill.infer("by_static", &[]);
+    assert_eq!(probe.status, 500, "the probe reaches the broken model");
+    assert_eq!(drill.breaker("by_static", "1"), "open");
+    assert_eq!(
+        drill
+            .infer("by_static", &[])
+            .header("x-ferroserve-fallback"),
+        Some("static")
+    );
+
+    // Healed: after the cool-down two good probes close every breaker.
+    for model in ["by_cache", "by_static", "no_fallback"] {
+        assert_eq!(drill.faults(model, 1, None).status, 204);
+    }
+    assert_eq!(drill.faults("by_version", 2, None).status, 204);
+    std::thread::sleep(OPEN);
+    for (model, version) in [
+        ("by_cache", "1"),
+        ("by_version", "2"),
+        ("by_static", "1"),
+        ("no_fallback", "1"),
+    ] {
+        let first = drill.infer(model, &[]);
+        assert_eq!(first.status, 200, "{model}: {}", first.body);
+        assert_eq!(first.header("x-ferroserve-fallback"), None, "{model}");
+        assert_eq!(drill.breaker(model, version), "half_open", "{model}");
+        assert_eq!(drill.infer(model, &[]).status, 200);
+        assert_eq!(drill.breaker(model, version), "closed", "{model}");
+    }
+    assert_eq!(drill.infer("by_version", &[]).body["model_version"], "2");
+}
+
+#[test]
+fn consecutive_timeouts_open_the_breaker_and_faults_need_the_flag() {
+    let repo = tempfile::tempdir().expect("tempdir");
+    repository(repo.path(), &[("slow", &[1], BREAKER.to_string())]);
+    let repo_arg = repo.path().to_str().expect("utf-8 path");
+    let server = Server::start(&[
+        "--model-repository",
+        repo_arg,
+        "--enable-fault-injection",
+        "--no-example",
+    ]);
+    let drill = Drill {
+        server: &server,
+        client: reqwest::blocking::Client::new(),
+    };
+    let bad = drill.faults("slow", 1, Some(json!({"error_rate": 2})));
+    assert_eq!(bad.status, 400);
+    assert!(bad.body["error"]
+        .as_str()
+        .unwrap_or("")
+        .contains("error_rate"));
+    let set = drill.faults(
+        "slow",
+        1,
+        Some(json!({"latency": {"distribution": "fixed", "ms": 300}})),
+    );
+    assert_eq!(set.status, 200, "{}", set.body);
+    for _ in 0..3 {
+        let reply = drill.infer("slow", &[("x-request-timeout-ms", "50")]);
+        assert_eq!(reply.status, 504, "{}", reply.body);
+    }
+    assert_eq!(drill.breaker("slow", "1"), "open");
+    assert_eq!(drill.infer("slow", &[]).status, 503);
+
+    let plain = Server::start(&["--no-example", "--model", "iris=examples/iris/model.onnx"]);
+    let drill = Drill {
+        server: &plain,
+        client: reqwest::blocking::Client::new(),
+    };
+    let refused = drill.faults("iris", 1, Some(json!({"error_rate": 0.5})));
+    assert_eq!(refused.status, 409);
+    assert!(refused.body["error"]
+        .as_str()
+        .unwrap_or("")
+        .contains("--enable-fault-injection"));
+}
+
+/// Resident memory of a process in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS line")
+}
+
+fn median(values: &mut [Duration]) -> Duration {
+    values.sort();
+    values.get(values.len() / 2).copied().unwrap_or_default()
+}
+
+#[test]
+fn twice_the_sustainable_rate_is_shed_fast_and_admitted_requests_meet_deadlines() {
+    // One row per batch and 10 ms per batch: about 100 requests/s at most.
+    let server = Server::start(&[
+        "--no-example",
+        "--model",
+        "iris=examples/iris/model.onnx",
+        "--enable-fault-injection",
+        "--max-batch-size",
+        "1",
+        "--max-queue-size",
+        "4",
+        "--max-concurrent-requests",
+        "64",
+    ]);
+    let drill = Drill {
+        server: &server,
+        client: reqwest::blocking::Client::new(),
+    };
+    let slow = json!({"latency": {"distribution": "fixed", "ms": 10}});
+    assert_eq!(drill.faults("iris", 1, Some(slow)).status, 200);
+    let pid = server.child.id();
+    let rss_before = rss_kib(pid);
+
+    let deadline = Duration::from_millis(1000);
+    let url = format!("{}/v2/models/iris/infer", server.base);
+    let body = serde_json::to_vec(
+        &json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32",
+            "data": [[5.1, 3.5, 1.4, 0.2]]}]}),
+    )
+    .expect("json");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // Open loop at 200 requests/s for 4 s: arrivals do not wait for answers.
+    let outcomes: Vec<(u16, Duration)> = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let mut tasks = Vec::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(5));
+        for _ in 0..800 {
+            tick.tick().await;
+            let (client, url, body) = (client.clone(), url.clone(), body.clone());
+            tasks.push(tokio::spawn(async move {
+                let start = Instant::now();
+                let status = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("x-request-timeout-ms", deadline.as_millis().to_string())
+                    .body(body)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0);
+                (status, start.elapsed())
+            }));
+        }
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await.expect("task"));
+        }
+        outcomes
+    });
+
+    let mut served: Vec<Duration> = Vec::new();
+    let mut shed: Vec<Duration> = Vec::new();
+    for (status, took) in &outcomes {
+        match status {
+            200 => served.push(*took),
+            429 => shed.push(*took),
+            other => panic!("only 200 or 429 expected under overload, got {other}"),
+        }
+    }
+    let (served_n, shed_n) = (served.len(), shed.len());
+    let slowest_served = served.iter().max().copied().unwrap_or_default();
+    let (served_median, shed_median) = (median(&mut served), median(&mut shed));
+    eprintln!(
+        "overload: {served_n} served (median {served_median:?}, max {slowest_served:?}), \
+         {shed_n} shed (median {shed_median:?})"
+    );
+    assert!(shed_n > 0, "twice the capacity must shed");
+    assert!(served_n > 0, "the server keeps serving under overload");
+    assert!(
+        slowest_served <= deadline + Duration::from_millis(500),
+        "an admitted request took {slowest_served:?}, past its deadline of {deadline:?}"
+    );
+    assert!(
+        shed_median <= served_median,
+        "refusals ({shed_median:?}) should come faster than answers ({served_median:?})"
+    );
+    let rss_after = rss_kib(pid);
+    assert!(
+        rss_after < rss_before + 100 * 1024,
+        "memory grew from {rss_before} KiB to {rss_after} KiB"
+    );
+    // Still up and serving once the load is gone.
+    assert_eq!(drill.faults("iris", 1, None).status, 204);
+    assert_eq!(drill.infer("iris", &[]).status, 200);
+}

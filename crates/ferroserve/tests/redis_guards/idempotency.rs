@@ -1,0 +1,132 @@
+//! Idempotency keys shared through a real `redis-server` by two stores, as
+//! two replicas would: an answer kept by one replays on the other, another
+//! body is a mismatch on either, and a request in flight on one makes the
+//! other wait for its answer.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::common::redis::RedisServer;
+use ferroserve_serving::guard::idempotency::{
+    Claim, IdempotencyConfig, IdempotencyStore, StoredResponse,
+};
+use ferroserve_serving::redis_link::{RedisLink, RedisSettings};
+
+/// A store over its own link to `redis`, as one replica holds.
+fn replica(redis: &RedisServer) -> IdempotencyStore {
+    let link = RedisLink::start(RedisSettings {
+        timeout: Duration::from_millis(200),
+        ..RedisSettings::new(redis.url())
+    })
+    .expect("valid redis settings");
+    IdempotencyStore::new(IdempotencyConfig::default(), Some(link))
+}
+
+/// Two replicas whose links are both up: a probe answer kept by one
+/// replays on the other only once both go through Redis (this crate has
+/// no redis client of its own to send a PING).
+async fn two_replicas(redis: &RedisServer) -> (IdempotencyStore, IdempotencyStore) {
+    let (a, b) = (replica(redis), replica(redis));
+    let until = Instant::now() + Duration::from_secs(5);
+    for probe in 0.. {
+        assert!(Instant::now() < until, "redis links never connected");
+        let key = format!("probe-{probe}");
+        if let Ok(Claim::First(guard)) = a.claim(&key, [0; 32], soon()).await {
+            guard.complete(Some(answer("probe"))).await;
+            if let Ok(Claim::Replay(_)) = b.claim(&key, [0; 32], soon()).await {
+                return (a, b);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    unreachable!("the probe loop only ends by returning or failing")
+}
+
+fn answer(body: &str) -> StoredResponse {
+    StoredResponse {
+        status: 200,
+        headers: vec![("content-type".into(), b"application/json".to_vec())],
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+fn soon() -> Instant {
+    Instant::now() + Duration::from_secs(5)
+}
+
+#[tokio::test]
+async fn replicas_share_keys_through_redis() {
+    let redis = RedisServer::start();
+    let (a, b) = two_replicas(&redis).await;
+
+    let Claim::First(guard) = a.claim("c\nm\nk1", [1; 32], soon()).await.unwrap() else {
+        panic!("the first claim runs");
+    };
+    guard.complete(Some(answer("from a"))).await;
+    match b.claim("c\nm\nk1", [1; 32], soon()).await.unwrap() {
+        Claim::Replay(r) => assert_eq!(r, answer("from a")),
+        other => panic!("expected a replay on the other replica, got {other:?}"),
+    }
+    assert!(matches!(
+        b.claim("c\nm\nk1", [2; 32], soon()).await.unwrap(),
+        Claim::Mismatch
+    ));
+    assert!(matches!(
+        a.claim("c\nm\nk1", [2; 32], soon()).await.unwrap(),
+        Claim::Mismatch
+    ));
+}
+
+#[tokio::test]
+async fn a_duplicate_on_another_replica_waits_for_the_first() {
+    let redis = RedisServer::start();
+    let (a, b) = two_replicas(&redis).await;
+    let b = Arc::new(b);
+
+    let Claim::First(guard) = a.claim("c\nm\nk2", [3; 32], soon()).await.unwrap() else {
+        panic!("the first claim runs");
+    };
+    // Different body while in flight: refused at once.
+    assert!(matches!(
+        b.claim("c\nm\nk2", [4; 32], soon()).await.unwrap(),
+        Claim::Mismatch
+    ));
+    let waiter = {
+        let b = b.clone();
+        tokio::spawn(async move { b.claim("c\nm\nk2", [3; 32], soon()).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!waiter.is_finished(), "the duplicate waits for the first");
+    guard.complete(Some(answer("slow"))).await;
+    match waiter.await.unwrap().unwrap() {
+        Claim::Replay(r) => assert_eq!(r, answer("slow")),
+        other => panic!("expected a replay after the wait, got {other:?}"),
+    }
+
+    // Past its deadline, a duplicate of a request still running is a conflict.
+    let _running = a.claim("c\nm\nk3", [5; 32], soon()).await.unwrap();
+    let error = b
+        .claim(
+            "c\nm\nk3",
+            [5; 32],
+            Instant::now() + Duration::from_millis(50),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind, ferroserve_core::ErrorKind::Conflict);
+}
+
+#[tokio::test]
+async fn a_released_key_runs_again_on_another_replica() {
+    let redis = RedisServer::start();
+    let (a, b) = two_replicas(&redis).await;
+
+    let Claim::First(guard) = a.claim("c\nm\nk4", [6; 32], soon()).await.unwrap() else {
+        panic!("the first claim runs");
+    };
+    guard.complete(None).await;
+    assert!(matches!(
+        b.claim("c\nm\nk4", [6; 32], soon()).await.unwrap(),
+        Claim::First(_)
+    ));
+}
