@@ -49,3 +49,15 @@ pub const FALLBACKS: &str = "ferroserve_fallbacks_total";
 /// Requests refused by a concurrency limit, by `model` and `scope`
 /// (`server`, `model`).
 pub const CONCURRENCY_REFUSED: &str = "ferroserve_concurrency_refused_total";
+/// Counter of claims by outcome, label `result`: `first`, `replay`,
+/// `mismatch` or `in_progress`.
+pub const IDEMPOTENCY_TOTAL: &str = "ferroserve_idempotency_total";
+/// Counter of claims that Redis could not serve and that fell back to the
+/// in-process store.
+pub const IDEMPOTENCY_REDIS_FALLBACK_TOTAL: &str = "ferroserve_idempotency_redis_fallback_total";
+/// Counter of refused requests, by `model` and `scope`
+/// (`client`, `model`, `model_client`).
+pub const RATE_LIMITED_TOTAL: &str = "ferroserve_rate_limited_total";
+/// Counter of rate-limit checks, by `store`: `redis`, `local`, or
+/// `local_fallback` (Redis configured but not answering).
+pub const RATE_LIMIT_CHECKS_TOTAL: &str = "ferroserve_rate_limit_checks_total";

@@ -79,7 +79,25 @@ struct Drill<'a> {
     client: reqwest::blocking::Client,
 }
 
-impl Drill<'_> {
+/// A server on the repository at `repo` that allows fault injection.
+fn drill_server(repo: &Path) -> Server {
+    let repo = repo.to_str().expect("utf-8 path");
+    Server::start(&[
+        "--model-repository",
+        repo,
+        "--enable-fault-injection",
+        "--no-example",
+    ])
+}
+
+impl<'a> Drill<'a> {
+    fn new(server: &'a Server) -> Self {
+        Drill {
+            server,
+            client: reqwest::blocking::Client::new(),
+        }
+    }
+
     fn infer(&self, model: &str, headers: &[(&str, &str)]) -> Reply {
         let url = format!("{}/v2/models/{model}/infer", self.server.base);
         send(
@@ -151,17 +169,8 @@ fn breaker_opens_serves_each_fallback_half_opens_and_closes() {
             ("no_fallback", &[1], BREAKER.to_string()),
         ],
     );
-    let repo_arg = repo.path().to_str().expect("utf-8 path");
-    let server = Server::start(&[
-        "--model-repository",
-        repo_arg,
-        "--enable-fault-injection",
-        "--no-example",
-    ]);
-    let drill = Drill {
-        server: &server,
-        client: reqwest::blocking::Client::new(),
-    };
+    let server = drill_server(repo.path());
+    let drill = Drill::new(&server);
 
     // Cache: an answer computed while healthy is served while broken.
     let healthy = drill.infer("by_cache", &[]);
@@ -214,9 +223,9 @@ fn breaker_opens_serves_each_fallback_half_opens_and_closes() {
 
     // Healed: after the cool-down two good probes close every breaker.
     for model in ["by_cache", "by_static", "no_fallback"] {
-        assert_eq!(drill.faults(model, 1, None).status, 204);
+        assert_eq!(drill.faults(model, 1, None).status, 200);
     }
-    assert_eq!(drill.faults("by_version", 2, None).status, 204);
+    assert_eq!(drill.faults("by_version", 2, None).status, 200);
     std::thread::sleep(OPEN);
     for (model, version) in [
         ("by_cache", "1"),
@@ -238,47 +247,64 @@ fn breaker_opens_serves_each_fallback_half_opens_and_closes() {
 fn consecutive_timeouts_open_the_breaker_and_faults_need_the_flag() {
     let repo = tempfile::tempdir().expect("tempdir");
     repository(repo.path(), &[("slow", &[1], BREAKER.to_string())]);
-    let repo_arg = repo.path().to_str().expect("utf-8 path");
-    let server = Server::start(&[
-        "--model-repository",
-        repo_arg,
-        "--enable-fault-injection",
-        "--no-example",
-    ]);
-    let drill = Drill {
-        server: &server,
-        client: reqwest::blocking::Client::new(),
-    };
+    let server = drill_server(repo.path());
+    let drill = Drill::new(&server);
     let bad = drill.faults("slow", 1, Some(json!({"error_rate": 2})));
     assert_eq!(bad.status, 400);
     assert!(bad.body["error"]
         .as_str()
         .unwrap_or("")
         .contains("error_rate"));
-    let set = drill.faults(
+    // Through the CLI, as an operator would.
+    let set = cli(&[
+        "--url",
+        &server.base,
+        "faults",
         "slow",
-        1,
-        Some(json!({"latency": {"distribution": "fixed", "ms": 300}})),
-    );
-    assert_eq!(set.status, 200, "{}", set.body);
+        "1",
+        "--latency-ms",
+        "300",
+    ]);
+    assert!(set.contains("faults on slow v1 now"), "{set}");
+    assert!(set.contains("\"fixed\""), "{set}");
     for _ in 0..3 {
         let reply = drill.infer("slow", &[("x-request-timeout-ms", "50")]);
         assert_eq!(reply.status, 504, "{}", reply.body);
     }
     assert_eq!(drill.breaker("slow", "1"), "open");
     assert_eq!(drill.infer("slow", &[]).status, 503);
+    let cleared = cli(&["--url", &server.base, "faults", "slow", "1", "--clear"]);
+    assert!(
+        cleared.contains("cleared the faults of slow v1"),
+        "{cleared}"
+    );
+    let shown = cli(&["--url", &server.base, "faults", "slow", "1"]);
+    assert!(shown.contains("no faults on slow v1"), "{shown}");
 
     let plain = Server::start(&["--no-example", "--model", "iris=examples/iris/model.onnx"]);
-    let drill = Drill {
-        server: &plain,
-        client: reqwest::blocking::Client::new(),
-    };
+    let drill = Drill::new(&plain);
     let refused = drill.faults("iris", 1, Some(json!({"error_rate": 0.5})));
     assert_eq!(refused.status, 409);
     assert!(refused.body["error"]
         .as_str()
         .unwrap_or("")
         .contains("--enable-fault-injection"));
+}
+
+/// Runs `ferroserve models ARGS` and returns its standard output.
+fn cli(args: &[&str]) -> String {
+    let output = std::process::Command::new(common::BIN)
+        .arg("models")
+        .args(args)
+        .output()
+        .expect("ferroserve runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "models {args:?} failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
 }
 
 /// Resident memory of a process in KiB.
@@ -311,10 +337,7 @@ fn twice_the_sustainable_rate_is_shed_fast_and_admitted_requests_meet_deadlines(
         "--max-concurrent-requests",
         "64",
     ]);
-    let drill = Drill {
-        server: &server,
-        client: reqwest::blocking::Client::new(),
-    };
+    let drill = Drill::new(&server);
     let slow = json!({"latency": {"distribution": "fixed", "ms": 10}});
     assert_eq!(drill.faults("iris", 1, Some(slow)).status, 200);
     let pid = server.child.id();
@@ -393,6 +416,6 @@ fn twice_the_sustainable_rate_is_shed_fast_and_admitted_requests_meet_deadlines(
         "memory grew from {rss_before} KiB to {rss_after} KiB"
     );
     // Still up and serving once the load is gone.
-    assert_eq!(drill.faults("iris", 1, None).status, 204);
+    assert_eq!(drill.faults("iris", 1, None).status, 200);
     assert_eq!(drill.infer("iris", &[]).status, 200);
 }

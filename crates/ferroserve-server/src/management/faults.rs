@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::Json;
 use ferroserve_core::{ErrorKind, InferError};
 use ferroserve_serving::guard::faults::{FaultSlot, FaultSpec};
@@ -71,8 +70,8 @@ pub(crate) async fn clear(
     State(state): State<SharedState>,
     PathOf(path): PathOf<ServedPath>,
     actor: Actor,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     slot(&state, &path)?.set(None);
     tracing::warn!(model = %path.model, version = %path.version, actor = %actor.0, "faults cleared");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(json!({ "faults": null })))
 }

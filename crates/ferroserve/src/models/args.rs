@@ -117,6 +117,62 @@ pub enum ModelsCommand {
         #[arg(long, value_name = "FILE_OR_JSON")]
         set: Option<String>,
     },
+    /// Show, inject or clear faults (latency, errors) on a served version; needs --url and a server started with --enable-fault-injection.
+    Faults(FaultsArgs),
+}
+
+/// Flags of `ferroserve models faults`.
+#[derive(Debug, Args)]
+pub struct FaultsArgs {
+    /// Model name.
+    pub model: String,
+    /// Version label.
+    pub version: String,
+    /// Extra latency per batch in ms (the median, with --latency-p99-ms).
+    #[arg(long, value_name = "MS")]
+    pub latency_ms: Option<f64>,
+    /// Make the latency long-tailed (log-normal) with this 99th percentile, in ms.
+    #[arg(long, value_name = "MS", requires = "latency_ms")]
+    pub latency_p99_ms: Option<f64>,
+    /// Share of batches that fail, 0 to 1.
+    #[arg(long, value_name = "RATE")]
+    pub error_rate: Option<f64>,
+    /// Remove the faults.
+    #[arg(long, conflicts_with_all = ["latency_ms", "error_rate"])]
+    pub clear: bool,
+}
+
+impl FaultsArgs {
+    /// The change asked for: none (show), clear, or the faults to set.
+    pub fn change(&self) -> FaultChange {
+        if self.clear {
+            return FaultChange::Clear;
+        }
+        if self.latency_ms.is_none() && self.error_rate.is_none() {
+            return FaultChange::Show;
+        }
+        let latency = self.latency_ms.map(|ms| match self.latency_p99_ms {
+            Some(p99) => {
+                serde_json::json!({"distribution": "lognormal", "median_ms": ms, "p99_ms": p99})
+            }
+            None => serde_json::json!({"distribution": "fixed", "ms": ms}),
+        });
+        FaultChange::Set(serde_json::json!({
+            "latency": latency,
+            "error_rate": self.error_rate.unwrap_or(0.0),
+        }))
+    }
+}
+
+/// What `models faults` does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultChange {
+    /// Print the faults in force.
+    Show,
+    /// Set these faults (the server checks them).
+    Set(serde_json::Value),
+    /// Remove the faults.
+    Clear,
 }
 
 /// Flags of `ferroserve models register`.

@@ -9,6 +9,8 @@ use ferroserve_serving::lifecycle::{ArtifactInfo, RegisterVersion};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::args::FaultChange;
+
 /// A model with its aliases and versions.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelDetail {
@@ -91,4 +93,7 @@ pub trait ModelsBackend {
         model: &str,
         config: Value,
     ) -> anyhow::Result<Changed<ConfigRevision>>;
+    /// Shows, sets or clears the faults injected into a served version:
+    /// `{"faults": ...}` as the server answers.
+    fn faults(&self, model: &str, version: &str, change: &FaultChange) -> anyhow::Result<Value>;
 }

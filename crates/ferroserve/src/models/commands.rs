@@ -10,7 +10,7 @@ use ferroserve_serving::lifecycle::RegisterVersion;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::args::RegisterArgs;
+use super::args::{FaultChange, FaultsArgs, RegisterArgs};
 use super::backend::ModelsBackend;
 use super::output::{history_line, Table};
 use super::serving::{self, Asked};
@@ -193,6 +193,21 @@ pub fn set_config(
     )?;
     serving::report_failures(model, changed.serving.as_ref());
     Ok(())
+}
+
+/// `models faults NAME VERSION [--latency-ms MS] [--error-rate R] [--clear]`.
+pub fn faults(backend: &dyn ModelsBackend, json: bool, args: &FaultsArgs) -> anyhow::Result<()> {
+    let change = args.change();
+    let answer = backend.faults(&args.model, &args.version, &change)?;
+    let faults = &answer["faults"];
+    let what = format!("{} v{}", args.model, args.version);
+    let text = match (&change, faults.is_null()) {
+        (FaultChange::Clear, _) => format!("cleared the faults of {what}"),
+        (_, true) => format!("no faults on {what}"),
+        (FaultChange::Set(_), false) => format!("faults on {what} now: {faults}"),
+        (FaultChange::Show, false) => format!("faults on {what}: {faults}"),
+    };
+    emit(json, answer, text)
 }
 
 /// `NAME` or `NAME/VERSION`.

@@ -11,6 +11,7 @@ use ferroserve_registry::{AuditEvent, AuditFilter, ModelVersion, RegisteredModel
 use ferroserve_serving::lifecycle::{ArtifactInfo, Lifecycle, RegisterVersion};
 use serde_json::Value;
 
+use super::args::FaultChange;
 use super::backend::{Changed, ConfigRevision, ModelDetail, ModelsBackend};
 use crate::registry::RegistrySettings;
 
@@ -192,5 +193,11 @@ impl ModelsBackend for DirectBackend {
             revision: Some(stored.revision),
             config: stored.config,
         }))
+    }
+
+    fn faults(&self, _model: &str, _version: &str, _change: &FaultChange) -> anyhow::Result<Value> {
+        anyhow::bail!(
+            "faults act on a running server: pass --url of a server started with --enable-fault-injection"
+        )
     }
 }

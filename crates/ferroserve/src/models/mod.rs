@@ -61,6 +61,7 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
             Some(text) => commands::set_config(open()?.as_ref(), json, &model, &text),
             None => commands::config(open()?.as_ref(), json, &model),
         },
+        ModelsCommand::Faults(args) => commands::faults(open()?.as_ref(), json, &args),
     }
 }
 

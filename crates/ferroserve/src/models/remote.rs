@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::args::FaultChange;
 use super::backend::{Changed, ConfigRevision, ModelDetail, ModelsBackend};
 use super::files::{file_sha256, percent_encode};
 
@@ -241,6 +242,19 @@ impl ModelsBackend for RemoteBackend {
         let value: ConfigRevision = serde_json::from_value(stored)
             .context("the server's answer to a serving-config change has no revision and config")?;
         Ok(Changed { value, serving })
+    }
+
+    fn faults(&self, model: &str, version: &str, change: &FaultChange) -> anyhow::Result<Value> {
+        let path = format!(
+            "/api/v1/models/{}/versions/{}/faults",
+            seg(model),
+            seg(version)
+        );
+        match change {
+            FaultChange::Show => self.get(&path),
+            FaultChange::Set(spec) => self.send_json(Method::PUT, &path, spec),
+            FaultChange::Clear => self.call(Method::DELETE, &path, |r| r),
+        }
     }
 }
 

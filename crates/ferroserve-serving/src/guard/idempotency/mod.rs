@@ -14,15 +14,9 @@ use ferroserve_core::{ErrorKind, InferError};
 use serde::{Deserialize, Serialize};
 
 use crate::redis_link::RedisLink;
+use crate::telemetry::{IDEMPOTENCY_REDIS_FALLBACK_TOTAL, IDEMPOTENCY_TOTAL};
 use memory::{MemoryClaim, MemoryStore};
 use shared::{SharedClaim, SharedStore};
-
-/// Counter of claims by outcome, label `result`: `first`, `replay`,
-/// `mismatch` or `in_progress`.
-pub const IDEMPOTENCY_TOTAL: &str = "ferroserve_idempotency_total";
-/// Counter of claims that Redis could not serve and that fell back to the
-/// in-process store.
-pub const IDEMPOTENCY_REDIS_FALLBACK_TOTAL: &str = "ferroserve_idempotency_redis_fallback_total";
 
 /// Idempotency settings.
 #[derive(Debug, Clone)]

@@ -11,15 +11,9 @@ use std::sync::Arc;
 pub use policy::{Limit, LimitScope, ModelRateLimit, RateLimitConfig, RateLimited};
 
 use crate::redis_link::RedisLink;
+use crate::telemetry::{RATE_LIMITED_TOTAL, RATE_LIMIT_CHECKS_TOTAL};
 use local::LocalBuckets;
 use shared::SharedBuckets;
-
-/// Counter of refused requests, by `model` and `scope`
-/// (`client`, `model`, `model_client`).
-pub const RATE_LIMITED_TOTAL: &str = "ferroserve_rate_limited_total";
-/// Counter of rate-limit checks, by `store`: `redis`, `local`, or
-/// `local_fallback` (Redis configured but not answering).
-pub const RATE_LIMIT_CHECKS_TOTAL: &str = "ferroserve_rate_limit_checks_total";
 
 /// The limits that apply to one request.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
