@@ -6,10 +6,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderMap};
-use axum::middleware::Next;
-use axum::response::Response;
 
 /// Header carrying an API key, for clients that do not use `Authorization`.
 pub const API_KEY_HEADER: &str = "x-api-key";
@@ -58,16 +56,34 @@ fn api_key(headers: &HeaderMap) -> Option<&str> {
         .filter(|key| !key.is_empty())
 }
 
-/// Middleware: names the client and stores its [`ClientId`] in the
-/// request's extensions for handlers.
-pub async fn client_id_layer(mut request: Request, next: Next) -> Response {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| *addr);
-    let client = ClientId::from_request(request.headers(), peer);
-    request.extensions_mut().insert(client);
-    next.run(request).await
+/// What identifies the caller of one request; the [`ClientId`] is only
+/// worked out when a rate limit or an idempotency key needs it, so that
+/// requests that need neither pay nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    headers: &'a HeaderMap,
+    peer: Option<SocketAddr>,
+}
+
+impl<'a> Caller<'a> {
+    /// The caller of a request with `headers`, connected from `peer`.
+    pub fn new(headers: &'a HeaderMap, peer: Option<SocketAddr>) -> Self {
+        Caller { headers, peer }
+    }
+
+    /// Its identity.
+    pub fn id(&self) -> ClientId {
+        ClientId::from_request(self.headers, self.peer)
+    }
+}
+
+/// The peer address axum records per connection (absent when a router is
+/// driven without a socket, as in tests).
+pub type Peer = Option<axum::Extension<ConnectInfo<SocketAddr>>>;
+
+/// The address in a [`Peer`].
+pub fn peer_address(peer: Peer) -> Option<SocketAddr> {
+    peer.map(|axum::Extension(ConnectInfo(addr))| addr)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use ferroserve_core::{ErrorKind, InferError};
 use ferroserve_serving::guard::idempotency::{Claim, StoredResponse};
 use serde::Deserialize;
 
+use crate::client::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -27,14 +28,14 @@ const JSON_PREFIX_LENGTH: &str = "inference-header-content-length";
 /// Longest accepted key.
 const MAX_KEY_LEN: usize = 255;
 
-/// Runs `run` at most once per idempotency key of `client` on `model`:
+/// Runs `run` at most once per idempotency key of `caller` on `model`:
 /// without a store or a key it just runs; the first request with a key runs
 /// and its answer is kept (2xx, and 4xx other than 408, 409, 425 and 429);
 /// a retry with the same request gets that answer, waiting until `deadline`
 /// while the first still runs; the same key with another request is a 422.
 pub(crate) async fn once<F>(
     state: &AppState,
-    client: &str,
+    caller: &Caller<'_>,
     model: &str,
     headers: &HeaderMap,
     body: &[u8],
@@ -52,7 +53,7 @@ where
         Ok(None) => return run.await,
         Err(e) => return ApiError(e).into_response(),
     };
-    let scoped = format!("{client}\n{model}\n{key}");
+    let scoped = format!("{}\n{model}\n{key}", caller.id());
     match store
         .claim(&scoped, fingerprint(headers, body), deadline)
         .await
@@ -255,7 +256,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(5);
         let response = once(
             state,
-            "ip:1.2.3.4",
+            &Caller::new(headers, Some(([1, 2, 3, 4], 5000).into())),
             "iris",
             headers,
             body.as_bytes(),

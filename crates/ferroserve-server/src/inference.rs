@@ -12,7 +12,7 @@ use ferroserve_serving::guard::infer_protected;
 use ferroserve_serving::request_metrics::RequestMetrics;
 use ferroserve_serving::ServedVersion;
 
-use crate::client::ClientId;
+use crate::client::Caller;
 use crate::error::ApiError;
 use crate::idempotency;
 use crate::state::AppState;
@@ -57,7 +57,7 @@ pub(crate) async fn handle<P: Protocol>(
     protocol: P,
     model: &str,
     version: Option<&str>,
-    client: &ClientId,
+    caller: &Caller<'_>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
@@ -75,7 +75,7 @@ pub(crate) async fn handle<P: Protocol>(
             .request_timeout()
             .unwrap_or(state.config.request_timeout);
     let guarded = async {
-        match admit_and_run(state, &protocol, &served, client, headers, body, start).await {
+        match admit_and_run(state, &protocol, &served, caller, headers, body, start).await {
             Ok(response) => response,
             Err(e) => {
                 let request_id = headers
@@ -93,7 +93,7 @@ pub(crate) async fn handle<P: Protocol>(
     };
     let response = idempotency::once(
         state,
-        client.as_str(),
+        caller,
         served.name(),
         headers,
         body,
@@ -113,7 +113,7 @@ async fn admit_and_run<P: Protocol>(
     state: &AppState,
     protocol: &P,
     served: &Arc<ServedVersion>,
-    client: &ClientId,
+    caller: &Caller<'_>,
     headers: &HeaderMap,
     body: &[u8],
     start: Instant,
@@ -126,7 +126,7 @@ async fn admit_and_run<P: Protocol>(
     if let Some(limiter) = &state.rate_limiter {
         if !limiter.is_unlimited(&protection.rate_limit) {
             limiter
-                .check(client.as_str(), served.name(), &protection.rate_limit)
+                .check(caller.id().as_str(), served.name(), &protection.rate_limit)
                 .await
                 .map_err(|refused| refused.into_error(served.name()))?;
         }

@@ -53,7 +53,6 @@ pub fn app(state: SharedState) -> Router {
         .route("/v1/models/{target}", get(v1::status).post(v1::predict))
         .merge(management::routes())
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(client::client_id_layer))
         .layer(axum::middleware::from_fn(request_id::request_id_layer))
         .with_state(state)
 }

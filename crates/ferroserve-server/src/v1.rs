@@ -6,7 +6,6 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use axum::Json;
 use ferroserve_core::json::nested_shape;
 use ferroserve_core::{DataType, InferError, InferRequest, InferResponse, Tensor, TensorSpec};
@@ -15,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::body::read_limited;
-use crate::client::ClientId;
+use crate::client::{peer_address, Caller, Peer};
 use crate::error::ApiError;
 use crate::inference::{handle, Protocol};
 use crate::kserve::elements::decode_json;
@@ -38,7 +37,7 @@ pub(crate) async fn status(
 pub(crate) async fn predict(
     State(state): State<SharedState>,
     Path(target): Path<String>,
-    Extension(client): Extension<ClientId>,
+    peer: Peer,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -52,7 +51,8 @@ pub(crate) async fn predict(
         Ok(bytes) => bytes,
         Err(e) => return ApiError(e).into_response(),
     };
-    handle(&state, KserveV1, model, None, &client, &headers, &bytes).await
+    let caller = Caller::new(&headers, peer_address(peer));
+    handle(&state, KserveV1, model, None, &caller, &headers, &bytes).await
 }
 
 #[derive(Deserialize)]

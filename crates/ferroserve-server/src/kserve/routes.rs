@@ -5,7 +5,6 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use axum::Json;
 use ferroserve_core::{InferError, InferRequest, InferResponse, RequestedOutput};
 use ferroserve_serving::ServedVersion;
@@ -15,7 +14,7 @@ use super::request::{decode_request, BINARY_DATA_OUTPUT};
 use super::response::encode_response;
 use super::HEADER_CONTENT_LENGTH;
 use crate::body::read_limited;
-use crate::client::ClientId;
+use crate::client::{peer_address, Caller, Peer};
 use crate::error::ApiError;
 use crate::inference::{handle, Protocol};
 use crate::state::SharedState;
@@ -110,29 +109,31 @@ fn readiness(
 pub(crate) async fn infer(
     State(state): State<SharedState>,
     Path(model): Path<String>,
-    Extension(client): Extension<ClientId>,
+    peer: Peer,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    infer_version(&state, &model, None, &client, &headers, body).await
+    let caller = Caller::new(&headers, peer_address(peer));
+    infer_version(&state, &model, None, &caller, &headers, body).await
 }
 
 /// `POST /v2/models/{m}/versions/{v}/infer`.
 pub(crate) async fn infer_with_version(
     State(state): State<SharedState>,
     Path((model, version)): Path<(String, String)>,
-    Extension(client): Extension<ClientId>,
+    peer: Peer,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    infer_version(&state, &model, Some(&version), &client, &headers, body).await
+    let caller = Caller::new(&headers, peer_address(peer));
+    infer_version(&state, &model, Some(&version), &caller, &headers, body).await
 }
 
 async fn infer_version(
     state: &SharedState,
     model: &str,
     version: Option<&str>,
-    client: &ClientId,
+    caller: &Caller<'_>,
     headers: &HeaderMap,
     body: Body,
 ) -> Response {
@@ -149,7 +150,7 @@ async fn infer_version(
         KserveV2 { json_len },
         model,
         version,
-        client,
+        caller,
         headers,
         &bytes,
     )

@@ -2,7 +2,7 @@
 //! L1 is in-process (moka, bounded by bytes, TTL); L2 is Redis, shared by
 //! replicas, when a URL is configured. L2 hits fill L1. A model whose
 //! inference costs less than an L2 round trip skips L2. Redis trouble only
-//! ever turns L2 off for a while (see [`breaker`]).
+//! ever turns L2 off for a while (see [`crate::redis_link`]).
 
 mod cost;
 mod key;
