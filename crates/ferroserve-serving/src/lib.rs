@@ -8,6 +8,7 @@ pub mod cache;
 pub mod guard;
 pub mod lifecycle;
 pub mod manager;
+pub mod monitor;
 pub mod redis_link;
 pub mod repository;
 pub mod request_metrics;
