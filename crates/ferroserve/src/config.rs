@@ -93,8 +93,8 @@ pub struct IdempotencySettings {
     pub enabled: bool,
     /// How long a key is remembered, in seconds.
     pub window_s: u64,
-    /// Keys held in process at most.
-    pub max_entries: u64,
+    /// Bytes of keys and kept answers held in process at most.
+    pub max_bytes: u64,
     /// Use the request body `id` as the key when no header is sent.
     pub use_request_id: bool,
 }
@@ -105,7 +105,7 @@ impl Default for IdempotencySettings {
         IdempotencySettings {
             enabled: true,
             window_s: d.window.as_secs(),
-            max_entries: d.max_entries,
+            max_bytes: d.max_bytes,
             use_request_id: false,
         }
     }
@@ -319,8 +319,8 @@ impl ServeConfig {
                     .map_err(|e| anyhow::anyhow!(e.message))?;
             }
         }
-        if self.idempotency.window_s == 0 || self.idempotency.max_entries == 0 {
-            bail!("idempotency: window_s and max_entries must each be at least 1");
+        if self.idempotency.window_s == 0 || self.idempotency.max_bytes == 0 {
+            bail!("idempotency: window_s and max_bytes must each be at least 1");
         }
         let c = &self.cache;
         if c.max_bytes == 0 || c.ttl_s == 0 || c.redis_timeout_ms == 0 {
@@ -362,7 +362,7 @@ impl ServeConfig {
         let i = &self.idempotency;
         i.enabled.then(|| IdempotencyConfig {
             window: Duration::from_secs(i.window_s),
-            max_entries: i.max_entries,
+            max_bytes: i.max_bytes,
         })
     }
 

@@ -66,12 +66,13 @@ pub async fn infer_protected(
     directive: CacheDirective,
 ) -> Result<Answer, InferError> {
     let storage = Storage::of(cache, served);
+    // Hashed once: for the lookup, the store and the `cache` fallback.
+    let key = storage.as_ref().map(|s| s.key(served, &request));
     let mut status = CacheStatus::Off;
     let caching = cache.is_some_and(|c| c.ttl_for(served.cache_policy()).is_some());
-    if let (Some(storage), true) = (&storage, caching) {
+    if let (Some(storage), Some(key), true) = (&storage, &key, caching) {
         if directive.lookup {
-            let key = storage.key(served, &request);
-            if let Some((outputs, hit)) = storage.get(served, &key).await {
+            if let Some((outputs, hit)) = storage.get(served, key).await {
                 return Ok(Answer {
                     response: served.answer(request.id, outputs),
                     cache: hit,
@@ -86,7 +87,6 @@ pub async fn infer_protected(
     }
     match served.protection().breaker.admit() {
         admission @ Admission::Run { .. } => {
-            let key = storage.as_ref().map(|s| s.key(served, &request));
             let start = Instant::now();
             let result = served.infer(request, deadline).await;
             served
@@ -108,7 +108,7 @@ pub async fn infer_protected(
         }
         Admission::Refuse { retry_after } => fall_back(
             manager,
-            storage.as_ref(),
+            storage.as_ref().zip(key.as_ref()),
             served,
             request,
             deadline,
@@ -169,7 +169,7 @@ impl<'a> Storage<'a> {
 
 async fn fall_back(
     manager: &ModelManager,
-    storage: Option<&Storage<'_>>,
+    cached: Option<(&Storage<'_>, &CacheKey)>,
     served: &Arc<ServedVersion>,
     request: InferRequest,
     deadline: Option<Instant>,
@@ -178,9 +178,10 @@ async fn fall_back(
     for fallback in &served.protection().fallbacks {
         match fallback {
             ReadyFallback::Cache => {
-                let Some(storage) = storage else { continue };
-                let key = storage.key(served, &request);
-                if let Some((outputs, _)) = storage.get(served, &key).await {
+                let Some((storage, key)) = cached else {
+                    continue;
+                };
+                if let Some((outputs, _)) = storage.get(served, key).await {
                     return Ok((served.answer(request.id, outputs), FallbackUsed::Cache));
                 }
             }

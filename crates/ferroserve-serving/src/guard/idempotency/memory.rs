@@ -40,7 +40,15 @@ impl MemoryStore {
     pub(super) fn new(config: &IdempotencyConfig) -> Self {
         MemoryStore {
             entries: Cache::builder()
-                .max_capacity(config.max_entries)
+                .max_capacity(config.max_bytes)
+                .weigher(|key: &String, entry: &Arc<Entry>| {
+                    let answer = match &*entry.phase.borrow() {
+                        Phase::Done(response) => response.byte_size(),
+                        Phase::InFlight | Phase::Released => 0,
+                    };
+                    // Entry bookkeeping (channel, fingerprint) ~ 128 bytes.
+                    u32::try_from(key.len() + answer + 128).unwrap_or(u32::MAX)
+                })
                 .time_to_live(config.window)
                 .build(),
         }

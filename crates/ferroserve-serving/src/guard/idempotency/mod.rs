@@ -23,15 +23,16 @@ use shared::{SharedClaim, SharedStore};
 pub struct IdempotencyConfig {
     /// How long a key is remembered after its first request.
     pub window: Duration,
-    /// Keys held in process at most (Redis is bounded by its own memory).
-    pub max_entries: u64,
+    /// Bytes of keys and kept answers held in process at most (Redis is
+    /// bounded by its own memory); the least used go first.
+    pub max_bytes: u64,
 }
 
 impl Default for IdempotencyConfig {
     fn default() -> Self {
         IdempotencyConfig {
             window: Duration::from_secs(600),
-            max_entries: 100_000,
+            max_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -45,6 +46,18 @@ pub struct StoredResponse {
     pub headers: Vec<(String, Vec<u8>)>,
     /// The whole body.
     pub body: Vec<u8>,
+}
+
+impl StoredResponse {
+    /// Bytes it holds, roughly.
+    pub fn byte_size(&self) -> usize {
+        self.body.len()
+            + self
+                .headers
+                .iter()
+                .map(|(name, value)| name.len() + value.len())
+                .sum::<usize>()
+    }
 }
 
 /// What claiming a key gave.
@@ -172,7 +185,7 @@ mod tests {
         Arc::new(IdempotencyStore::new(
             IdempotencyConfig {
                 window,
-                max_entries: 1000,
+                max_bytes: 1024 * 1024,
             },
             None,
         ))
