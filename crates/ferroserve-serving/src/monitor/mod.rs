@@ -2,3 +2,4 @@
 //! reference profile of a model version (input drift, for now).
 
 pub mod drift;
+pub mod profile;
