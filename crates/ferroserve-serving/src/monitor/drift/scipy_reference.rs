@@ -97,6 +97,12 @@ fn psi_matches_evidently() {
     }
 }
 
+/// Checks a KS result against scipy's statistic and p-value.
+fn assert_ks(name: &str, got: &KsResult, statistic: f64, p_value: f64) {
+    assert_close(&format!("{name} statistic"), got.statistic, statistic);
+    assert_close(&format!("{name} p-value"), got.p_value, p_value);
+}
+
 #[test]
 fn ks_two_sample_matches_scipy_ks_2samp() {
     let cases = reference().ks_2samp;
@@ -104,12 +110,7 @@ fn ks_two_sample_matches_scipy_ks_2samp() {
     assert!(cases.iter().any(|c| c.method == "asymp"));
     for case in cases {
         let got = ks_two_sample(&case.a, &case.b).expect(&case.name);
-        assert_close(
-            &format!("{} statistic", case.name),
-            got.statistic,
-            case.statistic,
-        );
-        assert_close(&format!("{} p-value", case.name), got.p_value, case.p_value);
+        assert_ks(&case.name, &got, case.statistic, case.p_value);
     }
 }
 
@@ -120,12 +121,7 @@ fn ks_against_reference_matches_numpy_interp_and_kstwobign() {
     for case in cases {
         let got = ks_against_reference(&case.quantiles, &case.sample, case.reference_count)
             .expect(&case.name);
-        assert_close(
-            &format!("{} statistic", case.name),
-            got.statistic,
-            case.statistic,
-        );
-        assert_close(&format!("{} p-value", case.name), got.p_value, case.p_value);
+        assert_ks(&case.name, &got, case.statistic, case.p_value);
     }
 }
 
