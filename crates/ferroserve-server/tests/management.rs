@@ -389,7 +389,17 @@ async fn models_versions_and_documents_with_their_error_statuses() {
     assert_eq!(reply.body, markdown);
     let profile = format!("{v1}/profile");
     expect_status(&get(app, &profile).await, 404);
-    let reference = json!({"features": {"a": {"mean": 1.5}}});
+    let unreadable = json!({"features": {"a": {"mean": 1.5}}});
+    let reply = call(app, Method::PUT, &profile, Some(unreadable), None).await;
+    let refused = expect_status(&reply, 400);
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("reference profile"),
+        "{refused}"
+    );
+    let reference = reference_profile();
     let reply = call(app, Method::PUT, &profile, Some(reference.clone()), None).await;
     expect_status(&reply, 204);
     assert_eq!(expect_status(&get(app, &profile).await, 200), reference);
@@ -607,4 +617,16 @@ async fn version_policy_keeps_older_versions_addressable_and_configs_apply_live(
         .filter(|a| *a == "set_serving_config")
         .count();
     assert_eq!(configs, 2);
+}
+
+/// A valid reference profile of one numeric feature, as `ferroserve
+/// profile` builds it.
+fn reference_profile() -> Value {
+    use ferroserve_serving::monitor::profile::{Cell, ColumnSpec, ProfileBuilder};
+    let mut builder =
+        ProfileBuilder::new(vec![ColumnSpec::inferred("sepal_length")]).expect("one column");
+    for x in [5.1, 4.9, 6.3, 5.8, 7.1] {
+        builder.push_row(&[Cell::Number(x)]).expect("one cell");
+    }
+    builder.finish().expect("rows").to_json()
 }

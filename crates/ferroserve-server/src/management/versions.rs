@@ -222,8 +222,7 @@ pub(crate) async fn set_profile(
     JsonBody(profile): JsonBody<Value>,
 ) -> Result<StatusCode, ApiError> {
     c.lifecycle()
-        .registry()
-        .set_reference_profile(&path.model, path.version, Some(profile), &actor)
+        .set_reference_profile(&path.model, path.version, profile, &actor)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

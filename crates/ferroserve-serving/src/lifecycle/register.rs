@@ -179,6 +179,9 @@ impl Lifecycle {
         if let Some(schema) = &request.feature_schema {
             check_feature_schema(schema, &artifact.signature)?;
         }
+        if let Some(profile) = &request.reference_profile {
+            check_profile(profile)?;
+        }
         self.ensure_model(model, request.description.as_deref(), actor)
             .await?;
         let new = NewVersion {
@@ -220,6 +223,22 @@ impl Lifecycle {
         Ok(self
             .registry
             .transition_stage(model, target, Stage::Production, true, actor)
+            .await?)
+    }
+
+    /// Checks `profile` and stores it as the reference profile of `model`
+    /// version `version` (what drift monitoring compares traffic with).
+    pub async fn set_reference_profile(
+        &self,
+        model: &str,
+        version: i64,
+        profile: Value,
+        actor: &str,
+    ) -> Result<ModelVersion> {
+        check_profile(&profile)?;
+        Ok(self
+            .registry
+            .set_reference_profile(model, version, Some(profile), actor)
             .await?)
     }
 
@@ -303,4 +322,11 @@ pub fn check_feature_schema(schema: &Value, signature: &ModelSignature) -> Resul
 fn to_json<T: Serialize>(value: &T) -> Result<Value> {
     serde_json::to_value(value)
         .map_err(|e| LifecycleError::new(ferroserve_core::ErrorKind::Internal, e.to_string()))
+}
+/// A reference profile must be one `ferroserve profile` would write: the
+/// monitor bins and compares live traffic with it.
+fn check_profile(profile: &Value) -> Result<()> {
+    crate::monitor::profile::ReferenceProfile::from_json(profile)
+        .map(|_| ())
+        .map_err(|e| LifecycleError::invalid(e.to_string()))
 }
