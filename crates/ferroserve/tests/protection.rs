@@ -2,7 +2,7 @@
 //! breaker driven by injected faults (opens, each fallback kind, half-open,
 //! closes), fault injection refused unless enabled, and a load run at about
 //! twice the sustainable rate (sheds with 429, admitted requests meet their
-//! deadlines, memory stays bounded).
+//! deadlines, memory stays bounded), and idempotency keys on the real route.
 
 mod common;
 
@@ -418,4 +418,40 @@ fn twice_the_sustainable_rate_is_shed_fast_and_admitted_requests_meet_deadlines(
     // Still up and serving once the load is gone.
     assert_eq!(drill.faults("iris", 1, None).status, 200);
     assert_eq!(drill.infer("iris", &[]).status, 200);
+}
+
+#[test]
+fn an_idempotency_key_runs_a_request_once_through_the_real_route() {
+    let server = Server::start(&["--no-example", "--model", "iris=examples/iris/model.onnx"]);
+    let drill = Drill::new(&server);
+    let key = [("idempotency-key", "order-42")];
+    let first = drill.infer("iris", &key);
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.header("idempotent-replayed"), None);
+    let again = drill.infer("iris", &key);
+    assert_eq!(again.status, 200);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body, first.body);
+    assert_ne!(
+        again.header("x-request-id"),
+        first.header("x-request-id"),
+        "a replay keeps its own request id"
+    );
+    let url = format!("{}/v2/models/iris/infer", server.base);
+    let other_body = json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32",
+        "data": [[6.3, 3.3, 6.0, 2.5]]}]});
+    let reused = send(
+        &drill.client,
+        reqwest::Method::POST,
+        &url,
+        Some(&other_body),
+        &key,
+    );
+    assert_eq!(reused.status, 422, "{}", reused.body);
+    assert!(reused.body["error"]
+        .as_str()
+        .unwrap_or("")
+        .contains("order-42"));
+    let bad = drill.infer("iris", &[("idempotency-key", "has space")]);
+    assert_eq!(bad.status, 400, "{}", bad.body);
 }
