@@ -12,7 +12,6 @@ use common::redis::RedisServer;
 use common::{repo_root, Server};
 use ferroserve_core::{InferRequest, Tensor, TensorData};
 use ferroserve_serving::cache::{CacheConfig, CacheKey, CacheStatus, Ewma, ResultCache};
-use ferroserve_serving::redis_link::{RedisLink, RedisSettings};
 use serde_json::{json, Value};
 
 fn iris_body(seed: u32, id: &str) -> Value {
@@ -100,15 +99,8 @@ async fn l2_hit_fills_l1() {
         ..CacheConfig::default()
     };
     // Two replicas: each with its own connection to the one Redis.
-    let link = || {
-        let settings = RedisSettings {
-            timeout: Duration::from_millis(200),
-            ..RedisSettings::new(redis.url())
-        };
-        Some(RedisLink::start(settings).expect("valid settings"))
-    };
-    let writer = ResultCache::new(config.clone(), link()).expect("valid config");
-    let reader = ResultCache::new(config, link()).expect("valid config");
+    let writer = ResultCache::new(config.clone(), Some(redis.link())).expect("valid config");
+    let reader = ResultCache::new(config, Some(redis.link())).expect("valid config");
     let ttl = Duration::from_secs(60);
     let cost = Ewma::default();
     let outputs =

@@ -69,7 +69,7 @@ pub async fn infer_protected(
     // Hashed once: for the lookup, the store and the `cache` fallback.
     let key = storage.as_ref().map(|s| s.key(served, &request));
     let mut status = CacheStatus::Off;
-    let caching = cache.is_some_and(|c| c.ttl_for(served.cache_policy()).is_some());
+    let caching = storage.as_ref().is_some_and(|s| s.lookups);
     if let (Some(storage), Some(key), true) = (&storage, &key, caching) {
         if directive.lookup {
             if let Some((outputs, hit)) = storage.get(served, key).await {
@@ -133,19 +133,27 @@ pub async fn infer_protected(
 struct Storage<'a> {
     cache: &'a ResultCache,
     ttl: Duration,
+    /// The model caches (answers are looked up, not only kept for the
+    /// fallback).
+    lookups: bool,
 }
 
 impl<'a> Storage<'a> {
     fn of(cache: Option<&'a ResultCache>, served: &ServedVersion) -> Option<Storage<'a>> {
         let cache = cache?;
-        let ttl = cache.ttl_for(served.cache_policy()).or_else(|| {
+        let own_ttl = cache.ttl_for(served.cache_policy());
+        let ttl = own_ttl.or_else(|| {
             served
                 .protection()
                 .fallbacks
                 .contains(&ReadyFallback::Cache)
                 .then(|| cache.default_ttl())
         })?;
-        Some(Storage { cache, ttl })
+        Some(Storage {
+            cache,
+            ttl,
+            lookups: own_ttl.is_some(),
+        })
     }
 
     fn key(&self, served: &ServedVersion, request: &InferRequest) -> CacheKey {

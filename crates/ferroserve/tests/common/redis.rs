@@ -37,6 +37,17 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// A new link to this server, as one replica holds (calls time out
+    /// after 200 ms: generous, tests share the cores with the server).
+    pub fn link(&self) -> std::sync::Arc<ferroserve_serving::redis_link::RedisLink> {
+        use ferroserve_serving::redis_link::{RedisLink, RedisSettings};
+        RedisLink::start(RedisSettings {
+            timeout: Duration::from_millis(200),
+            ..RedisSettings::new(self.url())
+        })
+        .expect("valid redis settings")
+    }
+
     /// Kills the process at once (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

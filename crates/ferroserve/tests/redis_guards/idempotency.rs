@@ -10,16 +10,10 @@ use crate::common::redis::RedisServer;
 use ferroserve_serving::guard::idempotency::{
     Claim, IdempotencyConfig, IdempotencyStore, StoredResponse,
 };
-use ferroserve_serving::redis_link::{RedisLink, RedisSettings};
 
 /// A store over its own link to `redis`, as one replica holds.
 fn replica(redis: &RedisServer) -> IdempotencyStore {
-    let link = RedisLink::start(RedisSettings {
-        timeout: Duration::from_millis(200),
-        ..RedisSettings::new(redis.url())
-    })
-    .expect("valid redis settings");
-    IdempotencyStore::new(IdempotencyConfig::default(), Some(link))
+    IdempotencyStore::new(IdempotencyConfig::default(), Some(redis.link()))
 }
 
 /// Two replicas whose links are both up: a probe answer kept by one

@@ -2,7 +2,6 @@
 //! checks still answer (from each replica's own buckets) once Redis is gone;
 //! and the same across two server processes, over HTTP.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::common::redis::RedisServer;
@@ -10,15 +9,7 @@ use crate::common::Server;
 use ferroserve_serving::guard::rate_limit::{
     Limit, LimitScope, ModelRateLimit, RateLimitConfig, RateLimiter,
 };
-use ferroserve_serving::redis_link::{RedisLink, RedisSettings};
-
-fn link(url: &str) -> Arc<RedisLink> {
-    RedisLink::start(RedisSettings {
-        timeout: Duration::from_millis(200),
-        ..RedisSettings::new(url)
-    })
-    .expect("the settings are valid")
-}
+use ferroserve_serving::redis_link::RedisLink;
 
 /// Waits (at most 5 s) until `replica` has checked a bucket in Redis over
 /// `link` (the link connects in the background).
@@ -51,7 +42,7 @@ async fn replicas_share_buckets_and_fall_back_when_redis_dies() {
             burst: 6,
         }),
     };
-    let links = [link(&server.url()), link(&server.url())];
+    let links = [server.link(), server.link()];
     let replicas = [
         RateLimiter::new(config, Some(links[0].clone())),
         RateLimiter::new(config, Some(links[1].clone())),

@@ -6,7 +6,7 @@ mod local;
 mod policy;
 mod shared;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 pub use policy::{Limit, LimitScope, ModelRateLimit, RateLimitConfig, RateLimited};
 
@@ -45,6 +45,29 @@ pub struct RateLimiter {
     config: RateLimitConfig,
     local: LocalBuckets,
     shared: Option<SharedBuckets>,
+    checks: CheckCounters,
+}
+
+/// `ferroserve_rate_limit_checks_total` by store: each handle is built on
+/// its first use (so a store never used is never shown), not looked up on
+/// every request.
+#[derive(Default)]
+struct CheckCounters {
+    redis: OnceLock<metrics::Counter>,
+    local: OnceLock<metrics::Counter>,
+    local_fallback: OnceLock<metrics::Counter>,
+}
+
+impl CheckCounters {
+    fn count(&self, store: &'static str) {
+        let slot = match store {
+            "redis" => &self.redis,
+            "local" => &self.local,
+            _ => &self.local_fallback,
+        };
+        slot.get_or_init(|| metrics::counter!(RATE_LIMIT_CHECKS_TOTAL, "store" => store))
+            .increment(1);
+    }
 }
 
 impl RateLimiter {
@@ -56,6 +79,7 @@ impl RateLimiter {
             config,
             local: LocalBuckets::new(config.per_client),
             shared: redis.map(SharedBuckets::new),
+            checks: CheckCounters::default(),
         }
     }
 
@@ -96,7 +120,7 @@ impl RateLimiter {
             },
             None => (self.local.check(client, model, &applicable), "local"),
         };
-        metrics::counter!(RATE_LIMIT_CHECKS_TOTAL, "store" => store).increment(1);
+        self.checks.count(store);
         if let Err(refused) = &outcome {
             metrics::counter!(
                 RATE_LIMITED_TOTAL,
