@@ -1,14 +1,17 @@
 """Train the iris example model and export it to ONNX.
 
-Writes examples/iris/model.onnx and examples/iris/features.json.
-Deterministic: fixed random_state, so reruns produce the same model.
+Writes examples/iris/model.onnx, examples/iris/features.json and the
+training rows as examples/iris/iris.csv (the sample that
+examples/iris/profile.json is built from with `ferroserve profile`).
+Deterministic: fixed random_state, so reruns produce the same files.
 
     scripts/python-env.sh dev && .venv/bin/python examples/iris/train.py
 
 With --register URL (or FERROSERVE_URL set), the model is then registered
 as a new version in a running ferroserve through its management API, with
 its hyper-parameters, held-out metrics, lineage (training data written to
-a CSV file, git commit, run id), feature schema and a generated model card:
+a CSV file, git commit, run id), feature schema, reference profile
+(examples/iris/profile.json, when present) and a generated model card:
 
     .venv/bin/python examples/iris/train.py --register http://127.0.0.1:8080 --stage Production
 
@@ -84,6 +87,7 @@ def main() -> None:
         "classes": [str(c) for c in iris.target_names],
     }
     (HERE / "features.json").write_text(json.dumps(features, indent=2) + "\n")
+    write_training_csv(HERE / "iris.csv", iris)
 
     # Sanity check with onnxruntime: the three classic rows map to classes 0, 1, 2.
     import onnxruntime as ort
@@ -142,6 +146,7 @@ def register(args: argparse.Namespace, iris, X, y, clf, features: dict) -> None:
         "run_id": run_id,
     }
     card = model_card(args.name, clf, metrics, lineage, len(y))
+    profile = reference_profile()
 
     base = args.register.rstrip("/")
     model_path = HERE / "model.onnx"
@@ -167,6 +172,8 @@ def register(args: argparse.Namespace, iris, X, y, clf, features: dict) -> None:
         "model_card": card,
         "tags": {"source": "examples/iris/train.py"},
     }
+    if profile is not None:
+        request["reference_profile"] = profile
     if args.stage:
         request["stage"] = args.stage
     answer = call(
@@ -213,14 +220,30 @@ def evaluate(clf: RandomForestClassifier, X: np.ndarray, y: np.ndarray) -> dict[
 
 
 def write_training_csv(path: Path, iris) -> Path:
-    """Writes the training rows (features in cm, class index and name)."""
+    """Writes the training rows: the features in cm and `species`, the class
+    index (0 = setosa, 1 = versicolor, 2 = virginica, as in features.json).
+    The same bytes go to examples/iris/iris.csv and to --data-out."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(FEATURE_NAMES + ["class", "species"])
+        writer.writerow(FEATURE_NAMES + ["species"])
         for row, target in zip(iris.data, iris.target):
-            writer.writerow([repr(float(v)) for v in row] + [int(target), iris.target_names[target]])
+            writer.writerow([repr(float(v)) for v in row] + [int(target)])
     return path
+
+
+def reference_profile() -> dict | None:
+    """The committed reference profile of the training rows (made from
+    iris.csv and model.onnx by `ferroserve profile`), or None when absent."""
+    path = HERE / "profile.json"
+    if not path.is_file():
+        print(
+            f"note: {path} is missing; registering without a reference profile "
+            "(regenerate it with `ferroserve profile`, see README.md)",
+            file=sys.stderr,
+        )
+        return None
+    return json.loads(path.read_text())
 
 
 def sha256_file(path: Path) -> str:

@@ -1,6 +1,20 @@
-//! Tensors written as nested JSON arrays: their shape.
+//! JSON helpers: the shape of tensors written as nested arrays, and the
+//! name of a value's type for messages.
 
 use serde_json::Value;
+
+/// The JSON type of a value as messages name it: "null", "a boolean",
+/// "a number", "a string", "an array" or "an object".
+pub fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
 
 /// Dimensions of a nested JSON array, following first elements (`[]` for a
 /// scalar, `[3, 2]` for `[[1, 2], [3, 4], [5, 6]]`).

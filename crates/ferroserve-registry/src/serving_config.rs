@@ -29,7 +29,7 @@ impl Registry {
         if !config.is_object() {
             return Err(RegistryError::Invalid(format!(
                 "serving config of model '{model}' must be a JSON object, not {}",
-                json_type(&config)
+                ferroserve_core::json::type_name(&config)
             )));
         }
         let text = db::to_text(&config)?;
@@ -121,16 +121,4 @@ fn revision_from_row(row: &AnyRow) -> Result<ServingConfigRevision> {
         actor: row.try_get("actor")?,
         created_at: row.try_get("created_at")?,
     })
-}
-
-/// The JSON type of a value, for messages.
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }

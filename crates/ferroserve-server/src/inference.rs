@@ -1,5 +1,6 @@
 //! The request path shared by every inference protocol: find the served
-//! version, decode, apply the deadline, run, encode, and count the outcome.
+//! version, decode, apply the deadline, run, hand the answer to the monitor,
+//! encode, and count the outcome.
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -9,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use ferroserve_core::{InferError, InferRequest, InferResponse};
 use ferroserve_serving::cache::CacheDirective;
 use ferroserve_serving::guard::infer_protected;
+use ferroserve_serving::monitor::RequestKeys;
 use ferroserve_serving::request_metrics::RequestMetrics;
 use ferroserve_serving::ServedVersion;
 
@@ -148,6 +150,19 @@ async fn run<P: Protocol>(
 ) -> Result<Response, InferError> {
     let (request, context) = protocol.decode(served, body)?;
     let deadline = start + request_timeout(state, served, headers, &request)?;
+    let watch = state
+        .monitor
+        .as_ref()
+        .and_then(|m| m.watch(served.name(), served.version()));
+    let observed = match &watch {
+        Some(watch) => {
+            watch.admit(&request.inputs)?;
+            watch
+                .sample(&request.inputs)
+                .then(|| (request.inputs.clone(), request_keys(headers, &request)))
+        }
+        None => None,
+    };
     let directive = CacheDirective::from_cache_control(
         headers
             .get(header::CACHE_CONTROL)
@@ -162,6 +177,9 @@ async fn run<P: Protocol>(
         directive,
     )
     .await?;
+    if let (Some(watch), Some((inputs, keys)), None) = (&watch, observed, &answer.fallback) {
+        watch.observe(inputs, &answer.response.outputs, keys);
+    }
     let mut response = protocol.encode(served, context, answer.response)?;
     if let Some(value) = answer.cache.header_value() {
         response
@@ -174,6 +192,28 @@ async fn run<P: Protocol>(
         }
     }
     Ok(response)
+}
+
+/// What feedback can name this request by: its `x-request-id`, its body
+/// `id` and its `Idempotency-Key`.
+fn request_keys(headers: &HeaderMap, request: &InferRequest) -> RequestKeys {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let mut request_ids: Vec<String> = header(crate::request_id::REQUEST_ID).into_iter().collect();
+    if let Some(id) = request.id.as_ref().filter(|id| !id.is_empty()) {
+        if !request_ids.contains(id) {
+            request_ids.push(id.clone());
+        }
+    }
+    RequestKeys {
+        request_ids,
+        idempotency_key: header(idempotency::IDEMPOTENCY_KEY),
+    }
 }
 
 /// The tightest of: the request's `timeout` parameter (µs), the

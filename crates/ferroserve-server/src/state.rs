@@ -12,6 +12,7 @@ use ferroserve_serving::guard::concurrency::{ConcurrencyLimit, ConcurrencyScope}
 use ferroserve_serving::guard::idempotency::IdempotencyStore;
 use ferroserve_serving::guard::rate_limit::RateLimiter;
 use ferroserve_serving::lifecycle::Controller;
+use ferroserve_serving::monitor::Monitor;
 use ferroserve_serving::ModelManager;
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -68,6 +69,9 @@ pub struct AppState {
     pub concurrency: Option<ConcurrencyLimit>,
     /// Idempotency keys; `None`: the header is ignored.
     pub idempotency: Option<Arc<IdempotencyStore>>,
+    /// Drift, data contract and online quality of served versions; `None`:
+    /// nothing is observed.
+    pub monitor: Option<Arc<Monitor>>,
     startup_done: AtomicBool,
 }
 
@@ -90,6 +94,7 @@ impl AppState {
             rate_limiter: None,
             concurrency,
             idempotency: None,
+            monitor: None,
             startup_done: AtomicBool::new(false),
         }
     }
@@ -99,6 +104,7 @@ impl AppState {
     /// the controller swaps in is what requests reach.
     pub fn with_controller(mut self, controller: Arc<Controller>) -> Self {
         self.manager = controller.manager().clone();
+        self.monitor = controller.monitor().cloned();
         self.controller = Some(controller);
         self
     }

@@ -19,6 +19,38 @@ pub const REQUESTS_DROPPED: &str = "ferroserve_requests_dropped_total";
 /// 1 while a model version is loaded and serving, by `model`, `version`, `engine`.
 pub const MODEL_LOADED: &str = "ferroserve_model_loaded";
 
+/// PSI of a feature in the last closed window, by `model`, `version`, `feature`.
+pub const FEATURE_PSI: &str = "ferroserve_feature_psi";
+/// KS p-value of a numeric feature in the last closed window, by `model`, `version`, `feature`.
+pub const FEATURE_KS_PVALUE: &str = "ferroserve_feature_ks_pvalue";
+/// Jensen–Shannon distance of a categorical feature in the last closed
+/// window, by `model`, `version`, `feature`.
+pub const FEATURE_JS_DISTANCE: &str = "ferroserve_feature_js_distance";
+/// PSI of the predictions in the last closed window, by `model`, `version`.
+pub const PREDICTION_PSI: &str = "ferroserve_prediction_psi";
+/// Share of drifted features in the last closed window, by `model`, `version`.
+pub const DATASET_DRIFT_SHARE: &str = "ferroserve_dataset_drift_share";
+/// Drift windows closed, by `model`, `version`.
+pub const MONITOR_WINDOWS: &str = "ferroserve_monitor_windows_total";
+/// Requests not observed because the monitor fell behind, by `model`, `version`.
+pub const MONITOR_DROPPED: &str = "ferroserve_monitor_dropped_total";
+/// Requests not observed because they were over the version's
+/// rows-per-second budget, by `model`, `version`.
+pub const MONITOR_SKIPPED: &str = "ferroserve_monitor_skipped_total";
+/// Data contract violations, by `model`, `version`, `feature` and `kind`
+/// (`null`, `below_min`, `above_max`, `unknown_category`, `wrong_type`).
+pub const CONTRACT_VIOLATIONS: &str = "ferroserve_contract_violations_total";
+/// Online accuracy over the labeled window, by `model`, `version`.
+pub const ONLINE_ACCURACY: &str = "ferroserve_online_accuracy";
+/// Online macro F1 over the labeled window, by `model`, `version`.
+pub const ONLINE_F1: &str = "ferroserve_online_f1";
+/// Online mean absolute error (regressors), by `model`, `version`.
+pub const ONLINE_MAE: &str = "ferroserve_online_mae";
+/// Online root mean squared error (regressors), by `model`, `version`.
+pub const ONLINE_RMSE: &str = "ferroserve_online_rmse";
+/// Monitoring alerts fired, by `model` and `rule`.
+pub const MONITOR_ALERTS: &str = "ferroserve_monitor_alerts_total";
+
 /// Buckets for durations in seconds: 25 µs to 10 s.
 pub const DURATION_BUCKETS: &[f64] = &[
     0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -61,3 +93,6 @@ pub const RATE_LIMITED_TOTAL: &str = "ferroserve_rate_limited_total";
 /// Counter of rate-limit checks, by `store`: `redis`, `local`, or
 /// `local_fallback` (Redis configured but not answering).
 pub const RATE_LIMIT_CHECKS_TOTAL: &str = "ferroserve_rate_limit_checks_total";
+/// Counter of alert webhook deliveries, by `outcome`: `delivered`,
+/// `rejected` (non-retryable HTTP status) or `gave_up` (every attempt failed).
+pub const ALERT_WEBHOOK_DELIVERIES: &str = "ferroserve_alert_webhook_deliveries_total";

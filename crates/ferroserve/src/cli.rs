@@ -25,6 +25,10 @@ pub enum Command {
     Predict(PredictArgs),
     /// Register, list, show, promote, alias, roll back and configure models.
     Models(crate::models::ModelsArgs),
+    /// Build a model version's reference data profile from a training sample (CSV, JSON lines, Parquet) and store it for drift monitoring.
+    Profile(crate::profile::ProfileArgs),
+    /// Print a served model's drift per feature, data contract violations, online quality and alert rules.
+    Drift(DriftArgs),
 }
 
 /// Flags of `ferroserve serve`; unset flags fall back to the environment,
@@ -150,12 +154,34 @@ pub struct ServeArgs {
     /// Allow faults (latency, errors) to be injected into served versions through the management API; for tests and drills, never production [default: off].
     #[arg(long, env = "FERROSERVE_ENABLE_FAULT_INJECTION")]
     pub enable_fault_injection: bool,
+    /// Do not watch served versions for drift, data contract breaches and online quality [default: watched].
+    #[arg(long, env = "FERROSERVE_DISABLE_MONITORING")]
+    pub disable_monitoring: bool,
+    /// Observations waiting for the monitor at most; more are dropped and counted, never slowing requests [default: 65536].
+    #[arg(long, env = "FERROSERVE_MONITOR_QUEUE_SIZE")]
+    pub monitor_queue_size: Option<usize>,
+    /// How long a prediction waits for its feedback (ground truth), in seconds [default: 86400].
+    #[arg(long, env = "FERROSERVE_FEEDBACK_TTL_S")]
+    pub feedback_ttl_s: Option<u64>,
     /// Log format: json or text [default: json].
     #[arg(long, env = "FERROSERVE_LOG_FORMAT")]
     pub log_format: Option<String>,
     /// Log filter, e.g. info or ferroserve=debug [default: info; RUST_LOG also works].
     #[arg(long, env = "FERROSERVE_LOG_LEVEL")]
     pub log_level: Option<String>,
+}
+
+/// Flags of `ferroserve drift`.
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// Model name.
+    pub model: String,
+    /// Server base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080", env = "FERROSERVE_URL")]
+    pub url: String,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags of `ferroserve predict`.

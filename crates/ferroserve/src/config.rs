@@ -12,6 +12,7 @@ use ferroserve_serving::batcher::BatcherConfig;
 use ferroserve_serving::cache::CacheConfig;
 use ferroserve_serving::guard::idempotency::IdempotencyConfig;
 use ferroserve_serving::guard::rate_limit::{Limit, RateLimitConfig};
+use ferroserve_serving::monitor::MonitorOptions;
 use ferroserve_serving::redis_link::RedisSettings;
 use serde::Deserialize;
 
@@ -71,6 +72,46 @@ pub struct ServeConfig {
     pub idempotency: IdempotencySettings,
     /// Allow fault injection through the management API (tests, drills).
     pub enable_fault_injection: bool,
+    /// Drift and quality monitoring (`[monitoring]`).
+    pub monitoring: MonitoringSettings,
+}
+
+/// The `[monitoring]` section.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MonitoringSettings {
+    /// Watch served versions at all.
+    pub enabled: bool,
+    /// Observations waiting for the monitor at most.
+    pub queue_size: usize,
+    /// How long a prediction waits for its feedback, in seconds.
+    pub feedback_ttl_s: u64,
+    /// Predictions kept for feedback at most.
+    pub max_pending: usize,
+}
+
+impl Default for MonitoringSettings {
+    fn default() -> Self {
+        let defaults = MonitorOptions::default();
+        MonitoringSettings {
+            enabled: true,
+            queue_size: defaults.queue_capacity,
+            feedback_ttl_s: defaults.feedback_ttl.as_secs(),
+            max_pending: defaults.max_pending,
+        }
+    }
+}
+
+impl MonitoringSettings {
+    /// The monitor's options, or `None` when monitoring is off.
+    pub fn options(&self) -> Option<MonitorOptions> {
+        self.enabled.then(|| MonitorOptions {
+            queue_capacity: self.queue_size,
+            max_pending: self.max_pending,
+            feedback_ttl: Duration::from_secs(self.feedback_ttl_s),
+            ..MonitorOptions::default()
+        })
+    }
 }
 
 /// The `[rate_limit]` section: `per_client` (each client across all
@@ -177,6 +218,7 @@ impl Default for ServeConfig {
             rate_limit: RateLimitSettings::default(),
             idempotency: IdempotencySettings::default(),
             enable_fault_injection: false,
+            monitoring: MonitoringSettings::default(),
         }
     }
 }
@@ -234,6 +276,13 @@ impl ServeConfig {
         }
         self.no_example |= args.no_example;
         self.enable_fault_injection |= args.enable_fault_injection;
+        self.monitoring.enabled &= !args.disable_monitoring;
+        if let Some(size) = args.monitor_queue_size {
+            self.monitoring.queue_size = size;
+        }
+        if let Some(ttl) = args.feedback_ttl_s {
+            self.monitoring.feedback_ttl_s = ttl;
+        }
         if args.max_concurrent_requests.is_some() {
             self.max_concurrent_requests = args.max_concurrent_requests;
         }
@@ -308,6 +357,9 @@ impl ServeConfig {
         }
         if self.max_concurrent_requests == Some(0) {
             bail!("max_concurrent_requests must be at least 1");
+        }
+        if self.monitoring.queue_size == 0 || self.monitoring.feedback_ttl_s == 0 {
+            bail!("monitoring.queue_size and monitoring.feedback_ttl_s must be at least 1");
         }
         for (what, limit) in [
             ("rate_limit.per_client", self.rate_limit.per_client),

@@ -11,6 +11,8 @@ use ferroserve_serving::lifecycle::{Lifecycle, RegisterVersion, SERVER_ACTOR};
 const MODEL: &[u8] = include_bytes!("../../../examples/iris/model.onnx");
 const FEATURES: &str = include_str!("../../../examples/iris/features.json");
 const CARD: &str = include_str!("../../../examples/iris/README.md");
+/// Made from examples/iris/iris.csv by `ferroserve profile` (see the README).
+const PROFILE: &str = include_str!("../../../examples/iris/profile.json");
 
 /// Registers the iris example in Production when the registry holds no
 /// model yet; does nothing otherwise.
@@ -41,6 +43,9 @@ pub async fn seed_registry(lifecycle: &Lifecycle) -> anyhow::Result<()> {
             ("random_state".to_owned(), "0".to_owned()),
         ]),
         model_card: Some(CARD.to_owned()),
+        reference_profile: Some(
+            serde_json::from_str(PROFILE).context("bundled iris reference profile")?,
+        ),
         stage: Some(Stage::Production),
         ..RegisterVersion::default()
     };

@@ -11,6 +11,7 @@ use ferroserve_serving::cache::ResultCache;
 use ferroserve_serving::guard::idempotency::IdempotencyStore;
 use ferroserve_serving::guard::rate_limit::RateLimiter;
 use ferroserve_serving::lifecycle::Controller;
+use ferroserve_serving::monitor::Monitor;
 use ferroserve_serving::redis_link::RedisLink;
 use ferroserve_serving::repository::{self, ServingDefaults};
 use ferroserve_serving::{ModelManager, ModelSpec};
@@ -58,12 +59,17 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     let manager =
         Arc::new(ModelManager::new(engines).with_fault_injection(config.enable_fault_injection));
-    let controller = Arc::new(Controller::new(
+    let registry = lifecycle.registry().clone();
+    let mut controller = Controller::new(
         Arc::new(lifecycle),
         manager.clone(),
         serving_defaults(&config),
         specs,
-    ));
+    );
+    if let Some(options) = config.monitoring.options() {
+        controller = controller.with_monitor(Monitor::start(options, Some(registry)));
+    }
+    let controller = Arc::new(controller);
     let redis = config
         .redis_settings()
         .map(RedisLink::start)

@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{repo_root, Server, BIN};
+use common::{repo_root, run_direct, Server, BIN};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -49,18 +49,7 @@ impl Workspace {
 
     /// Runs `ferroserve models ARGS` in direct mode on this data dir.
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .arg("models")
-            .args(args)
-            .arg("--data-dir")
-            .arg(self.path("data"))
-            .args(["--actor", "tester"])
-            .env_remove("FERROSERVE_URL")
-            .env_remove("FERROSERVE_REGISTRY_URL")
-            .env_remove("FERROSERVE_ARTIFACT_STORE")
-            .current_dir(self.dir.path())
-            .output()
-            .expect("ferroserve runs")
+        run_direct("models", args, &self.path("data"), self.dir.path())
     }
 
     /// Runs a command that must succeed; returns its stdout.

@@ -12,6 +12,7 @@ mod audit;
 pub(crate) mod extract;
 mod faults;
 mod models;
+mod monitoring;
 mod serving_config;
 mod versions;
 
@@ -234,6 +235,16 @@ fn table() -> Vec<Route> {
             Method::GET,
             "/api/v1/models/{model}/serving",
             serving_config::status,
+        ),
+        route(
+            Method::GET,
+            "/api/v1/models/{model}/drift",
+            monitoring::drift,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/models/{model}/feedback",
+            monitoring::feedback,
         ),
         route(
             Method::GET,

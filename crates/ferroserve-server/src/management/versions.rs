@@ -224,6 +224,8 @@ pub(crate) async fn set_profile(
     c.lifecycle()
         .set_reference_profile(&path.model, path.version, profile, &actor)
         .await?;
+    // A served version is watched against its new profile from now on.
+    c.reconcile(&path.model).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

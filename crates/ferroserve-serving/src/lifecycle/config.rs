@@ -17,6 +17,7 @@ use crate::guard::breaker::BreakerPolicy;
 use crate::guard::fallback::Fallback;
 use crate::guard::rate_limit::ModelRateLimit;
 use crate::guard::ProtectionPolicy;
+use crate::monitor::MonitorPolicy;
 use crate::repository::ServingDefaults;
 
 /// Which version answers requests that name none.
@@ -84,6 +85,9 @@ pub struct ModelServingConfig {
     /// What answers while a version's breaker is open, in order, e.g.
     /// `[{"kind": "version", "version": "previous"}]`.
     pub fallback: Vec<Fallback>,
+    /// Drift windows, data contract, online quality and alerts, e.g.
+    /// `{"window_rows": 500, "alerts": [{"rule": "feature_psi", "above": 0.25}]}`.
+    pub monitoring: MonitorPolicy,
 }
 
 /// How one version is loaded; a version is reloaded when this changes.
@@ -137,6 +141,9 @@ impl ModelServingConfig {
         self.protection()
             .validate()
             .map_err(|e| InferError::invalid(format!("serving config: {}", e.message)))?;
+        self.monitoring
+            .validate()
+            .map_err(|e| InferError::invalid(format!("serving config: {e}")))?;
         if self.request_timeout_ms == Some(0) {
             return Err(InferError::invalid(
                 "serving config: request_timeout_ms must be at least 1",
@@ -357,6 +364,11 @@ mod tests {
         assert!(err(json!({"colour": 1})).contains("colour"));
         assert!(err(json!({"cache": {"ttl_s": 0}})).contains("cache.ttl_s"));
         assert!(err(json!({"cache": {"ttl": 3}})).contains("field 'cache"));
+        assert!(err(json!({"monitoring": {"window_rows": 0}})).contains("monitoring.window_rows"));
+        assert!(
+            err(json!({"monitoring": {"alerts": [{"rule": "feature_psi"}]}}))
+                .contains("field 'monitoring.alerts[0]'")
+        );
     }
 
     #[test]

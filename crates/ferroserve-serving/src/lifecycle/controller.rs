@@ -23,6 +23,8 @@ use super::error::{LifecycleError, Result};
 use super::register::Lifecycle;
 use super::status::{IndexEntry, ModelOrigin, ServingFailure, ServingStatus};
 use crate::manager::{ModelEntry, ModelManager, VersionEntry, VersionKey, VersionState};
+use crate::monitor::profile::ReferenceProfile;
+use crate::monitor::{Monitor, WatchSpec};
 use crate::repository::ServingDefaults;
 use crate::{ModelSpec, ServedVersion};
 
@@ -57,6 +59,7 @@ pub struct Controller {
     defaults: ServingDefaults,
     static_specs: BTreeMap<String, Vec<ModelSpec>>,
     state: Mutex<ControlState>,
+    monitor: Option<Arc<Monitor>>,
 }
 
 impl Controller {
@@ -78,7 +81,20 @@ impl Controller {
             defaults,
             static_specs: by_name,
             state: Mutex::new(ControlState::default()),
+            monitor: None,
         }
+    }
+
+    /// Watches the served registry versions with `monitor`, following
+    /// each model's monitoring settings and its versions' reference profiles.
+    pub fn with_monitor(mut self, monitor: Arc<Monitor>) -> Self {
+        self.monitor = Some(monitor);
+        self
+    }
+
+    /// The monitor watching served versions, if monitoring is on.
+    pub fn monitor(&self) -> Option<&Arc<Monitor>> {
+        self.monitor.as_ref()
     }
 
     /// The registry side: registration, rollback, serving configs.
@@ -261,6 +277,9 @@ impl Controller {
             Ok(registered) => registered,
             Err(RegistryError::ModelNotFound(_)) => {
                 self.manager.install(model, ModelEntry::default()).await;
+                if let Some(monitor) = &self.monitor {
+                    monitor.sync_model(model, Vec::new());
+                }
                 state.loaded.retain(|(m, _), _| m != model);
                 state.failures.remove(model);
                 state.revisions.remove(model);
@@ -341,6 +360,9 @@ impl Controller {
         state
             .loaded
             .retain(|(m, v), _| m != model || serves(&next, &v.to_string()));
+        if let Some(monitor) = &self.monitor {
+            monitor.sync_model(model, watch_specs(&config, &versions, &next));
+        }
         self.manager.install(model, next).await;
         if failures.is_empty() {
             state.failures.remove(model);
@@ -463,6 +485,42 @@ impl Controller {
             tracing::warn!(model, error = %e, "cannot record the failure in the audit log");
         }
     }
+}
+
+/// What each served version of `entry` is watched with under `config`;
+/// versions the config does not watch are left out.
+fn watch_specs(
+    config: &ModelServingConfig,
+    versions: &[ModelVersion],
+    entry: &ModelEntry,
+) -> Vec<(String, WatchSpec)> {
+    entry
+        .versions
+        .values()
+        .filter_map(|v| v.served.as_ref())
+        .filter_map(|served| {
+            let registered = versions
+                .iter()
+                .find(|v| v.version.to_string() == served.version())?;
+            let profile = registered.reference_profile.as_ref().and_then(|value| {
+                ReferenceProfile::from_json(value)
+                    .map_err(|e| {
+                        tracing::warn!(model = %registered.model, version = registered.version, error = %e, "reference profile unreadable; drift is not monitored");
+                    })
+                    .ok()
+            });
+            if !config.monitoring.watches(profile.is_some()) {
+                return None;
+            }
+            let spec = WatchSpec {
+                policy: config.monitoring.clone(),
+                profile: profile.map(Arc::new),
+                schema: served.schema().cloned().map(Arc::new),
+                signature: served.signature().clone(),
+            };
+            Some((served.version().to_owned(), spec))
+        })
+        .collect()
 }
 
 fn insert_served(entry: &mut ModelEntry, served: Arc<ServedVersion>) {

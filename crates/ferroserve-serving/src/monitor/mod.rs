@@ -1,5 +1,21 @@
-//! Model monitoring: statistics that compare live traffic against the
-//! reference profile of a model version (input drift, for now).
+//! Model monitoring: live traffic compared against the reference profile
+//! of each served version (input and prediction drift, the data
+//! contract), online quality from ground truth, and alerts.
 
+pub mod alerts;
+pub mod contract;
 pub mod drift;
+pub(crate) mod features;
+pub mod feedback;
+pub mod hub;
+pub mod policy;
 pub mod profile;
+pub mod quality;
+pub mod watch;
+pub mod webhook;
+pub mod window;
+
+pub use feedback::{Feedback, FeedbackOutcome};
+pub use hub::{ModelDrift, Monitor, MonitorOptions};
+pub use policy::{AlertRule, MonitorPolicy};
+pub use watch::{RequestKeys, VersionDrift, Watch, WatchSpec};

@@ -1,4 +1,5 @@
-//! Flags of `ferroserve models` and its subcommands.
+//! Flags of `ferroserve models` and its subcommands, among them the
+//! registry flags that `ferroserve profile` takes too.
 
 use std::path::PathBuf;
 
@@ -6,10 +7,12 @@ use clap::{Args, Subcommand};
 use ferroserve_backend::EngineChoice;
 use ferroserve_registry::Stage;
 
+use crate::registry::RegistrySettings;
+
 /// Flags of `ferroserve models`.
 #[derive(Debug, Args)]
 pub struct ModelsArgs {
-    /// Where the registry is and who makes the change.
+    /// Where the registry is, who makes the change and how to print the answer.
     #[command(flatten)]
     pub target: TargetArgs,
     /// What to do.
@@ -17,11 +20,25 @@ pub struct ModelsArgs {
     pub command: ModelsCommand,
 }
 
-/// Which registry to work on (a server, or a data dir opened directly),
-/// who makes the change, and how to print the answer.
+/// Which registry to work on, who makes the change, and how to print the
+/// answer.
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Registry options (any subcommand)")]
 pub struct TargetArgs {
+    /// Where the registry is and who makes the change.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Print the answer as JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// Which registry to work on (a server, or a data dir opened directly) and
+/// who makes the change; `ferroserve profile` takes the same flags. They
+/// are global so that they may follow a `models` subcommand (`profile` has
+/// none, so there it changes nothing).
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
     /// Server base URL: work through its management API (else the data dir is opened directly).
     #[arg(long, env = "FERROSERVE_URL", global = true)]
     pub url: Option<String>,
@@ -45,12 +62,24 @@ pub struct TargetArgs {
     /// Who makes the change, as recorded in the audit log [default: $USER, else "cli"].
     #[arg(long, env = "FERROSERVE_ACTOR", global = true)]
     pub actor: Option<String>,
-    /// Print the answer as JSON instead of tables.
-    #[arg(long, global = true)]
-    pub json: bool,
 }
 
-impl TargetArgs {
+impl RegistryArgs {
+    /// The server's base URL, if one is given (an empty one counts as none,
+    /// so `FERROSERVE_URL=` selects the data dir).
+    pub fn url(&self) -> Option<&str> {
+        self.url.as_deref().filter(|u| !u.is_empty())
+    }
+
+    /// The data dir's registry and artifact store, for direct mode.
+    pub fn settings(&self) -> RegistrySettings {
+        RegistrySettings {
+            data_dir: self.data_dir.clone(),
+            registry_url: self.registry_url.clone(),
+            artifact_store: self.artifact_store.clone(),
+        }
+    }
+
     /// The actor recorded in the audit log.
     pub fn actor(&self) -> String {
         self.actor

@@ -1,6 +1,7 @@
 //! Direct mode: opens the data dir's registry and artifact store and calls
 //! the lifecycle in process. A server on the same data dir picks the
-//! changes up at its next registry poll.
+//! changes up at its next registry poll. `ferroserve profile` opens them
+//! the same way, with [`open_lifecycle`].
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use ferroserve_backend::Engines;
 use ferroserve_registry::{AuditEvent, AuditFilter, ModelVersion, RegisteredModel, Stage};
 use ferroserve_serving::lifecycle::{ArtifactInfo, Lifecycle, RegisterVersion};
 use serde_json::Value;
+use tokio::runtime::Runtime;
 
 use super::args::FaultChange;
 use super::backend::{Changed, ConfigRevision, ModelDetail, ModelsBackend};
@@ -20,7 +22,7 @@ const HISTORY_PAGE: i64 = 1000;
 
 /// The registry of a data dir, opened in this process.
 pub struct DirectBackend {
-    runtime: tokio::runtime::Runtime,
+    runtime: Runtime,
     lifecycle: Lifecycle,
     actor: String,
 }
@@ -32,14 +34,8 @@ impl DirectBackend {
         ort_library: Option<&Path>,
         actor: String,
     ) -> anyhow::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")?;
         let engines = Arc::new(Engines::discover(ort_library));
-        let lifecycle = runtime
-            .block_on(crate::registry::open(settings, engines))
-            .with_context(|| format!("cannot open the data dir {}", settings.data_dir.display()))?;
+        let (runtime, lifecycle) = open_lifecycle(settings, engines)?;
         Ok(DirectBackend {
             runtime,
             lifecycle,
@@ -50,6 +46,22 @@ impl DirectBackend {
     fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
     }
+}
+
+/// Opens the registry and artifact store named by `settings`, with the
+/// single-threaded runtime that then drives every call on them.
+pub fn open_lifecycle(
+    settings: &RegistrySettings,
+    engines: Arc<Engines>,
+) -> anyhow::Result<(Runtime, Lifecycle)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let lifecycle = runtime
+        .block_on(crate::registry::open(settings, engines))
+        .with_context(|| format!("cannot open the data dir {}", settings.data_dir.display()))?;
+    Ok((runtime, lifecycle))
 }
 
 impl ModelsBackend for DirectBackend {

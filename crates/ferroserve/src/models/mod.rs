@@ -1,9 +1,13 @@
 //! `ferroserve models`: register, list, show, promote, alias, roll back and
 //! configure registered models, through a server's management API
-//! (`--url`) or directly on a data dir.
+//! (`--url`) or directly on a data dir. `ferroserve profile` reaches the
+//! registry the same way: it takes the same [`RegistryArgs`], talks to a
+//! server through [`ApiClient`] and opens a data dir with
+//! [`open_lifecycle`].
 
 mod args;
 mod backend;
+mod client;
 mod commands;
 mod direct;
 mod files;
@@ -13,15 +17,18 @@ mod remote;
 mod serving;
 mod show;
 
-pub use args::ModelsArgs;
-use args::{ModelsCommand, TargetArgs};
+pub use args::{ModelsArgs, RegistryArgs};
+pub use client::{segment, ApiClient};
+pub use direct::open_lifecycle;
+
+use args::ModelsCommand;
 use backend::ModelsBackend;
 
 /// Runs one `models` subcommand.
 pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
     let ModelsArgs { target, command } = args;
     let json = target.json;
-    let open = || open_backend(&target);
+    let open = || open_backend(&target.registry);
     match command {
         ModelsCommand::Register(args) => {
             // Every flag is checked before anything is opened or uploaded.
@@ -65,24 +72,19 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
     }
 }
 
-/// The backend `target` names: the server at `--url`, else the data dir.
-fn open_backend(target: &TargetArgs) -> anyhow::Result<Box<dyn ModelsBackend>> {
-    match target.url.as_deref().filter(|u| !u.is_empty()) {
-        Some(url) => Ok(Box::new(remote::RemoteBackend::new(url, target.actor())?)),
+/// The backend `registry` names: the server at `--url`, else the data dir.
+fn open_backend(registry: &RegistryArgs) -> anyhow::Result<Box<dyn ModelsBackend>> {
+    match registry.url() {
+        Some(url) => Ok(Box::new(remote::RemoteBackend::new(url, registry.actor())?)),
         None => {
             // Shows what opening the registry warns about (interrupted
             // registrations), nothing chattier; a missing ONNX Runtime is
             // no news on every command (artifacts are checked with tract).
             crate::logging::init("text", "warn,ferroserve_backend=error");
-            let settings = crate::registry::RegistrySettings {
-                data_dir: target.data_dir.clone(),
-                registry_url: target.registry_url.clone(),
-                artifact_store: target.artifact_store.clone(),
-            };
             Ok(Box::new(direct::DirectBackend::open(
-                &settings,
-                target.ort_library.as_deref(),
-                target.actor(),
+                &registry.settings(),
+                registry.ort_library.as_deref(),
+                registry.actor(),
             )?))
         }
     }

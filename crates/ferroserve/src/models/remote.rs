@@ -1,31 +1,25 @@
-//! Remote mode: the server's management API (`/api/v1/...`) over HTTP,
-//! with the actor in the `X-Ferroserve-Actor` header.
+//! Remote mode: the server's management API (`/api/v1/...`) through an
+//! [`ApiClient`].
 
 use std::fs::File;
 use std::path::Path;
-use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use ferroserve_registry::{AuditEvent, ModelVersion, RegisteredModel, Stage};
 use ferroserve_serving::lifecycle::{ArtifactInfo, RegisterVersion};
-use reqwest::blocking::{Body, Client, RequestBuilder};
+use reqwest::blocking::Body;
 use reqwest::Method;
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::args::FaultChange;
 use super::backend::{Changed, ConfigRevision, ModelDetail, ModelsBackend};
-use super::files::{file_sha256, percent_encode};
-
-/// Header naming who makes a change.
-const ACTOR_HEADER: &str = "X-Ferroserve-Actor";
+use super::client::{segment, ApiClient};
+use super::files::file_sha256;
 
 /// A server's management API.
 pub struct RemoteBackend {
-    client: Client,
-    base: String,
-    actor: String,
+    api: ApiClient,
 }
 
 /// `{"version": ModelVersion, "serving": ServingStatus}`.
@@ -38,66 +32,13 @@ struct VersionAnswer {
 impl RemoteBackend {
     /// A client for the server at `base` (e.g. `http://127.0.0.1:8080`).
     pub fn new(base: &str, actor: String) -> anyhow::Result<Self> {
-        // No overall timeout: uploads and registrations (which load the
-        // model) take as long as the artifact needs.
-        let client = Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(None)
-            .build()
-            .context("cannot build the HTTP client")?;
         Ok(RemoteBackend {
-            client,
-            base: base.trim_end_matches('/').to_owned(),
-            actor,
+            api: ApiClient::new(base, actor)?,
         })
     }
 
-    /// Sends `request` to `path` and decodes the JSON answer, turning an
-    /// error status into an error carrying the server's `error` text.
-    fn call<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        build: impl FnOnce(RequestBuilder) -> RequestBuilder,
-    ) -> anyhow::Result<T> {
-        let url = format!("{}{path}", self.base);
-        let request = self
-            .client
-            .request(method.clone(), &url)
-            .header(ACTOR_HEADER, &self.actor);
-        let response = build(request)
-            .send()
-            .with_context(|| format!("cannot reach the server at {}", self.base))?;
-        let status = response.status();
-        let text = response
-            .text()
-            .with_context(|| format!("{method} {url}: answer cut off ({status})"))?;
-        if !status.is_success() {
-            let message = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| v["error"].as_str().map(str::to_owned))
-                .unwrap_or_else(|| text.trim().chars().take(200).collect());
-            bail!("{method} {url} answered {status}: {message}");
-        }
-        serde_json::from_str(&text)
-            .with_context(|| format!("{method} {url} answered {status} with unexpected JSON"))
-    }
-
-    fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
-        self.call(Method::GET, path, |r| r)
-    }
-
-    fn send_json<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: &Value,
-    ) -> anyhow::Result<T> {
-        self.call(method, path, |r| r.json(body))
-    }
-
     fn version_change(&self, path: &str, body: &Value) -> anyhow::Result<Changed<ModelVersion>> {
-        let answer: VersionAnswer = self.send_json(Method::POST, path, body)?;
+        let answer: VersionAnswer = self.api.send_json(Method::POST, path, body)?;
         Ok(Changed {
             value: answer.version,
             serving: answer.serving,
@@ -105,26 +46,21 @@ impl RemoteBackend {
     }
 }
 
-/// Path segment of a name (names are `[A-Za-z0-9_.-]`, but a typo must
-/// not turn into another route).
-fn seg(name: &str) -> String {
-    percent_encode(name, b"")
-}
-
 impl ModelsBackend for RemoteBackend {
     fn upload(&self, path: &Path) -> anyhow::Result<ArtifactInfo> {
         // The digest lets the server refuse bytes damaged on the way.
         let sha256 = file_sha256(path)?;
         let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        self.call(
-            Method::POST,
-            &format!("/api/v1/artifacts?sha256={sha256}"),
-            |r| {
-                r.header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-                    .body(Body::from(file))
-            },
-        )
-        .with_context(|| format!("cannot upload {}", path.display()))
+        self.api
+            .call(
+                Method::POST,
+                &format!("/api/v1/artifacts?sha256={sha256}"),
+                |r| {
+                    r.header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                        .body(Body::from(file))
+                },
+            )
+            .with_context(|| format!("cannot upload {}", path.display()))
     }
 
     fn register(
@@ -133,7 +69,10 @@ impl ModelsBackend for RemoteBackend {
         request: &RegisterVersion,
     ) -> anyhow::Result<Changed<ModelVersion>> {
         let body = serde_json::to_value(request)?;
-        self.version_change(&format!("/api/v1/models/{}/versions", seg(model)), &body)
+        self.version_change(
+            &format!("/api/v1/models/{}/versions", segment(model)),
+            &body,
+        )
     }
 
     fn list(&self) -> anyhow::Result<Vec<RegisteredModel>> {
@@ -141,7 +80,7 @@ impl ModelsBackend for RemoteBackend {
         struct Answer {
             models: Vec<RegisteredModel>,
         }
-        Ok(self.get::<Answer>("/api/v1/models")?.models)
+        Ok(self.api.get::<Answer>("/api/v1/models")?.models)
     }
 
     fn model(&self, model: &str) -> anyhow::Result<ModelDetail> {
@@ -156,9 +95,9 @@ impl ModelsBackend for RemoteBackend {
         struct VersionsAnswer {
             versions: Vec<ModelVersion>,
         }
-        let path = format!("/api/v1/models/{}", seg(model));
-        let answer: ModelAnswer = self.get(&path)?;
-        let versions: VersionsAnswer = self.get(&format!("{path}/versions"))?;
+        let path = format!("/api/v1/models/{}", segment(model));
+        let answer: ModelAnswer = self.api.get(&path)?;
+        let versions: VersionsAnswer = self.api.get(&format!("{path}/versions"))?;
         Ok(ModelDetail {
             model: answer.model,
             aliases: answer.aliases,
@@ -167,7 +106,10 @@ impl ModelsBackend for RemoteBackend {
     }
 
     fn version(&self, model: &str, version: i64) -> anyhow::Result<ModelVersion> {
-        self.get(&format!("/api/v1/models/{}/versions/{version}", seg(model)))
+        self.api.get(&format!(
+            "/api/v1/models/{}/versions/{version}",
+            segment(model)
+        ))
     }
 
     fn promote(
@@ -178,24 +120,32 @@ impl ModelsBackend for RemoteBackend {
         archive_existing: bool,
     ) -> anyhow::Result<Changed<ModelVersion>> {
         self.version_change(
-            &format!("/api/v1/models/{}/versions/{version}/stage", seg(model)),
+            &format!("/api/v1/models/{}/versions/{version}/stage", segment(model)),
             &json!({"stage": stage, "archive_existing": archive_existing}),
         )
     }
 
     fn set_alias(&self, model: &str, alias: &str, version: i64) -> anyhow::Result<Changed<()>> {
-        let answer: Value = self.send_json(
+        let answer: Value = self.api.send_json(
             Method::PUT,
-            &format!("/api/v1/models/{}/aliases/{}", seg(model), seg(alias)),
+            &format!(
+                "/api/v1/models/{}/aliases/{}",
+                segment(model),
+                segment(alias)
+            ),
             &json!({ "version": version }),
         )?;
         Ok(serving_only(answer))
     }
 
     fn delete_alias(&self, model: &str, alias: &str) -> anyhow::Result<Changed<()>> {
-        let answer: Value = self.call(
+        let answer: Value = self.api.call(
             Method::DELETE,
-            &format!("/api/v1/models/{}/aliases/{}", seg(model), seg(alias)),
+            &format!(
+                "/api/v1/models/{}/aliases/{}",
+                segment(model),
+                segment(alias)
+            ),
             |r| r,
         )?;
         Ok(serving_only(answer))
@@ -203,7 +153,7 @@ impl ModelsBackend for RemoteBackend {
 
     fn rollback(&self, model: &str) -> anyhow::Result<Changed<ModelVersion>> {
         self.version_change(
-            &format!("/api/v1/models/{}/rollback", seg(model)),
+            &format!("/api/v1/models/{}/rollback", segment(model)),
             &json!({}),
         )
     }
@@ -213,12 +163,15 @@ impl ModelsBackend for RemoteBackend {
         struct Answer {
             events: Vec<AuditEvent>,
         }
-        let answer: Answer = self.get(&format!("/api/v1/models/{}/history", seg(model)))?;
+        let answer: Answer = self
+            .api
+            .get(&format!("/api/v1/models/{}/history", segment(model)))?;
         Ok(answer.events)
     }
 
     fn serving_config(&self, model: &str) -> anyhow::Result<ConfigRevision> {
-        self.get(&format!("/api/v1/models/{}/serving-config", seg(model)))
+        self.api
+            .get(&format!("/api/v1/models/{}/serving-config", segment(model)))
     }
 
     fn set_serving_config(
@@ -226,9 +179,9 @@ impl ModelsBackend for RemoteBackend {
         model: &str,
         config: Value,
     ) -> anyhow::Result<Changed<ConfigRevision>> {
-        let mut answer: Value = self.send_json(
+        let mut answer: Value = self.api.send_json(
             Method::PUT,
-            &format!("/api/v1/models/{}/serving-config", seg(model)),
+            &format!("/api/v1/models/{}/serving-config", segment(model)),
             &config,
         )?;
         let serving = answer.get_mut("serving").map(Value::take);
@@ -247,13 +200,13 @@ impl ModelsBackend for RemoteBackend {
     fn faults(&self, model: &str, version: &str, change: &FaultChange) -> anyhow::Result<Value> {
         let path = format!(
             "/api/v1/models/{}/versions/{}/faults",
-            seg(model),
-            seg(version)
+            segment(model),
+            segment(version)
         );
         match change {
-            FaultChange::Show => self.get(&path),
-            FaultChange::Set(spec) => self.send_json(Method::PUT, &path, spec),
-            FaultChange::Clear => self.call(Method::DELETE, &path, |r| r),
+            FaultChange::Show => self.api.get(&path),
+            FaultChange::Set(spec) => self.api.send_json(Method::PUT, &path, spec),
+            FaultChange::Clear => self.api.call(Method::DELETE, &path, |r| r),
         }
     }
 }
@@ -263,16 +216,5 @@ fn serving_only(mut answer: Value) -> Changed<()> {
     Changed {
         value: (),
         serving: answer.get_mut("serving").map(Value::take),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn path_segments_escape_everything_but_name_characters() {
-        assert_eq!(seg("iris-v2_x.1"), "iris-v2_x.1");
-        assert_eq!(seg("a/b c"), "a%2Fb%20c");
     }
 }

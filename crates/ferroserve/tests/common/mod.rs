@@ -1,5 +1,6 @@
 //! Helpers shared by the end-to-end tests: start the real binary on a free
-//! port with its own data dir, wait for readiness, and send JSON requests.
+//! port with its own data dir, wait for readiness, send JSON requests, and
+//! run the CLI on a data dir.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -7,7 +8,7 @@ pub mod redis;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -18,6 +19,23 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_ferroserve");
 /// Root of the repository (tests run from there).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs `ferroserve COMMAND ARGS` from `cwd` in direct mode on `data_dir`,
+/// as actor `tester`, with no registry location from the environment.
+pub fn run_direct(command: &str, args: &[&str], data_dir: &Path, cwd: &Path) -> Output {
+    Command::new(BIN)
+        .arg(command)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--actor", "tester"])
+        .env_remove("FERROSERVE_URL")
+        .env_remove("FERROSERVE_REGISTRY_URL")
+        .env_remove("FERROSERVE_ARTIFACT_STORE")
+        .current_dir(cwd)
+        .output()
+        .expect("ferroserve runs")
 }
 
 /// A running `ferroserve serve`, killed when dropped.

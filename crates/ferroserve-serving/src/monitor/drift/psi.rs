@@ -14,7 +14,8 @@ pub const PSI_MODERATE: f64 = 0.1;
 pub const PSI_SIGNIFICANT: f64 = 0.25;
 
 /// The usual reading of a PSI value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PsiLevel {
     /// PSI < 0.1: no meaningful shift.
     Stable,

@@ -1,0 +1,319 @@
+//! Where each monitored feature and the prediction sit in a version's
+//! tensors, and reading them out row by row.
+
+use ferroserve_core::{DataType, Dim, ModelSignature, Tensor, TensorData};
+
+use super::profile::{FeatureKind, ReferenceProfile};
+use super::quality::{Outcome, Task};
+
+/// One feature value of one row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Value<'a> {
+    /// Missing (NaN in a float tensor).
+    Null,
+    /// A number (integers and booleans too).
+    Number(f64),
+    /// A string (BYTES tensors).
+    Text(&'a [u8]),
+}
+
+#[derive(Debug, Clone)]
+enum Source {
+    /// Column `column` of a `[rows, width]` input.
+    Column {
+        input: String,
+        column: usize,
+        width: usize,
+    },
+    /// A whole `[rows]` or `[rows, 1]` input named like the feature.
+    Input { input: String },
+}
+
+/// Where the features of a version's inputs are.
+#[derive(Debug, Clone)]
+pub(crate) struct FeatureLayout {
+    sources: Vec<Source>,
+}
+
+impl FeatureLayout {
+    /// Finds `names` in `signature`: one input per feature, named like it,
+    /// or the columns, in order, of a single two-dimensional input.
+    pub(crate) fn new(names: &[String], signature: &ModelSignature) -> Result<Self, String> {
+        if names.iter().all(|n| signature.input(n).is_some()) {
+            let sources = names
+                .iter()
+                .map(|n| Source::Input { input: n.clone() })
+                .collect();
+            return Ok(FeatureLayout { sources });
+        }
+        if let [input] = signature.inputs.as_slice() {
+            let fits = match input.shape.as_slice() {
+                [_, Dim::Fixed(width)] => *width == names.len(),
+                [_, Dim::Dynamic] => true,
+                _ => false,
+            };
+            if fits {
+                let sources = (0..names.len())
+                    .map(|column| Source::Column {
+                        input: input.name.clone(),
+                        column,
+                        width: names.len(),
+                    })
+                    .collect();
+                return Ok(FeatureLayout { sources });
+            }
+        }
+        let inputs: Vec<String> = signature
+            .inputs
+            .iter()
+            .map(|i| {
+                format!(
+                    "{} {}",
+                    i.name,
+                    ferroserve_core::signature::format_shape(&i.shape)
+                )
+            })
+            .collect();
+        Err(format!(
+            "the profile's {} features are neither inputs of the model nor the columns of its \
+             single two-dimensional input (inputs: {})",
+            names.len(),
+            inputs.join(", ")
+        ))
+    }
+
+    /// Calls `visit(feature, row, value)` for every feature of every row
+    /// of `inputs`; returns the row count. An error (given before any
+    /// value is visited) says which input is missing or has the wrong width.
+    pub(crate) fn read<'a>(
+        &self,
+        inputs: &'a [Tensor],
+        mut visit: impl FnMut(usize, usize, Value<'a>),
+    ) -> Result<usize, String> {
+        let mut columns = Vec::with_capacity(self.sources.len());
+        for source in &self.sources {
+            let (name, column, width) = match source {
+                Source::Column {
+                    input,
+                    column,
+                    width,
+                } => (input, *column, *width),
+                Source::Input { input } => (input, 0, 1),
+            };
+            let tensor = inputs
+                .iter()
+                .find(|t| &t.name == name)
+                .ok_or_else(|| format!("input '{name}' is missing"))?;
+            if tensor.row_len() != width {
+                return Err(format!(
+                    "input '{name}' has {} values per row; the profile needs {width}",
+                    tensor.row_len()
+                ));
+            }
+            columns.push((tensor, column, width));
+        }
+        let rows = columns.first().map_or(0, |(t, _, _)| t.rows());
+        for (feature, (tensor, column, width)) in columns.into_iter().enumerate() {
+            for row in 0..tensor.rows().min(rows) {
+                visit(feature, row, value_at(&tensor.data, row * width + column));
+            }
+        }
+        Ok(rows)
+    }
+}
+
+/// Element `index` of `data` as a feature value.
+pub(crate) fn value_at(data: &TensorData, index: usize) -> Value<'_> {
+    let number = |v: f64| {
+        if v.is_nan() {
+            Value::Null
+        } else {
+            Value::Number(v)
+        }
+    };
+    match data {
+        TensorData::Bool(v) => Value::Number(f64::from(u8::from(v[index]))),
+        TensorData::Uint8(v) => Value::Number(v[index].into()),
+        TensorData::Uint16(v) => Value::Number(v[index].into()),
+        TensorData::Uint32(v) => Value::Number(v[index].into()),
+        TensorData::Uint64(v) => Value::Number(v[index] as f64),
+        TensorData::Int8(v) => Value::Number(v[index].into()),
+        TensorData::Int16(v) => Value::Number(v[index].into()),
+        TensorData::Int32(v) => Value::Number(v[index].into()),
+        TensorData::Int64(v) => Value::Number(v[index] as f64),
+        TensorData::Fp32(v) => number(widen(v[index])),
+        TensorData::Fp64(v) => number(v[index]),
+        TensorData::Bytes(v) => Value::Text(&v[index]),
+    }
+}
+
+/// An FP32 value as the decimal it was most likely written as (its
+/// shortest round-trip form, `1.3` rather than `1.2999999523`), so that
+/// values sent as FP32 compare with a profile built from the same decimals
+/// in double precision: a value on a bin edge stays on it.
+fn widen(value: f32) -> f64 {
+    if !value.is_finite() {
+        return value.into();
+    }
+    value.to_string().parse().unwrap_or(value.into())
+}
+
+/// A number as a category label, as the profile builder writes it:
+/// integers without a fraction (`2`, not `2.0`).
+pub(crate) fn number_label(value: f64) -> String {
+    value.to_string()
+}
+
+/// The output that carries a version's prediction, and what kind of model
+/// the version is.
+#[derive(Debug, Clone)]
+pub(crate) struct PredictionSource {
+    /// Output name.
+    pub(crate) output: String,
+    /// Classifier or regressor.
+    pub(crate) task: Task,
+}
+
+impl PredictionSource {
+    /// The output named like the profile's prediction, else the first
+    /// output with one value per row. A categorical prediction profile (or,
+    /// without one, a non-float output) makes the version a classifier.
+    pub(crate) fn find(
+        signature: &ModelSignature,
+        profile: Option<&ReferenceProfile>,
+    ) -> Option<PredictionSource> {
+        let predicted = profile.and_then(|p| p.prediction.as_ref());
+        let output = predicted
+            .and_then(|p| signature.output(&p.name))
+            .or_else(|| {
+                signature
+                    .outputs
+                    .iter()
+                    .find(|o| matches!(o.shape.as_slice(), [_] | [_, Dim::Fixed(1)]))
+            })?;
+        let task = match predicted.map(|p| p.kind()) {
+            Some(FeatureKind::Categorical) => Task::Classification,
+            Some(FeatureKind::Numeric) => Task::Regression,
+            None if matches!(output.datatype, DataType::Fp32 | DataType::Fp64) => Task::Regression,
+            None => Task::Classification,
+        };
+        Some(PredictionSource {
+            output: output.name.clone(),
+            task,
+        })
+    }
+
+    /// One outcome per row of the prediction output in `outputs`, or
+    /// `None` when the output is absent (the request asked for others).
+    pub(crate) fn read(&self, outputs: &[Tensor]) -> Option<Vec<Outcome>> {
+        let tensor = outputs.iter().find(|t| t.name == self.output)?;
+        let width = tensor.row_len().max(1);
+        let outcomes = (0..tensor.rows())
+            .map(|row| match value_at(&tensor.data, row * width) {
+                Value::Null => Outcome::Number(f64::NAN),
+                Value::Number(v) => match self.task {
+                    Task::Regression => Outcome::Number(v),
+                    Task::Classification => Outcome::Label(number_label(v)),
+                },
+                Value::Text(bytes) => Outcome::Label(String::from_utf8_lossy(bytes).into_owned()),
+            })
+            .collect();
+        Some(outcomes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferroserve_core::TensorSpec;
+
+    fn signature(inputs: Vec<TensorSpec>) -> ModelSignature {
+        ModelSignature {
+            inputs,
+            outputs: vec![
+                TensorSpec::new(
+                    "probabilities",
+                    DataType::Fp32,
+                    vec![Dim::Dynamic, Dim::Fixed(3)],
+                ),
+                TensorSpec::new("label", DataType::Int64, vec![Dim::Dynamic]),
+            ],
+        }
+    }
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn columns_of_a_matrix_input_are_read_in_order() {
+        let sig = signature(vec![TensorSpec::new(
+            "input",
+            DataType::Fp32,
+            vec![Dim::Dynamic, Dim::Fixed(2)],
+        )]);
+        let layout = FeatureLayout::new(&names(&["a", "b"]), &sig).expect("fits");
+        let input = Tensor::new(
+            "input",
+            vec![2, 2],
+            TensorData::Fp32(vec![1.0, f32::NAN, 3.0, 4.0]),
+        )
+        .expect("tensor");
+        let mut seen = Vec::new();
+        let rows = layout
+            .read(std::slice::from_ref(&input), |f, r, v| seen.push((f, r, v)))
+            .expect("reads");
+        assert_eq!(rows, 2);
+        assert_eq!(
+            seen,
+            vec![
+                (0, 0, Value::Number(1.0)),
+                (0, 1, Value::Number(3.0)),
+                (1, 0, Value::Null),
+                (1, 1, Value::Number(4.0)),
+            ]
+        );
+        assert!(FeatureLayout::new(&names(&["a", "b", "c"]), &sig)
+            .unwrap_err()
+            .contains("input [-1, 2]"));
+    }
+
+    #[test]
+    fn inputs_named_like_features_are_read_whole() {
+        let sig = signature(vec![
+            TensorSpec::new("colour", DataType::Bytes, vec![Dim::Dynamic]),
+            TensorSpec::new("size", DataType::Int64, vec![Dim::Dynamic, Dim::Fixed(1)]),
+        ]);
+        let layout = FeatureLayout::new(&names(&["size", "colour"]), &sig).expect("by name");
+        let inputs = vec![
+            Tensor::new("colour", vec![1], TensorData::Bytes(vec![b"red".to_vec()])).expect("t"),
+            Tensor::new("size", vec![1, 1], TensorData::Int64(vec![7])).expect("t"),
+        ];
+        let mut seen = Vec::new();
+        layout
+            .read(&inputs, |f, _, v| seen.push((f, format!("{v:?}"))))
+            .expect("reads");
+        assert_eq!(seen[0], (0, "Number(7.0)".to_string()));
+        assert!(seen[1].1.contains("Text"));
+    }
+
+    #[test]
+    fn the_prediction_is_the_first_one_value_output() {
+        let sig = signature(vec![]);
+        let source = PredictionSource::find(&sig, None).expect("label output");
+        assert_eq!(source.output, "label");
+        assert_eq!(source.task, Task::Classification);
+        let label = Tensor::new("label", vec![2], TensorData::Int64(vec![2, 0])).expect("t");
+        assert_eq!(
+            source.read(&[label]),
+            Some(vec![Outcome::Label("2".into()), Outcome::Label("0".into())])
+        );
+        assert_eq!(source.read(&[]), None);
+        assert_eq!(number_label(2.0), "2");
+        assert_eq!(
+            value_at(&TensorData::Fp32(vec![1.3]), 0),
+            Value::Number(1.3)
+        );
+        assert_eq!(number_label(2.5), "2.5");
+    }
+}

@@ -1,0 +1,530 @@
+//! The monitor: which versions are watched, the bounded queue observations
+//! travel through (off the request path: a request only pushes to it, and
+//! never wakes anyone), the thread that drains it every few milliseconds,
+//! closes windows on time and applies feedback, and where alerts go.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use ferroserve_registry::Registry;
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+use super::alerts::{Alert, Fired};
+use super::feedback::{Feedback, FeedbackOutcome, Pending};
+use super::watch::{now_ms, Observation, VersionDrift, Watch, WatchSpec};
+use super::webhook::WebhookSender;
+use crate::telemetry;
+
+/// Actor of the monitor's entries in the audit log.
+pub const MONITOR_ACTOR: &str = "ferroserve-monitor";
+
+/// Feedback calls waiting for the monitor at most; more are refused.
+const FEEDBACK_QUEUE: usize = 64;
+
+/// Server-wide monitor settings.
+#[derive(Debug, Clone)]
+pub struct MonitorOptions {
+    /// Observations waiting for the monitor at most; more are dropped.
+    pub queue_capacity: usize,
+    /// Predictions kept for feedback at most.
+    pub max_pending: usize,
+    /// How long a prediction waits for its feedback.
+    pub feedback_ttl: Duration,
+    /// How often the monitor drains its queue and checks window ages.
+    pub tick: Duration,
+}
+
+impl Default for MonitorOptions {
+    fn default() -> Self {
+        MonitorOptions {
+            queue_capacity: 65_536,
+            max_pending: 100_000,
+            feedback_ttl: Duration::from_secs(24 * 3600),
+            tick: Duration::from_millis(10),
+        }
+    }
+}
+
+/// A feedback call on its way to the monitor thread.
+struct FeedbackCall {
+    model: String,
+    feedback: Feedback,
+    reply: oneshot::Sender<FeedbackOutcome>,
+}
+
+type Watches = HashMap<String, HashMap<String, Arc<Watch>>>;
+
+struct Shared {
+    watches: ArcSwap<Watches>,
+    webhook: WebhookSender,
+    registry: Option<Registry>,
+    /// Runs alert deliveries.
+    runtime: tokio::runtime::Handle,
+}
+
+/// Watches served versions against their reference profiles.
+pub struct Monitor {
+    shared: Arc<Shared>,
+    observations: Sender<Observation>,
+    feedback: Sender<FeedbackCall>,
+}
+
+/// Monitoring figures of a model, by served version.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelDrift {
+    /// Model name.
+    pub model: String,
+    /// One entry per watched version, by version label.
+    pub versions: Vec<VersionDrift>,
+}
+
+impl Monitor {
+    /// Starts the monitor thread; alerts are delivered on the current Tokio
+    /// runtime and recorded in `registry`'s audit log when one is given.
+    /// The thread stops when the monitor is dropped.
+    pub fn start(options: MonitorOptions, registry: Option<Registry>) -> Arc<Monitor> {
+        let (observations, observed) = crossbeam_channel::bounded(options.queue_capacity.max(1));
+        let (feedback, feedback_calls) = crossbeam_channel::bounded(FEEDBACK_QUEUE);
+        let shared = Arc::new(Shared {
+            watches: ArcSwap::from_pointee(Watches::new()),
+            webhook: WebhookSender::new(),
+            registry,
+            runtime: tokio::runtime::Handle::current(),
+        });
+        let worker = Worker {
+            shared: shared.clone(),
+            observed,
+            feedback_calls,
+            pending: PendingStore::new(options.max_pending, options.feedback_ttl),
+            tick: options.tick,
+        };
+        let started = std::thread::Builder::new()
+            .name("ferroserve-monitor".to_owned())
+            .spawn(move || worker.run());
+        if let Err(e) = started {
+            tracing::error!(error = %e, "cannot start the monitor thread; nothing will be observed");
+        }
+        Arc::new(Monitor {
+            shared,
+            observations,
+            feedback,
+        })
+    }
+
+    /// The watch of one served version, if it is watched.
+    pub fn watch(&self, model: &str, version: &str) -> Option<Arc<Watch>> {
+        self.shared.watches.load().get(model)?.get(version).cloned()
+    }
+
+    /// Watches exactly `versions` of `model`: a version whose spec did not
+    /// change keeps its windows and figures; others start afresh.
+    pub fn sync_model(&self, model: &str, versions: Vec<(String, WatchSpec)>) {
+        let current = self.shared.watches.load();
+        let before = current.get(model);
+        let next: HashMap<String, Arc<Watch>> = versions
+            .into_iter()
+            .map(|(version, spec)| {
+                let kept = before
+                    .and_then(|b| b.get(&version))
+                    .filter(|w| *w.spec() == spec)
+                    .cloned();
+                let watch = kept.unwrap_or_else(|| {
+                    Arc::new(Watch::new(model, &version, spec, self.observations.clone()))
+                });
+                (version, watch)
+            })
+            .collect();
+        if before.is_none() && next.is_empty() {
+            return;
+        }
+        let mut all = (**current).clone();
+        if next.is_empty() {
+            all.remove(model);
+        } else {
+            all.insert(model.to_owned(), next);
+        }
+        self.shared.watches.store(Arc::new(all));
+    }
+
+    /// Monitoring figures of `model`; `None` when none of its versions is watched.
+    pub fn report(&self, model: &str) -> Option<ModelDrift> {
+        let watches = self.shared.watches.load();
+        let versions = watches.get(model)?;
+        let mut versions: Vec<VersionDrift> = versions.values().map(|w| w.report()).collect();
+        versions.sort_by_key(|v| {
+            (
+                v.version.parse::<i64>().unwrap_or(i64::MAX),
+                v.version.clone(),
+            )
+        });
+        Some(ModelDrift {
+            model: model.to_owned(),
+            versions,
+        })
+    }
+
+    /// Applies ground truth to the predictions it names. The monitor
+    /// drains the observation queue first, so feedback finds every
+    /// prediction answered before it was sent.
+    pub async fn feedback(
+        &self,
+        model: &str,
+        feedback: Feedback,
+    ) -> Result<FeedbackOutcome, String> {
+        let (reply, answer) = oneshot::channel();
+        let call = FeedbackCall {
+            model: model.to_owned(),
+            feedback,
+            reply,
+        };
+        self.feedback.try_send(call).map_err(|e| match e {
+            TrySendError::Full(_) => {
+                "the monitor is busy with other feedback; retry shortly".to_owned()
+            }
+            TrySendError::Disconnected(_) => "the monitor has stopped".to_owned(),
+        })?;
+        answer
+            .await
+            .map_err(|_| "the monitor has stopped".to_owned())
+    }
+}
+
+/// Predictions waiting for feedback, owned by the monitor thread: found by
+/// key, forgotten oldest first past `max` entries or once older than `ttl`.
+struct PendingStore {
+    entries: HashMap<String, (Arc<Pending>, Instant)>,
+    order: VecDeque<String>,
+    max: usize,
+    ttl: Duration,
+}
+
+impl PendingStore {
+    fn new(max: usize, ttl: Duration) -> Self {
+        PendingStore {
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+            max: max.max(1),
+            ttl,
+        }
+    }
+
+    fn insert(&mut self, key: String, pending: Arc<Pending>) {
+        let now = Instant::now();
+        if self.entries.insert(key.clone(), (pending, now)).is_none() {
+            self.order.push_back(key);
+        }
+        while self.entries.len() > self.max {
+            self.evict_oldest();
+        }
+        // Expired entries leave from the front, at most a few per insert.
+        for _ in 0..4 {
+            let expired = self
+                .order
+                .front()
+                .and_then(|k| self.entries.get(k))
+                .is_some_and(|(_, at)| now.duration_since(*at) > self.ttl);
+            if !expired {
+                break;
+            }
+            self.evict_oldest();
+        }
+    }
+
+    fn evict_oldest(&mut self) {
+        if let Some(key) = self.order.pop_front() {
+            self.entries.remove(&key);
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<Arc<Pending>> {
+        let (pending, at) = self.entries.get(key)?;
+        (at.elapsed() <= self.ttl).then(|| pending.clone())
+    }
+
+    fn remove(&mut self, key: &str) {
+        // Its slot in `order` goes when it reaches the front.
+        self.entries.remove(key);
+    }
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    observed: Receiver<Observation>,
+    feedback_calls: Receiver<FeedbackCall>,
+    pending: PendingStore,
+    tick: Duration,
+}
+
+impl Worker {
+    fn run(mut self) {
+        loop {
+            self.drain();
+            self.close_due_windows();
+            match self.feedback_calls.recv_timeout(self.tick) {
+                Ok(call) => {
+                    self.drain();
+                    let outcome = self.apply_feedback(&call.model, call.feedback);
+                    let _ = call.reply.send(outcome);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    /// Takes in everything queued now.
+    fn drain(&mut self) {
+        while let Ok(observation) = self.observed.try_recv() {
+            self.take_in(observation);
+        }
+    }
+
+    fn close_due_windows(&self) {
+        for versions in self.shared.watches.load().values() {
+            for watch in versions.values() {
+                let fired = watch.tick();
+                dispatch(&self.shared, watch, fired);
+            }
+        }
+    }
+
+    fn take_in(&mut self, observation: Observation) {
+        let (outcomes, fired) = observation.watch.take_in(&observation);
+        let watch = observation.watch.clone();
+        dispatch(&self.shared, &watch, fired);
+        let Some(outcomes) = outcomes else {
+            return;
+        };
+        let keys = observation.keys.store_keys(watch.model());
+        if keys.is_empty() {
+            return;
+        }
+        let pending = Arc::new(Pending {
+            watch,
+            outcomes,
+            keys: keys.clone(),
+        });
+        for key in keys {
+            self.pending.insert(key, pending.clone());
+        }
+    }
+
+    fn apply_feedback(&mut self, model: &str, feedback: Feedback) -> FeedbackOutcome {
+        let matched = feedback.match_pending(model, |key| self.pending.get(key));
+        let mut outcome = matched.outcome;
+        for batch in matched.batches {
+            let watch = batch.watch.clone();
+            match watch.label(batch.pairs.clone()) {
+                Ok((quality, fired)) => {
+                    outcome.applied(&batch);
+                    for key in &batch.keys {
+                        self.pending.remove(key);
+                    }
+                    if let Some(quality) = quality {
+                        outcome.quality.insert(watch.version().to_owned(), quality);
+                    }
+                    dispatch(&self.shared, &watch, fired);
+                }
+                Err(reason) => outcome.reject_batch(batch, &reason),
+            }
+        }
+        outcome
+    }
+}
+
+/// Logs, counts, audits and delivers the alerts that fired on `watch`.
+fn dispatch(shared: &Arc<Shared>, watch: &Arc<Watch>, fired: Vec<Fired>) {
+    for fired in fired {
+        let alert = Alert {
+            model: watch.model().to_owned(),
+            version: watch.version().to_owned(),
+            rule: fired.rule.name(),
+            condition: fired.rule,
+            message: fired.message,
+            figures: fired.figures,
+            fired_at_ms: now_ms(),
+        };
+        tracing::warn!(model = %alert.model, version = %alert.version, rule = alert.rule, message = %alert.message, "monitoring alert");
+        metrics::counter!(telemetry::MONITOR_ALERTS, "model" => alert.model.clone(), "rule" => alert.rule)
+            .increment(1);
+        watch.remember(alert.clone());
+        let delivery = deliver(shared.clone(), watch.spec().policy.webhook.clone(), alert);
+        shared.runtime.spawn(delivery);
+    }
+}
+
+/// Records `alert` in the audit log and POSTs it to the webhook, if any.
+async fn deliver(
+    shared: Arc<Shared>,
+    webhook: Option<super::webhook::WebhookConfig>,
+    alert: Alert,
+) {
+    let body = serde_json::to_value(&alert).unwrap_or_default();
+    if let Some(registry) = &shared.registry {
+        let version = alert.version.parse().ok();
+        if let Err(e) = registry
+            .record_event(
+                &alert.model,
+                version,
+                "monitor_alert",
+                body.clone(),
+                MONITOR_ACTOR,
+            )
+            .await
+        {
+            tracing::warn!(model = %alert.model, error = %e, "cannot record the alert in the audit log");
+        }
+    }
+    if let Some(webhook) = webhook {
+        match shared.webhook.deliver(&webhook, &body).await {
+            Ok(delivery) => {
+                tracing::info!(model = %alert.model, rule = alert.rule, attempts = delivery.attempts, "alert delivered")
+            }
+            Err(e) => {
+                tracing::error!(model = %alert.model, rule = alert.rule, error = %e, "alert not delivered")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::profile::{Cell, ColumnSpec, ProfileBuilder};
+    use crate::monitor::watch::RequestKeys;
+    use crate::monitor::{MonitorPolicy, WatchSpec};
+    use ferroserve_core::{DataType, Dim, ModelSignature, Tensor, TensorData, TensorSpec};
+    use serde_json::json;
+
+    fn spec(window_rows: usize) -> WatchSpec {
+        let mut builder = ProfileBuilder::new(vec![ColumnSpec::inferred("x")]).expect("columns");
+        for i in 0..10 {
+            builder
+                .push_row(&[Cell::Number(f64::from(i))])
+                .expect("row");
+        }
+        WatchSpec {
+            policy: MonitorPolicy {
+                window_rows,
+                ..MonitorPolicy::default()
+            },
+            profile: Some(Arc::new(builder.finish().expect("profile"))),
+            schema: None,
+            signature: ModelSignature {
+                inputs: vec![TensorSpec::new("x", DataType::Fp64, vec![Dim::Dynamic])],
+                outputs: vec![TensorSpec::new("y", DataType::Int64, vec![Dim::Dynamic])],
+            },
+        }
+    }
+
+    fn row(value: f64) -> Vec<Tensor> {
+        vec![Tensor::new("x", vec![1], TensorData::Fp64(vec![value])).expect("tensor")]
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_full_queue_drops_and_counts_instead_of_waiting() {
+        let options = MonitorOptions {
+            queue_capacity: 2,
+            tick: Duration::from_secs(3600),
+            ..MonitorOptions::default()
+        };
+        let monitor = Monitor::start(options, None);
+        monitor.sync_model("m", vec![("1".into(), spec(10_000))]);
+        let watch = monitor.watch("m", "1").expect("watched");
+        // The monitor sleeps between drains: a burst overflows two slots.
+        for i in 0..1000 {
+            watch.observe(row(f64::from(i)), &[], RequestKeys::default());
+        }
+        let dropped = watch.report().dropped_requests;
+        assert!(dropped > 0, "nothing was dropped");
+        // Feedback drains the queue first: every observation is accounted for.
+        let feedback =
+            Feedback::from_json(&json!([{"request_id": "x", "label": 1}])).expect("valid");
+        monitor.feedback("m", feedback).await.expect("answered");
+        let report = watch.report();
+        assert_eq!(report.observed_requests + report.dropped_requests, 1000);
+        assert_eq!(report.open_window.rows as u64, report.observed_requests);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_window_with_enough_rows_closes_on_time() {
+        let options = MonitorOptions {
+            tick: Duration::from_millis(20),
+            ..MonitorOptions::default()
+        };
+        let monitor = Monitor::start(options, None);
+        let mut spec = spec(100);
+        spec.policy.window_seconds = 1;
+        spec.policy.min_rows = 3;
+        monitor.sync_model("m", vec![("1".into(), spec)]);
+        let watch = monitor.watch("m", "1").expect("watched");
+        for i in 0..3 {
+            watch.observe(row(f64::from(i)), &[], RequestKeys::default());
+        }
+        for _ in 0..500 {
+            if let Some(latest) = watch.report().latest {
+                assert_eq!((latest.closed_by, latest.rows), ("time", 3));
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the window never closed on time");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn unchanged_specs_keep_their_figures() {
+        let monitor = Monitor::start(MonitorOptions::default(), None);
+        monitor.sync_model("m", vec![("1".into(), spec(100))]);
+        let first = monitor.watch("m", "1").expect("watched");
+        monitor.sync_model("m", vec![("1".into(), spec(100))]);
+        assert!(Arc::ptr_eq(
+            &first,
+            &monitor.watch("m", "1").expect("watched")
+        ));
+        monitor.sync_model("m", vec![("1".into(), spec(50))]);
+        assert!(!Arc::ptr_eq(
+            &first,
+            &monitor.watch("m", "1").expect("watched")
+        ));
+        monitor.sync_model("m", Vec::new());
+        assert!(monitor.watch("m", "1").is_none());
+        assert!(monitor.report("m").is_none());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn windows_close_and_feedback_finds_its_prediction() {
+        let monitor = Monitor::start(MonitorOptions::default(), None);
+        monitor.sync_model("m", vec![("1".into(), spec(10))]);
+        let watch = monitor.watch("m", "1").expect("watched");
+        for i in 0..10 {
+            let keys = RequestKeys {
+                request_ids: vec![format!("r{i}")],
+                idempotency_key: None,
+            };
+            let output = Tensor::new("y", vec![1], TensorData::Int64(vec![i % 2])).expect("y");
+            watch.observe(row(i as f64), &[output], keys);
+        }
+        let feedback = Feedback::from_json(&json!({"feedback": [
+            {"request_id": "r0", "label": 0},
+            {"request_id": "r1", "label": 0},
+            {"request_id": "r9", "labels": [1, 1]},
+            {"request_id": "zz", "label": 1},
+        ]}))
+        .expect("valid");
+        let outcome = monitor.feedback("m", feedback).await.expect("applied");
+        assert_eq!(outcome.accepted, 2);
+        assert_eq!(outcome.unknown, vec!["zz".to_string()]);
+        assert_eq!(outcome.rejected.len(), 1, "{:?}", outcome.rejected);
+        assert!(outcome.rejected[0].reason.contains("1 rows but 2 labels"));
+        assert_eq!(outcome.quality["1"].accuracy, Some(0.5));
+        let report = monitor.report("m").expect("watched");
+        let version = &report.versions[0];
+        assert_eq!(version.windows_closed, 1, "10 rows close a window of 10");
+        let latest = version.latest.as_ref().expect("closed window");
+        assert!(latest.features[0].psi.expect("psi") < 1e-9, "{latest:?}");
+    }
+}

@@ -1,0 +1,602 @@
+//! One watched model version: how its features and prediction are read,
+//! its data contract, the open window, the closed windows' reports, its
+//! online quality and its alert rules.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ferroserve_core::{FeatureSchema, InferError, ModelSignature, Tensor};
+use serde::Serialize;
+
+use super::alerts::{Alert, AlertTracker, Fired, RuleStatus};
+use super::contract::{Contract, Violation};
+use super::features::{value_at, FeatureLayout, PredictionSource};
+use super::policy::MonitorPolicy;
+use super::profile::ReferenceProfile;
+use super::quality::{Outcome, QualityReport, QualityWindow};
+use super::window::{evaluate, Baseline, Closing, Window, WindowReport};
+use crate::telemetry;
+
+/// Closed-window reports kept per version.
+const HISTORY: usize = 48;
+/// Fired alerts kept per version.
+const RECENT_ALERTS: usize = 20;
+
+/// What a version is watched with: its settings, profile, schema and
+/// signature. Two equal specs watch the same way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchSpec {
+    /// The model's monitoring settings.
+    pub policy: MonitorPolicy,
+    /// The version's reference profile, if it has one.
+    pub profile: Option<Arc<ReferenceProfile>>,
+    /// The version's feature schema (ranges of the data contract).
+    pub schema: Option<Arc<FeatureSchema>>,
+    /// The version's inputs and outputs.
+    pub signature: ModelSignature,
+}
+
+/// The identifiers a request can be given feedback by.
+#[derive(Debug, Clone, Default)]
+pub struct RequestKeys {
+    /// The `x-request-id` header and the body's `id`.
+    pub request_ids: Vec<String>,
+    /// The `Idempotency-Key` header.
+    pub idempotency_key: Option<String>,
+}
+
+impl RequestKeys {
+    /// The keys in the pending-prediction store, namespaced by kind.
+    pub(crate) fn store_keys(&self, model: &str) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .request_ids
+            .iter()
+            .map(|id| request_key(model, id))
+            .collect();
+        keys.extend(
+            self.idempotency_key
+                .iter()
+                .map(|k| idempotency_key(model, k)),
+        );
+        keys
+    }
+}
+
+/// Store key of a request id of `model`.
+pub(crate) fn request_key(model: &str, id: &str) -> String {
+    format!("{model}\u{0}r\u{0}{id}")
+}
+
+/// Store key of an idempotency key of `model`.
+pub(crate) fn idempotency_key(model: &str, key: &str) -> String {
+    format!("{model}\u{0}k\u{0}{key}")
+}
+
+/// One observed request, on its way to the monitor.
+pub(crate) struct Observation {
+    pub(crate) watch: Arc<Watch>,
+    pub(crate) inputs: Vec<Tensor>,
+    pub(crate) prediction: Option<Tensor>,
+    pub(crate) keys: RequestKeys,
+}
+
+/// A served version under watch.
+pub struct Watch {
+    model: String,
+    version: String,
+    spec: WatchSpec,
+    /// Where the features are; `None` (with the reason in `note`) when
+    /// drift cannot be computed.
+    layout: Option<FeatureLayout>,
+    feature_names: Vec<String>,
+    baseline: Option<Baseline>,
+    contract: Contract,
+    prediction: Option<PredictionSource>,
+    note: Option<String>,
+    sender: crossbeam_channel::Sender<Observation>,
+    sampler: Sampler,
+    observed: AtomicU64,
+    dropped: AtomicU64,
+    dropped_metric: metrics::Counter,
+    state: Mutex<WatchState>,
+}
+
+/// Lets at most `budget` rows a second through, counting the rest.
+struct Sampler {
+    budget: u64,
+    start: Instant,
+    second: AtomicU64,
+    used: AtomicU64,
+    skipped: AtomicU64,
+    skipped_metric: metrics::Counter,
+}
+
+impl Sampler {
+    fn admit(&self, rows: u64) -> bool {
+        let second = self.start.elapsed().as_secs();
+        if self.second.load(Ordering::Relaxed) != second {
+            // Two requests may both reset at a second's turn: a few extra
+            // rows get through, which is harmless.
+            self.second.store(second, Ordering::Relaxed);
+            self.used.store(0, Ordering::Relaxed);
+        }
+        let admitted = self.used.fetch_add(rows, Ordering::Relaxed) + rows <= self.budget;
+        if !admitted {
+            self.skipped.fetch_add(1, Ordering::Relaxed);
+            self.skipped_metric.increment(1);
+        }
+        admitted
+    }
+}
+
+struct WatchState {
+    window: Option<Window>,
+    opened: Instant,
+    opened_at_ms: u64,
+    closed: u64,
+    history: VecDeque<WindowReport>,
+    alerts: AlertTracker,
+    recent_alerts: VecDeque<Alert>,
+    quality: Option<QualityWindow>,
+    violations: BTreeMap<(usize, Violation), u64>,
+}
+
+impl Watch {
+    pub(crate) fn new(
+        model: &str,
+        version: &str,
+        spec: WatchSpec,
+        sender: crossbeam_channel::Sender<Observation>,
+    ) -> Self {
+        let profile = spec.profile.as_deref();
+        let feature_names: Vec<String> = match (profile, &spec.schema) {
+            (Some(p), _) => p.features.iter().map(|f| f.name.clone()).collect(),
+            (None, Some(schema)) => schema.features.iter().map(|f| f.name.clone()).collect(),
+            (None, None) => Vec::new(),
+        };
+        let (layout, mut note) = if feature_names.is_empty() {
+            (
+                None,
+                Some("no reference profile or feature schema names the features".to_owned()),
+            )
+        } else {
+            match FeatureLayout::new(&feature_names, &spec.signature) {
+                Ok(layout) => (Some(layout), None),
+                Err(reason) => (None, Some(reason)),
+            }
+        };
+        let baseline = match (profile, &layout) {
+            (Some(p), Some(_)) => Some(Baseline::new(p)),
+            _ => None,
+        };
+        if note.is_none() && baseline.is_none() {
+            note = Some(
+                "no reference profile: drift is not computed, the data contract is".to_owned(),
+            );
+        }
+        let contract = Contract::new(&feature_names, spec.schema.as_deref(), profile);
+        let prediction = PredictionSource::find(&spec.signature, profile);
+        let state = WatchState {
+            window: baseline.as_ref().map(Window::new),
+            opened: Instant::now(),
+            opened_at_ms: now_ms(),
+            closed: 0,
+            history: VecDeque::new(),
+            alerts: AlertTracker::new(&spec.policy.alerts),
+            recent_alerts: VecDeque::new(),
+            quality: prediction
+                .as_ref()
+                .map(|p| QualityWindow::new(p.task, spec.policy.feedback_window)),
+            violations: BTreeMap::new(),
+        };
+        let labels = [("model", model.to_owned()), ("version", version.to_owned())];
+        let sampler = Sampler {
+            budget: spec.policy.max_observed_rows_per_s,
+            start: Instant::now(),
+            second: AtomicU64::new(0),
+            used: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            skipped_metric: metrics::counter!(telemetry::MONITOR_SKIPPED, &labels),
+        };
+        Watch {
+            model: model.to_owned(),
+            version: version.to_owned(),
+            sampler,
+            dropped_metric: metrics::counter!(telemetry::MONITOR_DROPPED, &labels),
+            spec,
+            layout,
+            feature_names,
+            baseline,
+            contract,
+            prediction,
+            note,
+            sender,
+            observed: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            state: Mutex::new(state),
+        }
+    }
+
+    /// Model name.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// Version label.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// What the version is watched with.
+    pub fn spec(&self) -> &WatchSpec {
+        &self.spec
+    }
+
+    /// Refuses `inputs` that break the data contract, when the model's
+    /// config says to; otherwise accepts everything (violations are
+    /// counted later, off the request path).
+    pub fn admit(&self, inputs: &[Tensor]) -> Result<(), InferError> {
+        if !self.spec.policy.reject_contract_violations {
+            return Ok(());
+        }
+        let Some(layout) = &self.layout else {
+            return Ok(());
+        };
+        let mut first: Option<String> = None;
+        let mut found = Vec::new();
+        let read = layout.read(inputs, |feature, row, value| {
+            if let Some(violation) = self.contract.check(feature, value) {
+                found.push((feature, violation));
+                first.get_or_insert_with(|| self.contract.describe(feature, row, value, violation));
+            }
+        });
+        // Inputs that do not fit are the signature check's to refuse.
+        if read.is_err() {
+            return Ok(());
+        }
+        match first {
+            None => Ok(()),
+            Some(message) => {
+                self.count_violations(found);
+                Err(InferError::invalid(message))
+            }
+        }
+    }
+
+    /// Whether a request of `inputs` is within the rows-per-second budget
+    /// of observation (the rest are counted as skipped).
+    pub fn sample(&self, inputs: &[Tensor]) -> bool {
+        let rows = inputs.first().map_or(1, |t| t.rows() as u64);
+        self.sampler.admit(rows)
+    }
+
+    /// Queues one answered request for the monitor: never waits; when the
+    /// queue is full the observation is dropped and counted.
+    pub fn observe(self: &Arc<Self>, inputs: Vec<Tensor>, outputs: &[Tensor], keys: RequestKeys) {
+        let prediction = self
+            .prediction
+            .as_ref()
+            .and_then(|p| outputs.iter().find(|t| t.name == p.output).cloned());
+        let observation = Observation {
+            watch: self.clone(),
+            inputs,
+            prediction,
+            keys,
+        };
+        if self.sender.try_send(observation).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.dropped_metric.increment(1);
+        }
+    }
+
+    /// Takes one observation in (on the monitor task): counts contract
+    /// violations, adds its values to the window, and closes the window
+    /// when full. Returns the prediction outcomes, for feedback.
+    pub(crate) fn take_in(&self, observation: &Observation) -> (Option<Vec<Outcome>>, Vec<Fired>) {
+        self.observed.fetch_add(1, Ordering::Relaxed);
+        let outcomes = match (&self.prediction, &observation.prediction) {
+            (Some(source), Some(tensor)) => source.read(std::slice::from_ref(tensor)),
+            _ => None,
+        };
+        let Some(layout) = &self.layout else {
+            return (outcomes, Vec::new());
+        };
+        let mut state = self.lock();
+        let mut violations = Vec::new();
+        let mut window = state.window.take();
+        let rows = layout.read(&observation.inputs, |feature, _, value| {
+            if let Some(violation) = self.contract.check(feature, value) {
+                violations.push((feature, violation));
+            }
+            if let (Some(window), Some(baseline)) = (&mut window, &self.baseline) {
+                window.push(baseline, feature, value);
+            }
+        });
+        for key in violations {
+            *state.violations.entry(key).or_default() += 1;
+            self.count_violation_metric(key);
+        }
+        let mut fired = Vec::new();
+        match (window, &self.baseline, rows) {
+            (Some(mut window), Some(baseline), Ok(rows)) => {
+                if let Some(tensor) = &observation.prediction {
+                    let width = tensor.row_len().max(1);
+                    for row in 0..tensor.rows() {
+                        window.push_prediction(baseline, value_at(&tensor.data, row * width));
+                    }
+                }
+                window.rows += rows;
+                let full = window.rows >= self.spec.policy.window_rows;
+                state.window = Some(window);
+                if full {
+                    fired = self.close_window(&mut state, "rows");
+                }
+            }
+            // Inputs that do not fit the layout add nothing (read visits
+            // no value before it fails); the window stays as it was.
+            (window, _, _) => state.window = window,
+        }
+        (outcomes, fired)
+    }
+
+    /// Closes the window when it is old enough and holds enough rows.
+    pub(crate) fn tick(&self) -> Vec<Fired> {
+        let mut state = self.lock();
+        let due = state.opened.elapsed() >= Duration::from_secs(self.spec.policy.window_seconds);
+        let rows = state.window.as_ref().map_or(0, |w| w.rows);
+        if due && rows >= self.spec.policy.min_rows {
+            self.close_window(&mut state, "time")
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn close_window(&self, state: &mut WatchState, closed_by: &'static str) -> Vec<Fired> {
+        let (Some(baseline), Some(window)) = (&self.baseline, state.window.take()) else {
+            return Vec::new();
+        };
+        state.closed += 1;
+        let closing = Closing {
+            index: state.closed,
+            opened_at_ms: state.opened_at_ms,
+            closed_at_ms: now_ms(),
+            closed_by,
+        };
+        let report = evaluate(baseline, &window, &self.spec.policy, closing);
+        state.window = Some(Window::new(baseline));
+        state.opened = Instant::now();
+        state.opened_at_ms = now_ms();
+        self.publish_drift(&report);
+        let fired = state.alerts.on_window(&report);
+        state.history.push_back(report);
+        while state.history.len() > HISTORY {
+            state.history.pop_front();
+        }
+        fired
+    }
+
+    /// Adds labeled predictions to the online quality window; returns the
+    /// new figures and the rules that fire.
+    pub(crate) fn label(
+        &self,
+        pairs: Vec<(Outcome, Outcome)>,
+    ) -> Result<(Option<QualityReport>, Vec<Fired>), String> {
+        let mut state = self.lock();
+        let Some(quality) = &mut state.quality else {
+            return Err(format!(
+                "version {} has no prediction output to compare labels with",
+                self.version
+            ));
+        };
+        // Check every pair before adding any, so that a bad batch adds nothing.
+        let mut trial = quality.clone();
+        for (predicted, truth) in &pairs {
+            trial
+                .push(predicted.clone(), truth.clone())
+                .map_err(|e| e.to_string())?;
+        }
+        *quality = trial;
+        let report = quality.report();
+        let fired = match &report {
+            Some(report) => {
+                self.publish_quality(report);
+                state.alerts.on_quality(report)
+            }
+            None => Vec::new(),
+        };
+        Ok((report, fired))
+    }
+
+    /// Remembers a fired alert for reports.
+    pub(crate) fn remember(&self, alert: Alert) {
+        let mut state = self.lock();
+        state.recent_alerts.push_back(alert);
+        while state.recent_alerts.len() > RECENT_ALERTS {
+            state.recent_alerts.pop_front();
+        }
+    }
+
+    /// The version's monitoring figures.
+    pub fn report(&self) -> VersionDrift {
+        let state = self.lock();
+        let mut contract: BTreeMap<String, BTreeMap<&'static str, u64>> = BTreeMap::new();
+        for (&(feature, violation), &count) in &state.violations {
+            let name = self.feature_names.get(feature).cloned().unwrap_or_default();
+            contract
+                .entry(name)
+                .or_default()
+                .insert(violation.as_label(), count);
+        }
+        VersionDrift {
+            version: self.version.clone(),
+            features: self.feature_names.clone(),
+            note: self.note.clone(),
+            window_rows: self.spec.policy.window_rows,
+            window_seconds: self.spec.policy.window_seconds,
+            observed_requests: self.observed.load(Ordering::Relaxed),
+            skipped_requests: self.sampler.skipped.load(Ordering::Relaxed),
+            dropped_requests: self.dropped.load(Ordering::Relaxed),
+            open_window: OpenWindow {
+                rows: state.window.as_ref().map_or(0, |w| w.rows),
+                opened_at_ms: state.opened_at_ms,
+            },
+            windows_closed: state.closed,
+            latest: state.history.back().cloned(),
+            history: state.history.iter().map(WindowSummary::of).collect(),
+            contract_violations: contract,
+            quality: state.quality.as_ref().and_then(QualityWindow::report),
+            alerts: state.alerts.statuses(),
+            recent_alerts: state.recent_alerts.iter().cloned().collect(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, WatchState> {
+        // A panic while holding the lock leaves figures, never invariants,
+        // half-updated: keep going with them.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn count_violations(&self, found: Vec<(usize, Violation)>) {
+        let mut state = self.lock();
+        for key in found {
+            *state.violations.entry(key).or_default() += 1;
+            self.count_violation_metric(key);
+        }
+    }
+
+    fn count_violation_metric(&self, (feature, violation): (usize, Violation)) {
+        let name = self.feature_names.get(feature).cloned().unwrap_or_default();
+        metrics::counter!(
+            telemetry::CONTRACT_VIOLATIONS,
+            "model" => self.model.clone(),
+            "version" => self.version.clone(),
+            "feature" => name,
+            "kind" => violation.as_label()
+        )
+        .increment(1);
+    }
+
+    fn publish_drift(&self, report: &WindowReport) {
+        let (model, version) = (self.model.clone(), self.version.clone());
+        for feature in &report.features {
+            if let Some(psi) = feature.psi {
+                metrics::gauge!(telemetry::FEATURE_PSI, "model" => model.clone(), "version" => version.clone(), "feature" => feature.name.clone()).set(psi);
+            }
+            if let Some(p) = feature.ks_p_value {
+                metrics::gauge!(telemetry::FEATURE_KS_PVALUE, "model" => model.clone(), "version" => version.clone(), "feature" => feature.name.clone()).set(p);
+            }
+            if let Some(d) = feature.js_distance {
+                metrics::gauge!(telemetry::FEATURE_JS_DISTANCE, "model" => model.clone(), "version" => version.clone(), "feature" => feature.name.clone()).set(d);
+            }
+        }
+        if let Some(psi) = report.prediction.as_ref().and_then(|p| p.psi) {
+            metrics::gauge!(telemetry::PREDICTION_PSI, "model" => model.clone(), "version" => version.clone()).set(psi);
+        }
+        metrics::gauge!(telemetry::DATASET_DRIFT_SHARE, "model" => model.clone(), "version" => version.clone()).set(report.drift_share);
+        metrics::counter!(telemetry::MONITOR_WINDOWS, "model" => model, "version" => version)
+            .increment(1);
+    }
+
+    fn publish_quality(&self, report: &QualityReport) {
+        let labels = [
+            ("model", self.model.clone()),
+            ("version", self.version.clone()),
+        ];
+        for (name, value) in [
+            (telemetry::ONLINE_ACCURACY, report.accuracy),
+            (telemetry::ONLINE_F1, report.f1),
+            (telemetry::ONLINE_MAE, report.mae),
+            (telemetry::ONLINE_RMSE, report.rmse),
+        ] {
+            if let Some(value) = value {
+                metrics::gauge!(name, &labels).set(value);
+            }
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The window being filled.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpenWindow {
+    /// Rows so far.
+    pub rows: usize,
+    /// When it opened, in milliseconds since the Unix epoch.
+    pub opened_at_ms: u64,
+}
+
+/// One closed window in brief.
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowSummary {
+    /// Window number.
+    pub index: u64,
+    /// Rows.
+    pub rows: usize,
+    /// When it closed.
+    pub closed_at_ms: u64,
+    /// Largest feature PSI.
+    pub max_psi: Option<f64>,
+    /// Share of drifted features.
+    pub drift_share: f64,
+    /// Whether the dataset drifted.
+    pub dataset_drift: bool,
+}
+
+impl WindowSummary {
+    fn of(report: &WindowReport) -> Self {
+        WindowSummary {
+            index: report.index,
+            rows: report.rows,
+            closed_at_ms: report.closed_at_ms,
+            max_psi: report.max_feature_psi().map(|(_, psi)| psi),
+            drift_share: report.drift_share,
+            dataset_drift: report.dataset_drift,
+        }
+    }
+}
+
+/// Monitoring figures of one version, as `GET /api/v1/models/{m}/drift` shows them.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionDrift {
+    /// Version label.
+    pub version: String,
+    /// Monitored features, in profile (or schema) order.
+    pub features: Vec<String>,
+    /// Why part of the monitoring is off, if it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Rows per window.
+    pub window_rows: usize,
+    /// Seconds per window.
+    pub window_seconds: u64,
+    /// Requests the monitor took in.
+    pub observed_requests: u64,
+    /// Requests not observed: over the rows-per-second budget.
+    pub skipped_requests: u64,
+    /// Requests not observed because the monitor fell behind.
+    pub dropped_requests: u64,
+    /// The window being filled.
+    pub open_window: OpenWindow,
+    /// Windows closed so far.
+    pub windows_closed: u64,
+    /// The last closed window, per feature and overall.
+    pub latest: Option<WindowReport>,
+    /// Recent closed windows in brief, oldest first.
+    pub history: Vec<WindowSummary>,
+    /// Data contract violations by feature and kind.
+    pub contract_violations: BTreeMap<String, BTreeMap<&'static str, u64>>,
+    /// Online quality over the labeled predictions in the window.
+    pub quality: Option<QualityReport>,
+    /// Where each alert rule stands.
+    pub alerts: Vec<RuleStatus>,
+    /// Alerts fired lately, oldest first.
+    pub recent_alerts: Vec<Alert>,
+}

@@ -1,0 +1,139 @@
+//! The model's predictions on the sample, for the profile's prediction
+//! distribution: rows are fed to the engine in batches, either as one
+//! `[rows, features]` matrix or as one tensor per feature matched by name,
+//! and one output with a value per row is read back.
+
+mod feed;
+mod output;
+
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail};
+use ferroserve_backend::{EngineChoice, Engines, LoadOptions, LoadedModel, ModelSource, Runner};
+use ferroserve_core::ModelSignature;
+use ferroserve_serving::monitor::profile::{Cell, ColumnSpec};
+
+use super::columns::Feature;
+use feed::{feeds, Feed};
+use output::{pick_output, prediction_cells, Output};
+
+/// Rows per inference call.
+pub const BATCH_ROWS: usize = 256;
+
+/// Loads a model artifact with `engine`; `what` names it in errors.
+pub fn load(
+    engines: &Engines,
+    engine: EngineChoice,
+    bytes: Vec<u8>,
+    what: &str,
+) -> anyhow::Result<Arc<dyn LoadedModel>> {
+    let options = LoadOptions {
+        max_batch_size: BATCH_ROWS,
+        ..LoadOptions::default()
+    };
+    engines
+        .load(engine, &ModelSource::Bytes(Arc::from(bytes)), &options)
+        .map_err(|e| anyhow!("cannot load the model of {what} with {engine}: {e}"))
+}
+
+/// Runs a model over the rows pushed to it, a batch at a time.
+pub struct Predictor {
+    runner: Box<dyn Runner>,
+    signature: ModelSignature,
+    inputs: Vec<Feed>,
+    output: Output,
+    rows: usize,
+}
+
+impl Predictor {
+    /// Matches the model's inputs to `features` and picks the prediction
+    /// output (`output`, else the first with one value per row).
+    pub fn new(
+        model: &dyn LoadedModel,
+        features: &[Feature],
+        output: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let signature = model.signature().clone();
+        let inputs = feeds(&signature, features)?;
+        let output = pick_output(&signature, output)?;
+        let runner = model
+            .runner()
+            .map_err(|e| anyhow!("cannot start the model: {e}"))?;
+        Ok(Predictor {
+            runner,
+            signature,
+            inputs,
+            output,
+            rows: 0,
+        })
+    }
+
+    /// The profile builder's prediction column: the output's name, numeric
+    /// for float outputs, categorical for the others.
+    pub fn spec(&self) -> ColumnSpec {
+        ColumnSpec::declared(self.output.name.clone(), self.output.kind)
+    }
+
+    /// Buffers one row; `cells` are the row's feature cells in feature
+    /// order, and `at` says where the row is, for errors.
+    pub fn push(
+        &mut self,
+        features: &[Feature],
+        cells: &[Cell],
+        at: &dyn Fn() -> String,
+    ) -> anyhow::Result<()> {
+        for feed in &mut self.inputs {
+            feed.push(features, cells, at)?;
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Whether a full batch is waiting.
+    pub fn is_full(&self) -> bool {
+        self.rows >= BATCH_ROWS
+    }
+
+    /// Runs the model on the buffered rows and returns one prediction per
+    /// row, in order.
+    pub fn run(&mut self) -> anyhow::Result<Vec<Cell>> {
+        let rows = std::mem::take(&mut self.rows);
+        if rows == 0 {
+            return Ok(Vec::new());
+        }
+        let tensors = self
+            .inputs
+            .iter_mut()
+            .map(|feed| feed.take(rows))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let tensors = self.signature.validate_inputs(tensors)?;
+        let mut outputs = self
+            .runner
+            .infer(&tensors)
+            .map_err(|e| anyhow!("the model failed on a batch of {rows} rows: {e}"))?;
+        if self.output.index >= outputs.len() {
+            bail!(
+                "the model returned {} outputs; output `{}` is missing",
+                outputs.len(),
+                self.output.name
+            );
+        }
+        let tensor = outputs.swap_remove(self.output.index);
+        prediction_cells(&tensor, rows, &self.output.name)
+    }
+}
+
+/// What the tests of `feed` and `output` share.
+#[cfg(test)]
+mod test_util {
+    use ferroserve_core::{DataType, Dim, TensorSpec};
+
+    /// A tensor spec whose `-1` dimensions are dynamic.
+    pub(super) fn spec(name: &str, datatype: DataType, shape: &[i64]) -> TensorSpec {
+        TensorSpec::new(
+            name,
+            datatype,
+            shape.iter().map(|&d| Dim::from_i64(d)).collect(),
+        )
+    }
+}

@@ -1,0 +1,253 @@
+//! JSON-lines samples: one object per line, its keys the columns. The
+//! first line's keys, in the order written, are the file's columns; a key
+//! absent from a later line is a null there (as Spark writes nulls), and
+//! blank lines are skipped.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use anyhow::{anyhow, bail};
+use ferroserve_serving::monitor::profile::Cell;
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::{Map, Value};
+
+use super::{ProgressUnit, SampleReader};
+
+/// A JSON-lines file read line by line.
+pub(super) struct JsonlReader {
+    file: String,
+    reader: BufReader<File>,
+    columns: Vec<String>,
+    /// The first object, parsed at open and handed out by the first read.
+    first: Option<Map<String, Value>>,
+    line: String,
+    /// Number of the line last read (1-based).
+    line_number: u64,
+    bytes_read: u64,
+    size: u64,
+}
+
+impl JsonlReader {
+    /// Opens `path` (`size` bytes long) and reads its first object.
+    pub(super) fn open(path: &Path, size: u64) -> anyhow::Result<Self> {
+        let file = path.display().to_string();
+        let handle = File::open(path).map_err(|e| anyhow!("cannot open {file}: {e}"))?;
+        let mut reader = JsonlReader {
+            file,
+            reader: BufReader::new(handle),
+            columns: Vec::new(),
+            first: None,
+            line: String::new(),
+            line_number: 0,
+            bytes_read: 0,
+            size,
+        };
+        if !reader.read_line()? {
+            bail!("{} has no JSON object, only blank lines", reader.file);
+        }
+        reader.first = Some(reader.parse_line()?);
+        let keys: KeyOrder =
+            serde_json::from_str(&reader.line).map_err(|e| reader.json_error(&e))?;
+        reader.columns = keys.0;
+        Ok(reader)
+    }
+
+    /// Reads the next non-blank line into `self.line`; `false` at the end.
+    fn read_line(&mut self) -> anyhow::Result<bool> {
+        loop {
+            self.line.clear();
+            let n = self
+                .reader
+                .read_line(&mut self.line)
+                .map_err(|e| anyhow!("cannot read {}: {e}", self.location()))?;
+            if n == 0 {
+                return Ok(false);
+            }
+            self.bytes_read += n as u64;
+            self.line_number += 1;
+            if !self.line.trim().is_empty() {
+                return Ok(true);
+            }
+        }
+    }
+
+    fn parse_line(&self) -> anyhow::Result<Map<String, Value>> {
+        match serde_json::from_str::<Value>(&self.line) {
+            Ok(Value::Object(object)) => Ok(object),
+            Ok(other) => bail!(
+                "{}: expected a JSON object, found {}",
+                self.location(),
+                ferroserve_core::json::type_name(&other)
+            ),
+            Err(e) => Err(self.json_error(&e)),
+        }
+    }
+
+    /// A JSON syntax error at its line and character.
+    fn json_error(&self, error: &serde_json::Error) -> anyhow::Error {
+        // serde_json says "at line 1 column N" of the one line it was given.
+        let message = error.to_string();
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(m, _)| m);
+        anyhow!(
+            "{}, character {}: not valid JSON: {message}",
+            self.location(),
+            error.column()
+        )
+    }
+
+    /// The cell of `column` in `object`.
+    fn cell(&self, object: &Map<String, Value>, column: &str) -> anyhow::Result<Cell> {
+        Ok(match object.get(column) {
+            None | Some(Value::Null) => Cell::Null,
+            Some(Value::Number(n)) => n.as_f64().map_or(Cell::Null, Cell::Number),
+            Some(Value::String(s)) => Cell::Text(s.clone()),
+            Some(Value::Bool(b)) => Cell::Text(b.to_string()),
+            Some(other) => bail!(
+                "{}, column `{column}`: {} is not a value a profile can hold \
+                 (expected a number, string, boolean or null)",
+                self.location(),
+                ferroserve_core::json::type_name(other)
+            ),
+        })
+    }
+}
+
+impl SampleReader for JsonlReader {
+    fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    fn next_row(&mut self, picks: &[usize], cells: &mut Vec<Cell>) -> anyhow::Result<bool> {
+        cells.clear();
+        let object = match self.first.take() {
+            Some(first) => first,
+            None if self.read_line()? => self.parse_line()?,
+            None => return Ok(false),
+        };
+        for &i in picks {
+            cells.push(self.cell(&object, &self.columns[i])?);
+        }
+        Ok(true)
+    }
+
+    fn location(&self) -> String {
+        format!("{}, line {}", self.file, self.line_number)
+    }
+
+    fn progress(&self) -> u64 {
+        self.bytes_read
+    }
+
+    fn progress_total(&self) -> u64 {
+        self.size
+    }
+
+    fn progress_unit(&self) -> ProgressUnit {
+        ProgressUnit::Bytes
+    }
+}
+
+/// The keys of a JSON object in the order written (a `Map` sorts them).
+struct KeyOrder(Vec<String>);
+
+impl<'de> Deserialize<'de> for KeyOrder {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> Visitor<'de> for Keys {
+            type Value = KeyOrder;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<KeyOrder, A::Error> {
+                let mut keys: Vec<String> = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    map.next_value::<IgnoredAny>()?;
+                    if !keys.contains(&key) {
+                        keys.push(key);
+                    }
+                }
+                Ok(KeyOrder(keys))
+            }
+        }
+        deserializer.deserialize_map(Keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(text: &str) -> (tempfile::TempDir, anyhow::Result<JsonlReader>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.jsonl");
+        std::fs::write(&path, text).expect("write");
+        let reader = JsonlReader::open(&path, text.len() as u64);
+        (dir, reader)
+    }
+
+    #[test]
+    fn columns_keep_the_first_lines_order_and_absent_keys_are_null() {
+        let text = "\n{\"z\": 1.5, \"a\": \"x\", \"m\": null}\n\n{\"a\": true, \"z\": 2}\n";
+        let (_dir, reader) = open(text);
+        let mut reader = reader.expect("opens");
+        assert_eq!(reader.columns(), ["z", "a", "m"]);
+        let mut cells = Vec::new();
+        assert!(reader.next_row(&[0, 1, 2], &mut cells).expect("row 1"));
+        assert_eq!(
+            cells,
+            [Cell::Number(1.5), Cell::Text("x".into()), Cell::Null]
+        );
+        assert!(reader.location().ends_with("s.jsonl, line 2"));
+        assert!(reader.next_row(&[2, 1, 0], &mut cells).expect("row 2"));
+        assert_eq!(
+            cells,
+            [Cell::Null, Cell::Text("true".into()), Cell::Number(2.0)]
+        );
+        assert!(reader.location().ends_with("s.jsonl, line 4"));
+        assert!(!reader.next_row(&[0], &mut cells).expect("end"));
+        assert_eq!(reader.progress(), reader.progress_total());
+    }
+
+    #[test]
+    fn bad_lines_name_their_line_number() {
+        let (_dir, reader) = open("{\"a\": 1}\n{\"a\": 2,}\n");
+        let mut reader = reader.expect("opens");
+        let mut cells = Vec::new();
+        assert!(reader.next_row(&[0], &mut cells).expect("row 1"));
+        let err = reader.next_row(&[0], &mut cells).unwrap_err().to_string();
+        assert!(
+            err.contains("s.jsonl, line 2, character 9: not valid JSON: trailing comma"),
+            "{err}"
+        );
+
+        let (_dir, reader) = open("{\"a\": 1}\n[1]\n");
+        let mut reader = reader.expect("opens");
+        reader.next_row(&[0], &mut cells).expect("row 1");
+        let err = reader.next_row(&[0], &mut cells).unwrap_err().to_string();
+        assert!(
+            err.ends_with("line 2: expected a JSON object, found an array"),
+            "{err}"
+        );
+
+        let (_dir, reader) = open("{\"a\": [1]}\n");
+        let err = reader
+            .expect("opens")
+            .next_row(&[0], &mut cells)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 1, column `a`: an array"), "{err}");
+
+        let (_dir, reader) = open("not json\n");
+        let err = reader.err().expect("bad first line").to_string();
+        assert!(
+            err.contains("s.jsonl, line 1, character 2: not valid JSON"),
+            "{err}"
+        );
+    }
+}

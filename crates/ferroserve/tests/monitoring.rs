@@ -1,0 +1,485 @@
+//! End-to-end test of model monitoring on the real binary: the bundled iris
+//! model (registered with its reference profile) takes in-distribution
+//! traffic without an alert, then shifted traffic that fires the PSI rule,
+//! whose webhook reaches a test HTTP server with the right figures; then
+//! feedback gives the online accuracy (and fires the accuracy floor), the
+//! drift CLI prints the table, and a strict data contract refuses bad rows.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{repo_root, Server, BIN};
+use serde_json::{json, Value};
+
+/// Rows per request and per drift window.
+const BATCH: usize = 10;
+const WINDOW: usize = 150;
+
+/// A webhook receiver: records the JSON body of every POST and answers 200.
+struct Webhook {
+    url: String,
+    bodies: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Webhook {
+    fn start() -> Webhook {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        let url = format!(
+            "http://{}/hooks/retrain",
+            listener.local_addr().expect("addr")
+        );
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let seen = bodies.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+                let mut length = 0;
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    if let Some((name, value)) = line.split_once(':') {
+                        if name.eq_ignore_ascii_case("content-length") {
+                            length = value.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    line.clear();
+                }
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_ok() {
+                    if let Ok(value) = serde_json::from_slice(&body) {
+                        seen.lock().expect("lock").push(value);
+                    }
+                }
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+            }
+        });
+        Webhook { url, bodies }
+    }
+
+    fn received(&self) -> Vec<Value> {
+        self.bodies.lock().expect("lock").clone()
+    }
+
+    /// Waits (at most 20 s) until `count` alerts arrived.
+    fn wait_for(&self, count: usize) -> Vec<Value> {
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until {
+            let got = self.received();
+            if got.len() >= count {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("expected {count} webhook calls, got {:?}", self.received());
+    }
+}
+
+/// The iris rows (features, species) of the committed training sample.
+fn iris() -> Vec<([f64; 4], i64)> {
+    let text =
+        std::fs::read_to_string(repo_root().join("examples/iris/iris.csv")).expect("iris.csv");
+    text.lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let cells: Vec<f64> = line
+                .split(',')
+                .map(|c| c.trim().parse().expect("number"))
+                .collect();
+            ([cells[0], cells[1], cells[2], cells[3]], cells[4] as i64)
+        })
+        .collect()
+}
+
+/// One answered request: its id, the predicted labels and the true ones.
+struct Sent {
+    request_id: String,
+    predicted: Vec<i64>,
+    truth: Vec<i64>,
+}
+
+struct Client {
+    http: reqwest::blocking::Client,
+    base: String,
+}
+
+impl Client {
+    fn get(&self, path: &str) -> Value {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .expect("GET");
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().expect("JSON")
+    }
+
+    fn send(&self, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .expect("request is sent");
+        let status = response.status().as_u16();
+        (status, response.json().unwrap_or(Value::Null))
+    }
+
+    /// Sends `rows` in requests of `BATCH` rows, each with its own request id.
+    fn infer(&self, rows: &[([f64; 4], i64)], tag: &str) -> Vec<Sent> {
+        rows.chunks(BATCH)
+            .enumerate()
+            .map(|(i, chunk)| {
+                let request_id = format!("{tag}-{i}");
+                let data: Vec<f64> = chunk.iter().flat_map(|(x, _)| *x).collect();
+                let body = json!({"inputs": [{"name": "input", "shape": [chunk.len(), 4],
+                    "datatype": "FP32", "data": data}]});
+                let response = self
+                    .http
+                    .post(format!("{}/v2/models/iris/infer", self.base))
+                    .header("x-request-id", &request_id)
+                    .json(&body)
+                    .send()
+                    .expect("infer");
+                assert_eq!(response.status(), 200);
+                let answer: Value = response.json().expect("JSON");
+                let label = answer["outputs"]
+                    .as_array()
+                    .and_then(|o| o.iter().find(|t| t["name"] == "label"))
+                    .expect("label output");
+                Sent {
+                    request_id,
+                    predicted: label["data"]
+                        .as_array()
+                        .expect("data")
+                        .iter()
+                        .map(|v| v.as_i64().expect("int"))
+                        .collect(),
+                    truth: chunk.iter().map(|(_, y)| *y).collect(),
+                }
+            })
+            .collect()
+    }
+
+    /// Waits until `windows` drift windows of version 1 have closed.
+    fn wait_for_windows(&self, windows: u64) -> Value {
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            let report = self.get("/api/v1/models/iris/drift");
+            let version = report["versions"][0].clone();
+            if version["windows_closed"].as_u64() >= Some(windows) {
+                return version;
+            }
+            assert!(Instant::now() < until, "windows never closed: {report}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// PSI of `values` against the reference bins, computed here
+/// independently: numpy-style bins with out-of-range values clipped into
+/// the edge bins, empty proportions floored at 0.0001.
+fn expected_psi(values: &[f64], edges: &[f64], reference: &[f64]) -> f64 {
+    let bins = edges.len() - 1;
+    let mut counts = vec![0.0; bins];
+    for &v in values {
+        let mut bin = edges.iter().filter(|&&e| e <= v).count().saturating_sub(1);
+        bin = bin.min(bins - 1);
+        counts[bin] += 1.0;
+    }
+    let total: f64 = counts.iter().sum();
+    let floor = |p: f64| if p == 0.0 { 0.0001 } else { p };
+    counts
+        .iter()
+        .zip(reference)
+        .map(|(&c, &e)| {
+            let (a, e) = (floor(c / total), floor(e));
+            (e - a) * (e / a).ln()
+        })
+        .sum()
+}
+
+fn accuracy(sent: &[Sent]) -> f64 {
+    let pairs: Vec<(i64, i64)> = sent
+        .iter()
+        .flat_map(|s| s.predicted.iter().copied().zip(s.truth.iter().copied()))
+        .collect();
+    pairs.iter().filter(|(p, t)| p == t).count() as f64 / pairs.len() as f64
+}
+
+fn feedback_for(sent: &[Sent]) -> Value {
+    let entries: Vec<Value> = sent
+        .iter()
+        .map(|s| json!({"request_id": s.request_id, "labels": s.truth}))
+        .collect();
+    json!({ "feedback": entries })
+}
+
+#[test]
+fn drift_alerts_reach_the_webhook_and_feedback_gives_online_accuracy() {
+    let webhook = Webhook::start();
+    let server = Server::start(&[]);
+    let client = Client {
+        http: reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client"),
+        base: server.base.clone(),
+    };
+    let profile = client.get("/api/v1/models/iris/versions/1/profile");
+    assert_eq!(profile["rows"], 150, "the bundled iris carries its profile");
+    let config = json!({"monitoring": {
+        "window_rows": WINDOW, "window_seconds": 3600, "max_observed_rows_per_s": 1_000_000,
+        "alerts": [
+            {"rule": "feature_psi", "above": 0.25, "windows": 3},
+            {"rule": "accuracy_below", "floor": 0.99, "min_count": 100}
+        ],
+        "webhook": {"url": webhook.url, "initial_backoff_ms": 10}
+    }});
+    let (status, body) = client.send(
+        reqwest::Method::PUT,
+        "/api/v1/models/iris/serving-config",
+        &config,
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // In distribution: three windows of the training rows, no alert.
+    let rows = iris();
+    assert_eq!(rows.len(), WINDOW);
+    let mut calm = Vec::new();
+    for window in 0..3 {
+        calm.extend(client.infer(&rows, &format!("calm{window}")));
+    }
+    let version = client.wait_for_windows(3);
+    let latest = &version["latest"];
+    for feature in latest["features"].as_array().expect("features") {
+        assert!(feature["psi"].as_f64().expect("psi") < 1e-9, "{feature}");
+        assert!(
+            feature["ks_p_value"].as_f64().expect("p") > 0.05,
+            "{feature}"
+        );
+        assert_eq!(feature["drifted"], false);
+    }
+    assert_eq!(latest["dataset_drift"], false);
+    assert!(
+        latest["prediction"]["psi"]
+            .as_f64()
+            .expect("prediction psi")
+            < 1e-9
+    );
+    assert_eq!(version["alerts"][0]["fired"], 0);
+    assert_eq!(version["contract_violations"], json!({}));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(webhook.received().is_empty(), "no alert in distribution");
+
+    // Shifted: petal length +3 cm for three windows; the third fires.
+    let shifted: Vec<([f64; 4], i64)> = rows
+        .iter()
+        .map(|(x, y)| ([x[0], x[1], x[2] + 3.0, x[3]], *y))
+        .collect();
+    let mut drifted = Vec::new();
+    for window in 0..2 {
+        drifted.extend(client.infer(&shifted, &format!("shift{window}")));
+    }
+    client.wait_for_windows(5);
+    assert!(webhook.received().is_empty(), "two windows are not enough");
+    drifted.extend(client.infer(&shifted, "shift2"));
+    let alerts = webhook.wait_for(1);
+    let alert = &alerts[0];
+    assert_eq!(
+        (alert["model"].as_str(), alert["version"].as_str()),
+        (Some("iris"), Some("1"))
+    );
+    assert_eq!(alert["rule"], "feature_psi");
+    assert_eq!(
+        alert["condition"],
+        json!({"rule": "feature_psi", "above": 0.25, "windows": 3})
+    );
+    let petal = profile["features"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["name"] == "petal_length"))
+        .expect("petal_length profiled");
+    let floats = |v: &Value| -> Vec<f64> {
+        v.as_array()
+            .expect("array")
+            .iter()
+            .map(|x| x.as_f64().expect("number"))
+            .collect()
+    };
+    // As the monitor reads FP32 inputs: the shortest decimal of the f32.
+    let lengths: Vec<f64> = shifted
+        .iter()
+        .map(|(x, _)| (x[2] as f32).to_string().parse().expect("number"))
+        .collect();
+    let psi = expected_psi(
+        &lengths,
+        &floats(&petal["summary"]["bin_edges"]),
+        &floats(&petal["summary"]["bin_proportions"]),
+    );
+    assert!(psi > 0.25);
+    let reported = alert["figures"]["feature_psi"]["petal_length"]
+        .as_f64()
+        .expect("petal psi");
+    assert!(
+        (reported - psi).abs() < 1e-9,
+        "webhook PSI {reported}, expected {psi}"
+    );
+    assert_eq!(alert["figures"]["max_psi_feature"], "petal_length");
+    assert_eq!(
+        alert["figures"]["max_psi_by_window"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+    assert_eq!(alert["figures"]["window"]["rows"], WINDOW);
+    let version = client.wait_for_windows(6);
+    assert_eq!(version["alerts"][0]["fired"], 1);
+    assert_eq!(version["recent_alerts"][0]["rule"], "feature_psi");
+    let above_max = version["contract_violations"]["petal_length"]["above_max"].as_u64();
+    assert!(above_max.is_some_and(|n| n > 0), "{version}");
+    let audit = client.get("/api/v1/audit?model=iris");
+    assert!(
+        audit.to_string().contains("monitor_alert"),
+        "audit: {audit}"
+    );
+
+    // Feedback on the calm traffic: the online accuracy is the model's.
+    let (status, outcome) = client.send(
+        reqwest::Method::POST,
+        "/api/v1/models/iris/feedback",
+        &feedback_for(&calm[..15]),
+    );
+    assert_eq!(status, 200, "{outcome}");
+    assert_eq!(
+        (
+            outcome["accepted"].as_u64(),
+            outcome["labeled_rows"].as_u64()
+        ),
+        (Some(15), Some(150))
+    );
+    let online = outcome["quality"]["1"]["accuracy"]
+        .as_f64()
+        .expect("accuracy");
+    assert!((online - accuracy(&calm[..15])).abs() < 1e-12, "{online}");
+    assert!(
+        online > 0.9,
+        "the iris model fits its training rows: {online}"
+    );
+    // ...but not perfectly: under the 0.99 floor, so the rule fires.
+    let alerts = webhook.wait_for(2);
+    assert_eq!(alerts[1]["rule"], "accuracy_below");
+    assert_eq!(alerts[1]["figures"]["quality"]["count"], 150);
+    let alerted = alerts[1]["figures"]["quality"]["accuracy"]
+        .as_f64()
+        .expect("accuracy");
+    assert!((alerted - online).abs() < 1e-12, "{alerted} vs {online}");
+    let version = client.wait_for_windows(6);
+    assert_eq!(version["quality"]["count"], 150);
+    let metrics = reqwest::blocking::get(format!("{}/metrics", server.base))
+        .and_then(|r| r.text())
+        .expect("metrics");
+    assert!(
+        metrics.contains("ferroserve_online_accuracy{model=\"iris\",version=\"1\"}"),
+        "{metrics}"
+    );
+    assert!(metrics
+        .contains("ferroserve_feature_psi{model=\"iris\",version=\"1\",feature=\"petal_length\"}"));
+    assert!(metrics.contains("ferroserve_feature_ks_pvalue{"));
+    assert!(metrics.contains("ferroserve_prediction_psi{model=\"iris\",version=\"1\"}"));
+
+    // Late feedback on the shifted traffic joins the same window.
+    let (status, outcome) = client.send(
+        reqwest::Method::POST,
+        "/api/v1/models/iris/feedback",
+        &feedback_for(&drifted[..15]),
+    );
+    assert_eq!(status, 200, "{outcome}");
+    let both: Vec<&Sent> = calm[..15].iter().chain(&drifted[..15]).collect();
+    let pairs: Vec<(i64, i64)> = both
+        .iter()
+        .flat_map(|s| s.predicted.iter().copied().zip(s.truth.iter().copied()))
+        .collect();
+    let expected = pairs.iter().filter(|(p, t)| p == t).count() as f64 / pairs.len() as f64;
+    let online = outcome["quality"]["1"]["accuracy"]
+        .as_f64()
+        .expect("accuracy");
+    assert!((online - expected).abs() < 1e-12, "{online} vs {expected}");
+    assert!(online < 0.99);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        webhook.received().len(),
+        2,
+        "still below the floor: no second accuracy alert"
+    );
+
+    // Labeled once; unknown ids are reported, not failed.
+    let (status, outcome) = client.send(
+        reqwest::Method::POST,
+        "/api/v1/models/iris/feedback",
+        &json!({"feedback": [{"request_id": "calm0-0", "label": 0}, {"request_id": "nope", "label": 1}]}),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(outcome["accepted"], 0);
+    assert_eq!(outcome["unknown"], json!(["calm0-0", "nope"]));
+    let (status, error) = client.send(
+        reqwest::Method::POST,
+        "/api/v1/models/iris/feedback",
+        &json!({"feedback": [{"label": 1}]}),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        error["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("feedback[0]")),
+        "{error}"
+    );
+
+    // The CLI prints the per-feature table.
+    let output = std::process::Command::new(BIN)
+        .args(["drift", "iris", "--url", &server.base])
+        .output()
+        .expect("drift runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.contains("model iris version 1") && text.contains("petal_length"),
+        "{text}"
+    );
+    assert!(
+        text.contains("online quality over 300 labeled predictions"),
+        "{text}"
+    );
+
+    // A strict contract refuses out-of-range rows with the feature named.
+    let mut strict = config.clone();
+    strict["monitoring"]["reject_contract_violations"] = json!(true);
+    let (status, body) = client.send(
+        reqwest::Method::PUT,
+        "/api/v1/models/iris/serving-config",
+        &strict,
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, error) = client.send(
+        reqwest::Method::POST,
+        "/v2/models/iris/infer",
+        &json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 9.9, 0.2]}]}),
+    );
+    assert_eq!(status, 400);
+    let message = error["error"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("feature 'petal_length'") && message.contains("above the maximum 6.9"),
+        "{message}"
+    );
+    let (status, _) = client.send(
+        reqwest::Method::POST,
+        "/v2/models/iris/infer",
+        &json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]}),
+    );
+    assert_eq!(status, 200);
+}
