@@ -161,7 +161,7 @@ fn widen(value: f32) -> f64 {
 /// A number as a category label, as the profile builder writes it:
 /// integers without a fraction (`2`, not `2.0`).
 pub(crate) fn number_label(value: f64) -> String {
-    value.to_string()
+    Outcome::Number(value).to_label()
 }
 
 /// The output that carries a version's prediction, and what kind of model

@@ -196,10 +196,19 @@ impl Monitor {
 /// Predictions waiting for feedback, owned by the monitor thread: found by
 /// key, forgotten oldest first past `max` entries or once older than `ttl`.
 struct PendingStore {
-    entries: HashMap<String, (Arc<Pending>, Instant)>,
-    order: VecDeque<String>,
+    entries: HashMap<String, Stored>,
+    /// Keys in insertion order with their insertion number; a record whose
+    /// number no longer matches its entry's was removed or replaced since.
+    order: VecDeque<(String, u64)>,
+    inserted: u64,
     max: usize,
     ttl: Duration,
+}
+
+struct Stored {
+    pending: Arc<Pending>,
+    at: Instant,
+    number: u64,
 }
 
 impl PendingStore {
@@ -207,46 +216,61 @@ impl PendingStore {
         PendingStore {
             entries: HashMap::new(),
             order: VecDeque::new(),
+            inserted: 0,
             max: max.max(1),
             ttl,
         }
     }
 
     fn insert(&mut self, key: String, pending: Arc<Pending>) {
-        let now = Instant::now();
-        if self.entries.insert(key.clone(), (pending, now)).is_none() {
-            self.order.push_back(key);
-        }
+        let at = Instant::now();
+        self.inserted += 1;
+        let number = self.inserted;
+        self.entries.insert(
+            key.clone(),
+            Stored {
+                pending,
+                at,
+                number,
+            },
+        );
+        self.order.push_back((key, number));
         while self.entries.len() > self.max {
             self.evict_oldest();
         }
-        // Expired entries leave from the front, at most a few per insert.
+        // Expired entries leave from the front, a few per insert.
         for _ in 0..4 {
             let expired = self
                 .order
                 .front()
-                .and_then(|k| self.entries.get(k))
-                .is_some_and(|(_, at)| now.duration_since(*at) > self.ttl);
+                .and_then(|(key, _)| self.entries.get(key))
+                .is_some_and(|stored| at.duration_since(stored.at) > self.ttl);
             if !expired {
                 break;
             }
             self.evict_oldest();
         }
+        // Records of removed or replaced entries must not pile up.
+        while self.order.len() > 2 * self.max {
+            self.evict_oldest();
+        }
     }
 
     fn evict_oldest(&mut self) {
-        if let Some(key) = self.order.pop_front() {
-            self.entries.remove(&key);
+        if let Some((key, number)) = self.order.pop_front() {
+            if self.entries.get(&key).is_some_and(|s| s.number == number) {
+                self.entries.remove(&key);
+            }
         }
     }
 
     fn get(&self, key: &str) -> Option<Arc<Pending>> {
-        let (pending, at) = self.entries.get(key)?;
-        (at.elapsed() <= self.ttl).then(|| pending.clone())
+        let stored = self.entries.get(key)?;
+        (stored.at.elapsed() <= self.ttl).then(|| stored.pending.clone())
     }
 
     fn remove(&mut self, key: &str) {
-        // Its slot in `order` goes when it reaches the front.
+        // Its record in `order` is skipped when it reaches the front.
         self.entries.remove(key);
     }
 }
@@ -395,6 +419,7 @@ async fn deliver(
 mod tests {
     use super::*;
     use crate::monitor::profile::{Cell, ColumnSpec, ProfileBuilder};
+    use crate::monitor::quality::Outcome;
     use crate::monitor::watch::RequestKeys;
     use crate::monitor::{MonitorPolicy, WatchSpec};
     use ferroserve_core::{DataType, Dim, ModelSignature, Tensor, TensorData, TensorSpec};
@@ -473,6 +498,43 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("the window never closed on time");
+    }
+
+    #[test]
+    fn pending_predictions_are_bounded_oldest_first() {
+        let (sender, _queue) = crossbeam_channel::bounded(1);
+        let watch = Arc::new(Watch::new("m", "1", spec(10), sender));
+        let pending = |value: f64| {
+            Arc::new(Pending {
+                watch: watch.clone(),
+                outcomes: vec![Outcome::Number(value)],
+                keys: Vec::new(),
+            })
+        };
+        let value = |store: &PendingStore, key: &str| store.get(key).map(|p| p.outcomes.clone());
+        let mut store = PendingStore::new(2, Duration::from_secs(60));
+        store.insert("a".into(), pending(1.0));
+        store.insert("b".into(), pending(2.0));
+        store.insert("a".into(), pending(3.0));
+        store.insert("c".into(), pending(4.0));
+        assert_eq!(value(&store, "b"), None, "the oldest live entry left");
+        assert_eq!(
+            value(&store, "a"),
+            Some(vec![Outcome::Number(3.0)]),
+            "replaced, kept"
+        );
+        assert_eq!(value(&store, "c"), Some(vec![Outcome::Number(4.0)]));
+        store.remove("c");
+        assert_eq!(value(&store, "c"), None);
+        for i in 0..100 {
+            store.insert("x".into(), pending(f64::from(i)));
+        }
+        assert!(store.order.len() <= 4, "stale records are dropped");
+        assert_eq!(value(&store, "x"), Some(vec![Outcome::Number(99.0)]));
+        let mut expired = PendingStore::new(10, Duration::ZERO);
+        expired.insert("old".into(), pending(1.0));
+        std::thread::sleep(Duration::from_millis(2));
+        assert_eq!(value(&expired, "old"), None, "past its time to live");
     }
 
     #[tokio::test(flavor = "current_thread")]
