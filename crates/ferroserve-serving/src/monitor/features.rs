@@ -1,14 +1,14 @@
 //! Where each monitored feature and the prediction sit in a version's
 //! tensors, and reading them out row by row.
 
-use ferroserve_core::{DataType, Dim, ModelSignature, Tensor, TensorData};
+use ferroserve_core::{DataType, Dim, ModelSignature, Tensor, TensorData, TensorSpec};
 
 use super::profile::{FeatureKind, ReferenceProfile};
 use super::quality::{Outcome, Task};
 
 /// One feature value of one row.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Value<'a> {
+pub enum Value<'a> {
     /// Missing (NaN in a float tensor).
     Null,
     /// A number (integers and booleans too).
@@ -123,7 +123,7 @@ impl FeatureLayout {
 }
 
 /// Element `index` of `data` as a feature value.
-pub(crate) fn value_at(data: &TensorData, index: usize) -> Value<'_> {
+pub fn value_at(data: &TensorData, index: usize) -> Value<'_> {
     let number = |v: f64| {
         if v.is_nan() {
             Value::Null
@@ -160,8 +160,23 @@ fn widen(value: f32) -> f64 {
 
 /// A number as a category label, as the profile builder writes it:
 /// integers without a fraction (`2`, not `2.0`).
-pub(crate) fn number_label(value: f64) -> String {
+pub fn number_label(value: f64) -> String {
     Outcome::Number(value).to_label()
+}
+
+/// Whether an output holds one value per row (`[n]` or `[n, 1]`): what a
+/// prediction output looks like.
+pub fn one_value_per_row(spec: &TensorSpec) -> bool {
+    matches!(spec.shape.as_slice(), [_] | [_, Dim::Fixed(1)])
+}
+
+/// How a prediction of `datatype` is profiled and compared: float scores
+/// as numbers, labels (integers, booleans, strings) as categories.
+pub fn prediction_kind(datatype: DataType) -> FeatureKind {
+    match datatype {
+        DataType::Fp32 | DataType::Fp64 => FeatureKind::Numeric,
+        _ => FeatureKind::Categorical,
+    }
 }
 
 /// The output that carries a version's prediction, and what kind of model
@@ -185,17 +200,11 @@ impl PredictionSource {
         let predicted = profile.and_then(|p| p.prediction.as_ref());
         let output = predicted
             .and_then(|p| signature.output(&p.name))
-            .or_else(|| {
-                signature
-                    .outputs
-                    .iter()
-                    .find(|o| matches!(o.shape.as_slice(), [_] | [_, Dim::Fixed(1)]))
-            })?;
-        let task = match predicted.map(|p| p.kind()) {
-            Some(FeatureKind::Categorical) => Task::Classification,
-            Some(FeatureKind::Numeric) => Task::Regression,
-            None if matches!(output.datatype, DataType::Fp32 | DataType::Fp64) => Task::Regression,
-            None => Task::Classification,
+            .or_else(|| signature.outputs.iter().find(|o| one_value_per_row(o)))?;
+        let kind = predicted.map_or_else(|| prediction_kind(output.datatype), |p| p.kind());
+        let task = match kind {
+            FeatureKind::Categorical => Task::Classification,
+            FeatureKind::Numeric => Task::Regression,
         };
         Some(PredictionSource {
             output: output.name.clone(),
@@ -225,7 +234,6 @@ impl PredictionSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferroserve_core::TensorSpec;
 
     fn signature(inputs: Vec<TensorSpec>) -> ModelSignature {
         ModelSignature {

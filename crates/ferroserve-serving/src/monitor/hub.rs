@@ -342,7 +342,7 @@ impl Worker {
         let mut outcome = matched.outcome;
         for batch in matched.batches {
             let watch = batch.watch.clone();
-            match watch.label(batch.pairs.clone()) {
+            match watch.label(&batch.pairs) {
                 Ok((quality, fired)) => {
                     outcome.applied(&batch);
                     for key in &batch.keys {

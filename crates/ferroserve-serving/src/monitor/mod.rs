@@ -5,7 +5,7 @@
 pub mod alerts;
 pub mod contract;
 pub mod drift;
-pub(crate) mod features;
+pub mod features;
 pub mod feedback;
 pub mod hub;
 pub mod policy;

@@ -266,6 +266,20 @@ impl QualityWindow {
         Ok(())
     }
 
+    /// Whether [`push`](Self::push) would take this pair, without taking it.
+    pub fn check(&self, predicted: &Outcome, truth: &Outcome) -> Result<(), QualityError> {
+        match &self.pairs {
+            Pairs::Labels(_) => match truth {
+                Outcome::Number(value) => finite("truth", *value).map(|_| ()),
+                Outcome::Label(_) => Ok(()),
+            },
+            Pairs::Values(_) => {
+                number("truth", truth)?;
+                number("predicted", predicted).map(|_| ())
+            }
+        }
+    }
+
     /// Number of pairs in the window.
     pub fn len(&self) -> usize {
         match &self.pairs {

@@ -381,7 +381,7 @@ impl Watch {
     /// new figures and the rules that fire.
     pub(crate) fn label(
         &self,
-        pairs: Vec<(Outcome, Outcome)>,
+        pairs: &[(Outcome, Outcome)],
     ) -> Result<(Option<QualityReport>, Vec<Fired>), String> {
         let mut state = self.lock();
         let Some(quality) = &mut state.quality else {
@@ -391,13 +391,14 @@ impl Watch {
             ));
         };
         // Check every pair before adding any, so that a bad batch adds nothing.
-        let mut trial = quality.clone();
-        for (predicted, truth) in &pairs {
-            trial
+        for (predicted, truth) in pairs {
+            quality.check(predicted, truth).map_err(|e| e.to_string())?;
+        }
+        for (predicted, truth) in pairs {
+            quality
                 .push(predicted.clone(), truth.clone())
                 .map_err(|e| e.to_string())?;
         }
-        *quality = trial;
         let report = quality.report();
         let fired = match &report {
             Some(report) => {

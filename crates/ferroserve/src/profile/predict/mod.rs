@@ -119,7 +119,7 @@ impl Predictor {
             );
         }
         let tensor = outputs.swap_remove(self.output.index);
-        prediction_cells(&tensor, rows, &self.output.name)
+        prediction_cells(&tensor, rows, &self.output.name, self.output.kind)
     }
 }
 

@@ -3,7 +3,10 @@
 
 use anyhow::{anyhow, bail};
 use ferroserve_core::signature::format_shape;
-use ferroserve_core::{DataType, Dim, ModelSignature, Tensor, TensorData, TensorSpec};
+use ferroserve_core::{Dim, ModelSignature, Tensor};
+use ferroserve_serving::monitor::features::{
+    number_label, one_value_per_row, prediction_kind, value_at, Value,
+};
 use ferroserve_serving::monitor::profile::{Cell, FeatureKind};
 
 /// The output profiled as the prediction.
@@ -21,11 +24,6 @@ pub(super) fn pick_output(
     signature: &ModelSignature,
     name: Option<&str>,
 ) -> anyhow::Result<Output> {
-    let one_per_row = |spec: &TensorSpec| match spec.shape.as_slice() {
-        [_] => true,
-        [_, width] => *width == Dim::Fixed(1),
-        _ => false,
-    };
     let listing = || {
         signature
             .outputs
@@ -48,7 +46,7 @@ pub(super) fn pick_output(
         None => signature
             .outputs
             .iter()
-            .position(one_per_row)
+            .position(one_value_per_row)
             .ok_or_else(|| {
                 anyhow!(
                     "none of the model's outputs ({}) has one value per row; choose one with \
@@ -58,7 +56,7 @@ pub(super) fn pick_output(
             })?,
     };
     let spec = &signature.outputs[index];
-    if !one_per_row(spec)
+    if !one_value_per_row(spec)
         && spec
             .shape
             .iter()
@@ -71,14 +69,10 @@ pub(super) fn pick_output(
             format_shape(&spec.shape)
         );
     }
-    let kind = match spec.datatype {
-        DataType::Fp32 | DataType::Fp64 => FeatureKind::Numeric,
-        _ => FeatureKind::Categorical,
-    };
     Ok(Output {
         index,
         name: spec.name.clone(),
-        kind,
+        kind: prediction_kind(spec.datatype),
     })
 }
 
@@ -87,6 +81,7 @@ pub(super) fn prediction_cells(
     tensor: &Tensor,
     rows: usize,
     name: &str,
+    kind: FeatureKind,
 ) -> anyhow::Result<Vec<Cell>> {
     if tensor.data.len() != rows {
         bail!(
@@ -96,34 +91,22 @@ pub(super) fn prediction_cells(
             tensor.shape
         );
     }
-    macro_rules! labels {
-        ($v:expr) => {
-            $v.iter().map(|x| Cell::Text(x.to_string())).collect()
-        };
-    }
-    Ok(match &tensor.data {
-        TensorData::Fp32(v) => v.iter().map(|&x| Cell::Number(f64::from(x))).collect(),
-        TensorData::Fp64(v) => v.iter().map(|&x| Cell::Number(x)).collect(),
-        TensorData::Bool(v) => labels!(v),
-        TensorData::Uint8(v) => labels!(v),
-        TensorData::Uint16(v) => labels!(v),
-        TensorData::Uint32(v) => labels!(v),
-        TensorData::Uint64(v) => labels!(v),
-        TensorData::Int8(v) => labels!(v),
-        TensorData::Int16(v) => labels!(v),
-        TensorData::Int32(v) => labels!(v),
-        TensorData::Int64(v) => labels!(v),
-        TensorData::Bytes(v) => v
-            .iter()
-            .map(|b| Cell::Text(String::from_utf8_lossy(b).into_owned()))
-            .collect(),
-    })
+    // Read as the monitor reads served predictions, so that both agree.
+    Ok((0..rows)
+        .map(|row| match value_at(&tensor.data, row) {
+            Value::Null => Cell::Null,
+            Value::Number(x) if kind == FeatureKind::Numeric => Cell::Number(x),
+            Value::Number(x) => Cell::Text(number_label(x)),
+            Value::Text(bytes) => Cell::Text(String::from_utf8_lossy(bytes).into_owned()),
+        })
+        .collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::profile::predict::test_util::spec;
+    use ferroserve_core::{DataType, TensorData};
 
     #[test]
     fn the_prediction_is_the_first_output_with_one_value_per_row() {
@@ -161,11 +144,13 @@ mod tests {
     fn labels_are_text_and_scores_numbers() {
         let labels =
             Tensor::new("label", vec![3], TensorData::Int64(vec![0, 2, 1])).expect("tensor");
-        let cells = prediction_cells(&labels, 3, "label").expect("cells");
+        let cells = prediction_cells(&labels, 3, "label", FeatureKind::Categorical).expect("cells");
         assert_eq!(cells, ["0", "2", "1"].map(|s| Cell::Text(s.to_owned())));
         let wide =
             Tensor::new("p", vec![1, 2], TensorData::Fp32(vec![0.25, 0.75])).expect("tensor");
-        let err = prediction_cells(&wide, 1, "p").unwrap_err().to_string();
+        let err = prediction_cells(&wide, 1, "p", FeatureKind::Numeric)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("has 2 values for 1 rows"), "{err}");
     }
 }
