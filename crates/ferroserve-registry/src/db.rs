@@ -47,6 +47,11 @@ impl EmbeddedMigrations {
                     "serving_configs",
                     include_str!("../migrations/sqlite/0002_serving_configs.sql"),
                 ),
+                (
+                    3,
+                    "jobs",
+                    include_str!("../migrations/sqlite/0003_jobs.sql"),
+                ),
             ],
             Backend::Postgres => &[
                 (
@@ -58,6 +63,11 @@ impl EmbeddedMigrations {
                     2,
                     "serving_configs",
                     include_str!("../migrations/postgres/0002_serving_configs.sql"),
+                ),
+                (
+                    3,
+                    "jobs",
+                    include_str!("../migrations/postgres/0003_jobs.sql"),
                 ),
             ],
         }

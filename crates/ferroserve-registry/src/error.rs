@@ -48,6 +48,12 @@ pub enum RegistryError {
         /// The missing key.
         key: String,
     },
+    /// No batch or async inference job has this id.
+    #[error("job '{0}' does not exist")]
+    JobNotFound(String),
+    /// A job with this id was already created.
+    #[error("job '{0}' already exists")]
+    JobExists(String),
     /// A model of this name is already registered.
     #[error("model '{0}' already exists")]
     ModelExists(String),
@@ -85,6 +91,13 @@ pub enum RegistryError {
         /// Where the file should be.
         path: String,
     },
+    /// A data file (a batch job's input, say) named by URI is not in the
+    /// artifact store.
+    #[error("data file {uri} does not exist in the artifact store")]
+    DataMissing {
+        /// Where the file should be, e.g. `s3://bucket/prefix/datasets/day1.csv`.
+        uri: String,
+    },
     /// The artifact file is present but its bytes no longer match its digest.
     #[error("artifact sha256:{digest} at {path} is corrupted: its content hashes to {actual}")]
     ArtifactCorrupted {
@@ -113,8 +126,12 @@ impl RegistryError {
             | RegistryError::NoVersionInStage { .. }
             | RegistryError::NoReadyVersion(_)
             | RegistryError::TagNotFound { .. }
-            | RegistryError::ArtifactMissing { .. } => ErrorKind::NotFound,
-            RegistryError::ModelExists(_) | RegistryError::Conflict(_) => ErrorKind::Conflict,
+            | RegistryError::JobNotFound(_)
+            | RegistryError::ArtifactMissing { .. }
+            | RegistryError::DataMissing { .. } => ErrorKind::NotFound,
+            RegistryError::ModelExists(_)
+            | RegistryError::JobExists(_)
+            | RegistryError::Conflict(_) => ErrorKind::Conflict,
             RegistryError::InvalidName { .. }
             | RegistryError::Invalid(_)
             | RegistryError::DigestMismatch { .. } => ErrorKind::InvalidInput,
@@ -185,5 +202,11 @@ mod tests {
             RegistryError::Conflict("in Production".into()).kind(),
             ErrorKind::Conflict
         );
+        let e = RegistryError::JobNotFound("j-1".into());
+        assert_eq!(e.to_string(), "job 'j-1' does not exist");
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        let e = RegistryError::JobExists("j-1".into());
+        assert_eq!(e.to_string(), "job 'j-1' already exists");
+        assert_eq!(e.kind(), ErrorKind::Conflict);
     }
 }

@@ -1,8 +1,8 @@
 //! Model registry store of ferroserve: registered models, versions, stages,
-//! aliases, lineage, model cards, reference profiles, serving configuration
-//! and an audit log, kept in SQLite (the embedded default) or PostgreSQL
-//! through `sqlx`, plus a content-addressed artifact store on a local folder
-//! or an S3-compatible object store.
+//! aliases, lineage, model cards, reference profiles, serving configuration,
+//! batch and async inference jobs and an audit log, kept in SQLite (the
+//! embedded default) or PostgreSQL through `sqlx`, plus a content-addressed
+//! artifact store on a local folder or an S3-compatible object store.
 //!
 //! The registry knows nothing of serving: it records what exists and who
 //! changed what; the serving layer reads it, and records its own events
@@ -19,8 +19,15 @@
 //! - `models:/NAME/latest` is the newest `Ready` version;
 //!   `models:/NAME/STAGE` the newest version in that stage.
 //! - A model, or a version, in `Production` cannot be deleted.
-//! - Every mutation writes an audit event (actor, time, action, the changed
-//!   object before and after) in the same transaction as the change.
+//! - Every mutation of models, versions, aliases and serving configuration
+//!   writes an audit event (actor, time, action, the changed object before
+//!   and after) in the same transaction as the change.
+//! - Batch and async inference jobs keep their progress and last checkpoint
+//!   here; every change of a job is one statement (or one transaction), and
+//!   a job is claimed by one runner at a time (`claim_job`), so a runner
+//!   killed mid-job resumes it from its checkpoint on restart. Creating and
+//!   cancelling a job are audited; a runner's claims, checkpoints and
+//!   finishes are not.
 //! - Artifacts are stored before the version that refers to them is
 //!   registered; [`ArtifactStore::cleanup`] with
 //!   [`Registry::referenced_digests`] removes what a crash left behind.
@@ -30,6 +37,8 @@ pub mod artifacts;
 mod audit;
 mod db;
 pub mod error;
+mod job_types;
+mod jobs;
 mod recovery;
 mod registry;
 mod rollback;
@@ -42,6 +51,7 @@ mod versions;
 pub use artifacts::{ArtifactStore, CleanupReport, LocalArtifactStore, ObjectArtifactStore};
 pub use db::Backend;
 pub use error::{RegistryError, Result};
+pub use job_types::{Job, JobCheckpointOutcome, JobFilter, JobProgress, JobState, NewJob};
 pub use recovery::INTERRUPTED_REASON;
 pub use registry::Registry;
 pub use types::{

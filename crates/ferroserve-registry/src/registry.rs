@@ -13,8 +13,10 @@ use crate::validate;
 
 /// The model registry over SQLite or PostgreSQL.
 ///
-/// Every mutation runs in one transaction together with the audit event
-/// that records it (who, when, what, the changed object before and after).
+/// Every mutation of models, versions, aliases and serving configuration
+/// runs in one transaction together with the audit event that records it
+/// (who, when, what, the changed object before and after). Of jobs, only
+/// creation and cancellation are audited (see [`Registry::create_job`]).
 /// Cheap to clone: clones share one connection pool.
 #[derive(Debug, Clone)]
 pub struct Registry {

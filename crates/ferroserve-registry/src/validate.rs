@@ -1,4 +1,4 @@
-//! Naming rules for models, aliases, tags and audit actions, and checks of
+//! Naming rules for models, aliases, tags, audit actions and job ids, and checks of
 //! version fields.
 
 use crate::error::{RegistryError, Result};
@@ -9,6 +9,7 @@ const MAX_ALIAS: usize = 64;
 const MAX_TAG_KEY: usize = 256;
 const MAX_TAG_VALUE: usize = 4096;
 const MAX_ACTION: usize = 64;
+const MAX_JOB_ID: usize = 128;
 
 /// Checks a model name: 1-128 characters of `[A-Za-z0-9_.-]`.
 pub fn model_name(name: &str) -> Result<()> {
@@ -47,6 +48,18 @@ pub fn alias_name(alias: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Checks a job id: 1-128 characters of `[A-Za-z0-9_.-]` (a UUID fits), so
+/// that it can stand in a URL path unescaped.
+pub fn job_id(id: &str) -> Result<()> {
+    check_chars(
+        "job id",
+        id,
+        MAX_JOB_ID,
+        |c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'),
+        "A-Z, a-z, 0-9, '_', '.', '-'",
+    )
 }
 
 /// Checks the action name of an audit event: 1-64 characters of `[a-z_]`.
@@ -178,6 +191,20 @@ mod tests {
         let e = audit_action("Serving").expect_err("upper case");
         assert!(e.to_string().contains("'S'"), "{e}");
         assert!(audit_action("serving-failed").is_err());
+    }
+
+    #[test]
+    fn job_ids() {
+        assert!(job_id("0b6d3f4e-2c1a-4f7e-9a59-5d1f0c9e8b21").is_ok());
+        assert!(job_id(&"a".repeat(128)).is_ok());
+        assert!(job_id(&"a".repeat(129)).is_err());
+        assert!(job_id("").is_err());
+        let e = job_id("a/b").expect_err("slash is not allowed");
+        assert_eq!(
+            e.to_string(),
+            "job id 'a/b' is invalid: character '/' is not allowed \
+             (use A-Z, a-z, 0-9, '_', '.', '-')"
+        );
     }
 
     #[test]

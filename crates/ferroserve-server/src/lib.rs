@@ -3,6 +3,7 @@
 //! probes, Prometheus metrics, request ids, and graceful shutdown. Handlers
 //! decode, call the serving layer once, and encode.
 
+pub mod async_infer;
 pub mod body;
 pub mod client;
 pub mod error;

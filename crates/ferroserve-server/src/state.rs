@@ -11,6 +11,7 @@ use ferroserve_serving::cache::ResultCache;
 use ferroserve_serving::guard::concurrency::{ConcurrencyLimit, ConcurrencyScope};
 use ferroserve_serving::guard::idempotency::IdempotencyStore;
 use ferroserve_serving::guard::rate_limit::RateLimiter;
+use ferroserve_serving::jobs::JobService;
 use ferroserve_serving::lifecycle::Controller;
 use ferroserve_serving::monitor::Monitor;
 use ferroserve_serving::ModelManager;
@@ -25,6 +26,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Largest model artifact accepted by `POST /api/v1/artifacts`, in bytes.
     pub max_artifact_bytes: usize,
+    /// Largest batch job input accepted by `POST /api/v1/jobs`, in bytes.
+    pub max_job_input_bytes: usize,
     /// Deadline applied to a request that brings none of its own.
     pub request_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
@@ -42,6 +45,7 @@ impl Default for ServerConfig {
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 64 * 1024 * 1024,
             max_artifact_bytes: 1024 * 1024 * 1024,
+            max_job_input_bytes: 16 * 1024 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(30),
             max_concurrent_requests: None,
@@ -72,6 +76,8 @@ pub struct AppState {
     /// Drift, data contract and online quality of served versions; `None`:
     /// nothing is observed.
     pub monitor: Option<Arc<Monitor>>,
+    /// Batch and asynchronous inference jobs; `None` without a registry.
+    pub jobs: Option<Arc<JobService>>,
     startup_done: AtomicBool,
 }
 
@@ -95,6 +101,7 @@ impl AppState {
             concurrency,
             idempotency: None,
             monitor: None,
+            jobs: None,
             startup_done: AtomicBool::new(false),
         }
     }
@@ -124,6 +131,12 @@ impl AppState {
     /// Honours idempotency keys with `store`.
     pub fn with_idempotency(mut self, store: Arc<IdempotencyStore>) -> Self {
         self.idempotency = Some(store);
+        self
+    }
+
+    /// Runs batch and asynchronous inference jobs with `jobs`.
+    pub fn with_jobs(mut self, jobs: Arc<JobService>) -> Self {
+        self.jobs = Some(jobs);
         self
     }
 

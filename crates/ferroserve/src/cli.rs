@@ -29,6 +29,10 @@ pub enum Command {
     Profile(crate::profile::ProfileArgs),
     /// Print a served model's drift per feature, data contract violations, online quality and alert rules.
     Drift(DriftArgs),
+    /// Load-test a server's KServe v2 infer endpoint (closed or open loop) and report latency percentiles; `bench compare` tests two saved runs against each other.
+    Bench(crate::bench::BenchArgs),
+    /// Score a whole file (CSV, JSON lines, Parquet) with a model, on a server (--url) or in this process, with a progress bar; interrupted jobs resume from their last checkpoint.
+    Batch(crate::batch::BatchArgs),
 }
 
 /// Flags of `ferroserve serve`; unset flags fall back to the environment,
@@ -56,6 +60,15 @@ pub struct ServeArgs {
     /// Largest artifact accepted by the upload API, in bytes [default: 1073741824].
     #[arg(long, env = "FERROSERVE_MAX_ARTIFACT_BYTES")]
     pub max_artifact_bytes: Option<usize>,
+    /// Largest batch job input accepted by POST /api/v1/jobs, in bytes [default: 17179869184].
+    #[arg(long, env = "FERROSERVE_MAX_JOB_INPUT_BYTES")]
+    pub max_job_input_bytes: Option<usize>,
+    /// Batch and asynchronous inference jobs run at once; the others wait [default: 1].
+    #[arg(long, env = "FERROSERVE_MAX_RUNNING_JOBS")]
+    pub max_running_jobs: Option<usize>,
+    /// How long finished jobs and their results are kept, in hours [default: 168].
+    #[arg(long, env = "FERROSERVE_JOB_RETENTION_HOURS")]
+    pub job_retention_hours: Option<u64>,
     /// Serve an ONNX file under a name, as NAME=PATH (repeatable).
     #[arg(long = "model", env = "FERROSERVE_MODEL", value_delimiter = ',')]
     pub models: Vec<String>,

@@ -34,6 +34,12 @@ pub struct ServeConfig {
     pub registry_poll_ms: u64,
     /// Largest artifact accepted by the upload API, in bytes.
     pub max_artifact_bytes: usize,
+    /// Largest batch job input accepted by `POST /api/v1/jobs`, in bytes.
+    pub max_job_input_bytes: usize,
+    /// Batch and asynchronous jobs run at once; the others wait their turn.
+    pub max_running_jobs: usize,
+    /// How long finished jobs and their results are kept, in hours.
+    pub job_retention_hours: u64,
     /// Models served from single files: name → path.
     pub models: BTreeMap<String, PathBuf>,
     /// Triton-layout model repository.
@@ -199,6 +205,9 @@ impl Default for ServeConfig {
             artifact_store: None,
             registry_poll_ms: 2000,
             max_artifact_bytes: 1024 * 1024 * 1024,
+            max_job_input_bytes: 16 * 1024 * 1024 * 1024,
+            max_running_jobs: 1,
+            job_retention_hours: 168,
             models: BTreeMap::new(),
             model_repository: None,
             engine: EngineChoice::Auto,
@@ -251,6 +260,9 @@ impl ServeConfig {
             data_dir,
             registry_poll_ms,
             max_artifact_bytes,
+            max_job_input_bytes,
+            max_running_jobs,
+            job_retention_hours,
             engine,
             intra_op_threads,
             max_body_bytes,
@@ -354,6 +366,9 @@ impl ServeConfig {
         }
         if self.http_threads == Some(0) {
             bail!("http_threads must be at least 1");
+        }
+        if self.max_running_jobs == 0 {
+            bail!("max_running_jobs must be at least 1");
         }
         if self.max_concurrent_requests == Some(0) {
             bail!("max_concurrent_requests must be at least 1");

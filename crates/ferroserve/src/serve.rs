@@ -10,6 +10,7 @@ use ferroserve_server::{AppState, ServerConfig};
 use ferroserve_serving::cache::ResultCache;
 use ferroserve_serving::guard::idempotency::IdempotencyStore;
 use ferroserve_serving::guard::rate_limit::RateLimiter;
+use ferroserve_serving::jobs::{JobOptions, JobService};
 use ferroserve_serving::lifecycle::Controller;
 use ferroserve_serving::monitor::Monitor;
 use ferroserve_serving::redis_link::RedisLink;
@@ -51,6 +52,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         request_timeout: config.request_timeout(),
         drain_timeout: std::time::Duration::from_secs(config.drain_timeout_s),
         max_artifact_bytes: config.max_artifact_bytes,
+        max_job_input_bytes: config.max_job_input_bytes,
         max_concurrent_requests: config.max_concurrent_requests,
         idempotency_request_id: config.idempotency.use_request_id,
     };
@@ -60,6 +62,12 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let manager =
         Arc::new(ModelManager::new(engines).with_fault_injection(config.enable_fault_injection));
     let registry = lifecycle.registry().clone();
+    let jobs = JobService::new(
+        JobOptions::in_folder(config.data_dir.join("jobs"), config.max_running_jobs)
+            .map_err(|e| anyhow::anyhow!(e.message))?,
+        registry.clone(),
+        manager.clone(),
+    );
     let mut controller = Controller::new(
         Arc::new(lifecycle),
         manager.clone(),
@@ -81,6 +89,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         ferroserve_server::telemetry::prometheus(),
     )
     .with_controller(controller.clone())
+    .with_jobs(jobs.clone())
     .with_cache(Arc::new(
         ResultCache::new(config.cache_config(), redis.clone()).context("invalid cache settings")?,
     ))
@@ -92,6 +101,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         state = state.with_idempotency(Arc::new(IdempotencyStore::new(idempotency, redis)));
     }
     let state = Arc::new(state);
+    jobs.set_infer_executor(ferroserve_server::async_infer::executor(&state));
     tracing::info!(%address, "ferroserve listening");
     // Printed for scripts and tests that start the server on port 0.
     println!("ferroserve listening on http://{address}");
@@ -106,9 +116,24 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         );
         controller.spawn_follower(poll);
     });
+    jobs.spawn_housekeeping(
+        std::time::Duration::from_secs(config.job_retention_hours.saturating_mul(3600)),
+        std::time::Duration::from_secs(3600),
+    );
+    let resuming = jobs.clone();
+    tokio::spawn(async move {
+        // Jobs wait for their model to load, so they may start at once.
+        match resuming.resume_unfinished().await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "resuming unfinished jobs"),
+            Err(e) => tracing::error!(error = %e.message, "cannot read unfinished jobs"),
+        }
+    });
     ferroserve_server::serve(listener, state, ferroserve_server::shutdown::signal())
         .await
         .context("HTTP server failed")?;
+    jobs.shutdown(std::time::Duration::from_secs(config.drain_timeout_s))
+        .await;
     tracing::info!("ferroserve stopped");
     Ok(())
 }

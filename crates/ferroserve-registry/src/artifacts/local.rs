@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncRead;
 
 use super::staging::{self, io_err, Staged, CHUNK};
-use super::{blob_parts, blocking, digest_from_parts, old_enough, verify, CleanupReport};
+use super::{blob_parts, blocking, data, digest_from_parts, old_enough, verify, CleanupReport};
 use crate::error::{RegistryError, Result};
 
 /// Artifacts stored by their sha256 under a root folder.
@@ -34,6 +34,26 @@ impl LocalArtifactStore {
     /// The root folder.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Where the store is: `file:///ABS/ROOT`, or the root as given when
+    /// it is relative.
+    pub fn location(&self) -> String {
+        if self.root.is_absolute() {
+            format!("file://{}", self.root.display())
+        } else {
+            self.root.display().to_string()
+        }
+    }
+
+    /// The spellings of the store's location that data URIs may start
+    /// with: [`location`](Self::location) first, then the plain root.
+    pub(super) fn locations(&self) -> Vec<String> {
+        let mut locations = vec![self.location()];
+        if self.root.is_absolute() {
+            locations.push(self.root.display().to_string());
+        }
+        locations
     }
 
     /// Where the blob of `digest` lives (whether or not it exists).
@@ -104,6 +124,46 @@ impl LocalArtifactStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io_err("cannot remove", &path, e)),
         }
+    }
+
+    /// Copies the data file at `rel` (a path relative to the root, checked
+    /// as [`ArtifactStore::data_path`](super::ArtifactStore::data_path)
+    /// does) to `to`, `limit` bytes at most; returns its size. A missing
+    /// file is [`RegistryError::DataMissing`]; on failure `to` is removed.
+    pub async fn download_data(&self, rel: &str, to: &Path, limit: u64) -> Result<u64> {
+        data::checked(rel)?;
+        let from = rel
+            .split('/')
+            .fold(self.root.clone(), |path, part| path.join(part));
+        let uri = format!("{}/{rel}", self.location());
+        let to = to.to_owned();
+        blocking("download", move || {
+            let source = match fs::File::open(&from) {
+                Ok(source) => source,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                    ) =>
+                {
+                    return Err(RegistryError::DataMissing { uri });
+                }
+                Err(e) => return Err(io_err("cannot open", &from, e)),
+            };
+            let meta = source
+                .metadata()
+                .map_err(|e| io_err("cannot look at", &from, e))?;
+            if meta.is_dir() {
+                return Err(RegistryError::Invalid(format!(
+                    "data URI {uri} names a folder, not a file"
+                )));
+            }
+            if meta.len() > limit {
+                return Err(data::too_large(&uri, Some(meta.len()), limit));
+            }
+            data::copy_limited(source, &uri, &to, limit)
+        })
+        .await
     }
 
     /// Removes every temporary file, and every blob whose digest is not in

@@ -7,7 +7,13 @@
 //! prefix. Uploads are written to a temporary file and hashed on the way
 //! before they enter the store, so a blob name never holds partial or
 //! unverified bytes; reads check the digest again.
+//!
+//! Users may also put data files (batch job inputs) in the store's
+//! location with their own tools, outside `sha256/` and `tmp/`: they are
+//! named by URI ([`ArtifactStore::data_path`]) and copied out as they are
+//! ([`ArtifactStore::download_data`]).
 
+mod data;
 mod local;
 mod object;
 mod staging;
@@ -98,11 +104,46 @@ impl ArtifactStore {
     /// or `s3://models/prod`.
     pub fn describe(&self) -> String {
         match self {
-            ArtifactStore::Local(s) if s.root().is_absolute() => {
-                format!("file://{}", s.root().display())
-            }
-            ArtifactStore::Local(s) => s.root().display().to_string(),
+            ArtifactStore::Local(s) => s.location(),
             ArtifactStore::Object(s) => s.location(),
+        }
+    }
+
+    /// Resolves a data URI to a path inside the store, for
+    /// [`download_data`](Self::download_data). Accepted forms:
+    ///
+    /// - `artifacts:/REL/PATH`;
+    /// - the store's location, as [`describe`](Self::describe) prints it,
+    ///   followed by `/REL/PATH`: `file:///ABS/ROOT/REL/PATH` (or the plain
+    ///   path `/ABS/ROOT/REL/PATH`) for a local store,
+    ///   `s3://BUCKET/PREFIX/REL/PATH` for an S3 one.
+    ///
+    /// `REL/PATH` is taken as written (no percent-decoding). Refused with
+    /// [`RegistryError::Invalid`], saying what is wrong and which forms are
+    /// accepted: another scheme or a location outside this store, an empty
+    /// path, `.` or `..` or empty components, an absolute path, backslashes,
+    /// control characters, and paths under the store's own `sha256/` and
+    /// `tmp/` folders.
+    pub fn data_path(&self, uri: &str) -> Result<String> {
+        let locations = match self {
+            ArtifactStore::Local(s) => s.locations(),
+            ArtifactStore::Object(s) => vec![s.location()],
+        };
+        data::resolve(uri, &locations)
+    }
+
+    /// Copies the data file at `rel` (as [`data_path`](Self::data_path)
+    /// returns it) to the local file `to`, created or truncated, without
+    /// holding it in memory; returns its size in bytes.
+    ///
+    /// A missing file is [`RegistryError::DataMissing`]; a file of more
+    /// than `limit` bytes is refused ([`RegistryError::Invalid`]), before
+    /// copying when the store tells its size and while copying otherwise.
+    /// On failure `to` is removed.
+    pub async fn download_data(&self, rel: &str, to: &Path, limit: u64) -> Result<u64> {
+        match self {
+            ArtifactStore::Local(s) => s.download_data(rel, to, limit).await,
+            ArtifactStore::Object(s) => s.download_data(rel, to, limit).await,
         }
     }
 

@@ -21,7 +21,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::io::{AsyncRead, AsyncWriteExt};
 
 use super::staging::{self, io_err, Staged};
-use super::{blob_parts, blocking, digest_from_parts, old_enough, verify, CleanupReport};
+use super::{blob_parts, blocking, data, digest_from_parts, old_enough, verify, CleanupReport};
 use crate::error::{RegistryError, Result};
 
 /// Uploads from this size on are multipart, in parts of this size (S3
@@ -164,6 +164,40 @@ impl ObjectArtifactStore {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.error("cannot delete", &key, e)),
         }
+    }
+
+    /// Downloads the data file at `rel` (a path relative to the prefix,
+    /// checked as [`ArtifactStore::data_path`](super::ArtifactStore::data_path)
+    /// does) to `to` chunk by chunk, `limit` bytes at most; returns its
+    /// size. A missing object is [`RegistryError::DataMissing`]; on
+    /// failure `to` is removed.
+    pub async fn download_data(&self, rel: &str, to: &Path, limit: u64) -> Result<u64> {
+        data::checked(rel)?;
+        // Parsed, not joined part by part: joining would percent-encode
+        // characters such as `[` that a key written by other tools holds
+        // as they are.
+        let full = if self.prefix.as_ref().is_empty() {
+            rel.to_owned()
+        } else {
+            format!("{}/{rel}", self.prefix)
+        };
+        let key = Key::parse(&full).map_err(|e| {
+            RegistryError::Invalid(format!("data path '{rel}' is not a valid object key: {e}"))
+        })?;
+        let uri = self.url(&key);
+        let found = match self.store.get(&key).await {
+            Ok(found) => found,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(RegistryError::DataMissing { uri })
+            }
+            Err(e) => return Err(self.error("cannot read", &key, e)),
+        };
+        if found.meta.size > limit {
+            return Err(data::too_large(&uri, Some(found.meta.size), limit));
+        }
+        let size = data::write_limited(found.into_stream(), &uri, to, limit).await?;
+        tracing::debug!(key = %key, size, "data file downloaded");
+        Ok(size)
     }
 
     /// Removes every temporary file of the work folder, and every blob

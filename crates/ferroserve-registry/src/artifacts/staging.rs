@@ -19,6 +19,11 @@ pub(crate) const CHUNK: usize = 64 * 1024;
 pub(crate) struct TempFile(Option<PathBuf>);
 
 impl TempFile {
+    /// Guards `path`: the file there is removed when the guard is dropped.
+    pub(crate) fn new(path: PathBuf) -> Self {
+        TempFile(Some(path))
+    }
+
     pub(crate) fn path(&self) -> &Path {
         self.0.as_deref().expect("path is taken only by keep()")
     }
@@ -55,7 +60,7 @@ pub(crate) async fn stage<R: AsyncRead + Unpin>(dir: &Path, mut reader: R) -> Re
     tokio::fs::create_dir_all(dir)
         .await
         .map_err(|e| io_err("cannot create", dir, e))?;
-    let temp = TempFile(Some(dir.join(uuid::Uuid::new_v4().simple().to_string())));
+    let temp = TempFile::new(dir.join(uuid::Uuid::new_v4().simple().to_string()));
     let mut file = tokio::fs::File::create(temp.path())
         .await
         .map_err(|e| io_err("cannot create", temp.path(), e))?;

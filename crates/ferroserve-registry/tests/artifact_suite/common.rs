@@ -103,7 +103,8 @@ impl TestStore {
         })
     }
 
-    /// Replaces the bytes stored at `relative` (e.g. `sha256/ab/cd...`).
+    /// Replaces the bytes stored at `relative` (e.g. `sha256/ab/cd...`),
+    /// under that name as written, as other tools (`aws s3 cp`) would.
     pub(crate) async fn write_raw(&self, relative: &str, bytes: &[u8]) {
         match &self.raw {
             Raw::Local(root) => {
@@ -112,7 +113,8 @@ impl TestStore {
                 std::fs::write(path, bytes).expect("write");
             }
             Raw::S3 { client, prefix } => {
-                let key = Key::from(format!("{prefix}/{relative}"));
+                // Parsed, not `Key::from`, which would percent-encode `[` and such.
+                let key = Key::parse(format!("{prefix}/{relative}")).expect("object key");
                 client
                     .put(&key, PutPayload::from(bytes.to_vec()))
                     .await

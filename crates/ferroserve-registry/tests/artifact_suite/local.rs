@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use ferroserve_registry::{ArtifactStore, LocalArtifactStore};
+use ferroserve_registry::{ArtifactStore, LocalArtifactStore, RegistryError};
 
 use crate::common::{files_under, sha};
 
@@ -52,4 +52,31 @@ async fn cleaning_an_absent_store_is_fine() {
         .expect("cleanup");
     assert_eq!((report.temp_files, report.unreferenced_blobs), (0, 0));
     assert!(!dir.path().join("absent").exists());
+}
+
+#[tokio::test]
+async fn data_files_are_named_by_plain_paths_too() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("artifacts");
+    std::fs::create_dir_all(root.join("datasets/day1")).expect("mkdir");
+    std::fs::write(root.join("datasets/day1.csv"), b"a,b\n1,2\n").expect("write");
+    let store = ArtifactStore::from_url(&root.display().to_string(), dir.path()).expect("store");
+    let rel = store
+        .data_path(&format!("{}/datasets/day1.csv", root.display()))
+        .expect("plain path");
+    assert_eq!(rel, "datasets/day1.csv");
+    let to = dir.path().join("input");
+    assert_eq!(store.download_data(&rel, &to, 8).await.expect("copy"), 8);
+
+    let e = store
+        .download_data("datasets/day1", &to, 8)
+        .await
+        .expect_err("a folder");
+    assert!(e.to_string().contains("names a folder, not a file"), "{e}");
+    // A file where a folder is expected is simply missing.
+    let e = store
+        .download_data("datasets/day1.csv/x", &to, 8)
+        .await
+        .expect_err("under a file");
+    assert!(matches!(e, RegistryError::DataMissing { .. }), "{e}");
 }

@@ -3,6 +3,7 @@
 
 mod behaviour;
 mod common;
+mod data;
 mod local;
 mod moto;
 mod object;
@@ -37,4 +38,7 @@ on_both_stores!(
     behaviour::corrupted_and_missing_blobs_are_refused,
     behaviour::delete_and_exists,
     behaviour::cleanup_removes_temp_files_and_unreferenced_blobs,
+    data::data_objects_are_read_by_uri,
+    data::bad_data_uris_are_refused,
+    data::missing_and_oversized_data_objects,
 );

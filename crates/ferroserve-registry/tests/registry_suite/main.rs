@@ -5,6 +5,7 @@ mod aliases;
 mod audit;
 mod common;
 mod helpers;
+mod jobs;
 mod models;
 mod recovery;
 mod serving_config;
@@ -52,4 +53,11 @@ on_both_backends!(
     serving_config::concurrent_serving_configs_get_distinct_revisions,
     recovery::rollback_target_walks_production_history,
     recovery::stale_pending_versions_fail,
+    jobs::jobs_create_get_list,
+    jobs::job_validation,
+    jobs::job_claims,
+    jobs::job_checkpoints,
+    jobs::job_cancels,
+    jobs::job_finishes,
+    jobs::unfinished_and_cleanup,
 );

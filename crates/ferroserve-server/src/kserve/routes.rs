@@ -13,6 +13,7 @@ use serde_json::json;
 use super::request::{decode_request, BINARY_DATA_OUTPUT};
 use super::response::encode_response;
 use super::HEADER_CONTENT_LENGTH;
+use crate::async_infer;
 use crate::body::read_limited;
 use crate::client::{peer_address, Caller, Peer};
 use crate::error::ApiError;
@@ -145,6 +146,15 @@ async fn infer_version(
         Ok(len) => len,
         Err(e) => return ApiError(e).into_response(),
     };
+    if let Some(jobs) = state
+        .jobs
+        .as_ref()
+        .filter(|_| async_infer::prefers_async(headers))
+    {
+        return async_infer::submit(state, jobs, model, version, caller, &bytes, json_len)
+            .await
+            .unwrap_or_else(|e| ApiError(e).into_response());
+    }
     handle(
         state,
         KserveV2 { json_len },
@@ -174,12 +184,13 @@ fn header_content_length(headers: &HeaderMap) -> Result<Option<usize>, InferErro
 }
 
 /// KServe v2 encoding.
-struct KserveV2 {
-    json_len: Option<usize>,
+pub(crate) struct KserveV2 {
+    /// Length of the JSON header when the body carries binary tensors.
+    pub(crate) json_len: Option<usize>,
 }
 
 /// Which outputs go back in binary form.
-struct BinaryChoice {
+pub(crate) struct BinaryChoice {
     default: bool,
     per_output: Vec<RequestedOutput>,
 }

@@ -2,22 +2,20 @@
 //! an engine before they are kept, and downloads of a version's artifact
 //! checked against its digest.
 
-use std::io;
 use std::sync::{Arc, OnceLock};
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ferroserve_core::{ErrorKind, InferError};
 use ferroserve_serving::lifecycle::ArtifactInfo;
-use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use tokio_util::io::StreamReader;
 
 use super::extract::{Ctl, PathOf, QueryOf};
 use super::VersionPath;
+use crate::body::Upload;
 use crate::error::ApiError;
 use crate::state::SharedState;
 
@@ -42,53 +40,20 @@ pub(crate) async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<ArtifactInfo>), ApiError> {
-    let limit = state.config.max_artifact_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(ApiError(too_large(limit)));
-    }
+    let upload = Upload {
+        what: "artifact upload",
+        setting: "max_artifact_bytes",
+        limit: state.config.max_artifact_bytes,
+    };
+    upload.check_declared(&headers)?;
     // Why reading stopped early, when it was the body's fault rather than
     // the store's: the store only sees an I/O error.
     let stopped = Arc::new(OnceLock::new());
-    let reader = StreamReader::new(limited(body, limit, stopped.clone()));
+    let reader = StreamReader::new(upload.stream(body, stopped.clone()));
     match c.lifecycle().upload(reader, query.sha256.as_deref()).await {
         Ok(info) => Ok((StatusCode::CREATED, Json(info))),
         Err(e) => Err(ApiError(stopped.get().cloned().unwrap_or_else(|| e.into()))),
     }
-}
-
-/// The body's chunks, failing once more than `limit` bytes went through
-/// (or the client's body failed), with the reason left in `stopped`.
-fn limited(
-    body: Body,
-    limit: usize,
-    stopped: Arc<OnceLock<InferError>>,
-) -> impl Stream<Item = io::Result<Bytes>> + Unpin + Send {
-    let mut received = 0usize;
-    body.into_data_stream().map(move |chunk| {
-        let chunk = chunk.map_err(|e| {
-            let _ = stopped.set(InferError::invalid(format!(
-                "cannot read the artifact upload: {e}"
-            )));
-            io::Error::other(e)
-        })?;
-        received = received.saturating_add(chunk.len());
-        if received > limit {
-            let _ = stopped.set(too_large(limit));
-            return Err(io::Error::other("artifact upload limit exceeded"));
-        }
-        Ok(chunk)
-    })
-}
-
-fn too_large(limit: usize) -> InferError {
-    InferError::new(
-        ErrorKind::PayloadTooLarge,
-        format!("artifact upload exceeds the limit of {limit} bytes (max_artifact_bytes)"),
-    )
 }
 
 /// `GET /api/v1/models/{model}/versions/{version}/artifact`: the bytes,

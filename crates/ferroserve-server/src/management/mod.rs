@@ -1,5 +1,5 @@
 //! The management REST API under `/api/v1` (models, versions, stages,
-//! aliases, artifacts, serving configs, audit log) and the KServe model
+//! aliases, artifacts, serving configs, audit log, jobs) and the KServe model
 //! repository extension under `/v2/repository`, both over the lifecycle
 //! controller, with their OpenAPI document.
 //!
@@ -11,6 +11,7 @@ mod artifacts;
 mod audit;
 pub(crate) mod extract;
 mod faults;
+mod jobs;
 mod models;
 mod monitoring;
 mod serving_config;
@@ -32,6 +33,8 @@ use serde_json::json;
 use crate::error::ApiError;
 use crate::kserve::repository;
 use crate::state::SharedState;
+
+pub(crate) use jobs::created as jobs_created;
 
 /// The OpenAPI 3.1 document of every route in [`table`].
 const OPENAPI: &str = include_str!("openapi.json");
@@ -253,6 +256,13 @@ fn table() -> Vec<Route> {
         ),
         route(Method::GET, "/api/v1/audit", audit::list),
         route(Method::GET, "/api/v1/resolve", versions::resolve),
+        // Streams the input file and stops it past max_job_input_bytes itself.
+        route(Method::POST, "/api/v1/jobs", jobs::submit).streaming_body(),
+        route(Method::GET, "/api/v1/jobs", jobs::list),
+        route(Method::GET, "/api/v1/jobs/{id}", jobs::get),
+        route(Method::DELETE, "/api/v1/jobs/{id}", jobs::cancel),
+        route(Method::GET, "/api/v1/jobs/{id}/result", jobs::result),
+        route(Method::GET, "/api/v1/jobs/{id}/errors", jobs::errors),
         route(Method::GET, "/v2/repository/index", repository::index),
         route(
             Method::POST,

@@ -38,6 +38,9 @@ use tokio::sync::oneshot;
 
 pub use config::{BatcherConfig, MAX_QUEUE_DELAY_US_LIMIT};
 
+/// How often a background request looks whether the queue has emptied.
+const BACKGROUND_POLL: std::time::Duration = std::time::Duration::from_millis(1);
+
 use self::metrics::BatcherMetrics;
 use self::shared::{BatchCommand, BatchRequest, Shared};
 use self::worker::{batch_task, Worker};
@@ -103,6 +106,11 @@ impl Batcher {
             labels: labels.clone(),
             queued_rows: AtomicUsize::new(0),
             max_queue_size: config.max_queue_size,
+            max_batch_size: if model.signature().supports_batching() {
+                config.max_batch_size
+            } else {
+                1
+            },
             batching: model.signature().supports_batching(),
         });
         shared.metrics.queue_depth.set(0.0);
@@ -207,6 +215,24 @@ impl Batcher {
         reply.unwrap_or_else(|_| {
             Err(shared.unavailable("the batch worker stopped before answering"))
         })
+    }
+
+    /// Runs `inputs` like [`infer`](Batcher::infer) (without a deadline),
+    /// at a lower priority than online requests: the request joins the
+    /// queue only once no rows are waiting, so an online request waits
+    /// behind at most one background batch. Batch jobs send their rows this
+    /// way, at most [`max_batch_rows`](Batcher::max_batch_rows) per call.
+    pub async fn infer_background(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, InferError> {
+        while self.queue_depth() > 0 && !self.is_closed() {
+            tokio::time::sleep(BACKGROUND_POLL).await;
+        }
+        self.infer(inputs, None).await
+    }
+
+    /// Most rows one batch holds: `max_batch_size`, or 1 when the model
+    /// has no batch dimension.
+    pub fn max_batch_rows(&self) -> usize {
+        self.inner.shared.max_batch_size
     }
 
     /// Counts `rows` as waiting, or refuses them if the queue would exceed

@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) queued_rows: AtomicUsize,
     /// Limit on `queued_rows`.
     pub(crate) max_queue_size: usize,
+    /// Most rows one batch holds (1 when the model is not batched).
+    pub(crate) max_batch_size: usize,
     /// Whether requests may share a batch (the model has a dynamic batch
     /// dimension everywhere).
     pub(crate) batching: bool,

@@ -154,6 +154,20 @@ impl ServedVersion {
         self.batcher.queue_depth()
     }
 
+    /// Most rows one batch of this version holds.
+    pub fn max_batch_rows(&self) -> usize {
+        self.batcher.max_batch_rows()
+    }
+
+    /// Runs `inputs` (one tensor per input, validated against the
+    /// signature) through the batcher at background priority, behind online
+    /// requests, and returns every output in declaration order. Batch jobs
+    /// use this, a batch at a time.
+    pub async fn infer_background(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, InferError> {
+        let inputs = self.signature.validate_inputs(inputs)?;
+        self.batcher.infer_background(inputs).await
+    }
+
     /// Validates `request` against the signature, runs it through the
     /// batcher, and returns the requested outputs (all, in declaration order,
     /// when none were named).

@@ -98,7 +98,7 @@ impl ApiClient {
     /// Sends `method path`, as `build` completes it, as this client's actor;
     /// an error status becomes an error carrying the server's `error` text
     /// (else the start of the answer).
-    fn send(
+    pub fn send(
         &self,
         method: &Method,
         path: &str,

@@ -3,10 +3,11 @@
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::Args;
 use ferroserve_backend::EngineChoice;
+use ferroserve_serving::tabular::Format;
 
-use super::read::Format;
 use crate::models::RegistryArgs;
 
 /// Flags of `ferroserve profile`.
@@ -26,7 +27,7 @@ pub struct ProfileArgs {
     #[arg(long, value_name = "NAME[/VERSION]")]
     pub model: String,
     /// Format of the sample [default: from the extension: .csv, .jsonl/.ndjson, .parquet/.pq].
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = format_parser())]
     pub format: Option<Format>,
     /// Feature schema (JSON, like examples/iris/features.json) naming the feature columns [default: the version's registered schema].
     #[arg(long, value_name = "FILE")]
@@ -58,4 +59,18 @@ pub struct ProfileArgs {
     /// Where the registry is and who stores the profile.
     #[command(flatten, next_help_heading = "Registry options")]
     pub registry: RegistryArgs,
+}
+
+/// `--format`: the sample formats with their help (the library's
+/// [`Format`] knows nothing of clap).
+pub fn format_parser() -> impl TypedValueParser<Value = Format> {
+    let value = |format: Format| {
+        let help = match format {
+            Format::Csv => "Comma-separated values with a header line",
+            Format::Jsonl => "One JSON object per line (JSON lines, NDJSON)",
+            Format::Parquet => "Apache Parquet",
+        };
+        PossibleValue::new(format.name()).help(help)
+    };
+    PossibleValuesParser::new(Format::ALL.map(value)).try_map(|name| name.parse::<Format>())
 }

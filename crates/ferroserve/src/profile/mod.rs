@@ -4,9 +4,7 @@
 //! version in the registry for drift monitoring.
 
 mod args;
-mod columns;
 mod predict;
-mod read;
 mod sample;
 mod store;
 
@@ -18,10 +16,9 @@ use ferroserve_backend::{EngineChoice, Engines};
 use ferroserve_core::FeatureSchema;
 use ferroserve_registry::ModelVersion;
 use ferroserve_serving::monitor::profile::{ProfileOptions, ReferenceProfile};
+use ferroserve_serving::tabular::{self, Excluded, Format};
 
-pub use args::ProfileArgs;
-use columns::Excluded;
-use read::Format;
+pub use args::{format_parser, ProfileArgs};
 
 /// Runs `ferroserve profile`.
 pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
@@ -33,7 +30,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
         None => Format::from_path(&args.data)?,
     };
     let given_schema = args.schema.as_deref().map(read_schema).transpose()?;
-    let mut reader = read::open(&args.data, format)?;
+    let mut reader = tabular::open(&args.data, format)?;
     let file = args.data.display().to_string();
 
     let engines = Arc::new(Engines::discover(args.registry.ort_library.as_deref()));
@@ -49,16 +46,19 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
         target: args.target.as_deref(),
         exclude: &args.exclude,
     };
-    let features = columns::select(&file, reader.columns(), schema.as_ref(), &excluded)?;
+    let features = tabular::select(&file, reader.columns(), schema.as_ref(), &excluded)?;
     let predictor = if args.no_predictions {
         None
     } else {
         let bytes = store.artifact(&version)?;
         let engine = args.engine.unwrap_or(EngineChoice::Tract);
         let model = predict::load(&engines, engine, bytes, &label)?;
-        let predictor =
-            predict::Predictor::new(model.as_ref(), &features, args.prediction_output.as_deref())
-                .with_context(|| format!("cannot feed the sample to the model of {label}"))?;
+        let predictor = predict::Predictor::new(
+            model.as_ref(),
+            features.clone(),
+            args.prediction_output.as_deref(),
+        )
+        .with_context(|| format!("cannot feed the sample to the model of {label}"))?;
         Some(predictor)
     };
 

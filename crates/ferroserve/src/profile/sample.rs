@@ -6,11 +6,10 @@ use anyhow::{anyhow, bail};
 use ferroserve_serving::monitor::profile::{
     Cell, FeatureKind, ProfileBuilder, ProfileOptions, ReferenceProfile,
 };
+use ferroserve_serving::tabular::{Feature, ProgressUnit, SampleReader};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::columns::Feature;
 use super::predict::Predictor;
-use super::read::{ProgressUnit, SampleReader};
 
 /// Rows between two updates of the progress bar.
 const PROGRESS_EVERY: u64 = 256;
@@ -38,7 +37,7 @@ pub fn profile(
             .push_row(&cells)
             .map_err(|e| anyhow!("{}: {e}", reader.location()))?;
         if let Some(predictor) = predictor.as_mut() {
-            predictor.push(features, &cells, &|| reader.location())?;
+            predictor.push(&cells, &|| reader.location())?;
             if predictor.is_full() {
                 push_predictions(&mut builder, predictor)?;
             }

@@ -189,3 +189,32 @@ async fn a_preferred_size_runs_before_the_delay() {
     }
     assert_eq!(model.probe.batches(), vec![3]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_requests_wait_until_online_ones_are_taken() {
+    let (model, gate_tx) = gated(model());
+    let batcher = start(&model, BatcherConfig::default());
+    let first = occupy(&batcher, &model.probe, 1).await;
+    let online_a = submit(&batcher, input(1, 1.0)).await;
+    let background = {
+        let batcher = batcher.clone();
+        tokio::spawn(async move { batcher.infer_background(input(3, 7.0)).await })
+    };
+    let online_b = submit(&batcher, input(1, 2.0)).await;
+    // The background request stays off the queue while online rows wait.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(batcher.queue_depth(), 2);
+    for _ in 0..3 {
+        gate_tx.send(()).expect("gate open");
+    }
+    finish(first).await.expect("first request succeeds");
+    finish(online_a).await.expect("online request succeeds");
+    finish(online_b).await.expect("online request succeeds");
+    let background = finish(background).await.expect("background succeeds");
+    assert_eq!(values(&background), vec![14.0; 6]);
+    assert_eq!(model.probe.batches(), vec![1, 2, 3]);
+    assert_eq!(
+        batcher.max_batch_rows(),
+        BatcherConfig::default().max_batch_size
+    );
+}

@@ -3,7 +3,6 @@
 //! `[rows, features]` matrix or as one tensor per feature matched by name,
 //! and one output with a value per row is read back.
 
-mod feed;
 mod output;
 
 use std::sync::Arc;
@@ -12,9 +11,8 @@ use anyhow::{anyhow, bail};
 use ferroserve_backend::{EngineChoice, Engines, LoadOptions, LoadedModel, ModelSource, Runner};
 use ferroserve_core::ModelSignature;
 use ferroserve_serving::monitor::profile::{Cell, ColumnSpec};
+use ferroserve_serving::tabular::{Feature, RowEncoder};
 
-use super::columns::Feature;
-use feed::{feeds, Feed};
 use output::{pick_output, prediction_cells, Output};
 
 /// Rows per inference call.
@@ -40,9 +38,8 @@ pub fn load(
 pub struct Predictor {
     runner: Box<dyn Runner>,
     signature: ModelSignature,
-    inputs: Vec<Feed>,
+    inputs: RowEncoder,
     output: Output,
-    rows: usize,
 }
 
 impl Predictor {
@@ -50,11 +47,11 @@ impl Predictor {
     /// output (`output`, else the first with one value per row).
     pub fn new(
         model: &dyn LoadedModel,
-        features: &[Feature],
+        features: Vec<Feature>,
         output: Option<&str>,
     ) -> anyhow::Result<Self> {
         let signature = model.signature().clone();
-        let inputs = feeds(&signature, features)?;
+        let inputs = RowEncoder::new(&signature, features)?;
         let output = pick_output(&signature, output)?;
         let runner = model
             .runner()
@@ -64,7 +61,6 @@ impl Predictor {
             signature,
             inputs,
             output,
-            rows: 0,
         })
     }
 
@@ -74,38 +70,25 @@ impl Predictor {
         ColumnSpec::declared(self.output.name.clone(), self.output.kind)
     }
 
-    /// Buffers one row; `cells` are the row's feature cells in feature
-    /// order, and `at` says where the row is, for errors.
-    pub fn push(
-        &mut self,
-        features: &[Feature],
-        cells: &[Cell],
-        at: &dyn Fn() -> String,
-    ) -> anyhow::Result<()> {
-        for feed in &mut self.inputs {
-            feed.push(features, cells, at)?;
-        }
-        self.rows += 1;
-        Ok(())
+    /// Buffers one row, whole or not at all; `cells` are the row's feature
+    /// cells in feature order, and `at` says where the row is, for errors.
+    pub fn push(&mut self, cells: &[Cell], at: &dyn Fn() -> String) -> anyhow::Result<()> {
+        Ok(self.inputs.push(cells, at)?)
     }
 
     /// Whether a full batch is waiting.
     pub fn is_full(&self) -> bool {
-        self.rows >= BATCH_ROWS
+        self.inputs.rows() >= BATCH_ROWS
     }
 
     /// Runs the model on the buffered rows and returns one prediction per
     /// row, in order.
     pub fn run(&mut self) -> anyhow::Result<Vec<Cell>> {
-        let rows = std::mem::take(&mut self.rows);
+        let rows = self.inputs.rows();
         if rows == 0 {
             return Ok(Vec::new());
         }
-        let tensors = self
-            .inputs
-            .iter_mut()
-            .map(|feed| feed.take(rows))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let tensors = self.inputs.take()?;
         let tensors = self.signature.validate_inputs(tensors)?;
         let mut outputs = self
             .runner
@@ -123,7 +106,7 @@ impl Predictor {
     }
 }
 
-/// What the tests of `feed` and `output` share.
+/// What the tests of `output` use.
 #[cfg(test)]
 mod test_util {
     use ferroserve_core::{DataType, Dim, TensorSpec};

@@ -1,18 +1,22 @@
 //! Readers of sample files (CSV, JSON lines, Parquet) behind one
-//! row-by-row interface, so profiling does not care where rows come from.
+//! row-by-row interface, so callers do not care where rows come from.
 
 mod csv;
 mod jsonl;
 mod parquet;
 
+use std::fmt;
 use std::path::Path;
+use std::str::FromStr;
 
-use anyhow::{bail, Context};
-use clap::ValueEnum;
-use ferroserve_serving::monitor::profile::Cell;
+use serde::{Deserialize, Serialize};
+
+use super::error::{bail, err};
+use super::{Cell, TabularError};
 
 /// File format of a sample.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Format {
     /// Comma-separated values with a header line.
     Csv,
@@ -23,9 +27,22 @@ pub enum Format {
 }
 
 impl Format {
+    /// Every format, in the order they are listed to users.
+    pub const ALL: [Format; 3] = [Format::Csv, Format::Jsonl, Format::Parquet];
+
+    /// The format's name: `csv`, `jsonl` or `parquet` (as parsed, shown and
+    /// serialized).
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Jsonl => "jsonl",
+            Format::Parquet => "parquet",
+        }
+    }
+
     /// The format an extension stands for: `.csv`, `.jsonl`/`.ndjson`,
     /// `.parquet`/`.pq` (any case).
-    pub fn from_path(path: &Path) -> anyhow::Result<Format> {
+    pub fn from_path(path: &Path) -> Result<Format, TabularError> {
         let ext = path
             .extension()
             .and_then(|e| e.to_str())
@@ -43,6 +60,24 @@ impl Format {
     }
 }
 
+impl FromStr for Format {
+    type Err = TabularError;
+
+    /// Parses a format's [`Format::name`].
+    fn from_str(s: &str) -> Result<Format, TabularError> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| err!("unknown sample format `{s}`; expected csv, jsonl or parquet"))
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// What the progress of a reader is counted in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProgressUnit {
@@ -52,15 +87,16 @@ pub enum ProgressUnit {
     Rows,
 }
 
-/// A sample file opened for reading, one row at a time.
-pub trait SampleReader {
+/// A sample file opened for reading, one row at a time; `Send`, so a
+/// reader can move to a worker thread.
+pub trait SampleReader: Send {
     /// The file's column names, in file order.
     fn columns(&self) -> &[String];
 
     /// Reads the next row into `cells` (cleared first): one cell per entry
     /// of `picks`, each an index into [`SampleReader::columns`]. Returns
     /// `false` at the end of the file.
-    fn next_row(&mut self, picks: &[usize], cells: &mut Vec<Cell>) -> anyhow::Result<bool>;
+    fn next_row(&mut self, picks: &[usize], cells: &mut Vec<Cell>) -> Result<bool, TabularError>;
 
     /// Where the row last read is, for messages: `FILE, line N` or
     /// `FILE, row N` (1-based).
@@ -78,9 +114,10 @@ pub trait SampleReader {
 
 /// Opens `path` as `format`; an empty file is an error here, whatever the
 /// format.
-pub fn open(path: &Path, format: Format) -> anyhow::Result<Box<dyn SampleReader>> {
+pub fn open(path: &Path, format: Format) -> Result<Box<dyn SampleReader>, TabularError> {
+    // The cause goes into the message: the error has no source chain.
     let size = std::fs::metadata(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
+        .map_err(|e| err!("cannot read {}: {e}", path.display()))?
         .len();
     if size == 0 {
         bail!("{} is empty", path.display());
@@ -117,6 +154,22 @@ mod tests {
     }
 
     #[test]
+    fn names_parse_print_and_serialize_alike() {
+        for format in Format::ALL {
+            assert_eq!(format.to_string().parse::<Format>(), Ok(format));
+            let json = serde_json::to_string(&format).expect("serialize");
+            assert_eq!(json, format!("\"{format}\""));
+            let back: Format = serde_json::from_str(&json).expect("deserialize");
+            assert_eq!(back, format);
+        }
+        let err = "CSV".parse::<Format>().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "unknown sample format `CSV`; expected csv, jsonl or parquet"
+        );
+    }
+
+    #[test]
     fn empty_files_are_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("empty.parquet");
@@ -125,5 +178,11 @@ mod tests {
             let err = open(&path, format).err().expect("empty").to_string();
             assert!(err.ends_with("empty.parquet is empty"), "{err}");
         }
+    }
+
+    #[test]
+    fn readers_can_move_to_another_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Box<dyn SampleReader>>();
     }
 }

@@ -4,10 +4,9 @@
 use std::fs::File;
 use std::path::Path;
 
-use anyhow::{anyhow, bail};
-use ferroserve_serving::monitor::profile::Cell;
-
 use super::{ProgressUnit, SampleReader};
+use crate::tabular::error::{bail, err};
+use crate::tabular::{Cell, TabularError};
 
 /// A CSV file read record by record.
 pub(super) struct CsvReader {
@@ -20,9 +19,9 @@ pub(super) struct CsvReader {
 
 impl CsvReader {
     /// Opens `path` (`size` bytes long) and reads its header line.
-    pub(super) fn open(path: &Path, size: u64) -> anyhow::Result<Self> {
+    pub(super) fn open(path: &Path, size: u64) -> Result<Self, TabularError> {
         let file = path.display().to_string();
-        let handle = File::open(path).map_err(|e| anyhow!("cannot open {file}: {e}"))?;
+        let handle = File::open(path).map_err(|e| err!("cannot open {file}: {e}"))?;
         let mut reader = ::csv::ReaderBuilder::new().from_reader(handle);
         let columns: Vec<String> = reader
             .headers()
@@ -52,7 +51,7 @@ impl SampleReader for CsvReader {
         &self.columns
     }
 
-    fn next_row(&mut self, picks: &[usize], cells: &mut Vec<Cell>) -> anyhow::Result<bool> {
+    fn next_row(&mut self, picks: &[usize], cells: &mut Vec<Cell>) -> Result<bool, TabularError> {
         cells.clear();
         let more = self
             .reader
@@ -86,24 +85,24 @@ impl SampleReader for CsvReader {
 }
 
 /// A CSV error with the file and line it happened at.
-fn describe(file: &str, error: &::csv::Error) -> anyhow::Error {
+fn describe(file: &str, error: &::csv::Error) -> TabularError {
     let line = |pos: &Option<::csv::Position>| pos.as_ref().map_or(0, ::csv::Position::line);
     match error.kind() {
         ::csv::ErrorKind::UnequalLengths {
             pos,
             expected_len,
             len,
-        } => anyhow!(
+        } => err!(
             "{file}, line {}: {len} fields, but the header line has {expected_len}",
             line(pos)
         ),
-        ::csv::ErrorKind::Utf8 { pos, err } => anyhow!(
+        ::csv::ErrorKind::Utf8 { pos, err } => err!(
             "{file}, line {}: field {} is not valid UTF-8",
             line(pos),
             err.field() + 1
         ),
-        ::csv::ErrorKind::Io(e) => anyhow!("cannot read {file}: {e}"),
-        _ => anyhow!("{file}: {error}"),
+        ::csv::ErrorKind::Io(e) => err!("cannot read {file}: {e}"),
+        _ => err!("{file}: {error}"),
     }
 }
 
@@ -111,7 +110,7 @@ fn describe(file: &str, error: &::csv::Error) -> anyhow::Error {
 mod tests {
     use super::*;
 
-    fn reader(text: &str) -> (tempfile::TempDir, anyhow::Result<CsvReader>) {
+    fn reader(text: &str) -> (tempfile::TempDir, Result<CsvReader, TabularError>) {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("s.csv");
         std::fs::write(&path, text).expect("write");

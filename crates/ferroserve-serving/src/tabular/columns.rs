@@ -2,9 +2,10 @@
 //! those of a feature schema, else every column but the target and the
 //! excluded ones.
 
-use anyhow::bail;
+use crate::monitor::profile::{ColumnSpec, FeatureKind};
+use crate::tabular::error::bail;
+use crate::tabular::TabularError;
 use ferroserve_core::{DataType, FeatureSchema};
-use ferroserve_serving::monitor::profile::{ColumnSpec, FeatureKind};
 
 /// A feature column of the sample.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,7 +48,7 @@ pub fn select(
     columns: &[String],
     schema: Option<&FeatureSchema>,
     excluded: &Excluded<'_>,
-) -> anyhow::Result<Vec<Feature>> {
+) -> Result<Vec<Feature>, TabularError> {
     let index = |name: &str| columns.iter().position(|c| c == name);
     let Some(schema) = schema else {
         for name in excluded

@@ -8,12 +8,12 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use anyhow::{anyhow, bail};
-use ferroserve_serving::monitor::profile::Cell;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::{ProgressUnit, SampleReader};
+use crate::tabular::error::{bail, err};
+use crate::tabular::{Cell, TabularError};
 
 /// A JSON-lines file read line by line.
 pub(super) struct JsonlReader {
@@ -31,9 +31,9 @@ pub(super) struct JsonlReader {
 
 impl JsonlReader {
     /// Opens `path` (`size` bytes long) and reads its first object.
-    pub(super) fn open(path: &Path, size: u64) -> anyhow::Result<Self> {
+    pub(super) fn open(path: &Path, size: u64) -> Result<Self, TabularError> {
         let file = path.display().to_string();
-        let handle = File::open(path).map_err(|e| anyhow!("cannot open {file}: {e}"))?;
+        let handle = File::open(path).map_err(|e| err!("cannot open {file}: {e}"))?;
         let mut reader = JsonlReader {
             file,
             reader: BufReader::new(handle),
@@ -55,13 +55,13 @@ impl JsonlReader {
     }
 
     /// Reads the next non-blank line into `self.line`; `false` at the end.
-    fn read_line(&mut self) -> anyhow::Result<bool> {
+    fn read_line(&mut self) -> Result<bool, TabularError> {
         loop {
             self.line.clear();
             let n = self
                 .reader
                 .read_line(&mut self.line)
-                .map_err(|e| anyhow!("cannot read {}: {e}", self.location()))?;
+                .map_err(|e| err!("cannot read {}: {e}", self.location()))?;
             if n == 0 {
                 return Ok(false);
             }
@@ -73,7 +73,7 @@ impl JsonlReader {
         }
     }
 
-    fn parse_line(&self) -> anyhow::Result<Map<String, Value>> {
+    fn parse_line(&self) -> Result<Map<String, Value>, TabularError> {
         match serde_json::from_str::<Value>(&self.line) {
             Ok(Value::Object(object)) => Ok(object),
             Ok(other) => bail!(
@@ -86,13 +86,13 @@ impl JsonlReader {
     }
 
     /// A JSON syntax error at its line and character.
-    fn json_error(&self, error: &serde_json::Error) -> anyhow::Error {
+    fn json_error(&self, error: &serde_json::Error) -> TabularError {
         // serde_json says "at line 1 column N" of the one line it was given.
         let message = error.to_string();
         let message = message
             .rsplit_once(" at line ")
             .map_or(message.as_str(), |(m, _)| m);
-        anyhow!(
+        err!(
             "{}, character {}: not valid JSON: {message}",
             self.location(),
             error.column()
@@ -100,7 +100,7 @@ impl JsonlReader {
     }
 
     /// The cell of `column` in `object`.
-    fn cell(&self, object: &Map<String, Value>, column: &str) -> anyhow::Result<Cell> {
+    fn cell(&self, object: &Map<String, Value>, column: &str) -> Result<Cell, TabularError> {
         Ok(match object.get(column) {
             None | Some(Value::Null) => Cell::Null,
             Some(Value::Number(n)) => n.as_f64().map_or(Cell::Null, Cell::Number),
@@ -121,7 +121,7 @@ impl SampleReader for JsonlReader {
         &self.columns
     }
 
-    fn next_row(&mut self, picks: &[usize], cells: &mut Vec<Cell>) -> anyhow::Result<bool> {
+    fn next_row(&mut self, picks: &[usize], cells: &mut Vec<Cell>) -> Result<bool, TabularError> {
         cells.clear();
         let object = match self.first.take() {
             Some(first) => first,
@@ -183,7 +183,7 @@ impl<'de> Deserialize<'de> for KeyOrder {
 mod tests {
     use super::*;
 
-    fn open(text: &str) -> (tempfile::TempDir, anyhow::Result<JsonlReader>) {
+    fn open(text: &str) -> (tempfile::TempDir, Result<JsonlReader, TabularError>) {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("s.jsonl");
         std::fs::write(&path, text).expect("write");

@@ -5,7 +5,6 @@
 use std::fs::File;
 use std::path::Path;
 
-use anyhow::{anyhow, bail};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
     Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type,
@@ -13,11 +12,12 @@ use arrow_array::types::{
 };
 use arrow_array::Array;
 use arrow_schema::DataType;
-use ferroserve_serving::monitor::profile::Cell;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
 
 use super::{ProgressUnit, SampleReader};
+use crate::tabular::error::{bail, err};
+use crate::tabular::{Cell, TabularError};
 
 /// Rows per record batch.
 const BATCH_ROWS: usize = 4096;
@@ -40,11 +40,11 @@ pub(super) struct ParquetReader {
 
 impl ParquetReader {
     /// Opens `path` and reads its footer (schema and row count).
-    pub(super) fn open(path: &Path) -> anyhow::Result<Self> {
+    pub(super) fn open(path: &Path) -> Result<Self, TabularError> {
         let file = path.display().to_string();
-        let handle = File::open(path).map_err(|e| anyhow!("cannot open {file}: {e}"))?;
+        let handle = File::open(path).map_err(|e| err!("cannot open {file}: {e}"))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(handle)
-            .map_err(|e| anyhow!("{file} is not a readable Parquet file: {e}"))?;
+            .map_err(|e| err!("{file} is not a readable Parquet file: {e}"))?;
         let columns = builder
             .schema()
             .fields()
@@ -66,7 +66,7 @@ impl ParquetReader {
     }
 
     /// Starts decoding only the columns in `picks`.
-    fn start(&mut self, picks: &[usize]) -> anyhow::Result<()> {
+    fn start(&mut self, picks: &[usize]) -> Result<(), TabularError> {
         let Some(builder) = self.builder.take() else {
             return Ok(());
         };
@@ -82,13 +82,13 @@ impl ParquetReader {
             .with_projection(mask)
             .with_batch_size(BATCH_ROWS)
             .build()
-            .map_err(|e| anyhow!("cannot read {}: {e}", self.file))?;
+            .map_err(|e| err!("cannot read {}: {e}", self.file))?;
         self.batches = Some(reader);
         Ok(())
     }
 
     /// Decodes the next non-empty batch; `false` at the end.
-    fn next_batch(&mut self) -> anyhow::Result<bool> {
+    fn next_batch(&mut self) -> Result<bool, TabularError> {
         let Some(batches) = self.batches.as_mut() else {
             return Ok(false);
         };
@@ -96,7 +96,7 @@ impl ParquetReader {
             let batch = match batches.next() {
                 None => return Ok(false),
                 Some(batch) => batch.map_err(|e| {
-                    anyhow!(
+                    err!(
                         "cannot read {} after row {}: {e}",
                         self.file,
                         self.rows_read
@@ -112,7 +112,7 @@ impl ParquetReader {
                 .iter()
                 .zip(schema.fields())
                 .map(|(array, field)| cells_of(array.as_ref(), field.name(), &self.file))
-                .collect::<anyhow::Result<_>>()?;
+                .collect::<Result<_, TabularError>>()?;
             self.batch_row = 0;
             return Ok(true);
         }
@@ -124,7 +124,7 @@ impl SampleReader for ParquetReader {
         &self.columns
     }
 
-    fn next_row(&mut self, picks: &[usize], cells: &mut Vec<Cell>) -> anyhow::Result<bool> {
+    fn next_row(&mut self, picks: &[usize], cells: &mut Vec<Cell>) -> Result<bool, TabularError> {
         cells.clear();
         self.start(picks)?;
         let batch_len = self.batch.first().map_or(0, Vec::len);
@@ -156,7 +156,7 @@ impl SampleReader for ParquetReader {
 }
 
 /// The cells of one Arrow column.
-fn cells_of(array: &dyn Array, column: &str, file: &str) -> anyhow::Result<Vec<Cell>> {
+fn cells_of(array: &dyn Array, column: &str, file: &str) -> Result<Vec<Cell>, TabularError> {
     let cell = |i: usize, value: Cell| {
         if array.is_null(i) {
             Cell::Null

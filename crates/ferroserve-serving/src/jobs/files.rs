@@ -1,0 +1,216 @@
+//! A job's folder: the input as received, the results and the bad-row
+//! report. Results are appended a chunk at a time and made durable before
+//! the checkpoint that counts them is stored, so a job that resumes cuts
+//! them back to the checkpoint and neither loses nor repeats a row.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use ferroserve_core::InferError;
+use serde::{Deserialize, Serialize};
+
+use super::spec::OutputFormat;
+use crate::tabular::Format;
+
+/// Where one job keeps its files.
+#[derive(Debug, Clone)]
+pub struct JobFiles {
+    dir: PathBuf,
+}
+
+impl JobFiles {
+    /// The folder of job `id` under `root`. Job ids are made by the server
+    /// (UUIDs), never taken from a client, so they are safe as folder names.
+    pub fn new(root: &Path, id: &str) -> Self {
+        JobFiles { dir: root.join(id) }
+    }
+
+    /// The job's folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The input file of a batch job.
+    pub fn input(&self, format: Format) -> PathBuf {
+        self.dir.join(format!("input.{format}"))
+    }
+
+    /// The results of a batch job.
+    pub fn output(&self, format: OutputFormat) -> PathBuf {
+        self.dir.join(format!("output.{}", format.extension()))
+    }
+
+    /// The bad rows of a batch job, one JSON object per line.
+    pub fn errors(&self) -> PathBuf {
+        self.dir.join("errors.jsonl")
+    }
+
+    /// The request body of an asynchronous inference request.
+    pub fn request(&self) -> PathBuf {
+        self.dir.join("request.body")
+    }
+
+    /// The response body of an asynchronous inference request.
+    pub fn response(&self) -> PathBuf {
+        self.dir.join("response.body")
+    }
+
+    /// Creates the folder.
+    pub fn create(&self) -> Result<(), InferError> {
+        fs::create_dir_all(&self.dir).map_err(|e| io_error("create", &self.dir, &e))
+    }
+
+    /// Removes the folder and everything in it (a missing folder is fine).
+    pub fn remove(&self) -> Result<(), InferError> {
+        match fs::remove_dir_all(&self.dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error("remove", &self.dir, &e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// How far a batch job got: what its last checkpoint in the registry says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Checkpoint {
+    /// Input rows consumed (written or reported bad).
+    pub(crate) rows_read: u64,
+    /// Length of the results file holding those rows.
+    pub(crate) output_bytes: u64,
+    /// Length of the bad-row report holding those rows.
+    pub(crate) errors_bytes: u64,
+}
+
+impl Checkpoint {
+    /// Reads the checkpoint stored with a job (`{}` for a job not started).
+    pub(crate) fn from_json(value: &serde_json::Value) -> Result<Self, InferError> {
+        if value.as_object().is_some_and(|o| o.is_empty()) || value.is_null() {
+            return Ok(Checkpoint::default());
+        }
+        serde_json::from_value(value.clone())
+            .map_err(|e| InferError::internal(format!("the job's checkpoint is unreadable: {e}")))
+    }
+
+    /// The checkpoint as stored.
+    pub(crate) fn to_json(self) -> serde_json::Value {
+        serde_json::json!({
+            "rows_read": self.rows_read,
+            "output_bytes": self.output_bytes,
+            "errors_bytes": self.errors_bytes,
+        })
+    }
+}
+
+/// A file appended in chunks, each synced to disk before it is counted.
+#[derive(Debug)]
+pub(crate) struct AppendFile {
+    file: File,
+    path: PathBuf,
+    len: u64,
+}
+
+impl AppendFile {
+    /// Opens `path` (created if missing) cut back to `len` bytes, the length
+    /// the last checkpoint counted. A file shorter than that lost rows that
+    /// were reported done, which is an error.
+    pub(crate) fn resume(path: &Path, len: u64) -> Result<Self, InferError> {
+        let open = || -> io::Result<(File, u64)> {
+            let mut file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .open(path)?;
+            let found = file.metadata()?.len();
+            if found >= len {
+                file.set_len(len)?;
+                file.seek(SeekFrom::Start(len))?;
+            }
+            Ok((file, found))
+        };
+        let (file, found) = open().map_err(|e| io_error("open", path, &e))?;
+        if found < len {
+            return Err(InferError::internal(format!(
+                "{} has {found} bytes but the job's checkpoint counts {len}; \
+                 the results were changed outside ferroserve",
+                path.display()
+            )));
+        }
+        Ok(AppendFile {
+            file,
+            path: path.to_path_buf(),
+            len,
+        })
+    }
+
+    /// Appends `bytes` and waits until they are on disk.
+    pub(crate) fn append(&mut self, bytes: &[u8]) -> Result<(), InferError> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.file
+            .write_all(bytes)
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| io_error("write", &self.path, &e))?;
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes in the file.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+fn io_error(what: &str, path: &Path, error: &io::Error) -> InferError {
+    InferError::internal(format!("cannot {what} {}: {error}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resuming_cuts_back_to_the_checkpoint() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("out.csv");
+        let mut file = AppendFile::resume(&path, 0).expect("new file");
+        file.append(b"row\n1\n").expect("append");
+        let counted = file.len();
+        file.append(b"2\n").expect("append");
+        drop(file);
+        // The last chunk was written but its checkpoint never stored.
+        let mut file = AppendFile::resume(&path, counted).expect("resume");
+        file.append(b"2\n3\n").expect("append");
+        assert_eq!(fs::read_to_string(&path).expect("read"), "row\n1\n2\n3\n");
+    }
+
+    #[test]
+    fn a_file_shorter_than_its_checkpoint_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("out.csv");
+        fs::write(&path, "row\n").expect("write");
+        let err = AppendFile::resume(&path, 100).unwrap_err();
+        assert!(
+            err.message.contains("checkpoint counts 100"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn checkpoints_round_trip_and_start_empty() {
+        let empty = Checkpoint::from_json(&serde_json::json!({})).expect("empty");
+        assert_eq!(empty, Checkpoint::default());
+        let checkpoint = Checkpoint {
+            rows_read: 5,
+            output_bytes: 40,
+            errors_bytes: 3,
+        };
+        assert_eq!(
+            Checkpoint::from_json(&checkpoint.to_json()).expect("read"),
+            checkpoint
+        );
+        assert!(Checkpoint::from_json(&serde_json::json!({"rows_read": "x"})).is_err());
+    }
+}

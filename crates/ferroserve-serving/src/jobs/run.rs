@@ -1,0 +1,354 @@
+//! Running one batch job: read a chunk of rows, turn them into the model's
+//! inputs, run them a batch at a time behind online traffic, append the
+//! results and the bad rows, checkpoint, and go on until the input ends,
+//! the job is cancelled, or the server stops (the job then resumes from its
+//! last checkpoint on the next start).
+//!
+//! Runs on a blocking thread: the reader and the files are plain I/O, and
+//! the batcher and registry calls are awaited with the runtime's handle.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferroserve_core::{ErrorKind, InferError, Tensor};
+use ferroserve_registry::{Job, JobCheckpointOutcome, JobProgress, JobState};
+use tokio::runtime::Handle;
+
+use super::files::{AppendFile, Checkpoint, JobFiles};
+use super::output::ResultEncoder;
+use super::service::{batch_spec, JobContext};
+use crate::monitor::profile::Cell;
+use crate::tabular::{self, Excluded, RowEncoder, SampleReader};
+use crate::ServedVersion;
+
+/// How a run of a job ended.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Ending {
+    /// The job reached a final state, with an error message when it failed.
+    Finished(JobState, Option<String>),
+    /// The server is stopping; the job stays running and resumes later.
+    Interrupted,
+}
+
+/// Transient refusals (a full queue, a version being swapped) are retried
+/// this many times, backing off up to a second between tries.
+const RETRIES: u32 = 120;
+
+/// Runs `job` from its last checkpoint.
+pub(crate) fn run_batch_job(
+    ctx: &Arc<JobContext>,
+    runtime: &Handle,
+    job: &Job,
+) -> Result<Ending, InferError> {
+    let spec = batch_spec(job)?;
+    let files = JobFiles::new(ctx.root(), &job.id);
+    let input = files.input(spec.input_format);
+    let mut checkpoint = Checkpoint::from_json(&job.checkpoint)?;
+    let Some(served) = runtime.block_on(ctx.served(&job.model, job.version.as_deref()))? else {
+        return Ok(Ending::Interrupted);
+    };
+
+    let mut rows_total = job.rows_total;
+    if rows_total.is_none() {
+        rows_total = count_rows(&input, spec.input_format);
+    }
+    let mut reader = tabular::open(&input, spec.input_format).map_err(invalid)?;
+    let excluded = Excluded {
+        target: None,
+        exclude: &spec.exclude,
+    };
+    let features = tabular::select("the input", reader.columns(), served.schema(), &excluded)
+        .map_err(invalid)?;
+    let picks: Vec<usize> = features.iter().map(|f| f.index).collect();
+    let encoder = RowEncoder::new(served.signature(), features).map_err(invalid)?;
+    let output_indexes = spec.output_indexes(served.signature())?;
+    let names = output_indexes
+        .iter()
+        .map(|&i| served.signature().outputs[i].name.clone())
+        .collect();
+    let results = ResultEncoder::new(spec.output_format, names);
+    let mut output =
+        AppendFile::resume(&files.output(spec.output_format), checkpoint.output_bytes)?;
+    let mut errors = AppendFile::resume(&files.errors(), checkpoint.errors_bytes)?;
+
+    let mut cells: Vec<Cell> = Vec::new();
+    for _ in 0..checkpoint.rows_read {
+        // Rows before the checkpoint were handled; bad ones were reported.
+        if let Ok(false) = reader.next_row(&picks, &mut cells) {
+            return Err(InferError::internal(format!(
+                "the input has fewer rows than the {} the job's checkpoint counts",
+                checkpoint.rows_read
+            )));
+        }
+    }
+
+    let mut chunk = Chunk {
+        output: String::new(),
+        errors: String::new(),
+        pending: Vec::new(),
+        encoder,
+        results,
+        has_header: output.len() > 0,
+        rows_done: job.rows_done.max(0) as u64,
+        rows_failed: job.rows_failed.max(0) as u64,
+        first_bad: None,
+    };
+    let batch_rows = served.max_batch_rows().max(1);
+    let batch = BatchTarget {
+        ctx,
+        version: job.version.as_deref(),
+        output_indexes: &output_indexes,
+    };
+    let mut served = served;
+    loop {
+        let mut at_end = false;
+        let mut last_error_at: Option<u64> = None;
+        for _ in 0..spec.chunk_rows {
+            let row = checkpoint.rows_read + 1;
+            let read = reader.next_row(&picks, &mut cells);
+            let at = || place(reader.as_ref(), &input);
+            match read {
+                Ok(false) => {
+                    at_end = true;
+                    break;
+                }
+                Ok(true) => match chunk.encoder.push(&cells, &at) {
+                    Ok(()) => chunk.pending.push(row),
+                    Err(e) => chunk.bad_row(row, &at(), &e.to_string()),
+                },
+                Err(e) => {
+                    // A reader that fails twice without moving on is stuck.
+                    let here = reader.progress();
+                    if last_error_at == Some(here) {
+                        return Err(InferError::invalid(format!("cannot read the input: {e}")));
+                    }
+                    chunk.bad_row(row, &at(), &e.to_string());
+                    last_error_at = Some(here);
+                }
+            }
+            checkpoint.rows_read = row;
+            if chunk.encoder.rows() >= batch_rows {
+                served = runtime.block_on(chunk.run_pending(&batch, served))?;
+            }
+            if spec.fail_on_error && chunk.first_bad.is_some() {
+                break;
+            }
+        }
+        served = runtime.block_on(chunk.run_pending(&batch, served))?;
+        output.append(chunk.output.as_bytes())?;
+        errors.append(chunk.errors.as_bytes())?;
+        checkpoint.output_bytes = output.len();
+        checkpoint.errors_bytes = errors.len();
+        let (done, failed) = chunk.finish();
+        let progress = JobProgress {
+            rows_done: done as i64,
+            rows_failed: failed as i64,
+            rows_total,
+            checkpoint: checkpoint.to_json(),
+        };
+        let outcome = runtime
+            .block_on(
+                ctx.registry()
+                    .checkpoint_job(&job.id, ctx.owner(), progress),
+            )
+            .map_err(|e| InferError::new(e.kind(), e.to_string()))?;
+        ctx.record_progress(&job.id, checkpoint.rows_read);
+        if outcome == JobCheckpointOutcome::CancelRequested {
+            return Ok(Ending::Finished(JobState::Cancelled, None));
+        }
+        if spec.fail_on_error {
+            if let Some(first) = chunk.first_bad.take() {
+                return Ok(Ending::Finished(JobState::Failed, Some(first)));
+            }
+        }
+        if at_end {
+            return Ok(Ending::Finished(JobState::Succeeded, None));
+        }
+        if ctx.is_stopping() {
+            return Ok(Ending::Interrupted);
+        }
+    }
+}
+
+/// Where a batch goes and which of its outputs are kept.
+struct BatchTarget<'a> {
+    ctx: &'a JobContext,
+    /// The version the job asked for; the serving one when `None`.
+    version: Option<&'a str>,
+    output_indexes: &'a [usize],
+}
+
+/// The work of one chunk not yet on disk.
+struct Chunk {
+    /// Result lines.
+    output: String,
+    /// Bad-row lines.
+    errors: String,
+    /// Row numbers of the rows waiting in the encoder.
+    pending: Vec<u64>,
+    /// The model inputs of the pending rows.
+    encoder: RowEncoder,
+    /// Writes result lines.
+    results: ResultEncoder,
+    /// Whether the results file has its header.
+    has_header: bool,
+    rows_done: u64,
+    rows_failed: u64,
+    /// The first bad row of the job, which fails a job that stops on errors.
+    first_bad: Option<String>,
+}
+
+impl Chunk {
+    /// Reports row `row` as bad.
+    fn bad_row(&mut self, row: u64, at: &str, error: &str) {
+        let line = serde_json::json!({"row": row, "at": at, "error": error});
+        self.errors.push_str(&line.to_string());
+        self.errors.push('\n');
+        self.rows_failed += 1;
+        if self.first_bad.is_none() {
+            self.first_bad = Some(format!("row {row} ({at}): {error}"));
+        }
+    }
+
+    /// Runs the pending rows, if any, as one batch and writes their
+    /// results; when the model refuses the batch, its rows are reported
+    /// bad. Returns the version that answered (a newer one after a swap).
+    async fn run_pending(
+        &mut self,
+        target: &BatchTarget<'_>,
+        served: Arc<ServedVersion>,
+    ) -> Result<Arc<ServedVersion>, InferError> {
+        if self.encoder.rows() == 0 {
+            return Ok(served);
+        }
+        let tensors = self.encoder.take().map_err(invalid)?;
+        let rows = std::mem::take(&mut self.pending);
+        let (served, answer) = infer_with_retry(target, served, tensors).await?;
+        let written = answer.and_then(|outputs| {
+            let mut outputs: Vec<Option<Tensor>> = outputs.into_iter().map(Some).collect();
+            let chosen = target
+                .output_indexes
+                .iter()
+                .map(|&i| {
+                    outputs.get_mut(i).and_then(Option::take).ok_or_else(|| {
+                        InferError::internal(format!("the model returned no output number {i}"))
+                    })
+                })
+                .collect::<Result<Vec<Tensor>, InferError>>()?;
+            let mut text = String::new();
+            if !self.has_header {
+                if let Some(header) = self.results.header(&chosen)? {
+                    text.push_str(&header);
+                }
+            }
+            self.results.encode(&chosen, &rows, &mut text)?;
+            Ok(text)
+        });
+        match written {
+            Ok(text) => {
+                self.has_header = true;
+                self.output.push_str(&text);
+                self.rows_done += rows.len() as u64;
+            }
+            Err(error) => {
+                let (first, last) = (rows[0], rows[rows.len() - 1]);
+                let message = format!(
+                    "the model failed on the batch of rows {first} to {last}: {}",
+                    error.message
+                );
+                for row in rows {
+                    self.bad_row(row, "inference", &message);
+                }
+            }
+        }
+        Ok(served)
+    }
+
+    /// The job's row counts after this chunk; the chunk's text is cleared.
+    fn finish(&mut self) -> (u64, u64) {
+        self.output.clear();
+        self.errors.clear();
+        (self.rows_done, self.rows_failed)
+    }
+}
+
+/// Runs `tensors` behind online traffic; a full queue or a version being
+/// swapped out is retried with backoff, on the version serving by then.
+/// The outer error stops the job; the inner one fails this batch only.
+async fn infer_with_retry(
+    target: &BatchTarget<'_>,
+    mut served: Arc<ServedVersion>,
+    tensors: Vec<Tensor>,
+) -> Result<(Arc<ServedVersion>, Result<Vec<Tensor>, InferError>), InferError> {
+    let mut pause = Duration::from_millis(10);
+    for _ in 0..RETRIES {
+        match served.infer_background(tensors.clone()).await {
+            Err(e) if is_transient(e.kind) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+                let model = served.name().to_string();
+                match target.ctx.served(&model, target.version).await? {
+                    Some(now) => served = now,
+                    None => {
+                        return Err(InferError::new(
+                            ErrorKind::Unavailable,
+                            "the server is stopping",
+                        ))
+                    }
+                }
+            }
+            answer => return Ok((served, answer)),
+        }
+    }
+    Err(InferError::new(
+        ErrorKind::Unavailable,
+        format!(
+            "model '{}' kept refusing the job's rows after {RETRIES} tries",
+            served.name()
+        ),
+    ))
+}
+
+fn is_transient(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::QueueFull | ErrorKind::Unavailable | ErrorKind::Overloaded
+    )
+}
+
+/// Where the reader is, without the server's folder: `line N` or `row N`.
+fn place(reader: &dyn SampleReader, input: &std::path::Path) -> String {
+    let location = reader.location();
+    let prefix = format!("{}, ", input.display());
+    location
+        .strip_prefix(&prefix)
+        .map(str::to_owned)
+        .unwrap_or(location)
+}
+
+/// Rows in the input, for progress; `None` when they cannot be counted.
+fn count_rows(input: &std::path::Path, format: tabular::Format) -> Option<i64> {
+    let mut reader = tabular::open(input, format).ok()?;
+    let mut cells = Vec::new();
+    let mut rows = 0i64;
+    let mut last_error_at = None;
+    loop {
+        match reader.next_row(&[], &mut cells) {
+            Ok(true) => rows += 1,
+            Ok(false) => return Some(rows),
+            // A bad row still counts; a stuck reader leaves the total unknown.
+            Err(_) => {
+                let here = reader.progress();
+                if last_error_at == Some(here) {
+                    return None;
+                }
+                last_error_at = Some(here);
+                rows += 1;
+            }
+        }
+    }
+}
+
+fn invalid(error: tabular::TabularError) -> InferError {
+    InferError::invalid(error.to_string())
+}

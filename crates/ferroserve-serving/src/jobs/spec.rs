@@ -1,0 +1,172 @@
+//! What a batch job is asked to do: the settings a client submits, checked
+//! before the job exists, and kept with the job in the registry.
+
+use ferroserve_core::{InferError, ModelSignature};
+use serde::{Deserialize, Serialize};
+
+use crate::tabular::Format;
+
+/// Rows read, run and checkpointed together, unless the job says otherwise.
+pub const DEFAULT_CHUNK_ROWS: usize = 10_000;
+/// Largest chunk a job may ask for.
+pub const MAX_CHUNK_ROWS: usize = 1_000_000;
+
+/// How the results of a batch job are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    /// Comma-separated values: a `row` column, then one column per output
+    /// value (`NAME`, or `NAME_0`, `NAME_1`... for several per row).
+    #[default]
+    Csv,
+    /// One JSON object per line: `{"row": N, "NAME": value or [values]}`.
+    Jsonl,
+}
+
+impl OutputFormat {
+    /// File extension of results in this format.
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Csv => "csv",
+            OutputFormat::Jsonl => "jsonl",
+        }
+    }
+
+    /// HTTP content type of results in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            OutputFormat::Csv => "text/csv",
+            OutputFormat::Jsonl => "application/x-ndjson",
+        }
+    }
+}
+
+impl std::str::FromStr for OutputFormat {
+    type Err = InferError;
+
+    fn from_str(text: &str) -> Result<Self, InferError> {
+        match text.to_ascii_lowercase().as_str() {
+            "csv" => Ok(OutputFormat::Csv),
+            "jsonl" | "ndjson" => Ok(OutputFormat::Jsonl),
+            _ => Err(InferError::invalid(format!(
+                "unknown output format '{text}'; expected csv or jsonl"
+            ))),
+        }
+    }
+}
+
+/// The settings of a batch job, as stored with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchJobSpec {
+    /// Format of the input file.
+    pub input_format: Format,
+    /// Where the input came from (`upload`, or the URI it was read from),
+    /// for people reading the job.
+    #[serde(default)]
+    pub input_source: String,
+    /// Format of the results.
+    #[serde(default)]
+    pub output_format: OutputFormat,
+    /// Outputs to write, in this order; every output of the model when empty.
+    #[serde(default)]
+    pub outputs: Vec<String>,
+    /// Columns of the input that are not features (an id, the label).
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Rows read, run and checkpointed together.
+    #[serde(default = "default_chunk_rows")]
+    pub chunk_rows: usize,
+    /// Stop the job at the first bad row, instead of reporting it and
+    /// going on.
+    #[serde(default)]
+    pub fail_on_error: bool,
+}
+
+fn default_chunk_rows() -> usize {
+    DEFAULT_CHUNK_ROWS
+}
+
+impl BatchJobSpec {
+    /// Checks the settings that do not depend on the model.
+    pub fn validate(&self) -> Result<(), InferError> {
+        if self.chunk_rows == 0 || self.chunk_rows > MAX_CHUNK_ROWS {
+            return Err(InferError::invalid(format!(
+                "chunk_rows must be between 1 and {MAX_CHUNK_ROWS}, got {}",
+                self.chunk_rows
+            )));
+        }
+        for (i, name) in self.outputs.iter().enumerate() {
+            if self.outputs[..i].contains(name) {
+                return Err(InferError::invalid(format!(
+                    "output '{name}' is named twice in outputs"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The outputs the results hold, as indexes into the signature's
+    /// outputs; every output when none were named.
+    pub fn output_indexes(&self, signature: &ModelSignature) -> Result<Vec<usize>, InferError> {
+        if self.outputs.is_empty() {
+            return Ok((0..signature.outputs.len()).collect());
+        }
+        self.outputs
+            .iter()
+            .map(|name| {
+                signature
+                    .outputs
+                    .iter()
+                    .position(|o| &o.name == name)
+                    .ok_or_else(|| {
+                        let known: Vec<&str> =
+                            signature.outputs.iter().map(|o| o.name.as_str()).collect();
+                        InferError::invalid(format!(
+                            "the model has no output '{name}'; its outputs are: {}",
+                            known.join(", ")
+                        ))
+                    })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> BatchJobSpec {
+        serde_json::from_value(serde_json::json!({"input_format": "csv"})).expect("spec")
+    }
+
+    #[test]
+    fn defaults_fill_what_is_left_out() {
+        let spec = spec();
+        assert_eq!(spec.output_format, OutputFormat::Csv);
+        assert_eq!(spec.chunk_rows, DEFAULT_CHUNK_ROWS);
+        assert!(!spec.fail_on_error);
+        spec.validate().expect("valid");
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let mut bad = spec();
+        bad.chunk_rows = 0;
+        assert!(bad.validate().unwrap_err().message.contains("chunk_rows"));
+        let mut twice = spec();
+        twice.outputs = vec!["a".into(), "a".into()];
+        assert!(twice.validate().unwrap_err().message.contains("'a'"));
+        let unknown = serde_json::from_value::<BatchJobSpec>(
+            serde_json::json!({"input_format": "csv", "chunk": 3}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(unknown.contains("chunk"), "{unknown}");
+        assert!("xml".parse::<OutputFormat>().is_err());
+        assert_eq!(
+            "NDJSON".parse::<OutputFormat>().expect("ok"),
+            OutputFormat::Jsonl
+        );
+    }
+}

@@ -1,0 +1,136 @@
+//! Jobs in this process: the data dir's registry is opened, the model
+//! loaded as a server would serve it, and the job run by the same job
+//! service a server uses, checkpointed in the same registry (so a job cut
+//! short here resumes with `--resume`, or on the next server start).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context};
+use ferroserve_backend::{EngineChoice, Engines};
+use ferroserve_serving::batcher::BatcherConfig;
+use ferroserve_serving::jobs::{JobOptions, JobService};
+use ferroserve_serving::lifecycle::Controller;
+use ferroserve_serving::repository::ServingDefaults;
+use ferroserve_serving::ModelManager;
+use serde_json::Value;
+use tokio::runtime::Runtime;
+
+use super::{copy_file, BatchArgs, JobRunner, Submission};
+
+/// The job service of a data dir, with the one model it needs loaded.
+pub struct LocalRunner {
+    runtime: Runtime,
+    jobs: Arc<JobService>,
+    actor: String,
+    /// Keeps the loaded model served while the job runs.
+    _controller: Controller,
+}
+
+impl LocalRunner {
+    /// Opens the data dir of `args` and loads the model the job runs on.
+    pub fn open(args: &BatchArgs) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let settings = args.registry.settings();
+        let engines = Arc::new(Engines::discover(args.registry.ort_library.as_deref()));
+        let lifecycle = runtime
+            .block_on(crate::registry::open(&settings, engines.clone()))
+            .with_context(|| format!("cannot open the data dir {}", settings.data_dir.display()))?;
+        let registry = lifecycle.registry().clone();
+        let model = match (&args.resume, &args.model) {
+            (Some(id), _) => {
+                runtime
+                    .block_on(registry.job(id))
+                    .map_err(|e| anyhow!("{e}"))?
+                    .model
+            }
+            (None, Some(model)) => model.clone(),
+            (None, None) => bail!("name the model with --model"),
+        };
+        let manager = Arc::new(ModelManager::new(engines));
+        let defaults = ServingDefaults {
+            engine: EngineChoice::Auto,
+            intra_op_threads: 1,
+            batching: BatcherConfig::default(),
+        };
+        let controller =
+            Controller::new(Arc::new(lifecycle), manager.clone(), defaults, Vec::new());
+        let status = runtime.block_on(controller.reconcile(&model));
+        if let Err(e) = manager.get(&model, args.version.as_deref()) {
+            bail!(
+                "cannot load model '{model}' from {}: {}; serving status: {}",
+                settings.data_dir.display(),
+                e.message,
+                serde_json::to_string(&status).unwrap_or_default()
+            );
+        }
+        let options = JobOptions::in_folder(settings.data_dir.join("jobs"), 1)
+            .map_err(|e| anyhow!(e.message))?;
+        let jobs = JobService::new(options, registry, manager);
+        Ok(LocalRunner {
+            runtime,
+            jobs,
+            actor: args.registry.actor(),
+            _controller: controller,
+        })
+    }
+}
+
+impl JobRunner for LocalRunner {
+    fn submit(&self, job: &Submission) -> anyhow::Result<String> {
+        let id = JobService::new_id();
+        let files = self.jobs.files(&id);
+        files.create().map_err(|e| anyhow!(e.message))?;
+        let input = files.input(job.spec.input_format);
+        // A link costs nothing; another file system needs a copy.
+        if std::fs::hard_link(&job.input, &input).is_err() {
+            copy_file(&job.input, &input)?;
+        }
+        let status = self
+            .runtime
+            .block_on(self.jobs.submit_batch(
+                id,
+                &job.model,
+                job.version.as_deref(),
+                job.spec.clone(),
+                &self.actor,
+            ))
+            .map_err(|e| anyhow!(e.message))?;
+        Ok(status.id)
+    }
+
+    fn resume(&self, id: &str) -> anyhow::Result<()> {
+        self.runtime
+            .block_on(self.jobs.resume(id))
+            .map(|_| ())
+            .map_err(|e| anyhow!(e.message))
+    }
+
+    fn status(&self, id: &str) -> anyhow::Result<Value> {
+        let status = self
+            .runtime
+            .block_on(self.jobs.status(id))
+            .map_err(|e| anyhow!(e.message))?;
+        Ok(serde_json::to_value(status)?)
+    }
+
+    fn save_result(&self, id: &str, out: &Path) -> anyhow::Result<()> {
+        let result = self
+            .runtime
+            .block_on(self.jobs.result(id))
+            .map_err(|e| anyhow!(e.message))?;
+        copy_file(&result.path, out)
+    }
+
+    fn save_errors(&self, id: &str, out: &Path) -> anyhow::Result<()> {
+        let report = self
+            .runtime
+            .block_on(self.jobs.bad_rows(id))
+            .map_err(|e| anyhow!(e.message))?;
+        copy_file(&report.path, out)
+    }
+}

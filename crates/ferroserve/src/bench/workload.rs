@@ -1,0 +1,130 @@
+//! The workload: for each model of the mix, its infer URL and a pool of
+//! pre-encoded bodies, and how a request picks its model and body.
+
+use anyhow::{bail, Context};
+use ferroserve_core::TensorSpec;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde::Deserialize;
+
+use super::encode::{encode, Body};
+use super::inputs::{file_inputs, random_inputs, resolve_shapes};
+use super::keys::{KeyPicker, ModelPicker};
+use super::rows::Rows;
+use super::settings::Settings;
+
+/// One model of the mix.
+#[derive(Debug)]
+pub struct ModelLoad {
+    /// `.../v2/models/{name}/infer`, parsed once (reqwest would parse a
+    /// string on every request).
+    pub infer_url: reqwest::Url,
+    /// Distinct bodies.
+    pub bodies: Vec<Body>,
+    /// Which body a request sends.
+    pub keys: KeyPicker,
+}
+
+/// Every model of the mix and how requests choose among them.
+#[derive(Debug)]
+pub struct Workload {
+    /// Models, in flag order.
+    pub models: Vec<ModelLoad>,
+    picker: ModelPicker,
+}
+
+impl Workload {
+    /// Picks the model and body of the next request.
+    pub fn pick(&self, rng: &mut impl Rng) -> (&ModelLoad, &Body) {
+        let model = &self.models[self.picker.pick(rng)];
+        (model, &model.bodies[model.keys.pick(rng)])
+    }
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    inputs: Vec<TensorSpec>,
+}
+
+/// Reads each model's metadata from the server and builds its bodies.
+pub async fn build(
+    client: &reqwest::Client,
+    settings: &Settings,
+    rows: Option<&Rows>,
+) -> anyhow::Result<Workload> {
+    let mut rng = SmallRng::seed_from_u64(settings.seed);
+    let mut models = Vec::with_capacity(settings.models.len());
+    for model in &settings.models {
+        let specs = metadata(client, &settings.url, &model.name).await?;
+        let known: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+        for name in settings.shapes.keys() {
+            if !known.contains(&name.as_str()) && settings.models.len() == 1 {
+                bail!(
+                    "--shape {name}=...: model {} has no input {name:?} (its inputs: {})",
+                    model.name,
+                    known.join(", ")
+                );
+            }
+        }
+        let shapes = resolve_shapes(&model.name, &specs, settings.batch_rows, &settings.shapes)?;
+        let inputs = match rows {
+            Some(rows) => file_inputs(
+                &model.name,
+                &specs,
+                &shapes,
+                rows,
+                settings.batch_rows,
+                settings.keys,
+            )?,
+            None => (0..settings.keys)
+                .map(|_| random_inputs(&specs, &shapes, &mut rng))
+                .collect(),
+        };
+        let bodies: Vec<Body> = inputs
+            .iter()
+            .map(|i| encode(i, settings.protocol))
+            .collect();
+        models.push(ModelLoad {
+            infer_url: infer_url(&settings.url, &model.name)?,
+            keys: KeyPicker::new(bodies.len(), settings.key_dist, settings.zipf_s)?,
+            bodies,
+        });
+    }
+    let weights: Vec<f64> = settings.models.iter().map(|m| m.weight).collect();
+    Ok(Workload {
+        models,
+        picker: ModelPicker::new(&weights)?,
+    })
+}
+
+fn infer_url(base: &str, model: &str) -> anyhow::Result<reqwest::Url> {
+    let url = format!("{base}/v2/models/{model}/infer");
+    reqwest::Url::parse(&url).with_context(|| format!("--url {base}: {url} is not a valid URL"))
+}
+
+async fn metadata(
+    client: &reqwest::Client,
+    url: &str,
+    model: &str,
+) -> anyhow::Result<Vec<TensorSpec>> {
+    let at = format!("{url}/v2/models/{model}");
+    let response = client
+        .get(&at)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the server at {url}"))?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!(
+            "metadata of model {model} (GET {at}) answered {status}: {}",
+            text.trim()
+        );
+    }
+    let metadata: Metadata = serde_json::from_str(&text)
+        .with_context(|| format!("GET {at} did not return KServe v2 model metadata"))?;
+    if metadata.inputs.is_empty() {
+        bail!("model {model} declares no inputs");
+    }
+    Ok(metadata.inputs)
+}
