@@ -96,3 +96,9 @@ pub const RATE_LIMIT_CHECKS_TOTAL: &str = "ferroserve_rate_limit_checks_total";
 /// Counter of alert webhook deliveries, by `outcome`: `delivered`,
 /// `rejected` (non-retryable HTTP status) or `gave_up` (every attempt failed).
 pub const ALERT_WEBHOOK_DELIVERIES: &str = "ferroserve_alert_webhook_deliveries_total";
+/// Rows handled by batch jobs, by model and result (`done`, `failed`).
+pub const JOB_ROWS: &str = "ferroserve_job_rows_total";
+/// Jobs that reached a final state, by kind and state.
+pub const JOBS_FINISHED: &str = "ferroserve_jobs_finished_total";
+/// Jobs running on this server.
+pub const JOBS_RUNNING: &str = "ferroserve_jobs_running";

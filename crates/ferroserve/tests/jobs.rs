@@ -151,6 +151,11 @@ fn a_csv_job_scores_every_row_in_order_and_reports_bad_rows() {
         "{errors}"
     );
 
+    server.wait_for_metric(r#"ferroserve_job_rows_total{model="iris",result="done"} 150"#);
+    server.wait_for_metric(r#"ferroserve_job_rows_total{model="iris",result="failed"} 1"#);
+    server.wait_for_metric(r#"ferroserve_jobs_finished_total{kind="batch",state="succeeded"} 1"#);
+    server.wait_for_metric("ferroserve_jobs_running 0");
+
     let (status, listed) = get_json(&format!(
         "{}/api/v1/jobs?model=iris&state=succeeded",
         server.base

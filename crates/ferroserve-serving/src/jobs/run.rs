@@ -19,6 +19,7 @@ use super::output::ResultEncoder;
 use super::service::{batch_spec, JobContext};
 use crate::monitor::profile::Cell;
 use crate::tabular::{self, Excluded, RowEncoder, SampleReader};
+use crate::telemetry::JOB_ROWS;
 use crate::ServedVersion;
 
 /// How a run of a job ended.
@@ -100,6 +101,7 @@ pub(crate) fn run_batch_job(
         output_indexes: &output_indexes,
     };
     let mut served = served;
+    let (mut chunk_start_done, mut chunk_start_failed) = (chunk.rows_done, chunk.rows_failed);
     loop {
         let mut at_end = false;
         let mut last_error_at: Option<u64> = None;
@@ -139,7 +141,10 @@ pub(crate) fn run_batch_job(
         errors.append(chunk.errors.as_bytes())?;
         checkpoint.output_bytes = output.len();
         checkpoint.errors_bytes = errors.len();
+        let before = (chunk_start_done, chunk_start_failed);
         let (done, failed) = chunk.finish();
+        (chunk_start_done, chunk_start_failed) = (done, failed);
+        count_rows_handled(&job.model, done - before.0, failed - before.1);
         let progress = JobProgress {
             rows_done: done as i64,
             rows_failed: failed as i64,
@@ -314,6 +319,16 @@ fn is_transient(kind: ErrorKind) -> bool {
         kind,
         ErrorKind::QueueFull | ErrorKind::Unavailable | ErrorKind::Overloaded
     )
+}
+
+/// Counts the rows of one chunk in the job metrics.
+fn count_rows_handled(model: &str, done: u64, failed: u64) {
+    for (result, rows) in [("done", done), ("failed", failed)] {
+        if rows > 0 {
+            metrics::counter!(JOB_ROWS, "model" => model.to_owned(), "result" => result)
+                .increment(rows);
+        }
+    }
 }
 
 /// Where the reader is, without the server's folder: `line N` or `row N`.

@@ -19,6 +19,7 @@ use super::run::{run_batch_job, Ending};
 use super::spec::BatchJobSpec;
 use super::status::JobStatus;
 use crate::tabular::{self, Excluded, RowEncoder};
+use crate::telemetry::{JOBS_FINISHED, JOBS_RUNNING};
 use crate::{ModelManager, ServedVersion};
 
 /// Kind of a job that scores a file.
@@ -529,6 +530,16 @@ impl JobService {
         let Some(job) = claimed else {
             return Ok(());
         };
+        let running = metrics::gauge!(JOBS_RUNNING);
+        running.increment(1.0);
+        let ended = self.run_claimed(&job).await;
+        running.decrement(1.0);
+        ended
+    }
+
+    /// Runs a job this server has claimed, to its end or until the server
+    /// stops.
+    async fn run_claimed(&self, job: &Job) -> Result<(), InferError> {
         let ending = match job.kind.as_str() {
             // Cancelled while this server was down.
             _ if job.cancel_requested => Ok(Ending::Finished(JobState::Cancelled, None)),
@@ -552,7 +563,7 @@ impl JobService {
                     }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 };
-                run_infer_job(&self.ctx, executor.as_ref(), &job).await
+                run_infer_job(&self.ctx, executor.as_ref(), job).await
             }
             other => Ok(Ending::Finished(
                 JobState::Failed,
@@ -574,6 +585,8 @@ impl JobService {
             .finish_job(&job.id, self.ctx.owner(), state, error)
             .await
             .map_err(registry_error)?;
+        metrics::counter!(JOBS_FINISHED, "kind" => job.kind.clone(), "state" => state.as_str())
+            .increment(1);
         Ok(())
     }
 }
