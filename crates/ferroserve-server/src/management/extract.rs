@@ -35,13 +35,20 @@ impl FromRequestParts<SharedState> for Ctl {
     type Rejection = ApiError;
 
     async fn from_request_parts(_parts: &mut Parts, state: &SharedState) -> Result<Self, ApiError> {
-        state.controller.clone().map(Ctl).ok_or_else(|| {
-            ApiError(InferError::new(
-                ErrorKind::Unavailable,
-                "the model registry is not enabled on this server",
-            ))
-        })
+        state
+            .controller
+            .clone()
+            .map(Ctl)
+            .ok_or_else(registry_disabled)
     }
+}
+
+/// The answer of a route that needs the registry on a server without one.
+pub(crate) fn registry_disabled() -> ApiError {
+    ApiError(InferError::new(
+        ErrorKind::Unavailable,
+        "the model registry is not enabled on this server",
+    ))
 }
 
 /// Who makes a change: the `X-Ferroserve-Actor` header, else `anonymous`.

@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ferroserve_core::{ErrorKind, InferError};
+use ferroserve_core::InferError;
 use ferroserve_registry::{ArtifactStore, JobFilter, JobState};
 use ferroserve_serving::jobs::{BatchJobSpec, JobResult, JobService, JobStatus, OutputFormat};
 use ferroserve_serving::tabular::Format;
@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio_util::io::{ReaderStream, StreamReader};
 
-use super::extract::{parse_json, Actor, PathOf, QueryOf, MAX_JSON_BYTES};
+use super::extract::{parse_json, registry_disabled, Actor, PathOf, QueryOf, MAX_JSON_BYTES};
 use crate::body::{read_limited, Upload};
 use crate::error::ApiError;
 use crate::state::SharedState;
@@ -33,15 +33,7 @@ const MAX_LIST_LIMIT: i64 = 1000;
 
 /// The job service; 503 when this server runs without a registry.
 pub(crate) fn service(state: &SharedState) -> Result<&Arc<JobService>, ApiError> {
-    state.jobs.as_ref().ok_or_else(no_registry)
-}
-
-/// Jobs are kept in the registry.
-fn no_registry() -> ApiError {
-    ApiError(InferError::new(
-        ErrorKind::Unavailable,
-        "the model registry is not enabled on this server",
-    ))
+    state.jobs.as_ref().ok_or_else(registry_disabled)
 }
 
 /// A job as the API shows it: its status and where to find its parts.
@@ -297,7 +289,7 @@ pub(crate) async fn submit(
 
 /// The artifact store that `input_uri` points into.
 fn stored_data(state: &SharedState) -> Result<&ArtifactStore, ApiError> {
-    let controller = state.controller.as_ref().ok_or_else(no_registry)?;
+    let controller = state.controller.as_ref().ok_or_else(registry_disabled)?;
     Ok(controller.lifecycle().artifacts())
 }
 

@@ -8,6 +8,7 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use ferroserve_core::InferError;
+use ferroserve_registry::Job;
 use serde::{Deserialize, Serialize};
 
 use super::spec::OutputFormat;
@@ -89,6 +90,12 @@ impl Checkpoint {
         }
         serde_json::from_value(value.clone())
             .map_err(|e| InferError::internal(format!("the job's checkpoint is unreadable: {e}")))
+    }
+
+    /// Input rows `job` had consumed at its last checkpoint (0 when its
+    /// checkpoint cannot be read).
+    pub(crate) fn rows_read_of(job: &Job) -> u64 {
+        Checkpoint::from_json(&job.checkpoint).map_or(0, |c| c.rows_read)
     }
 
     /// The checkpoint as stored.

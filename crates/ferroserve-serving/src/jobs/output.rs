@@ -1,8 +1,6 @@
 //! How a batch job's results are written: one line per input row, tagged
 //! with its row number, holding the chosen outputs' values for that row.
 
-use std::fmt::Write as _;
-
 use ferroserve_core::{DataType, InferError, Tensor, TensorData};
 use serde_json::{Map, Value as Json};
 
@@ -160,16 +158,19 @@ fn csv_line<'a>(cells: impl Iterator<Item = &'a str>) -> String {
     line
 }
 
+/// `value` as an integer when it is a whole number small enough to be
+/// exact: results print `1`, not `1.0`, for labels.
+fn whole(value: f64) -> Option<i64> {
+    (value.fract() == 0.0 && value.abs() < 1e15).then_some(value as i64)
+}
+
 /// A whole number prints without a fraction, any other in Rust's shortest
 /// round-trip form; both read back to the same value.
 fn number_text(value: f64) -> String {
-    let mut text = String::new();
-    if value.fract() == 0.0 && value.abs() < 1e15 {
-        let _ = write!(text, "{}", value as i64);
-    } else {
-        let _ = write!(text, "{value}");
+    match whole(value) {
+        Some(n) => n.to_string(),
+        None => value.to_string(),
     }
-    text
 }
 
 fn csv_cell(data: &TensorData, index: usize) -> String {
@@ -185,8 +186,7 @@ fn json_value(data: &TensorData, index: usize) -> Json {
     match value_at(data, index) {
         Value::Null => Json::Null,
         Value::Number(v) if data.datatype() == DataType::Bool => Json::Bool(v != 0.0),
-        Value::Number(v) if v.fract() == 0.0 && v.abs() < 1e15 => Json::from(v as i64),
-        Value::Number(v) => Json::from(v),
+        Value::Number(v) => whole(v).map_or(Json::from(v), Json::from),
         Value::Text(bytes) => Json::from(String::from_utf8_lossy(bytes).into_owned()),
     }
 }

@@ -7,6 +7,7 @@
 //! Runs on a blocking thread: the reader and the files are plain I/O, and
 //! the batcher and registry calls are awaited with the runtime's handle.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use tokio::runtime::Handle;
 use super::files::{AppendFile, Checkpoint, JobFiles};
 use super::output::ResultEncoder;
 use super::service::{batch_spec, JobContext};
+use super::spec::BatchJobSpec;
 use crate::monitor::profile::Cell;
 use crate::tabular::{self, Excluded, RowEncoder, SampleReader};
 use crate::telemetry::JOB_ROWS;
@@ -53,15 +55,11 @@ pub(crate) fn run_batch_job(
     if rows_total.is_none() {
         rows_total = count_rows(&input, spec.input_format);
     }
-    let mut reader = tabular::open(&input, spec.input_format).map_err(invalid)?;
-    let excluded = Excluded {
-        target: None,
-        exclude: &spec.exclude,
-    };
-    let features = tabular::select("the input", reader.columns(), served.schema(), &excluded)
-        .map_err(invalid)?;
-    let picks: Vec<usize> = features.iter().map(|f| f.index).collect();
-    let encoder = RowEncoder::new(served.signature(), features).map_err(invalid)?;
+    let ModelInput {
+        mut reader,
+        picks,
+        encoder,
+    } = ModelInput::open(&input, &spec, &served)?;
     let output_indexes = spec.output_indexes(served.signature())?;
     let names = output_indexes
         .iter()
@@ -172,6 +170,47 @@ pub(crate) fn run_batch_job(
         if ctx.is_stopping() {
             return Ok(Ending::Interrupted);
         }
+    }
+}
+
+/// A job's input opened for a model: the reader, the columns holding the
+/// model's features, and the encoder that turns them into its inputs.
+pub(crate) struct ModelInput {
+    pub(crate) reader: Box<dyn SampleReader>,
+    /// Column indexes of the features, in feature order.
+    pub(crate) picks: Vec<usize>,
+    pub(crate) encoder: RowEncoder,
+}
+
+impl ModelInput {
+    /// Opens `input` and matches its columns to the inputs of `served`
+    /// (feature schema names, else every column but the excluded ones).
+    /// Errors name the file "the input", never the server's folder.
+    pub(crate) fn open(
+        input: &Path,
+        spec: &BatchJobSpec,
+        served: &ServedVersion,
+    ) -> Result<Self, InferError> {
+        let invalid = |e: tabular::TabularError| {
+            InferError::invalid(
+                e.to_string()
+                    .replace(&input.display().to_string(), "the input"),
+            )
+        };
+        let reader = tabular::open(input, spec.input_format).map_err(invalid)?;
+        let excluded = Excluded {
+            target: None,
+            exclude: &spec.exclude,
+        };
+        let features = tabular::select("the input", reader.columns(), served.schema(), &excluded)
+            .map_err(invalid)?;
+        let picks = features.iter().map(|f| f.index).collect();
+        let encoder = RowEncoder::new(served.signature(), features).map_err(invalid)?;
+        Ok(ModelInput {
+            reader,
+            picks,
+            encoder,
+        })
     }
 }
 
@@ -332,7 +371,7 @@ fn count_rows_handled(model: &str, done: u64, failed: u64) {
 }
 
 /// Where the reader is, without the server's folder: `line N` or `row N`.
-fn place(reader: &dyn SampleReader, input: &std::path::Path) -> String {
+fn place(reader: &dyn SampleReader, input: &Path) -> String {
     let location = reader.location();
     let prefix = format!("{}, ", input.display());
     location
@@ -342,7 +381,7 @@ fn place(reader: &dyn SampleReader, input: &std::path::Path) -> String {
 }
 
 /// Rows in the input, for progress; `None` when they cannot be counted.
-fn count_rows(input: &std::path::Path, format: tabular::Format) -> Option<i64> {
+fn count_rows(input: &Path, format: tabular::Format) -> Option<i64> {
     let mut reader = tabular::open(input, format).ok()?;
     let mut cells = Vec::new();
     let mut rows = 0i64;

@@ -13,12 +13,11 @@ use ferroserve_registry::{Job, JobFilter, JobState, NewJob, Registry};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
-use super::files::JobFiles;
+use super::files::{Checkpoint, JobFiles};
 use super::infer::{run_infer_job, InferExecutor, StoredAnswer, INFER_KIND};
-use super::run::{run_batch_job, Ending};
+use super::run::{run_batch_job, Ending, ModelInput};
 use super::spec::BatchJobSpec;
 use super::status::JobStatus;
-use crate::tabular::{self, Excluded, RowEncoder};
 use crate::telemetry::{JOBS_FINISHED, JOBS_RUNNING};
 use crate::{ModelManager, ServedVersion};
 
@@ -318,21 +317,7 @@ impl JobService {
         spec.validate()?;
         let served = self.ctx.manager.get(model, version)?;
         spec.output_indexes(served.signature())?;
-        let invalid = |e: tabular::TabularError| InferError::invalid(e.to_string());
-        let input = files.input(spec.input_format);
-        let reader = tabular::open(&input, spec.input_format).map_err(|e| {
-            InferError::invalid(
-                e.to_string()
-                    .replace(&input.display().to_string(), "the input"),
-            )
-        })?;
-        let excluded = Excluded {
-            target: None,
-            exclude: &spec.exclude,
-        };
-        let features = tabular::select("the input", reader.columns(), served.schema(), &excluded)
-            .map_err(invalid)?;
-        RowEncoder::new(served.signature(), features).map_err(invalid)?;
+        ModelInput::open(&files.input(spec.input_format), spec, &served)?;
         Ok(())
     }
 
@@ -424,7 +409,7 @@ impl JobService {
     /// Returns how many jobs and folders went.
     pub async fn purge(&self, retention: Duration) -> Result<(u64, usize), InferError> {
         let cutoff = now_ms().saturating_sub(retention.as_millis().min(i64::MAX as u128) as i64);
-        for state in [JobState::Succeeded, JobState::Failed, JobState::Cancelled] {
+        for state in JobState::ALL.into_iter().filter(|s| s.is_finished()) {
             let filter = JobFilter {
                 state: Some(state),
                 model: None,
@@ -548,7 +533,7 @@ impl JobService {
                 let runtime = tokio::runtime::Handle::current();
                 let job = job.clone();
                 self.ctx
-                    .record_progress(&job.id, rows_read_at_checkpoint(&job));
+                    .record_progress(&job.id, Checkpoint::rows_read_of(&job));
                 tokio::task::spawn_blocking(move || run_batch_job(&ctx, &runtime, &job))
                     .await
                     .unwrap_or_else(|e| Err(InferError::internal(format!("the job panicked: {e}"))))
@@ -643,13 +628,6 @@ pub(crate) fn batch_spec(job: &Job) -> Result<BatchJobSpec, InferError> {
             job.id
         ))
     })
-}
-
-/// Input rows a job had consumed at its last checkpoint.
-fn rows_read_at_checkpoint(job: &Job) -> u64 {
-    super::files::Checkpoint::from_json(&job.checkpoint)
-        .map(|c| c.rows_read)
-        .unwrap_or(0)
 }
 
 fn registry_error(e: ferroserve_registry::RegistryError) -> InferError {

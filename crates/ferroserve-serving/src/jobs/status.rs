@@ -53,10 +53,7 @@ impl JobStatus {
     /// The status of `job`; `rate` is its rows per second, when running here.
     pub fn new(job: Job, rate: Option<f64>) -> Self {
         let handled = (job.rows_done + job.rows_failed).max(0);
-        let read = Checkpoint::from_json(&job.checkpoint)
-            .map(|c| c.rows_read as i64)
-            .unwrap_or(handled)
-            .max(handled);
+        let read = (Checkpoint::rows_read_of(&job) as i64).max(handled);
         let progress = job.rows_total.map(|total| {
             if total <= 0 {
                 1.0
