@@ -14,7 +14,9 @@ pub async fn live() -> Response {
     Json(json!({ "live": true })).into_response()
 }
 
-/// `GET /readyz`, `GET /v2/health/ready`: every configured model is loaded and warmed up.
+/// `GET /readyz`, `GET /v2/health/ready`: every configured model is loaded
+/// and warmed up. Models that serve, but not the version the registry
+/// selects, are listed under `degraded` with the reason (still ready).
 pub async fn ready(State(state): State<SharedState>) -> Response {
     let ready = state.started() && state.manager.all_ready();
     let status = if ready {
@@ -22,7 +24,17 @@ pub async fn ready(State(state): State<SharedState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(json!({ "ready": ready }))).into_response()
+    let degraded = state
+        .controller
+        .as_ref()
+        .map(|c| c.degraded())
+        .unwrap_or_default();
+    let body = if degraded.is_empty() {
+        json!({ "ready": ready })
+    } else {
+        json!({ "ready": ready, "degraded": degraded })
+    };
+    (status, Json(body)).into_response()
 }
 
 /// `GET /startupz`: initial model loading has finished (successfully or not).

@@ -197,20 +197,11 @@ async fn serving_follows_an_alias_through_the_serving_config() {
     assert_eq!(register(app, "iris", "rf_classifier").await, 2);
     let config_uri = "/api/v1/models/iris/serving-config";
 
+    // A config naming an alias that does not exist is refused.
     let config = json!({"serve": {"alias": "champion"}});
-    let reply = call(
-        app,
-        Method::PUT,
-        config_uri,
-        Some(config.clone()),
-        Some("carol"),
-    )
-    .await;
-    let stored = expect_status(&reply, 200);
-    assert_eq!(stored["revision"]["revision"], 1);
-    assert_eq!(stored["revision"]["actor"], "carol");
-    assert_eq!(stored["serving"]["serving_version"], Value::Null);
-    assert_eq!(stored["serving"]["config_revision"], 1);
+    let reply = call(app, Method::PUT, config_uri, Some(config.clone()), None).await;
+    let error = expect_status(&reply, 409)["error"].to_string();
+    assert!(error.contains("alias 'champion' does not exist"), "{error}");
 
     let alias_uri = "/api/v1/models/iris/aliases/champion";
     let reply = call(
@@ -223,7 +214,22 @@ async fn serving_follows_an_alias_through_the_serving_config() {
     .await;
     let set = expect_status(&reply, 200);
     assert_eq!(set["alias"], "champion");
-    assert_eq!(set["serving"]["serving_version"], "2", "{set}");
+    assert_eq!(set["serving"]["serving_version"], Value::Null, "{set}");
+
+    let reply = call(
+        app,
+        Method::PUT,
+        config_uri,
+        Some(config.clone()),
+        Some("carol"),
+    )
+    .await;
+    let stored = expect_status(&reply, 200);
+    assert_eq!(stored["revision"]["revision"], 1);
+    assert_eq!(stored["revision"]["actor"], "carol");
+    assert_eq!(stored["serving"]["serving_version"], "2", "{stored}");
+    assert_eq!(stored["serving"]["target_version"], 2);
+    assert_eq!(stored["serving"]["config_revision"], 1);
     assert_eq!(served_version(app, "iris").await, Ok("2".to_owned()));
 
     let reply = call(
@@ -255,13 +261,25 @@ async fn serving_follows_an_alias_through_the_serving_config() {
     .await;
     expect_status(&reply, 404);
 
+    // Deleting the served alias is refused unless unloading is asked for.
     let reply = call(app, Method::DELETE, alias_uri, None, None).await;
+    let error = expect_status(&reply, 409)["error"].to_string();
+    assert!(
+        error.contains("deleting alias 'champion' would leave"),
+        "{error}"
+    );
+    assert_eq!(served_version(app, "iris").await, Ok("1".to_owned()));
+    let unload_uri = format!("{alias_uri}?unload=true");
+    let reply = call(app, Method::DELETE, &unload_uri, None, None).await;
     assert_eq!(
         expect_status(&reply, 200)["serving"]["serving_version"],
         Value::Null
     );
     assert!(served_version(app, "iris").await.is_err());
-    expect_status(&call(app, Method::DELETE, alias_uri, None, None).await, 404);
+    expect_status(
+        &call(app, Method::DELETE, &unload_uri, None, None).await,
+        404,
+    );
 
     for (bad, field) in [
         (json!({"serve": "canary"}), "serve"),
@@ -433,7 +451,28 @@ async fn models_versions_and_documents_with_their_error_statuses() {
     assert_eq!(reply.headers["allow"], "GET");
     expect_status(&get(app, "/api/v1/resolve?uri=iris").await, 400);
 
-    promote(app, "m1", 1, "Archived").await;
+    let archive = call(
+        app,
+        Method::POST,
+        stage,
+        Some(json!({"stage": "Archived"})),
+        None,
+    )
+    .await;
+    let error = expect_status(&archive, 409)["error"].to_string();
+    assert!(
+        error.contains("no ready version is in Production"),
+        "{error}"
+    );
+    let archive = call(
+        app,
+        Method::POST,
+        &format!("{stage}?unload=true"),
+        Some(json!({"stage": "Archived"})),
+        None,
+    )
+    .await;
+    expect_status(&archive, 200);
     expect_status(&call(app, Method::DELETE, v1, None, None).await, 204);
     expect_status(&get(app, v1).await, 404);
     expect_status(

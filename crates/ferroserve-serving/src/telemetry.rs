@@ -18,6 +18,9 @@ pub const QUEUE_DEPTH: &str = "ferroserve_queue_depth";
 pub const REQUESTS_DROPPED: &str = "ferroserve_requests_dropped_total";
 /// 1 while a model version is loaded and serving, by `model`, `version`, `engine`.
 pub const MODEL_LOADED: &str = "ferroserve_model_loaded";
+/// Gauge per model: 1 while it serves another version than the registry
+/// selects (kept serving after a change that selects nothing or fails).
+pub const MODEL_DEGRADED: &str = "ferroserve_model_degraded";
 
 /// PSI of a feature in the last closed window, by `model`, `version`, `feature`.
 pub const FEATURE_PSI: &str = "ferroserve_feature_psi";

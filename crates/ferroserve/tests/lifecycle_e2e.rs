@@ -8,10 +8,9 @@ mod common;
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::load::{client, iris_request, send, Load};
 use common::{repo_root, Server};
 use serde_json::{json, Value};
 
@@ -24,23 +23,6 @@ fn iris_variant(label: &str) -> Vec<u8> {
     bytes.push(u8::try_from(label.len()).expect("short label"));
     bytes.extend_from_slice(label.as_bytes());
     bytes
-}
-
-fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("client")
-}
-
-fn send(request: reqwest::blocking::RequestBuilder) -> (u16, Value) {
-    let response = request.send().expect("request is sent");
-    let status = response.status().as_u16();
-    let text = response.text().expect("body");
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
 }
 
 /// Uploads `bytes` and registers them as a new version of `model`; returns
@@ -86,49 +68,6 @@ fn rollback(server: &Server, model: &str) -> Value {
     body
 }
 
-fn iris_request() -> Value {
-    json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32",
-        "data": [5.1, 3.5, 1.4, 0.2]}]})
-}
-
-/// One answered request of the load generator.
-struct Sample {
-    sent: Instant,
-    answered: Instant,
-    status: u16,
-    version: String,
-}
-
-/// Sends requests from `threads` threads until `stop`, recording each.
-fn load(
-    base: &str,
-    threads: usize,
-    stop: Arc<AtomicBool>,
-) -> Vec<std::thread::JoinHandle<Vec<Sample>>> {
-    (0..threads)
-        .map(|_| {
-            let url = format!("{base}/v2/models/iris/infer");
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let c = client();
-                let body = iris_request();
-                let mut samples = Vec::new();
-                while !stop.load(Ordering::Relaxed) {
-                    let sent = Instant::now();
-                    let (status, answer) = send(c.post(&url).json(&body));
-                    samples.push(Sample {
-                        sent,
-                        answered: Instant::now(),
-                        status,
-                        version: answer["model_version"].as_str().unwrap_or("").to_owned(),
-                    });
-                }
-                samples
-            })
-        })
-        .collect()
-}
-
 /// A completed serving change: requested at `started`, answered at
 /// `completed`, after which `version` serves.
 struct Change {
@@ -142,8 +81,7 @@ fn promotions_and_rollbacks_under_load_fail_no_request() {
     let server = Server::start(&[]);
     let v2 = register(&server, "iris", iris_variant("variant two"));
     let v3 = register(&server, "iris", iris_variant("variant three"));
-    let stop = Arc::new(AtomicBool::new(false));
-    let workers = load(&server.base, 3, stop.clone());
+    let load = Load::start(&server.base, 3);
     let mut changes = vec![Change {
         started: Instant::now(),
         completed: Instant::now(),
@@ -177,20 +115,7 @@ fn promotions_and_rollbacks_under_load_fail_no_request() {
         });
     }
     std::thread::sleep(Duration::from_millis(400));
-    stop.store(true, Ordering::Relaxed);
-    let samples: Vec<Sample> = workers
-        .into_iter()
-        .flat_map(|w| w.join().expect("load thread"))
-        .collect();
-    assert!(samples.len() > 100, "only {} requests sent", samples.len());
-    let failed: Vec<&Sample> = samples.iter().filter(|s| s.status != 200).collect();
-    assert!(
-        failed.is_empty(),
-        "{} of {} requests failed, first status {}",
-        failed.len(),
-        samples.len(),
-        failed[0].status
-    );
+    let samples = load.stop_expecting_no_failure(100);
     // Between two changes, every request sent after the first completed and
     // answered before the next started saw exactly the version of the first.
     let mut checked = 0;

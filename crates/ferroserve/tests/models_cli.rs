@@ -340,23 +340,36 @@ fn remote_mode_goes_through_the_management_api() {
         .as_array()
         .is_some_and(|e| e.iter().any(|e| e["actor"] == "remote-tester")));
 
-    // A version whose interface differs is registered and promoted, but
-    // the server refuses to swap it in: the CLI says so and why.
+    // A version whose interface differs is refused while it would serve at
+    // once (the config serves the latest version); registered without
+    // serving, its promotion is refused: non-zero exit, saying why.
     let other = repo_root().join("testdata/models/add_int64.onnx");
     let other = other.to_str().expect("utf-8");
-    remote(&["register", other, "--name", "flowers", "--no-schema"]);
-    let out = Command::new(BIN)
-        .args(["models", "promote", "flowers", "3", "--stage", "Production"])
-        .args(["--url", &server.base])
-        .output()
-        .expect("ferroserve runs");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let refused = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .arg("models")
+            .args(args)
+            .args(["--url", &server.base])
+            .output()
+            .expect("ferroserve runs");
+        assert!(!out.status.success(), "{args:?} should fail");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused(&["register", other, "--name", "flowers", "--no-schema"]);
     assert!(
-        err.contains("warning: flowers version 3 is not serving; the server serves version 2")
-            && err.contains("  version 3: "),
+        err.contains("would serve at once in place of version 2"),
         "{err}"
     );
+    remote(&["config", "flowers", "--set", "{}"]);
+    remote(&["register", other, "--name", "flowers", "--no-schema"]);
+    let err = refused(&["promote", "flowers", "3", "--stage", "Production"]);
+    assert!(
+        err.contains("would swap version 3 of model 'flowers' in for version 1")
+            && err.contains("interface differs"),
+        "{err}"
+    );
+    let detail = remote(&["show", "flowers/3"]);
+    assert_eq!(detail["stage"], "None", "the registry is unchanged");
 
     let out = Command::new(BIN)
         .args(["models", "show", "nope", "--url", &server.base])

@@ -7,8 +7,8 @@ use ferroserve_serving::lifecycle::ServingStatus;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::extract::{Actor, Ctl, JsonBody, PathOf};
-use super::ModelPath;
+use super::extract::{Actor, Ctl, JsonBody, PathOf, QueryOf};
+use super::{ModelPath, UnloadQuery};
 use crate::error::ApiError;
 
 /// `.../aliases/{alias}` path.
@@ -50,7 +50,6 @@ pub(crate) async fn set(
     JsonBody(target): JsonBody<AliasTarget>,
 ) -> Result<Json<AliasSet>, ApiError> {
     c.lifecycle()
-        .registry()
         .set_alias(&path.model, &path.alias, target.version, &actor)
         .await?;
     let serving = c.reconcile(&path.model).await;
@@ -61,16 +60,18 @@ pub(crate) async fn set(
     }))
 }
 
-/// `DELETE /api/v1/models/{model}/aliases/{alias}`.
+/// `DELETE /api/v1/models/{model}/aliases/{alias}[?unload=true]`: refused
+/// when the serving config serves that alias, unless `unload`.
 pub(crate) async fn delete(
     Ctl(c): Ctl,
     Actor(actor): Actor,
     PathOf(path): PathOf<AliasPath>,
+    QueryOf(query): QueryOf<UnloadQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    let when_nothing = query.when_nothing();
     c.lifecycle()
-        .registry()
-        .delete_alias(&path.model, &path.alias, &actor)
+        .delete_alias(&path.model, &path.alias, when_nothing, &actor)
         .await?;
-    let serving = c.reconcile(&path.model).await;
+    let serving = c.reconcile_with(&path.model, when_nothing).await;
     Ok(Json(json!({ "serving": serving })))
 }

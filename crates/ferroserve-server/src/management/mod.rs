@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Json, Router};
 use ferroserve_registry::ModelVersion;
-use ferroserve_serving::lifecycle::Controller;
+use ferroserve_serving::lifecycle::{Controller, WhenNothingServes};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -59,6 +59,22 @@ impl VersionPath {
             .registry()
             .get_version(&self.model, self.version)
             .await?)
+    }
+}
+
+/// `?unload=true` on a change that may leave a model with nothing to
+/// serve: the caller asks to stop serving it (refused otherwise).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UnloadQuery {
+    #[serde(default)]
+    pub(crate) unload: bool,
+}
+
+impl UnloadQuery {
+    /// What happens when the change leaves nothing to serve.
+    pub(crate) fn when_nothing(&self) -> WhenNothingServes {
+        WhenNothingServes::unload_if(self.unload)
     }
 }
 

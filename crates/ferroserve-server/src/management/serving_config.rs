@@ -5,8 +5,8 @@ use axum::Json;
 use ferroserve_serving::lifecycle::ServingStatus;
 use serde_json::{json, Value};
 
-use super::extract::{Actor, Ctl, JsonBody, PathOf};
-use super::ModelPath;
+use super::extract::{Actor, Ctl, JsonBody, PathOf, QueryOf};
+use super::{ModelPath, UnloadQuery};
 use crate::error::ApiError;
 
 /// `GET /api/v1/models/{model}/serving-config`: the revision in force
@@ -22,19 +22,23 @@ pub(crate) async fn get(
     }))
 }
 
-/// `PUT /api/v1/models/{model}/serving-config`: stores a new revision and
+/// `PUT /api/v1/models/{model}/serving-config[?unload=true]`: checks a new
+/// revision against the registry (refused when it selects nothing to
+/// serve, unless `unload`, or swaps in another interface), stores it and
 /// brings serving in line with it.
 pub(crate) async fn set(
     Ctl(c): Ctl,
     Actor(actor): Actor,
     PathOf(path): PathOf<ModelPath>,
+    QueryOf(query): QueryOf<UnloadQuery>,
     JsonBody(config): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
+    let when_nothing = query.when_nothing();
     let revision = c
         .lifecycle()
-        .set_serving_config(&path.model, config, &actor)
+        .set_serving_config(&path.model, config, when_nothing, &actor)
         .await?;
-    let serving = c.reconcile(&path.model).await;
+    let serving = c.reconcile_with(&path.model, when_nothing).await;
     Ok(Json(json!({ "revision": revision, "serving": serving })))
 }
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::extract::{Actor, Ctl, JsonBody, PathOf, QueryOf, TextBody};
-use super::{ModelPath, TagValue, VersionPath};
+use super::{ModelPath, TagValue, UnloadQuery, VersionPath};
 use crate::error::ApiError;
 
 /// A changed version and what the server serves of its model afterwards.
@@ -83,44 +83,50 @@ pub(crate) async fn get(
     path.fetch(&c).await.map(Json)
 }
 
-/// `DELETE /api/v1/models/{model}/versions/{version}`: refused for a
-/// Production version.
+/// `DELETE /api/v1/models/{model}/versions/{version}[?unload=true]`:
+/// refused for a Production version, and for the version the model serves
+/// unless `unload`.
 pub(crate) async fn delete(
     Ctl(c): Ctl,
     Actor(actor): Actor,
     PathOf(path): PathOf<VersionPath>,
+    QueryOf(query): QueryOf<UnloadQuery>,
 ) -> Result<StatusCode, ApiError> {
+    let when_nothing = query.when_nothing();
     c.lifecycle()
-        .registry()
-        .delete_version(&path.model, path.version, &actor)
+        .delete_version(&path.model, path.version, when_nothing, &actor)
         .await?;
-    c.reconcile(&path.model).await;
+    c.reconcile_with(&path.model, when_nothing).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /api/v1/models/{model}/versions/{version}/stage`.
+/// `POST /api/v1/models/{model}/versions/{version}/stage[?unload=true]`:
+/// refused when the model would have nothing to serve (unless `unload`) or
+/// would serve a version with another interface.
 pub(crate) async fn transition(
     Ctl(c): Ctl,
     Actor(actor): Actor,
     PathOf(path): PathOf<VersionPath>,
+    QueryOf(query): QueryOf<UnloadQuery>,
     JsonBody(change): JsonBody<StageChange>,
 ) -> Result<Json<VersionChange>, ApiError> {
+    let when_nothing = query.when_nothing();
     let stage: Stage = change
         .stage
         .parse()
         .map_err(|e| ApiError(InferError::invalid(format!("field 'stage': {e}"))))?;
     let version = c
         .lifecycle()
-        .registry()
         .transition_stage(
             &path.model,
             path.version,
             stage,
             change.archive_existing,
+            when_nothing,
             &actor,
         )
         .await?;
-    let serving = c.reconcile(&path.model).await;
+    let serving = c.reconcile_with(&path.model, when_nothing).await;
     Ok(Json(VersionChange { version, serving }))
 }
 

@@ -37,6 +37,18 @@ pub enum ServeTarget {
     Version(i64),
 }
 
+impl std::fmt::Display for ServeTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServeTarget::Production => f.write_str("production"),
+            ServeTarget::Staging => f.write_str("staging"),
+            ServeTarget::Latest => f.write_str("latest"),
+            ServeTarget::Alias(alias) => write!(f, "alias '{alias}'"),
+            ServeTarget::Version(v) => write!(f, "version {v}"),
+        }
+    }
+}
+
 /// Which other versions stay addressable under `/versions/{v}`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]

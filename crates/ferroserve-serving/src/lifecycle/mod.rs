@@ -1,15 +1,19 @@
 //! The model lifecycle on the serving side: registering versions from
-//! uploaded artifacts, per-model serving configs, and the controller that
-//! makes serving follow the registry with atomic, drained swaps.
+//! uploaded artifacts, per-model serving configs, the checks every change
+//! of what a model serves passes, and the controller that makes serving
+//! follow the registry with atomic, drained swaps.
 
+mod changes;
 pub mod config;
 pub mod controller;
 pub mod error;
+pub mod plan;
 pub mod register;
 pub mod status;
 
 pub use config::{ModelServingConfig, ServeTarget, VersionPolicy};
 pub use controller::{Controller, SERVER_ACTOR};
 pub use error::LifecycleError;
+pub use plan::{same_interface, ServingChange, ServingPlan, WhenNothingServes};
 pub use register::{ArtifactInfo, Lifecycle, RegisterVersion};
 pub use status::{IndexEntry, ModelOrigin, ServingFailure, ServingStatus};

@@ -1,7 +1,6 @@
 //! Registration of model versions: store the artifact, prove it loads and
 //! read its signature, check the feature schema against it, then record a
-//! version that is ready from its first moment. Also rollback and serving
-//! configs, which need more than one registry call.
+//! version that is ready from its first moment.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,14 +8,12 @@ use std::sync::Arc;
 use ferroserve_backend::{EngineChoice, Engines, LoadOptions, ModelSource};
 use ferroserve_core::{Dim, FeatureSchema, ModelSignature};
 use ferroserve_registry::{
-    ArtifactStore, Lineage, ModelVersion, NewVersion, Registry, RegistryError,
-    ServingConfigRevision, Stage, Tags,
+    ArtifactStore, Lineage, ModelVersion, NewVersion, Registry, RegistryError, Stage, Tags,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::io::AsyncRead;
 
-use super::config::ModelServingConfig;
 use super::error::{LifecycleError, Result};
 
 /// An artifact stored and checked by [`Lifecycle::upload`].
@@ -182,6 +179,9 @@ impl Lifecycle {
         if let Some(profile) = &request.reference_profile {
             check_profile(profile)?;
         }
+        if let Some(plan) = self.plan_if_registered(model).await? {
+            plan.check_new_version(model, &artifact.signature, request.stage)?;
+        }
         self.ensure_model(model, request.description.as_deref(), actor)
             .await?;
         let new = NewVersion {
@@ -212,20 +212,6 @@ impl Lifecycle {
         }
     }
 
-    /// Moves Production back to the version that was in Production before
-    /// the current one (the current one is archived).
-    pub async fn rollback(&self, model: &str, actor: &str) -> Result<ModelVersion> {
-        let target = self.registry.rollback_target(model).await?.ok_or_else(|| {
-            LifecycleError::conflict(format!(
-                "model '{model}' has no earlier Production version that is still ready to roll back to"
-            ))
-        })?;
-        Ok(self
-            .registry
-            .transition_stage(model, target, Stage::Production, true, actor)
-            .await?)
-    }
-
     /// Checks `profile` and stores it as the reference profile of `model`
     /// version `version` (what drift monitoring compares traffic with).
     pub async fn set_reference_profile(
@@ -240,32 +226,6 @@ impl Lifecycle {
             .registry
             .set_reference_profile(model, version, Some(profile), actor)
             .await?)
-    }
-
-    /// Checks and stores a new revision of `model`'s serving config.
-    pub async fn set_serving_config(
-        &self,
-        model: &str,
-        config: Value,
-        actor: &str,
-    ) -> Result<ServingConfigRevision> {
-        ModelServingConfig::from_value(&config)?;
-        Ok(self
-            .registry
-            .set_serving_config(model, config, actor)
-            .await?)
-    }
-
-    /// The current serving config of `model` and its revision (`{}` and
-    /// `None` when none was ever set).
-    pub async fn serving_config(&self, model: &str) -> Result<(ModelServingConfig, Option<i64>)> {
-        match self.registry.serving_config(model).await? {
-            Some(revision) => Ok((
-                ModelServingConfig::from_value(&revision.config)?,
-                Some(revision.revision),
-            )),
-            None => Ok((ModelServingConfig::default(), None)),
-        }
     }
 
     async fn ensure_model(

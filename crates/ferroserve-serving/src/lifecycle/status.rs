@@ -47,6 +47,14 @@ pub struct ServingStatus {
     pub origin: ModelOrigin,
     /// The version answering requests that name none.
     pub serving_version: Option<String>,
+    /// The version the registry selects to serve (registry models): its
+    /// stages, aliases and serving config; `null` when they select none
+    /// (and for models served from files).
+    pub target_version: Option<i64>,
+    /// Set while the model serves another version than the registry
+    /// selects: what serves and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
     /// Every version in the serving table.
     pub versions: Vec<VersionServing>,
     /// Versions that should serve but failed, with the reason.
@@ -78,6 +86,8 @@ impl ServingStatus {
                 .unwrap_or_default(),
             failures: Vec::new(),
             config_revision: None,
+            target_version: None,
+            degraded: None,
         }
     }
 }

@@ -114,6 +114,9 @@ pub enum ModelsCommand {
         /// Leave the other versions in the target stage where they are (else they are archived).
         #[arg(long)]
         no_archive_existing: bool,
+        /// Allow the move to leave the model with nothing to serve, and stop serving it.
+        #[arg(long)]
+        unload: bool,
     },
     /// Point an alias at a version, or remove it with --delete.
     Alias {
@@ -127,6 +130,9 @@ pub enum ModelsCommand {
         /// Remove the alias.
         #[arg(long, conflicts_with = "version")]
         delete: bool,
+        /// With --delete: allow removing the alias the model serves, and stop serving it.
+        #[arg(long, requires = "delete")]
+        unload: bool,
     },
     /// Print the audit log of a model, newest last.
     History {
@@ -145,6 +151,9 @@ pub enum ModelsCommand {
         /// New config: a JSON object, or a file holding one.
         #[arg(long, value_name = "FILE_OR_JSON")]
         set: Option<String>,
+        /// With --set: allow a config that selects nothing to serve, and stop serving the model.
+        #[arg(long, requires = "set")]
+        unload: bool,
     },
     /// Show, inject or clear faults (latency, errors) on a served version; needs --url and a server started with --enable-fault-injection.
     Faults(FaultsArgs),

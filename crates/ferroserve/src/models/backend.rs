@@ -69,29 +69,33 @@ pub trait ModelsBackend {
     fn model(&self, model: &str) -> anyhow::Result<ModelDetail>;
     /// One version.
     fn version(&self, model: &str, version: i64) -> anyhow::Result<ModelVersion>;
-    /// Moves a version to a stage.
+    /// Moves a version to a stage; `unload` allows leaving the model with
+    /// nothing to serve.
     fn promote(
         &self,
         model: &str,
         version: i64,
         stage: Stage,
         archive_existing: bool,
+        unload: bool,
     ) -> anyhow::Result<Changed<ModelVersion>>;
     /// Points an alias at a version.
     fn set_alias(&self, model: &str, alias: &str, version: i64) -> anyhow::Result<Changed<()>>;
-    /// Removes an alias.
-    fn delete_alias(&self, model: &str, alias: &str) -> anyhow::Result<Changed<()>>;
+    /// Removes an alias; `unload` allows removing the one the model serves.
+    fn delete_alias(&self, model: &str, alias: &str, unload: bool) -> anyhow::Result<Changed<()>>;
     /// Moves Production back to the previous Production version.
     fn rollback(&self, model: &str) -> anyhow::Result<Changed<ModelVersion>>;
     /// The audit events of a model, oldest first.
     fn history(&self, model: &str) -> anyhow::Result<Vec<AuditEvent>>;
     /// The serving config in force.
     fn serving_config(&self, model: &str) -> anyhow::Result<ConfigRevision>;
-    /// Stores a new serving-config revision.
+    /// Stores a new serving-config revision; `unload` allows one that
+    /// selects nothing to serve.
     fn set_serving_config(
         &self,
         model: &str,
         config: Value,
+        unload: bool,
     ) -> anyhow::Result<Changed<ConfigRevision>>;
     /// Shows, sets or clears the faults injected into a served version:
     /// `{"faults": ...}` as the server answers.

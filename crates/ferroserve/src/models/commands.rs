@@ -41,8 +41,7 @@ pub fn register(
         changed.serving.as_ref(),
         v.version,
         &asked,
-    );
-    Ok(())
+    )
 }
 
 /// `models list`.
@@ -85,8 +84,9 @@ pub fn promote(
     version: i64,
     stage: Stage,
     archive_existing: bool,
+    unload: bool,
 ) -> anyhow::Result<()> {
-    let changed = backend.promote(model, version, stage, archive_existing)?;
+    let changed = backend.promote(model, version, stage, archive_existing, unload)?;
     let answer = json!({"version": changed.value, "serving": changed.serving});
     emit(
         json,
@@ -94,8 +94,7 @@ pub fn promote(
         format!("{model} version {version} is now in {stage}"),
     )?;
     let asked = Asked::Stage(stage);
-    serving::check(backend, model, changed.serving.as_ref(), version, &asked);
-    Ok(())
+    serving::check(backend, model, changed.serving.as_ref(), version, &asked)
 }
 
 /// `models alias NAME ALIAS VERSION`.
@@ -114,8 +113,7 @@ pub fn set_alias(
         format!("{model}@{alias} now points to version {version}"),
     )?;
     let asked = Asked::Alias(alias);
-    serving::check(backend, model, changed.serving.as_ref(), version, &asked);
-    Ok(())
+    serving::check(backend, model, changed.serving.as_ref(), version, &asked)
 }
 
 /// `models alias NAME ALIAS --delete`.
@@ -124,12 +122,12 @@ pub fn delete_alias(
     json: bool,
     model: &str,
     alias: &str,
+    unload: bool,
 ) -> anyhow::Result<()> {
-    let changed = backend.delete_alias(model, alias)?;
+    let changed = backend.delete_alias(model, alias, unload)?;
     let answer = json!({ "serving": changed.serving });
     emit(json, answer, format!("removed alias {alias} of {model}"))?;
-    serving::report_failures(model, changed.serving.as_ref());
-    Ok(())
+    serving::report_failures(model, changed.serving.as_ref())
 }
 
 /// `models history`: one line per audit event, newest last.
@@ -157,8 +155,7 @@ pub fn rollback(backend: &dyn ModelsBackend, json: bool, model: &str) -> anyhow:
         format!("{model}: Production rolled back to version {version}"),
     )?;
     let asked = Asked::Stage(Stage::Production);
-    serving::check(backend, model, changed.serving.as_ref(), version, &asked);
-    Ok(())
+    serving::check(backend, model, changed.serving.as_ref(), version, &asked)
 }
 
 /// `models config NAME`.
@@ -180,8 +177,9 @@ pub fn set_config(
     json: bool,
     model: &str,
     text: &str,
+    unload: bool,
 ) -> anyhow::Result<()> {
-    let changed = backend.set_serving_config(model, config_value(text)?)?;
+    let changed = backend.set_serving_config(model, config_value(text)?, unload)?;
     let stored = &changed.value;
     let revision = stored.revision.map(|r| r.to_string()).unwrap_or_default();
     let answer =
@@ -191,8 +189,7 @@ pub fn set_config(
         answer,
         format!("stored serving config revision {revision} of {model}"),
     )?;
-    serving::report_failures(model, changed.serving.as_ref());
-    Ok(())
+    serving::report_failures(model, changed.serving.as_ref())
 }
 
 /// `models faults NAME VERSION [--latency-ms MS] [--error-rate R] [--clear]`.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use ferroserve_backend::Engines;
 use ferroserve_registry::{AuditEvent, AuditFilter, ModelVersion, RegisteredModel, Stage};
-use ferroserve_serving::lifecycle::{ArtifactInfo, Lifecycle, RegisterVersion};
+use ferroserve_serving::lifecycle::{ArtifactInfo, Lifecycle, RegisterVersion, WhenNothingServes};
 use serde_json::Value;
 use tokio::runtime::Runtime;
 
@@ -112,32 +112,31 @@ impl ModelsBackend for DirectBackend {
         version: i64,
         stage: Stage,
         archive_existing: bool,
+        unload: bool,
     ) -> anyhow::Result<Changed<ModelVersion>> {
-        let changed = self.block_on(self.lifecycle.registry().transition_stage(
+        let changed = self.block_on(self.lifecycle.transition_stage(
             model,
             version,
             stage,
             archive_existing,
+            WhenNothingServes::unload_if(unload),
             &self.actor,
         ))?;
         Ok(Changed::direct(changed))
     }
 
     fn set_alias(&self, model: &str, alias: &str, version: i64) -> anyhow::Result<Changed<()>> {
-        self.block_on(
-            self.lifecycle
-                .registry()
-                .set_alias(model, alias, version, &self.actor),
-        )?;
+        self.block_on(self.lifecycle.set_alias(model, alias, version, &self.actor))?;
         Ok(Changed::direct(()))
     }
 
-    fn delete_alias(&self, model: &str, alias: &str) -> anyhow::Result<Changed<()>> {
-        self.block_on(
-            self.lifecycle
-                .registry()
-                .delete_alias(model, alias, &self.actor),
-        )?;
+    fn delete_alias(&self, model: &str, alias: &str, unload: bool) -> anyhow::Result<Changed<()>> {
+        self.block_on(self.lifecycle.delete_alias(
+            model,
+            alias,
+            WhenNothingServes::unload_if(unload),
+            &self.actor,
+        ))?;
         Ok(Changed::direct(()))
     }
 
@@ -195,10 +194,12 @@ impl ModelsBackend for DirectBackend {
         &self,
         model: &str,
         config: Value,
+        unload: bool,
     ) -> anyhow::Result<Changed<ConfigRevision>> {
         let stored = self.block_on(self.lifecycle.set_serving_config(
             model,
             config,
+            WhenNothingServes::unload_if(unload),
             &self.actor,
         ))?;
         Ok(Changed::direct(ConfigRevision {

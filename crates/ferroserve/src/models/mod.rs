@@ -42,6 +42,7 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
             version,
             stage,
             no_archive_existing,
+            unload,
         } => {
             let archive_existing = !no_archive_existing;
             commands::promote(
@@ -51,6 +52,7 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
                 version,
                 stage,
                 archive_existing,
+                unload,
             )
         }
         ModelsCommand::Alias {
@@ -58,14 +60,15 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
             alias,
             version,
             delete,
+            unload,
         } => match version.filter(|_| !delete) {
             Some(version) => commands::set_alias(open()?.as_ref(), json, &model, &alias, version),
-            None => commands::delete_alias(open()?.as_ref(), json, &model, &alias),
+            None => commands::delete_alias(open()?.as_ref(), json, &model, &alias, unload),
         },
         ModelsCommand::History { model } => commands::history(open()?.as_ref(), json, &model),
         ModelsCommand::Rollback { model } => commands::rollback(open()?.as_ref(), json, &model),
-        ModelsCommand::Config { model, set } => match set {
-            Some(text) => commands::set_config(open()?.as_ref(), json, &model, &text),
+        ModelsCommand::Config { model, set, unload } => match set {
+            Some(text) => commands::set_config(open()?.as_ref(), json, &model, &text, unload),
             None => commands::config(open()?.as_ref(), json, &model),
         },
         ModelsCommand::Faults(args) => commands::faults(open()?.as_ref(), json, &args),

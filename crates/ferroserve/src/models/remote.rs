@@ -118,9 +118,14 @@ impl ModelsBackend for RemoteBackend {
         version: i64,
         stage: Stage,
         archive_existing: bool,
+        unload: bool,
     ) -> anyhow::Result<Changed<ModelVersion>> {
         self.version_change(
-            &format!("/api/v1/models/{}/versions/{version}/stage", segment(model)),
+            &format!(
+                "/api/v1/models/{}/versions/{version}/stage{}",
+                segment(model),
+                unload_query(unload)
+            ),
             &json!({"stage": stage, "archive_existing": archive_existing}),
         )
     }
@@ -138,13 +143,14 @@ impl ModelsBackend for RemoteBackend {
         Ok(serving_only(answer))
     }
 
-    fn delete_alias(&self, model: &str, alias: &str) -> anyhow::Result<Changed<()>> {
+    fn delete_alias(&self, model: &str, alias: &str, unload: bool) -> anyhow::Result<Changed<()>> {
         let answer: Value = self.api.call(
             Method::DELETE,
             &format!(
-                "/api/v1/models/{}/aliases/{}",
+                "/api/v1/models/{}/aliases/{}{}",
                 segment(model),
-                segment(alias)
+                segment(alias),
+                unload_query(unload)
             ),
             |r| r,
         )?;
@@ -178,10 +184,15 @@ impl ModelsBackend for RemoteBackend {
         &self,
         model: &str,
         config: Value,
+        unload: bool,
     ) -> anyhow::Result<Changed<ConfigRevision>> {
         let mut answer: Value = self.api.send_json(
             Method::PUT,
-            &format!("/api/v1/models/{}/serving-config", segment(model)),
+            &format!(
+                "/api/v1/models/{}/serving-config{}",
+                segment(model),
+                unload_query(unload)
+            ),
             &config,
         )?;
         let serving = answer.get_mut("serving").map(Value::take);
@@ -216,5 +227,14 @@ fn serving_only(mut answer: Value) -> Changed<()> {
     Changed {
         value: (),
         serving: answer.get_mut("serving").map(Value::take),
+    }
+}
+
+/// The query that allows a change to leave a model with nothing to serve.
+fn unload_query(unload: bool) -> &'static str {
+    if unload {
+        "?unload=true"
+    } else {
+        ""
     }
 }

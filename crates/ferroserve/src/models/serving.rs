@@ -1,5 +1,7 @@
-//! Warnings when a server's answer to a change shows that the version
-//! asked for does not serve (it failed to load, warm up or swap in).
+//! Failures when a server's answer to a change shows that the version
+//! asked for does not serve (it failed to load, warm up or swap in, or
+//! the server keeps serving another one and reports the model degraded),
+//! so that scripts see a non-zero exit.
 
 use ferroserve_registry::Stage;
 use ferroserve_serving::lifecycle::{ModelServingConfig, ServeTarget};
@@ -40,6 +42,8 @@ struct ServingView {
     serving_version: Option<String>,
     #[serde(default)]
     failures: Vec<Failure>,
+    #[serde(default)]
+    degraded: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,20 +58,22 @@ fn view(serving: Option<&Value>) -> Option<ServingView> {
         .and_then(|s| serde_json::from_value(s.clone()).ok())
 }
 
-/// Warns on stderr when `version` should serve after the change but the
-/// server serves another one, with the failure reasons it gives.
+/// Fails when `version` should serve after the change but the server
+/// serves another one, or reports the model degraded; prints the failure
+/// reasons it gives on stderr.
 pub fn check(
     backend: &dyn ModelsBackend,
     model: &str,
     serving: Option<&Value>,
     version: i64,
     asked: &Asked<'_>,
-) {
+) -> anyhow::Result<()> {
     let Some(view) = view(serving) else {
-        return;
+        return Ok(());
     };
+    fail_if_degraded(model, &view)?;
     if view.serving_version.as_deref() == Some(version.to_string().as_str()) {
-        return;
+        return Ok(());
     }
     let failed = view.failures.iter().any(|f| f.version == version);
     // Without a failure, whether the version should serve depends on what
@@ -79,22 +85,45 @@ pub fn check(
             .and_then(|c| ModelServingConfig::from_value(&c.config).ok())
             .is_some_and(|c| asked.selected_by(&c.serve));
     if expected {
-        let serving = view
-            .serving_version
-            .as_deref()
-            .map_or_else(|| "no version".to_owned(), |v| format!("version {v}"));
-        eprintln!("warning: {model} version {version} is not serving; the server serves {serving}");
         print_failures(&view);
+        anyhow::bail!(
+            "the registry was changed, but {model} version {version} is not serving: the server serves {}",
+            serving_label(&view)
+        );
     }
+    Ok(())
 }
 
-/// Warns on stderr about versions the server could not serve after a
-/// change that names no version.
-pub fn report_failures(model: &str, serving: Option<&Value>) {
-    if let Some(view) = view(serving).filter(|v| !v.failures.is_empty()) {
+/// After a change that names no version: fails when the server reports
+/// the model degraded, and warns about versions it could not serve.
+pub fn report_failures(model: &str, serving: Option<&Value>) -> anyhow::Result<()> {
+    let Some(view) = view(serving) else {
+        return Ok(());
+    };
+    fail_if_degraded(model, &view)?;
+    if !view.failures.is_empty() {
         eprintln!("warning: the server could not serve every version of {model} it should");
         print_failures(&view);
     }
+    Ok(())
+}
+
+fn fail_if_degraded(model: &str, view: &ServingView) -> anyhow::Result<()> {
+    match &view.degraded {
+        Some(reason) => {
+            print_failures(view);
+            anyhow::bail!(
+                "the registry was changed, but the server did not follow: {model} is degraded: {reason}"
+            )
+        }
+        None => Ok(()),
+    }
+}
+
+fn serving_label(view: &ServingView) -> String {
+    view.serving_version
+        .as_deref()
+        .map_or_else(|| "no version".to_owned(), |v| format!("version {v}"))
 }
 
 fn print_failures(view: &ServingView) {
@@ -126,10 +155,17 @@ mod tests {
     #[test]
     fn serving_status_parts_are_read_leniently() {
         let status = serde_json::json!({"model": "m", "serving_version": "1",
-            "failures": [{"version": 2, "reason": "bad"}], "origin": "registry"});
+            "failures": [{"version": 2, "reason": "bad"}], "origin": "registry",
+            "degraded": "version 2 cannot serve; still serving version 1"});
         let view = view(Some(&status)).expect("parses");
         assert_eq!(view.serving_version.as_deref(), Some("1"));
         assert_eq!(view.failures[0].reason, "bad");
+        let err = fail_if_degraded("m", &view).expect_err("degraded");
+        assert!(
+            err.to_string()
+                .contains("m is degraded: version 2 cannot serve"),
+            "{err}"
+        );
         assert!(super::view(Some(&Value::Null)).is_none());
     }
 }
