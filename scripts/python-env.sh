@@ -45,6 +45,7 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$hash" ]]; then
     exit 0
 fi
 
+echo "python-env: installing the '$set_name' requirements into $venv (pip; a minute or two the first time)..."
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "requirements/$set_name.txt"
 
 # The sets are nested (dev includes test includes runtime): stamp every set

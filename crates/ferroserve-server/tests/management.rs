@@ -627,15 +627,16 @@ async fn version_policy_keeps_older_versions_addressable_and_configs_apply_live(
     let reply = call(app, Method::PUT, config_uri, Some(config), None).await;
     let serving = expect_status(&reply, 200)["serving"].clone();
     assert_eq!(serving["serving_version"], "2", "{serving}");
-    let loaded: Vec<&str> = serving["versions"]
-        .as_array()
-        .expect("versions")
-        .iter()
-        .map(|v| v["version"].as_str().expect("label"))
-        .collect();
-    assert_eq!(loaded, ["1", "2"], "{serving}");
+    assert_eq!(loaded_versions(&serving), ["1", "2"], "{serving}");
     assert_eq!(answering_version(app, v1_uri).await, Ok("1".to_owned()));
     assert_eq!(served_version(app, "iris").await, Ok("2".to_owned()));
+
+    // `latest` counts the version the promotion archived: it stays loaded
+    // for a `previous` fallback.
+    let config = json!({"version_policy": {"latest": 2}});
+    let reply = call(app, Method::PUT, config_uri, Some(config), None).await;
+    let serving = expect_status(&reply, 200)["serving"].clone();
+    assert_eq!(loaded_versions(&serving), ["1", "2"], "{serving}");
 
     // A batching change reloads the served version and keeps it serving.
     let config = json!({"batching": {"max_batch_size": 2, "instance_count": 2}});
@@ -643,7 +644,7 @@ async fn version_policy_keeps_older_versions_addressable_and_configs_apply_live(
     let serving = expect_status(&reply, 200)["serving"].clone();
     assert_eq!(serving["serving_version"], "2", "{serving}");
     assert_eq!(serving["failures"], json!([]), "{serving}");
-    assert_eq!(serving["config_revision"], 2);
+    assert_eq!(serving["config_revision"], 3);
     assert_eq!(
         answering_version(app, v1_uri).await,
         Err(404),
@@ -655,7 +656,17 @@ async fn version_policy_keeps_older_versions_addressable_and_configs_apply_live(
         .iter()
         .filter(|a| *a == "set_serving_config")
         .count();
-    assert_eq!(configs, 2);
+    assert_eq!(configs, 3);
+}
+
+/// The version labels a serving status lists, in order.
+fn loaded_versions(serving: &Value) -> Vec<String> {
+    serving["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| v["version"].as_str().expect("label").to_owned())
+        .collect()
 }
 
 /// A valid reference profile of one numeric feature, as `ferroserve

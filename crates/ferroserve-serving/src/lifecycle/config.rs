@@ -56,7 +56,9 @@ pub enum VersionPolicy {
     /// Only the served version (the default).
     #[default]
     Serving,
-    /// The N newest ready versions as well, e.g. `{"latest": 2}`.
+    /// The N newest ready versions as well, archived ones included (so
+    /// the version a promotion archived stays loaded, e.g. for a
+    /// `previous` fallback), e.g. `{"latest": 2}`.
     Latest(usize),
     /// These versions as well, e.g. `{"specific": [1, 3]}`.
     Specific(Vec<i64>),
@@ -237,8 +239,8 @@ impl ModelServingConfig {
     }
 
     /// Every version to load: the target plus what the version policy adds
-    /// (`latest` and `all` skip archived versions; `specific` names any
-    /// ready version).
+    /// (`latest` and `specific` take any ready version; `all` skips
+    /// archived ones).
     pub fn wanted_versions(&self, versions: &[ModelVersion], target: Option<i64>) -> Vec<i64> {
         let ready = |archived_too: bool| -> Vec<i64> {
             let mut found: Vec<i64> = versions
@@ -253,8 +255,8 @@ impl ModelServingConfig {
         let mut wanted: Vec<i64> = match &self.version_policy {
             VersionPolicy::Serving => Vec::new(),
             VersionPolicy::Latest(n) => {
-                let live = ready(false);
-                live[live.len().saturating_sub(*n)..].to_vec()
+                let any = ready(true);
+                any[any.len().saturating_sub(*n)..].to_vec()
             }
             VersionPolicy::Specific(list) => {
                 let any = ready(true);
@@ -333,7 +335,7 @@ mod tests {
     }
 
     #[test]
-    fn version_policy_adds_ready_unarchived_versions() {
+    fn version_policy_adds_ready_versions() {
         let versions = history();
         let wanted = |value: Value| {
             ModelServingConfig::from_value(&json!({ "version_policy": value }))
@@ -342,6 +344,11 @@ mod tests {
         };
         assert_eq!(wanted(json!("serving")), vec![2]);
         assert_eq!(wanted(json!({"latest": 2})), vec![2, 3, 5]);
+        assert_eq!(
+            wanted(json!({"latest": 5})),
+            vec![1, 2, 3, 5],
+            "archived, among the newest"
+        );
         assert_eq!(wanted(json!({"specific": [3, 4, 7]})), vec![2, 3]);
         assert_eq!(
             wanted(json!({"specific": [1]})),
