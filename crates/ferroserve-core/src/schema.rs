@@ -7,16 +7,17 @@ use crate::InferError;
 
 /// One named feature (a column of the model's input matrix).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FeatureSpec {
     /// Feature name, as used in `{"instances": [{"name": value}]}`.
     pub name: String,
     /// Element type of the feature's column, when stated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datatype: Option<crate::DataType>,
-    /// Smallest expected value (informational until data contracts).
+    /// Smallest expected value; below it is a data-contract violation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min: Option<f64>,
-    /// Largest expected value (informational until data contracts).
+    /// Largest expected value; above it is a data-contract violation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
     /// Value used when a row omits this feature; without one the feature is required.
@@ -24,8 +25,10 @@ pub struct FeatureSpec {
     pub default: Option<f64>,
 }
 
-/// Column names (and class labels) of a tabular model.
+/// Column names (and class labels) of a tabular model; the format is
+/// described in `docs/FEATURE-SCHEMA.md`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FeatureSchema {
     /// Features in input column order.
     pub features: Vec<FeatureSpec>,
@@ -138,5 +141,21 @@ mod tests {
         let err =
             FeatureSchema::from_json(r#"{"features":[{"name":"a"},{"name":"a"}]}"#).unwrap_err();
         assert!(err.message.contains("appears twice"));
+    }
+
+    #[test]
+    fn rejects_unknown_fields_by_name() {
+        let err = FeatureSchema::from_json(r#"{"features":[{"name":"a","mni":1}]}"#).unwrap_err();
+        assert!(
+            err.message.contains("unknown field `mni`"),
+            "{}",
+            err.message
+        );
+        let err = FeatureSchema::from_json(r#"{"features":[],"labels":[]}"#).unwrap_err();
+        assert!(
+            err.message.contains("unknown field `labels`"),
+            "{}",
+            err.message
+        );
     }
 }
