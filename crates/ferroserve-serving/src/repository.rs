@@ -43,6 +43,20 @@ pub enum VersionPolicy {
     Specific(Vec<u64>),
 }
 
+impl VersionPolicy {
+    /// Refuses a policy that selects no version at all.
+    fn check(&self) -> Result<(), &'static str> {
+        match self {
+            VersionPolicy::Latest(0) => Err("latest = 0 selects no version; use 1 or more"),
+            VersionPolicy::All(false) => Err("all = false selects no version; use all = true"),
+            VersionPolicy::Specific(list) if list.is_empty() => {
+                Err("specific = [] selects no version; name at least one")
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 impl Default for VersionPolicy {
     fn default() -> Self {
         VersionPolicy::Latest(1)
@@ -141,6 +155,12 @@ pub fn scan(dir: &Path, defaults: &ServingDefaults) -> Result<Vec<ModelSpec>, Re
             )));
         }
         versions.sort_by_key(|(n, _)| *n);
+        config.version_policy.check().map_err(|why| {
+            RepositoryError(format!(
+                "{}: version_policy {why}: the model would have nothing to serve",
+                model_dir.join(CONFIG_FILE).display()
+            ))
+        })?;
         let chosen: Vec<(u64, PathBuf)> = match &config.version_policy {
             VersionPolicy::Latest(n) => versions.split_off(versions.len().saturating_sub(*n)),
             VersionPolicy::All(_) => versions,
@@ -321,5 +341,22 @@ mod tests {
         .expect("write");
         let err = scan(dir.path(), &defaults()).unwrap_err().to_string();
         assert!(err.contains("names version 7"), "{err}");
+
+        for (policy, why) in [
+            ("{ latest = 0 }", "latest = 0 selects no version"),
+            ("{ all = false }", "all = false selects no version"),
+            ("{ specific = [] }", "specific = [] selects no version"),
+        ] {
+            std::fs::write(
+                dir.path().join("a/config.toml"),
+                format!("version_policy = {policy}\n"),
+            )
+            .expect("write");
+            let err = scan(dir.path(), &defaults()).unwrap_err().to_string();
+            assert!(
+                err.contains(why) && err.contains("nothing to serve"),
+                "{err}"
+            );
+        }
     }
 }

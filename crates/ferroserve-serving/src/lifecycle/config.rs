@@ -144,6 +144,11 @@ impl ModelServingConfig {
     /// Checks values that parse but cannot work.
     pub fn validate(&self) -> Result<(), InferError> {
         self.batching_over(&BatcherConfig::default())?;
+        if self.version_policy == VersionPolicy::Latest(0) {
+            return Err(InferError::invalid(
+                "serving config: version_policy latest must be at least 1",
+            ));
+        }
         if self.intra_op_threads == Some(0) {
             return Err(InferError::invalid(
                 "serving config: intra_op_threads must be at least 1",
@@ -379,6 +384,7 @@ mod tests {
         assert!(err(json!({"batching": {"max_batch": 3}})).contains("max_batch"));
         assert!(err(json!({"batching": {"max_batch_size": 0}})).contains("max_batch_size"));
         assert!(err(json!({"intra_op_threads": 0})).contains("intra_op_threads"));
+        assert!(err(json!({"version_policy": {"latest": 0}})).contains("latest must be at least 1"));
         assert!(err(json!({"engine": "cuda"})).contains("cuda"));
         assert!(err(json!({"colour": 1})).contains("colour"));
         assert!(err(json!({"cache": {"ttl_s": 0}})).contains("cache.ttl_s"));
