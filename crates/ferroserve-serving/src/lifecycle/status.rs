@@ -53,6 +53,11 @@ pub struct ServingStatus {
     pub failures: Vec<ServingFailure>,
     /// Revision of the serving config in force (registry models).
     pub config_revision: Option<i64>,
+    /// The model is served from a file given at start and a registry model
+    /// of the same name exists: the file wins, the registry's versions are
+    /// not served. Shown only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub shadows_registry_model: bool,
 }
 
 impl ServingStatus {
@@ -78,6 +83,7 @@ impl ServingStatus {
                 .unwrap_or_default(),
             failures: Vec::new(),
             config_revision: None,
+            shadows_registry_model: false,
         }
     }
 }
