@@ -237,3 +237,74 @@ fn a_model_file_named_like_a_registry_model_is_reported() {
     assert_eq!(status["origin"], "repository", "{status}");
     assert_eq!(status["shadows_registry_model"], true, "{status}");
 }
+
+#[test]
+fn fault_and_breaker_lines_name_the_model_and_version() {
+    let repo = tempfile::tempdir().expect("tempdir");
+    let folder = repo.path().join("brk/1");
+    std::fs::create_dir_all(&folder).expect("mkdir");
+    std::fs::copy(
+        repo_root().join("examples/iris/model.onnx"),
+        folder.join("model.onnx"),
+    )
+    .expect("copy model");
+    std::fs::write(
+        repo.path().join("brk/config.toml"),
+        "[breaker]\nmin_requests = 4\nfailure_rate = 0.5\n",
+    )
+    .expect("write config");
+    let data = tempfile::tempdir().expect("tempdir");
+    let repo_arg = repo.path().to_str().expect("utf-8 path");
+    let server = Logged::start(
+        data.path(),
+        &[
+            "--model-repository",
+            repo_arg,
+            "--enable-fault-injection",
+            "--no-example",
+            "--log-format",
+            "json",
+            "--log-level",
+            "warn",
+        ],
+    );
+    let client = reqwest::blocking::Client::new();
+    let until = Instant::now() + Duration::from_secs(60);
+    let faults = loop {
+        let reply = client
+            .put(format!(
+                "{}/api/v1/models/brk/versions/1/faults",
+                server.base
+            ))
+            .json(&json!({"error_rate": 1.0}))
+            .send()
+            .expect("sent");
+        if reply.status() == 200 || Instant::now() > until {
+            break reply;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(faults.status(), 200);
+    let injected: Value =
+        serde_json::from_str(&server.wait_for_line("faults injected")).expect("JSON");
+    assert_eq!(injected["fields"]["latency"], "none", "{injected}");
+    assert_eq!(injected["fields"]["error_rate"], 1.0, "{injected}");
+    for _ in 0..4 {
+        let (status, _) = post(
+            &format!("{}/v2/models/brk/infer", server.base),
+            &json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32",
+                "data": [5.1, 3.5, 1.4, 0.2]}]}),
+        );
+        assert_eq!(status, 500);
+    }
+    let opened: Value =
+        serde_json::from_str(&server.wait_for_line("circuit breaker opened")).expect("JSON");
+    assert_eq!(opened["fields"]["model"], "brk", "{opened}");
+    assert_eq!(opened["fields"]["version"], "1", "{opened}");
+    for line in server.lines() {
+        assert!(
+            !line.contains("FaultSpec") && !line.contains("Some("),
+            "{line}"
+        );
+    }
+}

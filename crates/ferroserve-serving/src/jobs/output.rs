@@ -212,6 +212,14 @@ mod tests {
     }
 
     #[test]
+    fn numbers_are_written_short_and_exact() {
+        assert_eq!(number_text(3.0), "3");
+        assert_eq!(number_text(0.25), "0.25");
+        assert_eq!(number_text(1e300), "1e300");
+        assert_eq!(number_text(-2.5e-9), "-2.5e-9");
+    }
+
+    #[test]
     fn csv_has_a_column_per_value_and_a_row_number() {
         let mut encoder = ResultEncoder::new(OutputFormat::Csv, names());
         let header = encoder.header(&outputs()).expect("header").expect("csv");

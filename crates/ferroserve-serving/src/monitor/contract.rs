@@ -217,5 +217,7 @@ mod tests {
             message.contains("row 4, feature 'width': 9 is above the maximum 3"),
             "{message}"
         );
+        let message = contract.describe(0, 0, Value::Number(1e300), Violation::AboveMax);
+        assert!(message.contains("'width': 1e300 is above"), "{message}");
     }
 }
