@@ -75,7 +75,7 @@ impl Backend for TractBackend {
                 panic_message(payload.as_ref())
             ))
         })??;
-        tracing::debug!(model = %source.describe(), ?signature, "loaded with tract");
+        tracing::debug!(model = %source.describe(), signature = %signature, "loaded with tract");
         Ok(Arc::new(TractModel { plan, signature }))
     }
 }

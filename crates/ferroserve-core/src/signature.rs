@@ -1,6 +1,8 @@
 //! Model signatures: the names, types and shapes of a model's inputs and
 //! outputs, and the checks a request must pass against them.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{DataType, InferError, Tensor};
@@ -110,6 +112,19 @@ pub fn format_shape(shape: &[Dim]) -> String {
     format!("[{}]", dims.join(", "))
 }
 
+impl fmt::Display for TensorSpec {
+    /// `input FP32 [-1, 4]`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} {}",
+            self.name,
+            self.datatype,
+            format_shape(&self.shape)
+        )
+    }
+}
+
 /// Inputs and outputs of a model.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ModelSignature {
@@ -117,6 +132,25 @@ pub struct ModelSignature {
     pub inputs: Vec<TensorSpec>,
     /// Declared outputs, in the order the engine produces them.
     pub outputs: Vec<TensorSpec>,
+}
+
+impl fmt::Display for ModelSignature {
+    /// `inputs: input FP32 [-1, 4]; outputs: label INT64 [-1]`, as logs show it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |specs: &[TensorSpec]| {
+            specs
+                .iter()
+                .map(TensorSpec::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        write!(
+            f,
+            "inputs: {}; outputs: {}",
+            list(&self.inputs),
+            list(&self.outputs)
+        )
+    }
 }
 
 impl ModelSignature {
@@ -235,6 +269,16 @@ mod tests {
                 vec![Dim::Dynamic],
             )],
         }
+    }
+
+    #[test]
+    fn signatures_display_as_names_types_and_shapes() {
+        let text = iris().to_string();
+        assert!(
+            text.starts_with("inputs: input FP32 [-1, 4]; outputs: "),
+            "{text}"
+        );
+        assert!(!text.contains("TensorSpec"), "{text}");
     }
 
     fn input(shape: Vec<usize>) -> Tensor {

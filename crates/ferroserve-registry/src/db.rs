@@ -29,6 +29,16 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// `sqlite` or `postgres`, as logs name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
 /// The migrations of one backend, compiled into the binary.
 #[derive(Debug)]
 pub(crate) struct EmbeddedMigrations(pub(crate) Backend);

@@ -64,7 +64,7 @@ impl Registry {
             .await?
             .run(&pool)
             .await?;
-        tracing::info!(backend = ?backend, "registry connected");
+        tracing::info!(backend = backend.as_str(), "registry connected");
         Ok(Registry { pool, backend })
     }
 

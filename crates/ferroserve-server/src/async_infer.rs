@@ -48,7 +48,7 @@ pub(crate) async fn submit(
     body: &[u8],
     json_len: Option<usize>,
 ) -> Result<Response, InferError> {
-    let served = state.manager.get(model, version)?;
+    let served = crate::not_served::find(state, model, version).await?;
     // A request that cannot run is refused now, not reported later.
     let (request, _) = KserveV2 { json_len }.decode(&served, body)?;
     let signature = served.signature();

@@ -64,7 +64,7 @@ pub(crate) async fn handle<P: Protocol>(
     body: &[u8],
 ) -> Response {
     let start = Instant::now();
-    let served = match state.manager.get(model, version) {
+    let served = match crate::not_served::find(state, model, version).await {
         Ok(served) => served,
         Err(e) => {
             let response = ApiError(e).into_response();

@@ -7,11 +7,13 @@ pub mod async_infer;
 pub mod body;
 pub mod client;
 pub mod error;
+pub mod error_body;
 pub mod health;
 pub mod idempotency;
 pub mod inference;
 pub mod kserve;
 mod management;
+mod not_served;
 pub mod request_id;
 pub mod shutdown;
 pub mod state;
@@ -26,7 +28,15 @@ use ferroserve_serving::ModelSpec;
 pub use state::{AppState, ServerConfig, SharedState};
 
 /// The whole HTTP API as a router, so tests can drive it without a socket.
+/// Error answers are made JSON around the finished router, where they carry
+/// every header the router adds (`Allow` on a 405).
 pub fn app(state: SharedState) -> Router {
+    Router::new()
+        .fallback_service(routes(state))
+        .layer(axum::middleware::from_fn(error_body::json_errors))
+}
+
+fn routes(state: SharedState) -> Router {
     use kserve::routes as v2;
     Router::new()
         .route("/livez", get(health::live))

@@ -1,5 +1,5 @@
-//! Process-wide Prometheus recorder with the histogram buckets of
-//! [`ferroserve_serving::telemetry`], installed once.
+//! Process-wide Prometheus recorder with the histogram buckets and help
+//! texts of [`ferroserve_serving::telemetry`], installed once.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -26,6 +26,7 @@ pub fn prometheus() -> PrometheusHandle {
             if metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
             }
+            ferroserve_serving::telemetry::describe_all();
             handle
         })
         .clone()

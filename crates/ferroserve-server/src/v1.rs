@@ -26,7 +26,7 @@ pub(crate) async fn status(
     State(state): State<SharedState>,
     Path(model): Path<String>,
 ) -> Result<Response, ApiError> {
-    let served = state.manager.get(&model, None)?;
+    let served = crate::not_served::find(&state, &model, None).await?;
     Ok(
         Json(json!({ "name": served.name(), "version": served.version(), "ready": true }))
             .into_response(),

@@ -105,3 +105,101 @@ pub const JOB_ROWS: &str = "ferroserve_job_rows_total";
 pub const JOBS_FINISHED: &str = "ferroserve_jobs_finished_total";
 /// Jobs running on this server.
 pub const JOBS_RUNNING: &str = "ferroserve_jobs_running";
+
+/// What a metric is, for its `# TYPE` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    /// Only goes up.
+    Counter,
+    /// Goes up and down.
+    Gauge,
+    /// Samples in buckets.
+    Histogram,
+}
+
+/// Every metric above with its kind and the text of its `# HELP` line. A
+/// unit test checks that no metric name is missing.
+pub const METRICS: &[(&str, MetricKind, &str)] = {
+    use MetricKind::{Counter, Gauge, Histogram};
+    &[
+        (REQUESTS_TOTAL, Counter, "Inference requests answered, by model, version, protocol and HTTP status code."),
+        (REQUEST_DURATION, Histogram, "End-to-end inference request time in seconds, by model, version and protocol."),
+        (QUEUE_DURATION, Histogram, "Time a request waited in its batch queue in seconds, by model and version."),
+        (INFERENCE_DURATION, Histogram, "Engine time of one batch in seconds, by model and version."),
+        (BATCH_SIZE, Histogram, "Rows per executed batch, by model and version."),
+        (QUEUE_DEPTH, Gauge, "Rows waiting in the batch queue, by model and version."),
+        (REQUESTS_DROPPED, Counter, "Requests refused or dropped by the batcher, by model, version and reason (queue_full, deadline, cancelled)."),
+        (MODEL_LOADED, Gauge, "1 while a model version is loaded and serving, by model, version and engine."),
+        (MODEL_DEGRADED, Gauge, "1 while a model serves another version than the registry selects (see degraded in its serving status), by model."),
+        (FEATURE_PSI, Gauge, "Population stability index of a feature in the last closed drift window, by model, version and feature."),
+        (FEATURE_KS_PVALUE, Gauge, "Kolmogorov-Smirnov p-value of a numeric feature in the last closed drift window, by model, version and feature."),
+        (FEATURE_JS_DISTANCE, Gauge, "Jensen-Shannon distance of a categorical feature in the last closed drift window, by model, version and feature."),
+        (PREDICTION_PSI, Gauge, "Population stability index of the predictions in the last closed drift window, by model and version."),
+        (DATASET_DRIFT_SHARE, Gauge, "Share of drifted features in the last closed drift window, by model and version."),
+        (MONITOR_WINDOWS, Counter, "Drift windows closed, by model and version."),
+        (MONITOR_DROPPED, Counter, "Requests not observed because the monitor fell behind, by model and version."),
+        (MONITOR_SKIPPED, Counter, "Requests not observed because they were over the version's rows-per-second budget, by model and version."),
+        (CONTRACT_VIOLATIONS, Counter, "Data contract violations, by model, version, feature and kind (null, below_min, above_max, unknown_category, wrong_type)."),
+        (ONLINE_ACCURACY, Gauge, "Online accuracy over the labeled window, by model and version."),
+        (ONLINE_F1, Gauge, "Online macro F1 over the labeled window, by model and version."),
+        (ONLINE_MAE, Gauge, "Online mean absolute error of a regressor over the labeled window, by model and version."),
+        (ONLINE_RMSE, Gauge, "Online root mean squared error of a regressor over the labeled window, by model and version."),
+        (MONITOR_ALERTS, Counter, "Monitoring alerts fired, by model and rule."),
+        (CACHE_REQUESTS, Counter, "Result cache lookups, by layer (l1, l2) and result (hit, miss, error, unavailable, skipped_cheap, bypass)."),
+        (CACHE_LOOKUP_DURATION, Histogram, "Time of one result cache lookup in seconds, by layer and result."),
+        (REDIS_BREAKER_STATE, Gauge, "State of the breaker around Redis (cache, limits, idempotency): 0 closed, 1 open, 2 half-open."),
+        (BREAKER_STATE, Gauge, "State of a model version's circuit breaker, by model and version: 0 closed, 1 open, 2 half-open."),
+        (BREAKER_OPENED, Counter, "Times a model version's circuit breaker opened, by model and version."),
+        (FALLBACKS, Counter, "Requests answered by a fallback while a breaker was open, by model and kind (cache, version, static, unavailable)."),
+        (CONCURRENCY_REFUSED, Counter, "Requests refused by a concurrency limit, by model and scope (server, model)."),
+        (IDEMPOTENCY_TOTAL, Counter, "Idempotency-Key claims, by result (first, replay, mismatch, in_progress)."),
+        (IDEMPOTENCY_REDIS_FALLBACK_TOTAL, Counter, "Idempotency-Key claims that Redis could not serve and that fell back to the in-process store."),
+        (RATE_LIMITED_TOTAL, Counter, "Requests refused by a rate limit, by model and scope (client, model, model_client)."),
+        (RATE_LIMIT_CHECKS_TOTAL, Counter, "Rate-limit checks, by store (redis, local, local_fallback)."),
+        (ALERT_WEBHOOK_DELIVERIES, Counter, "Alert webhook deliveries, by outcome (delivered, rejected, gave_up)."),
+        (JOB_ROWS, Counter, "Rows handled by batch jobs, by model and result (done, failed)."),
+        (JOBS_FINISHED, Counter, "Jobs that reached a final state, by kind and state."),
+        (JOBS_RUNNING, Gauge, "Batch and asynchronous jobs running on this server."),
+    ]
+};
+
+/// Gives every metric its `# HELP` text in the installed recorder; called
+/// once, right after the recorder is installed.
+pub fn describe_all() {
+    for &(name, kind, help) in METRICS {
+        match kind {
+            MetricKind::Counter => metrics::describe_counter!(name, help),
+            MetricKind::Gauge => metrics::describe_gauge!(name, help),
+            MetricKind::Histogram => metrics::describe_histogram!(name, help),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_name_has_a_help_text() {
+        let source = include_str!("telemetry.rs");
+        let names: Vec<&str> = source
+            .lines()
+            .filter_map(|line| line.strip_prefix("pub const "))
+            .filter_map(|rest| rest.split_once(": &str = \""))
+            .filter_map(|(_, value)| value.split_once('"'))
+            .map(|(name, _)| name)
+            .filter(|name| name.starts_with("ferroserve_"))
+            .collect();
+        assert!(names.len() >= 30, "found only {names:?}");
+        for name in names {
+            let described = METRICS.iter().filter(|(n, _, _)| *n == name).count();
+            assert_eq!(
+                described, 1,
+                "metric {name} needs exactly one entry in METRICS"
+            );
+        }
+        for (name, _, help) in METRICS {
+            assert!(help.ends_with('.') && help.len() > 20, "{name}: {help}");
+        }
+    }
+}

@@ -176,9 +176,9 @@ pub struct ServeArgs {
     /// How long a prediction waits for its feedback (ground truth), in seconds [default: 86400].
     #[arg(long, env = "FERROSERVE_FEEDBACK_TTL_S")]
     pub feedback_ttl_s: Option<u64>,
-    /// Log format: json or text [default: json].
+    /// Log format: auto (text when standard error is a terminal, JSON otherwise), text or json [default: auto].
     #[arg(long, env = "FERROSERVE_LOG_FORMAT")]
-    pub log_format: Option<String>,
+    pub log_format: Option<crate::logging::LogFormat>,
     /// Log filter, e.g. info or ferroserve=debug [default: info; RUST_LOG also works].
     #[arg(long, env = "FERROSERVE_LOG_LEVEL")]
     pub log_level: Option<String>,

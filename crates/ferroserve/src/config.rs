@@ -14,12 +14,13 @@ use ferroserve_serving::guard::idempotency::IdempotencyConfig;
 use ferroserve_serving::guard::rate_limit::{Limit, RateLimitConfig};
 use ferroserve_serving::monitor::MonitorOptions;
 use ferroserve_serving::redis_link::RedisSettings;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cli::ServeArgs;
+use crate::logging::LogFormat;
 
 /// Everything `ferroserve serve` needs.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServeConfig {
     /// Address to listen on for HTTP.
@@ -62,8 +63,8 @@ pub struct ServeConfig {
     pub drain_timeout_s: u64,
     /// HTTP threads (None: cores - 1).
     pub http_threads: Option<usize>,
-    /// `json` or `text`.
-    pub log_format: String,
+    /// `auto` (text on a terminal, JSON otherwise), `text` or `json`.
+    pub log_format: LogFormat,
     /// Log filter.
     pub log_level: String,
     /// Redis URL of the shared result cache (secret: never logged in full).
@@ -83,7 +84,7 @@ pub struct ServeConfig {
 }
 
 /// The `[monitoring]` section.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MonitoringSettings {
     /// Watch served versions at all.
@@ -123,7 +124,7 @@ impl MonitoringSettings {
 /// The `[rate_limit]` section: `per_client` (each client across all
 /// models) and `per_model` (each model without its own), each
 /// `{ requests_per_s = .., burst = .. }`.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitSettings {
     /// Each client across all models.
@@ -133,7 +134,7 @@ pub struct RateLimitSettings {
 }
 
 /// The `[idempotency]` section.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IdempotencySettings {
     /// Honour `Idempotency-Key` headers.
@@ -160,7 +161,7 @@ impl Default for IdempotencySettings {
 
 /// The `[cache]` section: result cache defaults. Models opt in or out in
 /// their own serving config; `enabled` is the default for those that do not say.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheSettings {
     /// Cache models that do not say (off by default: caching assumes a
@@ -219,7 +220,7 @@ impl Default for ServeConfig {
             request_timeout_ms: 30_000,
             drain_timeout_s: 30,
             http_threads: None,
-            log_format: "json".to_string(),
+            log_format: LogFormat::Auto,
             log_level: "info".to_string(),
             redis_url: None,
             cache: CacheSettings::default(),
@@ -248,7 +249,8 @@ impl ServeConfig {
     fn from_file(path: &Path) -> anyhow::Result<ServeConfig> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+        crate::config_file::parse(&text)
+            .map_err(|message| anyhow::anyhow!("invalid config file {}: {message}", path.display()))
     }
 
     fn apply(&mut self, args: &ServeArgs) -> anyhow::Result<()> {
@@ -357,9 +359,6 @@ impl ServeConfig {
             .context("invalid batching settings")?;
         if self.intra_op_threads == 0 {
             bail!("intra_op_threads must be at least 1");
-        }
-        if !matches!(self.log_format.as_str(), "json" | "text") {
-            bail!("log_format must be json or text, got {:?}", self.log_format);
         }
         if self.registry_poll_ms == 0 {
             bail!("registry_poll_ms must be at least 1");

@@ -10,6 +10,7 @@ mod batch;
 mod bench;
 mod cli;
 mod config;
+mod config_file;
 mod drift;
 mod example;
 mod logging;

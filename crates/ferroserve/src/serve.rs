@@ -11,7 +11,7 @@ use ferroserve_serving::cache::ResultCache;
 use ferroserve_serving::guard::idempotency::IdempotencyStore;
 use ferroserve_serving::guard::rate_limit::RateLimiter;
 use ferroserve_serving::jobs::{JobOptions, JobService};
-use ferroserve_serving::lifecycle::Controller;
+use ferroserve_serving::lifecycle::{Controller, Lifecycle};
 use ferroserve_serving::monitor::Monitor;
 use ferroserve_serving::redis_link::RedisLink;
 use ferroserve_serving::repository::{self, ServingDefaults};
@@ -23,7 +23,7 @@ use crate::config::ServeConfig;
 /// Runs the server.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = ServeConfig::load(&args)?;
-    crate::logging::init(&config.log_format, &config.log_level);
+    crate::logging::init(config.log_format, &config.log_level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.http_threads())
         .thread_name("ferroserve-http")
@@ -42,6 +42,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     if specs.is_empty() && !config.no_example {
         crate::example::seed_registry(&lifecycle).await?;
     }
+    warn_shadowed(&lifecycle, &specs).await;
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
         .with_context(|| format!("cannot listen on {}", config.http))?;
@@ -136,6 +137,21 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .await;
     tracing::info!("ferroserve stopped");
     Ok(())
+}
+
+/// Warns about each model file named like a registry model: the file is
+/// served and the registry's versions of that name are not (the model's
+/// serving status says so too).
+async fn warn_shadowed(lifecycle: &Lifecycle, specs: &[ModelSpec]) {
+    let names: std::collections::BTreeSet<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    for name in names {
+        if lifecycle.registry().get_model(name).await.is_ok() {
+            tracing::warn!(
+                model = name,
+                "a model file given at start has the name of a registry model: the file is served and the registry's versions of '{name}' are not; rename one of them to serve both"
+            );
+        }
+    }
 }
 
 fn serving_defaults(config: &ServeConfig) -> ServingDefaults {

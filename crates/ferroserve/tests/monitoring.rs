@@ -418,7 +418,8 @@ fn drift_alerts_reach_the_webhook_and_feedback_gives_online_accuracy() {
         "still below the floor: no second accuracy alert"
     );
 
-    // Labeled once; unknown ids are reported, not failed.
+    // Labeled once: a second label is reported as such, unknown ids as
+    // unknown, and neither fails the call.
     let (status, outcome) = client.send(
         reqwest::Method::POST,
         "/api/v1/models/iris/feedback",
@@ -426,7 +427,8 @@ fn drift_alerts_reach_the_webhook_and_feedback_gives_online_accuracy() {
     );
     assert_eq!(status, 200);
     assert_eq!(outcome["accepted"], 0);
-    assert_eq!(outcome["unknown"], json!(["calm0-0", "nope"]));
+    assert_eq!(outcome["already_labeled"], json!(["calm0-0"]));
+    assert_eq!(outcome["unknown"], json!(["nope"]));
     let (status, error) = client.send(
         reqwest::Method::POST,
         "/api/v1/models/iris/feedback",

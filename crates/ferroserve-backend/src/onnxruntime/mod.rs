@@ -75,7 +75,7 @@ impl Backend for OrtBackend {
             signature.outputs.push(spec);
             outputs.push(kind);
         }
-        tracing::debug!(model = %source.describe(), ?signature, "loaded with onnxruntime");
+        tracing::debug!(model = %source.describe(), signature = %signature, "loaded with onnxruntime");
         Ok(Arc::new(OrtModel {
             runtime: self.runtime.clone(),
             bytes,

@@ -161,7 +161,10 @@ impl<'de, T: JsonElement> Visitor<'de> for Flatten<'_, T> {
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
-        self.push(T::from_f64(v), format_args!("{v}"))
+        self.push(
+            T::from_f64(v),
+            format_args!("{}", ferroserve_core::json::float_text(v)),
+        )
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {

@@ -3,12 +3,12 @@
 //! and stop serving one, as `tritonclient`'s repository calls expect.
 
 use axum::Json;
-use ferroserve_serving::lifecycle::IndexEntry;
+use ferroserve_serving::lifecycle::{Controller, IndexEntry};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::management::extract::{parse_json, BodyBytes, Ctl, PathOf};
+use crate::management::extract::{parse_json, Actor, BodyBytes, Ctl, PathOf};
 use crate::management::ModelPath;
 
 /// `POST /v2/repository/index` body; unknown fields are ignored, as Triton does.
@@ -43,19 +43,50 @@ pub(crate) async fn index_filtered(
 
 /// `POST /v2/repository/models/{model}/load`: serves the model again
 /// (after an unload) or reloads it; the error says why it cannot serve.
+/// Recorded in the audit log as `model_loaded`.
 pub(crate) async fn load(
     Ctl(c): Ctl,
+    Actor(actor): Actor,
     PathOf(path): PathOf<ModelPath>,
 ) -> Result<Json<Value>, ApiError> {
-    c.load(&path.model).await?;
+    let status = c.load(&path.model).await?;
+    let version = status
+        .serving_version
+        .as_deref()
+        .and_then(|v| v.parse().ok());
+    let details = json!({ "via": "repository_api", "serving_version": status.serving_version });
+    audit(&c, &path.model, version, "model_loaded", details, &actor).await;
     Ok(Json(json!({})))
 }
 
 /// `POST /v2/repository/models/{model}/unload`: in-flight requests finish.
+/// Recorded in the audit log as `model_unloaded`.
 pub(crate) async fn unload(
     Ctl(c): Ctl,
+    Actor(actor): Actor,
     PathOf(path): PathOf<ModelPath>,
 ) -> Result<Json<Value>, ApiError> {
     c.unload(&path.model).await?;
+    let details = json!({ "via": "repository_api" });
+    audit(&c, &path.model, None, "model_unloaded", details, &actor).await;
     Ok(Json(json!({})))
+}
+
+/// Records a load or unload that took place; a failure to record it is
+/// logged, and the change stands.
+async fn audit(
+    c: &Controller,
+    model: &str,
+    version: Option<i64>,
+    action: &str,
+    details: Value,
+    actor: &str,
+) {
+    let registry = c.lifecycle().registry();
+    if let Err(e) = registry
+        .record_event(model, version, action, details, actor)
+        .await
+    {
+        tracing::warn!(model, action, error = %e, "cannot record the change in the audit log");
+    }
 }

@@ -39,7 +39,7 @@ pub(crate) async fn model_metadata(
     State(state): State<SharedState>,
     Path(model): Path<String>,
 ) -> Result<Response, ApiError> {
-    metadata(&state, &model, None)
+    metadata(&state, &model, None).await
 }
 
 /// `GET /v2/models/{m}/versions/{v}`: metadata of one version.
@@ -47,11 +47,15 @@ pub(crate) async fn version_metadata(
     State(state): State<SharedState>,
     Path((model, version)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    metadata(&state, &model, Some(&version))
+    metadata(&state, &model, Some(&version)).await
 }
 
-fn metadata(state: &SharedState, model: &str, version: Option<&str>) -> Result<Response, ApiError> {
-    let served = state.manager.get(model, version)?;
+async fn metadata(
+    state: &SharedState,
+    model: &str,
+    version: Option<&str>,
+) -> Result<Response, ApiError> {
+    let served = crate::not_served::find(state, model, version).await?;
     let snapshot = state.manager.snapshot();
     let versions: Vec<&str> = snapshot
         .get(model)
@@ -79,7 +83,7 @@ pub(crate) async fn model_ready(
     State(state): State<SharedState>,
     Path(model): Path<String>,
 ) -> Result<Response, ApiError> {
-    readiness(&state, &model, None)
+    readiness(&state, &model, None).await
 }
 
 /// `GET /v2/models/{m}/versions/{v}/ready`.
@@ -87,15 +91,15 @@ pub(crate) async fn version_ready(
     State(state): State<SharedState>,
     Path((model, version)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    readiness(&state, &model, Some(&version))
+    readiness(&state, &model, Some(&version)).await
 }
 
-fn readiness(
+async fn readiness(
     state: &SharedState,
     model: &str,
     version: Option<&str>,
 ) -> Result<Response, ApiError> {
-    match state.manager.get(model, version) {
+    match crate::not_served::find(state, model, version).await {
         Ok(_) => Ok(Json(json!({ "name": model, "ready": true })).into_response()),
         Err(e) if e.kind == ferroserve_core::ErrorKind::Unavailable => Ok((
             StatusCode::SERVICE_UNAVAILABLE,

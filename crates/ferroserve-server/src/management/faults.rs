@@ -61,7 +61,17 @@ pub(crate) async fn set(
     spec.validate()?;
     let slot = slot(&state, &path)?;
     slot.set(Some(spec));
-    tracing::warn!(model = %path.model, version = %path.version, actor = %actor.0, faults = ?spec, "faults injected");
+    let latency = spec
+        .latency
+        .map_or_else(|| "none".to_owned(), |latency| latency.to_string());
+    tracing::warn!(
+        model = %path.model,
+        version = %path.version,
+        actor = %actor.0,
+        latency = %latency,
+        error_rate = spec.error_rate,
+        "faults injected"
+    );
     Ok(Json(json!({ "faults": spec })))
 }
 

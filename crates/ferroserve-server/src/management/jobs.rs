@@ -254,7 +254,7 @@ pub(crate) async fn submit(
     let jobs = service(&state)?;
     let job = submission(&state, query, &headers, body).await?;
     // Refuse an unknown model before taking the input.
-    state.manager.get(&job.model, job.version.as_deref())?;
+    crate::not_served::find(&state, &job.model, job.version.as_deref()).await?;
     let limit = state.config.max_job_input_bytes;
     let upload = Upload {
         what: "job input",

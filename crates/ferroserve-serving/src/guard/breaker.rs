@@ -56,7 +56,7 @@ impl BreakerPolicy {
         if !(self.failure_rate > 0.0 && self.failure_rate <= 1.0) {
             return invalid(format!(
                 "failure_rate must be above 0 and at most 1, got {}",
-                self.failure_rate
+                ferroserve_core::json::float_text(self.failure_rate)
             ));
         }
         if self.min_requests == 0 {
@@ -173,6 +173,9 @@ struct Inner {
 #[derive(Debug)]
 pub struct VersionBreaker {
     policy: BreakerPolicy,
+    /// Model and version, for the log lines of state changes.
+    model: String,
+    version: String,
     inner: Mutex<Inner>,
     gauge: metrics::Gauge,
     opened: metrics::Counter,
@@ -189,6 +192,8 @@ impl VersionBreaker {
         gauge.set(0.0);
         VersionBreaker {
             policy,
+            model: model.to_owned(),
+            version: version.to_owned(),
             inner: Mutex::new(Inner {
                 state: State::Closed,
                 origin: Instant::now(),
@@ -300,6 +305,12 @@ impl VersionBreaker {
                     if succeeded + 1 >= self.policy.half_open_probes {
                         inner.slices = [Slice::default(); SLICES];
                         inner.consecutive_timeouts = 0;
+                        tracing::info!(
+                            model = %self.model,
+                            version = %self.version,
+                            probes = self.policy.half_open_probes,
+                            "circuit breaker closed: every probe succeeded"
+                        );
                         self.set(&mut inner, State::Closed);
                     } else {
                         inner.state = State::HalfOpen {
@@ -309,6 +320,12 @@ impl VersionBreaker {
                         };
                     }
                 } else {
+                    tracing::warn!(
+                        model = %self.model,
+                        version = %self.version,
+                        open_ms = self.policy.open_ms,
+                        "circuit breaker opened again: a probe failed"
+                    );
                     self.open(&mut inner, now);
                 }
             }
@@ -358,6 +375,8 @@ impl VersionBreaker {
             && inner.consecutive_timeouts >= self.policy.consecutive_timeouts;
         if rate_trips || timeouts_trip {
             tracing::warn!(
+                model = %self.model,
+                version = %self.version,
                 failures,
                 total,
                 consecutive_timeouts = inner.consecutive_timeouts,

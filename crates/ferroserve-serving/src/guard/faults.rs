@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use ferroserve_backend::{BackendError, LoadedModel, Runner};
+use ferroserve_core::json::float_text;
 use ferroserve_core::{InferError, ModelSignature, Tensor};
 use rand::Rng;
 use rand_distr::{Distribution, LogNormal};
@@ -35,6 +36,21 @@ pub enum LatencyFault {
     },
 }
 
+impl std::fmt::Display for LatencyFault {
+    /// `fixed 50 ms` or `lognormal median 5 ms p99 200 ms`, as logs show it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LatencyFault::Fixed { ms } => write!(f, "fixed {} ms", float_text(*ms)),
+            LatencyFault::Lognormal { median_ms, p99_ms } => write!(
+                f,
+                "lognormal median {} ms p99 {} ms",
+                float_text(*median_ms),
+                float_text(*p99_ms)
+            ),
+        }
+    }
+}
+
 /// The faults injected into one version (`PUT .../faults`).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -54,7 +70,7 @@ impl FaultSpec {
         if !(0.0..=1.0).contains(&self.error_rate) {
             return Err(InferError::invalid(format!(
                 "faults: error_rate must be between 0 and 1, got {}",
-                self.error_rate
+                float_text(self.error_rate)
             )));
         }
         let in_range = |what: &str, ms: f64| {
@@ -62,7 +78,8 @@ impl FaultSpec {
                 Ok(())
             } else {
                 Err(InferError::invalid(format!(
-                    "faults: latency.{what} must be between 0 and {MAX_LATENCY_MS} ms, got {ms}"
+                    "faults: latency.{what} must be between 0 and {MAX_LATENCY_MS} ms, got {}",
+                    float_text(ms)
                 )))
             }
         };
@@ -172,6 +189,16 @@ impl Runner for FaultyRunner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latency_faults_read_as_words_in_logs() {
+        assert_eq!(LatencyFault::Fixed { ms: 50.0 }.to_string(), "fixed 50 ms");
+        let tail = LatencyFault::Lognormal {
+            median_ms: 5.0,
+            p99_ms: 200.5,
+        };
+        assert_eq!(tail.to_string(), "lognormal median 5 ms p99 200.5 ms");
+    }
 
     #[test]
     fn bad_values_are_named() {

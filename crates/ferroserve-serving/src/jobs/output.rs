@@ -164,12 +164,12 @@ fn whole(value: f64) -> Option<i64> {
     (value.fract() == 0.0 && value.abs() < 1e15).then_some(value as i64)
 }
 
-/// A whole number prints without a fraction, any other in Rust's shortest
-/// round-trip form; both read back to the same value.
+/// A whole number prints without a fraction, any other in the shortest
+/// form that reads back to the same value (`1e300`, not 301 digits).
 fn number_text(value: f64) -> String {
     match whole(value) {
         Some(n) => n.to_string(),
-        None => value.to_string(),
+        None => ferroserve_core::json::float_text(value),
     }
 }
 
@@ -209,6 +209,14 @@ mod tests {
 
     fn names() -> Vec<String> {
         vec!["label".into(), "probabilities".into()]
+    }
+
+    #[test]
+    fn numbers_are_written_short_and_exact() {
+        assert_eq!(number_text(3.0), "3");
+        assert_eq!(number_text(0.25), "0.25");
+        assert_eq!(number_text(1e300), "1e300");
+        assert_eq!(number_text(-2.5e-9), "-2.5e-9");
     }
 
     #[test]

@@ -229,10 +229,14 @@ impl Controller {
     /// What the server serves of `model` now; unknown to both the server
     /// and the registry is an error.
     pub async fn status(&self, model: &str) -> Result<ServingStatus> {
-        let status = {
+        let mut status = {
             let state = self.state.lock().await;
             self.status_locked(&state, model)
         };
+        if status.origin == ModelOrigin::Repository {
+            let registry = self.lifecycle.registry();
+            status.shadows_registry_model = registry.get_model(model).await.is_ok();
+        }
         if status.origin == ModelOrigin::Registry && status.versions.is_empty() {
             self.lifecycle.registry().get_model(model).await?;
         }
@@ -467,9 +471,12 @@ impl Controller {
             self.record_degraded(model, degraded.as_deref()).await;
         }
         if before != after {
-            let from = before.as_deref().unwrap_or("none");
-            let to = after.as_deref().unwrap_or("none");
-            tracing::info!(model, from, to, "serving version swapped");
+            tracing::info!(
+                model,
+                from = before.as_deref().unwrap_or("none"),
+                to = after.as_deref().unwrap_or("none"),
+                "serving version swapped"
+            );
             let details = json!({ "from": before, "to": after });
             let version = after.as_deref().and_then(|v| v.parse().ok());
             if let Err(e) = registry

@@ -61,6 +61,11 @@ pub struct ServingStatus {
     pub failures: Vec<ServingFailure>,
     /// Revision of the serving config in force (registry models).
     pub config_revision: Option<i64>,
+    /// The model is served from a file given at start and a registry model
+    /// of the same name exists: the file wins, the registry's versions are
+    /// not served. Shown only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub shadows_registry_model: bool,
 }
 
 impl ServingStatus {
@@ -88,6 +93,7 @@ impl ServingStatus {
             config_revision: None,
             target_version: None,
             degraded: None,
+            shadows_registry_model: false,
         }
     }
 }

@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 
+use ferroserve_core::json::float_text;
 use ferroserve_core::{DataType, FeatureSchema};
 use serde::Serialize;
 
@@ -143,13 +144,19 @@ impl Contract {
         };
         let shown = match value {
             Value::Null => "null".to_owned(),
-            Value::Number(v) => v.to_string(),
+            Value::Number(v) => float_text(v),
             Value::Text(bytes) => format!("{:?}", String::from_utf8_lossy(bytes)),
         };
         let why = match violation {
             Violation::Null => "nulls are not allowed".to_owned(),
-            Violation::BelowMin => format!("below the minimum {}", rule.min.unwrap_or_default()),
-            Violation::AboveMax => format!("above the maximum {}", rule.max.unwrap_or_default()),
+            Violation::BelowMin => format!(
+                "below the minimum {}",
+                float_text(rule.min.unwrap_or_default())
+            ),
+            Violation::AboveMax => format!(
+                "above the maximum {}",
+                float_text(rule.max.unwrap_or_default())
+            ),
             Violation::UnknownCategory => "not a known category".to_owned(),
             Violation::WrongType => "a string where a number is expected".to_owned(),
         };
@@ -210,5 +217,7 @@ mod tests {
             message.contains("row 4, feature 'width': 9 is above the maximum 3"),
             "{message}"
         );
+        let message = contract.describe(0, 0, Value::Number(1e300), Violation::AboveMax);
+        assert!(message.contains("'width': 1e300 is above"), "{message}");
     }
 }

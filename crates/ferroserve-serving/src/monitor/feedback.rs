@@ -109,11 +109,7 @@ impl Feedback {
 
     /// Pairs every entry with its pending prediction (found by `lookup`),
     /// grouped by version.
-    pub(crate) fn match_pending(
-        self,
-        model: &str,
-        lookup: impl Fn(&str) -> Option<Arc<Pending>>,
-    ) -> Matched {
+    pub(crate) fn match_pending(self, model: &str, lookup: impl Fn(&str) -> Lookup) -> Matched {
         let mut outcome = FeedbackOutcome {
             received: self.entries.len(),
             ..FeedbackOutcome::default()
@@ -125,9 +121,16 @@ impl Feedback {
                 Some(request_id) => request_key(model, request_id),
                 None => idempotency_key(model, entry.idempotency_key.as_deref().unwrap_or("")),
             };
-            let Some(pending) = lookup(&key) else {
-                outcome.unknown.push(id);
-                continue;
+            let pending = match lookup(&key) {
+                Lookup::Pending(pending) => pending,
+                Lookup::Labeled => {
+                    outcome.already_labeled.push(id);
+                    continue;
+                }
+                Lookup::Unknown => {
+                    outcome.unknown.push(id);
+                    continue;
+                }
             };
             if seen.iter().any(|p| Arc::ptr_eq(p, &pending)) {
                 outcome.reject(id, "this request was already labeled in this call");
@@ -171,6 +174,16 @@ impl Feedback {
     }
 }
 
+/// What the store of pending predictions knows of a key.
+pub(crate) enum Lookup {
+    /// A prediction waiting for its feedback.
+    Pending(Arc<Pending>),
+    /// A prediction that already received its feedback.
+    Labeled,
+    /// Nothing: never seen, expired or forgotten.
+    Unknown,
+}
+
 /// The labeled predictions of one version in a feedback call.
 pub(crate) struct Batch {
     pub(crate) watch: Arc<Watch>,
@@ -205,8 +218,11 @@ pub struct FeedbackOutcome {
     pub accepted: usize,
     /// Rows labeled by them.
     pub labeled_rows: usize,
-    /// Ids that match no prediction (unknown, expired, or already labeled).
+    /// Ids that match no prediction (never seen, expired or forgotten).
     pub unknown: Vec<String>,
+    /// Ids whose prediction already received feedback in an earlier call;
+    /// the first label stands.
+    pub already_labeled: Vec<String>,
     /// Entries that matched but could not be applied.
     pub rejected: Vec<Rejected>,
     /// Online quality of each version that received labels.

@@ -14,7 +14,7 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 use super::alerts::{Alert, Fired};
-use super::feedback::{Feedback, FeedbackOutcome, Pending};
+use super::feedback::{Feedback, FeedbackOutcome, Lookup, Pending};
 use super::watch::{now_ms, Observation, VersionDrift, Watch, WatchSpec};
 use super::webhook::WebhookSender;
 use crate::telemetry;
@@ -195,6 +195,8 @@ impl Monitor {
 
 /// Predictions waiting for feedback, owned by the monitor thread: found by
 /// key, forgotten oldest first past `max` entries or once older than `ttl`.
+/// A labeled prediction stays as a marker (its outcomes dropped) until then,
+/// so that a second label for it is reported as such.
 struct PendingStore {
     entries: HashMap<String, Stored>,
     /// Keys in insertion order with their insertion number; a record whose
@@ -206,7 +208,8 @@ struct PendingStore {
 }
 
 struct Stored {
-    pending: Arc<Pending>,
+    /// `None` once labeled.
+    pending: Option<Arc<Pending>>,
     at: Instant,
     number: u64,
 }
@@ -229,7 +232,7 @@ impl PendingStore {
         self.entries.insert(
             key.clone(),
             Stored {
-                pending,
+                pending: Some(pending),
                 at,
                 number,
             },
@@ -264,14 +267,22 @@ impl PendingStore {
         }
     }
 
-    fn get(&self, key: &str) -> Option<Arc<Pending>> {
-        let stored = self.entries.get(key)?;
-        (stored.at.elapsed() <= self.ttl).then(|| stored.pending.clone())
+    fn get(&self, key: &str) -> Lookup {
+        match self.entries.get(key) {
+            Some(stored) if stored.at.elapsed() <= self.ttl => match &stored.pending {
+                Some(pending) => Lookup::Pending(pending.clone()),
+                None => Lookup::Labeled,
+            },
+            _ => Lookup::Unknown,
+        }
     }
 
-    fn remove(&mut self, key: &str) {
-        // Its record in `order` is skipped when it reaches the front.
-        self.entries.remove(key);
+    /// Keeps only the marker of a labeled prediction; it leaves like any
+    /// other entry, by age or count.
+    fn mark_labeled(&mut self, key: &str) {
+        if let Some(stored) = self.entries.get_mut(key) {
+            stored.pending = None;
+        }
     }
 }
 
@@ -346,7 +357,7 @@ impl Worker {
                 Ok((quality, fired)) => {
                     outcome.applied(&batch);
                     for key in &batch.keys {
-                        self.pending.remove(key);
+                        self.pending.mark_labeled(key);
                     }
                     if let Some(quality) = quality {
                         outcome.quality.insert(watch.version().to_owned(), quality);
@@ -511,7 +522,10 @@ mod tests {
                 keys: Vec::new(),
             })
         };
-        let value = |store: &PendingStore, key: &str| store.get(key).map(|p| p.outcomes.clone());
+        let value = |store: &PendingStore, key: &str| match store.get(key) {
+            Lookup::Pending(p) => Some(p.outcomes.clone()),
+            _ => None,
+        };
         let mut store = PendingStore::new(2, Duration::from_secs(60));
         store.insert("a".into(), pending(1.0));
         store.insert("b".into(), pending(2.0));
@@ -524,8 +538,10 @@ mod tests {
             "replaced, kept"
         );
         assert_eq!(value(&store, "c"), Some(vec![Outcome::Number(4.0)]));
-        store.remove("c");
+        store.mark_labeled("c");
         assert_eq!(value(&store, "c"), None);
+        assert!(matches!(store.get("c"), Lookup::Labeled));
+        assert!(matches!(store.get("b"), Lookup::Unknown));
         for i in 0..100 {
             store.insert("x".into(), pending(f64::from(i)));
         }
@@ -583,6 +599,11 @@ mod tests {
         assert_eq!(outcome.rejected.len(), 1, "{:?}", outcome.rejected);
         assert!(outcome.rejected[0].reason.contains("1 rows but 2 labels"));
         assert_eq!(outcome.quality["1"].accuracy, Some(0.5));
+        let again = Feedback::from_json(&json!([{"request_id": "r0", "label": 1}])).expect("valid");
+        let outcome = monitor.feedback("m", again).await.expect("answered");
+        assert_eq!(outcome.accepted, 0);
+        assert_eq!(outcome.already_labeled, vec!["r0".to_string()]);
+        assert!(outcome.unknown.is_empty(), "{:?}", outcome.unknown);
         let report = monitor.report("m").expect("watched");
         let version = &report.versions[0];
         assert_eq!(version.windows_closed, 1, "10 rows close a window of 10");

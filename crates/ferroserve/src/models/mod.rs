@@ -83,7 +83,10 @@ fn open_backend(registry: &RegistryArgs) -> anyhow::Result<Box<dyn ModelsBackend
             // Shows what opening the registry warns about (interrupted
             // registrations), nothing chattier; a missing ONNX Runtime is
             // no news on every command (artifacts are checked with tract).
-            crate::logging::init("text", "warn,ferroserve_backend=error");
+            crate::logging::init(
+                crate::logging::LogFormat::Text,
+                "warn,ferroserve_backend=error",
+            );
             Ok(Box::new(direct::DirectBackend::open(
                 &registry.settings(),
                 registry.ort_library.as_deref(),

@@ -24,7 +24,10 @@ pub use args::{format_parser, ProfileArgs};
 pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
     // Shows what opening the registry warns about, nothing chattier; a
     // missing ONNX Runtime is no news when tract runs the model.
-    crate::logging::init("text", "warn,ferroserve_backend=error");
+    crate::logging::init(
+        crate::logging::LogFormat::Text,
+        "warn,ferroserve_backend=error",
+    );
     let format = match args.format {
         Some(format) => format,
         None => Format::from_path(&args.data)?,

@@ -23,7 +23,7 @@ impl Limit {
         if !self.requests_per_s.is_finite() || self.requests_per_s <= 0.0 {
             return Err(InferError::invalid(format!(
                 "{what}.requests_per_s must be a finite number above 0, got {}",
-                self.requests_per_s
+                ferroserve_core::json::float_text(self.requests_per_s)
             )));
         }
         if self.burst == 0 {
