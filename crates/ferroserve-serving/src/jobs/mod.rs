@@ -7,7 +7,9 @@
 
 mod files;
 mod infer;
+mod lease;
 mod output;
+mod owner;
 mod run;
 mod service;
 mod spec;
