@@ -366,6 +366,75 @@ fn jobs_are_listed_shown_and_cancelled_on_a_data_dir_and_on_a_server() {
         assert!(stderr.contains("already succeeded"), "{stderr}");
     }
 
+    // Resuming a finished job only writes its results; the server's route
+    // answers the job as it is.
+    let again = dir.path().join("again.csv");
+    let (ok, _, stderr) = run(&[
+        "jobs",
+        "resume",
+        &id,
+        "--quiet",
+        "--url",
+        url,
+        "-o",
+        again.to_str().expect("utf-8"),
+    ]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        std::fs::read(&again).expect("results"),
+        std::fs::read(&scores).expect("results")
+    );
+    let client = reqwest::blocking::Client::new();
+    let resumed = client
+        .post(format!("{url}/api/v1/jobs/{id}/resume"))
+        .send()
+        .expect("resume");
+    assert_eq!(resumed.status().as_u16(), 200);
+    assert_eq!(resumed.json::<Value>().expect("job")["state"], "succeeded");
+    let missing = client
+        .post(format!("{url}/api/v1/jobs/no-such-job/resume"))
+        .send()
+        .expect("resume");
+    assert_eq!(missing.status().as_u16(), 404);
+
+    // Bad rows name the user's file, never the copy in the data dir.
+    let mut lines: Vec<String> = iris_lines();
+    lines.truncate(10);
+    lines[4] = "5.1,3.5".to_owned();
+    let bad = dir.path().join("short.csv");
+    std::fs::write(
+        &bad,
+        format!(
+            "sepal_length,sepal_width,petal_length,petal_width,species\n{}\n",
+            lines.join("\n")
+        ),
+    )
+    .expect("input");
+    let bad_out = dir.path().join("short-scores.csv");
+    let (ok, _, stderr) = run(&[
+        "batch",
+        bad.to_str().expect("utf-8"),
+        "--model",
+        "iris",
+        "--quiet",
+        "--data-dir",
+        data_dir,
+        "-o",
+        bad_out.to_str().expect("utf-8"),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("1 bad rows reported"), "{stderr}");
+    let report = std::fs::read_to_string(dir.path().join("short-scores.csv.errors.jsonl"))
+        .expect("bad-row report");
+    let reported: Value = serde_json::from_str(report.trim()).expect("one JSON line");
+    assert_eq!(reported["row"], 5, "{report}");
+    assert_eq!(reported["at"], "line 6", "{report}");
+    let error = reported["error"].as_str().expect("error");
+    assert!(
+        !error.contains("input.csv") && !error.contains(data_dir),
+        "the data dir's copy is named: {error}"
+    );
+
     // An empty bad-row report is an empty JSON lines body.
     let errors = reqwest::blocking::get(format!("{url}/api/v1/jobs/{id}/errors")).expect("errors");
     assert_eq!(errors.status().as_u16(), 200);

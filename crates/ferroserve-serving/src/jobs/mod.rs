@@ -6,6 +6,7 @@
 //! file. An asynchronous request is a job of one request.
 
 mod files;
+mod housekeeping;
 mod infer;
 mod lease;
 mod output;

@@ -190,4 +190,90 @@ mod tests {
         assert!(!lock_path(dir.path(), &gone).exists());
         assert!(lock_path(dir.path(), &second.owner.id).exists());
     }
+
+    /// A running batch job held by `owner` on `host` until `lease`.
+    fn job(owner: Option<&str>, host: &str, lease: Option<i64>) -> Job {
+        Job {
+            id: "j1".into(),
+            kind: "batch".into(),
+            model: "iris".into(),
+            version: None,
+            spec: serde_json::json!({"input_format": "csv"}),
+            state: if owner.is_some() {
+                JobState::Running
+            } else {
+                JobState::Queued
+            },
+            rows_total: None,
+            rows_done: 0,
+            rows_failed: 0,
+            checkpoint: serde_json::json!({}),
+            error: None,
+            owner: owner.map(str::to_owned),
+            owner_host: Some(host.to_owned()),
+            owner_pid: Some(7),
+            lease_expires_at: lease,
+            actor: "t".into(),
+            created_at: 0,
+            started_at: None,
+            updated_at: 0,
+            finished_at: None,
+            cancel_requested: false,
+        }
+    }
+
+    #[test]
+    fn a_job_is_taken_up_only_from_a_runner_that_is_gone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let me = ProcessOwner::start(dir.path(), Duration::from_secs(30)).expect("me");
+        let other = ProcessOwner::start(dir.path(), Duration::from_secs(30)).expect("other");
+        let host = me.owner.host.clone().expect("host");
+        let now = 1_000_000;
+        let (live, ended) = (Some(now + 10_000), Some(now - 1));
+        let claim = |job: &Job| claim_of(dir.path(), &me.owner, job, now);
+
+        // No files here: submitted elsewhere.
+        assert!(
+            matches!(claim(&job(None, &host, None)), Claim::No(why) if why.contains("not under"))
+        );
+        std::fs::create_dir_all(dir.path().join("j1")).expect("folder");
+        std::fs::write(dir.path().join("j1/input.csv"), "a\n1\n").expect("input");
+
+        assert_eq!(claim(&job(None, &host, None)), Claim::Now, "queued");
+        let theirs = other.owner.id.as_str();
+        let held = claim(&job(Some(theirs), &host, live));
+        assert!(
+            matches!(&held, Claim::No(why) if why.contains(theirs) && why.contains("pid 7")),
+            "{held:?}"
+        );
+        assert_eq!(
+            claim(&job(Some(theirs), &host, ended)),
+            Claim::Now,
+            "lease ran out"
+        );
+        assert_eq!(
+            claim(&job(Some(theirs), &host, None)),
+            Claim::Now,
+            "no lease"
+        );
+        assert!(matches!(
+            claim(&job(Some(&me.owner.id), &host, live)),
+            Claim::No(_)
+        ));
+        // A runner of another host cannot be proved gone: its lease decides.
+        let gone = other.owner.id.clone();
+        drop(other);
+        assert_eq!(
+            claim(&job(Some(&gone), &host, live)),
+            Claim::TakeOver(gone.clone())
+        );
+        assert!(matches!(
+            claim(&job(Some(&gone), "elsewhere", live)),
+            Claim::No(_)
+        ));
+        assert!(matches!(
+            claim(&job(Some("unknown-runner"), &host, live)),
+            Claim::No(_)
+        ));
+    }
 }
