@@ -3,7 +3,8 @@
 //! (under online load), `--detach` needs a server, `ferroserve jobs`
 //! lists, shows and cancels on a data dir and on a server, Parquet jobs
 //! count their rows from the file, and Ctrl-C on a local job leaves it
-//! resumable with the same results.
+//! resumable with the same results (and a remote one running on the
+//! server).
 
 mod common;
 
@@ -200,7 +201,7 @@ fn online_load(base: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(
 
 #[test]
 fn a_cli_job_keeps_its_job_while_a_server_on_its_data_dir_restarts() {
-    const ROWS: usize = 300_000;
+    const ROWS: usize = 500_000;
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("big.csv");
     std::fs::write(&input, repeated_iris(ROWS)).expect("input");
@@ -223,7 +224,7 @@ fn a_cli_job_keeps_its_job_while_a_server_on_its_data_dir_restarts() {
             "--model",
             "iris",
             "--chunk-rows",
-            "5000",
+            "2000",
             "--quiet",
             "-o",
             out.to_str().expect("utf-8"),
@@ -553,7 +554,7 @@ fn a_parquet_job_counts_its_rows_from_the_file() {
 
 #[test]
 fn ctrl_c_leaves_a_local_job_resumable_with_the_same_results() {
-    const ROWS: usize = 120_000;
+    const ROWS: usize = 200_000;
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("in.csv");
     std::fs::write(&input, repeated_iris(ROWS)).expect("input");
@@ -636,4 +637,63 @@ fn ctrl_c_leaves_a_local_job_resumable_with_the_same_results() {
         std::fs::read(&reference).expect("reference results"),
         "resuming gives exactly the results of an uninterrupted run"
     );
+}
+
+#[test]
+fn ctrl_c_on_a_remote_job_says_it_goes_on_and_how_to_reach_it() {
+    const ROWS: usize = 400_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in.csv");
+    std::fs::write(&input, repeated_iris(ROWS)).expect("input");
+    let data = tempfile::tempdir().expect("data dir");
+    let server = Server::start_in(data.path(), &[]);
+    server.wait_ready();
+    let out = dir.path().join("out.csv");
+    let (mut cli, id, stderr) = start_batch(
+        &[
+            input.to_str().expect("utf-8"),
+            "--model",
+            "iris",
+            "--chunk-rows",
+            "2000",
+            "--quiet",
+            "--url",
+            &server.base,
+            "-o",
+            out.to_str().expect("utf-8"),
+        ],
+        data.path(),
+    );
+    wait_rows(data.path(), &id, 2000);
+    let sent = Command::new("kill")
+        .args(["-INT", &cli.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let status = cli.wait().expect("batch ends");
+    let mut said = String::new();
+    while let Ok(line) = stderr.recv_timeout(Duration::from_secs(10)) {
+        said.push_str(&line);
+        said.push('\n');
+    }
+    assert_eq!(status.code(), Some(130), "{said}");
+    for words in [
+        format!("job {id} keeps running on the server {}", server.base),
+        format!("ferroserve jobs show {id} --url {}", server.base),
+        format!("ferroserve jobs cancel {id} --url {}", server.base),
+    ] {
+        assert!(said.contains(&words), "{words:?} missing from:\n{said}");
+    }
+    // The server finishes the job on its own.
+    let until = Instant::now() + Duration::from_secs(120);
+    loop {
+        let job = show_direct(data.path(), &id);
+        if job["state"] == "succeeded" {
+            assert_eq!(job["rows_done"], ROWS, "{job}");
+            break;
+        }
+        assert_eq!(job["state"], "running", "{job}");
+        assert!(Instant::now() < until, "never finished: {job}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
