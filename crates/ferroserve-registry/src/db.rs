@@ -62,6 +62,11 @@ impl EmbeddedMigrations {
                     "jobs",
                     include_str!("../migrations/sqlite/0003_jobs.sql"),
                 ),
+                (
+                    4,
+                    "job_leases",
+                    include_str!("../migrations/sqlite/0004_job_leases.sql"),
+                ),
             ],
             Backend::Postgres => &[
                 (
@@ -78,6 +83,11 @@ impl EmbeddedMigrations {
                     3,
                     "jobs",
                     include_str!("../migrations/postgres/0003_jobs.sql"),
+                ),
+                (
+                    4,
+                    "job_leases",
+                    include_str!("../migrations/postgres/0004_job_leases.sql"),
                 ),
             ],
         }

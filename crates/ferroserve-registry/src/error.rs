@@ -51,6 +51,16 @@ pub enum RegistryError {
     /// No batch or async inference job has this id.
     #[error("job '{0}' does not exist")]
     JobNotFound(String),
+    /// A runner no longer holds a job it was running: another runner took
+    /// it over (its lease had expired), or the job ended meanwhile. The
+    /// runner must stop writing to the job.
+    #[error("job '{id}' is not held by this runner: {reason}")]
+    JobLeaseLost {
+        /// The job.
+        id: String,
+        /// Who holds it now, or what became of it.
+        reason: String,
+    },
     /// A job with this id was already created.
     #[error("job '{0}' already exists")]
     JobExists(String),
@@ -131,6 +141,7 @@ impl RegistryError {
             | RegistryError::DataMissing { .. } => ErrorKind::NotFound,
             RegistryError::ModelExists(_)
             | RegistryError::JobExists(_)
+            | RegistryError::JobLeaseLost { .. }
             | RegistryError::Conflict(_) => ErrorKind::Conflict,
             RegistryError::InvalidName { .. }
             | RegistryError::Invalid(_)

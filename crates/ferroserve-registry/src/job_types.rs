@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -133,8 +134,15 @@ pub struct Job {
     pub checkpoint: Value,
     /// Why the job failed (or a note left by the runner when it finished).
     pub error: Option<String>,
-    /// Runner that claimed the job last.
+    /// Runner that claimed the job last (a [`JobOwner::id`]).
     pub owner: Option<String>,
+    /// Host the runner that claimed the job last runs on.
+    pub owner_host: Option<String>,
+    /// Process id of that runner on its host.
+    pub owner_pid: Option<i64>,
+    /// Until when (unix ms) the runner holds a running job unless it
+    /// renews its lease; `None` or past: any runner may claim it.
+    pub lease_expires_at: Option<i64>,
     /// Who asked for the job.
     pub actor: String,
     /// When the job was created (unix ms).
@@ -148,6 +156,59 @@ pub struct Job {
     /// Whether a cancel was asked while the job was running; the runner
     /// learns it from its next checkpoint.
     pub cancel_requested: bool,
+}
+
+/// How long a runner holds a job without renewing its lease, unless it
+/// says otherwise: long enough to ride out a slow database, short enough
+/// that a job left by a vanished runner is resumed soon.
+pub const DEFAULT_JOB_LEASE: Duration = Duration::from_secs(30);
+
+/// How often a runner renews the leases of its running jobs by default:
+/// a third of the lease, so two renewals may fail before it is lost.
+pub const DEFAULT_JOB_HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// A runner of jobs: one process, with an id of its own for each start
+/// (never shared with another process, nor with its own next start), and
+/// where it runs, recorded with each claim for people and for telling a
+/// dead runner on the same host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobOwner {
+    /// Unique id of this runner (a UUID made at start): 1-128 characters.
+    pub id: String,
+    /// Host name the runner runs on.
+    pub host: Option<String>,
+    /// Process id of the runner on its host.
+    pub pid: Option<u32>,
+    /// How long a claim, renewal or checkpoint holds the job.
+    pub lease: Duration,
+}
+
+impl JobOwner {
+    /// A runner called `id`, on no named host, with the default lease.
+    pub fn new(id: impl Into<String>) -> Self {
+        JobOwner {
+            id: id.into(),
+            host: None,
+            pid: None,
+            lease: DEFAULT_JOB_LEASE,
+        }
+    }
+
+    /// The same runner with leases of `lease`.
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// The runner as people read it: `ID (pid PID on HOST)`.
+    pub fn describe(id: &str, host: Option<&str>, pid: Option<i64>) -> String {
+        match (host, pid) {
+            (Some(host), Some(pid)) => format!("{id} (pid {pid} on {host})"),
+            (Some(host), None) => format!("{id} (on {host})"),
+            (None, Some(pid)) => format!("{id} (pid {pid})"),
+            (None, None) => id.to_owned(),
+        }
+    }
 }
 
 /// Which jobs [`Registry::list_jobs`](crate::Registry::list_jobs) returns.

@@ -4,7 +4,9 @@
 //!
 //! Every state change is one `UPDATE` whose `WHERE` names the state (and
 //! owner) it starts from, or one transaction, so a crash never leaves a
-//! half-written job and two runners never both win a claim. Creating and
+//! half-written job and two runners never both win a claim. A running job
+//! is held by its runner's lease (see `job_leases`): checkpoints and the
+//! finish are refused to any other runner. Creating and
 //! cancelling a job write an audit event in the same transaction; the audit
 //! log has no foreign key to models, so this works for models served from
 //! files too. Claims, checkpoints and finishes are the runner's bookkeeping
@@ -16,7 +18,9 @@ use sqlx::{AnyConnection, Row};
 
 use crate::db::{self, Audit};
 use crate::error::{RegistryError, Result};
-use crate::job_types::{Job, JobCheckpointOutcome, JobFilter, JobProgress, JobState, NewJob};
+use crate::job_types::{
+    Job, JobCheckpointOutcome, JobFilter, JobOwner, JobProgress, JobState, NewJob,
+};
 use crate::registry::Registry;
 use crate::validate;
 
@@ -30,9 +34,9 @@ const MAX_CHECKPOINT_BYTES: usize = 1024 * 1024;
 const MAX_LABEL: usize = 128;
 const MAX_LIST_LIMIT: i64 = 10_000;
 
-const JOB_COLUMNS: &str = "id, kind, model, version, spec, state, rows_total, rows_done, \
-    rows_failed, checkpoint, error, owner, actor, created_at, started_at, updated_at, \
-    finished_at, cancel_requested";
+pub(crate) const JOB_COLUMNS: &str = "id, kind, model, version, spec, state, rows_total, \
+    rows_done, rows_failed, checkpoint, error, owner, owner_host, owner_pid, lease_expires_at, \
+    actor, created_at, started_at, updated_at, finished_at, cancel_requested";
 /// SQL list of the finished states.
 const FINISHED: &str = "('succeeded', 'failed', 'cancelled')";
 
@@ -59,6 +63,9 @@ impl Registry {
             checkpoint: Value::Object(Default::default()),
             error: None,
             owner: None,
+            owner_host: None,
+            owner_pid: None,
+            lease_expires_at: None,
             actor: job.actor,
             created_at: now,
             started_at: None,
@@ -140,55 +147,18 @@ impl Registry {
         rows.iter().map(job_from_row).collect()
     }
 
-    /// Claims a job for the runner `owner` and returns it `Running`, or
-    /// `None` when another runner holds it or it has finished.
+    /// Saves the progress of a `Running` job held by `owner`: counters,
+    /// total, checkpoint and `updated_at` in one `UPDATE`, which also
+    /// renews the owner's lease.
     ///
-    /// A `Queued` job is claimed; so is a `Running` job whose owner is
-    /// `owner` itself (the same runner after a restart) or none. Runner
-    /// names must therefore be stable across restarts and distinct between
-    /// concurrent runners. `started_at` keeps the first claim's time. A
-    /// re-claimed job may carry `cancel_requested`: the runner should then
-    /// finish it as `Cancelled` instead of resuming.
-    pub async fn claim_job(&self, id: &str, owner: &str) -> Result<Option<Job>> {
-        check_owner(owner)?;
-        let now = db::now_ms();
-        let sql = format!(
-            "UPDATE jobs SET state = 'running', owner = $1, \
-             started_at = COALESCE(started_at, $2), updated_at = $2 \
-             WHERE id = $3 AND (state = 'queued' OR \
-                                (state = 'running' AND (owner IS NULL OR owner = $1))) \
-             RETURNING {JOB_COLUMNS}"
-        );
-        let row = sqlx::query(&sql)
-            .bind(owner)
-            .bind(now)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        match row {
-            Some(row) => {
-                let job = job_from_row(&row)?;
-                tracing::info!(job = id, owner, rows_done = job.rows_done, "job claimed");
-                Ok(Some(job))
-            }
-            None => {
-                // Only to tell a missing job from one that is taken.
-                self.job(id).await?;
-                Ok(None)
-            }
-        }
-    }
-
-    /// Saves the progress of a `Running` job owned by `owner`: counters,
-    /// total, checkpoint and `updated_at` in one `UPDATE`.
-    ///
-    /// Refused when the job is not running, belongs to another runner, or
+    /// Refused with [`RegistryError::JobLeaseLost`] when another runner
+    /// holds the job or it is no longer running, and refused when
     /// `rows_done` would decrease. Returns
     /// [`JobCheckpointOutcome::CancelRequested`] once a cancel was asked.
     pub async fn checkpoint_job(
         &self,
         id: &str,
-        owner: &str,
+        owner: &JobOwner,
         progress: JobProgress,
     ) -> Result<JobCheckpointOutcome> {
         validate_progress(id, &progress)?;
@@ -200,24 +170,27 @@ impl Registry {
                 checkpoint.len()
             )));
         }
+        let now = db::now_ms();
         let row = sqlx::query(
             "UPDATE jobs SET rows_done = $1, rows_failed = $2, \
-             rows_total = COALESCE($3, rows_total), checkpoint = $4, updated_at = $5 \
-             WHERE id = $6 AND state = 'running' AND owner = $7 AND rows_done <= $1 \
+             rows_total = COALESCE($3, rows_total), checkpoint = $4, updated_at = $5, \
+             lease_expires_at = $6 \
+             WHERE id = $7 AND state = 'running' AND owner = $8 AND rows_done <= $1 \
              RETURNING cancel_requested",
         )
         .bind(progress.rows_done)
         .bind(progress.rows_failed)
         .bind(progress.rows_total)
         .bind(checkpoint)
-        .bind(db::now_ms())
+        .bind(now)
+        .bind(lease_end(now, owner))
         .bind(id)
-        .bind(owner)
+        .bind(owner.id.as_str())
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else {
             let job = self.job(id).await?;
-            check_owned_running(&job, owner, "checkpointed")?;
+            check_held(&job, owner, "checkpointed")?;
             if job.rows_done > progress.rows_done {
                 return Err(RegistryError::Invalid(format!(
                     "rows_done of job '{id}' cannot go back from {} to {}",
@@ -235,13 +208,15 @@ impl Registry {
         }
     }
 
-    /// Ends a `Running` job owned by `owner` in `state` (`Succeeded`,
+    /// Ends a `Running` job held by `owner` in `state` (`Succeeded`,
     /// `Failed` or `Cancelled`) with an optional error text; sets
-    /// `finished_at`. Counters and checkpoint stay as last saved.
+    /// `finished_at` and ends the lease. Counters and checkpoint stay as
+    /// last saved. Refused with [`RegistryError::JobLeaseLost`] when
+    /// another runner holds the job or it is no longer running.
     pub async fn finish_job(
         &self,
         id: &str,
-        owner: &str,
+        owner: &JobOwner,
         state: JobState,
         error: Option<String>,
     ) -> Result<Job> {
@@ -253,7 +228,8 @@ impl Registry {
         }
         let now = db::now_ms();
         let sql = format!(
-            "UPDATE jobs SET state = $1, error = $2, finished_at = $3, updated_at = $3 \
+            "UPDATE jobs SET state = $1, error = $2, finished_at = $3, updated_at = $3, \
+             lease_expires_at = NULL \
              WHERE id = $4 AND state = 'running' AND owner = $5 RETURNING {JOB_COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -261,18 +237,18 @@ impl Registry {
             .bind(error)
             .bind(now)
             .bind(id)
-            .bind(owner)
+            .bind(owner.id.as_str())
             .fetch_optional(&self.pool)
             .await?;
         let Some(row) = row else {
             let job = self.job(id).await?;
-            check_owned_running(&job, owner, "finished")?;
+            check_held(&job, owner, "finished")?;
             return Err(RegistryError::Conflict(format!(
                 "job '{id}' changed while it was being finished; try again"
             )));
         };
         let job = job_from_row(&row)?;
-        tracing::info!(job = id, owner, state = %state, rows_done = job.rows_done, "job finished");
+        tracing::info!(job = id, owner = owner.id.as_str(), state = %state, rows_done = job.rows_done, "job finished");
         Ok(job)
     }
 
@@ -378,29 +354,44 @@ fn job_audit<'a>(
     }
 }
 
-/// Explains why a job cannot be changed by `owner`: it is not running, or
-/// another runner holds it. `Ok` when neither holds.
-fn check_owned_running(job: &Job, owner: &str, verb: &str) -> Result<()> {
+/// The end of a lease of `owner` taken at `now` (unix ms).
+pub(crate) fn lease_end(now: i64, owner: &JobOwner) -> i64 {
+    let lease = i64::try_from(owner.lease.as_millis()).unwrap_or(i64::MAX);
+    now.saturating_add(lease)
+}
+
+/// Explains why `owner` cannot change a job: it is not running, or another
+/// runner holds it ([`RegistryError::JobLeaseLost`]). `Ok` when neither
+/// holds.
+pub(crate) fn check_held(job: &Job, owner: &JobOwner, verb: &str) -> Result<()> {
     let id = &job.id;
+    let lost = |reason: String| {
+        Err(RegistryError::JobLeaseLost {
+            id: id.clone(),
+            reason,
+        })
+    };
     if job.state.is_finished() {
-        return Err(RegistryError::Conflict(format!(
-            "job '{id}' already {}; it cannot be {verb}",
-            job.state
-        )));
+        return lost(format!("it already {}; it cannot be {verb}", job.state));
     }
     if job.state != JobState::Running {
-        return Err(RegistryError::Conflict(format!(
-            "job '{id}' is {}, not running: claim it before it is {verb}",
+        return lost(format!(
+            "it is {}, not running; claim it before it is {verb}",
             job.state
-        )));
+        ));
     }
-    if job.owner.as_deref() != Some(owner) {
-        return Err(RegistryError::Conflict(format!(
-            "job '{id}' is owned by runner '{}', not '{owner}'; it cannot be {verb} by '{owner}'",
-            job.owner.as_deref().unwrap_or("")
-        )));
+    match job.owner.as_deref() {
+        Some(holder) if holder == owner.id => Ok(()),
+        holder => lost(format!(
+            "runner {} holds it now, so it cannot be {verb} by '{}'",
+            JobOwner::describe(
+                holder.unwrap_or("(none)"),
+                job.owner_host.as_deref(),
+                job.owner_pid
+            ),
+            owner.id
+        )),
     }
-    Ok(())
 }
 
 fn validate_new_job(job: &NewJob) -> Result<()> {
@@ -459,8 +450,18 @@ fn validate_progress(id: &str, p: &JobProgress) -> Result<()> {
     Ok(())
 }
 
-fn check_owner(owner: &str) -> Result<()> {
-    check_label("job owner", owner)
+pub(crate) fn check_owner(owner: &JobOwner) -> Result<()> {
+    check_label("job owner", &owner.id)?;
+    if let Some(host) = &owner.host {
+        check_label("job owner host", host)?;
+    }
+    if owner.lease.is_zero() {
+        return Err(RegistryError::Invalid(format!(
+            "the lease of job owner '{}' must be longer than zero",
+            owner.id
+        )));
+    }
+    Ok(())
 }
 
 /// Checks a free-form name: 1-128 bytes, not blank, no control characters.
@@ -477,7 +478,7 @@ fn check_label(what: &'static str, value: &str) -> Result<()> {
     Err(RegistryError::invalid_name(what, value, reason))
 }
 
-async fn require_job(conn: &mut AnyConnection, id: &str) -> Result<Job> {
+pub(crate) async fn require_job(conn: &mut AnyConnection, id: &str) -> Result<Job> {
     let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
     let row = sqlx::query(&sql)
         .bind(id)
@@ -489,7 +490,7 @@ async fn require_job(conn: &mut AnyConnection, id: &str) -> Result<Job> {
     }
 }
 
-fn job_from_row(row: &AnyRow) -> Result<Job> {
+pub(crate) fn job_from_row(row: &AnyRow) -> Result<Job> {
     let state: String = row.try_get("state")?;
     let spec: String = row.try_get("spec")?;
     let checkpoint: String = row.try_get("checkpoint")?;
@@ -508,6 +509,9 @@ fn job_from_row(row: &AnyRow) -> Result<Job> {
         checkpoint: serde_json::from_str(&checkpoint)?,
         error: row.try_get("error")?,
         owner: row.try_get("owner")?,
+        owner_host: row.try_get("owner_host")?,
+        owner_pid: row.try_get("owner_pid")?,
+        lease_expires_at: row.try_get("lease_expires_at")?,
         actor: row.try_get("actor")?,
         created_at: row.try_get("created_at")?,
         started_at: row.try_get("started_at")?,

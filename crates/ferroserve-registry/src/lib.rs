@@ -24,8 +24,9 @@
 //!   and after) in the same transaction as the change.
 //! - Batch and async inference jobs keep their progress and last checkpoint
 //!   here; every change of a job is one statement (or one transaction), and
-//!   a job is claimed by one runner at a time (`claim_job`), so a runner
-//!   killed mid-job resumes it from its checkpoint on restart. Creating and
+//!   a job is claimed by one runner at a time (`claim_job`) and held by a
+//!   lease its runner renews, so a job is taken up by another process only
+//!   once its runner is gone, and resumes from its checkpoint. Creating and
 //!   cancelling a job are audited; a runner's claims, checkpoints and
 //!   finishes are not.
 //! - Artifacts are stored before the version that refers to them is
@@ -37,6 +38,7 @@ pub mod artifacts;
 mod audit;
 mod db;
 pub mod error;
+mod job_leases;
 mod job_types;
 mod jobs;
 mod recovery;
@@ -51,7 +53,10 @@ mod versions;
 pub use artifacts::{ArtifactStore, CleanupReport, LocalArtifactStore, ObjectArtifactStore};
 pub use db::Backend;
 pub use error::{RegistryError, Result};
-pub use job_types::{Job, JobCheckpointOutcome, JobFilter, JobProgress, JobState, NewJob};
+pub use job_types::{
+    Job, JobCheckpointOutcome, JobFilter, JobOwner, JobProgress, JobState, NewJob,
+    DEFAULT_JOB_HEARTBEAT, DEFAULT_JOB_LEASE,
+};
 pub use recovery::INTERRUPTED_REASON;
 pub use registry::Registry;
 pub use types::{

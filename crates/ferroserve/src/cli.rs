@@ -33,6 +33,8 @@ pub enum Command {
     Bench(crate::bench::BenchArgs),
     /// Score a whole file (CSV, JSON lines, Parquet) with a model, on a server (--url) or in this process, with a progress bar; interrupted jobs resume from their last checkpoint.
     Batch(crate::batch::BatchArgs),
+    /// List, show, cancel and resume batch and async inference jobs, on a server (--url) or a data dir.
+    Jobs(crate::jobs::JobsArgs),
 }
 
 /// Flags of `ferroserve serve`; unset flags fall back to the environment,

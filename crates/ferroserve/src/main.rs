@@ -1,7 +1,8 @@
 //! The `ferroserve` command line: `serve` runs the server, `predict` sends
 //! one request to a running server, `models` manages the model registry,
 //! `profile` builds reference profiles, `drift` reads the monitor, `bench`
-//! load-tests a server and `batch` scores whole files.
+//! load-tests a server, `batch` scores whole files and `jobs` manages the
+//! jobs that do.
 
 // A binary exports nothing, so `pub` here means "used by sibling modules".
 #![allow(unreachable_pub)]
@@ -13,6 +14,7 @@ mod config;
 mod config_file;
 mod drift;
 mod example;
+mod jobs;
 mod logging;
 mod models;
 mod predict;
@@ -36,6 +38,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Drift(args) => drift::run(args),
         cli::Command::Bench(args) => bench::run(args),
         cli::Command::Batch(args) => batch::run(args),
+        cli::Command::Jobs(args) => jobs::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -121,15 +121,9 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         std::time::Duration::from_secs(config.job_retention_hours.saturating_mul(3600)),
         std::time::Duration::from_secs(3600),
     );
-    let resuming = jobs.clone();
-    tokio::spawn(async move {
-        // Jobs wait for their model to load, so they may start at once.
-        match resuming.resume_unfinished().await {
-            Ok(0) => {}
-            Ok(count) => tracing::info!(count, "resuming unfinished jobs"),
-            Err(e) => tracing::error!(error = %e.message, "cannot read unfinished jobs"),
-        }
-    });
+    // Jobs wait for their model to load, so they may start at once; then
+    // every heartbeat, jobs whose runner is gone are taken up.
+    jobs.spawn_lease_watch();
     ferroserve_server::serve(listener, state, ferroserve_server::shutdown::signal())
         .await
         .context("HTTP server failed")?;

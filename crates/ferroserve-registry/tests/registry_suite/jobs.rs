@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use ferroserve_core::ErrorKind;
 use ferroserve_registry::{
-    Job, JobCheckpointOutcome, JobFilter, JobProgress, JobState, NewJob, Registry, RegistryError,
+    Job, JobCheckpointOutcome, JobFilter, JobOwner, JobProgress, JobState, NewJob, Registry,
+    RegistryError,
 };
 use serde_json::{json, Value};
 
@@ -21,6 +22,10 @@ fn new_job(id: &str, model: &str) -> NewJob {
         rows_total: None,
         actor: ACTOR.into(),
     }
+}
+
+fn owner(id: &str) -> JobOwner {
+    JobOwner::new(id)
 }
 
 fn progress(rows_done: i64, rows_failed: i64, checkpoint: Value) -> JobProgress {
@@ -122,7 +127,7 @@ pub(crate) async fn jobs_create_get_list(reg: Registry, _url: String) {
         ids(&reg.list_jobs(&iris).await.expect("iris")),
         ["job-c", "job-a"]
     );
-    reg.claim_job("job-c", "runner-1")
+    reg.claim_job("job-c", &owner("runner-1"))
         .await
         .expect("claim")
         .expect("claimed");
@@ -223,7 +228,7 @@ pub(crate) async fn job_validation(reg: Registry, _url: String) {
 pub(crate) async fn job_claims(reg: Registry, url: String) {
     create(&reg, "j1", "iris").await;
     let claimed = reg
-        .claim_job("j1", "runner-a")
+        .claim_job("j1", &owner("runner-a"))
         .await
         .expect("claim")
         .expect("queued job is claimed");
@@ -233,58 +238,132 @@ pub(crate) async fn job_claims(reg: Registry, url: String) {
     );
     let started = claimed.started_at.expect("started_at set");
     assert_eq!(
-        reg.claim_job("j1", "runner-b").await.expect("claim by b"),
+        reg.claim_job("j1", &owner("runner-b"))
+            .await
+            .expect("claim by b"),
         None
     );
-    reg.checkpoint_job("j1", "runner-a", progress(40, 1, json!({"offset": 4096})))
-        .await
-        .expect("checkpoint");
+    reg.checkpoint_job(
+        "j1",
+        &owner("runner-a"),
+        progress(40, 1, json!({"offset": 4096})),
+    )
+    .await
+    .expect("checkpoint");
 
-    // "kill -9" and restart: a fresh connection, the same runner name.
+    // "kill -9" and restart: a fresh connection and a new runner, which
+    // must not take the job while runner-a's lease runs.
     let restarted = Registry::connect(&url).await.expect("reconnect");
     let unfinished = restarted.unfinished_jobs().await.expect("unfinished");
     assert_eq!(ids(&unfinished), ["j1"]);
+    let lease = unfinished[0]
+        .lease_expires_at
+        .expect("a claimed job has a lease");
+    assert!(lease > claimed.updated_at, "{lease}");
+    assert_eq!(
+        restarted
+            .claim_job("j1", &owner("runner-c"))
+            .await
+            .expect("c"),
+        None,
+        "a live lease keeps the job with its holder"
+    );
+    // runner-a stops renewing: once its lease has run out, runner-c takes
+    // the job, from its last checkpoint.
+    let short = owner("runner-a").with_lease(std::time::Duration::from_millis(300));
+    restarted
+        .renew_job_lease("j1", &short)
+        .await
+        .expect("renew with a short lease");
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let mut c = owner("runner-c");
+    c.host = Some("host-c".into());
+    c.pid = Some(42);
     let resumed = restarted
-        .claim_job("j1", "runner-a")
+        .claim_job("j1", &c)
         .await
         .expect("re-claim")
-        .expect("own running job is re-claimed");
+        .expect("a job whose lease ran out is claimed");
     assert_eq!(
         (
             resumed.state,
             resumed.started_at,
             resumed.rows_done,
             resumed.rows_failed,
-            resumed.checkpoint.clone()
+            resumed.checkpoint.clone(),
+            resumed.owner.as_deref(),
+            resumed.owner_host.as_deref(),
+            resumed.owner_pid,
         ),
         (
             JobState::Running,
             Some(started),
             40,
             1,
-            json!({"offset": 4096})
+            json!({"offset": 4096}),
+            Some("runner-c"),
+            Some("host-c"),
+            Some(42),
         )
     );
     assert!(resumed.updated_at >= claimed.updated_at);
     assert_eq!(
-        restarted.claim_job("j1", "runner-b").await.expect("b"),
+        restarted
+            .claim_job("j1", &owner("runner-b"))
+            .await
+            .expect("b"),
         None
     );
+    // The runner that lost the job learns it, and can no longer write.
+    let e = reg
+        .checkpoint_job("j1", &owner("runner-a"), progress(50, 1, json!({})))
+        .await
+        .expect_err("runner-a lost the job");
+    assert!(
+        matches!(&e, RegistryError::JobLeaseLost { id, reason } if id == "j1" && reason.contains("runner-c (pid 42 on host-c)")),
+        "{e}"
+    );
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    let e = reg
+        .renew_job_lease("j1", &owner("runner-a"))
+        .await
+        .expect_err("no renewal either");
+    assert!(matches!(e, RegistryError::JobLeaseLost { .. }), "{e}");
+    let e = reg
+        .finish_job("j1", &owner("runner-a"), JobState::Failed, None)
+        .await
+        .expect_err("nor a finish");
+    assert!(matches!(e, RegistryError::JobLeaseLost { .. }), "{e}");
+    assert_eq!(reg.job("j1").await.expect("get").rows_done, 40);
+    // Back to runner-a, the way a runner is released and reclaimed.
+    restarted
+        .release_job("j1", &owner("runner-c"))
+        .await
+        .expect("release");
+    reg.claim_job("j1", &owner("runner-a"))
+        .await
+        .expect("claim")
+        .expect("a released job is claimed at once");
     restarted.close().await;
 
     let e = reg
-        .claim_job("nope", "runner-a")
+        .claim_job("nope", &owner("runner-a"))
         .await
         .expect_err("missing");
     assert_eq!(e, RegistryError::JobNotFound("nope".into()));
-    let e = reg.claim_job("j1", "").await.expect_err("blank owner");
+    let e = reg
+        .claim_job("j1", &owner(""))
+        .await
+        .expect_err("blank owner");
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
 
-    reg.finish_job("j1", "runner-a", JobState::Succeeded, None)
+    reg.finish_job("j1", &owner("runner-a"), JobState::Succeeded, None)
         .await
         .expect("finish");
     assert_eq!(
-        reg.claim_job("j1", "runner-a").await.expect("finished"),
+        reg.claim_job("j1", &owner("runner-a"))
+            .await
+            .expect("finished"),
         None
     );
     assert_eq!(reg.job("j1").await.expect("get").state, JobState::Succeeded);
@@ -294,7 +373,7 @@ pub(crate) async fn job_claims(reg: Registry, url: String) {
     let tasks: Vec<_> = (0..8)
         .map(|i| {
             let reg = reg.clone();
-            tokio::spawn(async move { reg.claim_job("race", &format!("runner-{i}")).await })
+            tokio::spawn(async move { reg.claim_job("race", &owner(&format!("runner-{i}"))).await })
         })
         .collect();
     let mut winners = Vec::new();
@@ -313,15 +392,16 @@ pub(crate) async fn job_claims(reg: Registry, url: String) {
 pub(crate) async fn job_checkpoints(reg: Registry, _url: String) {
     create(&reg, "j1", "iris").await;
     let e = reg
-        .checkpoint_job("j1", "runner-a", progress(1, 0, json!({})))
+        .checkpoint_job("j1", &owner("runner-a"), progress(1, 0, json!({})))
         .await
         .expect_err("queued job");
     assert_eq!(e.kind(), ErrorKind::Conflict);
     assert_eq!(
         e.to_string(),
-        "job 'j1' is queued, not running: claim it before it is checkpointed"
+        "job 'j1' is not held by this runner: it is queued, not running; claim it before \
+         it is checkpointed"
     );
-    reg.claim_job("j1", "runner-a")
+    reg.claim_job("j1", &owner("runner-a"))
         .await
         .expect("claim")
         .expect("claimed");
@@ -329,7 +409,7 @@ pub(crate) async fn job_checkpoints(reg: Registry, _url: String) {
     let outcome = reg
         .checkpoint_job(
             "j1",
-            "runner-a",
+            &owner("runner-a"),
             JobProgress {
                 rows_total: Some(1000),
                 ..progress(100, 2, json!({"offset": 10, "bad_lines": [7, 9]}))
@@ -355,9 +435,13 @@ pub(crate) async fn job_checkpoints(reg: Registry, _url: String) {
     );
 
     // rows_total None keeps the stored total; equal rows_done is allowed.
-    reg.checkpoint_job("j1", "runner-a", progress(100, 3, json!({"offset": 11})))
-        .await
-        .expect("same rows_done");
+    reg.checkpoint_job(
+        "j1",
+        &owner("runner-a"),
+        progress(100, 3, json!({"offset": 11})),
+    )
+    .await
+    .expect("same rows_done");
     let job = reg.job("j1").await.expect("get");
     assert_eq!(
         (job.rows_done, job.rows_failed, job.rows_total),
@@ -365,7 +449,11 @@ pub(crate) async fn job_checkpoints(reg: Registry, _url: String) {
     );
 
     let e = reg
-        .checkpoint_job("j1", "runner-a", progress(99, 3, json!({"offset": 1})))
+        .checkpoint_job(
+            "j1",
+            &owner("runner-a"),
+            progress(99, 3, json!({"offset": 1})),
+        )
         .await
         .expect_err("rows_done goes back");
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
@@ -374,23 +462,30 @@ pub(crate) async fn job_checkpoints(reg: Registry, _url: String) {
         "rows_done of job 'j1' cannot go back from 100 to 99"
     );
     let e = reg
-        .checkpoint_job("j1", "runner-b", progress(200, 3, json!({"offset": 20})))
+        .checkpoint_job(
+            "j1",
+            &owner("runner-b"),
+            progress(200, 3, json!({"offset": 20})),
+        )
         .await
         .expect_err("not the owner");
     assert_eq!(e.kind(), ErrorKind::Conflict);
-    assert!(e.to_string().contains("owned by runner 'runner-a'"), "{e}");
+    assert!(
+        e.to_string().contains("runner runner-a holds it now"),
+        "{e}"
+    );
     let e = reg
-        .checkpoint_job("j1", "runner-a", progress(200, 3, json!("offset")))
+        .checkpoint_job("j1", &owner("runner-a"), progress(200, 3, json!("offset")))
         .await
         .expect_err("not an object");
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     let e = reg
-        .checkpoint_job("j1", "runner-a", progress(-1, 0, json!({})))
+        .checkpoint_job("j1", &owner("runner-a"), progress(-1, 0, json!({})))
         .await
         .expect_err("negative");
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     let e = reg
-        .checkpoint_job("nope", "runner-a", progress(1, 0, json!({})))
+        .checkpoint_job("nope", &owner("runner-a"), progress(1, 0, json!({})))
         .await
         .expect_err("missing");
     assert_eq!(e, RegistryError::JobNotFound("nope".into()));
@@ -401,16 +496,16 @@ pub(crate) async fn job_checkpoints(reg: Registry, _url: String) {
         (100, json!({"offset": 11}))
     );
 
-    reg.finish_job("j1", "runner-a", JobState::Succeeded, None)
+    reg.finish_job("j1", &owner("runner-a"), JobState::Succeeded, None)
         .await
         .expect("finish");
     let e = reg
-        .checkpoint_job("j1", "runner-a", progress(1000, 3, json!({})))
+        .checkpoint_job("j1", &owner("runner-a"), progress(1000, 3, json!({})))
         .await
         .expect_err("finished");
     assert_eq!(
         e.to_string(),
-        "job 'j1' already succeeded; it cannot be checkpointed"
+        "job 'j1' is not held by this runner: it already succeeded; it cannot be checkpointed"
     );
 }
 
@@ -435,14 +530,16 @@ pub(crate) async fn job_cancels(reg: Registry, _url: String) {
     assert_eq!(ev.before.expect("before")["state"], "queued");
     assert_eq!(ev.after.expect("after")["state"], "cancelled");
     assert_eq!(
-        reg.claim_job("queued", "runner-a").await.expect("claim"),
+        reg.claim_job("queued", &owner("runner-a"))
+            .await
+            .expect("claim"),
         None
     );
 
     // Running: only flagged; the runner learns it at its next checkpoint
     // and finishes the job itself.
     create(&reg, "running", "iris").await;
-    reg.claim_job("running", "runner-a")
+    reg.claim_job("running", &owner("runner-a"))
         .await
         .expect("claim")
         .expect("claimed");
@@ -465,20 +562,28 @@ pub(crate) async fn job_cancels(reg: Registry, _url: String) {
         events,
         "a repeated cancel is not audited"
     );
-    // A restarted runner sees the request on its re-claim.
+    // The runner that takes the job up after its runner stopped sees the
+    // request on its claim.
+    reg.release_job("running", &owner("runner-a"))
+        .await
+        .expect("release");
     let reclaimed = reg
-        .claim_job("running", "runner-a")
+        .claim_job("running", &owner("runner-b"))
         .await
         .expect("re-claim")
-        .expect("own job");
+        .expect("released job");
     assert!(reclaimed.cancel_requested);
     let outcome = reg
-        .checkpoint_job("running", "runner-a", progress(5, 0, json!({"offset": 5})))
+        .checkpoint_job(
+            "running",
+            &owner("runner-b"),
+            progress(5, 0, json!({"offset": 5})),
+        )
         .await
         .expect("checkpoint");
     assert_eq!(outcome, JobCheckpointOutcome::CancelRequested);
     let done = reg
-        .finish_job("running", "runner-a", JobState::Cancelled, None)
+        .finish_job("running", &owner("runner-b"), JobState::Cancelled, None)
         .await
         .expect("finish cancelled");
     assert_eq!((done.state, done.rows_done), (JobState::Cancelled, 5));
@@ -494,11 +599,11 @@ pub(crate) async fn job_cancels(reg: Registry, _url: String) {
         "job 'running' already cancelled; only queued or running jobs can be cancelled"
     );
     create(&reg, "ok", "iris").await;
-    reg.claim_job("ok", "runner-a")
+    reg.claim_job("ok", &owner("runner-a"))
         .await
         .expect("claim")
         .expect("claimed");
-    reg.finish_job("ok", "runner-a", JobState::Succeeded, None)
+    reg.finish_job("ok", &owner("runner-a"), JobState::Succeeded, None)
         .await
         .expect("finish");
     let e = reg.cancel_job("ok", "bob").await.expect_err("succeeded");
@@ -513,33 +618,37 @@ pub(crate) async fn job_cancels(reg: Registry, _url: String) {
 pub(crate) async fn job_finishes(reg: Registry, _url: String) {
     create(&reg, "j1", "iris").await;
     let e = reg
-        .finish_job("j1", "runner-a", JobState::Succeeded, None)
+        .finish_job("j1", &owner("runner-a"), JobState::Succeeded, None)
         .await
         .expect_err("never claimed");
     assert_eq!(e.kind(), ErrorKind::Conflict);
-    reg.claim_job("j1", "runner-a")
+    reg.claim_job("j1", &owner("runner-a"))
         .await
         .expect("claim")
         .expect("claimed");
     let e = reg
-        .finish_job("j1", "runner-a", JobState::Queued, None)
+        .finish_job("j1", &owner("runner-a"), JobState::Queued, None)
         .await
         .expect_err("not a finished state");
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     let e = reg
-        .finish_job("j1", "runner-b", JobState::Failed, None)
+        .finish_job("j1", &owner("runner-b"), JobState::Failed, None)
         .await
         .expect_err("not the owner");
     assert_eq!(e.kind(), ErrorKind::Conflict);
     assert_eq!(reg.job("j1").await.expect("get").state, JobState::Running);
 
-    reg.checkpoint_job("j1", "runner-a", progress(7, 1, json!({"offset": 7})))
-        .await
-        .expect("checkpoint");
+    reg.checkpoint_job(
+        "j1",
+        &owner("runner-a"),
+        progress(7, 1, json!({"offset": 7})),
+    )
+    .await
+    .expect("checkpoint");
     let failed = reg
         .finish_job(
             "j1",
-            "runner-a",
+            &owner("runner-a"),
             JobState::Failed,
             Some("line 8: 3 values, expected 4".into()),
         )
@@ -563,12 +672,12 @@ pub(crate) async fn job_finishes(reg: Registry, _url: String) {
     assert!(finished_at >= failed.started_at.expect("started_at"));
     assert_eq!(reg.job("j1").await.expect("get"), failed);
     let e = reg
-        .finish_job("j1", "runner-a", JobState::Succeeded, None)
+        .finish_job("j1", &owner("runner-a"), JobState::Succeeded, None)
         .await
         .expect_err("already finished");
     assert_eq!(
         e.to_string(),
-        "job 'j1' already failed; it cannot be finished"
+        "job 'j1' is not held by this runner: it already failed; it cannot be finished"
     );
     assert_eq!(reg.job("j1").await.expect("get").state, JobState::Failed);
 }
@@ -577,15 +686,15 @@ pub(crate) async fn unfinished_and_cleanup(reg: Registry, _url: String) {
     for id in ["j1", "j2", "j3", "j4"] {
         create(&reg, id, "iris").await;
     }
-    reg.claim_job("j3", "runner-a")
+    reg.claim_job("j3", &owner("runner-a"))
         .await
         .expect("claim")
         .expect("claimed");
-    reg.claim_job("j2", "runner-a")
+    reg.claim_job("j2", &owner("runner-a"))
         .await
         .expect("claim")
         .expect("claimed");
-    reg.finish_job("j2", "runner-a", JobState::Succeeded, None)
+    reg.finish_job("j2", &owner("runner-a"), JobState::Succeeded, None)
         .await
         .expect("finish");
     reg.cancel_job("j4", ACTOR).await.expect("cancel");
@@ -635,4 +744,86 @@ pub(crate) async fn unfinished_and_cleanup(reg: Registry, _url: String) {
     assert_eq!(e, RegistryError::JobNotFound("j2".into()));
     // A deleted id may be used again.
     create(&reg, "j2", "iris").await;
+}
+
+pub(crate) async fn job_leases(reg: Registry, _url: String) {
+    use std::time::Duration;
+    let a = owner("runner-a").with_lease(Duration::from_millis(600));
+    let b = owner("runner-b");
+    create(&reg, "j1", "iris").await;
+    let claimed = reg
+        .claim_job("j1", &a)
+        .await
+        .expect("claim")
+        .expect("claimed");
+    let first_lease = claimed.lease_expires_at.expect("lease");
+    assert!(first_lease >= claimed.updated_at + 600, "{claimed:?}");
+
+    // The heartbeat extends the lease: past the first lease's end, the job
+    // is still held, because it was renewed meanwhile.
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(
+            reg.renew_job_lease("j1", &a).await.expect("renew"),
+            JobCheckpointOutcome::Continue
+        );
+    }
+    let renewed = reg.job("j1").await.expect("get").lease_expires_at;
+    assert!(renewed.expect("lease") > first_lease + 500, "{renewed:?}");
+    assert_eq!(reg.claim_job("j1", &b).await.expect("b"), None);
+
+    // A checkpoint renews the lease too.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    reg.checkpoint_job("j1", &a, progress(10, 0, json!({"offset": 1})))
+        .await
+        .expect("checkpoint");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        reg.claim_job("j1", &b).await.expect("b"),
+        None,
+        "held thanks to the checkpoint"
+    );
+
+    // A runner proved gone is taken over at once, lease or not; a takeover
+    // naming a runner that no longer holds the job does nothing.
+    assert_eq!(
+        reg.take_over_job("j1", &b, "runner-x").await.expect("x"),
+        None
+    );
+    let taken = reg
+        .take_over_job("j1", &b, "runner-a")
+        .await
+        .expect("take over")
+        .expect("taken");
+    assert_eq!(
+        (taken.owner.as_deref(), taken.rows_done),
+        (Some("runner-b"), 10)
+    );
+    let e = reg
+        .checkpoint_job("j1", &a, progress(20, 0, json!({})))
+        .await
+        .expect_err("a is no longer the owner");
+    assert!(matches!(e, RegistryError::JobLeaseLost { .. }), "{e}");
+    assert_eq!(reg.job("j1").await.expect("get").rows_done, 10);
+
+    // A cancel reaches the holder through its heartbeat.
+    reg.cancel_job("j1", ACTOR).await.expect("cancel");
+    assert_eq!(
+        reg.renew_job_lease("j1", &b).await.expect("renew"),
+        JobCheckpointOutcome::CancelRequested
+    );
+    let done = reg
+        .finish_job("j1", &b, JobState::Cancelled, None)
+        .await
+        .expect("finish");
+    assert_eq!(done.lease_expires_at, None, "a finished job holds no lease");
+    let e = reg.renew_job_lease("j1", &b).await.expect_err("finished");
+    assert!(matches!(e, RegistryError::JobLeaseLost { .. }), "{e}");
+    let e = reg.renew_job_lease("nope", &b).await.expect_err("missing");
+    assert_eq!(e, RegistryError::JobNotFound("nope".into()));
+    let e = reg
+        .claim_job("j1", &owner("runner-c").with_lease(Duration::ZERO))
+        .await
+        .expect_err("no lease");
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
 }

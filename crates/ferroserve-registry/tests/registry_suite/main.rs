@@ -60,4 +60,5 @@ on_both_backends!(
     jobs::job_cancels,
     jobs::job_finishes,
     jobs::unfinished_and_cleanup,
+    jobs::job_leases,
 );

@@ -3,7 +3,8 @@
 //! the job; `GET /api/v1/jobs[/{id}]`
 //! reports state, rows done of total, rate and time left;
 //! `GET .../result` and `GET .../errors` return the results and the bad
-//! rows; `DELETE /api/v1/jobs/{id}` cancels.
+//! rows; `DELETE /api/v1/jobs/{id}` cancels; `POST .../resume` takes up
+//! an interrupted job whose runner is gone.
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -68,6 +69,8 @@ pub(crate) struct SubmitQuery {
     chunk_rows: Option<usize>,
     /// Stop at the first bad row.
     fail_on_error: Option<bool>,
+    /// Name of the uploaded file, which bad-row reports name.
+    source: Option<String>,
 }
 
 /// `POST /api/v1/jobs` JSON body, when the input is in the artifact store.
@@ -165,6 +168,7 @@ fn spec(
     let spec = BatchJobSpec {
         input_format,
         input_source,
+        output_path: None,
         output_format: output_format.unwrap_or_default(),
         outputs,
         exclude,
@@ -192,9 +196,19 @@ async fn submission(
             Some(format) => format,
             None => format_of(&kind)?,
         };
+        let source = query
+            .source
+            .map(|s| {
+                s.trim()
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(256)
+                    .collect::<String>()
+            })
+            .filter(|s| !s.is_empty());
         let spec = spec(
             format,
-            "upload".to_owned(),
+            source.unwrap_or_else(|| "upload".to_owned()),
             query.output_format,
             list_param(query.outputs),
             list_param(query.exclude),
@@ -383,6 +397,18 @@ pub(crate) async fn cancel(
     PathOf(path): PathOf<JobPath>,
 ) -> Result<Json<Value>, ApiError> {
     let status = service(&state)?.cancel(&path.id, &actor).await?;
+    Ok(Json(view(&status)))
+}
+
+/// `POST /api/v1/jobs/{id}/resume`: takes up an unfinished job whose
+/// runner is gone (interrupted, or a process that died) on this server,
+/// from its last checkpoint; a finished job, or one this server runs, is
+/// answered as it is. 409 names the runner while a live one holds the job.
+pub(crate) async fn resume(
+    State(state): State<SharedState>,
+    PathOf(path): PathOf<JobPath>,
+) -> Result<Json<Value>, ApiError> {
+    let status = service(&state)?.resume(&path.id).await?;
     Ok(Json(view(&status)))
 }
 

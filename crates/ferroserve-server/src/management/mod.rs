@@ -277,6 +277,7 @@ fn table() -> Vec<Route> {
         route(Method::GET, "/api/v1/jobs", jobs::list),
         route(Method::GET, "/api/v1/jobs/{id}", jobs::get),
         route(Method::DELETE, "/api/v1/jobs/{id}", jobs::cancel),
+        route(Method::POST, "/api/v1/jobs/{id}/resume", jobs::resume),
         route(Method::GET, "/api/v1/jobs/{id}/result", jobs::result),
         route(Method::GET, "/api/v1/jobs/{id}/errors", jobs::errors),
         route(Method::GET, "/v2/repository/index", repository::index),

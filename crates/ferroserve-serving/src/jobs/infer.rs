@@ -12,6 +12,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use super::files::JobFiles;
+use super::lease::JobLease;
 use super::run::Ending;
 use super::service::JobContext;
 
@@ -64,6 +65,7 @@ pub(crate) async fn run_infer_job(
     ctx: &JobContext,
     executor: &dyn InferExecutor,
     job: &Job,
+    lease: &JobLease,
 ) -> Result<Ending, InferError> {
     let files = JobFiles::new(ctx.root(), &job.id);
     let body = fs::read(files.request())
@@ -76,6 +78,12 @@ pub(crate) async fn run_infer_job(
     let answer = executor
         .run(&job.model, job.version.as_deref(), json_len, body)
         .await;
+    if lease.needs_renewal(ctx.owner().lease) {
+        let _ = lease.renew(ctx.registry(), &job.id, ctx.owner()).await;
+    }
+    if let Some(why) = lease.lost() {
+        return Ok(Ending::Lost(why));
+    }
     fs::write(files.response(), &answer.body).map_err(|e| {
         InferError::internal(format!("cannot keep the answer of job {}: {e}", job.id))
     })?;

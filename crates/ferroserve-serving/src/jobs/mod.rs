@@ -6,8 +6,11 @@
 //! file. An asynchronous request is a job of one request.
 
 mod files;
+mod housekeeping;
 mod infer;
+mod lease;
 mod output;
+mod owner;
 mod run;
 mod service;
 mod spec;

@@ -16,6 +16,7 @@ use ferroserve_registry::{Job, JobCheckpointOutcome, JobProgress, JobState};
 use tokio::runtime::Handle;
 
 use super::files::{AppendFile, Checkpoint, JobFiles};
+use super::lease::JobLease;
 use super::output::ResultEncoder;
 use super::service::{batch_spec, JobContext};
 use super::spec::BatchJobSpec;
@@ -31,21 +32,28 @@ pub(crate) enum Ending {
     Finished(JobState, Option<String>),
     /// The server is stopping; the job stays running and resumes later.
     Interrupted,
+    /// Another runner holds the job now (why): this one stops without
+    /// writing to it again.
+    Lost(String),
 }
 
 /// Transient refusals (a full queue, a version being swapped) are retried
 /// this many times, backing off up to a second between tries.
 const RETRIES: u32 = 120;
 
-/// Runs `job` from its last checkpoint.
+/// Runs `job` from its last checkpoint, while `lease` holds it.
 pub(crate) fn run_batch_job(
     ctx: &Arc<JobContext>,
     runtime: &Handle,
     job: &Job,
+    lease: &JobLease,
 ) -> Result<Ending, InferError> {
     let spec = batch_spec(job)?;
     let files = JobFiles::new(ctx.root(), &job.id);
     let input = files.input(spec.input_format);
+    let name = spec.input_name();
+    // Messages name the user's input, never the copy in the server's folder.
+    let named = |text: String| text.replace(&input.display().to_string(), &name);
     let mut checkpoint = Checkpoint::from_json(&job.checkpoint)?;
     let Some(served) = runtime.block_on(ctx.served(&job.model, job.version.as_deref()))? else {
         return Ok(Ending::Interrupted);
@@ -59,7 +67,10 @@ pub(crate) fn run_batch_job(
         mut reader,
         picks,
         encoder,
-    } = ModelInput::open(&input, &spec, &served)?;
+    } = ModelInput::open(&input, &spec, &served).map_err(|e| InferError {
+        message: named(e.message),
+        ..e
+    })?;
     let output_indexes = spec.output_indexes(served.signature())?;
     let names = output_indexes
         .iter()
@@ -99,6 +110,12 @@ pub(crate) fn run_batch_job(
         output_indexes: &output_indexes,
     };
     let mut served = served;
+    // The versions that scored the job's rows, in order of first use.
+    let mut versions: Vec<String> = job
+        .checkpoint
+        .get("versions")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
     let (mut chunk_start_done, mut chunk_start_failed) = (chunk.rows_done, chunk.rows_failed);
     loop {
         let mut at_end = false;
@@ -114,15 +131,17 @@ pub(crate) fn run_batch_job(
                 }
                 Ok(true) => match chunk.encoder.push(&cells, &at) {
                     Ok(()) => chunk.pending.push(row),
-                    Err(e) => chunk.bad_row(row, &at(), &e.to_string()),
+                    Err(e) => chunk.bad_row(row, &at(), &named(e.to_string())),
                 },
                 Err(e) => {
                     // A reader that fails twice without moving on is stuck.
                     let here = reader.progress();
                     if last_error_at == Some(here) {
-                        return Err(InferError::invalid(format!("cannot read the input: {e}")));
+                        return Err(InferError::invalid(named(format!(
+                            "cannot read the input: {e}"
+                        ))));
                     }
-                    chunk.bad_row(row, &at(), &e.to_string());
+                    chunk.bad_row(row, &at(), &named(e.to_string()));
                     last_error_at = Some(here);
                 }
             }
@@ -133,8 +152,20 @@ pub(crate) fn run_batch_job(
             if spec.fail_on_error && chunk.first_bad.is_some() {
                 break;
             }
+            // Stop at the next safe point: what was read is checkpointed.
+            if ctx.is_stopping() || lease.lost().is_some() {
+                break;
+            }
         }
         served = runtime.block_on(chunk.run_pending(&batch, served))?;
+        if lease.needs_renewal(ctx.owner().lease) {
+            // A paused process must not write on a lease that may have
+            // passed to another runner meanwhile.
+            let _ = runtime.block_on(lease.renew(ctx.registry(), &job.id, ctx.owner()));
+        }
+        if let Some(why) = lease.lost() {
+            return Ok(Ending::Lost(why));
+        }
         output.append(chunk.output.as_bytes())?;
         errors.append(chunk.errors.as_bytes())?;
         checkpoint.output_bytes = output.len();
@@ -143,18 +174,31 @@ pub(crate) fn run_batch_job(
         let (done, failed) = chunk.finish();
         (chunk_start_done, chunk_start_failed) = (done, failed);
         count_rows_handled(&job.model, done - before.0, failed - before.1);
+        if done > before.0 && !versions.iter().any(|v| v == served.version()) {
+            versions.push(served.version().to_owned());
+        }
+        let mut saved = checkpoint.to_json();
+        saved["versions"] = serde_json::json!(versions);
         let progress = JobProgress {
             rows_done: done as i64,
             rows_failed: failed as i64,
             rows_total,
-            checkpoint: checkpoint.to_json(),
+            checkpoint: saved,
         };
-        let outcome = runtime
-            .block_on(
-                ctx.registry()
-                    .checkpoint_job(&job.id, ctx.owner(), progress),
-            )
-            .map_err(|e| InferError::new(e.kind(), e.to_string()))?;
+        let saved_at = std::time::Instant::now();
+        let outcome = match runtime.block_on(ctx.registry().checkpoint_job(
+            &job.id,
+            ctx.owner(),
+            progress,
+        )) {
+            Ok(outcome) => outcome,
+            Err(e @ ferroserve_registry::RegistryError::JobLeaseLost { .. }) => {
+                lease.lose(e.to_string());
+                return Ok(Ending::Lost(e.to_string()));
+            }
+            Err(e) => return Err(InferError::new(e.kind(), e.to_string())),
+        };
+        lease.renewed(saved_at);
         ctx.record_progress(&job.id, checkpoint.rows_read);
         if outcome == JobCheckpointOutcome::CancelRequested {
             return Ok(Ending::Finished(JobState::Cancelled, None));
@@ -381,8 +425,13 @@ fn place(reader: &dyn SampleReader, input: &Path) -> String {
 }
 
 /// Rows in the input, for progress; `None` when they cannot be counted.
+/// Exact: from the file's metadata where it has a row count (Parquet),
+/// else by reading every row (a bad row counts too).
 fn count_rows(input: &Path, format: tabular::Format) -> Option<i64> {
     let mut reader = tabular::open(input, format).ok()?;
+    if reader.progress_unit() == tabular::ProgressUnit::Rows {
+        return i64::try_from(reader.progress_total()).ok();
+    }
     let mut cells = Vec::new();
     let mut rows = 0i64;
     let mut last_error_at = None;

@@ -1,20 +1,26 @@
 //! The job service: takes new jobs, runs a few at a time beside online
-//! traffic, resumes the unfinished ones when the server starts, reports
-//! progress, and cancels on request.
+//! traffic, holds each running job by a lease it renews, takes up the
+//! unfinished jobs whose runner is gone (at start, and then every
+//! heartbeat), reports progress, and cancels on request.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use ferroserve_core::{ErrorKind, InferError};
-use ferroserve_registry::{Job, JobFilter, JobState, NewJob, Registry};
+use ferroserve_registry::{
+    Job, JobFilter, JobOwner, JobState, NewJob, Registry, RegistryError, DEFAULT_JOB_HEARTBEAT,
+    DEFAULT_JOB_LEASE,
+};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use super::files::{Checkpoint, JobFiles};
 use super::infer::{run_infer_job, InferExecutor, StoredAnswer, INFER_KIND};
+use super::lease::{heartbeat_task, JobLease};
+use super::owner::{claim_of, Claim, ProcessOwner};
 use super::run::{run_batch_job, Ending, ModelInput};
 use super::spec::BatchJobSpec;
 use super::status::JobStatus;
@@ -33,38 +39,53 @@ const MODEL_PATIENCE: Duration = Duration::from_secs(60);
 pub struct JobOptions {
     /// Folder holding one folder per job.
     pub root: PathBuf,
-    /// Name of this server among those sharing the registry; a job is run
-    /// by the server that claimed it, which resumes it after a restart.
-    pub owner: String,
     /// Jobs running at once; the others wait their turn.
     pub max_running: usize,
+    /// How often the leases of running jobs are renewed, and unfinished
+    /// jobs whose runner is gone looked for.
+    pub heartbeat: Duration,
+    /// This process as a runner: an id of its own for this start, and the
+    /// lock that tells other processes on this host it is alive.
+    process: ProcessOwner,
 }
 
 impl JobOptions {
-    /// Options keeping jobs under `root`, named after the server that owns
-    /// that folder: an id made once and kept in `root/owner-id`, so a
-    /// restarted server takes up its own jobs again.
+    /// Options keeping jobs under `root`, run by this process under an id
+    /// of its own (a restarted server is another runner: it takes up the
+    /// jobs of the one before once that is provably gone), with the
+    /// default lease (30 s) and heartbeat (10 s).
     pub fn in_folder(root: PathBuf, max_running: usize) -> Result<Self, InferError> {
-        let io = |what: &str, e: std::io::Error| {
-            InferError::internal(format!("cannot {what} {}: {e}", root.display()))
-        };
-        std::fs::create_dir_all(&root).map_err(|e| io("create", e))?;
-        let path = root.join("owner-id");
-        let owner = match std::fs::read_to_string(&path) {
-            Ok(text) if !text.trim().is_empty() => text.trim().to_owned(),
-            Ok(_) => return Err(InferError::internal(format!("{} is empty", path.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let owner = uuid::Uuid::new_v4().to_string();
-                std::fs::write(&path, &owner).map_err(|e| io("write the owner id in", e))?;
-                owner
-            }
-            Err(e) => return Err(io("read the owner id in", e)),
-        };
+        Self::with_lease(root, max_running, DEFAULT_JOB_LEASE, DEFAULT_JOB_HEARTBEAT)
+    }
+
+    /// Options as [`JobOptions::in_folder`], with leases of `lease` renewed
+    /// every `heartbeat` (which must be shorter).
+    pub fn with_lease(
+        root: PathBuf,
+        max_running: usize,
+        lease: Duration,
+        heartbeat: Duration,
+    ) -> Result<Self, InferError> {
+        if heartbeat.is_zero() || heartbeat >= lease {
+            return Err(InferError::invalid(format!(
+                "the job heartbeat ({heartbeat:?}) must be above zero and shorter than the \
+                 lease ({lease:?})"
+            )));
+        }
+        std::fs::create_dir_all(&root)
+            .map_err(|e| InferError::internal(format!("cannot create {}: {e}", root.display())))?;
+        let process = ProcessOwner::start(&root, lease)?;
         Ok(JobOptions {
             root,
-            owner,
             max_running,
+            heartbeat,
+            process,
         })
+    }
+
+    /// This process as a job runner.
+    pub fn owner(&self) -> &JobOwner {
+        &self.process.owner
     }
 }
 
@@ -76,6 +97,8 @@ pub(crate) struct JobContext {
     stopping: AtomicBool,
     /// Rows per second of the jobs running here, by id.
     live: Mutex<HashMap<String, Live>>,
+    /// Why a job stopped here without finishing (its lease was lost).
+    lost: Mutex<HashMap<String, String>>,
 }
 
 /// Progress of a job since this server started running it.
@@ -91,8 +114,13 @@ impl JobContext {
         &self.options.root
     }
 
-    pub(crate) fn owner(&self) -> &str {
-        &self.options.owner
+    pub(crate) fn owner(&self) -> &JobOwner {
+        self.options.owner()
+    }
+
+    /// How often leases are renewed and gone runners looked for.
+    pub(crate) fn heartbeat(&self) -> Duration {
+        self.options.heartbeat
     }
 
     pub(crate) fn registry(&self) -> &Registry {
@@ -158,7 +186,9 @@ impl JobContext {
 
 /// Batch and asynchronous inference jobs of one server.
 pub struct JobService {
-    ctx: Arc<JobContext>,
+    pub(super) ctx: Arc<JobContext>,
+    /// Jobs this process runs or has queued for a slot.
+    local: Mutex<HashSet<String>>,
     slots: Arc<Semaphore>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     infer: OnceLock<Arc<dyn InferExecutor>>,
@@ -176,7 +206,9 @@ impl JobService {
                 options,
                 stopping: AtomicBool::new(false),
                 live: Mutex::new(HashMap::new()),
+                lost: Mutex::new(HashMap::new()),
             }),
+            local: Mutex::new(HashSet::new()),
             slots,
             tasks: Mutex::new(Vec::new()),
             infer: OnceLock::new(),
@@ -189,6 +221,11 @@ impl JobService {
         let _ = self.infer.set(executor);
     }
 
+    /// This process's id as a job runner (the `owner` of the jobs it runs).
+    pub fn owner_id(&self) -> &str {
+        &self.ctx.owner().id
+    }
+
     /// A fresh job id.
     pub fn new_id() -> String {
         uuid::Uuid::new_v4().to_string()
@@ -199,8 +236,10 @@ impl JobService {
         JobFiles::new(self.ctx.root(), id)
     }
 
-    /// Starts every job this server left queued or running (after a crash
-    /// or a restart), oldest first.
+    /// Takes up every unfinished job whose runner is gone (its lease ran
+    /// out, or it was a process of this host that is no longer alive) and
+    /// every queued job nobody took up within a lease, oldest first; jobs
+    /// held by a live runner are left to it. Returns how many were taken.
     pub async fn resume_unfinished(self: &Arc<Self>) -> Result<usize, InferError> {
         let jobs = self
             .ctx
@@ -208,32 +247,70 @@ impl JobService {
             .unfinished_jobs()
             .await
             .map_err(registry_error)?;
+        let now = now_ms();
+        let patience = i64::try_from(self.ctx.owner().lease.as_millis()).unwrap_or(i64::MAX);
         let mut resumed = 0;
         for job in jobs {
-            if job.owner.as_deref().is_some_and(|o| o != self.ctx.owner()) {
+            if self.is_local(&job.id) {
                 continue;
             }
-            tracing::info!(job = %job.id, kind = %job.kind, model = %job.model, rows_done = job.rows_done, "resuming job");
-            self.spawn(job.id);
+            // A new job is its submitter's to claim first.
+            if job.state == JobState::Queued && job.created_at.saturating_add(patience) > now {
+                continue;
+            }
+            let claim = claim_of(self.ctx.root(), self.ctx.owner(), &job, now);
+            let takeover = match claim {
+                Claim::Now => None,
+                Claim::TakeOver(gone) => Some(gone),
+                Claim::No(why) => {
+                    tracing::debug!(job = %job.id, why = %why, "unfinished job left to its runner");
+                    continue;
+                }
+            };
+            tracing::info!(job = %job.id, kind = %job.kind, model = %job.model, rows_done = job.rows_done, from = takeover.as_deref().unwrap_or(""), "resuming job");
+            self.spawn(job.id, takeover);
             resumed += 1;
         }
         Ok(resumed)
     }
 
-    /// Runs job `id` again when it is unfinished (its runner was
-    /// interrupted); a finished job is left as it is. Returns its status.
+    /// Runs job `id` again when it is unfinished and no live runner holds
+    /// it (its runner was interrupted, or is gone); a finished job, or one
+    /// this process runs, is left as it is. Returns its status; a conflict
+    /// names the runner when another live process holds the job.
     pub async fn resume(self: &Arc<Self>, id: &str) -> Result<JobStatus, InferError> {
         let job = self.ctx.registry.job(id).await.map_err(registry_error)?;
-        if !job.state.is_finished() {
-            if let Some(owner) = job.owner.as_deref().filter(|o| *o != self.ctx.owner()) {
-                return Err(InferError::new(
-                    ErrorKind::Conflict,
-                    format!("job {id} is run by another server ({owner}); resume it there"),
-                ));
+        if !job.state.is_finished() && !self.is_local(id) {
+            match claim_of(self.ctx.root(), self.ctx.owner(), &job, now_ms()) {
+                Claim::Now => self.spawn(job.id.clone(), None),
+                Claim::TakeOver(gone) => self.spawn(job.id.clone(), Some(gone)),
+                Claim::No(why) => {
+                    return Err(InferError::new(
+                        ErrorKind::Conflict,
+                        format!("job {id} cannot be resumed here: {why}"),
+                    ))
+                }
             }
-            self.spawn(job.id.clone());
         }
         Ok(self.status_of(job))
+    }
+
+    /// Why job `id` stopped in this process without finishing (another
+    /// runner took it over), if it did.
+    pub fn lost(&self, id: &str) -> Option<String> {
+        self.ctx
+            .lost
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .cloned()
+    }
+
+    fn is_local(&self, id: &str) -> bool {
+        self.local
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(id)
     }
 
     /// Creates a batch job whose input is already in
@@ -301,7 +378,7 @@ impl JobService {
             }
         };
         tracing::info!(job = %job.id, kind, model, "job accepted");
-        self.spawn(job.id.clone());
+        self.spawn(job.id.clone(), None);
         Ok(self.status_of(job))
     }
 
@@ -403,77 +480,6 @@ impl JobService {
         JobStatus::new(job, rate)
     }
 
-    /// Forgets the jobs that finished more than `retention` ago, with their
-    /// files (up to 10 000 per state at a time), and removes job folders the registry does not know once they
-    /// are an hour old (a submission cut short by a crash leaves one).
-    /// Returns how many jobs and folders went.
-    pub async fn purge(&self, retention: Duration) -> Result<(u64, usize), InferError> {
-        let cutoff = now_ms().saturating_sub(retention.as_millis().min(i64::MAX as u128) as i64);
-        for state in JobState::ALL.into_iter().filter(|s| s.is_finished()) {
-            let filter = JobFilter {
-                state: Some(state),
-                model: None,
-                limit: PURGE_BATCH,
-            };
-            let listed = self
-                .ctx
-                .registry
-                .list_jobs(&filter)
-                .await
-                .map_err(registry_error)?;
-            for job in listed {
-                if job.finished_at.is_some_and(|at| at < cutoff) {
-                    self.files(&job.id).remove()?;
-                }
-            }
-        }
-        let jobs = self
-            .ctx
-            .registry
-            .delete_finished_jobs(cutoff)
-            .await
-            .map_err(registry_error)?;
-        let mut folders = 0;
-        for (id, age) in job_folders(self.ctx.root()) {
-            if age < ORPHAN_AGE {
-                continue;
-            }
-            match self.ctx.registry.job(&id).await {
-                Err(e) if e.kind() == ErrorKind::NotFound => {
-                    self.files(&id).remove()?;
-                    folders += 1;
-                }
-                _ => {}
-            }
-        }
-        if jobs > 0 || folders > 0 {
-            tracing::info!(jobs, folders, "finished jobs purged");
-        }
-        Ok((jobs, folders))
-    }
-
-    /// Purges every `every` (the first time at once), keeping finished
-    /// jobs for `retention`.
-    pub fn spawn_housekeeping(
-        self: &Arc<Self>,
-        retention: Duration,
-        every: Duration,
-    ) -> JoinHandle<()> {
-        let service = self.clone();
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(every);
-            loop {
-                ticks.tick().await;
-                if service.ctx.is_stopping() {
-                    return;
-                }
-                if let Err(e) = service.purge(retention).await {
-                    tracing::warn!(error = %e.message, "cannot purge finished jobs");
-                }
-            }
-        })
-    }
-
     /// Stops taking up work: running jobs stop at their next checkpoint
     /// (and resume on the next start); waits for them up to `patience`.
     pub async fn shutdown(&self, patience: Duration) {
@@ -485,46 +491,67 @@ impl JobService {
         }
     }
 
-    /// Runs job `id` when a slot is free.
-    fn spawn(self: &Arc<Self>, id: String) {
+    /// Runs job `id` when a slot is free: claims it, or takes it over
+    /// from the runner `takeover` that is known to be gone.
+    fn spawn(self: &Arc<Self>, id: String, takeover: Option<String>) {
+        if !self
+            .local
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.clone())
+        {
+            return;
+        }
         let service = self.clone();
         let task = tokio::spawn(async move {
-            let Ok(_slot) = service.slots.clone().acquire_owned().await else {
-                return;
-            };
-            if service.ctx.is_stopping() {
-                return;
-            }
-            if let Err(e) = service.run(&id).await {
-                tracing::error!(job = %id, error = %e.message, "job failed");
+            if let Ok(_slot) = service.slots.clone().acquire_owned().await {
+                if !service.ctx.is_stopping() {
+                    if let Err(e) = service.run(&id, takeover.as_deref()).await {
+                        tracing::error!(job = %id, error = %e.message, "job failed");
+                    }
+                }
             }
             service.ctx.forget(&id);
+            service
+                .local
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&id);
         });
         let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
         tasks.retain(|t| !t.is_finished());
         tasks.push(task);
     }
 
-    async fn run(&self, id: &str) -> Result<(), InferError> {
-        let claimed = self
-            .ctx
-            .registry
-            .claim_job(id, self.ctx.owner())
-            .await
-            .map_err(registry_error)?;
-        let Some(job) = claimed else {
+    async fn run(&self, id: &str, takeover: Option<&str>) -> Result<(), InferError> {
+        let registry = &self.ctx.registry;
+        let owner = self.ctx.owner();
+        let claimed = match takeover {
+            Some(gone) => registry.take_over_job(id, owner, gone).await,
+            None => registry.claim_job(id, owner).await,
+        };
+        let Some(job) = claimed.map_err(registry_error)? else {
             return Ok(());
         };
+        let lease = JobLease::new();
+        let heartbeat = heartbeat_task(
+            registry.clone(),
+            id.to_owned(),
+            owner.clone(),
+            lease.clone(),
+            self.ctx.options.heartbeat,
+        );
         let running = metrics::gauge!(JOBS_RUNNING);
         running.increment(1.0);
-        let ended = self.run_claimed(&job).await;
+        let ended = self.run_claimed(&job, &lease).await;
         running.decrement(1.0);
+        heartbeat.abort();
         ended
     }
 
     /// Runs a job this server has claimed, to its end or until the server
     /// stops.
-    async fn run_claimed(&self, job: &Job) -> Result<(), InferError> {
+    async fn run_claimed(&self, job: &Job, lease: &Arc<JobLease>) -> Result<(), InferError> {
         let ending = match job.kind.as_str() {
             // Cancelled while this server was down.
             _ if job.cancel_requested => Ok(Ending::Finished(JobState::Cancelled, None)),
@@ -532,9 +559,10 @@ impl JobService {
                 let ctx = self.ctx.clone();
                 let runtime = tokio::runtime::Handle::current();
                 let job = job.clone();
+                let lease = lease.clone();
                 self.ctx
                     .record_progress(&job.id, Checkpoint::rows_read_of(&job));
-                tokio::task::spawn_blocking(move || run_batch_job(&ctx, &runtime, &job))
+                tokio::task::spawn_blocking(move || run_batch_job(&ctx, &runtime, &job, &lease))
                     .await
                     .unwrap_or_else(|e| Err(InferError::internal(format!("the job panicked: {e}"))))
             }
@@ -548,15 +576,39 @@ impl JobService {
                     }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 };
-                run_infer_job(&self.ctx, executor.as_ref(), job).await
+                run_infer_job(&self.ctx, executor.as_ref(), job, lease).await
             }
             other => Ok(Ending::Finished(
                 JobState::Failed,
                 Some(format!("unknown job kind '{other}'")),
             )),
         };
+        let lost = |why: String| {
+            tracing::error!(job = %job.id, why = %why, "job stopped here: another runner took it over");
+            self.ctx
+                .lost
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(job.id.clone(), why);
+            Ok(())
+        };
         let (state, error) = match ending {
-            Ok(Ending::Interrupted) => return Ok(()),
+            Ok(Ending::Interrupted) => {
+                // Whoever starts next may take the job up at once.
+                if let Err(e) = self
+                    .ctx
+                    .registry
+                    .release_job(&job.id, self.ctx.owner())
+                    .await
+                {
+                    tracing::warn!(job = %job.id, error = %e, "cannot release the job; it resumes once its lease ends");
+                }
+                return Ok(());
+            }
+            Ok(Ending::Lost(why)) => return lost(why),
+            Err(e) if e.kind == ErrorKind::Conflict && lease.lost().is_some() => {
+                return lost(lease.lost().unwrap_or(e.message))
+            }
             Ok(Ending::Finished(state, error)) => (state, error),
             Err(e) => (JobState::Failed, Some(e.message)),
         };
@@ -565,50 +617,20 @@ impl JobService {
         } else {
             tracing::info!(job = %job.id, state = state.as_str(), "job finished");
         }
-        self.ctx
+        match self
+            .ctx
             .registry
             .finish_job(&job.id, self.ctx.owner(), state, error)
             .await
-            .map_err(registry_error)?;
+        {
+            Ok(_) => {}
+            Err(e @ RegistryError::JobLeaseLost { .. }) => return lost(e.to_string()),
+            Err(e) => return Err(registry_error(e)),
+        }
         metrics::counter!(JOBS_FINISHED, "kind" => job.kind.clone(), "state" => state.as_str())
             .increment(1);
         Ok(())
     }
-}
-
-/// Finished jobs of each state looked at by one purge.
-const PURGE_BATCH: i64 = 10_000;
-
-/// How old a job folder without a job must be before it is removed: a
-/// submission writes its folder before the job exists.
-const ORPHAN_AGE: Duration = Duration::from_secs(3600);
-
-/// Milliseconds since the Unix epoch.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// The job folders under `root` with their age (since last modified).
-fn job_folders(root: &Path) -> Vec<(String, Duration)> {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
-        .filter_map(|entry| {
-            let age = entry
-                .metadata()
-                .ok()?
-                .modified()
-                .ok()?
-                .elapsed()
-                .unwrap_or_default();
-            Some((entry.file_name().into_string().ok()?, age))
-        })
-        .collect()
 }
 
 /// A file to send back for a job.
@@ -630,77 +652,35 @@ pub(crate) fn batch_spec(job: &Job) -> Result<BatchJobSpec, InferError> {
     })
 }
 
-fn registry_error(e: ferroserve_registry::RegistryError) -> InferError {
+/// Milliseconds since the Unix epoch.
+pub(super) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+pub(super) fn registry_error(e: ferroserve_registry::RegistryError) -> InferError {
     InferError::new(e.kind(), e.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferroserve_backend::Engines;
-
-    async fn service(dir: &Path) -> Arc<JobService> {
-        let url = format!("sqlite://{}?mode=rwc", dir.join("registry.db").display());
-        let registry = Registry::connect(&url).await.expect("registry");
-        let options = JobOptions::in_folder(dir.join("jobs"), 1).expect("options");
-        let manager = Arc::new(ModelManager::new(Arc::new(Engines::discover(None))));
-        JobService::new(options, registry, manager)
-    }
 
     #[tokio::test]
-    async fn the_owner_id_is_kept_across_restarts() {
+    async fn each_start_runs_jobs_under_an_owner_of_its_own() {
         let dir = tempfile::tempdir().expect("tempdir");
         let first = JobOptions::in_folder(dir.path().join("jobs"), 1).expect("first");
         let again = JobOptions::in_folder(dir.path().join("jobs"), 1).expect("again");
-        assert_eq!(first.owner, again.owner);
-        assert!(!first.owner.is_empty());
-    }
-
-    #[tokio::test]
-    async fn purging_forgets_old_finished_jobs_and_their_folders() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let jobs = service(dir.path()).await;
-        let registry = &jobs.ctx.registry;
-        let owner = jobs.ctx.owner().to_owned();
-        for id in ["old", "running"] {
-            jobs.files(id).create().expect("folder");
-            registry
-                .create_job(NewJob {
-                    id: id.into(),
-                    kind: BATCH_KIND.into(),
-                    model: "m".into(),
-                    version: None,
-                    spec: serde_json::json!({}),
-                    rows_total: None,
-                    actor: "t".into(),
-                })
-                .await
-                .expect("create");
-            registry.claim_job(id, &owner).await.expect("claim");
-        }
-        registry
-            .finish_job("old", &owner, JobState::Succeeded, None)
-            .await
-            .expect("finish");
-        // An orphan folder is left alone while it is young.
-        jobs.files("orphan").create().expect("orphan");
-
-        assert_eq!(
-            jobs.purge(Duration::from_secs(3600)).await.expect("purge"),
-            (0, 0)
-        );
-        assert_eq!(jobs.purge(Duration::ZERO).await.expect("purge"), (1, 0));
-        let status = jobs.status("old").await.unwrap_err();
-        assert_eq!(status.kind, ErrorKind::NotFound);
-        assert!(
-            !jobs.files("old").dir().exists(),
-            "the folder of a purged job goes at once"
-        );
-        assert!(jobs.files("running").dir().exists());
-        assert!(jobs.files("orphan").dir().exists());
-        assert_eq!(
-            jobs.status("running").await.expect("kept").state,
-            JobState::Running
-        );
+        assert_ne!(first.owner().id, again.owner().id);
+        assert_eq!(first.owner().lease, DEFAULT_JOB_LEASE);
+        let e = JobOptions::with_lease(
+            dir.path().join("jobs"),
+            1,
+            Duration::from_secs(5),
+            Duration::from_secs(5),
+        )
+        .unwrap_err();
+        assert!(e.message.contains("heartbeat"), "{}", e.message);
     }
 }

@@ -61,10 +61,15 @@ impl std::str::FromStr for OutputFormat {
 pub struct BatchJobSpec {
     /// Format of the input file.
     pub input_format: Format,
-    /// Where the input came from (`upload`, or the URI it was read from),
-    /// for people reading the job.
+    /// Where the input came from (`upload`, the uploaded file's name, or
+    /// the URI it was read from), for people reading the job; bad-row
+    /// reports name the input after it.
     #[serde(default)]
     pub input_source: String,
+    /// Where the submitting client writes the results (the CLI's `-o`), so
+    /// that a resumed job needs not be told again; opaque to the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_path: Option<String>,
     /// Format of the results.
     #[serde(default)]
     pub output_format: OutputFormat,
@@ -88,6 +93,20 @@ fn default_chunk_rows() -> usize {
 }
 
 impl BatchJobSpec {
+    /// The input as messages name it: the file name of
+    /// [`BatchJobSpec::input_source`] (`rows.csv`), else `the input`.
+    pub fn input_name(&self) -> String {
+        let source = self.input_source.trim();
+        if source.is_empty() || source == "upload" {
+            return "the input".to_owned();
+        }
+        let name = source
+            .rsplit(['/', '\\'])
+            .find(|part| !part.is_empty())
+            .unwrap_or(source);
+        name.to_owned()
+    }
+
     /// Checks the settings that do not depend on the model.
     pub fn validate(&self) -> Result<(), InferError> {
         if self.chunk_rows == 0 || self.chunk_rows > MAX_CHUNK_ROWS {
@@ -164,6 +183,14 @@ mod tests {
         .to_string();
         assert!(unknown.contains("chunk"), "{unknown}");
         assert!("xml".parse::<OutputFormat>().is_err());
+        let mut named = spec();
+        assert_eq!(named.input_name(), "the input");
+        named.input_source = "upload".into();
+        assert_eq!(named.input_name(), "the input");
+        named.input_source = "/home/me/rows.csv".into();
+        assert_eq!(named.input_name(), "rows.csv");
+        named.input_source = "artifacts:/datasets/iris.csv".into();
+        assert_eq!(named.input_name(), "iris.csv");
         assert_eq!(
             "NDJSON".parse::<OutputFormat>().expect("ok"),
             OutputFormat::Jsonl

@@ -17,6 +17,9 @@ pub struct JobStatus {
     pub model: String,
     /// Version asked for; the serving one when absent.
     pub version: Option<String>,
+    /// Versions that scored the job's rows, in order of first use (more
+    /// than one when the serving version changed while the job ran).
+    pub scored_by: Vec<String>,
     /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
     pub state: JobState,
     /// Input rows, when known.
@@ -33,6 +36,15 @@ pub struct JobStatus {
     pub eta_seconds: Option<f64>,
     /// Why the job failed.
     pub error: Option<String>,
+    /// Runner that runs the job (or ran it last).
+    pub owner: Option<String>,
+    /// Host that runner runs on.
+    pub owner_host: Option<String>,
+    /// Process id of that runner on its host.
+    pub owner_pid: Option<i64>,
+    /// Until when (ms since the Unix epoch) the runner holds the running
+    /// job unless it renews its lease; once past, another may take it up.
+    pub lease_expires_at: Option<i64>,
     /// A cancel was asked and the job stops at its next checkpoint.
     pub cancel_requested: bool,
     /// Who submitted it.
@@ -69,8 +81,18 @@ impl JobStatus {
             }
             _ => None,
         };
+        let scored_by = job
+            .checkpoint
+            .get("versions")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
         JobStatus {
             progress,
+            scored_by,
+            owner: job.owner,
+            owner_host: job.owner_host,
+            owner_pid: job.owner_pid,
+            lease_expires_at: job.lease_expires_at,
             rows_per_second: rate.map(|r| r.round()),
             eta_seconds,
             id: job.id,

@@ -210,8 +210,7 @@ pub fn feeds(signature: &ModelSignature, features: &[Feature]) -> Result<Vec<Fee
                 (Some(k), Some(row_shape)) => Ok(feed(input, vec![k], row_shape)),
                 _ => Err(err!(
                     "the model's input `{}` {} is neither a [rows, {n}] matrix of the {n} \
-                     features nor one feature column named after it; pass --no-predictions \
-                     to profile without the model",
+                     features nor one feature column named after it",
                     input.name,
                     format_shape(&input.shape)
                 )),
@@ -256,7 +255,7 @@ fn text(feature: &Feature, cell: &Cell, at: &dyn Fn() -> String) -> Result<Strin
 fn missing(feature: &Feature, at: &dyn Fn() -> String) -> TabularError {
     err!(
         "{}, column `{}`: no value, and the feature schema gives no default to feed the model \
-         (set one, or pass --no-predictions)",
+         (set one in the schema to fill such cells)",
         at(),
         feature.name
     )

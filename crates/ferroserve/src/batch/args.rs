@@ -46,10 +46,10 @@ pub struct BatchArgs {
     /// Stop at the first bad row instead of reporting it and going on.
     #[arg(long)]
     pub fail_on_error: bool,
-    /// With --url: print the job id once it is accepted and return, without waiting.
+    /// Print the job id once the server accepted it and return, without waiting (needs --url: a job run in this process stops with it).
     #[arg(long)]
     pub detach: bool,
-    /// Take up the job with this id again (one interrupted in this data dir, or on the server with --url) and write its results.
+    /// Take up the job with this id again from its last checkpoint (one interrupted in this data dir, or on the server with --url) and write its results (to where the job was told, unless -o says otherwise).
     #[arg(long, value_name = "JOB_ID", conflicts_with_all = ["input", "model", "detach"])]
     pub resume: Option<String>,
     /// Do not show a progress bar.
@@ -67,4 +67,31 @@ fn output_format_parser() -> impl TypedValueParser<Value = OutputFormat> {
         PossibleValue::new("jsonl").help("One JSON object per row"),
     ])
     .try_map(|name| name.parse::<OutputFormat>().map_err(|e| e.message))
+}
+
+impl BatchArgs {
+    /// The flags of `batch --resume ID [-o OUTPUT]`.
+    pub fn resuming(
+        id: String,
+        output: Option<PathBuf>,
+        quiet: bool,
+        registry: RegistryArgs,
+    ) -> Self {
+        BatchArgs {
+            input: None,
+            model: None,
+            version: None,
+            output,
+            format: None,
+            output_format: None,
+            outputs: Vec::new(),
+            exclude: Vec::new(),
+            chunk_rows: None,
+            fail_on_error: false,
+            detach: false,
+            resume: Some(id),
+            quiet,
+            registry,
+        }
+    }
 }

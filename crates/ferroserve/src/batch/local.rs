@@ -1,13 +1,17 @@
 //! Jobs in this process: the data dir's registry is opened, the model
 //! loaded as a server would serve it, and the job run by the same job
-//! service a server uses, checkpointed in the same registry (so a job cut
-//! short here resumes with `--resume`, or on the next server start).
+//! service a server uses, checkpointed in the same registry and held by
+//! this process's lease (so a job cut short here resumes with `--resume`,
+//! or is taken up by a server on the same data dir once this process is
+//! gone, never while it runs).
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
 use ferroserve_backend::{EngineChoice, Engines};
+use ferroserve_core::ErrorKind;
 use ferroserve_serving::batcher::BatcherConfig;
 use ferroserve_serving::jobs::{JobOptions, JobService};
 use ferroserve_serving::lifecycle::Controller;
@@ -16,13 +20,18 @@ use ferroserve_serving::ModelManager;
 use serde_json::Value;
 use tokio::runtime::Runtime;
 
-use super::{copy_file, BatchArgs, JobRunner, Submission};
+use super::{copy_file, data_dir_flags, BatchArgs, JobRunner, Submission};
+
+/// How long Ctrl-C waits for the job to reach a safe point.
+const STOP_PATIENCE: Duration = Duration::from_secs(60);
 
 /// The job service of a data dir, with the one model it needs loaded.
 pub struct LocalRunner {
     runtime: Runtime,
     jobs: Arc<JobService>,
     actor: String,
+    /// `--data-dir ...` as the user gave it, for hints.
+    flags: String,
     /// Keeps the loaded model served while the job runs.
     _controller: Controller,
 }
@@ -75,6 +84,7 @@ impl LocalRunner {
             runtime,
             jobs,
             actor: args.registry.actor(),
+            flags: data_dir_flags(&args.registry),
             _controller: controller,
         })
     }
@@ -104,13 +114,44 @@ impl JobRunner for LocalRunner {
     }
 
     fn resume(&self, id: &str) -> anyhow::Result<()> {
-        self.runtime
-            .block_on(self.jobs.resume(id))
-            .map(|_| ())
-            .map_err(|e| anyhow!(e.message))
+        match self.runtime.block_on(self.jobs.resume(id)) {
+            Ok(_) => Ok(()),
+            // Another live process runs it: follow it there.
+            Err(e) if e.kind == ErrorKind::Conflict => {
+                eprintln!("{}; following it until it ends", e.message);
+                Ok(())
+            }
+            Err(e) => Err(anyhow!(e.message)),
+        }
+    }
+
+    fn interrupted(&self, id: &str) -> String {
+        let status = self.status(id).ok();
+        if status
+            .as_ref()
+            .is_some_and(|s| s["owner"].as_str() != Some(self.jobs.owner_id()))
+        {
+            return format!("job {id} runs in another process; it goes on there");
+        }
+        self.runtime.block_on(self.jobs.shutdown(STOP_PATIENCE));
+        let status = self.status(id).unwrap_or_default();
+        let (read, total) = (
+            status["rows_done"].as_i64().unwrap_or(0) + status["rows_failed"].as_i64().unwrap_or(0),
+            status["rows_total"].as_i64(),
+        );
+        let of = total.map(|t| format!(" of {t}")).unwrap_or_default();
+        let flags = &self.flags;
+        format!(
+            "job {id} stopped after {read}{of} rows and can be resumed from there:\n  \
+             ferroserve batch --resume {id}{flags}\n  \
+             (or ferroserve jobs resume {id}{flags})"
+        )
     }
 
     fn status(&self, id: &str) -> anyhow::Result<Value> {
+        if let Some(why) = self.jobs.lost(id) {
+            anyhow::bail!("job {id} stopped in this process: {why}");
+        }
         let status = self
             .runtime
             .block_on(self.jobs.status(id))

@@ -5,6 +5,7 @@
 //! up again with `--resume JOB_ID`, from its last checkpoint.
 
 mod args;
+mod interrupt;
 mod local;
 mod progress;
 mod remote;
@@ -17,6 +18,8 @@ use ferroserve_serving::tabular::Format;
 use serde_json::Value;
 
 pub use args::BatchArgs;
+use interrupt::{Interrupt, EXIT_INTERRUPTED};
+use progress::Followed;
 
 /// A job to submit.
 pub struct Submission {
@@ -34,7 +37,8 @@ pub struct Submission {
 pub trait JobRunner {
     /// Submits `job`; returns its id.
     fn submit(&self, job: &Submission) -> anyhow::Result<String>;
-    /// Makes sure an interrupted job runs again.
+    /// Makes sure an interrupted job runs again (or is followed where it
+    /// runs).
     fn resume(&self, id: &str) -> anyhow::Result<()>;
     /// The job as the API shows it.
     fn status(&self, id: &str) -> anyhow::Result<Value>;
@@ -42,37 +46,73 @@ pub trait JobRunner {
     fn save_result(&self, id: &str, out: &Path) -> anyhow::Result<()>;
     /// Writes the job's bad-row report to `out`.
     fn save_errors(&self, id: &str, out: &Path) -> anyhow::Result<()>;
+    /// After Ctrl-C: stops the job at a safe point when it runs here
+    /// (leaving it resumable), and says what became of it.
+    fn interrupted(&self, id: &str) -> String;
 }
 
 /// Runs `ferroserve batch`.
 pub fn run(args: BatchArgs) -> anyhow::Result<()> {
+    if args.detach && args.registry.url().is_none() {
+        bail!(
+            "--detach needs a server: pass --url URL (or set FERROSERVE_URL); without one the \
+             job runs in this process and would stop with it"
+        );
+    }
+    // Before anything runs, so that Ctrl-C never kills a job mid-chunk.
+    let interrupt = Interrupt::watch();
     let runner: Box<dyn JobRunner> = match args.registry.url() {
         Some(url) => Box::new(remote::RemoteRunner::new(url, args.registry.actor())?),
         None => Box::new(local::LocalRunner::open(&args)?),
     };
+    let place = match args.registry.url() {
+        Some(url) => format!("on {url}"),
+        None => "in this process".to_owned(),
+    };
     let id = match &args.resume {
         Some(id) => {
             runner.resume(id)?;
+            eprintln!("job {id}: resumed {place}");
             id.clone()
         }
-        None => runner.submit(&submission(&args)?)?,
+        None => {
+            let job = submission(&args)?;
+            let id = runner.submit(&job)?;
+            eprintln!(
+                "job {id}: scoring {} with model {} {place}",
+                job.input.display(),
+                job.model
+            );
+            id
+        }
     };
     if args.detach {
         println!("{id}");
         return Ok(());
     }
-    let Some(output) = &args.output else {
-        bail!("say where the results go with -o OUTPUT (or pass --detach with --url)");
+    let output = match &args.output {
+        Some(output) => output.clone(),
+        // A resumed job remembers where its results go.
+        None => match runner.status(&id)?["spec"]["output_path"].as_str() {
+            Some(path) => PathBuf::from(path),
+            None => bail!("say where the results go with -o OUTPUT (or pass --detach with --url)"),
+        },
     };
-    let last = progress::follow(runner.as_ref(), &id, args.quiet)?;
+    let last = match progress::follow(runner.as_ref(), &id, args.quiet, &interrupt)? {
+        Followed::Finished(last) => last,
+        Followed::Interrupted => {
+            eprintln!("\ninterrupted: {}", runner.interrupted(&id));
+            std::process::exit(EXIT_INTERRUPTED);
+        }
+    };
     let count = |key: &str| last[key].as_i64().unwrap_or(0);
-    let errors_path = errors_path(output);
+    let errors_path = errors_path(&output);
     if count("rows_failed") > 0 {
         runner.save_errors(&id, &errors_path)?;
     }
     match last["state"].as_str().unwrap_or("") {
         "succeeded" => {
-            runner.save_result(&id, output)?;
+            runner.save_result(&id, &output)?;
             eprintln!(
                 "job {id}: {} rows scored into {}{}",
                 count("rows_done"),
@@ -90,6 +130,19 @@ pub fn run(args: BatchArgs) -> anyhow::Result<()> {
             last["error"].as_str().unwrap_or("no reason given")
         ),
     }
+}
+
+/// The flags that name the data dir, to repeat in a hint (none for the
+/// default one).
+fn data_dir_flags(args: &crate::models::RegistryArgs) -> String {
+    let mut flags = String::new();
+    if args.data_dir != Path::new("data") {
+        flags.push_str(&format!(" --data-dir {}", args.data_dir.display()));
+    }
+    if let Some(url) = &args.registry_url {
+        flags.push_str(&format!(" --registry-url {url}"));
+    }
+    flags
 }
 
 /// The job the flags describe.
@@ -115,6 +168,11 @@ fn submission(args: &BatchArgs) -> anyhow::Result<Submission> {
     let spec = BatchJobSpec {
         input_format,
         input_source: input.display().to_string(),
+        output_path: args
+            .output
+            .as_ref()
+            .and_then(|o| std::path::absolute(o).ok())
+            .map(|o| o.display().to_string()),
         output_format,
         outputs: args.outputs.clone(),
         exclude: args.exclude.clone(),

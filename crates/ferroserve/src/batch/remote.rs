@@ -55,6 +55,9 @@ impl JobRunner for RemoteRunner {
         if !spec.exclude.is_empty() {
             query.push(("exclude", spec.exclude.join(",")));
         }
+        if let Some(name) = job.input.file_name() {
+            query.push(("source", name.to_string_lossy().into_owned()));
+        }
         let file = File::open(&job.input)
             .with_context(|| format!("cannot open {}", job.input.display()))?;
         let answer: Value = self.client.call(Method::POST, "/api/v1/jobs", |r| {
@@ -69,8 +72,36 @@ impl JobRunner for RemoteRunner {
     }
 
     fn resume(&self, id: &str) -> anyhow::Result<()> {
-        // A server takes up its own interrupted jobs when it starts.
-        self.status(id).map(|_| ())
+        let status = self.status(id)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let held = status["state"] == "running"
+            && status["lease_expires_at"]
+                .as_i64()
+                .is_some_and(|end| end > now);
+        let finished = matches!(
+            status["state"].as_str(),
+            Some("succeeded" | "failed" | "cancelled")
+        );
+        if held || finished {
+            // A live runner has it, or it is over: only follow it.
+            return Ok(());
+        }
+        let path = format!("/api/v1/jobs/{}/resume", segment(id));
+        self.client
+            .call::<Value>(Method::POST, &path, |r| r)
+            .map(|_| ())
+    }
+
+    fn interrupted(&self, id: &str) -> String {
+        let url = self.client.base();
+        format!(
+            "job {id} keeps running on the server {url}.\n  \
+             follow it:    ferroserve jobs show {id} --url {url}\n  \
+             cancel it:    ferroserve jobs cancel {id} --url {url}\n  \
+             its results:  ferroserve batch --resume {id} --url {url} -o OUTPUT"
+        )
     }
 
     fn status(&self, id: &str) -> anyhow::Result<Value> {

@@ -20,6 +20,7 @@ mod show;
 pub use args::{ModelsArgs, RegistryArgs};
 pub use client::{segment, ApiClient};
 pub use direct::open_lifecycle;
+pub use output::{fields, format_time, Table};
 
 use args::ModelsCommand;
 use backend::ModelsBackend;

@@ -34,6 +34,8 @@ pub(super) struct ParquetReader {
     positions: Vec<usize>,
     /// Cells of the current batch, one vector per projected column.
     batch: Vec<Vec<Cell>>,
+    /// Rows of the current batch (also when no column is read).
+    batch_len: usize,
     batch_row: usize,
     rows_read: u64,
 }
@@ -60,6 +62,7 @@ impl ParquetReader {
             batches: None,
             positions: Vec::new(),
             batch: Vec::new(),
+            batch_len: 0,
             batch_row: 0,
             rows_read: 0,
         })
@@ -113,6 +116,7 @@ impl ParquetReader {
                 .zip(schema.fields())
                 .map(|(array, field)| cells_of(array.as_ref(), field.name(), &self.file))
                 .collect::<Result<_, TabularError>>()?;
+            self.batch_len = batch.num_rows();
             self.batch_row = 0;
             return Ok(true);
         }
@@ -127,8 +131,7 @@ impl SampleReader for ParquetReader {
     fn next_row(&mut self, picks: &[usize], cells: &mut Vec<Cell>) -> Result<bool, TabularError> {
         cells.clear();
         self.start(picks)?;
-        let batch_len = self.batch.first().map_or(0, Vec::len);
-        if self.batch_row >= batch_len && !self.next_batch()? {
+        if self.batch_row >= self.batch_len && !self.next_batch()? {
             return Ok(false);
         }
         let row = self.batch_row;
@@ -286,6 +289,22 @@ mod tests {
         assert_eq!(cells[1], Null);
         assert!(reader.location().ends_with("s.parquet, row 3"));
         assert!(!reader.next_row(&picks, &mut cells).expect("end"));
+    }
+
+    #[test]
+    fn rows_are_counted_when_no_column_is_read() {
+        let rows = BATCH_ROWS * 2 + 7;
+        let values: Vec<i64> = (0..rows as i64).collect();
+        let (_dir, path) = write(vec![("i", Arc::new(Int64Array::from(values)) as ArrayRef)]);
+        let mut reader = ParquetReader::open(&path).expect("opens");
+        assert_eq!(reader.progress_total(), rows as u64);
+        let mut cells = Vec::new();
+        let mut read = 0;
+        while reader.next_row(&[], &mut cells).expect("row") {
+            assert!(cells.is_empty());
+            read += 1;
+        }
+        assert_eq!(read, rows);
     }
 
     #[test]

@@ -51,7 +51,8 @@ impl Predictor {
         output: Option<&str>,
     ) -> anyhow::Result<Self> {
         let signature = model.signature().clone();
-        let inputs = RowEncoder::new(&signature, features)?;
+        let inputs = RowEncoder::new(&signature, features)
+            .map_err(|e| anyhow!("{e}; pass --no-predictions to profile without the model"))?;
         let output = pick_output(&signature, output)?;
         let runner = model
             .runner()
@@ -73,7 +74,9 @@ impl Predictor {
     /// Buffers one row, whole or not at all; `cells` are the row's feature
     /// cells in feature order, and `at` says where the row is, for errors.
     pub fn push(&mut self, cells: &[Cell], at: &dyn Fn() -> String) -> anyhow::Result<()> {
-        Ok(self.inputs.push(cells, at)?)
+        self.inputs
+            .push(cells, at)
+            .map_err(|e| anyhow!("{e}; or pass --no-predictions to profile without the model"))
     }
 
     /// Whether a full batch is waiting.

@@ -1,0 +1,205 @@
+//! Housekeeping of the job service: unfinished jobs whose runner is gone
+//! are taken up every heartbeat; finished jobs are forgotten with their
+//! files after the retention time, and so are folders no job owns and the
+//! lock files of runners that are gone.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferroserve_core::{ErrorKind, InferError};
+use ferroserve_registry::{JobFilter, JobState};
+use tokio::task::JoinHandle;
+
+use super::owner::remove_gone;
+use super::service::{now_ms, registry_error, JobService};
+
+impl JobService {
+    /// Forgets the jobs that finished more than `retention` ago, with their
+    /// files (up to 10 000 per state at a time), and removes job folders the registry does not know once they
+    /// are an hour old (a submission cut short by a crash leaves one).
+    /// Returns how many jobs and folders went.
+    pub async fn purge(&self, retention: Duration) -> Result<(u64, usize), InferError> {
+        let cutoff = now_ms().saturating_sub(retention.as_millis().min(i64::MAX as u128) as i64);
+        for state in JobState::ALL.into_iter().filter(|s| s.is_finished()) {
+            let filter = JobFilter {
+                state: Some(state),
+                model: None,
+                limit: PURGE_BATCH,
+            };
+            let listed = self
+                .ctx
+                .registry()
+                .list_jobs(&filter)
+                .await
+                .map_err(registry_error)?;
+            for job in listed {
+                if job.finished_at.is_some_and(|at| at < cutoff) {
+                    self.files(&job.id).remove()?;
+                }
+            }
+        }
+        let jobs = self
+            .ctx
+            .registry()
+            .delete_finished_jobs(cutoff)
+            .await
+            .map_err(registry_error)?;
+        let mut folders = 0;
+        for (id, age) in job_folders(self.ctx.root()) {
+            if age < ORPHAN_AGE {
+                continue;
+            }
+            if id == "owners" {
+                continue;
+            }
+            match self.ctx.registry().job(&id).await {
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    self.files(&id).remove()?;
+                    folders += 1;
+                }
+                _ => {}
+            }
+        }
+        let owners = remove_gone(self.ctx.root(), &self.ctx.owner().id);
+        if jobs > 0 || folders > 0 || owners > 0 {
+            tracing::info!(jobs, folders, owners, "finished jobs purged");
+        }
+        Ok((jobs, folders))
+    }
+
+    /// Takes up, every heartbeat, the unfinished jobs whose runner is gone
+    /// (see [`JobService::resume_unfinished`]); the first look is at once.
+    pub fn spawn_lease_watch(self: &Arc<Self>) -> JoinHandle<()> {
+        let service = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(service.ctx.heartbeat());
+            loop {
+                ticks.tick().await;
+                if service.ctx.is_stopping() {
+                    return;
+                }
+                match service.resume_unfinished().await {
+                    Ok(0) => {}
+                    Ok(count) => tracing::info!(count, "resuming unfinished jobs"),
+                    Err(e) => tracing::warn!(error = %e.message, "cannot look for jobs to take up"),
+                }
+            }
+        })
+    }
+
+    /// Purges every `every` (the first time at once), keeping finished
+    /// jobs for `retention`.
+    pub fn spawn_housekeeping(
+        self: &Arc<Self>,
+        retention: Duration,
+        every: Duration,
+    ) -> JoinHandle<()> {
+        let service = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            loop {
+                ticks.tick().await;
+                if service.ctx.is_stopping() {
+                    return;
+                }
+                if let Err(e) = service.purge(retention).await {
+                    tracing::warn!(error = %e.message, "cannot purge finished jobs");
+                }
+            }
+        })
+    }
+}
+
+/// Finished jobs of each state looked at by one purge.
+const PURGE_BATCH: i64 = 10_000;
+
+/// How old a job folder without a job must be before it is removed: a
+/// submission writes its folder before the job exists.
+const ORPHAN_AGE: Duration = Duration::from_secs(3600);
+
+/// The job folders under `root` with their age (since last modified).
+fn job_folders(root: &Path) -> Vec<(String, Duration)> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|entry| {
+            let age = entry
+                .metadata()
+                .ok()?
+                .modified()
+                .ok()?
+                .elapsed()
+                .unwrap_or_default();
+            Some((entry.file_name().into_string().ok()?, age))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::{JobOptions, BATCH_KIND};
+    use crate::ModelManager;
+    use ferroserve_backend::Engines;
+    use ferroserve_registry::{NewJob, Registry};
+
+    async fn service(dir: &Path) -> Arc<JobService> {
+        let url = format!("sqlite://{}?mode=rwc", dir.join("registry.db").display());
+        let registry = Registry::connect(&url).await.expect("registry");
+        let options = JobOptions::in_folder(dir.join("jobs"), 1).expect("options");
+        let manager = Arc::new(ModelManager::new(Arc::new(Engines::discover(None))));
+        JobService::new(options, registry, manager)
+    }
+
+    #[tokio::test]
+    async fn purging_forgets_old_finished_jobs_and_their_folders() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let jobs = service(dir.path()).await;
+        let registry = jobs.ctx.registry();
+        let owner = jobs.ctx.owner().to_owned();
+        for id in ["old", "running"] {
+            jobs.files(id).create().expect("folder");
+            registry
+                .create_job(NewJob {
+                    id: id.into(),
+                    kind: BATCH_KIND.into(),
+                    model: "m".into(),
+                    version: None,
+                    spec: serde_json::json!({}),
+                    rows_total: None,
+                    actor: "t".into(),
+                })
+                .await
+                .expect("create");
+            registry.claim_job(id, &owner).await.expect("claim");
+        }
+        registry
+            .finish_job("old", &owner, JobState::Succeeded, None)
+            .await
+            .expect("finish");
+        // An orphan folder is left alone while it is young.
+        jobs.files("orphan").create().expect("orphan");
+
+        assert_eq!(
+            jobs.purge(Duration::from_secs(3600)).await.expect("purge"),
+            (0, 0)
+        );
+        assert_eq!(jobs.purge(Duration::ZERO).await.expect("purge"), (1, 0));
+        let status = jobs.status("old").await.unwrap_err();
+        assert_eq!(status.kind, ErrorKind::NotFound);
+        assert!(
+            !jobs.files("old").dir().exists(),
+            "the folder of a purged job goes at once"
+        );
+        assert!(jobs.files("running").dir().exists());
+        assert!(jobs.files("orphan").dir().exists());
+        assert_eq!(
+            jobs.status("running").await.expect("kept").state,
+            JobState::Running
+        );
+    }
+}
