@@ -8,15 +8,12 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
-use common::{repo_root, run_direct, Server};
+use common::iris::{iris_csv, iris_rows, online_labels};
+use common::{run_direct, Server};
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 
 /// The iris sample: a header, then 150 rows of 4 features and the species.
-fn iris_csv() -> String {
-    std::fs::read_to_string(repo_root().join("examples/iris/iris.csv")).expect("iris.csv")
-}
-
 fn client() -> Client {
     Client::builder()
         .timeout(Duration::from_secs(120))
@@ -60,36 +57,6 @@ fn wait_finished(server: &Server, id: &str, patience: Duration) -> Value {
         assert!(Instant::now() < until, "job never finished: {job}");
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// The labels the server answers online for the iris rows.
-fn online_labels(server: &Server, rows: &[Vec<f32>]) -> Vec<i64> {
-    let data: Vec<f32> = rows.iter().flatten().copied().collect();
-    let (status, answer) = common::post(
-        &format!("{}/v2/models/iris/infer", server.base),
-        &json!({"inputs": [{"name": "input", "datatype": "FP32", "shape": [rows.len(), 4], "data": data}],
-                "outputs": [{"name": "label"}]}),
-    );
-    assert_eq!(status, 200, "{answer}");
-    answer["outputs"][0]["data"]
-        .as_array()
-        .expect("labels")
-        .iter()
-        .map(|v| v.as_i64().expect("integer label"))
-        .collect()
-}
-
-fn iris_rows() -> Vec<Vec<f32>> {
-    iris_csv()
-        .lines()
-        .skip(1)
-        .map(|line| {
-            line.split(',')
-                .take(4)
-                .map(|v| v.parse().expect("number"))
-                .collect()
-        })
-        .collect()
 }
 
 #[test]

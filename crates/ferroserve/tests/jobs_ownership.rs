@@ -11,10 +11,11 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::iris::{iris_rows, online_labels};
+use common::load::Load;
 use common::{repo_root, run_direct, Server, BIN};
 use serde_json::{json, Value};
 
@@ -38,32 +39,6 @@ fn repeated_iris(rows: usize) -> String {
         text.push('\n');
     }
     text
-}
-
-/// The labels `server` answers online for the 150 iris rows: the
-/// reference every batch result is held to.
-fn reference_labels(server: &Server) -> Vec<i64> {
-    let data: Vec<f64> = iris_lines()
-        .iter()
-        .flat_map(|l| {
-            l.split(',')
-                .take(4)
-                .map(|v| v.parse::<f64>().expect("number"))
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let (status, answer) = common::post(
-        &format!("{}/v2/models/iris/infer", server.base),
-        &json!({"inputs": [{"name": "input", "datatype": "FP32", "shape": [150, 4], "data": data}],
-                "outputs": [{"name": "label"}]}),
-    );
-    assert_eq!(status, 200, "{answer}");
-    answer["outputs"][0]["data"]
-        .as_array()
-        .expect("labels")
-        .iter()
-        .map(|v| v.as_i64().expect("integer label"))
-        .collect()
 }
 
 /// Checks a CSV result of `rows` repeated iris rows: every row once, in
@@ -153,6 +128,26 @@ fn start_batch(args: &[&str], data: &Path) -> (Child, String, mpsc::Receiver<Str
 }
 
 /// The job id in the first `job ID: ...` line of `stderr`.
+/// Sends SIGINT to a running `ferroserve batch`, waits for it to end, and
+/// returns its exit status and what it said on stderr after that.
+fn interrupt(
+    mut cli: Child,
+    stderr: &mpsc::Receiver<String>,
+) -> (std::process::ExitStatus, String) {
+    let sent = Command::new("kill")
+        .args(["-INT", &cli.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let status = cli.wait().expect("batch ends");
+    let mut said = String::new();
+    while let Ok(line) = stderr.recv_timeout(Duration::from_secs(10)) {
+        said.push_str(&line);
+        said.push('\n');
+    }
+    (status, said)
+}
+
 fn job_id(stderr: &str) -> Option<String> {
     stderr
         .lines()
@@ -174,31 +169,6 @@ fn wait_rows(data: &Path, id: &str, rows: i64) -> Value {
     }
 }
 
-/// Online requests to `base` in a loop until stopped: (ok, failed).
-fn online_load(base: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(u64, u64)> {
-    std::thread::spawn(move || {
-        let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("client");
-        let (ok, failed) = (AtomicU64::new(0), AtomicU64::new(0));
-        let body = json!({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 4],
-                           "data": [5.1, 3.5, 1.4, 0.2]}]});
-        while !stop.load(Ordering::Acquire) {
-            let answer = client
-                .post(format!("{base}/v2/models/iris/infer"))
-                .json(&body)
-                .send();
-            match answer {
-                Ok(r) if r.status().is_success() => ok.fetch_add(1, Ordering::Relaxed),
-                _ => failed.fetch_add(1, Ordering::Relaxed),
-            };
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        (ok.into_inner(), failed.into_inner())
-    })
-}
-
 #[test]
 fn a_cli_job_keeps_its_job_while_a_server_on_its_data_dir_restarts() {
     const ROWS: usize = 500_000;
@@ -214,9 +184,8 @@ fn a_cli_job_keeps_its_job_while_a_server_on_its_data_dir_restarts() {
     steady.wait_ready();
     let mut restarted = Server::start_in(data.path(), &[]);
     restarted.wait_ready();
-    let labels = reference_labels(&steady);
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = online_load(steady.base.clone(), stop.clone());
+    let labels = online_labels(&steady, &iris_rows());
+    let load = Load::start(&steady.base, 1);
 
     let (mut cli, id, _stderr) = start_batch(
         &[
@@ -259,11 +228,8 @@ fn a_cli_job_keeps_its_job_while_a_server_on_its_data_dir_restarts() {
     );
 
     let status = cli.wait().expect("batch ends");
-    stop.store(true, Ordering::Release);
-    let (ok, failed) = load.join().expect("load thread");
+    load.stop_expecting_no_failure(10);
     assert!(status.success(), "the CLI job failed: {status}");
-    assert_eq!(failed, 0, "failed online requests ({ok} ok)");
-    assert!(ok > 0);
 
     let done = show_direct(data.path(), &id);
     assert_eq!(done["state"], "succeeded", "{done}");
@@ -549,7 +515,7 @@ fn a_parquet_job_counts_its_rows_from_the_file() {
     assert_eq!(job["rows_done"], ROWS, "{job}");
     assert_eq!(job["progress"], 1.0, "{job}");
     assert_eq!(job["spec"]["input_source"], "rows.parquet", "{job}");
-    assert_results(&out, ROWS, &reference_labels(&server));
+    assert_results(&out, ROWS, &online_labels(&server, &iris_rows()));
 }
 
 #[test]
@@ -579,7 +545,7 @@ fn ctrl_c_leaves_a_local_job_resumable_with_the_same_results() {
     assert!(whole.status.success(), "{}", text(&whole).1);
 
     let out = dir.path().join("out.csv");
-    let (mut cli, id, stderr) = start_batch(
+    let (cli, id, stderr) = start_batch(
         &[
             input.to_str().expect("utf-8"),
             "--model",
@@ -593,17 +559,7 @@ fn ctrl_c_leaves_a_local_job_resumable_with_the_same_results() {
         data.path(),
     );
     wait_rows(data.path(), &id, 4000);
-    let sent = Command::new("kill")
-        .args(["-INT", &cli.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(sent.success());
-    let status = cli.wait().expect("batch ends");
-    let mut said = String::new();
-    while let Ok(line) = stderr.recv_timeout(Duration::from_secs(10)) {
-        said.push_str(&line);
-        said.push('\n');
-    }
+    let (status, said) = interrupt(cli, &stderr);
     assert_eq!(status.code(), Some(130), "{said}");
     assert!(
         said.contains(&format!("ferroserve batch --resume {id} --data-dir")),
@@ -649,7 +605,7 @@ fn ctrl_c_on_a_remote_job_says_it_goes_on_and_how_to_reach_it() {
     let server = Server::start_in(data.path(), &[]);
     server.wait_ready();
     let out = dir.path().join("out.csv");
-    let (mut cli, id, stderr) = start_batch(
+    let (cli, id, stderr) = start_batch(
         &[
             input.to_str().expect("utf-8"),
             "--model",
@@ -665,17 +621,7 @@ fn ctrl_c_on_a_remote_job_says_it_goes_on_and_how_to_reach_it() {
         data.path(),
     );
     wait_rows(data.path(), &id, 2000);
-    let sent = Command::new("kill")
-        .args(["-INT", &cli.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(sent.success());
-    let status = cli.wait().expect("batch ends");
-    let mut said = String::new();
-    while let Ok(line) = stderr.recv_timeout(Duration::from_secs(10)) {
-        said.push_str(&line);
-        said.push('\n');
-    }
+    let (status, said) = interrupt(cli, &stderr);
     assert_eq!(status.code(), Some(130), "{said}");
     for words in [
         format!("job {id} keeps running on the server {}", server.base),

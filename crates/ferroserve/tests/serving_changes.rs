@@ -50,6 +50,24 @@ fn refused(server: &Server, args: &[&str]) -> String {
     stderr(&out)
 }
 
+/// `models config iris --set VALUE`, which must succeed.
+fn config_ok(server: &Server, value: &str) -> String {
+    ok(server, &["models", "config", "iris", "--set", value])
+}
+
+/// `models config iris --set VALUE`, which must be refused; its stderr.
+fn config_refused(server: &Server, value: &str) -> String {
+    refused(server, &["models", "config", "iris", "--set", value])
+}
+
+/// `models config iris --set VALUE --unload`, which must succeed.
+fn config_unload(server: &Server, value: &str) -> String {
+    ok(
+        server,
+        &["models", "config", "iris", "--set", value, "--unload"],
+    )
+}
+
 fn get(server: &Server, path: &str) -> Value {
     let (status, body) = send(client().get(format!("{}{path}", server.base)));
     assert_eq!(status, 200, "GET {path}: {body}");
@@ -103,42 +121,15 @@ fn configs_and_changes_that_select_nothing_are_refused_and_iris_keeps_serving() 
     let server = Server::start(&["--registry-poll-ms", "100"]);
     let load = Load::start(&server.base, 2);
 
-    let err = refused(
-        &server,
-        &[
-            "models",
-            "config",
-            "iris",
-            "--set",
-            r#"{"serve": {"alias": "nope"}}"#,
-        ],
-    );
+    let err = config_refused(&server, r#"{"serve": {"alias": "nope"}}"#);
     assert!(err.contains("alias 'nope' does not exist"), "{err}");
     assert!(err.contains("serves version 1 now"), "{err}");
-    let err = refused(
-        &server,
-        &[
-            "models",
-            "config",
-            "iris",
-            "--set",
-            r#"{"serve": {"version": 99}}"#,
-        ],
-    );
+    let err = config_refused(&server, r#"{"serve": {"version": 99}}"#);
     assert!(
         err.contains("version 99 does not exist (versions: 1)"),
         "{err}"
     );
-    let err = refused(
-        &server,
-        &[
-            "models",
-            "config",
-            "iris",
-            "--set",
-            r#"{"serve": "staging"}"#,
-        ],
-    );
+    let err = config_refused(&server, r#"{"serve": "staging"}"#);
     assert!(err.contains("no ready version is in Staging"), "{err}");
     let err = refused(
         &server,
@@ -150,16 +141,7 @@ fn configs_and_changes_that_select_nothing_are_refused_and_iris_keeps_serving() 
     );
 
     ok(&server, &["models", "alias", "iris", "champion", "1"]);
-    ok(
-        &server,
-        &[
-            "models",
-            "config",
-            "iris",
-            "--set",
-            r#"{"serve": {"alias": "champion"}}"#,
-        ],
-    );
+    config_ok(&server, r#"{"serve": {"alias": "champion"}}"#);
     let err = refused(
         &server,
         &["models", "alias", "iris", "champion", "--delete"],
@@ -207,16 +189,7 @@ fn configs_and_changes_that_select_nothing_are_refused_and_iris_keeps_serving() 
         "the degraded state is in the audit log"
     );
     // A config that selects something ends it; the CLI exits 0 again.
-    ok(
-        &server,
-        &[
-            "models",
-            "config",
-            "iris",
-            "--set",
-            r#"{"serve": "production"}"#,
-        ],
-    );
+    config_ok(&server, r#"{"serve": "production"}"#);
     wait_for_readyz(&server, "recovery", |b| b.get("degraded").is_none());
     assert_eq!(
         metric_line(&server, "ferroserve_model_degraded{"),
@@ -226,17 +199,7 @@ fn configs_and_changes_that_select_nothing_are_refused_and_iris_keeps_serving() 
     load.stop_expecting_no_failure(50);
 
     // Asked on purpose through the server, the model is unloaded.
-    ok(
-        &server,
-        &[
-            "models",
-            "config",
-            "iris",
-            "--set",
-            r#"{"serve": {"alias": "nope"}}"#,
-            "--unload",
-        ],
-    );
+    config_unload(&server, r#"{"serve": {"alias": "nope"}}"#);
     let (status, _) = send(
         client()
             .post(format!("{}/v2/models/iris/infer", server.base))
@@ -270,16 +233,7 @@ fn a_version_with_another_interface_never_serves_loaded_or_not() {
     let server = Server::start(&[]);
     let load = Load::start(&server.base, 2);
     // Loaded beforehand by the version policy (the README's setting).
-    ok(
-        &server,
-        &[
-            "models",
-            "config",
-            "iris",
-            "--set",
-            r#"{"version_policy": {"latest": 2}}"#,
-        ],
-    );
+    config_ok(&server, r#"{"version_policy": {"latest": 2}}"#);
     let other = register_other_interface(&server);
     let loaded = serving(&server);
     assert!(
@@ -307,33 +261,24 @@ fn a_version_with_another_interface_never_serves_loaded_or_not() {
     assert_eq!(serving(&server)["serving_version"], "1");
 
     // Not loaded: refused the same way.
-    ok(&server, &["models", "config", "iris", "--set", "{}"]);
+    config_ok(&server, "{}");
     assert!(!serving(&server)["versions"]
         .to_string()
         .contains(&format!("\"{other}\"")));
     let err = refused(&server, &promote);
     assert!(err.contains("interface differs"), "{err}");
     let pin = format!(r#"{{"serve": {{"version": {other}}}}}"#);
-    let err = refused(&server, &["models", "config", "iris", "--set", &pin]);
+    let err = config_refused(&server, &pin);
     assert!(err.contains("interface differs"), "{err}");
     assert_eq!(production_versions(&server), vec![1]);
     load.stop_expecting_no_failure(50);
 
     // Allowed on purpose, the swap happens; a rollback to the old
     // interface is then refused and the registry keeps saying what serves.
-    ok(
-        &server,
-        &[
-            "models",
-            "config",
-            "iris",
-            "--set",
-            r#"{"allow_interface_change": true}"#,
-        ],
-    );
+    config_ok(&server, r#"{"allow_interface_change": true}"#);
     ok(&server, &promote);
     assert_eq!(serving(&server)["serving_version"], other.to_string());
-    ok(&server, &["models", "config", "iris", "--set", "{}"]);
+    config_ok(&server, "{}");
     let err = refused(&server, &["models", "rollback", "iris"]);
     assert!(err.contains("interface differs"), "{err}");
     assert_eq!(production_versions(&server), vec![other]);
