@@ -277,11 +277,12 @@ impl ModelServingConfig {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn version(n: i64, stage: Stage, status: VersionStatus) -> ModelVersion {
+    /// A version of model `m` with the given stage and status.
+    pub(crate) fn version(n: i64, stage: Stage, status: VersionStatus) -> ModelVersion {
         ModelVersion {
             model: "m".into(),
             version: n,

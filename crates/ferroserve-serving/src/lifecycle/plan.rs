@@ -355,28 +355,14 @@ mod tests {
         }
     }
 
+    /// A ready version of `iris` with `columns` input columns.
     fn version(n: i64, stage: Stage, columns: usize) -> ModelVersion {
         ModelVersion {
             model: "iris".into(),
-            version: n,
-            stage,
-            status: VersionStatus::Ready,
-            artifact_digest: "0".repeat(64),
-            artifact_size: 1,
-            format: "onnx".into(),
-            engine_hint: None,
             signature: Some(
                 serde_json::to_value(signature(columns, DataType::Int64)).expect("serializes"),
             ),
-            feature_schema: None,
-            params: BTreeMap::new(),
-            metrics: BTreeMap::new(),
-            lineage: Default::default(),
-            model_card: None,
-            reference_profile: None,
-            tags: Default::default(),
-            registered_by: "t".into(),
-            created_at: 0,
+            ..super::super::config::tests::version(n, stage, VersionStatus::Ready)
         }
     }
 
