@@ -55,7 +55,7 @@ pub use job_types::{Job, JobCheckpointOutcome, JobFilter, JobProgress, JobState,
 pub use recovery::INTERRUPTED_REASON;
 pub use registry::Registry;
 pub use types::{
-    AuditEvent, AuditFilter, Lineage, ModelQuery, ModelVersion, NewVersion, RegisteredModel,
-    ServingConfigRevision, Stage, Tags, VersionStatus,
+    AuditEvent, AuditFilter, AuditOrder, AuditPage, Lineage, ModelQuery, ModelVersion, NewVersion,
+    RegisteredModel, ServingConfigRevision, Stage, Tags, VersionStatus,
 };
 pub use uri::ModelUri;
