@@ -114,7 +114,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--register",
         metavar="URL",
-        metavar="URL",
         help="register the model with the ferroserve at this base URL "
         "(e.g. http://127.0.0.1:8080) [default: do not register; FERROSERVE_URL is not read]",
     )
