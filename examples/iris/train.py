@@ -3,11 +3,15 @@
 Writes examples/iris/model.onnx, examples/iris/features.json and the
 training rows as examples/iris/iris.csv (the sample that
 examples/iris/profile.json is built from with `ferroserve profile`).
-Deterministic: fixed random_state, so reruns produce the same files.
+Deterministic: fixed random_state, so reruns produce the same files; a
+file whose bytes would not change is left untouched (so its modification
+time does not change either, and the `ferroserve` binary, which bundles
+model.onnx, is not rebuilt for nothing).
 
     scripts/python-env.sh dev && .venv/bin/python examples/iris/train.py
 
-With --register URL (or FERROSERVE_URL set), the model is then registered
+With --register URL (and only then: FERROSERVE_URL is not read), the
+model is then registered
 as a new version in a running ferroserve through its management API, with
 its hyper-parameters, held-out metrics, lineage (training data written to
 a CSV file, git commit, run id), feature schema, reference profile
@@ -21,6 +25,7 @@ Only the standard library talks to the server (urllib).
 import argparse
 import csv
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -72,7 +77,7 @@ def main() -> None:
     del onx.opset_import[:]
     onx.opset_import.extend(helper.make_opsetid(d, v) for d, v in sorted(versions.items()))
     onx.doc_string = "ferroserve iris example: RandomForestClassifier on the iris dataset"
-    (HERE / "model.onnx").write_bytes(onx.SerializeToString())
+    write_if_changed(HERE / "model.onnx", onx.SerializeToString())
 
     features = {
         "features": [
@@ -86,7 +91,7 @@ def main() -> None:
         ],
         "classes": [str(c) for c in iris.target_names],
     }
-    (HERE / "features.json").write_text(json.dumps(features, indent=2) + "\n")
+    write_if_changed(HERE / "features.json", (json.dumps(features, indent=2) + "\n").encode())
     write_training_csv(HERE / "iris.csv", iris)
 
     # Sanity check with onnxruntime: the three classic rows map to classes 0, 1, 2.
@@ -109,8 +114,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--register",
         metavar="URL",
-        default=os.environ.get("FERROSERVE_URL") or None,
-        help="ferroserve base URL to register the model with [default: $FERROSERVE_URL]",
+        help="register the model with the ferroserve at this base URL "
+        "(e.g. http://127.0.0.1:8080) [default: do not register; FERROSERVE_URL is not read]",
     )
     parser.add_argument("--name", default="iris", help="registered model name [default: iris]")
     parser.add_argument(
@@ -219,16 +224,26 @@ def evaluate(clf: RandomForestClassifier, X: np.ndarray, y: np.ndarray) -> dict[
     }
 
 
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Writes data to path unless the file already holds exactly these
+    bytes; returns whether it wrote."""
+    if path.is_file() and path.read_bytes() == data:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return True
+
+
 def write_training_csv(path: Path, iris) -> Path:
     """Writes the training rows: the features in cm and `species`, the class
     index (0 = setosa, 1 = versicolor, 2 = virginica, as in features.json).
     The same bytes go to examples/iris/iris.csv and to --data-out."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(FEATURE_NAMES + ["species"])
-        for row, target in zip(iris.data, iris.target):
-            writer.writerow([repr(float(v)) for v in row] + [int(target)])
+    text = io.StringIO(newline="")
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(FEATURE_NAMES + ["species"])
+    for row, target in zip(iris.data, iris.target):
+        writer.writerow([repr(float(v)) for v in row] + [int(target)])
+    write_if_changed(path, text.getvalue().encode())
     return path
 
 

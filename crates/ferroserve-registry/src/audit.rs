@@ -1,13 +1,14 @@
 //! The audit log: queries over it, and events recorded by other layers.
 
 use serde_json::Value;
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection, Row};
 
 use crate::db::{self, Audit};
 use crate::error::Result;
 use crate::registry::Registry;
-use crate::types::{AuditEvent, AuditFilter};
+use crate::types::{AuditEvent, AuditFilter, AuditOrder, AuditPage};
 use crate::validate;
 
 const DEFAULT_LIMIT: i64 = 100;
@@ -15,37 +16,65 @@ const MAX_LIMIT: i64 = 10_000;
 const EVENT_COLUMNS: &str = "id, at, actor, action, model, version, before, after";
 
 impl Registry {
-    /// Audit events matching `filter`, oldest first (ordered by id).
+    /// Audit events matching `filter`, in its order (by id).
     pub async fn audit_events(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>> {
-        let mut sql = format!("SELECT {EVENT_COLUMNS} FROM audit_events WHERE 1 = 1");
-        let mut n = 0;
-        let mut next = || {
-            n += 1;
-            n
-        };
-        if filter.model.is_some() {
-            sql += &format!(" AND model = ${}", next());
-        }
-        if filter.since.is_some() {
-            sql += &format!(" AND at >= ${}", next());
-        }
-        if filter.after_id.is_some() {
-            sql += &format!(" AND id > ${}", next());
-        }
-        sql += &format!(" ORDER BY id LIMIT ${}", next());
-        let mut query = sqlx::query(&sql);
-        if let Some(model) = &filter.model {
-            query = query.bind(model.as_str());
-        }
-        if let Some(since) = filter.since {
-            query = query.bind(since);
-        }
-        if let Some(after_id) = filter.after_id {
-            query = query.bind(after_id);
-        }
         let limit = filter.limit.unwrap_or(DEFAULT_LIMIT).clamp(0, MAX_LIMIT);
-        let rows = query.bind(limit).fetch_all(&self.pool).await?;
+        let (sql, binds) = filtered(&format!("SELECT {EVENT_COLUMNS} FROM audit_events"), filter);
+        let direction = match filter.order {
+            AuditOrder::Asc => "ASC",
+            AuditOrder::Desc => "DESC",
+        };
+        let sql = format!("{sql} ORDER BY id {direction} LIMIT ${}", binds + 1);
+        let rows = bind_filter(sqlx::query(&sql), filter)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(event_from_row).collect()
+    }
+
+    /// One page of the audit events matching `filter`, with how many more
+    /// match beyond it and the cursor to the next page.
+    pub async fn audit_page(&self, filter: &AuditFilter) -> Result<AuditPage> {
+        let events = self.audit_events(filter).await?;
+        let (sql, _) = filtered("SELECT COUNT(*) AS n FROM audit_events", filter);
+        let matching: i64 = bind_filter(sqlx::query(&sql), filter)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        let remaining = (matching - events.len() as i64).max(0);
+        let next_cursor = if remaining > 0 {
+            events.last().map(|e| e.id)
+        } else {
+            None
+        };
+        Ok(AuditPage {
+            events,
+            remaining,
+            next_cursor,
+        })
+    }
+
+    /// One page of `model`'s history (`filter.model` is set to it). The
+    /// history outlives the model, so a deleted model's events are found;
+    /// a name that never had a model is [`RegistryError::ModelNotFound`].
+    pub async fn model_history(&self, model: &str, filter: &AuditFilter) -> Result<AuditPage> {
+        let filter = AuditFilter {
+            model: Some(model.to_owned()),
+            ..filter.clone()
+        };
+        let page = self.audit_page(&filter).await?;
+        if page.events.is_empty() && page.remaining == 0 {
+            let mut conn = self.pool.acquire().await?;
+            let ever = sqlx::query("SELECT COUNT(*) AS n FROM audit_events WHERE model = $1")
+                .bind(model)
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get::<i64, _>("n")?;
+            if ever == 0 {
+                db::require_model(&mut conn, model).await?;
+            }
+        }
+        Ok(page)
     }
 
     /// Records an event of another layer (e.g. `serving_failed`,
@@ -108,6 +137,41 @@ pub(crate) async fn model_events_newest_first(
         .fetch_all(&mut *conn)
         .await?;
     rows.iter().map(event_from_row).collect()
+}
+
+/// `base` with the `WHERE` clause of `filter` (all but its order and
+/// limit), and how many placeholders it has; [`bind_filter`] binds them.
+fn filtered(base: &str, filter: &AuditFilter) -> (String, usize) {
+    let mut sql = format!("{base} WHERE 1 = 1");
+    let mut n = 0;
+    let clauses = [
+        ("model =", filter.model.is_some()),
+        ("at >=", filter.since.is_some()),
+        ("id >", filter.after_id.is_some()),
+        ("id <", filter.before_id.is_some()),
+    ];
+    for (clause, _) in clauses.iter().filter(|(_, set)| *set) {
+        n += 1;
+        sql += &format!(" AND {clause} ${n}");
+    }
+    (sql, n)
+}
+
+/// Binds the values of [`filtered`]'s placeholders, in its order.
+fn bind_filter<'q>(
+    mut query: Query<'q, Any, AnyArguments<'q>>,
+    filter: &'q AuditFilter,
+) -> Query<'q, Any, AnyArguments<'q>> {
+    if let Some(model) = &filter.model {
+        query = query.bind(model.as_str());
+    }
+    for value in [filter.since, filter.after_id, filter.before_id]
+        .into_iter()
+        .flatten()
+    {
+        query = query.bind(value);
+    }
+    query
 }
 
 fn event_from_row(row: &AnyRow) -> Result<AuditEvent> {

@@ -60,7 +60,7 @@ pub use job_types::{
 pub use recovery::INTERRUPTED_REASON;
 pub use registry::Registry;
 pub use types::{
-    AuditEvent, AuditFilter, Lineage, ModelQuery, ModelVersion, NewVersion, RegisteredModel,
-    ServingConfigRevision, Stage, Tags, VersionStatus,
+    AuditEvent, AuditFilter, AuditOrder, AuditPage, Lineage, ModelQuery, ModelVersion, NewVersion,
+    RegisteredModel, ServingConfigRevision, Stage, Tags, VersionStatus,
 };
 pub use uri::ModelUri;

@@ -221,10 +221,37 @@ pub struct AuditFilter {
     pub model: Option<String>,
     /// Only events at or after this time (unix ms).
     pub since: Option<i64>,
-    /// Only events with an id greater than this (for paging).
+    /// Only events with an id greater than this (paging oldest first).
     pub after_id: Option<i64>,
+    /// Only events with an id less than this (paging newest first).
+    pub before_id: Option<i64>,
     /// At most this many events (default 100, at most 10 000).
     pub limit: Option<i64>,
+    /// In which order the events come (by id, i.e. by time).
+    pub order: AuditOrder,
+}
+
+/// The order of audit events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditOrder {
+    /// Oldest first.
+    #[default]
+    Asc,
+    /// Newest first.
+    Desc,
+}
+
+/// One page of audit events, and how to get the next one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditPage {
+    /// The events, in the order asked for.
+    pub events: Vec<AuditEvent>,
+    /// Events that match the filter but are beyond this page.
+    pub remaining: i64,
+    /// When more remain: the id to pass as `before_id` (newest first) or
+    /// `after_id` (oldest first) for the next page.
+    pub next_cursor: Option<i64>,
 }
 
 /// Which models [`Registry::search_models`](crate::Registry::search_models) returns.

@@ -17,6 +17,7 @@ mod example;
 mod jobs;
 mod logging;
 mod models;
+mod pipe;
 mod predict;
 mod profile;
 mod registry;
@@ -29,6 +30,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     quiet_library_backtraces();
+    pipe::exit_quietly_on_broken_pipe();
     let cli = cli::Cli::parse();
     let result = match cli.command {
         cli::Command::Serve(args) => serve::run(*args),
@@ -42,6 +44,7 @@ fn main() -> std::process::ExitCode {
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if pipe::is_broken_pipe(&e) => std::process::ExitCode::from(pipe::BROKEN_PIPE_EXIT),
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE

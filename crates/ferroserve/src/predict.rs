@@ -36,7 +36,12 @@ async fn predict(args: &PredictArgs) -> anyhow::Result<Value> {
     } else if data.get("inputs").is_some() {
         (format!("{base}/v2/models/{model_path}/infer"), data)
     } else if let Value::Array(rows) = data {
-        let metadata: Value = get_json(&client, &format!("{base}/v2/models/{model_path}")).await?;
+        let metadata: Value = get_json(
+            &client,
+            &format!("{base}/v2/models/{model_path}"),
+            &args.model,
+        )
+        .await?;
         let input = &metadata["inputs"][0];
         let shape = nested_shape(&Value::Array(rows.clone()));
         let body = json!({"inputs": [{"name": input["name"], "datatype": input["datatype"], "shape": shape, "data": rows}]});
@@ -56,15 +61,26 @@ async fn predict(args: &PredictArgs) -> anyhow::Result<Value> {
         .await
         .with_context(|| format!("{url} answered {status} without JSON"))?;
     if !status.is_success() {
-        bail!(
-            "{url} answered {status}: {}",
-            answer["error"].as_str().unwrap_or("no error message")
-        );
+        bail!(failure(&url, status, &answer, &args.model));
     }
     Ok(answer)
 }
 
-async fn get_json(client: &reqwest::Client, url: &str) -> anyhow::Result<Value> {
+/// The error for a failed answer: the server's own message, and for a
+/// model it does not know, what to check.
+fn failure(url: &str, status: reqwest::StatusCode, answer: &Value, model: &str) -> String {
+    let message = answer["error"].as_str().unwrap_or("no error message");
+    if status == reqwest::StatusCode::NOT_FOUND && message.contains(&format!("'{model}'")) {
+        let base = url.split("/v1/").next().unwrap_or(url);
+        let base = base.split("/v2/").next().unwrap_or(base);
+        return format!(
+            "{message}: the server at {base} does not serve it (ferroserve models list --url {base} lists the registered models)"
+        );
+    }
+    format!("{url} answered {status}: {message}")
+}
+
+async fn get_json(client: &reqwest::Client, url: &str, model: &str) -> anyhow::Result<Value> {
     let response = client
         .get(url)
         .send()
@@ -76,10 +92,7 @@ async fn get_json(client: &reqwest::Client, url: &str) -> anyhow::Result<Value> 
         .await
         .with_context(|| format!("{url} answered {status} without JSON"))?;
     if !status.is_success() {
-        bail!(
-            "{url} answered {status}: {}",
-            value["error"].as_str().unwrap_or("no error message")
-        );
+        bail!(failure(url, status, &value, model));
     }
     Ok(value)
 }

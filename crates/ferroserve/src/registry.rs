@@ -23,14 +23,41 @@ pub struct RegistrySettings {
 }
 
 impl RegistrySettings {
-    /// The registry URL in force.
-    pub fn registry_url(&self) -> String {
+    /// The registry URL in force; the default SQLite file is created when
+    /// missing only with [`Access::Create`].
+    pub fn registry_url(&self, access: Access) -> String {
         self.registry_url.clone().unwrap_or_else(|| {
-            format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("registry.db").display()
-            )
+            let mode = match access {
+                Access::Create => "rwc",
+                Access::Existing => "rw",
+            };
+            format!("sqlite://{}?mode={mode}", self.default_database().display())
         })
+    }
+
+    /// The SQLite file of the data dir, used when no registry URL is given.
+    fn default_database(&self) -> PathBuf {
+        self.data_dir.join("registry.db")
+    }
+
+    /// Fails, naming the data dir and how to point elsewhere, when the
+    /// registry to open is the data dir's own and it does not exist; with a
+    /// registry URL the database server says whether it exists.
+    pub fn check_exists(&self) -> anyhow::Result<()> {
+        if self.registry_url.is_some() {
+            return Ok(());
+        }
+        let dir = self.data_dir.display();
+        let why = if !self.data_dir.is_dir() {
+            "no such directory".to_owned()
+        } else if !self.default_database().is_file() {
+            "it has no registry.db".to_owned()
+        } else {
+            return Ok(());
+        };
+        anyhow::bail!(
+            "no registry at {dir} ({why}); pass --data-dir DIR, or --url of a server (or set FERROSERVE_URL)"
+        )
     }
 
     /// The artifact store URL in force.
@@ -41,15 +68,37 @@ impl RegistrySettings {
     }
 }
 
+/// Whether opening a registry may create it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Create the data dir and its registry when missing (`serve`,
+    /// `models register`, in-process `batch`).
+    Create,
+    /// Open only a registry that exists: every command that reads, or
+    /// changes models that must already be registered, so that one run in
+    /// the wrong folder creates nothing there.
+    Existing,
+}
+
 /// Connects to the registry and the artifact store, and nothing else: what
 /// a client (`ferroserve models` on a data dir) needs.
-pub async fn open(settings: &RegistrySettings, engines: Arc<Engines>) -> anyhow::Result<Lifecycle> {
-    create_dir(&settings.data_dir)?;
-    let registry = Registry::connect(&settings.registry_url())
+pub async fn open(
+    settings: &RegistrySettings,
+    engines: Arc<Engines>,
+    access: Access,
+) -> anyhow::Result<Lifecycle> {
+    let work_dir = settings.data_dir.join("tmp");
+    match access {
+        Access::Create => {
+            create_dir(&settings.data_dir)?;
+            create_dir(&work_dir)?;
+        }
+        // The work dir only holds uploads, which create it when needed.
+        Access::Existing => settings.check_exists()?,
+    }
+    let registry = Registry::connect(&settings.registry_url(access))
         .await
         .context("cannot open the model registry")?;
-    let work_dir = settings.data_dir.join("tmp");
-    create_dir(&work_dir)?;
     let artifacts = ArtifactStore::from_url(&settings.artifact_store(), &work_dir)
         .context("cannot open the artifact store")?;
     Ok(Lifecycle::new(registry, artifacts, engines))
@@ -63,7 +112,7 @@ pub async fn open_and_recover(
     settings: &RegistrySettings,
     engines: Arc<Engines>,
 ) -> anyhow::Result<Lifecycle> {
-    let lifecycle = open(settings, engines).await?;
+    let lifecycle = open(settings, engines, Access::Create).await?;
     let (registry, artifacts) = (lifecycle.registry(), lifecycle.artifacts());
     let shared = registry.backend() != Backend::Sqlite;
     let grace = if shared {

@@ -254,6 +254,103 @@ fn input_files_and_injected_delays() {
 }
 
 #[test]
+fn input_files_with_a_label_column() {
+    let server = Server::start(&[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let iris = common::repo_root().join("examples/iris/iris.csv");
+    let iris = iris.to_str().expect("utf-8 path");
+    let quick = ["--requests", "10", "--warmup", "0s"];
+    // The label column is one value too many, and the error says what to do.
+    let out = bench(
+        &[
+            &[
+                "--url",
+                &server.base,
+                "--model",
+                "iris",
+                "--input-file",
+                iris,
+            ],
+            &quick[..],
+        ]
+        .concat(),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("5 values per row") && err.contains("--exclude COL"),
+        "{err}"
+    );
+    // Left out by name, or the features picked by the feature schema.
+    let report = bench_ok(
+        &server,
+        &dir.path().join("exclude.json"),
+        &[&["--input-file", iris, "--exclude", "species"], &quick[..]].concat(),
+    );
+    assert_sane(&report);
+    let schema = common::repo_root().join("examples/iris/features.json");
+    let schema = schema.to_str().expect("utf-8 path");
+    let report = bench_ok(
+        &server,
+        &dir.path().join("schema.json"),
+        &[&["--input-file", iris, "--schema", schema], &quick[..]].concat(),
+    );
+    assert_sane(&report);
+    let out = bench(
+        &[
+            &[
+                "--url",
+                &server.base,
+                "--model",
+                "iris",
+                "--input-file",
+                iris,
+                "--exclude",
+                "nope",
+            ],
+            &quick[..],
+        ]
+        .concat(),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("no column `nope`") && err.contains("species"),
+        "{err}"
+    );
+}
+
+#[test]
+fn latency_columns_state_their_unit() {
+    let server = Server::start(&[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = bench(&[
+        "--url",
+        &server.base,
+        "--model",
+        "iris",
+        "--quiet",
+        "--requests",
+        "5",
+        "--warmup",
+        "0s",
+        "-o",
+        dir.path().join("run.json").to_str().expect("utf-8 path"),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let header = stdout
+        .lines()
+        .find(|l| l.starts_with("run "))
+        .unwrap_or_else(|| panic!("no table in:\n{stdout}"));
+    for column in [
+        "mean ms", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms",
+    ] {
+        assert!(header.contains(column), "{column} missing from {header:?}");
+    }
+}
+
+#[test]
 fn bad_flags_say_what_is_wrong() {
     let server = Server::start(&[]);
     let missing = bench(&["--url", &server.base, "--model", "nope", "--requests", "1"]);

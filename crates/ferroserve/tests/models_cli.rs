@@ -222,14 +222,15 @@ fn promote_alias_history_and_rollback() {
             .position(|l| l.contains(needle))
             .unwrap_or_else(|| panic!("{needle} missing from:\n{history}"))
     };
-    // Newest last: the rollback is the last stage change.
+    // Newest first: the rollback's stage change heads the list.
     assert!(
-        position("set_alias") < position("delete_alias"),
+        position("set_alias") > position("delete_alias"),
         "{history}"
     );
-    assert!(lines
-        .last()
-        .is_some_and(|l| l.contains("transition_stage") && l.contains("Archived → Production")));
+    assert!(
+        lines[1].contains("transition_stage") && lines[1].contains("Archived → Production"),
+        "{history}"
+    );
     assert!(
         history.contains("stage: Production → Archived"),
         "{history}"
@@ -249,11 +250,6 @@ fn promote_alias_history_and_rollback() {
 #[test]
 fn errors_are_clear_and_exit_non_zero() {
     let ws = Workspace::new();
-    let err = ws.fails(&["show", "nope"]);
-    assert!(err.contains("model 'nope' does not exist"), "{err}");
-    let err = ws.fails(&["history", "nope"]);
-    assert!(err.contains("model 'nope' does not exist"), "{err}");
-
     let model = ws.model();
     let err = ws.fails(&[
         "register",
@@ -277,6 +273,12 @@ fn errors_are_clear_and_exit_non_zero() {
     assert!(ws.ok(&["list"]).contains("no models registered"));
 
     ws.register(&[]);
+    let err = ws.fails(&["show", "nope"]);
+    assert!(err.contains("model 'nope' does not exist"), "{err}");
+    let err = ws.fails(&["history", "nope"]);
+    assert!(err.contains("model 'nope' does not exist"), "{err}");
+    let err = ws.fails(&["delete", "nope", "--yes"]);
+    assert!(err.contains("model 'nope' does not exist"), "{err}");
     let err = ws.fails(&["promote", "iris", "9", "--stage", "Production"]);
     assert!(err.contains("model 'iris' has no version 9"), "{err}");
     let err = ws.fails(&["rollback", "iris"]);
@@ -381,4 +383,119 @@ fn remote_mode_goes_through_the_management_api() {
         err.contains("404") && err.contains("nope"),
         "server error text expected: {err}"
     );
+}
+
+#[test]
+fn read_commands_never_create_a_data_dir() {
+    let ws = Workspace::new();
+    let missing = ws.path("nowhere");
+    let run = |command: &str, args: &[&str]| {
+        let out = run_direct(command, args, &missing, ws.dir.path());
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{command} {args:?} succeeded");
+        err
+    };
+    let iris_csv = repo_root().join("examples/iris/iris.csv");
+    let iris_csv = iris_csv.to_str().expect("utf-8");
+    let reads: [(&str, &[&str]); 9] = [
+        ("models", &["list"]),
+        ("models", &["show", "iris"]),
+        ("models", &["history", "iris"]),
+        ("models", &["config", "iris"]),
+        ("models", &["promote", "iris", "1", "--stage", "Production"]),
+        ("models", &["alias", "iris", "champion", "1"]),
+        ("models", &["delete", "iris", "--yes"]),
+        ("profile", &[iris_csv, "--model", "iris"]),
+        ("batch", &[iris_csv, "--model", "iris", "-o", "out.csv"]),
+    ];
+    for (command, args) in reads {
+        let err = run(command, args);
+        assert!(
+            err.contains(&format!(
+                "no registry at {} (no such directory)",
+                missing.display()
+            )) && err.contains("--data-dir")
+                && err.contains("FERROSERVE_URL"),
+            "{command} {args:?}: {err}"
+        );
+        assert!(
+            !missing.exists(),
+            "{command} {args:?} created {}",
+            missing.display()
+        );
+    }
+    // A folder that exists but holds no registry stays empty.
+    std::fs::create_dir(&missing).expect("mkdir");
+    let err = run("models", &["list"]);
+    assert!(err.contains("it has no registry.db"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&missing).expect("read").collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    // A registration creates the data dir, as serve does.
+    let model = ws.model();
+    let out = run_direct(
+        "models",
+        &["register", &model, "--name", "iris"],
+        &missing,
+        ws.dir.path(),
+    );
+    succeeded(&["register"], out);
+    assert!(missing.join("registry.db").is_file());
+}
+
+#[test]
+fn register_hints_at_promotion_and_config_shows_the_defaults() {
+    let ws = Workspace::new();
+    let out = ws.ok(&["register", &ws.model(), "--name", "iris"]);
+    assert!(
+        out.contains("not served yet: iris serves its Production version")
+            && out.contains("ferroserve models promote iris 1 --stage Production"),
+        "{out}"
+    );
+    let out = ws.ok(&[
+        "register",
+        &ws.model(),
+        "--name",
+        "iris",
+        "--stage",
+        "Production",
+    ]);
+    assert!(!out.contains("not served yet"), "{out}");
+
+    let out = ws.ok(&["config", "iris"]);
+    assert!(
+        out.contains("never set; the defaults are in effect"),
+        "{out}"
+    );
+    assert!(out.contains(r#""serve": "production""#), "{out}");
+    assert!(out.contains(r#""version_policy": "serving""#), "{out}");
+    ws.ok(&["config", "iris", "--set", r#"{"serve": "latest"}"#]);
+    let config = ws.json(&["config", "iris"]);
+    assert_eq!(config["config"], json!({"serve": "latest"}));
+    assert_eq!(config["effective"]["serve"], "latest");
+    assert_eq!(config["effective"]["allow_interface_change"], false);
+    // With `latest` a new version serves at once: no hint.
+    let out = ws.ok(&["register", &ws.model(), "--name", "iris"]);
+    assert!(!out.contains("not served yet"), "{out}");
+}
+
+#[test]
+fn delete_asks_for_confirmation_and_keeps_the_history() {
+    let ws = Workspace::new();
+    ws.register(&["--stage", "Production"]);
+    // stdin is not a terminal here: --yes is required.
+    let err = ws.fails(&["delete", "iris"]);
+    assert!(
+        err.contains("pass --yes") && err.contains("1 version"),
+        "{err}"
+    );
+    let err = ws.fails(&["delete", "iris", "--yes"]);
+    assert!(err.contains("Production"), "{err}");
+    ws.ok(&["promote", "iris", "1", "--stage", "Archived"]);
+    let out = ws.ok(&["delete", "iris", "--yes"]);
+    assert!(out.contains("deleted model iris"), "{out}");
+    let err = ws.fails(&["show", "iris"]);
+    assert!(err.contains("model 'iris' does not exist"), "{err}");
+    let history = ws.json(&["history", "iris"]);
+    assert_eq!(history["events"][0]["action"], "delete_model");
 }

@@ -286,3 +286,30 @@ fn remote_mode_fetches_the_artifact_and_stores_the_profile_through_the_api() {
         "server error text expected: {err}"
     );
 }
+
+#[test]
+fn predictions_use_the_engine_serve_picks() {
+    let ws = Workspace::new();
+    // A GradientBoostingRegressor (TreeEnsembleRegressor), which tract
+    // cannot run: the default engine is auto, as for `serve`.
+    let gbr = repo_root().join("testdata/models/gbr.onnx");
+    let gbr = gbr.to_str().expect("utf-8 path");
+    succeeded(&ws.run("models", &["register", gbr, "--name", "gbr", "--no-schema"]));
+    let sample = ws.path("gbr.csv");
+    let mut text = String::from("a,b,c,d,e\n");
+    for i in 0..20 {
+        let x = f64::from(i) / 10.0;
+        text += &format!("{x},{},{},{},{}\n", 1.0 - x, x * x, 0.5, -x);
+    }
+    std::fs::write(&sample, text).expect("write sample");
+    let sample = sample.to_str().expect("utf-8 path");
+    let stdout = succeeded(&ws.run("profile", &[sample, "--model", "gbr"]));
+    assert!(
+        stdout.contains("profiled 20 rows, 5 features and prediction `variable`"),
+        "{stdout}"
+    );
+    let out = ws.run("profile", &[sample, "--model", "gbr", "--engine", "tract"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("TreeEnsembleRegressor"), "{err}");
+}

@@ -1,7 +1,7 @@
 //! The audit log, and reconnecting to an existing registry.
 
 use ferroserve_core::ErrorKind;
-use ferroserve_registry::{AuditFilter, Registry};
+use ferroserve_registry::{AuditFilter, AuditOrder, Registry};
 use serde_json::json;
 use sqlx::Connection;
 
@@ -87,6 +87,73 @@ pub(crate) async fn audit_log(reg: Registry, _url: String) {
         reg.audit_events(&since).await.expect("all").len(),
         all.len()
     );
+}
+
+pub(crate) async fn audit_pages_newest_first_with_a_cursor(reg: Registry, _url: String) {
+    model_with_ready_versions(&reg, "iris", 3).await;
+    model_with_ready_versions(&reg, "mnist", 1).await;
+    let oldest_first = reg
+        .audit_events(&AuditFilter {
+            model: Some("iris".into()),
+            ..AuditFilter::default()
+        })
+        .await
+        .expect("all");
+    let ids: Vec<i64> = oldest_first.iter().map(|e| e.id).collect();
+    assert_eq!(ids.len(), 7);
+    let mut filter = AuditFilter {
+        order: AuditOrder::Desc,
+        limit: Some(3),
+        ..AuditFilter::default()
+    };
+    let mut newest_first = Vec::new();
+    let mut remaining = Vec::new();
+    loop {
+        let page = reg.model_history("iris", &filter).await.expect("page");
+        newest_first.extend(page.events.iter().map(|e| e.id));
+        remaining.push(page.remaining);
+        match page.next_cursor {
+            Some(cursor) => filter.before_id = Some(cursor),
+            None => break,
+        }
+    }
+    let mut expected = ids.clone();
+    expected.reverse();
+    assert_eq!(newest_first, expected);
+    assert_eq!(remaining, [4, 1, 0]);
+    // Oldest first, from a cursor, and since a time.
+    let page = reg
+        .audit_page(&AuditFilter {
+            model: Some("iris".into()),
+            after_id: Some(ids[4]),
+            ..AuditFilter::default()
+        })
+        .await
+        .expect("after");
+    assert_eq!(
+        page.events.iter().map(|e| e.id).collect::<Vec<_>>(),
+        ids[5..]
+    );
+    assert_eq!((page.remaining, page.next_cursor), (0, None));
+    let future = AuditFilter {
+        since: Some(oldest_first[6].at + 60_000),
+        ..AuditFilter::default()
+    };
+    let page = reg.model_history("iris", &future).await.expect("empty");
+    assert!(page.events.is_empty() && page.remaining == 0);
+    // A name that never had a model is not found; a deleted one keeps its
+    // history.
+    let err = reg
+        .model_history("nope", &AuditFilter::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    reg.delete_model("mnist", ACTOR).await.expect("delete");
+    let page = reg
+        .model_history("mnist", &AuditFilter::default())
+        .await
+        .expect("kept");
+    assert_eq!(page.events.last().expect("event").action, "delete_model");
 }
 
 pub(crate) async fn reconnect_keeps_data(reg: Registry, url: String) {

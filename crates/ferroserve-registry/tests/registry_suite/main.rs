@@ -47,6 +47,7 @@ on_both_backends!(
     stages::stage_transitions,
     aliases::aliases_and_resolve,
     audit::audit_log,
+    audit::audit_pages_newest_first_with_a_cursor,
     audit::reconnect_keeps_data,
     audit::recorded_events,
     serving_config::serving_config_revisions,

@@ -1,10 +1,11 @@
 //! The audit log: `/api/v1/audit` across models and
-//! `/api/v1/models/{model}/history` for one, paged by event id.
+//! `/api/v1/models/{model}/history` for one, a page at a time (oldest or
+//! newest first), each answer saying how many events remain and where the
+//! next page starts.
 
 use axum::Json;
-use ferroserve_registry::AuditFilter;
+use ferroserve_registry::{AuditFilter, AuditOrder, AuditPage};
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 use super::extract::{Ctl, PathOf, QueryOf};
 use super::ModelPath;
@@ -18,7 +19,10 @@ pub(crate) struct AuditQuery {
     model: Option<String>,
     since: Option<i64>,
     after_id: Option<i64>,
+    before_id: Option<i64>,
     limit: Option<i64>,
+    #[serde(default)]
+    order: AuditOrder,
 }
 
 /// `GET /api/v1/models/{model}/history` query.
@@ -27,37 +31,54 @@ pub(crate) struct AuditQuery {
 pub(crate) struct Page {
     since: Option<i64>,
     after_id: Option<i64>,
+    before_id: Option<i64>,
     limit: Option<i64>,
+    #[serde(default)]
+    order: AuditOrder,
 }
 
-/// `GET /api/v1/audit[?model=&since=&after_id=&limit=]`.
+impl Page {
+    fn filter(self, model: Option<String>) -> AuditFilter {
+        AuditFilter {
+            model,
+            since: self.since,
+            after_id: self.after_id,
+            before_id: self.before_id,
+            limit: self.limit,
+            order: self.order,
+        }
+    }
+}
+
+/// `GET /api/v1/audit[?model=&since=&after_id=&before_id=&limit=&order=]`.
 pub(crate) async fn list(
     Ctl(c): Ctl,
     QueryOf(query): QueryOf<AuditQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let filter = AuditFilter {
-        model: query.model,
+) -> Result<Json<AuditPage>, ApiError> {
+    let page = Page {
         since: query.since,
         after_id: query.after_id,
+        before_id: query.before_id,
         limit: query.limit,
+        order: query.order,
     };
-    let events = c.lifecycle().registry().audit_events(&filter).await?;
-    Ok(Json(json!({ "events": events })))
+    let filter = page.filter(query.model);
+    let page = c.lifecycle().registry().audit_page(&filter).await?;
+    Ok(Json(page))
 }
 
-/// `GET /api/v1/models/{model}/history[?since=&after_id=&limit=]`: kept
-/// after the model is deleted.
+/// `GET /api/v1/models/{model}/history[?since=&after_id=&before_id=&limit=&order=]`:
+/// kept after the model is deleted; 404 for a name that never had a model.
 pub(crate) async fn history(
     Ctl(c): Ctl,
     PathOf(path): PathOf<ModelPath>,
     QueryOf(page): QueryOf<Page>,
-) -> Result<Json<Value>, ApiError> {
-    let filter = AuditFilter {
-        model: Some(path.model),
-        since: page.since,
-        after_id: page.after_id,
-        limit: page.limit,
-    };
-    let events = c.lifecycle().registry().audit_events(&filter).await?;
-    Ok(Json(json!({ "events": events })))
+) -> Result<Json<AuditPage>, ApiError> {
+    let filter = page.filter(None);
+    let page = c
+        .lifecycle()
+        .registry()
+        .model_history(&path.model, &filter)
+        .await?;
+    Ok(Json(page))
 }

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::registry::Access;
 use anyhow::{anyhow, bail, Context};
 use ferroserve_backend::{EngineChoice, Engines};
 use ferroserve_core::ErrorKind;
@@ -46,8 +47,14 @@ impl LocalRunner {
             .context("cannot start the async runtime")?;
         let settings = args.registry.settings();
         let engines = Arc::new(Engines::discover(args.registry.ort_library.as_deref()));
+        // The model must be registered already: nothing to create.
+        settings.check_exists()?;
         let lifecycle = runtime
-            .block_on(crate::registry::open(&settings, engines.clone()))
+            .block_on(crate::registry::open(
+                &settings,
+                engines.clone(),
+                Access::Existing,
+            ))
             .with_context(|| format!("cannot open the data dir {}", settings.data_dir.display()))?;
         let registry = lifecycle.registry().clone();
         let model = match (&args.resume, &args.model) {
@@ -68,13 +75,22 @@ impl LocalRunner {
         };
         let controller =
             Controller::new(Arc::new(lifecycle), manager.clone(), defaults, Vec::new());
+        // "model 'nope' does not exist", as every other command says it.
+        runtime
+            .block_on(registry.get_model(&model))
+            .map_err(|e| anyhow!("{e} in the registry of {}", settings.data_dir.display()))?;
         let status = runtime.block_on(controller.reconcile(&model));
         if let Err(e) = manager.get(&model, args.version.as_deref()) {
+            let failures: Vec<String> = status
+                .failures
+                .iter()
+                .map(|f| format!("; version {} failed: {}", f.version, f.reason))
+                .collect();
             bail!(
-                "cannot load model '{model}' from {}: {}; serving status: {}",
+                "cannot load model '{model}' from {}: {}{}",
                 settings.data_dir.display(),
                 e.message,
-                serde_json::to_string(&status).unwrap_or_default()
+                failures.concat()
             );
         }
         let options = JobOptions::in_folder(settings.data_dir.join("jobs"), 1)

@@ -99,6 +99,17 @@ pub struct LoadArgs {
     /// Rows from a file instead of random tensors: CSV with a header line, or JSON lines (arrays of features in order, or objects keyed by input name).
     #[arg(long, value_name = "FILE")]
     pub input_file: Option<PathBuf>,
+    /// Column of --input-file that is not a model input, e.g. the label (repeatable).
+    #[arg(
+        long,
+        value_name = "COL",
+        requires = "input_file",
+        conflicts_with = "schema"
+    )]
+    pub exclude: Vec<String>,
+    /// Feature schema (JSON, like examples/iris/features.json): the columns of --input-file that are features, in the model's order.
+    #[arg(long, value_name = "FILE", requires = "input_file")]
+    pub schema: Option<PathBuf>,
     /// Distinct request bodies built per model (random inputs), or at most this many from --input-file [default: 1000].
     #[arg(long, value_name = "K")]
     pub keys: Option<usize>,

@@ -218,7 +218,7 @@ impl Layout {
         }
         if width != per_row(shape) {
             bail!(
-                "{} has {width} values per row but input {:?} of model {model} takes {} per row (shape {:?})",
+                "{} has {width} values per row but input {:?} of model {model} takes {} per row (shape {:?}); leave out columns that are not inputs with --exclude COL, or pick the features with --schema FILE",
                 rows.source,
                 specs[0].name,
                 per_row(shape),

@@ -39,10 +39,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 
 fn load(args: LoadArgs) -> anyhow::Result<()> {
     let settings = Settings::from_args(&args)?;
+    let schema = args.schema.as_deref().map(read_schema).transpose()?;
     let rows = args
         .input_file
         .as_deref()
-        .map(|path| rows::read(path, settings.keys.saturating_mul(settings.batch_rows)))
+        .map(|path| {
+            let rows = rows::read(path, settings.keys.saturating_mul(settings.batch_rows))?;
+            rows::select(rows, schema.as_ref(), &args.exclude)
+        })
         .transpose()?;
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = args.threads {
@@ -70,6 +74,14 @@ fn load(args: LoadArgs) -> anyhow::Result<()> {
         bail!("no request succeeded");
     }
     Ok(())
+}
+
+/// The feature schema in `--schema FILE`.
+fn read_schema(path: &std::path::Path) -> anyhow::Result<ferroserve_core::FeatureSchema> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--schema: cannot read {}", path.display()))?;
+    ferroserve_core::FeatureSchema::from_json(&text)
+        .with_context(|| format!("--schema {}", path.display()))
 }
 
 /// Warm-up, then the measured runs, each between two scrapes of `/metrics`.

@@ -234,7 +234,16 @@ impl Report {
         let _ = writeln!(
             out,
             "{:<5} {:>9} {:>7} {:>12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            "run", "ok", "errors", "requests/s", "mean", "p50", "p90", "p99", "p99.9", "max ms"
+            "run",
+            "ok",
+            "errors",
+            "requests/s",
+            "mean ms",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "max ms"
         );
         let rows = self
             .runs

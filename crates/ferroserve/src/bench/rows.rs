@@ -4,6 +4,8 @@
 use std::path::Path;
 
 use anyhow::{bail, Context};
+use ferroserve_core::FeatureSchema;
+use ferroserve_serving::tabular::{self, Excluded};
 use serde_json::Value;
 
 /// One value of a row.
@@ -45,6 +47,40 @@ pub fn read(path: &Path, limit: usize) -> anyhow::Result<Rows> {
     } else {
         csv_rows(source, &text, limit)
     }
+}
+
+/// Keeps the columns of `rows` that are features: those `schema` names,
+/// in its order, else all but `exclude` (the same choice `batch` and
+/// `profile` make). Without either, `rows` is returned as read.
+pub fn select(
+    rows: Rows,
+    schema: Option<&FeatureSchema>,
+    exclude: &[String],
+) -> anyhow::Result<Rows> {
+    if schema.is_none() && exclude.is_empty() {
+        return Ok(rows);
+    }
+    let Some(columns) = &rows.columns else {
+        bail!(
+            "{}: rows are JSON arrays with no column names, so --exclude and --schema cannot pick columns",
+            rows.source
+        );
+    };
+    let excluded = Excluded {
+        target: None,
+        exclude,
+    };
+    let features = tabular::select(&rows.source, columns, schema, &excluded)?;
+    Ok(Rows {
+        columns: Some(features.iter().map(|f| f.name.clone()).collect()),
+        ordered: true,
+        rows: rows
+            .rows
+            .iter()
+            .map(|row| features.iter().map(|f| row[f.index].clone()).collect())
+            .collect(),
+        source: rows.source,
+    })
 }
 
 fn csv_rows(source: String, text: &str, limit: usize) -> anyhow::Result<Rows> {
@@ -176,6 +212,20 @@ mod tests {
                 .len(),
             2
         );
+    }
+
+    #[test]
+    fn columns_are_picked_by_schema_or_left_out() {
+        let rows = csv_rows("r.csv".into(), "a,label,b\n1,0,2\n", 10).unwrap();
+        let kept = select(rows.clone(), None, &["label".to_owned()]).unwrap();
+        assert_eq!(kept.columns, Some(vec!["a".into(), "b".into()]));
+        assert_eq!(kept.rows[0], vec![Cell::Number(1.0), Cell::Number(2.0)]);
+        let schema =
+            FeatureSchema::from_json(r#"{"features": [{"name": "b"}, {"name": "a"}]}"#).unwrap();
+        let kept = select(rows.clone(), Some(&schema), &[]).unwrap();
+        assert_eq!(kept.rows[0], vec![Cell::Number(2.0), Cell::Number(1.0)]);
+        let err = select(rows, None, &["nope".to_owned()]).unwrap_err();
+        assert!(format!("{err:#}").contains("no column `nope`"), "{err:#}");
     }
 
     #[test]

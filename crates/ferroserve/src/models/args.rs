@@ -134,10 +134,15 @@ pub enum ModelsCommand {
         #[arg(long, requires = "delete")]
         unload: bool,
     },
-    /// Print the audit log of a model, newest last.
-    History {
+    /// Print the audit log of a model, newest first (the newest 50 unless --limit, --all or --since say otherwise).
+    History(HistoryArgs),
+    /// Delete a model with its versions and aliases (refused while a version is in Production); its history stays.
+    Delete {
         /// Model name.
         model: String,
+        /// Do not ask for confirmation (needed when stdin is not a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
     /// Move Production back to the version that was in Production before.
     Rollback {
@@ -157,6 +162,47 @@ pub enum ModelsCommand {
     },
     /// Show, inject or clear faults (latency, errors) on a served version; needs --url and a server started with --enable-fault-injection.
     Faults(FaultsArgs),
+}
+
+/// Flags of `ferroserve models history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Model name.
+    pub model: String,
+    /// Newest events to print at most.
+    #[arg(long, value_name = "N", default_value_t = 50,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: u64,
+    /// Print every event (no --limit).
+    #[arg(long, conflicts_with = "limit")]
+    pub all: bool,
+    /// Only events at or after this time: RFC 3339 in UTC (2026-12-05T18:00:00Z, or a date 2026-12-05), or a duration back from now (30m, 1h, 2d).
+    #[arg(long, value_name = "TIME", value_parser = parse_since)]
+    pub since: Option<i64>,
+}
+
+/// `--since`: a UTC time (RFC 3339, or a date) or a duration back from
+/// now, as unix milliseconds.
+fn parse_since(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let now = std::time::SystemTime::now();
+    let at = if let Ok(ago) = humantime::parse_duration(text) {
+        now.checked_sub(ago)
+            .ok_or_else(|| format!("'{text}' reaches back before 1970"))?
+    } else if let Ok(time) = humantime::parse_rfc3339_weak(text) {
+        time
+    } else if let Ok(day) = humantime::parse_rfc3339_weak(&format!("{text}T00:00:00Z")) {
+        day
+    } else {
+        return Err(format!(
+            "'{text}' is neither a UTC time (RFC 3339, e.g. 2026-12-05T18:00:00Z, or a date 2026-12-05) nor a duration back from now (e.g. 30m, 1h, 2d)"
+        ));
+    };
+    let ms = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| format!("'{text}' is before 1970"))?
+        .as_millis();
+    i64::try_from(ms).map_err(|_| format!("'{text}' is too far in the future"))
 }
 
 /// Flags of `ferroserve models faults`.
@@ -298,6 +344,23 @@ mod tests {
         );
         assert!(parse_pair("noequals").is_err());
         assert!(parse_pair("=value").is_err());
+    }
+
+    #[test]
+    fn since_takes_times_dates_and_durations() {
+        assert_eq!(parse_since("2024-05-01T12:34:56Z"), Ok(1_714_566_896_000));
+        assert_eq!(parse_since("2024-05-01"), Ok(1_714_521_600_000));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_millis() as i64;
+        let hour_ago = parse_since("1h").expect("a duration");
+        assert!((now - 3_600_000 - hour_ago).abs() < 60_000, "{hour_ago}");
+        let err = parse_since("yesterday").unwrap_err();
+        assert!(
+            err.contains("'yesterday'") && err.contains("RFC 3339"),
+            "{err}"
+        );
     }
 
     #[test]

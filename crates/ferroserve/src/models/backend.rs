@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use ferroserve_registry::{AuditEvent, ModelVersion, RegisteredModel, Stage};
+use ferroserve_registry::{AuditFilter, AuditPage, ModelVersion, RegisteredModel, Stage};
 use ferroserve_serving::lifecycle::{ArtifactInfo, RegisterVersion};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -85,8 +85,14 @@ pub trait ModelsBackend {
     fn delete_alias(&self, model: &str, alias: &str, unload: bool) -> anyhow::Result<Changed<()>>;
     /// Moves Production back to the previous Production version.
     fn rollback(&self, model: &str) -> anyhow::Result<Changed<ModelVersion>>;
-    /// The audit events of a model, oldest first.
-    fn history(&self, model: &str) -> anyhow::Result<Vec<AuditEvent>>;
+    /// One page of a model's audit events (`filter.model` is ignored); an
+    /// error for a name that never had a model.
+    fn history_page(&self, model: &str, filter: &AuditFilter) -> anyhow::Result<AuditPage>;
+    /// What the server serves of `model` (its `ServingStatus`); `None` in
+    /// direct mode, where no server is asked.
+    fn serving(&self, model: &str) -> anyhow::Result<Option<Value>>;
+    /// Deletes a model with its versions and aliases (its history stays).
+    fn delete_model(&self, model: &str) -> anyhow::Result<()>;
     /// The serving config in force.
     fn serving_config(&self, model: &str) -> anyhow::Result<ConfigRevision>;
     /// Stores a new serving-config revision; `unload` allows one that

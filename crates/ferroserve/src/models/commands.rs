@@ -2,19 +2,23 @@
 //! answer as text or (`--json`) in the management API's shape, and warn
 //! when the server does not serve what was asked.
 
+use std::io::IsTerminal;
 use std::path::Path;
 
 use anyhow::Context;
-use ferroserve_registry::Stage;
-use ferroserve_serving::lifecycle::RegisterVersion;
+use ferroserve_registry::{AuditFilter, AuditOrder, Stage};
+use ferroserve_serving::lifecycle::{ModelServingConfig, RegisterVersion};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::args::{FaultChange, FaultsArgs, RegisterArgs};
+use super::args::{FaultChange, FaultsArgs, HistoryArgs, RegisterArgs};
 use super::backend::ModelsBackend;
-use super::output::{history_line, Table};
+use super::output::{format_time, history_line, Table};
 use super::serving::{self, Asked};
 use super::{files, register, show};
+
+/// Audit events asked for per request while paging through a history.
+const HISTORY_PAGE: u64 = 500;
 
 /// `models register`.
 pub fn register(
@@ -41,16 +45,37 @@ pub fn register(
         changed.serving.as_ref(),
         v.version,
         &asked,
-    )
+    )?;
+    if !json {
+        if let Some(hint) = serving::unserved_hint(backend, v, changed.serving.as_ref(), &asked) {
+            println!("{hint}");
+        }
+    }
+    Ok(())
 }
 
-/// `models list`.
+/// `models list`; through a server, with the version each model serves.
 pub fn list(backend: &dyn ModelsBackend, json: bool) -> anyhow::Result<()> {
     let models = backend.list()?;
+    let serving: Vec<Option<Value>> = models
+        .iter()
+        .map(|m| serving_of(backend, &m.name))
+        .collect();
     if json {
+        let models: Vec<Value> = models
+            .iter()
+            .zip(&serving)
+            .map(|(m, s)| {
+                let mut value = json!(m);
+                if let Some(s) = s {
+                    value["serving"] = s.clone();
+                }
+                value
+            })
+            .collect();
         print_json(&json!({ "models": models }))
     } else {
-        print!("{}", show::model_list(&models));
+        print!("{}", show::model_list(&models, &serving));
         Ok(())
     }
 }
@@ -60,20 +85,38 @@ pub fn show(backend: &dyn ModelsBackend, json: bool, what: &str) -> anyhow::Resu
     match parse_show_target(what)? {
         (model, Some(version)) => {
             let v = backend.version(model, version)?;
+            let serving = serving_of(backend, model);
             if json {
-                return print_json(&v);
+                let mut answer = json!(v);
+                if let Some(serving) = serving {
+                    answer["serving"] = serving;
+                }
+                return print_json(&answer);
             }
-            print!("{}", show::version_detail(&v));
+            print!("{}", show::version_detail(&v, serving.as_ref()));
         }
         (model, None) => {
             let detail = backend.model(model)?;
+            let serving = serving_of(backend, model);
             if json {
-                return print_json(&detail);
+                let mut answer = json!(detail);
+                if let Some(serving) = serving {
+                    answer["serving"] = serving;
+                }
+                return print_json(&answer);
             }
-            print!("{}", show::model_detail(&detail));
+            print!("{}", show::model_detail(&detail, serving.as_ref()));
         }
     }
     Ok(())
+}
+
+/// What the server serves of `model`, or `{"error": ...}` when it cannot
+/// say (the registry's answer is shown all the same); `None` in direct mode.
+fn serving_of(backend: &dyn ModelsBackend, model: &str) -> Option<Value> {
+    backend
+        .serving(model)
+        .unwrap_or_else(|e| Some(json!({ "error": format!("{e:#}") })))
 }
 
 /// `models promote`.
@@ -130,17 +173,91 @@ pub fn delete_alias(
     serving::report_failures(model, changed.serving.as_ref())
 }
 
-/// `models history`: one line per audit event, newest last.
-pub fn history(backend: &dyn ModelsBackend, json: bool, model: &str) -> anyhow::Result<()> {
-    let events = backend.history(model)?;
+/// `models history`: one line per audit event, newest first, paging
+/// through the registry until `--limit` events are read; says how many
+/// older ones are left out.
+pub fn history(backend: &dyn ModelsBackend, json: bool, args: &HistoryArgs) -> anyhow::Result<()> {
+    let wanted = if args.all { u64::MAX } else { args.limit };
+    let mut filter = AuditFilter {
+        since: args.since,
+        order: AuditOrder::Desc,
+        ..AuditFilter::default()
+    };
+    let mut events = Vec::new();
+    let remaining = loop {
+        let left = wanted.saturating_sub(events.len() as u64);
+        filter.limit = Some(left.min(HISTORY_PAGE) as i64);
+        let page = backend.history_page(&args.model, &filter)?;
+        events.extend(page.events);
+        match page.next_cursor {
+            Some(cursor) if (events.len() as u64) < wanted => filter.before_id = Some(cursor),
+            _ => break page.remaining,
+        }
+    };
     if json {
-        return print_json(&json!({ "events": events }));
+        return print_json(&json!({ "events": events, "remaining": remaining }));
     }
-    let mut table = Table::new(&["TIME", "ACTOR", "ACTION", "VERSION", "CHANGE"]);
-    for event in &events {
-        table.row(history_line(event));
+    if events.is_empty() {
+        println!("no events of {}{}", args.model, since_text(args.since));
+    } else {
+        let mut table = Table::new(&["TIME", "ACTOR", "ACTION", "VERSION", "CHANGE"]);
+        for event in &events {
+            table.row(history_line(event));
+        }
+        print!("{table}");
     }
-    print!("{table}");
+    if remaining > 0 {
+        eprintln!(
+            "{remaining} older event{} not shown; use --limit N, --all or --since TIME",
+            if remaining == 1 { "" } else { "s" }
+        );
+    }
+    Ok(())
+}
+
+/// ` since TIME` for a `--since` given, else nothing.
+fn since_text(since: Option<i64>) -> String {
+    since.map_or_else(String::new, |ms| format!(" since {}", format_time(ms)))
+}
+
+/// `models delete NAME [--yes]`.
+pub fn delete(
+    backend: &dyn ModelsBackend,
+    json: bool,
+    model: &str,
+    yes: bool,
+) -> anyhow::Result<()> {
+    // Fails first for a model that does not exist, and tells what goes.
+    let detail = backend.model(model)?;
+    if !yes {
+        confirm_delete(model, detail.versions.len())?;
+    }
+    backend.delete_model(model)?;
+    emit(
+        json,
+        json!({ "deleted": model }),
+        format!("deleted model {model}; its history stays (ferroserve models history {model})"),
+    )
+}
+
+/// Asks on the terminal before a model is deleted; without a terminal,
+/// `--yes` must say so.
+fn confirm_delete(model: &str, versions: usize) -> anyhow::Result<()> {
+    let what = format!(
+        "model '{model}' with its {versions} version{} and aliases",
+        if versions == 1 { "" } else { "s" }
+    );
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("deleting {what} needs confirmation: pass --yes");
+    }
+    eprint!("delete {what}? [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .context("cannot read the answer")?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        anyhow::bail!("{model} was not deleted");
+    }
     Ok(())
 }
 
@@ -158,17 +275,30 @@ pub fn rollback(backend: &dyn ModelsBackend, json: bool, model: &str) -> anyhow:
     serving::check(backend, model, changed.serving.as_ref(), version, &asked)
 }
 
-/// `models config NAME`.
+/// `models config NAME`: the stored config, and the config in effect with
+/// every default filled in (`engine: null` is the server's engine).
 pub fn config(backend: &dyn ModelsBackend, json: bool, model: &str) -> anyhow::Result<()> {
     let current = backend.serving_config(model)?;
+    let effective = ModelServingConfig::from_value(&current.config)
+        .map_err(|e| anyhow::anyhow!("{}", e.message))
+        .and_then(|c| Ok(serde_json::to_value(c)?))
+        .with_context(|| format!("the stored serving config of {model}"))?;
     if json {
-        return print_json(&current);
+        return print_json(&json!({
+            "revision": current.revision,
+            "config": current.config,
+            "effective": effective,
+        }));
     }
     match current.revision {
-        Some(r) => println!("serving config of {model}, revision {r}:"),
-        None => println!("serving config of {model} (never set; defaults):"),
+        Some(r) => {
+            println!("serving config of {model}, revision {r}, as stored:");
+            print_json(&current.config)?;
+            println!("in effect, with the defaults:");
+        }
+        None => println!("serving config of {model}: never set; the defaults are in effect:"),
     }
-    print_json(&current.config)
+    print_json(&effective)
 }
 
 /// `models config NAME --set FILE_OR_JSON`.

@@ -8,17 +8,14 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use ferroserve_backend::Engines;
-use ferroserve_registry::{AuditEvent, AuditFilter, ModelVersion, RegisteredModel, Stage};
+use ferroserve_registry::{AuditFilter, AuditPage, ModelVersion, RegisteredModel, Stage};
 use ferroserve_serving::lifecycle::{ArtifactInfo, Lifecycle, RegisterVersion, WhenNothingServes};
 use serde_json::Value;
 use tokio::runtime::Runtime;
 
 use super::args::FaultChange;
 use super::backend::{Changed, ConfigRevision, ModelDetail, ModelsBackend};
-use crate::registry::RegistrySettings;
-
-/// Audit events fetched per query while reading a whole history.
-const HISTORY_PAGE: i64 = 1000;
+use crate::registry::{Access, RegistrySettings};
 
 /// The registry of a data dir, opened in this process.
 pub struct DirectBackend {
@@ -28,14 +25,16 @@ pub struct DirectBackend {
 }
 
 impl DirectBackend {
-    /// Opens the registry and artifact store named by `settings`.
+    /// Opens the registry and artifact store named by `settings`; only
+    /// [`Access::Create`] creates them when missing.
     pub fn open(
         settings: &RegistrySettings,
         ort_library: Option<&Path>,
         actor: String,
+        access: Access,
     ) -> anyhow::Result<Self> {
         let engines = Arc::new(Engines::discover(ort_library));
-        let (runtime, lifecycle) = open_lifecycle(settings, engines)?;
+        let (runtime, lifecycle) = open_lifecycle(settings, engines, access)?;
         Ok(DirectBackend {
             runtime,
             lifecycle,
@@ -53,13 +52,18 @@ impl DirectBackend {
 pub fn open_lifecycle(
     settings: &RegistrySettings,
     engines: Arc<Engines>,
+    access: Access,
 ) -> anyhow::Result<(Runtime, Lifecycle)> {
+    if access == Access::Existing {
+        // Said as is: "cannot open the data dir" would add nothing.
+        settings.check_exists()?;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let lifecycle = runtime
-        .block_on(crate::registry::open(settings, engines))
+        .block_on(crate::registry::open(settings, engines, access))
         .with_context(|| format!("cannot open the data dir {}", settings.data_dir.display()))?;
     Ok((runtime, lifecycle))
 }
@@ -145,30 +149,18 @@ impl ModelsBackend for DirectBackend {
         Ok(Changed::direct(version))
     }
 
-    fn history(&self, model: &str) -> anyhow::Result<Vec<AuditEvent>> {
+    fn history_page(&self, model: &str, filter: &AuditFilter) -> anyhow::Result<AuditPage> {
         let registry = self.lifecycle.registry();
-        self.block_on(async {
-            let mut events: Vec<AuditEvent> = Vec::new();
-            loop {
-                let filter = AuditFilter {
-                    model: Some(model.to_owned()),
-                    after_id: events.last().map(|e| e.id),
-                    limit: Some(HISTORY_PAGE),
-                    ..AuditFilter::default()
-                };
-                let page = registry.audit_events(&filter).await?;
-                let done = (page.len() as i64) < HISTORY_PAGE;
-                events.extend(page);
-                if done {
-                    break;
-                }
-            }
-            if events.is_empty() {
-                // Say "model does not exist" rather than print nothing.
-                registry.get_model(model).await?;
-            }
-            Ok(events)
-        })
+        Ok(self.block_on(registry.model_history(model, filter))?)
+    }
+
+    fn serving(&self, _model: &str) -> anyhow::Result<Option<Value>> {
+        Ok(None)
+    }
+
+    fn delete_model(&self, model: &str) -> anyhow::Result<()> {
+        let registry = self.lifecycle.registry();
+        Ok(self.block_on(registry.delete_model(model, &self.actor))?)
     }
 
     fn serving_config(&self, model: &str) -> anyhow::Result<ConfigRevision> {

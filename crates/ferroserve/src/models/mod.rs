@@ -25,16 +25,21 @@ pub use output::{fields, format_time, Table};
 use args::ModelsCommand;
 use backend::ModelsBackend;
 
+use crate::registry::Access;
+
 /// Runs one `models` subcommand.
 pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
     let ModelsArgs { target, command } = args;
     let json = target.json;
-    let open = || open_backend(&target.registry);
+    // Only a registration may create the data dir and its registry: any
+    // other command works on models that must exist already.
+    let open = || open_backend(&target.registry, Access::Existing);
     match command {
         ModelsCommand::Register(args) => {
             // Every flag is checked before anything is opened or uploaded.
             let request = register::request(&args)?;
-            commands::register(open()?.as_ref(), json, &args, request)
+            let backend = open_backend(&target.registry, Access::Create)?;
+            commands::register(backend.as_ref(), json, &args, request)
         }
         ModelsCommand::List => commands::list(open()?.as_ref(), json),
         ModelsCommand::Show { target: what } => commands::show(open()?.as_ref(), json, &what),
@@ -66,7 +71,10 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
             Some(version) => commands::set_alias(open()?.as_ref(), json, &model, &alias, version),
             None => commands::delete_alias(open()?.as_ref(), json, &model, &alias, unload),
         },
-        ModelsCommand::History { model } => commands::history(open()?.as_ref(), json, &model),
+        ModelsCommand::History(args) => commands::history(open()?.as_ref(), json, &args),
+        ModelsCommand::Delete { model, yes } => {
+            commands::delete(open()?.as_ref(), json, &model, yes)
+        }
         ModelsCommand::Rollback { model } => commands::rollback(open()?.as_ref(), json, &model),
         ModelsCommand::Config { model, set, unload } => match set {
             Some(text) => commands::set_config(open()?.as_ref(), json, &model, &text, unload),
@@ -77,7 +85,7 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
 }
 
 /// The backend `registry` names: the server at `--url`, else the data dir.
-fn open_backend(registry: &RegistryArgs) -> anyhow::Result<Box<dyn ModelsBackend>> {
+fn open_backend(registry: &RegistryArgs, access: Access) -> anyhow::Result<Box<dyn ModelsBackend>> {
     match registry.url() {
         Some(url) => Ok(Box::new(remote::RemoteBackend::new(url, registry.actor())?)),
         None => {
@@ -92,6 +100,7 @@ fn open_backend(registry: &RegistryArgs) -> anyhow::Result<Box<dyn ModelsBackend
                 &registry.settings(),
                 registry.ort_library.as_deref(),
                 registry.actor(),
+                access,
             )?))
         }
     }

@@ -5,7 +5,9 @@ use std::fs::File;
 use std::path::Path;
 
 use anyhow::Context;
-use ferroserve_registry::{AuditEvent, ModelVersion, RegisteredModel, Stage};
+use ferroserve_registry::{
+    AuditFilter, AuditOrder, AuditPage, ModelVersion, RegisteredModel, Stage,
+};
 use ferroserve_serving::lifecycle::{ArtifactInfo, RegisterVersion};
 use reqwest::blocking::Body;
 use reqwest::Method;
@@ -164,15 +166,42 @@ impl ModelsBackend for RemoteBackend {
         )
     }
 
-    fn history(&self, model: &str) -> anyhow::Result<Vec<AuditEvent>> {
-        #[derive(Deserialize)]
-        struct Answer {
-            events: Vec<AuditEvent>,
+    fn history_page(&self, model: &str, filter: &AuditFilter) -> anyhow::Result<AuditPage> {
+        let order = match filter.order {
+            AuditOrder::Asc => "asc",
+            AuditOrder::Desc => "desc",
+        };
+        let mut query = format!("order={order}");
+        let params = [
+            ("since", filter.since),
+            ("after_id", filter.after_id),
+            ("before_id", filter.before_id),
+            ("limit", filter.limit),
+        ];
+        for (name, value) in params {
+            if let Some(value) = value {
+                query += &format!("&{name}={value}");
+            }
         }
-        let answer: Answer = self
-            .api
-            .get(&format!("/api/v1/models/{}/history", segment(model)))?;
-        Ok(answer.events)
+        self.api.get(&format!(
+            "/api/v1/models/{}/history?{query}",
+            segment(model)
+        ))
+    }
+
+    fn serving(&self, model: &str) -> anyhow::Result<Option<Value>> {
+        self.api
+            .get(&format!("/api/v1/models/{}/serving", segment(model)))
+            .map(Some)
+    }
+
+    fn delete_model(&self, model: &str) -> anyhow::Result<()> {
+        self.api.send(
+            &Method::DELETE,
+            &format!("/api/v1/models/{}", segment(model)),
+            |r| r,
+        )?;
+        Ok(())
     }
 
     fn serving_config(&self, model: &str) -> anyhow::Result<ConfigRevision> {

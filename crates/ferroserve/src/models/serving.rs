@@ -3,7 +3,7 @@
 //! the server keeps serving another one and reports the model degraded),
 //! so that scripts see a non-zero exit.
 
-use ferroserve_registry::Stage;
+use ferroserve_registry::{ModelVersion, Stage};
 use ferroserve_serving::lifecycle::{ModelServingConfig, ServeTarget};
 use serde::Deserialize;
 use serde_json::Value;
@@ -92,6 +92,43 @@ pub fn check(
         );
     }
     Ok(())
+}
+
+/// After a registration: how to get the new version served, when the
+/// model's serving config does not select it (a version is not served
+/// until promoted, unless the config serves `latest`). `None` when it
+/// serves, or should ([`check`] warns when it should but does not).
+pub fn unserved_hint(
+    backend: &dyn ModelsBackend,
+    version: &ModelVersion,
+    serving: Option<&Value>,
+    asked: &Asked<'_>,
+) -> Option<String> {
+    let number = version.version;
+    let label = number.to_string();
+    if view(serving).is_some_and(|v| v.serving_version.as_deref() == Some(label.as_str())) {
+        return None;
+    }
+    let target = backend
+        .serving_config(&version.model)
+        .ok()
+        .and_then(|c| ModelServingConfig::from_value(&c.config).ok())
+        .map(|c| c.serve)
+        .unwrap_or_default();
+    if asked.selected_by(&target) {
+        return None;
+    }
+    let model = &version.model;
+    let serves = match &target {
+        ServeTarget::Production => "its Production version".to_owned(),
+        ServeTarget::Staging => "its Staging version".to_owned(),
+        ServeTarget::Latest => "its newest version".to_owned(),
+        ServeTarget::Alias(alias) => format!("the version of alias {alias}"),
+        ServeTarget::Version(v) => format!("version {v}"),
+    };
+    Some(format!(
+        "not served yet: {model} serves {serves}; to serve this one, run\n  ferroserve models promote {model} {number} --stage Production"
+    ))
 }
 
 /// After a change that names no version: fails when the server reports

@@ -11,25 +11,69 @@ use super::output::{brief_value, fields, format_time, pairs, short_number, Table
 /// Characters of an artifact digest shown in tables.
 const SHORT_DIGEST: usize = 12;
 
-/// The `models list` table.
-pub fn model_list(models: &[RegisteredModel]) -> String {
+/// The `models list` table, with a SERVING column when a server said what
+/// it serves (`serving`, one per model, `None` in direct mode).
+pub fn model_list(models: &[RegisteredModel], serving: &[Option<Value>]) -> String {
     if models.is_empty() {
         return "no models registered\n".to_owned();
     }
-    let mut table = Table::new(&["NAME", "UPDATED", "TAGS", "DESCRIPTION"]);
-    for m in models {
-        table.row(vec![
-            m.name.clone(),
+    let with_serving = serving.iter().any(Option::is_some);
+    let header: &[&'static str] = if with_serving {
+        &["NAME", "SERVING", "UPDATED", "TAGS", "DESCRIPTION"]
+    } else {
+        &["NAME", "UPDATED", "TAGS", "DESCRIPTION"]
+    };
+    let mut table = Table::new(header);
+    for (i, m) in models.iter().enumerate() {
+        let mut row = vec![m.name.clone()];
+        if with_serving {
+            let status = serving.get(i).and_then(Option::as_ref);
+            row.push(status.map_or_else(|| "-".to_owned(), served_version));
+        }
+        row.extend([
             format_time(m.updated_at),
             pairs(&m.tags),
             m.description.clone(),
         ]);
+        table.row(row);
     }
     table.to_string()
 }
 
-/// A model's fields, aliases and versions table.
-pub fn model_detail(detail: &ModelDetail) -> String {
+/// The version a `ServingStatus` serves: `2`, `none`, or why it is unknown.
+fn served_version(status: &Value) -> String {
+    if let Some(error) = status["error"].as_str() {
+        return format!("unknown ({error})");
+    }
+    match status["serving_version"].as_str() {
+        Some(version) => version.to_owned(),
+        None => "none".to_owned(),
+    }
+}
+
+/// One line on what the server serves of a model: the version, and the
+/// versions that should serve but failed.
+fn serving_summary(status: &Value) -> String {
+    if status.get("error").is_some() {
+        return served_version(status);
+    }
+    let mut text = match status["serving_version"].as_str() {
+        Some(version) => format!("version {version}"),
+        None => "no version".to_owned(),
+    };
+    for failure in status["failures"].as_array().into_iter().flatten() {
+        text += &format!(
+            "; version {} failed: {}",
+            brief_value(&failure["version"]),
+            failure["reason"].as_str().unwrap_or_default()
+        );
+    }
+    text
+}
+
+/// A model's fields, aliases and versions table; `serving` is what the
+/// server serves (remote mode only).
+pub fn model_detail(detail: &ModelDetail, serving: Option<&Value>) -> String {
     let model = &detail.model;
     let mut out = fields(&[
         ("model", model.name.clone()),
@@ -38,6 +82,7 @@ pub fn model_detail(detail: &ModelDetail) -> String {
         ("created", format_time(model.created_at)),
         ("updated", format_time(model.updated_at)),
         ("aliases", pairs(&detail.aliases)),
+        ("serving", serving.map(serving_summary).unwrap_or_default()),
     ]);
     out.push('\n');
     if detail.versions.is_empty() {
@@ -76,9 +121,10 @@ pub fn model_detail(detail: &ModelDetail) -> String {
     out
 }
 
-/// One version: stage, status, artifact, lineage, params, metrics,
-/// signature, feature names and model card.
-pub fn version_detail(v: &ModelVersion) -> String {
+/// One version: stage, status, whether the server serves it (remote mode),
+/// artifact, lineage, params, metrics, signature, feature names and model
+/// card.
+pub fn version_detail(v: &ModelVersion, serving: Option<&Value>) -> String {
     let status = match &v.status {
         ferroserve_registry::VersionStatus::Failed { reason } => format!("failed: {reason}"),
         other => other.as_str().to_owned(),
@@ -89,6 +135,12 @@ pub fn version_detail(v: &ModelVersion) -> String {
         ("version", v.version.to_string()),
         ("stage", v.stage.to_string()),
         ("status", status),
+        (
+            "serving",
+            serving
+                .map(|s| version_serving(s, v.version))
+                .unwrap_or_default(),
+        ),
         (
             "artifact",
             format!(
@@ -140,6 +192,42 @@ pub fn version_detail(v: &ModelVersion) -> String {
         }
     }
     out
+}
+
+/// Whether the server serves version `version` of a model, per `status`.
+fn version_serving(status: &Value, version: i64) -> String {
+    if status.get("error").is_some() {
+        return served_version(status);
+    }
+    let label = version.to_string();
+    if status["serving_version"].as_str() == Some(label.as_str()) {
+        return "yes (answers requests that name no version)".to_owned();
+    }
+    let failed = status["failures"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["version"].as_i64() == Some(version));
+    if let Some(failure) = failed {
+        return format!(
+            "no: failed: {}",
+            failure["reason"].as_str().unwrap_or_default()
+        );
+    }
+    let loaded = status["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|v| v["version"].as_str() == Some(label.as_str()));
+    let now = match status["serving_version"].as_str() {
+        Some(other) => format!("the server serves version {other}"),
+        None => "the server serves no version".to_owned(),
+    };
+    if loaded {
+        format!("loaded (by name only); {now}")
+    } else {
+        format!("no; {now}")
+    }
 }
 
 /// A titled, indented block of `key  value` lines (nothing when empty).

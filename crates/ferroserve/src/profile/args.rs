@@ -50,7 +50,7 @@ pub struct ProfileArgs {
     /// Model output profiled as the prediction [default: the first with one value per row].
     #[arg(long, value_name = "NAME", conflicts_with = "no_predictions")]
     pub prediction_output: Option<String>,
-    /// Engine that runs the model for the predictions: tract, onnxruntime or auto [default: tract].
+    /// Engine that runs the model for the predictions: auto, onnxruntime or tract [default: the version's engine hint, else auto: ONNX Runtime when present, else tract, as serve].
     #[arg(long)]
     pub engine: Option<EngineChoice>,
     /// Also write the profile JSON to this file.

@@ -54,7 +54,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
         None
     } else {
         let bytes = store.artifact(&version)?;
-        let engine = args.engine.unwrap_or(EngineChoice::Tract);
+        let engine = engine_for(args.engine, &version)?;
         let model = predict::load(&engines, engine, bytes, &label)?;
         let predictor = predict::Predictor::new(
             model.as_ref(),
@@ -86,6 +86,24 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
         )
     );
     Ok(())
+}
+
+/// The engine that runs the model, chosen as `serve` chooses it: `--engine`,
+/// else the version's engine hint, else `auto` (ONNX Runtime when present,
+/// else tract).
+fn engine_for(given: Option<EngineChoice>, version: &ModelVersion) -> anyhow::Result<EngineChoice> {
+    if let Some(engine) = given {
+        return Ok(engine);
+    }
+    match &version.engine_hint {
+        Some(hint) => hint.parse().with_context(|| {
+            format!(
+                "{} version {} has engine hint {hint:?} (pass --engine)",
+                version.model, version.version
+            )
+        }),
+        None => Ok(EngineChoice::Auto),
+    }
 }
 
 /// `--bins` and `--max-categories` over the defaults.

@@ -13,6 +13,7 @@ use tokio::runtime::Runtime;
 
 use super::VersionStore;
 use crate::models::{open_lifecycle, RegistryArgs};
+use crate::registry::Access;
 
 /// The registry of a data dir, opened in this process.
 pub(super) struct DirectStore {
@@ -26,7 +27,7 @@ impl DirectStore {
     /// Opens the registry and artifact store `args` name.
     pub(super) fn open(args: &RegistryArgs, engines: Arc<Engines>) -> anyhow::Result<Self> {
         let settings = args.settings();
-        let (runtime, lifecycle) = open_lifecycle(&settings, engines)?;
+        let (runtime, lifecycle) = open_lifecycle(&settings, engines, Access::Existing)?;
         Ok(DirectStore {
             runtime,
             lifecycle,
