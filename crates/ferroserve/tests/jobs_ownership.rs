@@ -447,7 +447,7 @@ fn jobs_are_listed_shown_and_cancelled_on_a_data_dir_and_on_a_server() {
         dir.path().join("none").to_str().expect("utf-8"),
     ]);
     assert!(!ok);
-    assert!(stderr.contains("no registry in"), "{stderr}");
+    assert!(stderr.contains("no registry at"), "{stderr}");
     assert!(
         !dir.path().join("none").exists(),
         "a read-only command creates nothing"

@@ -491,7 +491,9 @@ fn delete_asks_for_confirmation_and_keeps_the_history() {
     );
     let err = ws.fails(&["delete", "iris", "--yes"]);
     assert!(err.contains("Production"), "{err}");
-    ws.ok(&["promote", "iris", "1", "--stage", "Archived"]);
+    let err = ws.fails(&["promote", "iris", "1", "--stage", "Archived"]);
+    assert!(err.contains("nothing to serve"), "{err}");
+    ws.ok(&["promote", "iris", "1", "--stage", "Archived", "--unload"]);
     let out = ws.ok(&["delete", "iris", "--yes"]);
     assert!(out.contains("deleted model iris"), "{out}");
     let err = ws.fails(&["show", "iris"]);

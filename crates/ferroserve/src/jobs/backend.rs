@@ -9,6 +9,7 @@ use serde_json::Value;
 use tokio::runtime::Runtime;
 
 use crate::models::{segment, ApiClient, RegistryArgs};
+use crate::registry::Access;
 
 /// Job operations, each answering jobs as the API shows them.
 pub trait JobsBackend {
@@ -77,18 +78,13 @@ impl DirectJobs {
     /// an error (it is not created).
     pub fn open(args: &RegistryArgs) -> anyhow::Result<Self> {
         let settings = args.settings();
-        if settings.registry_url.is_none() && !settings.data_dir.join("registry.db").is_file() {
-            bail!(
-                "no registry in {}: pass --data-dir DIR, or --url URL to ask a server",
-                settings.data_dir.display()
-            );
-        }
+        settings.check_exists()?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
         let registry = runtime
-            .block_on(Registry::connect(&settings.registry_url()))
+            .block_on(Registry::connect(&settings.registry_url(Access::Existing)))
             .context("cannot open the registry")?;
         Ok(DirectJobs {
             runtime,
