@@ -42,13 +42,17 @@ fn is_print_to_closed_pipe(message: &str) -> bool {
         && (message.contains(&os) || message.contains(&broken))
 }
 
-/// Whether `error` (or one of its causes) is a write to a closed pipe.
+/// Whether `error` (or one of its causes) is a write to a closed pipe of
+/// this process's own output. A broken connection to a server (an HTTP
+/// client error in the chain) is a real failure and is reported.
 pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        cause
-            .downcast_ref::<io::Error>()
-            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
-    })
+    let over_the_network = error.chain().any(|cause| cause.is::<reqwest::Error>());
+    !over_the_network
+        && error.chain().any(|cause| {
+            cause
+                .downcast_ref::<io::Error>()
+                .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+        })
 }
 
 #[cfg(test)]
