@@ -40,6 +40,11 @@ pub(crate) fn server() -> Option<&'static MotoServer> {
 
 fn start() -> Option<MotoServer> {
     let Some(binary) = find_binary() else {
+        // Under CI a missing dependency is a failure, never a skip.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "moto_server not found (CI is set): {INSTALL_HINT}"
+        );
         eprintln!("skipping the S3 artifact store tests: {INSTALL_HINT}");
         return None;
     };

@@ -5,6 +5,7 @@ mod aliases;
 mod audit;
 mod common;
 mod helpers;
+mod job_leases;
 mod jobs;
 mod models;
 mod recovery;
@@ -56,10 +57,10 @@ on_both_backends!(
     recovery::stale_pending_versions_fail,
     jobs::jobs_create_get_list,
     jobs::job_validation,
-    jobs::job_claims,
+    job_leases::job_claims,
     jobs::job_checkpoints,
     jobs::job_cancels,
     jobs::job_finishes,
     jobs::unfinished_and_cleanup,
-    jobs::job_leases,
+    job_leases::job_leases,
 );
