@@ -14,9 +14,9 @@
 //! clocks that agree to well within a lease.
 
 use crate::db;
-use crate::error::{RegistryError, Result};
+use crate::error::Result;
 use crate::job_types::{Job, JobCheckpointOutcome, JobOwner};
-use crate::jobs::{check_held, check_owner, job_from_row, lease_end, JOB_COLUMNS};
+use crate::jobs::{check_owner, job_from_row, lease_end, JOB_COLUMNS};
 use crate::registry::Registry;
 use sqlx::Row;
 
@@ -123,11 +123,9 @@ impl Registry {
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else {
-            let job = self.job(id).await?;
-            check_held(&job, owner, "renewed")?;
-            return Err(RegistryError::Conflict(format!(
-                "job '{id}' changed while its lease was being renewed; try again"
-            )));
+            return Err(self
+                .refused_update(id, owner, "renewed", "its lease was being renewed")
+                .await);
         };
         if row.try_get::<i64, _>("cancel_requested")? != 0 {
             Ok(JobCheckpointOutcome::CancelRequested)

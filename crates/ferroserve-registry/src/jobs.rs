@@ -241,11 +241,9 @@ impl Registry {
             .fetch_optional(&self.pool)
             .await?;
         let Some(row) = row else {
-            let job = self.job(id).await?;
-            check_held(&job, owner, "finished")?;
-            return Err(RegistryError::Conflict(format!(
-                "job '{id}' changed while it was being finished; try again"
-            )));
+            return Err(self
+                .refused_update(id, owner, "finished", "it was being finished")
+                .await);
         };
         let job = job_from_row(&row)?;
         tracing::info!(job = id, owner = owner.id.as_str(), state = %state, rows_done = job.rows_done, "job finished");
@@ -363,6 +361,30 @@ pub(crate) fn lease_end(now: i64, owner: &JobOwner) -> i64 {
 /// Explains why `owner` cannot change a job: it is not running, or another
 /// runner holds it ([`RegistryError::JobLeaseLost`]). `Ok` when neither
 /// holds.
+impl Registry {
+    /// Why a guarded `UPDATE` of a job held by `owner` matched no row: the
+    /// job is gone, `owner` no longer holds it, or it changed meanwhile
+    /// (`doing` says what was under way, e.g. "it was being finished").
+    pub(crate) async fn refused_update(
+        &self,
+        id: &str,
+        owner: &JobOwner,
+        verb: &str,
+        doing: &str,
+    ) -> RegistryError {
+        let job = match self.job(id).await {
+            Ok(job) => job,
+            Err(e) => return e,
+        };
+        match check_held(&job, owner, verb) {
+            Err(e) => e,
+            Ok(()) => {
+                RegistryError::Conflict(format!("job '{id}' changed while {doing}; try again"))
+            }
+        }
+    }
+}
+
 pub(crate) fn check_held(job: &Job, owner: &JobOwner, verb: &str) -> Result<()> {
     let id = &job.id;
     let lost = |reason: String| {

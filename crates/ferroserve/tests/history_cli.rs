@@ -9,7 +9,7 @@ mod common;
 
 use std::process::{Command, Output, Stdio};
 
-use common::{repo_root, run_direct, Server, BIN};
+use common::{repo_root, run_direct, succeeded, Server, BIN};
 use serde_json::{json, Value};
 
 /// Runs `ferroserve models ARGS` through the server at `base`.
@@ -20,16 +20,6 @@ fn remote(base: &str, args: &[&str]) -> Output {
         .args(["--url", base, "--actor", "tester"])
         .output()
         .expect("ferroserve runs")
-}
-
-fn stdout_of(args: &[&str], out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "{args:?} failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
 /// A server serving iris (registered, in Production) with `moves` more
@@ -96,7 +86,7 @@ fn history_pages_through_every_event_newest_first() {
     // The CLI: the newest 50 by default, saying how many are left out.
     let out = remote(base, &["history", "iris"]);
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    let text = stdout_of(&["history"], out);
+    let text = succeeded(&["history"], out);
     assert_eq!(text.lines().count(), 51, "{text}");
     assert!(
         err.contains(&format!("{} older events not shown", total - 50))
@@ -106,7 +96,7 @@ fn history_pages_through_every_event_newest_first() {
     );
     // --all pages through the API: every event, and the same lines as on
     // the data dir.
-    let all_remote = stdout_of(&["--all"], remote(base, &["history", "iris", "--all"]));
+    let all_remote = succeeded(&["--all"], remote(base, &["history", "iris", "--all"]));
     assert_eq!(all_remote.lines().count(), total + 1);
     let direct = run_direct(
         "models",
@@ -114,8 +104,8 @@ fn history_pages_through_every_event_newest_first() {
         &server.data_dir,
         &repo_root(),
     );
-    assert_eq!(stdout_of(&["direct"], direct), all_remote);
-    let json: Value = serde_json::from_str(&stdout_of(
+    assert_eq!(succeeded(&["direct"], direct), all_remote);
+    let json: Value = serde_json::from_str(&succeeded(
         &["--limit 3"],
         remote(base, &["history", "iris", "--limit", "3", "--json"]),
     ))
@@ -124,12 +114,12 @@ fn history_pages_through_every_event_newest_first() {
     assert_eq!(json["remaining"], (total - 3) as i64);
 
     // --since: a duration back from now, or a time.
-    let recent = stdout_of(
+    let recent = succeeded(
         &["1h"],
         remote(base, &["history", "iris", "--since", "1h", "--all"]),
     );
     assert_eq!(recent, all_remote);
-    let future = stdout_of(
+    let future = succeeded(
         &["future"],
         remote(
             base,
@@ -155,7 +145,7 @@ fn history_pages_through_every_event_newest_first() {
 fn list_and_show_say_what_the_server_serves() {
     let server = server_with_history(0);
     let base = server.base.as_str();
-    let list = stdout_of(&["list"], remote(base, &["list"]));
+    let list = succeeded(&["list"], remote(base, &["list"]));
     let header = list.lines().next().unwrap_or_default();
     assert!(
         header.starts_with("NAME") && header.contains("SERVING"),
@@ -167,20 +157,20 @@ fn list_and_show_say_what_the_server_serves() {
             .is_some_and(|l| l.split_whitespace().nth(1) == Some("1")),
         "{list}"
     );
-    let show = stdout_of(&["show"], remote(base, &["show", "iris"]));
+    let show = succeeded(&["show"], remote(base, &["show", "iris"]));
     assert!(
         show.lines()
             .any(|l| l.starts_with("serving") && l.ends_with("version 1")),
         "{show}"
     );
-    let version = stdout_of(&["show iris/1"], remote(base, &["show", "iris/1"]));
+    let version = succeeded(&["show iris/1"], remote(base, &["show", "iris/1"]));
     assert!(
         version
             .lines()
             .any(|l| l.starts_with("serving") && l.contains("yes")),
         "{version}"
     );
-    let json: Value = serde_json::from_str(&stdout_of(
+    let json: Value = serde_json::from_str(&succeeded(
         &["show --json"],
         remote(base, &["show", "iris", "--json"]),
     ))

@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{repo_root, run_direct, Server, BIN};
+use common::{repo_root, run_direct, succeeded, Server, BIN};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -80,16 +80,6 @@ impl Workspace {
         let args = [&["register", model.as_str(), "--name", "iris"], extra].concat();
         self.json(&args)["version"].clone()
     }
-}
-
-fn succeeded(args: &[&str], out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "{args:?} failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
 fn sha256_of(path: &Path) -> String {

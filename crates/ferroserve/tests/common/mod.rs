@@ -167,3 +167,15 @@ pub fn post(url: &str, body: &Value) -> (u16, Value) {
     let status = r.status().as_u16();
     (status, r.json().expect("JSON body"))
 }
+
+/// The stdout of a command run with `args`, which must have succeeded
+/// (else the test fails with its status and stderr).
+pub fn succeeded(args: &[&str], out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{args:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
