@@ -1,16 +1,21 @@
 //! Shared vocabulary of ferroserve: tensors, data types, model signatures,
-//! feature schemas, inference requests and responses, and error kinds.
+//! feature schemas, sample cells, inference requests and responses, error
+//! kinds, and the names of every exported metric.
 //!
 //! Nothing in this crate does I/O or depends on an async runtime.
 
+pub mod cells;
 pub mod datatype;
 pub mod error;
+pub mod feature_values;
 pub mod json;
 pub mod request;
 pub mod schema;
 pub mod signature;
+pub mod telemetry;
 pub mod tensor;
 
+pub use cells::{Cell, ColumnSpec, FeatureKind};
 pub use datatype::DataType;
 pub use error::{ErrorKind, InferError};
 pub use request::{InferRequest, InferResponse, RequestedOutput};

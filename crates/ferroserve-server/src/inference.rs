@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use ferroserve_core::{InferError, InferRequest, InferResponse};
+use ferroserve_monitor::RequestKeys;
 use ferroserve_serving::cache::CacheDirective;
 use ferroserve_serving::guard::infer_protected;
-use ferroserve_serving::monitor::RequestKeys;
 use ferroserve_serving::request_metrics::RequestMetrics;
 use ferroserve_serving::ServedVersion;
 

@@ -7,13 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferroserve_monitor::Monitor;
 use ferroserve_serving::cache::ResultCache;
 use ferroserve_serving::guard::concurrency::{ConcurrencyLimit, ConcurrencyScope};
 use ferroserve_serving::guard::idempotency::IdempotencyStore;
 use ferroserve_serving::guard::rate_limit::RateLimiter;
 use ferroserve_serving::jobs::JobService;
 use ferroserve_serving::lifecycle::Controller;
-use ferroserve_serving::monitor::Monitor;
 use ferroserve_serving::ModelManager;
 use metrics_exporter_prometheus::PrometheusHandle;
 

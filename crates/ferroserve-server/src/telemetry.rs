@@ -1,10 +1,10 @@
 //! Process-wide Prometheus recorder with the histogram buckets and help
-//! texts of [`ferroserve_serving::telemetry`], installed once.
+//! texts of [`ferroserve_core::telemetry`], installed once.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use ferroserve_serving::telemetry::{BATCH_SIZE, BATCH_SIZE_BUCKETS, DURATION_BUCKETS};
+use ferroserve_core::telemetry::{BATCH_SIZE, BATCH_SIZE_BUCKETS, DURATION_BUCKETS};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// The Prometheus handle, installing the global recorder on first use.
@@ -26,7 +26,7 @@ pub fn prometheus() -> PrometheusHandle {
             if metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
             }
-            ferroserve_serving::telemetry::describe_all();
+            ferroserve_core::telemetry::describe_all();
             handle
         })
         .clone()

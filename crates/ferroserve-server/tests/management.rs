@@ -672,7 +672,7 @@ fn loaded_versions(serving: &Value) -> Vec<String> {
 /// A valid reference profile of one numeric feature, as `ferroserve
 /// profile` builds it.
 fn reference_profile() -> Value {
-    use ferroserve_serving::monitor::profile::{Cell, ColumnSpec, ProfileBuilder};
+    use ferroserve_monitor::profile::{Cell, ColumnSpec, ProfileBuilder};
     let mut builder =
         ProfileBuilder::new(vec![ColumnSpec::inferred("sepal_length")]).expect("one column");
     for x in [5.1, 4.9, 6.3, 5.8, 7.1] {

@@ -4,17 +4,14 @@
 //! the model registry, tabular samples (CSV, JSON lines, Parquet) read
 //! and encoded into model inputs, and batch and asynchronous inference jobs.
 
-pub mod batcher;
 pub mod cache;
+pub mod ewma;
 pub mod guard;
 pub mod jobs;
 pub mod lifecycle;
 pub mod manager;
-pub mod monitor;
 pub mod redis_link;
 pub mod repository;
 pub mod request_metrics;
-pub mod tabular;
-pub mod telemetry;
 
 pub use manager::{ModelManager, ModelSpec, ServedVersion};

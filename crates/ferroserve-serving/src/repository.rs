@@ -9,9 +9,9 @@ use ferroserve_backend::{EngineChoice, ModelSource};
 use ferroserve_core::FeatureSchema;
 use serde::Deserialize;
 
-use crate::batcher::BatcherConfig;
 use crate::guard::ProtectionPolicy;
 use crate::manager::ModelSpec;
+use ferroserve_batcher::BatcherConfig;
 
 /// Name of the ONNX file inside a version folder.
 pub const MODEL_FILE: &str = "model.onnx";

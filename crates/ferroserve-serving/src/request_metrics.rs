@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use metrics::{Counter, Histogram};
 
-use crate::telemetry;
+use ferroserve_core::telemetry;
 
 /// Counter and histogram of one (protocol, status code) pair.
 type Handles = (Counter, Histogram);

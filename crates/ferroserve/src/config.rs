@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use ferroserve_backend::EngineChoice;
-use ferroserve_serving::batcher::BatcherConfig;
+use ferroserve_batcher::BatcherConfig;
+use ferroserve_monitor::MonitorOptions;
 use ferroserve_serving::cache::CacheConfig;
 use ferroserve_serving::guard::idempotency::IdempotencyConfig;
 use ferroserve_serving::guard::rate_limit::{Limit, RateLimitConfig};
-use ferroserve_serving::monitor::MonitorOptions;
 use ferroserve_serving::redis_link::RedisSettings;
 use serde::{Deserialize, Serialize};
 

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use ferroserve_backend::Engines;
+use ferroserve_monitor::Monitor;
 use ferroserve_server::{AppState, ServerConfig};
 use ferroserve_serving::cache::ResultCache;
 use ferroserve_serving::guard::idempotency::IdempotencyStore;
 use ferroserve_serving::guard::rate_limit::RateLimiter;
 use ferroserve_serving::jobs::{JobOptions, JobService};
-use ferroserve_serving::lifecycle::{Controller, Lifecycle};
-use ferroserve_serving::monitor::Monitor;
+use ferroserve_serving::lifecycle::{audit_alerts, Controller, Lifecycle};
 use ferroserve_serving::redis_link::RedisLink;
 use ferroserve_serving::repository::{self, ServingDefaults};
 use ferroserve_serving::{ModelManager, ModelSpec};
@@ -76,7 +76,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         specs,
     );
     if let Some(options) = config.monitoring.options() {
-        controller = controller.with_monitor(Monitor::start(options, Some(registry)));
+        controller = controller.with_monitor(Monitor::start(options, Some(audit_alerts(registry))));
     }
     let controller = Arc::new(controller);
     let redis = config

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use common::redis::RedisServer;
 use common::{repo_root, Server};
 use ferroserve_core::{InferRequest, Tensor, TensorData};
-use ferroserve_serving::cache::{CacheConfig, CacheKey, CacheStatus, Ewma, ResultCache};
+use ferroserve_serving::cache::{CacheConfig, CacheKey, CacheStatus, ResultCache};
+use ferroserve_serving::ewma::Ewma;
 use serde_json::{json, Value};
 
 fn iris_body(seed: u32, id: &str) -> Value {

@@ -17,7 +17,7 @@ use axum::Json;
 use ferroserve_core::InferError;
 use ferroserve_registry::{ArtifactStore, JobFilter, JobState};
 use ferroserve_serving::jobs::{BatchJobSpec, JobResult, JobService, JobStatus, OutputFormat};
-use ferroserve_serving::tabular::Format;
+use ferroserve_tabular::Format;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio_util::io::{ReaderStream, StreamReader};

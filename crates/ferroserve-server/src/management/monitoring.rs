@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use ferroserve_core::{ErrorKind, InferError};
+use ferroserve_monitor::{Feedback, FeedbackOutcome, ModelDrift, Monitor};
 use ferroserve_serving::lifecycle::Controller;
-use ferroserve_serving::monitor::{Feedback, FeedbackOutcome, ModelDrift, Monitor};
 use serde_json::Value;
 
 use super::extract::{Ctl, JsonBody, PathOf};

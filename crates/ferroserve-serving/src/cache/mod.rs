@@ -4,7 +4,6 @@
 //! inference costs less than an L2 round trip skips L2. Redis trouble only
 //! ever turns L2 off for a while (see [`crate::redis_link`]).
 
-mod cost;
 mod key;
 mod l1;
 mod l2;
@@ -15,10 +14,10 @@ use std::time::{Duration, Instant};
 use ferroserve_core::{InferError, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::ewma::Ewma;
 use crate::redis_link::{RedisLink, RedisOutcome};
-use crate::telemetry;
+use ferroserve_core::telemetry;
 
-pub use cost::Ewma;
 pub use key::{CacheKey, TRANSPORT_PARAMETERS};
 
 /// A cache setting the server or one model could not use.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use ferroserve_core::{ErrorKind, InferError};
 use serde::{Deserialize, Serialize};
 
-use crate::telemetry;
+use ferroserve_core::telemetry;
 
 /// Slices the rolling window is cut into.
 const SLICES: usize = 10;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ferroserve_core::{ErrorKind, InferError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::telemetry;
+use ferroserve_core::telemetry;
 
 /// Where a limit applies, for messages and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

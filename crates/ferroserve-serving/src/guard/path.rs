@@ -10,8 +10,8 @@ use super::breaker::{Admission, Outcome};
 use super::fallback::{repeat_rows, ReadyFallback};
 use crate::cache::{CacheDirective, CacheKey, CacheStatus, ResultCache};
 use crate::manager::VersionKey;
-use crate::telemetry;
 use crate::{ModelManager, ServedVersion};
+use ferroserve_core::telemetry;
 
 /// Which fallback answered (the `x-ferroserve-fallback` response header).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use ferroserve_registry::Job;
 use serde::{Deserialize, Serialize};
 
 use super::spec::OutputFormat;
-use crate::tabular::Format;
+use ferroserve_tabular::Format;
 
 /// Where one job keeps its files.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@ use ferroserve_core::{DataType, InferError, Tensor, TensorData};
 use serde_json::{Map, Value as Json};
 
 use super::spec::OutputFormat;
-use crate::monitor::features::{value_at, Value};
+use ferroserve_core::feature_values::{value_at, Value};
 
 /// Turns output tensors into result lines in one format.
 #[derive(Debug)]

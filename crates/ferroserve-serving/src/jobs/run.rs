@@ -20,10 +20,10 @@ use super::lease::JobLease;
 use super::output::ResultEncoder;
 use super::service::{batch_spec, JobContext};
 use super::spec::BatchJobSpec;
-use crate::monitor::profile::Cell;
-use crate::tabular::{self, Excluded, RowEncoder, SampleReader};
-use crate::telemetry::JOB_ROWS;
 use crate::ServedVersion;
+use ferroserve_core::telemetry::JOB_ROWS;
+use ferroserve_core::Cell;
+use ferroserve_tabular::{Excluded, RowEncoder, SampleReader};
 
 /// How a run of a job ended.
 #[derive(Debug, PartialEq)]
@@ -235,19 +235,20 @@ impl ModelInput {
         spec: &BatchJobSpec,
         served: &ServedVersion,
     ) -> Result<Self, InferError> {
-        let invalid = |e: tabular::TabularError| {
+        let invalid = |e: ferroserve_tabular::TabularError| {
             InferError::invalid(
                 e.to_string()
                     .replace(&input.display().to_string(), "the input"),
             )
         };
-        let reader = tabular::open(input, spec.input_format).map_err(invalid)?;
+        let reader = ferroserve_tabular::open(input, spec.input_format).map_err(invalid)?;
         let excluded = Excluded {
             target: None,
             exclude: &spec.exclude,
         };
-        let features = tabular::select("the input", reader.columns(), served.schema(), &excluded)
-            .map_err(invalid)?;
+        let features =
+            ferroserve_tabular::select("the input", reader.columns(), served.schema(), &excluded)
+                .map_err(invalid)?;
         let picks = features.iter().map(|f| f.index).collect();
         let encoder = RowEncoder::new(served.signature(), features).map_err(invalid)?;
         Ok(ModelInput {
@@ -427,9 +428,9 @@ fn place(reader: &dyn SampleReader, input: &Path) -> String {
 /// Rows in the input, for progress; `None` when they cannot be counted.
 /// Exact: from the file's metadata where it has a row count (Parquet),
 /// else by reading every row (a bad row counts too).
-fn count_rows(input: &Path, format: tabular::Format) -> Option<i64> {
-    let mut reader = tabular::open(input, format).ok()?;
-    if reader.progress_unit() == tabular::ProgressUnit::Rows {
+fn count_rows(input: &Path, format: ferroserve_tabular::Format) -> Option<i64> {
+    let mut reader = ferroserve_tabular::open(input, format).ok()?;
+    if reader.progress_unit() == ferroserve_tabular::ProgressUnit::Rows {
         return i64::try_from(reader.progress_total()).ok();
     }
     let mut cells = Vec::new();
@@ -452,6 +453,6 @@ fn count_rows(input: &Path, format: tabular::Format) -> Option<i64> {
     }
 }
 
-fn invalid(error: tabular::TabularError) -> InferError {
+fn invalid(error: ferroserve_tabular::TabularError) -> InferError {
     InferError::invalid(error.to_string())
 }

@@ -24,8 +24,8 @@ use super::owner::{claim_of, Claim, ProcessOwner};
 use super::run::{run_batch_job, Ending, ModelInput};
 use super::spec::BatchJobSpec;
 use super::status::JobStatus;
-use crate::telemetry::{JOBS_FINISHED, JOBS_RUNNING};
 use crate::{ModelManager, ServedVersion};
+use ferroserve_core::telemetry::{JOBS_FINISHED, JOBS_RUNNING};
 
 /// Kind of a job that scores a file.
 pub const BATCH_KIND: &str = "batch";

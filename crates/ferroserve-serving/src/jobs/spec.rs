@@ -4,7 +4,7 @@
 use ferroserve_core::{InferError, ModelSignature};
 use serde::{Deserialize, Serialize};
 
-use crate::tabular::Format;
+use ferroserve_tabular::Format;
 
 /// Rows read, run and checkpointed together, unless the job says otherwise.
 pub const DEFAULT_CHUNK_ROWS: usize = 10_000;

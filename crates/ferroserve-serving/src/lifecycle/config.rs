@@ -11,14 +11,14 @@ use ferroserve_registry::{ModelVersion, Stage, VersionStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::batcher::BatcherConfig;
 use crate::cache::ModelCachePolicy;
 use crate::guard::breaker::BreakerPolicy;
 use crate::guard::fallback::Fallback;
 use crate::guard::rate_limit::ModelRateLimit;
 use crate::guard::ProtectionPolicy;
-use crate::monitor::MonitorPolicy;
 use crate::repository::ServingDefaults;
+use ferroserve_batcher::BatcherConfig;
+use ferroserve_monitor::MonitorPolicy;
 
 /// Which version answers requests that name none.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -28,11 +28,11 @@ use super::plan::{same_interface, ServingPlan, WhenNothingServes};
 use super::register::Lifecycle;
 use super::status::{IndexEntry, ModelOrigin, ServingFailure, ServingStatus};
 use crate::manager::{ModelEntry, ModelManager, VersionEntry, VersionKey, VersionState};
-use crate::monitor::profile::ReferenceProfile;
-use crate::monitor::{Monitor, WatchSpec};
 use crate::repository::ServingDefaults;
-use crate::telemetry;
 use crate::{ModelSpec, ServedVersion};
+use ferroserve_core::telemetry;
+use ferroserve_monitor::profile::ReferenceProfile;
+use ferroserve_monitor::{Monitor, WatchSpec};
 
 /// Actor recorded in the audit log for what the server does by itself.
 pub const SERVER_ACTOR: &str = "ferroserve";

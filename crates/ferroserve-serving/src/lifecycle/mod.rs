@@ -3,6 +3,7 @@
 //! of what a model serves passes, and the controller that makes serving
 //! follow the registry with atomic, drained swaps.
 
+pub mod alert_audit;
 mod changes;
 pub mod config;
 pub mod controller;
@@ -11,6 +12,7 @@ pub mod plan;
 pub mod register;
 pub mod status;
 
+pub use alert_audit::audit_alerts;
 pub use config::{ModelServingConfig, ServeTarget, VersionPolicy};
 pub use controller::{Controller, SERVER_ACTOR};
 pub use error::LifecycleError;

@@ -286,7 +286,7 @@ fn to_json<T: Serialize>(value: &T) -> Result<Value> {
 /// A reference profile must be one `ferroserve profile` would write: the
 /// monitor bins and compares live traffic with it.
 fn check_profile(profile: &Value) -> Result<()> {
-    crate::monitor::profile::ReferenceProfile::from_json(profile)
+    ferroserve_monitor::profile::ReferenceProfile::from_json(profile)
         .map(|_| ())
         .map_err(|e| LifecycleError::invalid(e.to_string()))
 }

@@ -16,8 +16,8 @@ use ferroserve_core::InferError;
 use serde::Serialize;
 use tokio::sync::Mutex;
 
-use crate::batcher::{Batcher, BatcherLabels};
-use crate::telemetry;
+use ferroserve_batcher::{Batcher, BatcherLabels};
+use ferroserve_core::telemetry;
 pub use served::ServedVersion;
 pub use spec::ModelSpec;
 

@@ -9,10 +9,11 @@ use ferroserve_core::{
 };
 use tracing::instrument;
 
-use crate::batcher::Batcher;
-use crate::cache::{Ewma, ModelCachePolicy};
+use crate::cache::ModelCachePolicy;
+use crate::ewma::Ewma;
 use crate::guard::{ProtectionPolicy, VersionProtection};
 use crate::request_metrics::RequestMetrics;
+use ferroserve_batcher::Batcher;
 
 /// A model version that is loaded, warmed up and accepting requests.
 pub struct ServedVersion {

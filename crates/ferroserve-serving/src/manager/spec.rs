@@ -6,9 +6,9 @@ use std::time::Duration;
 use ferroserve_backend::{EngineChoice, ModelSource};
 use ferroserve_core::FeatureSchema;
 
-use crate::batcher::BatcherConfig;
 use crate::cache::ModelCachePolicy;
 use crate::guard::ProtectionPolicy;
+use ferroserve_batcher::BatcherConfig;
 
 /// Everything needed to load and serve one model version.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::telemetry;
+use ferroserve_core::telemetry;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum State {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwapOption;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use crate::cache::Ewma;
+use crate::ewma::Ewma;
 use breaker::RedisBreaker;
 
 /// A Redis setting that cannot work.

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::Args;
 use ferroserve_serving::jobs::OutputFormat;
-use ferroserve_serving::tabular::Format;
+use ferroserve_tabular::Format;
 
 use crate::models::RegistryArgs;
 

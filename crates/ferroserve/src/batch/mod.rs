@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use ferroserve_serving::jobs::{BatchJobSpec, OutputFormat, DEFAULT_CHUNK_ROWS};
-use ferroserve_serving::tabular::Format;
+use ferroserve_tabular::Format;
 use serde_json::Value;
 
 pub use args::BatchArgs;

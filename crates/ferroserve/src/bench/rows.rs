@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 use ferroserve_core::FeatureSchema;
-use ferroserve_serving::tabular::{self, Excluded};
+use ferroserve_tabular::Excluded;
 use serde_json::Value;
 
 /// One value of a row.
@@ -70,7 +70,7 @@ pub fn select(
         target: None,
         exclude,
     };
-    let features = tabular::select(&rows.source, columns, schema, &excluded)?;
+    let features = ferroserve_tabular::select(&rows.source, columns, schema, &excluded)?;
     Ok(Rows {
         columns: Some(features.iter().map(|f| f.name.clone()).collect()),
         ordered: true,

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use ferroserve_backend::{EngineChoice, Engines};
 use ferroserve_core::FeatureSchema;
+use ferroserve_monitor::profile::{ProfileOptions, ReferenceProfile};
 use ferroserve_registry::ModelVersion;
-use ferroserve_serving::monitor::profile::{ProfileOptions, ReferenceProfile};
-use ferroserve_serving::tabular::{self, Excluded, Format};
+use ferroserve_tabular::{Excluded, Format};
 
 pub use args::{format_parser, ProfileArgs};
 
@@ -33,7 +33,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
         None => Format::from_path(&args.data)?,
     };
     let given_schema = args.schema.as_deref().map(read_schema).transpose()?;
-    let mut reader = tabular::open(&args.data, format)?;
+    let mut reader = ferroserve_tabular::open(&args.data, format)?;
     let file = args.data.display().to_string();
 
     let engines = Arc::new(Engines::discover(args.registry.ort_library.as_deref()));
@@ -49,7 +49,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
         target: args.target.as_deref(),
         exclude: &args.exclude,
     };
-    let features = tabular::select(&file, reader.columns(), schema.as_ref(), &excluded)?;
+    let features = ferroserve_tabular::select(&file, reader.columns(), schema.as_ref(), &excluded)?;
     let predictor = if args.no_predictions {
         None
     } else {

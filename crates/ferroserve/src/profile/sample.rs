@@ -3,10 +3,10 @@
 //! a terminal).
 
 use anyhow::{anyhow, bail};
-use ferroserve_serving::monitor::profile::{
+use ferroserve_monitor::profile::{
     Cell, FeatureKind, ProfileBuilder, ProfileOptions, ReferenceProfile,
 };
-use ferroserve_serving::tabular::{Feature, ProgressUnit, SampleReader};
+use ferroserve_tabular::{Feature, ProgressUnit, SampleReader};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::predict::Predictor;

@@ -14,7 +14,7 @@ use ferroserve_core::{ErrorKind, InferError};
 use serde::{Deserialize, Serialize};
 
 use crate::redis_link::RedisLink;
-use crate::telemetry::{IDEMPOTENCY_REDIS_FALLBACK_TOTAL, IDEMPOTENCY_TOTAL};
+use ferroserve_core::telemetry::{IDEMPOTENCY_REDIS_FALLBACK_TOTAL, IDEMPOTENCY_TOTAL};
 use memory::{MemoryClaim, MemoryStore};
 use shared::{SharedClaim, SharedStore};
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 pub use policy::{Limit, LimitScope, ModelRateLimit, RateLimitConfig, RateLimited};
 
 use crate::redis_link::RedisLink;
-use crate::telemetry::{RATE_LIMITED_TOTAL, RATE_LIMIT_CHECKS_TOTAL};
+use ferroserve_core::telemetry::{RATE_LIMITED_TOTAL, RATE_LIMIT_CHECKS_TOTAL};
 use local::LocalBuckets;
 use shared::SharedBuckets;
 

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail};
 use ferroserve_backend::{EngineChoice, Engines, LoadOptions, LoadedModel, ModelSource, Runner};
 use ferroserve_core::ModelSignature;
-use ferroserve_serving::monitor::profile::{Cell, ColumnSpec};
-use ferroserve_serving::tabular::{Feature, RowEncoder};
+use ferroserve_monitor::profile::{Cell, ColumnSpec};
+use ferroserve_tabular::{Feature, RowEncoder};
 
 use output::{pick_output, prediction_cells, Output};
 

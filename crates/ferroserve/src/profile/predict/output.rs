@@ -4,10 +4,10 @@
 use anyhow::{anyhow, bail};
 use ferroserve_core::signature::format_shape;
 use ferroserve_core::{Dim, ModelSignature, Tensor};
-use ferroserve_serving::monitor::features::{
+use ferroserve_monitor::features::{
     number_label, one_value_per_row, prediction_kind, value_at, Value,
 };
-use ferroserve_serving::monitor::profile::{Cell, FeatureKind};
+use ferroserve_monitor::profile::{Cell, FeatureKind};
 
 /// The output profiled as the prediction.
 pub(super) struct Output {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::{CategoricalSummary, CategoryCount, NumericSummary, OTHER_CATEGORY, QUANTILE_COUNT};
-use crate::monitor::drift::histogram;
+use crate::drift::histogram;
 
 /// Summary of the finite `values` of a numeric column (`values` non-empty).
 ///

@@ -12,8 +12,9 @@ use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::{ProgressUnit, SampleReader};
-use crate::tabular::error::{bail, err};
-use crate::tabular::{Cell, TabularError};
+use crate::error::{bail, err};
+use crate::TabularError;
+use ferroserve_core::Cell;
 
 /// A JSON-lines file read line by line.
 pub(super) struct JsonlReader {

@@ -17,7 +17,7 @@ use super::policy::MonitorPolicy;
 use super::profile::ReferenceProfile;
 use super::quality::{Outcome, QualityReport, QualityWindow};
 use super::window::{evaluate, Baseline, Closing, Window, WindowReport};
-use crate::telemetry;
+use ferroserve_core::telemetry;
 
 /// Closed-window reports kept per version.
 const HISTORY: usize = 48;

@@ -1,21 +1,12 @@
 //! Where each monitored feature and the prediction sit in a version's
 //! tensors, and reading them out row by row.
 
-use ferroserve_core::{DataType, Dim, ModelSignature, Tensor, TensorData, TensorSpec};
+use ferroserve_core::{DataType, Dim, ModelSignature, Tensor, TensorSpec};
+
+pub use ferroserve_core::feature_values::{value_at, Value};
 
 use super::profile::{FeatureKind, ReferenceProfile};
 use super::quality::{Outcome, Task};
-
-/// One feature value of one row.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Value<'a> {
-    /// Missing (NaN in a float tensor).
-    Null,
-    /// A number (integers and booleans too).
-    Number(f64),
-    /// A string (BYTES tensors).
-    Text(&'a [u8]),
-}
 
 #[derive(Debug, Clone)]
 enum Source {
@@ -122,42 +113,6 @@ impl FeatureLayout {
     }
 }
 
-/// Element `index` of `data` as a feature value.
-pub fn value_at(data: &TensorData, index: usize) -> Value<'_> {
-    let number = |v: f64| {
-        if v.is_nan() {
-            Value::Null
-        } else {
-            Value::Number(v)
-        }
-    };
-    match data {
-        TensorData::Bool(v) => Value::Number(f64::from(u8::from(v[index]))),
-        TensorData::Uint8(v) => Value::Number(v[index].into()),
-        TensorData::Uint16(v) => Value::Number(v[index].into()),
-        TensorData::Uint32(v) => Value::Number(v[index].into()),
-        TensorData::Uint64(v) => Value::Number(v[index] as f64),
-        TensorData::Int8(v) => Value::Number(v[index].into()),
-        TensorData::Int16(v) => Value::Number(v[index].into()),
-        TensorData::Int32(v) => Value::Number(v[index].into()),
-        TensorData::Int64(v) => Value::Number(v[index] as f64),
-        TensorData::Fp32(v) => number(widen(v[index])),
-        TensorData::Fp64(v) => number(v[index]),
-        TensorData::Bytes(v) => Value::Text(&v[index]),
-    }
-}
-
-/// An FP32 value as the decimal it was most likely written as (its
-/// shortest round-trip form, `1.3` rather than `1.2999999523`), so that
-/// values sent as FP32 compare with a profile built from the same decimals
-/// in double precision: a value on a bin edge stays on it.
-fn widen(value: f32) -> f64 {
-    if !value.is_finite() {
-        return value.into();
-    }
-    value.to_string().parse().unwrap_or(value.into())
-}
-
 /// A number as a category label, as the profile builder writes it:
 /// integers without a fraction (`2`, not `2.0`).
 pub fn number_label(value: f64) -> String {
@@ -234,6 +189,7 @@ impl PredictionSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferroserve_core::TensorData;
 
     fn signature(inputs: Vec<TensorSpec>) -> ModelSignature {
         ModelSignature {

@@ -16,8 +16,9 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 use parquet::arrow::ProjectionMask;
 
 use super::{ProgressUnit, SampleReader};
-use crate::tabular::error::{bail, err};
-use crate::tabular::{Cell, TabularError};
+use crate::error::{bail, err};
+use crate::TabularError;
+use ferroserve_core::Cell;
 
 /// Rows per record batch.
 const BATCH_ROWS: usize = 4096;

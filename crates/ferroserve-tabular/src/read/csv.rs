@@ -5,8 +5,9 @@ use std::fs::File;
 use std::path::Path;
 
 use super::{ProgressUnit, SampleReader};
-use crate::tabular::error::{bail, err};
-use crate::tabular::{Cell, TabularError};
+use crate::error::{bail, err};
+use crate::TabularError;
+use ferroserve_core::Cell;
 
 /// A CSV file read record by record.
 pub(super) struct CsvReader {

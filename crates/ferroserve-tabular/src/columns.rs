@@ -2,9 +2,9 @@
 //! those of a feature schema, else every column but the target and the
 //! excluded ones.
 
-use crate::monitor::profile::{ColumnSpec, FeatureKind};
-use crate::tabular::error::bail;
-use crate::tabular::TabularError;
+use crate::error::bail;
+use crate::TabularError;
+use ferroserve_core::{ColumnSpec, FeatureKind};
 use ferroserve_core::{DataType, FeatureSchema};
 
 /// A feature column of the sample.

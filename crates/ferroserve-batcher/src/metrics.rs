@@ -4,7 +4,7 @@
 use metrics::{Counter, Gauge, Histogram};
 
 use super::BatcherLabels;
-use crate::telemetry::{
+use ferroserve_core::telemetry::{
     BATCH_SIZE, INFERENCE_DURATION, QUEUE_DEPTH, QUEUE_DURATION, REQUESTS_DROPPED,
 };
 

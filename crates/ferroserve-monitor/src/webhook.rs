@@ -12,7 +12,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AF
 use reqwest::{StatusCode, Url};
 use serde::{Deserialize, Serialize};
 
-use crate::telemetry::ALERT_WEBHOOK_DELIVERIES;
+use ferroserve_core::telemetry::ALERT_WEBHOOK_DELIVERIES;
 
 /// Default time limit of one attempt in milliseconds.
 pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;

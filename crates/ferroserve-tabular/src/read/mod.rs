@@ -12,7 +12,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::error::{bail, err};
-use super::{Cell, TabularError};
+use ferroserve_core::Cell;
+
+use super::TabularError;
 
 /// File format of a sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

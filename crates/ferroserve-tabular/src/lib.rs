@@ -7,7 +7,6 @@ mod error;
 pub mod feed;
 pub mod read;
 
-pub use crate::monitor::profile::Cell;
 pub use columns::{select, Excluded, Feature};
 pub use error::TabularError;
 pub use feed::{feeds, Feed, RowEncoder};

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
-use ferroserve_registry::Registry;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
@@ -17,10 +16,15 @@ use super::alerts::{Alert, Fired};
 use super::feedback::{Feedback, FeedbackOutcome, Lookup, Pending};
 use super::watch::{now_ms, Observation, VersionDrift, Watch, WatchSpec};
 use super::webhook::WebhookSender;
-use crate::telemetry;
+use ferroserve_core::telemetry;
 
 /// Actor of the monitor's entries in the audit log.
 pub const MONITOR_ACTOR: &str = "ferroserve-monitor";
+
+/// Where fired alerts are recorded besides the webhook (the registry's
+/// audit log in a server): called with the alert and its JSON form, on the
+/// Tokio runtime the monitor was started on; it must not block.
+pub type AlertSink = Arc<dyn Fn(&Alert, &serde_json::Value) + Send + Sync>;
 
 /// Feedback calls waiting for the monitor at most; more are refused.
 const FEEDBACK_QUEUE: usize = 64;
@@ -61,7 +65,7 @@ type Watches = HashMap<String, HashMap<String, Arc<Watch>>>;
 struct Shared {
     watches: ArcSwap<Watches>,
     webhook: WebhookSender,
-    registry: Option<Registry>,
+    alert_sink: Option<AlertSink>,
     /// Runs alert deliveries.
     runtime: tokio::runtime::Handle,
 }
@@ -83,16 +87,16 @@ pub struct ModelDrift {
 }
 
 impl Monitor {
-    /// Starts the monitor thread; alerts are delivered on the current Tokio
-    /// runtime and recorded in `registry`'s audit log when one is given.
-    /// The thread stops when the monitor is dropped.
-    pub fn start(options: MonitorOptions, registry: Option<Registry>) -> Arc<Monitor> {
+    /// Starts the monitor thread; alerts are delivered to webhooks on the
+    /// current Tokio runtime and handed to `alert_sink` (the audit log, say)
+    /// when one is given. The thread stops when the monitor is dropped.
+    pub fn start(options: MonitorOptions, alert_sink: Option<AlertSink>) -> Arc<Monitor> {
         let (observations, observed) = crossbeam_channel::bounded(options.queue_capacity.max(1));
         let (feedback, feedback_calls) = crossbeam_channel::bounded(FEEDBACK_QUEUE);
         let shared = Arc::new(Shared {
             watches: ArcSwap::from_pointee(Watches::new()),
             webhook: WebhookSender::new(),
-            registry,
+            alert_sink,
             runtime: tokio::runtime::Handle::current(),
         });
         let worker = Worker {
@@ -392,27 +396,15 @@ fn dispatch(shared: &Arc<Shared>, watch: &Arc<Watch>, fired: Vec<Fired>) {
     }
 }
 
-/// Records `alert` in the audit log and POSTs it to the webhook, if any.
+/// Hands `alert` to the alert sink and POSTs it to the webhook, if any.
 async fn deliver(
     shared: Arc<Shared>,
     webhook: Option<super::webhook::WebhookConfig>,
     alert: Alert,
 ) {
     let body = serde_json::to_value(&alert).unwrap_or_default();
-    if let Some(registry) = &shared.registry {
-        let version = alert.version.parse().ok();
-        if let Err(e) = registry
-            .record_event(
-                &alert.model,
-                version,
-                "monitor_alert",
-                body.clone(),
-                MONITOR_ACTOR,
-            )
-            .await
-        {
-            tracing::warn!(model = %alert.model, error = %e, "cannot record the alert in the audit log");
-        }
+    if let Some(sink) = &shared.alert_sink {
+        sink(&alert, &body);
     }
     if let Some(webhook) = webhook {
         match shared.webhook.deliver(&webhook, &body).await {
@@ -429,10 +421,10 @@ async fn deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::monitor::profile::{Cell, ColumnSpec, ProfileBuilder};
-    use crate::monitor::quality::Outcome;
-    use crate::monitor::watch::RequestKeys;
-    use crate::monitor::{MonitorPolicy, WatchSpec};
+    use crate::profile::{Cell, ColumnSpec, ProfileBuilder};
+    use crate::quality::Outcome;
+    use crate::watch::RequestKeys;
+    use crate::{MonitorPolicy, WatchSpec};
     use ferroserve_core::{DataType, Dim, ModelSignature, Tensor, TensorData, TensorSpec};
     use serde_json::json;
 

@@ -25,14 +25,14 @@ impl TabularError {
 /// A [`TabularError`] whose message is `format!` of the arguments.
 macro_rules! err {
     ($($arg:tt)*) => {
-        $crate::tabular::TabularError::new(format!($($arg)*))
+        $crate::TabularError::new(format!($($arg)*))
     };
 }
 
 /// Returns early with an [`err!`] error.
 macro_rules! bail {
     ($($arg:tt)*) => {
-        return Err($crate::tabular::error::err!($($arg)*))
+        return Err($crate::error::err!($($arg)*))
     };
 }
 

@@ -170,7 +170,7 @@ impl Contract {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::monitor::profile::{Cell, ColumnSpec, ProfileBuilder};
+    use crate::profile::{Cell, ColumnSpec, ProfileBuilder};
 
     fn profile() -> ReferenceProfile {
         let mut builder = ProfileBuilder::new(vec![

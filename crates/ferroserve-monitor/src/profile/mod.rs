@@ -11,7 +11,7 @@
 //!   `np.quantile(x, np.linspace(0, 1, 101))` (default `'linear'` method),
 //!   `bin_edges` is `np.histogram_bin_edges(x, bins=10)`, `std` is
 //!   `np.std(x)` (population, `ddof = 0`); `bin_proportions` bins `x` with
-//!   [`crate::monitor::drift::histogram`] on those edges, divided by `count`;
+//!   [`crate::drift::histogram`] on those edges, divided by `count`;
 //! - NaN and ±infinity are nulls: they count in `nulls`, not in `count`;
 //! - categories are sorted by count (descending), then value; beyond
 //!   `max_categories` the rest are folded into one trailing
@@ -26,8 +26,9 @@ mod validate;
 
 use serde::{Deserialize, Serialize};
 
-pub use builder::{Cell, ColumnSpec, ProfileBuilder, ProfileOptions};
+pub use builder::{ProfileBuilder, ProfileOptions};
 pub use error::ProfileError;
+pub use ferroserve_core::{Cell, ColumnSpec, FeatureKind};
 
 /// Version of the JSON layout written by this module.
 pub const FORMAT_VERSION: u32 = 1;
@@ -90,16 +91,6 @@ impl ReferenceProfile {
     pub fn feature(&self, name: &str) -> Option<&FeatureProfile> {
         self.features.iter().find(|f| f.name == name)
     }
-}
-
-/// Whether a feature is summarised by numbers or by category counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FeatureKind {
-    /// Finite numbers: quantiles and a histogram.
-    Numeric,
-    /// Text labels (numbers in such a column are their text): frequencies.
-    Categorical,
 }
 
 /// Statistics of one feature (or of the prediction) over the sample.

@@ -246,9 +246,9 @@ fn drift_alert(state: &RuleState, report: &WindowReport) -> Fired {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::monitor::profile::FeatureKind;
-    use crate::monitor::quality::Task;
-    use crate::monitor::window::FeatureDrift;
+    use crate::profile::FeatureKind;
+    use crate::quality::Task;
+    use crate::window::FeatureDrift;
 
     fn report(psi: f64) -> WindowReport {
         WindowReport {

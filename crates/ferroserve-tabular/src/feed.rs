@@ -6,7 +6,9 @@ use ferroserve_core::signature::format_shape;
 use ferroserve_core::{DataType, ModelSignature, Tensor, TensorData, TensorSpec};
 
 use super::error::{bail, err};
-use super::{Cell, Feature, TabularError};
+use ferroserve_core::Cell;
+
+use super::{Feature, TabularError};
 
 /// Rows encoded into the model's input tensors, a batch at a time: every
 /// row is pushed whole or not at all.

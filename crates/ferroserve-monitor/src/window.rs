@@ -338,7 +338,7 @@ fn compare(name: &str, reference: &Reference, slot: &Slot, policy: &MonitorPolic
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::monitor::profile::{Cell, ColumnSpec, ProfileBuilder};
+    use crate::profile::{Cell, ColumnSpec, ProfileBuilder};
 
     /// A profile of `x` = 0..100 and `colour` alternating red/blue, with
     /// the prediction `x >= 50` as a category.
