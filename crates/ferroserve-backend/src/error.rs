@@ -66,7 +66,7 @@ impl From<BackendError> for InferError {
 }
 
 /// Text of a caught panic payload, for turning an engine panic into an error.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(text) = payload.downcast_ref::<&str>() {
         (*text).to_string()
     } else if let Some(text) = payload.downcast_ref::<String>() {

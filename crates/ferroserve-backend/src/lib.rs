@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use ferroserve_core::{ModelSignature, Tensor};
 
-pub use error::BackendError;
+pub use error::{panic_message, BackendError};
 pub use onnxruntime::OrtBackend;
 pub use registry::{EngineChoice, Engines, UnknownEngine};
 pub use tract::TractBackend;

@@ -254,7 +254,7 @@ impl Worker {
                 Err(self.shared.engine_error(error))
             }
             Err(payload) => {
-                let message = panic_message(payload.as_ref());
+                let message = ferroserve_backend::panic_message(payload.as_ref());
                 tracing::error!(
                     model = %self.shared.labels.model,
                     version = %self.shared.labels.version,
@@ -336,15 +336,4 @@ fn split_rows(
             slices
         })
         .collect()
-}
-
-/// Text of a caught panic payload.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_string()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "unknown panic".to_string()
-    }
 }

@@ -18,8 +18,8 @@ use crate::client::Caller;
 use crate::error::ApiError;
 use crate::inference::{handle, Protocol};
 use crate::kserve::routes::KserveV2;
-use crate::kserve::HEADER_CONTENT_LENGTH;
 use crate::state::{AppState, SharedState};
+use ferroserve_core::request::INFERENCE_HEADER_CONTENT_LENGTH;
 
 /// Whether the request asks to be answered asynchronously
 /// (`Prefer: respond-async`, among other preferences).
@@ -109,7 +109,7 @@ impl InferExecutor for Executor {
             };
             let mut headers = HeaderMap::new();
             if let Some(len) = json_len {
-                headers.insert(HEADER_CONTENT_LENGTH, HeaderValue::from(len));
+                headers.insert(INFERENCE_HEADER_CONTENT_LENGTH, HeaderValue::from(len));
             }
             let caller = Caller::new(&headers, None);
             let response = handle(

@@ -10,6 +10,7 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use ferroserve_core::request::INFERENCE_HEADER_CONTENT_LENGTH;
 use ferroserve_core::{ErrorKind, InferError};
 use ferroserve_serving::guard::idempotency::{Claim, StoredResponse};
 use serde::Deserialize;
@@ -23,8 +24,6 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Response header set on a replayed answer.
 pub const REPLAYED: &str = "idempotent-replayed";
 
-/// Length of the JSON part of a binary-tensor body.
-const JSON_PREFIX_LENGTH: &str = "inference-header-content-length";
 /// Longest accepted key.
 const MAX_KEY_LEN: usize = 255;
 
@@ -132,7 +131,7 @@ fn body_id(headers: &HeaderMap, body: &[u8]) -> Option<String> {
     struct IdOnly {
         id: Option<String>,
     }
-    let json = match headers.get(JSON_PREFIX_LENGTH) {
+    let json = match headers.get(INFERENCE_HEADER_CONTENT_LENGTH) {
         Some(length) => {
             let length: usize = length.to_str().ok()?.trim().parse().ok()?;
             body.get(..length)?
@@ -146,7 +145,10 @@ fn body_id(headers: &HeaderMap, body: &[u8]) -> Option<String> {
 /// decide how it is read.
 fn fingerprint(headers: &HeaderMap, body: &[u8]) -> [u8; 32] {
     let mut hasher = blake3::Hasher::new();
-    for name in [header::CONTENT_TYPE.as_str(), JSON_PREFIX_LENGTH] {
+    for name in [
+        header::CONTENT_TYPE.as_str(),
+        INFERENCE_HEADER_CONTENT_LENGTH,
+    ] {
         let value = headers.get(name).map(HeaderValue::as_bytes).unwrap_or(b"");
         hasher.update(&(value.len() as u64).to_le_bytes());
         hasher.update(value);
@@ -170,7 +172,7 @@ fn replayable_headers(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
         .filter(|(name, _)| {
             let name = name.as_str();
             name == header::CONTENT_TYPE.as_str()
-                || name == JSON_PREFIX_LENGTH
+                || name == INFERENCE_HEADER_CONTENT_LENGTH
                 || name.starts_with("x-ferroserve-")
         })
         .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
@@ -399,7 +401,7 @@ mod tests {
         assert!(again.replayed);
         // A binary-tensor body: the id comes from the JSON prefix.
         let json = r#"{"id":"req-2"}"#;
-        let binary = headers(&[(JSON_PREFIX_LENGTH, &json.len().to_string())]);
+        let binary = headers(&[(INFERENCE_HEADER_CONTENT_LENGTH, &json.len().to_string())]);
         let body = format!("{json}\u{1}\u{2}");
         call(&state, &binary, &body, StatusCode::OK, &runs).await;
         assert!(

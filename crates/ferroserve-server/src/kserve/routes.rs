@@ -12,13 +12,13 @@ use serde_json::json;
 
 use super::request::{decode_request, BINARY_DATA_OUTPUT};
 use super::response::encode_response;
-use super::HEADER_CONTENT_LENGTH;
 use crate::async_infer;
 use crate::body::read_limited;
 use crate::client::{peer_address, Caller, Peer};
 use crate::error::ApiError;
 use crate::inference::{handle, Protocol};
 use crate::state::SharedState;
+use ferroserve_core::request::INFERENCE_HEADER_CONTENT_LENGTH;
 
 /// `GET /v2`: server metadata, with the protocol extensions implemented
 /// (the model repository one only when the registry is enabled).
@@ -173,7 +173,7 @@ async fn infer_version(
 
 fn header_content_length(headers: &HeaderMap) -> Result<Option<usize>, InferError> {
     headers
-        .get(HEADER_CONTENT_LENGTH)
+        .get(INFERENCE_HEADER_CONTENT_LENGTH)
         .map(|v| {
             v.to_str()
                 .ok()
@@ -260,7 +260,7 @@ pub(crate) fn body_response(body: Vec<u8>, json_len: Option<usize>) -> Response 
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/octet-stream"),
             );
-            headers.insert(HEADER_CONTENT_LENGTH, HeaderValue::from(len));
+            headers.insert(INFERENCE_HEADER_CONTENT_LENGTH, HeaderValue::from(len));
         }
         None => {
             headers.insert(

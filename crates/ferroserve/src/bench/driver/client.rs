@@ -12,7 +12,7 @@ use crate::bench::encode::Body;
 use crate::bench::settings::{parse_header, InjectDelay, Settings};
 
 /// KServe v2 header giving the length of the JSON part of a binary request.
-const HEADER_CONTENT_LENGTH: &str = "inference-header-content-length";
+use ferroserve_core::request::INFERENCE_HEADER_CONTENT_LENGTH;
 
 /// An HTTP client set up for the run.
 #[derive(Debug, Clone)]
@@ -73,7 +73,7 @@ impl BenchClient {
     pub async fn send(&self, url: &reqwest::Url, body: &Body) -> Result<(), String> {
         let mut request = self.http.post(url.clone()).body(body.bytes.clone());
         if let Some(len) = body.header_len {
-            request = request.header(HEADER_CONTENT_LENGTH, len);
+            request = request.header(INFERENCE_HEADER_CONTENT_LENGTH, len);
         }
         let exchange = async {
             let response = request.send().await?;
