@@ -38,12 +38,19 @@ use tokio::sync::oneshot;
 
 pub use config::{BatcherConfig, MAX_QUEUE_DELAY_US_LIMIT};
 
-/// How often a background request looks whether the queue has emptied.
-const BACKGROUND_POLL: std::time::Duration = std::time::Duration::from_millis(1);
-
 use self::metrics::BatcherMetrics;
 use self::shared::{BatchCommand, BatchRequest, Shared};
 use self::worker::{batch_task, Worker};
+
+/// Which queue position a request takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// A client is waiting: the request joins the queue at once.
+    Online,
+    /// Jobs: the request joins only once no rows are waiting, so online
+    /// requests wait behind at most one background batch.
+    Background,
+}
 
 /// The model version a batcher serves, used in thread names, error messages
 /// and metric labels.
@@ -112,6 +119,7 @@ impl Batcher {
                 1
             },
             batching: model.signature().supports_batching(),
+            drained: tokio::sync::Notify::new(),
         });
         shared.metrics.queue_depth.set(0.0);
         let (command_tx, command_rx) = crossbeam_channel::unbounded();
@@ -222,11 +230,49 @@ impl Batcher {
     /// queue only once no rows are waiting, so an online request waits
     /// behind at most one background batch. Batch jobs send their rows this
     /// way, at most [`max_batch_rows`](Batcher::max_batch_rows) per call.
-    pub async fn infer_background(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, InferError> {
-        while self.queue_depth() > 0 && !self.is_closed() {
-            tokio::time::sleep(BACKGROUND_POLL).await;
+    pub async fn infer_background(
+        &self,
+        inputs: Vec<Tensor>,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<Tensor>, InferError> {
+        let waited_from = Instant::now();
+        let turn = async {
+            loop {
+                // Registered before the check, so a wake-up in between is not lost.
+                let drained = self.inner.shared.drained.notified();
+                tokio::pin!(drained);
+                drained.as_mut().enable();
+                if self.queue_depth() == 0 || self.is_closed() {
+                    break;
+                }
+                drained.await;
+            }
+        };
+        if let Some(deadline) = deadline {
+            if tokio::time::timeout_at(deadline.into(), turn)
+                .await
+                .is_err()
+            {
+                return Err(self.inner.shared.deadline_exceeded(waited_from.elapsed()));
+            }
+        } else {
+            turn.await;
         }
-        self.infer(inputs, None).await
+        self.infer(inputs, deadline).await
+    }
+
+    /// Runs `inputs` at `priority`: [`infer`](Batcher::infer) or
+    /// [`infer_background`](Batcher::infer_background).
+    pub async fn infer_at(
+        &self,
+        priority: Priority,
+        inputs: Vec<Tensor>,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<Tensor>, InferError> {
+        match priority {
+            Priority::Online => self.infer(inputs, deadline).await,
+            Priority::Background => self.infer_background(inputs, deadline).await,
+        }
     }
 
     /// Most rows one batch holds: `max_batch_size`, or 1 when the model
@@ -275,6 +321,7 @@ impl Batcher {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return;
         }
+        self.inner.shared.drained.notify_waiters();
         // Each worker exits on the first shutdown command it receives, and
         // the queue is first in, first out: requests admitted before these
         // are answered first.

@@ -53,15 +53,20 @@ pub(crate) struct Shared {
     pub(crate) batching: bool,
     /// Metric handles.
     pub(crate) metrics: BatcherMetrics,
+    /// Woken when the queue empties or the batcher closes: background
+    /// requests wait on it for their turn.
+    pub(crate) drained: tokio::sync::Notify,
 }
 
 impl Shared {
     /// Counts `rows` as no longer waiting and publishes the new depth.
     pub(crate) fn release(&self, rows: usize) {
         let before = self.queued_rows.fetch_sub(rows, Ordering::AcqRel);
-        self.metrics
-            .queue_depth
-            .set(before.saturating_sub(rows) as f64);
+        let after = before.saturating_sub(rows);
+        self.metrics.queue_depth.set(after as f64);
+        if after == 0 {
+            self.drained.notify_waiters();
+        }
     }
 
     /// Rows waiting now.

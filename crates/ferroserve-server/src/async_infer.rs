@@ -1,25 +1,20 @@
 //! Asynchronous inference requests, as KServe and RFC 7240 have them: a
 //! `POST .../infer` with `Prefer: respond-async` is checked, kept as a job
 //! and answered at once with 202 and the job's address; the job runs the
-//! request through the same path as online requests, and its answer is read
-//! from `GET /api/v1/jobs/{id}/result`. Without a job service the
+//! request through the same pipeline as online requests (at background
+//! priority), and its answer is read from `GET /api/v1/jobs/{id}/result`. Without a job service the
 //! preference is ignored and the request is answered directly.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
 use ferroserve_core::InferError;
-use ferroserve_serving::jobs::{InferAnswer, InferExecutor, JobService};
-use futures::future::BoxFuture;
-use futures::FutureExt;
+use ferroserve_serving::jobs::JobService;
 
-use crate::client::Caller;
-use crate::error::ApiError;
-use crate::inference::{handle, Protocol};
+use crate::inference::{InferInput, Protocol};
 use crate::kserve::routes::KserveV2;
-use crate::state::{AppState, SharedState};
-use ferroserve_core::request::INFERENCE_HEADER_CONTENT_LENGTH;
+use crate::state::SharedState;
 
 /// Whether the request asks to be answered asynchronously
 /// (`Prefer: respond-async`, among other preferences).
@@ -44,13 +39,13 @@ pub(crate) async fn submit(
     jobs: &Arc<JobService>,
     model: &str,
     version: Option<&str>,
-    caller: &Caller<'_>,
-    body: &[u8],
+    input: &InferInput,
     json_len: Option<usize>,
 ) -> Result<Response, InferError> {
-    let served = crate::not_served::find(state, model, version).await?;
+    let body = &input.body;
+    let served = state.pipeline.find(model, version).await?;
     // A request that cannot run is refused now, not reported later.
-    let (request, _) = KserveV2 { json_len }.decode(&served, body)?;
+    let request = KserveV2 { json_len }.decode(&served, body)?.request;
     let signature = served.signature();
     signature.validate_output_names(request.outputs.iter().map(|o| o.name.as_str()))?;
     signature.validate_inputs(request.inputs)?;
@@ -63,7 +58,7 @@ pub(crate) async fn submit(
             "cannot keep the asynchronous request: {e}"
         )));
     }
-    let actor = caller.id().to_string();
+    let actor = input.client.to_string();
     let status = jobs
         .submit_infer(id, model, version, json_len, &actor)
         .await?;
@@ -73,85 +68,6 @@ pub(crate) async fn submit(
         HeaderValue::from_static("respond-async"),
     );
     Ok(response)
-}
-
-/// Runs the asynchronous requests of `state`'s job service through the
-/// server's request path (admission, cache, monitoring included).
-pub fn executor(state: &SharedState) -> Arc<dyn InferExecutor> {
-    Arc::new(Executor {
-        state: Arc::downgrade(state),
-    })
-}
-
-struct Executor {
-    /// Weak: the state owns the job service, which owns this.
-    state: Weak<AppState>,
-}
-
-impl InferExecutor for Executor {
-    fn run<'a>(
-        &'a self,
-        model: &'a str,
-        version: Option<&'a str>,
-        json_len: Option<usize>,
-        body: Vec<u8>,
-    ) -> BoxFuture<'a, InferAnswer> {
-        async move {
-            let Some(state) = self.state.upgrade() else {
-                return answer_of(
-                    ApiError(InferError::new(
-                        ferroserve_core::ErrorKind::Unavailable,
-                        "the server is stopping",
-                    ))
-                    .into_response(),
-                )
-                .await;
-            };
-            let mut headers = HeaderMap::new();
-            if let Some(len) = json_len {
-                headers.insert(INFERENCE_HEADER_CONTENT_LENGTH, HeaderValue::from(len));
-            }
-            let caller = Caller::new(&headers, None);
-            let response = handle(
-                &state,
-                KserveV2 { json_len },
-                model,
-                version,
-                &caller,
-                &headers,
-                &body,
-            )
-            .await;
-            answer_of(response).await
-        }
-        .boxed()
-    }
-}
-
-async fn answer_of(response: Response) -> InferAnswer {
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let body = match axum::body::to_bytes(response.into_body(), usize::MAX).await {
-        Ok(bytes) => bytes.to_vec(),
-        Err(e) => {
-            return InferAnswer {
-                status: 500,
-                content_type: Some("application/json".to_owned()),
-                body: serde_json::json!({ "error": format!("cannot read the answer: {e}") })
-                    .to_string()
-                    .into_bytes(),
-            }
-        }
-    };
-    InferAnswer {
-        status,
-        content_type,
-        body,
-    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ pub async fn live() -> Response {
 /// and warmed up. Models that serve, but not the version the registry
 /// selects, are listed under `degraded` with the reason (still ready).
 pub async fn ready(State(state): State<SharedState>) -> Response {
-    let ready = state.started() && state.manager.all_ready();
+    let ready = state.started() && state.manager().all_ready();
     let status = if ready {
         StatusCode::OK
     } else {

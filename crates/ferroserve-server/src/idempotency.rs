@@ -15,7 +15,6 @@ use ferroserve_core::{ErrorKind, InferError};
 use ferroserve_serving::guard::idempotency::{Claim, StoredResponse};
 use serde::Deserialize;
 
-use crate::client::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -27,14 +26,15 @@ pub const REPLAYED: &str = "idempotent-replayed";
 /// Longest accepted key.
 const MAX_KEY_LEN: usize = 255;
 
-/// Runs `run` at most once per idempotency key of `caller` on `model`:
+/// Runs `run` at most once per idempotency key of `client` on `model`:
 /// without a store or a key it just runs; the first request with a key runs
-/// and its answer is kept (2xx, and 4xx other than 408, 409, 425 and 429);
+/// and its answer is kept (2xx, and 4xx other than 404 — the model may be
+/// served by the retry — 408, 409, 425 and 429);
 /// a retry with the same request gets that answer, waiting until `deadline`
 /// while the first still runs; the same key with another request is a 422.
 pub(crate) async fn once<F>(
     state: &AppState,
-    caller: &Caller<'_>,
+    client: &str,
     model: &str,
     headers: &HeaderMap,
     body: &[u8],
@@ -52,7 +52,7 @@ where
         Ok(None) => return run.await,
         Err(e) => return ApiError(e).into_response(),
     };
-    let scoped = format!("{}\n{model}\n{key}", caller.id());
+    let scoped = format!("{client}\n{model}\n{key}");
     match store
         .claim(&scoped, fingerprint(headers, body), deadline)
         .await
@@ -161,7 +161,7 @@ fn fingerprint(headers: &HeaderMap, body: &[u8]) -> [u8; 32] {
 /// transient refusal that a retry should try again.
 fn keep(status: StatusCode) -> bool {
     status.is_success()
-        || (status.is_client_error() && !matches!(status.as_u16(), 408 | 409 | 425 | 429))
+        || (status.is_client_error() && !matches!(status.as_u16(), 404 | 408 | 409 | 425 | 429))
 }
 
 /// Headers that describe the body; per-request ones (`x-request-id`, the
@@ -214,14 +214,15 @@ mod tests {
 
     use ferroserve_backend::Engines;
     use ferroserve_serving::guard::idempotency::{IdempotencyConfig, IdempotencyStore};
-    use ferroserve_serving::ModelManager;
+    use ferroserve_serving::{ModelManager, Pipeline};
 
     use super::*;
     use crate::state::ServerConfig;
 
     fn state(config: ServerConfig, with_store: bool) -> AppState {
         let manager = Arc::new(ModelManager::new(Arc::new(Engines::discover(None))));
-        let state = AppState::new(manager, config, crate::telemetry::prometheus());
+        let pipeline = Arc::new(Pipeline::new(manager, config.request_timeout));
+        let state = AppState::new(pipeline, config, crate::telemetry::prometheus());
         if with_store {
             state.with_idempotency(Arc::new(IdempotencyStore::new(
                 IdempotencyConfig::default(),
@@ -240,7 +241,7 @@ mod tests {
         map
     }
 
-    struct Call {
+    struct Outcome {
         status: StatusCode,
         replayed: bool,
         body: String,
@@ -254,11 +255,11 @@ mod tests {
         body: &str,
         status: StatusCode,
         runs: &AtomicUsize,
-    ) -> Call {
+    ) -> Outcome {
         let deadline = Instant::now() + Duration::from_secs(5);
         let response = once(
             state,
-            &Caller::new(headers, Some(([1, 2, 3, 4], 5000).into())),
+            "ip:1.2.3.4",
             "iris",
             headers,
             body.as_bytes(),
@@ -283,7 +284,7 @@ mod tests {
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .unwrap();
-        Call {
+        Outcome {
             status,
             replayed,
             body: String::from_utf8(bytes.to_vec()).unwrap(),

@@ -13,7 +13,6 @@ pub mod idempotency;
 pub mod inference;
 pub mod kserve;
 mod management;
-mod not_served;
 pub mod request_id;
 pub mod shutdown;
 pub mod state;
@@ -82,10 +81,10 @@ pub fn spawn_model_loading(
     specs: Vec<ModelSpec>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        state.manager.load_all(specs).await;
+        state.manager().load_all(specs).await;
         state.mark_started();
         tracing::info!(
-            ready = state.manager.all_ready(),
+            ready = state.manager().all_ready(),
             "initial model loading finished"
         );
     })
@@ -99,7 +98,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let drain = state.config.drain_timeout;
-    let manager = state.manager.clone();
+    let manager = state.manager().clone();
     tokio::spawn(telemetry::upkeep_task(state.metrics.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let router = app(state);

@@ -7,14 +7,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferroserve_monitor::Monitor;
-use ferroserve_serving::cache::ResultCache;
-use ferroserve_serving::guard::concurrency::{ConcurrencyLimit, ConcurrencyScope};
 use ferroserve_serving::guard::idempotency::IdempotencyStore;
-use ferroserve_serving::guard::rate_limit::RateLimiter;
 use ferroserve_serving::jobs::JobService;
 use ferroserve_serving::lifecycle::Controller;
-use ferroserve_serving::ModelManager;
+use ferroserve_serving::{ModelManager, Pipeline};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 /// HTTP server settings.
@@ -32,8 +28,6 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub drain_timeout: Duration,
-    /// Inference requests served at once; more are refused (429).
-    pub max_concurrent_requests: Option<usize>,
     /// Use the request body `id` as the idempotency key when no
     /// Idempotency-Key header is sent.
     pub idempotency_request_id: bool,
@@ -48,7 +42,6 @@ impl Default for ServerConfig {
             max_job_input_bytes: 16 * 1024 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(30),
-            max_concurrent_requests: None,
             idempotency_request_id: false,
         }
     }
@@ -56,8 +49,8 @@ impl Default for ServerConfig {
 
 /// State shared by every handler.
 pub struct AppState {
-    /// Loaded models.
-    pub manager: Arc<ModelManager>,
+    /// The request pipeline: served models, protections, cache, monitor.
+    pub pipeline: Arc<Pipeline>,
     /// Settings.
     pub config: ServerConfig,
     /// Renders `/metrics`.
@@ -65,66 +58,33 @@ pub struct AppState {
     /// Registry-driven lifecycle; `None` when the registry is not enabled,
     /// and the management and repository APIs answer 503.
     pub controller: Option<Arc<Controller>>,
-    /// Result cache; `None`: no answer is ever cached.
-    pub cache: Option<Arc<ResultCache>>,
-    /// Rate limits; `None`: none are enforced.
-    pub rate_limiter: Option<Arc<RateLimiter>>,
-    /// The server-wide concurrency limit, if configured.
-    pub concurrency: Option<ConcurrencyLimit>,
     /// Idempotency keys; `None`: the header is ignored.
     pub idempotency: Option<Arc<IdempotencyStore>>,
-    /// Drift, data contract and online quality of served versions; `None`:
-    /// nothing is observed.
-    pub monitor: Option<Arc<Monitor>>,
     /// Batch and asynchronous inference jobs; `None` without a registry.
     pub jobs: Option<Arc<JobService>>,
     startup_done: AtomicBool,
 }
 
 impl AppState {
-    /// New state; startup is not complete until [`AppState::mark_started`].
-    pub fn new(
-        manager: Arc<ModelManager>,
-        config: ServerConfig,
-        metrics: PrometheusHandle,
-    ) -> Self {
-        let concurrency = config
-            .max_concurrent_requests
-            .map(|n| ConcurrencyLimit::new(n, ConcurrencyScope::Server));
+    /// New state serving through `pipeline`; startup is not complete until
+    /// [`AppState::mark_started`].
+    pub fn new(pipeline: Arc<Pipeline>, config: ServerConfig, metrics: PrometheusHandle) -> Self {
         AppState {
-            manager,
+            pipeline,
             config,
             metrics,
             controller: None,
-            cache: None,
-            rate_limiter: None,
-            concurrency,
             idempotency: None,
-            monitor: None,
             jobs: None,
             startup_done: AtomicBool::new(false),
         }
     }
 
-    /// Enables the management and repository APIs over `controller`. The
-    /// server then serves from the controller's model manager, so that what
-    /// the controller swaps in is what requests reach.
+    /// Enables the management and repository APIs over `controller` (whose
+    /// model manager the pipeline must serve from, see
+    /// [`Pipeline::for_controller`]).
     pub fn with_controller(mut self, controller: Arc<Controller>) -> Self {
-        self.manager = controller.manager().clone();
-        self.monitor = controller.monitor().cloned();
         self.controller = Some(controller);
-        self
-    }
-
-    /// Enforces the rate limits of `limiter`.
-    pub fn with_rate_limiter(mut self, limiter: Arc<RateLimiter>) -> Self {
-        self.rate_limiter = Some(limiter);
-        self
-    }
-
-    /// Caches answers of the models whose cache policy allows it.
-    pub fn with_cache(mut self, cache: Arc<ResultCache>) -> Self {
-        self.cache = Some(cache);
         self
     }
 
@@ -138,6 +98,11 @@ impl AppState {
     pub fn with_jobs(mut self, jobs: Arc<JobService>) -> Self {
         self.jobs = Some(jobs);
         self
+    }
+
+    /// The served models.
+    pub fn manager(&self) -> &Arc<ModelManager> {
+        self.pipeline.manager()
     }
 
     /// Records that every configured model has been tried once.

@@ -2,31 +2,27 @@
 //! with `{"instances": [...]}` (rows as arrays, or objects keyed by feature
 //! or input name), answered with `{"predictions": [...]}`.
 
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ferroserve_core::json::nested_shape;
 use ferroserve_core::{DataType, InferError, InferRequest, InferResponse, Tensor, TensorSpec};
-use ferroserve_serving::ServedVersion;
+use ferroserve_serving::{Decoded, ServedVersion};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::body::read_limited;
-use crate::client::{peer_address, Caller, Peer};
 use crate::error::ApiError;
-use crate::inference::{handle, Protocol};
-use crate::kserve::elements::decode_json;
-use crate::kserve::response::DataJson;
+use crate::inference::{handle, InferInput, Protocol};
 use crate::state::SharedState;
+use ferroserve_kserve::elements::decode_json;
+use ferroserve_kserve::response::DataJson;
 
 /// `GET /v1/models/{m}`: model status.
 pub(crate) async fn status(
     State(state): State<SharedState>,
     Path(model): Path<String>,
 ) -> Result<Response, ApiError> {
-    let served = crate::not_served::find(&state, &model, None).await?;
+    let served = state.pipeline.find(&model, None).await?;
     Ok(
         Json(json!({ "name": served.name(), "version": served.version(), "ready": true }))
             .into_response(),
@@ -37,9 +33,7 @@ pub(crate) async fn status(
 pub(crate) async fn predict(
     State(state): State<SharedState>,
     Path(target): Path<String>,
-    peer: Peer,
-    headers: HeaderMap,
-    body: Body,
+    input: InferInput,
 ) -> Response {
     let Some(model) = target.strip_suffix(":predict") else {
         return ApiError(InferError::not_found(format!(
@@ -47,12 +41,7 @@ pub(crate) async fn predict(
         )))
         .into_response();
     };
-    let bytes = match read_limited(&headers, body, state.config.max_body_bytes).await {
-        Ok(bytes) => bytes,
-        Err(e) => return ApiError(e).into_response(),
-    };
-    let caller = Caller::new(&headers, peer_address(peer));
-    handle(&state, KserveV1, model, None, &caller, &headers, &bytes).await
+    handle(&state, KserveV1, model, None, &input).await
 }
 
 #[derive(Deserialize)]
@@ -67,11 +56,7 @@ impl Protocol for KserveV1 {
     const LABEL: &'static str = "v1";
     type Context = ();
 
-    fn decode(
-        &self,
-        served: &ServedVersion,
-        body: &[u8],
-    ) -> Result<(InferRequest, ()), InferError> {
+    fn decode(&self, served: &ServedVersion, body: &[u8]) -> Result<Decoded<()>, InferError> {
         let parsed: PredictBody = serde_json::from_slice(body).map_err(|e| {
             InferError::invalid(format!(
                 "invalid predict request (expected {{\"instances\": [...]}}): {e}"
@@ -81,7 +66,7 @@ impl Protocol for KserveV1 {
             return Err(InferError::invalid("'instances' is empty"));
         }
         let inputs = instances_to_inputs(served, &parsed.instances)?;
-        Ok((
+        Ok(Decoded::new(
             InferRequest {
                 inputs,
                 ..InferRequest::default()

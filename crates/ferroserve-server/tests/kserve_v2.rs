@@ -338,3 +338,30 @@ async fn readiness_is_503_until_models_load_and_failed_model_is_reported() {
         StatusCode::OK
     );
 }
+
+/// The cache keys a request by its content, however it was encoded.
+#[test]
+fn json_and_binary_forms_give_one_cache_key() {
+    let json = br#"{"id":"1","inputs":[{"name":"a","shape":[2],"datatype":"INT32","data":[7,-3]},
+        {"name":"b","shape":[1],"datatype":"FP32","data":[0.5]}],"outputs":[{"name":"y"}]}"#;
+    let header = br#"{"id":"2","inputs":[{"name":"a","shape":[2],"datatype":"INT32","parameters":{"binary_data_size":8}},
+        {"name":"b","shape":[1],"datatype":"FP32","parameters":{"binary_data_size":4}}],
+        "parameters":{"binary_data_output":true,"timeout":5000},
+        "outputs":[{"name":"y","parameters":{"binary_data":true}}]}"#;
+    let mut binary = header.to_vec();
+    binary.extend_from_slice(&7i32.to_le_bytes());
+    binary.extend_from_slice(&(-3i32).to_le_bytes());
+    binary.extend_from_slice(&0.5f32.to_le_bytes());
+    let from_json = ferroserve_kserve::decode_request(json, None).expect("valid");
+    let from_binary =
+        ferroserve_kserve::decode_request(&binary, Some(header.len())).expect("valid");
+    assert_eq!(
+        ferroserve_serving::cache::CacheKey::new("m", "1", &from_json),
+        ferroserve_serving::cache::CacheKey::new("m", "1", &from_binary)
+    );
+    assert_ne!(
+        ferroserve_serving::cache::CacheKey::new("m", "1", &from_json),
+        ferroserve_serving::cache::CacheKey::new("m", "2", &from_binary),
+        "a new version never hits an old version's entry"
+    );
+}

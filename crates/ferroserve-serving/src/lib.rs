@@ -1,8 +1,8 @@
 //! Serving layer of ferroserve: the model manager (load, warm up, serve,
-//! look up by name and version), the model repository reader, the dynamic
-//! batcher that feeds engines, the lifecycle that makes serving follow
-//! the model registry, tabular samples (CSV, JSON lines, Parquet) read
-//! and encoded into model inputs, and batch and asynchronous inference jobs.
+//! look up by name and version), the request pipeline every front end and
+//! job calls once, the protections and result cache it applies, the model
+//! repository reader, and the lifecycle that makes serving follow the
+//! model registry.
 
 pub mod cache;
 pub mod ewma;
@@ -10,8 +10,10 @@ pub mod guard;
 pub mod jobs;
 pub mod lifecycle;
 pub mod manager;
+pub mod pipeline;
 pub mod redis_link;
 pub mod repository;
 pub mod request_metrics;
 
 pub use manager::{ModelManager, ModelSpec, ServedVersion};
+pub use pipeline::{Answer, Call, Decoded, Pipeline};

@@ -15,7 +15,7 @@ use ferroserve_serving::jobs::{JobOptions, JobService};
 use ferroserve_serving::lifecycle::{audit_alerts, Controller, Lifecycle};
 use ferroserve_serving::redis_link::RedisLink;
 use ferroserve_serving::repository::{self, ServingDefaults};
-use ferroserve_serving::{ModelManager, ModelSpec};
+use ferroserve_serving::{ModelManager, ModelSpec, Pipeline};
 
 use crate::cli::ServeArgs;
 use crate::config::ServeConfig;
@@ -54,7 +54,6 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         drain_timeout: std::time::Duration::from_secs(config.drain_timeout_s),
         max_artifact_bytes: config.max_artifact_bytes,
         max_job_input_bytes: config.max_job_input_bytes,
-        max_concurrent_requests: config.max_concurrent_requests,
         idempotency_request_id: config.idempotency.use_request_id,
     };
     if config.enable_fault_injection {
@@ -63,12 +62,6 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let manager =
         Arc::new(ModelManager::new(engines).with_fault_injection(config.enable_fault_injection));
     let registry = lifecycle.registry().clone();
-    let jobs = JobService::new(
-        JobOptions::in_folder(config.data_dir.join("jobs"), config.max_running_jobs)
-            .map_err(|e| anyhow::anyhow!(e.message))?,
-        registry.clone(),
-        manager.clone(),
-    );
     let mut controller = Controller::new(
         Arc::new(lifecycle),
         manager.clone(),
@@ -76,7 +69,10 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         specs,
     );
     if let Some(options) = config.monitoring.options() {
-        controller = controller.with_monitor(Monitor::start(options, Some(audit_alerts(registry))));
+        controller = controller.with_monitor(Monitor::start(
+            options,
+            Some(audit_alerts(registry.clone())),
+        ));
     }
     let controller = Arc::new(controller);
     let redis = config
@@ -84,25 +80,35 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .map(RedisLink::start)
         .transpose()
         .context("invalid redis settings")?;
+    // One pipeline for every front end and for the jobs.
+    let pipeline = Pipeline::for_controller(&controller, server_config.request_timeout)
+        .with_cache(Arc::new(
+            ResultCache::new(config.cache_config(), redis.clone())
+                .context("invalid cache settings")?,
+        ))
+        .with_rate_limiter(Arc::new(RateLimiter::new(
+            config.rate_limit_config(),
+            redis.clone(),
+        )))
+        .with_concurrency_limit(config.max_concurrent_requests);
+    let pipeline = Arc::new(pipeline);
+    let jobs = JobService::new(
+        JobOptions::in_folder(config.data_dir.join("jobs"), config.max_running_jobs)
+            .map_err(|e| anyhow::anyhow!(e.message))?,
+        registry,
+        pipeline.clone(),
+    );
     let mut state = AppState::new(
-        manager,
+        pipeline,
         server_config,
         ferroserve_server::telemetry::prometheus(),
     )
     .with_controller(controller.clone())
-    .with_jobs(jobs.clone())
-    .with_cache(Arc::new(
-        ResultCache::new(config.cache_config(), redis.clone()).context("invalid cache settings")?,
-    ))
-    .with_rate_limiter(Arc::new(RateLimiter::new(
-        config.rate_limit_config(),
-        redis.clone(),
-    )));
+    .with_jobs(jobs.clone());
     if let Some(idempotency) = config.idempotency_config() {
         state = state.with_idempotency(Arc::new(IdempotencyStore::new(idempotency, redis)));
     }
     let state = Arc::new(state);
-    jobs.set_infer_executor(ferroserve_server::async_infer::executor(&state));
     tracing::info!(%address, "ferroserve listening");
     // Printed for scripts and tests that start the server on port 0.
     println!("ferroserve listening on http://{address}");
@@ -112,7 +118,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         controller.start().await;
         startup.mark_started();
         tracing::info!(
-            ready = startup.manager.all_ready(),
+            ready = startup.manager().all_ready(),
             "initial model loading finished"
         );
         controller.spawn_follower(poll);

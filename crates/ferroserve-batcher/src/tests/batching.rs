@@ -198,7 +198,7 @@ async fn background_requests_wait_until_online_ones_are_taken() {
     let online_a = submit(&batcher, input(1, 1.0)).await;
     let background = {
         let batcher = batcher.clone();
-        tokio::spawn(async move { batcher.infer_background(input(3, 7.0)).await })
+        tokio::spawn(async move { batcher.infer_background(input(3, 7.0), None).await })
     };
     let online_b = submit(&batcher, input(1, 2.0)).await;
     // The background request stays off the queue while online rows wait.

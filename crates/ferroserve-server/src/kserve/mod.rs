@@ -1,7 +1,5 @@
-//! KServe v2 / Open Inference Protocol: wire formats and HTTP handlers.
+//! KServe v2 / Open Inference Protocol: HTTP handlers (the wire format is
+//! the `ferroserve-kserve` crate).
 
-pub(crate) mod elements;
 pub(crate) mod repository;
-pub mod request;
-pub mod response;
 pub(crate) mod routes;

@@ -1,24 +1,22 @@
 //! HTTP handlers of the KServe v2 protocol: server and model metadata, model
 //! readiness, and inference (JSON or binary tensors).
 
-use axum::body::Body;
+use std::time::Duration;
+
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ferroserve_core::{InferError, InferRequest, InferResponse, RequestedOutput};
-use ferroserve_serving::ServedVersion;
+use ferroserve_core::request::INFERENCE_HEADER_CONTENT_LENGTH;
+use ferroserve_core::{InferError, InferResponse};
+use ferroserve_kserve::{decode_request, encode_response, timeout_parameter, BinaryChoice};
+use ferroserve_serving::{Decoded, ServedVersion};
 use serde_json::json;
 
-use super::request::{decode_request, BINARY_DATA_OUTPUT};
-use super::response::encode_response;
 use crate::async_infer;
-use crate::body::read_limited;
-use crate::client::{peer_address, Caller, Peer};
 use crate::error::ApiError;
-use crate::inference::{handle, Protocol};
+use crate::inference::{handle, InferInput, Protocol};
 use crate::state::SharedState;
-use ferroserve_core::request::INFERENCE_HEADER_CONTENT_LENGTH;
 
 /// `GET /v2`: server metadata, with the protocol extensions implemented
 /// (the model repository one only when the registry is enabled).
@@ -55,8 +53,8 @@ async fn metadata(
     model: &str,
     version: Option<&str>,
 ) -> Result<Response, ApiError> {
-    let served = crate::not_served::find(state, model, version).await?;
-    let snapshot = state.manager.snapshot();
+    let served = state.pipeline.find(model, version).await?;
+    let snapshot = state.manager().snapshot();
     let versions: Vec<&str> = snapshot
         .get(model)
         .map(|m| {
@@ -99,7 +97,7 @@ async fn readiness(
     model: &str,
     version: Option<&str>,
 ) -> Result<Response, ApiError> {
-    match crate::not_served::find(state, model, version).await {
+    match state.pipeline.find(model, version).await {
         Ok(_) => Ok(Json(json!({ "name": model, "ready": true })).into_response()),
         Err(e) if e.kind == ferroserve_core::ErrorKind::Unavailable => Ok((
             StatusCode::SERVICE_UNAVAILABLE,
@@ -114,61 +112,40 @@ async fn readiness(
 pub(crate) async fn infer(
     State(state): State<SharedState>,
     Path(model): Path<String>,
-    peer: Peer,
-    headers: HeaderMap,
-    body: Body,
+    input: InferInput,
 ) -> Response {
-    let caller = Caller::new(&headers, peer_address(peer));
-    infer_version(&state, &model, None, &caller, &headers, body).await
+    infer_version(&state, &model, None, input).await
 }
 
 /// `POST /v2/models/{m}/versions/{v}/infer`.
 pub(crate) async fn infer_with_version(
     State(state): State<SharedState>,
     Path((model, version)): Path<(String, String)>,
-    peer: Peer,
-    headers: HeaderMap,
-    body: Body,
+    input: InferInput,
 ) -> Response {
-    let caller = Caller::new(&headers, peer_address(peer));
-    infer_version(&state, &model, Some(&version), &caller, &headers, body).await
+    infer_version(&state, &model, Some(&version), input).await
 }
 
 async fn infer_version(
     state: &SharedState,
     model: &str,
     version: Option<&str>,
-    caller: &Caller<'_>,
-    headers: &HeaderMap,
-    body: Body,
+    input: InferInput,
 ) -> Response {
-    let bytes = match read_limited(headers, body, state.config.max_body_bytes).await {
-        Ok(bytes) => bytes,
-        Err(e) => return ApiError(e).into_response(),
-    };
-    let json_len = match header_content_length(headers) {
+    let json_len = match header_content_length(&input.headers) {
         Ok(len) => len,
         Err(e) => return ApiError(e).into_response(),
     };
     if let Some(jobs) = state
         .jobs
         .as_ref()
-        .filter(|_| async_infer::prefers_async(headers))
+        .filter(|_| async_infer::prefers_async(&input.headers))
     {
-        return async_infer::submit(state, jobs, model, version, caller, &bytes, json_len)
+        return async_infer::submit(state, jobs, model, version, &input, json_len)
             .await
             .unwrap_or_else(|e| ApiError(e).into_response());
     }
-    handle(
-        state,
-        KserveV2 { json_len },
-        model,
-        version,
-        caller,
-        headers,
-        &bytes,
-    )
-    .await
+    handle(state, KserveV2 { json_len }, model, version, &input).await
 }
 
 fn header_content_length(headers: &HeaderMap) -> Result<Option<usize>, InferError> {
@@ -193,38 +170,6 @@ pub(crate) struct KserveV2 {
     pub(crate) json_len: Option<usize>,
 }
 
-/// Which outputs go back in binary form.
-pub(crate) struct BinaryChoice {
-    default: bool,
-    per_output: Vec<RequestedOutput>,
-}
-
-impl BinaryChoice {
-    fn of(request: &InferRequest) -> Self {
-        BinaryChoice {
-            default: request
-                .parameters
-                .get(BINARY_DATA_OUTPUT)
-                .and_then(serde_json::Value::as_bool)
-                .unwrap_or(false),
-            per_output: request.outputs.clone(),
-        }
-    }
-
-    fn flags(&self, response: &InferResponse) -> Vec<bool> {
-        response
-            .outputs
-            .iter()
-            .map(|o| {
-                self.per_output
-                    .iter()
-                    .find(|r| r.name == o.name)
-                    .map_or(self.default, |r| r.binary_data)
-            })
-            .collect()
-    }
-}
-
 impl Protocol for KserveV2 {
     const LABEL: &'static str = "v2";
     type Context = BinaryChoice;
@@ -233,10 +178,15 @@ impl Protocol for KserveV2 {
         &self,
         _served: &ServedVersion,
         body: &[u8],
-    ) -> Result<(InferRequest, BinaryChoice), InferError> {
+    ) -> Result<Decoded<BinaryChoice>, InferError> {
         let request = decode_request(body, self.json_len)?;
         let choice = BinaryChoice::of(&request);
-        Ok((request, choice))
+        let timeout = timeout_parameter(&request)?.map(Duration::from_micros);
+        Ok(Decoded {
+            request,
+            timeout,
+            context: choice,
+        })
     }
 
     fn encode(

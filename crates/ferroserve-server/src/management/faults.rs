@@ -24,13 +24,13 @@ pub(crate) struct ServedPath {
 
 /// The fault slot of a served version, or why there is none.
 fn slot(state: &SharedState, path: &ServedPath) -> Result<Arc<FaultSlot>, ApiError> {
-    if !state.manager.fault_injection_allowed() {
+    if !state.manager().fault_injection_allowed() {
         return Err(ApiError(InferError::new(
             ErrorKind::Conflict,
             "fault injection is off on this server; start it with --enable-fault-injection (never in production)",
         )));
     }
-    let served = state.manager.get(&path.model, Some(&path.version))?;
+    let served = state.manager().get(&path.model, Some(&path.version))?;
     served.protection().faults.clone().ok_or_else(|| {
         ApiError(InferError::new(
             ErrorKind::Conflict,

@@ -268,7 +268,10 @@ pub(crate) async fn submit(
     let jobs = service(&state)?;
     let job = submission(&state, query, &headers, body).await?;
     // Refuse an unknown model before taking the input.
-    crate::not_served::find(&state, &job.model, job.version.as_deref()).await?;
+    state
+        .pipeline
+        .find(&job.model, job.version.as_deref())
+        .await?;
     let limit = state.config.max_job_input_bytes;
     let upload = Upload {
         what: "job input",

@@ -15,7 +15,7 @@ use ferroserve_backend::{EngineChoice, Engines, ModelSource};
 use ferroserve_batcher::BatcherConfig;
 use ferroserve_server::{app, AppState, ServerConfig};
 use ferroserve_serving::repository::read_schema;
-use ferroserve_serving::{ModelManager, ModelSpec};
+use ferroserve_serving::{ModelManager, ModelSpec, Pipeline};
 use http_body_util::BodyExt;
 
 pub fn repo_root() -> PathBuf {
@@ -57,8 +57,9 @@ pub async fn app_with(specs: Vec<ModelSpec>, config: ServerConfig) -> (Router, A
         engines.ort_status()
     );
     let manager = Arc::new(ModelManager::new(Arc::new(engines)));
+    let pipeline = Arc::new(Pipeline::new(manager, config.request_timeout));
     let state = Arc::new(AppState::new(
-        manager,
+        pipeline,
         config,
         ferroserve_server::telemetry::prometheus(),
     ));

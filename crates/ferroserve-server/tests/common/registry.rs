@@ -13,7 +13,7 @@ use ferroserve_registry::{ArtifactStore, Registry};
 use ferroserve_server::{app, AppState, ServerConfig};
 use ferroserve_serving::lifecycle::{Controller, Lifecycle};
 use ferroserve_serving::repository::ServingDefaults;
-use ferroserve_serving::ModelManager;
+use ferroserve_serving::{ModelManager, Pipeline};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -91,8 +91,15 @@ pub async fn registry_app_with(config: ServerConfig) -> RegistryApp {
     ));
     controller.start().await;
     let state = Arc::new(
-        AppState::new(manager, config, ferroserve_server::telemetry::prometheus())
-            .with_controller(controller.clone()),
+        AppState::new(
+            Arc::new(Pipeline::for_controller(
+                &controller,
+                config.request_timeout,
+            )),
+            config,
+            ferroserve_server::telemetry::prometheus(),
+        )
+        .with_controller(controller.clone()),
     );
     state.mark_started();
     RegistryApp {

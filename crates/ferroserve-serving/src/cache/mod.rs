@@ -82,7 +82,23 @@ pub struct CacheDirective {
     pub store: bool,
 }
 
+impl Default for CacheDirective {
+    /// Look up and store.
+    fn default() -> Self {
+        CacheDirective {
+            lookup: true,
+            store: true,
+        }
+    }
+}
+
 impl CacheDirective {
+    /// Neither look up nor store (batch jobs: millions of distinct rows).
+    pub const OFF: CacheDirective = CacheDirective {
+        lookup: false,
+        store: false,
+    };
+
     /// `no-cache`: neither look up nor store; `no-store`: look up but do not
     /// store; anything else (or no header): both.
     pub fn from_cache_control(header: Option<&str>) -> CacheDirective {

@@ -152,7 +152,11 @@ mod tests {
         let registry = Registry::connect(&url).await.expect("registry");
         let options = JobOptions::in_folder(dir.join("jobs"), 1).expect("options");
         let manager = Arc::new(ModelManager::new(Arc::new(Engines::discover(None))));
-        JobService::new(options, registry, manager)
+        JobService::new(
+            options,
+            registry,
+            Arc::new(crate::Pipeline::new(manager, Duration::from_secs(30))),
+        )
     }
 
     #[tokio::test]

@@ -1,47 +1,76 @@
 //! Asynchronous single inference requests (KServe's `Prefer:
-//! respond-async`): the request body is kept in the job's folder, run
-//! through the server's own request path when the job's turn comes, and its
-//! answer kept for `GET /api/v1/jobs/{id}/result`. A request interrupted by
-//! a crash runs again on the next start.
+//! respond-async`): the request body is kept in the job's folder, decoded
+//! and run through the request pipeline at background priority when the
+//! job's turn comes, and its answer kept, encoded as the online answer
+//! would have been, for `GET /api/v1/jobs/{id}/result`. A request
+//! interrupted by a crash runs again on the next start.
 
 use std::fs;
 
-use ferroserve_core::InferError;
+use ferroserve_core::{InferError, InferRequest};
+use ferroserve_kserve::{decode_request, encode_response, timeout_parameter, BinaryChoice};
 use ferroserve_registry::{Job, JobCheckpointOutcome, JobProgress, JobState};
-use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use super::files::JobFiles;
 use super::lease::JobLease;
 use super::run::Ending;
 use super::service::JobContext;
+use crate::{Call, Decoded};
+
+/// Front end label of asynchronous requests in the request metrics.
+const INFER_PROTOCOL: &str = "v2";
 
 /// Kind of a job that is one asynchronous inference request.
 pub const INFER_KIND: &str = "infer";
 
-/// The answer to an inference request, as the protocol encoded it.
+/// The answer to an inference request, encoded as the online answer.
 #[derive(Debug, Clone)]
-pub struct InferAnswer {
+struct InferAnswer {
     /// HTTP status.
-    pub status: u16,
+    status: u16,
     /// Content type of the body.
-    pub content_type: Option<String>,
+    content_type: Option<String>,
     /// The encoded response.
-    pub body: Vec<u8>,
+    body: Vec<u8>,
 }
 
-/// Runs an inference request the way the server answers it online.
-pub trait InferExecutor: Send + Sync {
-    /// Runs the KServe v2 request `body` on `model` (`version`, else the
-    /// serving one) and returns the encoded answer. `json_len` is the
-    /// length of its JSON header when the body uses binary tensors.
-    fn run<'a>(
-        &'a self,
-        model: &'a str,
-        version: Option<&'a str>,
-        json_len: Option<usize>,
-        body: Vec<u8>,
-    ) -> BoxFuture<'a, InferAnswer>;
+/// Decodes the stored request, runs it through the pipeline and encodes
+/// the outcome: the KServe v2 response (binary tensors where asked), or
+/// the error with its status, as `{"error": ...}`.
+async fn answer(ctx: &JobContext, call: Call, body: &[u8], json_len: Option<usize>) -> InferAnswer {
+    let decode = |_: &_| {
+        let request: InferRequest = decode_request(body, json_len)?;
+        let choice = BinaryChoice::of(&request);
+        let timeout = timeout_parameter(&request)?.map(std::time::Duration::from_micros);
+        Ok(Decoded {
+            request,
+            timeout,
+            context: choice,
+        })
+    };
+    match ctx.pipeline().infer(call, decode).await {
+        Ok(answer) => {
+            let flags = answer.context.flags(&answer.response);
+            let encoded = encode_response(&answer.response, &flags);
+            let content_type = match encoded.json_len {
+                Some(_) => "application/octet-stream",
+                None => "application/json",
+            };
+            InferAnswer {
+                status: 200,
+                content_type: Some(content_type.to_owned()),
+                body: encoded.body,
+            }
+        }
+        Err(e) => InferAnswer {
+            status: e.kind.http_status(),
+            content_type: Some("application/json".to_owned()),
+            body: serde_json::json!({ "error": e.message })
+                .to_string()
+                .into_bytes(),
+        },
+    }
 }
 
 /// How the stored answer of an inference job is described in its checkpoint.
@@ -63,7 +92,6 @@ impl StoredAnswer {
 /// Runs inference job `job` and stores its answer.
 pub(crate) async fn run_infer_job(
     ctx: &JobContext,
-    executor: &dyn InferExecutor,
     job: &Job,
     lease: &JobLease,
 ) -> Result<Ending, InferError> {
@@ -75,9 +103,8 @@ pub(crate) async fn run_infer_job(
         .get("json_len")
         .and_then(serde_json::Value::as_u64)
         .map(|n| n as usize);
-    let answer = executor
-        .run(&job.model, job.version.as_deref(), json_len, body)
-        .await;
+    let call = Call::background(INFER_PROTOCOL, &job.model, job.version.clone());
+    let answer = answer(ctx, call, &body, json_len).await;
     if lease.needs_renewal(ctx.owner().lease) {
         let _ = lease.renew(ctx.registry(), &job.id, ctx.owner()).await;
     }

@@ -1,6 +1,6 @@
 //! Batch and asynchronous inference jobs. A batch job scores a whole file
-//! (CSV, JSON lines, Parquet) a chunk at a time through the model's batcher,
-//! behind online requests, and checkpoints in the registry after each chunk
+//! (CSV, JSON lines, Parquet) a chunk at a time through the request pipeline
+//! at background priority, behind online requests, and checkpoints in the registry after each chunk
 //! so that a job interrupted by a crash resumes where it was, without
 //! repeating or losing a row. Bad rows are reported with their place in the
 //! file. An asynchronous request is a job of one request.
@@ -17,7 +17,7 @@ mod spec;
 mod status;
 
 pub use files::JobFiles;
-pub use infer::{InferAnswer, InferExecutor, StoredAnswer, INFER_KIND};
+pub use infer::{StoredAnswer, INFER_KIND};
 pub use service::{JobOptions, JobResult, JobService, BATCH_KIND};
 pub use spec::{BatchJobSpec, OutputFormat, DEFAULT_CHUNK_ROWS, MAX_CHUNK_ROWS};
 pub use status::JobStatus;

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferroserve_core::{ErrorKind, InferError, Tensor};
+use ferroserve_core::{ErrorKind, InferError, InferRequest, Tensor};
 use ferroserve_registry::{Job, JobCheckpointOutcome, JobProgress, JobState};
 use tokio::runtime::Handle;
 
@@ -20,10 +20,13 @@ use super::lease::JobLease;
 use super::output::ResultEncoder;
 use super::service::{batch_spec, JobContext};
 use super::spec::BatchJobSpec;
-use crate::ServedVersion;
+use crate::{Call, Decoded, ServedVersion};
 use ferroserve_core::telemetry::JOB_ROWS;
 use ferroserve_core::Cell;
 use ferroserve_tabular::{Excluded, RowEncoder, SampleReader};
+
+/// Front end label of batch job rows in the request metrics.
+const BATCH_PROTOCOL: &str = "batch";
 
 /// How a run of a job ended.
 #[derive(Debug, PartialEq)]
@@ -370,12 +373,23 @@ async fn infer_with_retry(
     tensors: Vec<Tensor>,
 ) -> Result<(Arc<ServedVersion>, Result<Vec<Tensor>, InferError>), InferError> {
     let mut pause = Duration::from_millis(10);
+    let model = served.name().to_string();
     for _ in 0..RETRIES {
-        match served.infer_background(tensors.clone()).await {
+        let call = Call::background(BATCH_PROTOCOL, &model, target.version.map(str::to_owned));
+        let request = InferRequest {
+            inputs: tensors.clone(),
+            ..InferRequest::default()
+        };
+        let answer = target
+            .ctx
+            .pipeline()
+            .infer(call, |_| Ok(Decoded::new(request, ())))
+            .await;
+        match answer {
             Err(e) if is_transient(e.kind) => {
+                // Backing off after a refusal, then on the version serving by then.
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(1));
-                let model = served.name().to_string();
                 match target.ctx.served(&model, target.version).await? {
                     Some(now) => served = now,
                     None => {
@@ -386,7 +400,11 @@ async fn infer_with_retry(
                     }
                 }
             }
-            answer => return Ok((served, answer)),
+            Err(e) => return Ok((served, Err(e))),
+            Ok(answer) => {
+                let answered_by = answer.served().clone();
+                return Ok((answered_by, Ok(answer.response.outputs)));
+            }
         }
     }
     Err(InferError::new(

@@ -5,8 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use ferroserve_core::{ErrorKind, InferError};
@@ -18,13 +17,13 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use super::files::{Checkpoint, JobFiles};
-use super::infer::{run_infer_job, InferExecutor, StoredAnswer, INFER_KIND};
+use super::infer::{run_infer_job, StoredAnswer, INFER_KIND};
 use super::lease::{heartbeat_task, JobLease};
 use super::owner::{claim_of, Claim, ProcessOwner};
 use super::run::{run_batch_job, Ending, ModelInput};
 use super::spec::BatchJobSpec;
 use super::status::JobStatus;
-use crate::{ModelManager, ServedVersion};
+use crate::{Pipeline, ServedVersion};
 use ferroserve_core::telemetry::{JOBS_FINISHED, JOBS_RUNNING};
 
 /// Kind of a job that scores a file.
@@ -92,9 +91,10 @@ impl JobOptions {
 /// What the running jobs share.
 pub(crate) struct JobContext {
     registry: Registry,
-    manager: Arc<ModelManager>,
+    pipeline: Arc<Pipeline>,
     options: JobOptions,
-    stopping: AtomicBool,
+    /// Set once the server stops taking up work.
+    stopping: tokio::sync::watch::Sender<bool>,
     /// Rows per second of the jobs running here, by id.
     live: Mutex<HashMap<String, Live>>,
     /// Why a job stopped here without finishing (its lease was lost).
@@ -128,7 +128,12 @@ impl JobContext {
     }
 
     pub(crate) fn is_stopping(&self) -> bool {
-        self.stopping.load(Ordering::Acquire)
+        *self.stopping.borrow()
+    }
+
+    /// The pipeline that runs the jobs' requests.
+    pub(crate) fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
     }
 
     /// The version to run a job's rows on, waiting while it loads; `None`
@@ -138,20 +143,30 @@ impl JobContext {
         model: &str,
         version: Option<&str>,
     ) -> Result<Option<Arc<ServedVersion>>, InferError> {
-        let started = Instant::now();
+        let patience = tokio::time::Instant::now() + MODEL_PATIENCE;
+        let mut changes = self.pipeline.manager().changes();
+        let mut stopping = self.stopping.subscribe();
         loop {
             if self.is_stopping() {
                 return Ok(None);
             }
-            match self.manager.get(model, version) {
+            // Marked seen before the lookup: a change after it wakes the wait.
+            changes.borrow_and_update();
+            match self.pipeline.find(model, version).await {
                 Ok(served) => return Ok(Some(served)),
                 Err(e) if e.kind == ErrorKind::Unavailable => {}
-                Err(e) if started.elapsed() < MODEL_PATIENCE => {
+                Err(e) if tokio::time::Instant::now() < patience => {
                     tracing::debug!(model, error = %e.message, "job waits for its model");
                 }
                 Err(e) => return Err(e),
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            // Woken by a change of the served models or by the stop; an
+            // unknown model is looked up once more when its patience ends.
+            tokio::select! {
+                _ = changes.changed() => {}
+                _ = stopping.changed() => {}
+                _ = tokio::time::sleep_until(patience) => {}
+            }
         }
     }
 
@@ -191,34 +206,27 @@ pub struct JobService {
     local: Mutex<HashSet<String>>,
     slots: Arc<Semaphore>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
-    infer: OnceLock<Arc<dyn InferExecutor>>,
 }
 
 impl JobService {
     /// A service keeping jobs in `registry` and their files under
-    /// `options.root`, running rows on the models of `manager`.
-    pub fn new(options: JobOptions, registry: Registry, manager: Arc<ModelManager>) -> Arc<Self> {
+    /// `options.root`, running their requests through `pipeline` at
+    /// background priority.
+    pub fn new(options: JobOptions, registry: Registry, pipeline: Arc<Pipeline>) -> Arc<Self> {
         let slots = Arc::new(Semaphore::new(options.max_running.max(1)));
         Arc::new(JobService {
             ctx: Arc::new(JobContext {
                 registry,
-                manager,
+                pipeline,
                 options,
-                stopping: AtomicBool::new(false),
+                stopping: tokio::sync::watch::Sender::new(false),
                 live: Mutex::new(HashMap::new()),
                 lost: Mutex::new(HashMap::new()),
             }),
             local: Mutex::new(HashSet::new()),
             slots,
             tasks: Mutex::new(Vec::new()),
-            infer: OnceLock::new(),
         })
-    }
-
-    /// Sets what runs asynchronous inference requests (the server's own
-    /// request path); until it is set, such jobs wait.
-    pub fn set_infer_executor(&self, executor: Arc<dyn InferExecutor>) {
-        let _ = self.infer.set(executor);
     }
 
     /// This process's id as a job runner (the `owner` of the jobs it runs).
@@ -325,7 +333,7 @@ impl JobService {
         actor: &str,
     ) -> Result<JobStatus, InferError> {
         let files = self.files(&id);
-        let checked = self.check_batch(&files, model, version, &spec);
+        let checked = self.check_batch(&files, model, version, &spec).await;
         if let Err(e) = checked {
             let _ = files.remove();
             return Err(e);
@@ -384,7 +392,7 @@ impl JobService {
 
     /// Refuses a batch job whose model is not served, or whose input cannot
     /// be read or does not fill the model's inputs.
-    fn check_batch(
+    async fn check_batch(
         &self,
         files: &JobFiles,
         model: &str,
@@ -392,7 +400,7 @@ impl JobService {
         spec: &BatchJobSpec,
     ) -> Result<(), InferError> {
         spec.validate()?;
-        let served = self.ctx.manager.get(model, version)?;
+        let served = self.ctx.pipeline.find(model, version).await?;
         spec.output_indexes(served.signature())?;
         ModelInput::open(&files.input(spec.input_format), spec, &served)?;
         Ok(())
@@ -483,7 +491,7 @@ impl JobService {
     /// Stops taking up work: running jobs stop at their next checkpoint
     /// (and resume on the next start); waits for them up to `patience`.
     pub async fn shutdown(&self, patience: Duration) {
-        self.ctx.stopping.store(true, Ordering::Release);
+        self.ctx.stopping.send_replace(true);
         let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
         let all = futures::future::join_all(tasks);
         if tokio::time::timeout(patience, all).await.is_err() {
@@ -566,18 +574,7 @@ impl JobService {
                     .await
                     .unwrap_or_else(|e| Err(InferError::internal(format!("the job panicked: {e}"))))
             }
-            INFER_KIND => {
-                let executor = loop {
-                    if let Some(executor) = self.infer.get() {
-                        break executor.clone();
-                    }
-                    if self.ctx.is_stopping() {
-                        return Ok(());
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                };
-                run_infer_job(&self.ctx, executor.as_ref(), job, lease).await
-            }
+            INFER_KIND => run_infer_job(&self.ctx, job, lease).await,
             other => Ok(Ending::Finished(
                 JobState::Failed,
                 Some(format!("unknown job kind '{other}'")),

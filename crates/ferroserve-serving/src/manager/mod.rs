@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 
 use ferroserve_batcher::{Batcher, BatcherLabels};
 use ferroserve_core::telemetry;
-pub use served::ServedVersion;
+pub use served::{InFlight, ServedVersion};
 pub use spec::ModelSpec;
 
 /// Load state of one model version.
@@ -114,6 +114,8 @@ pub struct ModelManager {
     write_lock: Mutex<()>,
     /// Whether versions may have faults injected (for tests and drills).
     fault_injection: bool,
+    /// Bumped each time the table changes, for whoever waits on a model.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl ModelManager {
@@ -124,6 +126,7 @@ impl ModelManager {
             table: ArcSwap::from_pointee(ModelTable::new()),
             write_lock: Mutex::new(()),
             fault_injection: false,
+            changes: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -180,6 +183,18 @@ impl ModelManager {
                 })
             }
         }
+    }
+
+    /// Changes of the model table: the value is bumped on each change, so a
+    /// task waiting for a model to load wakes when something loads.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Publishes `table` and wakes whoever waits on a change.
+    fn publish(&self, table: ModelTable) {
+        self.table.store(Arc::new(table));
+        self.changes.send_modify(|generation| *generation += 1);
     }
 
     /// A snapshot of every model and its versions.
@@ -271,7 +286,7 @@ impl ModelManager {
             displaced.extend(v.served.take());
             v.state = VersionState::Unloaded;
         }
-        self.table.store(Arc::new(table));
+        self.publish(table);
         for served in displaced {
             self.retire(served);
         }
@@ -291,7 +306,7 @@ impl ModelManager {
             } else {
                 table.insert(model.to_string(), entry.clone())
             };
-            self.table.store(Arc::new(table));
+            self.publish(table);
             old.map(|old| displaced_versions(&old, &entry))
                 .unwrap_or_default()
         };
@@ -310,9 +325,9 @@ impl ModelManager {
         self.table.load().get(model).cloned()
     }
 
-    /// Closes `served` once no request holds it any more (or after
+    /// Closes `served` once no request is in it any more (or after
     /// [`RETIRE_GRACE`]): the table no longer hands it out, so the requests
-    /// that still hold it are the last ones it serves.
+    /// already in it are the last ones it serves.
     fn retire(&self, served: Arc<ServedVersion>) {
         let still_listed = {
             let table = self.table.load();
@@ -327,10 +342,9 @@ impl ModelManager {
             loaded_gauge(&served, 0.0);
         }
         tokio::spawn(async move {
-            let deadline = tokio::time::Instant::now() + RETIRE_GRACE;
-            while Arc::strong_count(&served) > 1 && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
+            served
+                .until_idle(tokio::time::Instant::now() + RETIRE_GRACE)
+                .await;
             served.close();
             tracing::info!(
                 model = served.name(),
@@ -463,7 +477,7 @@ impl ModelManager {
                 served,
             },
         );
-        self.table.store(Arc::new(table));
+        self.publish(table);
         if keep_serving {
             None
         } else {

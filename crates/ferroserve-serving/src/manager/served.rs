@@ -1,6 +1,7 @@
 //! One loaded, servable model version: its signature, its batcher, and the
 //! request path from a decoded request to a response.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use crate::cache::ModelCachePolicy;
 use crate::ewma::Ewma;
 use crate::guard::{ProtectionPolicy, VersionProtection};
 use crate::request_metrics::RequestMetrics;
-use ferroserve_batcher::Batcher;
+use ferroserve_batcher::{Batcher, Priority};
 
 /// A model version that is loaded, warmed up and accepting requests.
 pub struct ServedVersion {
@@ -29,6 +30,39 @@ pub struct ServedVersion {
     inference_cost: Ewma,
     cache_identity: String,
     protection: VersionProtection,
+    /// Requests inside this version (see [`ServedVersion::enter`]).
+    in_flight: AtomicUsize,
+    /// Woken when the last request leaves.
+    idle: tokio::sync::Notify,
+}
+
+/// A request's hold on a served version: while any is alive a retired
+/// version stays open, and the last one to go wakes the retirement.
+pub struct InFlight {
+    served: Arc<ServedVersion>,
+}
+
+impl InFlight {
+    /// The version held.
+    pub fn served(&self) -> &Arc<ServedVersion> {
+        &self.served
+    }
+}
+
+impl std::ops::Deref for InFlight {
+    type Target = ServedVersion;
+
+    fn deref(&self) -> &ServedVersion {
+        &self.served
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.served.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.served.idle.notify_waiters();
+        }
+    }
 }
 
 impl ServedVersion {
@@ -63,6 +97,37 @@ impl ServedVersion {
             cache_policy: ModelCachePolicy::default(),
             inference_cost: Ewma::default(),
             cache_identity: String::new(),
+            in_flight: AtomicUsize::new(0),
+            idle: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Enters a request into this version; `None` once the version is
+    /// closed (retired or shutting down): the caller looks it up again.
+    pub fn enter(self: &Arc<Self>) -> Option<InFlight> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let held = InFlight {
+            served: self.clone(),
+        };
+        // Checked after counting: a retirement that saw no request in
+        // flight has closed the version by now, and this request must not run.
+        (!self.batcher.is_closed()).then_some(held)
+    }
+
+    /// Waits until no request is in this version, or until `deadline`.
+    pub(crate) async fn until_idle(&self, deadline: tokio::time::Instant) {
+        loop {
+            // Registered before the count is read, so the last request
+            // leaving in between still wakes this.
+            let idle = self.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.in_flight.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                return;
+            }
         }
     }
 
@@ -160,28 +225,20 @@ impl ServedVersion {
         self.batcher.max_batch_rows()
     }
 
-    /// Runs `inputs` (one tensor per input, validated against the
-    /// signature) through the batcher at background priority, behind online
-    /// requests, and returns every output in declaration order. Batch jobs
-    /// use this, a batch at a time.
-    pub async fn infer_background(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, InferError> {
-        let inputs = self.signature.validate_inputs(inputs)?;
-        self.batcher.infer_background(inputs).await
-    }
-
     /// Validates `request` against the signature, runs it through the
-    /// batcher, and returns the requested outputs (all, in declaration order,
-    /// when none were named).
+    /// batcher at `priority`, and returns the requested outputs (all, in
+    /// declaration order, when none were named).
     #[instrument(level = "debug", skip_all, fields(model = %self.name, version = %self.version))]
     pub async fn infer(
         &self,
         request: InferRequest,
         deadline: Option<Instant>,
+        priority: Priority,
     ) -> Result<InferResponse, InferError> {
         self.signature
             .validate_output_names(request.outputs.iter().map(|o| o.name.as_str()))?;
         let inputs = self.signature.validate_inputs(request.inputs)?;
-        let outputs = self.batcher.infer(inputs, deadline).await?;
+        let outputs = self.batcher.infer_at(priority, inputs, deadline).await?;
         let outputs = if request.outputs.is_empty() {
             outputs
         } else {

@@ -17,7 +17,7 @@ use ferroserve_core::ErrorKind;
 use ferroserve_serving::jobs::{JobOptions, JobService};
 use ferroserve_serving::lifecycle::Controller;
 use ferroserve_serving::repository::ServingDefaults;
-use ferroserve_serving::ModelManager;
+use ferroserve_serving::{ModelManager, Pipeline};
 use serde_json::Value;
 use tokio::runtime::Runtime;
 
@@ -95,7 +95,9 @@ impl LocalRunner {
         }
         let options = JobOptions::in_folder(settings.data_dir.join("jobs"), 1)
             .map_err(|e| anyhow!(e.message))?;
-        let jobs = JobService::new(options, registry, manager);
+        // Background calls have no default deadline; the timeout is unused.
+        let pipeline = Pipeline::for_controller(&controller, std::time::Duration::from_secs(30));
+        let jobs = JobService::new(options, registry, Arc::new(pipeline));
         Ok(LocalRunner {
             runtime,
             jobs,

@@ -231,7 +231,7 @@ fn strip_position(e: &serde_json::Error) -> String {
 
 /// Decodes a JSON `data` value (flat or nested array, or a single scalar) of
 /// `datatype` holding exactly `count` elements.
-pub(crate) fn decode_json(
+pub fn decode_json(
     input: &str,
     datatype: DataType,
     json: &str,
@@ -253,13 +253,13 @@ pub(crate) fn decode_json(
 
 /// Decodes the `data` value of input `input` in place while the request is
 /// parsed, when its datatype and shape came before it (as clients write them).
-pub(crate) struct DataSeed<'s> {
+pub struct DataSeed<'s> {
     /// Input name, for error messages.
-    pub(crate) input: &'s str,
+    pub input: &'s str,
     /// Declared element type.
-    pub(crate) datatype: DataType,
+    pub datatype: DataType,
     /// Element count the shape needs.
-    pub(crate) count: usize,
+    pub count: usize,
 }
 
 impl<'de> DeserializeSeed<'de> for DataSeed<'_> {
@@ -284,7 +284,7 @@ impl<'de> DeserializeSeed<'de> for DataSeed<'_> {
 /// Decodes `count` elements of `datatype` from the binary tensor encoding:
 /// little-endian fixed-size elements, or for `BYTES` each element as a
 /// 4-byte little-endian length followed by its bytes.
-pub(crate) fn decode_binary(
+pub fn decode_binary(
     input: &str,
     datatype: DataType,
     bytes: &[u8],
@@ -365,7 +365,7 @@ fn decode_binary_strings(
 }
 
 /// Appends the binary tensor encoding of `data` to `out`.
-pub(crate) fn encode_binary(data: &TensorData, out: &mut Vec<u8>) {
+pub fn encode_binary(data: &TensorData, out: &mut Vec<u8>) {
     macro_rules! le {
         ($v:expr) => {{
             out.reserve(std::mem::size_of_val($v.as_slice()));

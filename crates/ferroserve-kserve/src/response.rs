@@ -38,7 +38,7 @@ impl Serialize for OutputJson<'_> {
 }
 
 /// JSON form of tensor elements: numbers, booleans, or strings for `BYTES`.
-pub(crate) struct DataJson<'a>(pub(crate) &'a TensorData);
+pub struct DataJson<'a>(pub &'a TensorData);
 
 impl Serialize for DataJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -1,17 +1,23 @@
-//! The protected request path of one served version: result cache, circuit
-//! breaker, the model, and — while the breaker is open — the fallbacks.
+//! Cache, breaker and batch: the protected path of one served version —
+//! the result cache, the circuit breaker, the model (through its batcher,
+//! at the call's priority), and — while the breaker is open — the
+//! fallbacks. Background calls get no fallback: a job's rows must be the
+//! model's own answers, so they wait for the breaker instead.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferroserve_core::{ErrorKind, InferError, InferRequest, InferResponse, Tensor};
 
-use super::breaker::{Admission, Outcome};
-use super::fallback::{repeat_rows, ReadyFallback};
+use ferroserve_batcher::Priority;
+use ferroserve_core::telemetry;
+
+use super::call::Reached;
 use crate::cache::{CacheDirective, CacheKey, CacheStatus, ResultCache};
+use crate::guard::breaker::{Admission, Outcome};
+use crate::guard::fallback::{repeat_rows, ReadyFallback};
 use crate::manager::VersionKey;
 use crate::{ModelManager, ServedVersion};
-use ferroserve_core::telemetry;
 
 /// Which fallback answered (the `x-ferroserve-fallback` response header).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,28 +49,18 @@ impl FallbackUsed {
     }
 }
 
-/// A successful answer and how it was reached.
-#[derive(Debug)]
-pub struct Answer {
-    /// The outputs.
-    pub response: InferResponse,
-    /// How the result cache took part.
-    pub cache: CacheStatus,
-    /// The fallback that answered, when the version's breaker was open.
-    pub fallback: Option<FallbackUsed>,
-}
-
 /// Answers `request` on `served`: from the result cache when the model
 /// caches and the caller allows; else from the model unless its breaker is
 /// open; else from the model's fallbacks, in order; else 503.
-pub async fn infer_protected(
+pub(super) async fn infer_protected(
     manager: &ModelManager,
     cache: Option<&ResultCache>,
     served: &Arc<ServedVersion>,
     request: InferRequest,
     deadline: Option<Instant>,
     directive: CacheDirective,
-) -> Result<Answer, InferError> {
+    priority: Priority,
+) -> Result<Reached, InferError> {
     let storage = Storage::of(cache, served);
     // Hashed once: for the lookup, the store and the `cache` fallback.
     let key = storage.as_ref().map(|s| s.key(served, &request));
@@ -73,7 +69,7 @@ pub async fn infer_protected(
     if let (Some(storage), Some(key), true) = (&storage, &key, caching) {
         if directive.lookup {
             if let Some((outputs, hit)) = storage.get(served, key).await {
-                return Ok(Answer {
+                return Ok(Reached {
                     response: served.answer(request.id, outputs),
                     cache: hit,
                     fallback: None,
@@ -88,7 +84,7 @@ pub async fn infer_protected(
     match served.protection().breaker.admit() {
         admission @ Admission::Run { .. } => {
             let start = Instant::now();
-            let result = served.infer(request, deadline).await;
+            let result = served.infer(request, deadline, priority).await;
             served
                 .protection()
                 .breaker
@@ -100,11 +96,15 @@ pub async fn infer_protected(
                     storage.put(served, key, &response.outputs).await;
                 }
             }
-            Ok(Answer {
+            Ok(Reached {
                 response,
                 cache: status,
                 fallback: None,
             })
+        }
+        Admission::Refuse { retry_after } if priority == Priority::Background => {
+            Err(open_breaker(served, "background calls get no fallback")
+                .with_retry_after(retry_after))
         }
         Admission::Refuse { retry_after } => fall_back(
             manager,
@@ -119,7 +119,7 @@ pub async fn infer_protected(
             metrics::counter!(telemetry::FALLBACKS, "model" => served.name().to_string(),
                         "kind" => used.as_label())
             .increment(1);
-            Answer {
+            Reached {
                 response,
                 cache: status,
                 fallback: Some(used),
@@ -194,7 +194,8 @@ async fn fall_back(
                 }
             }
             ReadyFallback::Version(label) => {
-                let Some(other) = other_version(manager, served, label) else {
+                let Some(other) = other_version(manager, served, label).and_then(|o| o.enter())
+                else {
                     continue;
                 };
                 let breaker = &other.protection().breaker;
@@ -202,7 +203,9 @@ async fn fall_back(
                 if let Admission::Refuse { .. } = admission {
                     continue;
                 }
-                let result = other.infer(request.clone(), deadline).await;
+                let result = other
+                    .infer(request.clone(), deadline, Priority::Online)
+                    .await;
                 breaker.record(admission, Outcome::of(&result));
                 match result {
                     Ok(response) => {
@@ -234,7 +237,13 @@ async fn fall_back(
     } else {
         "no fallback could answer"
     };
-    Err(InferError::new(
+    Err(open_breaker(served, why).with_retry_after(retry_after))
+}
+
+/// 503: `served` is failing and its breaker refuses calls (`why` no
+/// fallback answered).
+fn open_breaker(served: &ServedVersion, why: &str) -> InferError {
+    InferError::new(
         ErrorKind::Unavailable,
         format!(
             "model '{}' version {} is failing and its circuit breaker is open; {why}",
@@ -242,7 +251,6 @@ async fn fall_back(
             served.version()
         ),
     )
-    .with_retry_after(retry_after))
 }
 
 /// The loaded version a `version` fallback names: `previous` is the newest

@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use super::elements::{decode_binary, decode_json, DataSeed};
 
 /// Request-level parameters understood by the server.
-pub(crate) const BINARY_DATA_OUTPUT: &str = "binary_data_output";
+pub const BINARY_DATA_OUTPUT: &str = "binary_data_output";
 const BINARY_DATA_SIZE: &str = "binary_data_size";
 const BINARY_DATA: &str = "binary_data";
 
@@ -303,33 +303,6 @@ mod tests {
         assert_eq!(req.inputs[0].data, TensorData::Int32(vec![7, -3]));
         assert_eq!(req.inputs[1].data, TensorData::Fp64(vec![0.5]));
         assert!(req.outputs[0].binary_data, "request-level default applies");
-    }
-
-    #[test]
-    fn json_and_binary_forms_give_one_cache_key() {
-        use ferroserve_serving::cache::CacheKey;
-        let json =
-            br#"{"id":"1","inputs":[{"name":"a","shape":[2],"datatype":"INT32","data":[7,-3]},
-            {"name":"b","shape":[1],"datatype":"FP32","data":[0.5]}],"outputs":[{"name":"y"}]}"#;
-        let header = br#"{"id":"2","inputs":[{"name":"a","shape":[2],"datatype":"INT32","parameters":{"binary_data_size":8}},
-            {"name":"b","shape":[1],"datatype":"FP32","parameters":{"binary_data_size":4}}],
-            "parameters":{"binary_data_output":true,"timeout":5000},
-            "outputs":[{"name":"y","parameters":{"binary_data":true}}]}"#;
-        let mut binary = header.to_vec();
-        binary.extend_from_slice(&7i32.to_le_bytes());
-        binary.extend_from_slice(&(-3i32).to_le_bytes());
-        binary.extend_from_slice(&0.5f32.to_le_bytes());
-        let from_json = decode_request(json, None).expect("valid");
-        let from_binary = decode_request(&binary, Some(header.len())).expect("valid");
-        assert_eq!(
-            CacheKey::new("m", "1", &from_json),
-            CacheKey::new("m", "1", &from_binary)
-        );
-        assert_ne!(
-            CacheKey::new("m", "1", &from_json),
-            CacheKey::new("m", "2", &from_binary),
-            "a new version never hits an old version's entry"
-        );
     }
 
     #[test]

@@ -1,33 +1,60 @@
-//! Why a model or version that a request names is not served although the
-//! registry knows it. The registry is read only here, on the error path of
-//! a request; a served version never waits for it.
+//! Route: which loaded version answers a call. Today the caller's pinned
+//! version, else the model's default; traffic splits and shadows decide
+//! here next. A model or version that is not served is explained with the
+//! registry, on the error path only.
 
 use std::sync::Arc;
 
 use ferroserve_core::{ErrorKind, InferError};
-use ferroserve_registry::VersionStatus;
-use ferroserve_serving::ServedVersion;
+use ferroserve_registry::{Registry, VersionStatus};
 
-use crate::state::AppState;
+use crate::manager::InFlight;
+use crate::ModelManager;
 
-/// The version that serves `model` (and `version`, when named), or why
-/// none does, explained with the registry when it knows the name.
-pub(crate) async fn find(
-    state: &AppState,
+/// Finds the version that answers `model` (`version` when pinned) and
+/// enters the request into it; a version closed meanwhile (retired by a
+/// swap) is looked up again.
+pub(crate) async fn route(
+    manager: &ModelManager,
+    registry: Option<&Registry>,
     model: &str,
     version: Option<&str>,
-) -> Result<Arc<ServedVersion>, InferError> {
-    match state.manager.get(model, version) {
+) -> Result<InFlight, InferError> {
+    // Twice at most: a swap publishes the new table before it retires the
+    // old version, so the second lookup finds the new one.
+    for _ in 0..2 {
+        let served = match manager.get(model, version) {
+            Ok(served) => served,
+            Err(e) => return Err(explain(registry, model, version, e).await),
+        };
+        if let Some(held) = served.enter() {
+            return Ok(held);
+        }
+    }
+    Err(InferError::new(
+        ErrorKind::Unavailable,
+        format!("model '{model}' is being swapped; try again"),
+    ))
+}
+
+/// The served version of `model` (`version`), not entered: for metadata.
+pub(crate) async fn find(
+    manager: &ModelManager,
+    registry: Option<&Registry>,
+    model: &str,
+    version: Option<&str>,
+) -> Result<Arc<crate::ServedVersion>, InferError> {
+    match manager.get(model, version) {
         Ok(served) => Ok(served),
-        Err(e) => Err(explain(state, model, version, e).await),
+        Err(e) => Err(explain(registry, model, version, e).await),
     }
 }
 
 /// `error` (from the serving table) with its message made precise when the
 /// model or version it calls unknown is registered but not loaded; any
 /// other error, or a registry that cannot answer, leaves it as it was.
-pub(crate) async fn explain(
-    state: &AppState,
+async fn explain(
+    registry: Option<&Registry>,
     model: &str,
     version: Option<&str>,
     error: InferError,
@@ -35,10 +62,9 @@ pub(crate) async fn explain(
     if error.kind != ErrorKind::NotFound {
         return error;
     }
-    let Some(controller) = &state.controller else {
+    let Some(registry) = registry else {
         return error;
     };
-    let registry = controller.lifecycle().registry();
     let message = match version {
         Some(text) => {
             let Ok(number) = text.parse::<i64>() else {

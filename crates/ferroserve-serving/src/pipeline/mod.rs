@@ -1,0 +1,206 @@
+//! The request pipeline: the one road from a decoded request to an answer,
+//! for every front end (KServe v2 and v1 over HTTP, asynchronous and batch
+//! jobs). One call, [`Pipeline::infer`], walks the stages in order:
+//!
+//! ```text
+//! route → admit → decode → contract → cache → breaker/fallback → batch → observe
+//! ```
+//!
+//! - **route** ([`route`]): which loaded version answers (pinned or default);
+//! - **admit** ([`admit`]): server and model concurrency, per-client rate
+//!   limits — online calls only;
+//! - **decode**: the front end's decoder, run for the routed version after
+//!   the cheap refusals; the deadline is computed once, here;
+//! - **contract** ([`contract`]): the monitor's data contract and sampling;
+//! - **cache, breaker/fallback, batch** ([`protected`]): the result cache,
+//!   the version's circuit breaker and fallbacks, the batcher at the
+//!   call's priority;
+//! - **observe** ([`observe`]): request metrics, failure logs, drift samples.
+
+pub mod admit;
+pub mod call;
+pub mod contract;
+pub mod observe;
+pub mod protected;
+pub mod route;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferroserve_batcher::Priority;
+use ferroserve_core::InferError;
+use ferroserve_monitor::Monitor;
+use ferroserve_registry::Registry;
+
+pub use call::{Answer, Call, Decoded};
+pub use protected::FallbackUsed;
+
+use crate::cache::ResultCache;
+use crate::guard::concurrency::{ConcurrencyLimit, ConcurrencyScope};
+use crate::guard::rate_limit::RateLimiter;
+use crate::lifecycle::Controller;
+use crate::{ModelManager, ServedVersion};
+
+/// The request pipeline of one server: the served models and every
+/// protection, shared by all front ends.
+pub struct Pipeline {
+    manager: Arc<ModelManager>,
+    /// Explains unknown models and versions; `None` without a registry.
+    registry: Option<Registry>,
+    monitor: Option<Arc<Monitor>>,
+    cache: Option<Arc<ResultCache>>,
+    rate_limiter: Option<Arc<RateLimiter>>,
+    /// The server-wide concurrency limit.
+    concurrency: Option<ConcurrencyLimit>,
+    /// Deadline of online calls that set none and whose model sets none.
+    default_timeout: Duration,
+}
+
+impl Pipeline {
+    /// A pipeline over `manager` with no protection, no cache and no
+    /// monitor; online calls get `default_timeout` unless they say otherwise.
+    pub fn new(manager: Arc<ModelManager>, default_timeout: Duration) -> Self {
+        Pipeline {
+            manager,
+            registry: None,
+            monitor: None,
+            cache: None,
+            rate_limiter: None,
+            concurrency: None,
+            default_timeout,
+        }
+    }
+
+    /// A pipeline serving what `controller` swaps in: its model manager,
+    /// its monitor, and its registry to explain models not served.
+    pub fn for_controller(controller: &Controller, default_timeout: Duration) -> Self {
+        Pipeline {
+            registry: Some(controller.lifecycle().registry().clone()),
+            monitor: controller.monitor().cloned(),
+            ..Pipeline::new(controller.manager().clone(), default_timeout)
+        }
+    }
+
+    /// Caches answers of the models whose cache policy allows it.
+    pub fn with_cache(mut self, cache: Arc<ResultCache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// Enforces the rate limits of `limiter`.
+    pub fn with_rate_limiter(mut self, limiter: Arc<RateLimiter>) -> Self {
+        self.rate_limiter = Some(limiter);
+        self
+    }
+
+    /// Refuses online calls beyond `limit` at once, server-wide.
+    pub fn with_concurrency_limit(mut self, limit: Option<usize>) -> Self {
+        self.concurrency = limit.map(|n| ConcurrencyLimit::new(n, ConcurrencyScope::Server));
+        self
+    }
+
+    /// Watches served versions with `monitor`.
+    pub fn with_monitor(mut self, monitor: Arc<Monitor>) -> Self {
+        self.monitor = Some(monitor);
+        self
+    }
+
+    /// The served models.
+    pub fn manager(&self) -> &Arc<ModelManager> {
+        &self.manager
+    }
+
+    /// The monitor, when one watches the served versions.
+    pub fn monitor(&self) -> Option<&Arc<Monitor>> {
+        self.monitor.as_ref()
+    }
+
+    /// The result cache, when answers are cached.
+    pub fn cache(&self) -> Option<&Arc<ResultCache>> {
+        self.cache.as_ref()
+    }
+
+    /// The version a call to `model` (`version`) would be routed to, for
+    /// metadata and readiness; errors explain what is not served.
+    pub async fn find(
+        &self,
+        model: &str,
+        version: Option<&str>,
+    ) -> Result<Arc<ServedVersion>, InferError> {
+        route::find(&self.manager, self.registry.as_ref(), model, version).await
+    }
+
+    /// Answers `call`: routes it, admits it, decodes its body with
+    /// `decode` for the routed version, and runs it through the contract,
+    /// cache, breaker and batch stages; every outcome is observed.
+    pub async fn infer<C>(
+        &self,
+        call: Call,
+        decode: impl FnOnce(&ServedVersion) -> Result<Decoded<C>, InferError>,
+    ) -> Result<Answer<C>, InferError> {
+        let held = match route::route(
+            &self.manager,
+            self.registry.as_ref(),
+            &call.model,
+            call.version.as_deref(),
+        )
+        .await
+        {
+            Ok(held) => held,
+            Err(e) => {
+                observe::failed(&call, None, &e);
+                return Err(e);
+            }
+        };
+        match self.run(&call, held.served(), decode).await {
+            Ok((permits, reached, context)) => Ok(Answer::new(held, permits, reached, context)),
+            Err(e) => {
+                observe::failed(&call, Some(held.served()), &e);
+                Err(e)
+            }
+        }
+    }
+
+    /// The stages after route, on the version `served`.
+    async fn run<C>(
+        &self,
+        call: &Call,
+        served: &Arc<ServedVersion>,
+        decode: impl FnOnce(&ServedVersion) -> Result<Decoded<C>, InferError>,
+    ) -> Result<(admit::Permits, call::Reached, C), InferError> {
+        let permits = self.admit(call, served).await?;
+        let decoded = decode(served)?;
+        let deadline = self
+            .timeout(call, served, decoded.timeout)
+            .map(|timeout| call.start + timeout);
+        let sampled = self.check_contract(call, served, &decoded.request)?;
+        let reached = protected::infer_protected(
+            &self.manager,
+            self.cache.as_deref(),
+            served,
+            decoded.request,
+            deadline,
+            call.cache,
+            call.priority,
+        )
+        .await?;
+        observe::answered(call, served, &reached, sampled);
+        Ok((permits, reached, decoded.context))
+    }
+
+    /// The tightest of the call's timeout, the body's, and (online) the
+    /// model's default, else the server's; background calls have no
+    /// default: they wait their turn behind online traffic.
+    fn timeout(
+        &self,
+        call: &Call,
+        served: &ServedVersion,
+        body: Option<Duration>,
+    ) -> Option<Duration> {
+        let default = match call.priority {
+            Priority::Online => Some(served.request_timeout().unwrap_or(self.default_timeout)),
+            Priority::Background => None,
+        };
+        [default, call.timeout, body].into_iter().flatten().min()
+    }
+}
