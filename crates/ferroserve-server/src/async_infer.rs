@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use ferroserve_core::InferError;
-use ferroserve_serving::jobs::JobService;
+use ferroserve_jobs::JobService;
 
 use crate::inference::{InferInput, Protocol};
 use crate::kserve::routes::KserveV2;

@@ -7,7 +7,6 @@
 pub mod cache;
 pub mod ewma;
 pub mod guard;
-pub mod jobs;
 pub mod lifecycle;
 pub mod manager;
 pub mod pipeline;

@@ -11,7 +11,7 @@ use ferroserve_server::{AppState, ServerConfig};
 use ferroserve_serving::cache::ResultCache;
 use ferroserve_serving::guard::idempotency::IdempotencyStore;
 use ferroserve_serving::guard::rate_limit::RateLimiter;
-use ferroserve_serving::jobs::{JobOptions, JobService};
+use ferroserve_jobs::{JobOptions, JobService};
 use ferroserve_serving::lifecycle::{audit_alerts, Controller, Lifecycle};
 use ferroserve_serving::redis_link::RedisLink;
 use ferroserve_serving::repository::{self, ServingDefaults};

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ferroserve_core::InferError;
 use ferroserve_registry::{ArtifactStore, JobFilter, JobState};
-use ferroserve_serving::jobs::{BatchJobSpec, JobResult, JobService, JobStatus, OutputFormat};
+use ferroserve_jobs::{BatchJobSpec, JobResult, JobService, JobStatus, OutputFormat};
 use ferroserve_tabular::Format;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -42,7 +42,7 @@ pub(crate) fn view(status: &JobStatus) -> Value {
     let mut value = serde_json::to_value(status).unwrap_or_else(|_| json!({}));
     let base = format!("/api/v1/jobs/{}", status.id);
     let mut links = json!({ "self": base, "result": format!("{base}/result") });
-    if status.kind == ferroserve_serving::jobs::BATCH_KIND {
+    if status.kind.parse() == Ok(ferroserve_jobs::JobKind::Batch) {
         links["errors"] = json!(format!("{base}/errors"));
     }
     value["links"] = links;
@@ -172,7 +172,7 @@ fn spec(
         output_format: output_format.unwrap_or_default(),
         outputs,
         exclude,
-        chunk_rows: chunk_rows.unwrap_or(ferroserve_serving::jobs::DEFAULT_CHUNK_ROWS),
+        chunk_rows: chunk_rows.unwrap_or(ferroserve_jobs::DEFAULT_CHUNK_ROWS),
         fail_on_error: fail_on_error.unwrap_or(false),
     };
     spec.validate()?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::Args;
-use ferroserve_serving::jobs::OutputFormat;
+use ferroserve_jobs::OutputFormat;
 use ferroserve_tabular::Format;
 
 use crate::models::RegistryArgs;

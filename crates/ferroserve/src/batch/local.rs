@@ -14,7 +14,7 @@ use anyhow::{anyhow, bail, Context};
 use ferroserve_backend::{EngineChoice, Engines};
 use ferroserve_batcher::BatcherConfig;
 use ferroserve_core::ErrorKind;
-use ferroserve_serving::jobs::{JobOptions, JobService};
+use ferroserve_jobs::{JobOptions, JobService};
 use ferroserve_serving::lifecycle::Controller;
 use ferroserve_serving::repository::ServingDefaults;
 use ferroserve_serving::{ModelManager, Pipeline};

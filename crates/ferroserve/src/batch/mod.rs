@@ -13,7 +13,7 @@ mod remote;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use ferroserve_serving::jobs::{BatchJobSpec, OutputFormat, DEFAULT_CHUNK_ROWS};
+use ferroserve_jobs::{BatchJobSpec, OutputFormat, DEFAULT_CHUNK_ROWS};
 use ferroserve_tabular::Format;
 use serde_json::Value;
 

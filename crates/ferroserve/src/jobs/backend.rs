@@ -3,7 +3,7 @@
 
 use anyhow::{anyhow, bail, Context};
 use ferroserve_registry::{JobFilter, Registry};
-use ferroserve_serving::jobs::JobStatus;
+use ferroserve_jobs::JobStatus;
 use reqwest::Method;
 use serde_json::Value;
 use tokio::runtime::Runtime;

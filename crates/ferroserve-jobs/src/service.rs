@@ -17,17 +17,16 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use super::files::{Checkpoint, JobFiles};
-use super::infer::{run_infer_job, StoredAnswer, INFER_KIND};
+use super::infer::{run_infer_job, StoredAnswer};
+use super::JobKind;
 use super::lease::{heartbeat_task, JobLease};
 use super::owner::{claim_of, Claim, ProcessOwner};
 use super::run::{run_batch_job, Ending, ModelInput};
 use super::spec::BatchJobSpec;
 use super::status::JobStatus;
-use crate::{Pipeline, ServedVersion};
+use ferroserve_serving::{Pipeline, ServedVersion};
 use ferroserve_core::telemetry::{JOBS_FINISHED, JOBS_RUNNING};
 
-/// Kind of a job that scores a file.
-pub const BATCH_KIND: &str = "batch";
 
 /// How long a job waits for its model to be declared (at start, the
 /// registry models are still being read) before it fails.
@@ -340,7 +339,7 @@ impl JobService {
         }
         let spec_json = serde_json::to_value(&spec)
             .map_err(|e| InferError::internal(format!("cannot store the job settings: {e}")))?;
-        self.create(id, BATCH_KIND, model, version, spec_json, actor)
+        self.create(id, JobKind::Batch, model, version, spec_json, actor)
             .await
     }
 
@@ -356,14 +355,14 @@ impl JobService {
         actor: &str,
     ) -> Result<JobStatus, InferError> {
         let spec = serde_json::json!({ "protocol": "v2", "json_len": json_len });
-        self.create(id, INFER_KIND, model, version, spec, actor)
+        self.create(id, JobKind::Infer, model, version, spec, actor)
             .await
     }
 
     async fn create(
         self: &Arc<Self>,
         id: String,
-        kind: &str,
+        kind: JobKind,
         model: &str,
         version: Option<&str>,
         spec: serde_json::Value,
@@ -371,7 +370,7 @@ impl JobService {
     ) -> Result<JobStatus, InferError> {
         let new = NewJob {
             id: id.clone(),
-            kind: kind.to_owned(),
+            kind: kind.as_str().to_owned(),
             model: model.to_owned(),
             version: version.map(str::to_owned),
             spec,
@@ -453,7 +452,7 @@ impl JobService {
             ));
         }
         let files = self.files(id);
-        if job.kind == INFER_KIND {
+        if job.kind == JobKind::Infer.as_str() {
             let answer = StoredAnswer::of(&job.checkpoint);
             return Ok(JobResult {
                 path: files.response(),
@@ -472,7 +471,7 @@ impl JobService {
     /// The bad-row report of batch job `id` so far, one JSON object per line.
     pub async fn bad_rows(&self, id: &str) -> Result<JobResult, InferError> {
         let job = self.ctx.registry.job(id).await.map_err(registry_error)?;
-        if job.kind != BATCH_KIND {
+        if job.kind != JobKind::Batch.as_str() {
             return Err(InferError::not_found(format!(
                 "job {id} is an inference request; only batch jobs report bad rows"
             )));
@@ -560,10 +559,10 @@ impl JobService {
     /// Runs a job this server has claimed, to its end or until the server
     /// stops.
     async fn run_claimed(&self, job: &Job, lease: &Arc<JobLease>) -> Result<(), InferError> {
-        let ending = match job.kind.as_str() {
+        let ending = match job.kind.parse::<JobKind>() {
             // Cancelled while this server was down.
             _ if job.cancel_requested => Ok(Ending::Finished(JobState::Cancelled, None)),
-            BATCH_KIND => {
+            Ok(JobKind::Batch) => {
                 let ctx = self.ctx.clone();
                 let runtime = tokio::runtime::Handle::current();
                 let job = job.clone();
@@ -574,11 +573,8 @@ impl JobService {
                     .await
                     .unwrap_or_else(|e| Err(InferError::internal(format!("the job panicked: {e}"))))
             }
-            INFER_KIND => run_infer_job(&self.ctx, job, lease).await,
-            other => Ok(Ending::Finished(
-                JobState::Failed,
-                Some(format!("unknown job kind '{other}'")),
-            )),
+            Ok(JobKind::Infer) => run_infer_job(&self.ctx, job, lease).await,
+            Err(unknown) => Ok(Ending::Finished(JobState::Failed, Some(unknown.to_string()))),
         };
         let lost = |why: String| {
             tracing::error!(job = %job.id, why = %why, "job stopped here: another runner took it over");

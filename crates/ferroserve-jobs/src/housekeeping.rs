@@ -142,8 +142,8 @@ fn job_folders(root: &Path) -> Vec<(String, Duration)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::{JobOptions, BATCH_KIND};
-    use crate::ModelManager;
+    use crate::{JobKind, JobOptions};
+    use ferroserve_serving::ModelManager;
     use ferroserve_backend::Engines;
     use ferroserve_registry::{NewJob, Registry};
 
@@ -155,7 +155,7 @@ mod tests {
         JobService::new(
             options,
             registry,
-            Arc::new(crate::Pipeline::new(manager, Duration::from_secs(30))),
+            Arc::new(ferroserve_serving::Pipeline::new(manager, Duration::from_secs(30))),
         )
     }
 
@@ -170,7 +170,7 @@ mod tests {
             registry
                 .create_job(NewJob {
                     id: id.into(),
-                    kind: BATCH_KIND.into(),
+                    kind: JobKind::Batch.as_str().into(),
                     model: "m".into(),
                     version: None,
                     spec: serde_json::json!({}),

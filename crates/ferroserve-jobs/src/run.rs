@@ -20,7 +20,7 @@ use super::lease::JobLease;
 use super::output::ResultEncoder;
 use super::service::{batch_spec, JobContext};
 use super::spec::BatchJobSpec;
-use crate::{Call, Decoded, ServedVersion};
+use ferroserve_serving::{Call, Decoded, ServedVersion};
 use ferroserve_core::telemetry::JOB_ROWS;
 use ferroserve_core::Cell;
 use ferroserve_tabular::{Excluded, RowEncoder, SampleReader};

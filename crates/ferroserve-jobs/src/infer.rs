@@ -16,13 +16,10 @@ use super::files::JobFiles;
 use super::lease::JobLease;
 use super::run::Ending;
 use super::service::JobContext;
-use crate::{Call, Decoded};
+use ferroserve_serving::{Call, Decoded};
 
 /// Front end label of asynchronous requests in the request metrics.
 const INFER_PROTOCOL: &str = "v2";
-
-/// Kind of a job that is one asynchronous inference request.
-pub const INFER_KIND: &str = "infer";
 
 /// The answer to an inference request, encoded as the online answer.
 #[derive(Debug, Clone)]

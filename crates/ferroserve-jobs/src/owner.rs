@@ -14,7 +14,7 @@ use ferroserve_registry::{Job, JobOwner, JobState};
 
 use super::files::JobFiles;
 use super::spec::BatchJobSpec;
-use super::INFER_KIND;
+use super::JobKind;
 
 /// The folder under the jobs root holding one lock file per live runner.
 const OWNERS_DIR: &str = "owners";
@@ -144,7 +144,7 @@ pub(crate) fn claim_of(root: &Path, me: &JobOwner, job: &Job, now: i64) -> Claim
 /// Whether the input of `job` is in this data dir.
 fn has_files(root: &Path, job: &Job) -> bool {
     let files = JobFiles::new(root, &job.id);
-    if job.kind == INFER_KIND {
+    if job.kind == JobKind::Infer.as_str() {
         return files.request().is_file();
     }
     match serde_json::from_value::<BatchJobSpec>(job.spec.clone()) {

@@ -6,6 +6,7 @@
 //! file. An asynchronous request is a job of one request.
 
 mod files;
+mod kind;
 mod housekeeping;
 mod infer;
 mod lease;
@@ -17,7 +18,8 @@ mod spec;
 mod status;
 
 pub use files::JobFiles;
-pub use infer::{StoredAnswer, INFER_KIND};
-pub use service::{JobOptions, JobResult, JobService, BATCH_KIND};
+pub use infer::StoredAnswer;
+pub use kind::JobKind;
+pub use service::{JobOptions, JobResult, JobService};
 pub use spec::{BatchJobSpec, OutputFormat, DEFAULT_CHUNK_ROWS, MAX_CHUNK_ROWS};
 pub use status::JobStatus;
