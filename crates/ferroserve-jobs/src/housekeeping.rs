@@ -12,7 +12,8 @@ use ferroserve_registry::{JobFilter, JobState};
 use tokio::task::JoinHandle;
 
 use super::owner::remove_gone;
-use super::service::{now_ms, registry_error, JobService};
+use super::context::{now_ms, registry_error};
+use super::service::JobService;
 
 impl JobService {
     /// Forgets the jobs that finished more than `retention` ago, with their

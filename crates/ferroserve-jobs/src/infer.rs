@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::files::JobFiles;
 use super::lease::JobLease;
 use super::run::Ending;
-use super::service::JobContext;
+use super::context::JobContext;
 use ferroserve_serving::{Call, Decoded};
 
 /// Front end label of asynchronous requests in the request metrics.

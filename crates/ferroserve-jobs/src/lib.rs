@@ -5,6 +5,7 @@
 //! repeating or losing a row. Bad rows are reported with their place in the
 //! file. An asynchronous request is a job of one request.
 
+mod context;
 mod files;
 mod kind;
 mod housekeeping;

@@ -16,187 +16,19 @@ use ferroserve_registry::{
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
+pub use super::context::JobOptions;
 use super::files::{Checkpoint, JobFiles};
 use super::infer::{run_infer_job, StoredAnswer};
 use super::JobKind;
 use super::lease::{heartbeat_task, JobLease};
 use super::owner::{claim_of, Claim, ProcessOwner};
+use super::context::{now_ms, registry_error, JobContext};
 use super::run::{run_batch_job, Ending, ModelInput};
 use super::spec::BatchJobSpec;
 use super::status::JobStatus;
 use ferroserve_serving::{Pipeline, ServedVersion};
 use ferroserve_core::telemetry::{JOBS_FINISHED, JOBS_RUNNING};
 
-
-/// How long a job waits for its model to be declared (at start, the
-/// registry models are still being read) before it fails.
-const MODEL_PATIENCE: Duration = Duration::from_secs(60);
-
-/// Settings of the job service.
-#[derive(Debug, Clone)]
-pub struct JobOptions {
-    /// Folder holding one folder per job.
-    pub root: PathBuf,
-    /// Jobs running at once; the others wait their turn.
-    pub max_running: usize,
-    /// How often the leases of running jobs are renewed, and unfinished
-    /// jobs whose runner is gone looked for.
-    pub heartbeat: Duration,
-    /// This process as a runner: an id of its own for this start, and the
-    /// lock that tells other processes on this host it is alive.
-    process: ProcessOwner,
-}
-
-impl JobOptions {
-    /// Options keeping jobs under `root`, run by this process under an id
-    /// of its own (a restarted server is another runner: it takes up the
-    /// jobs of the one before once that is provably gone), with the
-    /// default lease (30 s) and heartbeat (10 s).
-    pub fn in_folder(root: PathBuf, max_running: usize) -> Result<Self, InferError> {
-        Self::with_lease(root, max_running, DEFAULT_JOB_LEASE, DEFAULT_JOB_HEARTBEAT)
-    }
-
-    /// Options as [`JobOptions::in_folder`], with leases of `lease` renewed
-    /// every `heartbeat` (which must be shorter).
-    pub fn with_lease(
-        root: PathBuf,
-        max_running: usize,
-        lease: Duration,
-        heartbeat: Duration,
-    ) -> Result<Self, InferError> {
-        if heartbeat.is_zero() || heartbeat >= lease {
-            return Err(InferError::invalid(format!(
-                "the job heartbeat ({heartbeat:?}) must be above zero and shorter than the \
-                 lease ({lease:?})"
-            )));
-        }
-        std::fs::create_dir_all(&root)
-            .map_err(|e| InferError::internal(format!("cannot create {}: {e}", root.display())))?;
-        let process = ProcessOwner::start(&root, lease)?;
-        Ok(JobOptions {
-            root,
-            max_running,
-            heartbeat,
-            process,
-        })
-    }
-
-    /// This process as a job runner.
-    pub fn owner(&self) -> &JobOwner {
-        &self.process.owner
-    }
-}
-
-/// What the running jobs share.
-pub(crate) struct JobContext {
-    registry: Registry,
-    pipeline: Arc<Pipeline>,
-    options: JobOptions,
-    /// Set once the server stops taking up work.
-    stopping: tokio::sync::watch::Sender<bool>,
-    /// Rows per second of the jobs running here, by id.
-    live: Mutex<HashMap<String, Live>>,
-    /// Why a job stopped here without finishing (its lease was lost).
-    lost: Mutex<HashMap<String, String>>,
-}
-
-/// Progress of a job since this server started running it.
-#[derive(Debug, Clone, Copy)]
-struct Live {
-    since: Instant,
-    rows_at_start: u64,
-    rows_now: u64,
-}
-
-impl JobContext {
-    pub(crate) fn root(&self) -> &Path {
-        &self.options.root
-    }
-
-    pub(crate) fn owner(&self) -> &JobOwner {
-        self.options.owner()
-    }
-
-    /// How often leases are renewed and gone runners looked for.
-    pub(crate) fn heartbeat(&self) -> Duration {
-        self.options.heartbeat
-    }
-
-    pub(crate) fn registry(&self) -> &Registry {
-        &self.registry
-    }
-
-    pub(crate) fn is_stopping(&self) -> bool {
-        *self.stopping.borrow()
-    }
-
-    /// The pipeline that runs the jobs' requests.
-    pub(crate) fn pipeline(&self) -> &Pipeline {
-        &self.pipeline
-    }
-
-    /// The version to run a job's rows on, waiting while it loads; `None`
-    /// when the server is stopping meanwhile.
-    pub(crate) async fn served(
-        &self,
-        model: &str,
-        version: Option<&str>,
-    ) -> Result<Option<Arc<ServedVersion>>, InferError> {
-        let patience = tokio::time::Instant::now() + MODEL_PATIENCE;
-        let mut changes = self.pipeline.manager().changes();
-        let mut stopping = self.stopping.subscribe();
-        loop {
-            if self.is_stopping() {
-                return Ok(None);
-            }
-            // Marked seen before the lookup: a change after it wakes the wait.
-            changes.borrow_and_update();
-            match self.pipeline.find(model, version).await {
-                Ok(served) => return Ok(Some(served)),
-                Err(e) if e.kind == ErrorKind::Unavailable => {}
-                Err(e) if tokio::time::Instant::now() < patience => {
-                    tracing::debug!(model, error = %e.message, "job waits for its model");
-                }
-                Err(e) => return Err(e),
-            }
-            // Woken by a change of the served models or by the stop; an
-            // unknown model is looked up once more when its patience ends.
-            tokio::select! {
-                _ = changes.changed() => {}
-                _ = stopping.changed() => {}
-                _ = tokio::time::sleep_until(patience) => {}
-            }
-        }
-    }
-
-    /// Notes that job `id` has read `rows` input rows.
-    pub(crate) fn record_progress(&self, id: &str, rows: u64) {
-        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        live.entry(id.to_owned())
-            .and_modify(|l| l.rows_now = rows)
-            .or_insert(Live {
-                since: Instant::now(),
-                rows_at_start: rows,
-                rows_now: rows,
-            });
-    }
-
-    /// Rows per second of job `id` since this server took it up.
-    fn rate(&self, id: &str) -> Option<f64> {
-        let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        let l = live.get(id)?;
-        let seconds = l.since.elapsed().as_secs_f64();
-        (seconds > 0.0 && l.rows_now > l.rows_at_start)
-            .then(|| (l.rows_now - l.rows_at_start) as f64 / seconds)
-    }
-
-    fn forget(&self, id: &str) {
-        self.live
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(id);
-    }
-}
 
 /// Batch and asynchronous inference jobs of one server.
 pub struct JobService {
@@ -633,27 +465,6 @@ pub struct JobResult {
     pub path: PathBuf,
     /// Its HTTP content type.
     pub content_type: String,
-}
-
-/// The settings of a batch job.
-pub(crate) fn batch_spec(job: &Job) -> Result<BatchJobSpec, InferError> {
-    serde_json::from_value(job.spec.clone()).map_err(|e| {
-        InferError::internal(format!(
-            "the settings of job {} are unreadable: {e}",
-            job.id
-        ))
-    })
-}
-
-/// Milliseconds since the Unix epoch.
-pub(super) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-pub(super) fn registry_error(e: ferroserve_registry::RegistryError) -> InferError {
-    InferError::new(e.kind(), e.to_string())
 }
 
 #[cfg(test)]

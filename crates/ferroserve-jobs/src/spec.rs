@@ -151,6 +151,16 @@ impl BatchJobSpec {
     }
 }
 
+/// The settings of a batch job.
+pub(crate) fn batch_spec(job: &Job) -> Result<BatchJobSpec, InferError> {
+    serde_json::from_value(job.spec.clone()).map_err(|e| {
+        InferError::internal(format!(
+            "the settings of job {} are unreadable: {e}",
+            job.id
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

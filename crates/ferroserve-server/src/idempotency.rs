@@ -2,12 +2,17 @@
 //! `Idempotency-Key` header (or, when enabled, a body `id`) runs at most once
 //! per key and client and model; a retry with the same body gets the first
 //! answer again, marked `Idempotent-Replayed: true`, and the same key with
-//! another body is a 422.
+//! another body is a 422. A layer on the inference routes: a replay never
+//! reaches the handler or the pipeline.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::middleware::Next;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ferroserve_core::request::INFERENCE_HEADER_CONTENT_LENGTH;
@@ -15,16 +20,65 @@ use ferroserve_core::{ErrorKind, InferError};
 use ferroserve_serving::guard::idempotency::{Claim, StoredResponse};
 use serde::Deserialize;
 
+use crate::body::read_limited;
+use crate::client::ClientId;
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::inference_headers::{self, IDEMPOTENCY_KEY};
+use crate::state::{AppState, SharedState};
 
-/// Header naming the idempotency key.
-pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// Response header set on a replayed answer.
 pub const REPLAYED: &str = "idempotent-replayed";
 
 /// Longest accepted key.
 const MAX_KEY_LEN: usize = 255;
+
+/// Middleware of the inference routes: runs the handler at most once per
+/// idempotency key (see [`once`]). The body is read here (within the
+/// server's limit) and handed on.
+pub(crate) async fn layer(
+    State(state): State<SharedState>,
+    Path(params): Path<HashMap<String, String>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if state.idempotency.is_none() {
+        return next.run(request).await;
+    }
+    let start = Instant::now();
+    let (parts, body) = request.into_parts();
+    let body = match read_limited(&parts.headers, body, state.config.max_body_bytes).await {
+        Ok(body) => body,
+        Err(e) => return ApiError(e).into_response(),
+    };
+    let model = match (params.get("model"), params.get("target")) {
+        (Some(model), _) => model.as_str(),
+        (None, Some(target)) => target.strip_suffix(":predict").unwrap_or(target),
+        (None, None) => "",
+    };
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0);
+    let client = ClientId::from_request(&parts.headers, peer);
+    // The caller's own timeout bounds the wait for a first request still
+    // running; the pipeline's deadline bounds that request itself.
+    let timeout = inference_headers::timeout(&parts.headers)
+        .ok()
+        .flatten()
+        .unwrap_or(state.config.request_timeout);
+    let headers = parts.headers.clone();
+    let run = next.run(Request::from_parts(parts, Body::from(body.clone())));
+    once(
+        &state,
+        client.as_str(),
+        model,
+        &headers,
+        &body,
+        start + timeout,
+        run,
+    )
+    .await
+}
 
 /// Runs `run` at most once per idempotency key of `client` on `model`:
 /// without a store or a key it just runs; the first request with a key runs

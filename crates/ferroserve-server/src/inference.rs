@@ -1,6 +1,7 @@
 //! The HTTP side of inference, shared by every protocol: read the call from
-//! the request ([`InferInput`]), then — once per idempotency key — decode,
-//! make the one call into the serving pipeline, and encode.
+//! the request ([`InferInput`]), decode, make the one call into the serving
+//! pipeline, and encode. Request ids and idempotency keys are layers in
+//! front of it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,11 +18,8 @@ use ferroserve_serving::{Call, Decoded, ServedVersion};
 use crate::body::read_limited;
 use crate::client::{peer_address, ClientId, Peer};
 use crate::error::ApiError;
-use crate::idempotency;
+use crate::inference_headers;
 use crate::state::{AppState, SharedState};
-
-/// Header giving a per-request timeout in milliseconds.
-pub const TIMEOUT_HEADER: &str = "x-request-timeout-ms";
 
 /// Response header telling how the result cache took part:
 /// `hit-l1`, `hit-l2`, `miss` or `bypass` (absent when the model does not cache).
@@ -100,7 +98,7 @@ impl InferInput {
             Arc::from(self.client.as_str()),
         );
         call.start = self.start;
-        call.timeout = timeout_header(&self.headers)?;
+        call.timeout = inference_headers::timeout(&self.headers)?;
         call.cache = CacheDirective::from_cache_control(
             self.headers
                 .get(header::CACHE_CONTROL)
@@ -111,7 +109,7 @@ impl InferInput {
                 .header(crate::request_id::REQUEST_ID)
                 .into_iter()
                 .collect(),
-            idempotency_key: self.header(idempotency::IDEMPOTENCY_KEY),
+            idempotency_key: self.header(inference_headers::IDEMPOTENCY_KEY),
         };
         Ok(call)
     }
@@ -125,9 +123,9 @@ impl InferInput {
     }
 }
 
-/// Answers one inference request: at most once per idempotency key,
-/// decode, one call into the pipeline (which routes, admits, checks,
-/// caches, protects, batches and observes), encode.
+/// Answers one inference request: decode, one call into the pipeline
+/// (which routes, admits, checks, caches, protects, batches and
+/// observes), encode.
 pub(crate) async fn handle<P: Protocol>(
     state: &AppState,
     protocol: P,
@@ -139,23 +137,9 @@ pub(crate) async fn handle<P: Protocol>(
         Ok(call) => call,
         Err(e) => return ApiError(e).into_response(),
     };
-    let wait_until = input.start + call.timeout.unwrap_or(state.config.request_timeout);
-    let run = async {
-        infer(state, &protocol, call, &input.body)
-            .await
-            .unwrap_or_else(|e| ApiError(e).into_response())
-    };
-    let client = input.client.as_str();
-    idempotency::once(
-        state,
-        client,
-        model,
-        &input.headers,
-        &input.body,
-        wait_until,
-        run,
-    )
-    .await
+    infer(state, &protocol, call, &input.body)
+        .await
+        .unwrap_or_else(|e| ApiError(e).into_response())
 }
 
 async fn infer<P: Protocol>(
@@ -182,21 +166,4 @@ async fn infer<P: Protocol>(
         }
     }
     Ok(response)
-}
-
-/// The `x-request-timeout-ms` header, if sent.
-fn timeout_header(headers: &HeaderMap) -> Result<Option<Duration>, InferError> {
-    let Some(value) = headers.get(TIMEOUT_HEADER) else {
-        return Ok(None);
-    };
-    let ms = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .ok_or_else(|| {
-            InferError::invalid(format!(
-                "header {TIMEOUT_HEADER} must be a whole number of milliseconds, got {value:?}"
-            ))
-        })?;
-    Ok(Some(Duration::from_millis(ms)))
 }

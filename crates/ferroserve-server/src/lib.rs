@@ -3,7 +3,6 @@
 //! probes, Prometheus metrics, request ids, and graceful shutdown. Handlers
 //! decode, call the serving layer once, and encode.
 
-pub mod async_infer;
 pub mod body;
 pub mod client;
 pub mod error;
@@ -11,6 +10,7 @@ pub mod error_body;
 pub mod health;
 pub mod idempotency;
 pub mod inference;
+pub mod inference_headers;
 pub mod kserve;
 mod management;
 pub mod request_id;
@@ -36,6 +36,7 @@ pub fn app(state: SharedState) -> Router {
 }
 
 fn routes(state: SharedState) -> Router {
+    let idempotent = || axum::middleware::from_fn_with_state(state.clone(), idempotency::layer);
     use kserve::routes as v2;
     Router::new()
         .route("/livez", get(health::live))
@@ -47,7 +48,7 @@ fn routes(state: SharedState) -> Router {
         .route("/v2/health/ready", get(health::ready))
         .route("/v2/models/{model}", get(v2::model_metadata))
         .route("/v2/models/{model}/ready", get(v2::model_ready))
-        .route("/v2/models/{model}/infer", post(v2::infer))
+        .route("/v2/models/{model}/infer", post(v2::infer).layer(idempotent()))
         .route(
             "/v2/models/{model}/versions/{version}",
             get(v2::version_metadata),
@@ -58,9 +59,12 @@ fn routes(state: SharedState) -> Router {
         )
         .route(
             "/v2/models/{model}/versions/{version}/infer",
-            post(v2::infer_with_version),
+            post(v2::infer_with_version).layer(idempotent()),
         )
-        .route("/v1/models/{target}", get(v1::status).post(v1::predict))
+        .route(
+            "/v1/models/{target}",
+            get(v1::status).merge(post(v1::predict).layer(idempotent())),
+        )
         .merge(management::routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(request_id::request_id_layer))

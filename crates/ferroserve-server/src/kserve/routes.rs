@@ -13,7 +13,7 @@ use ferroserve_kserve::{decode_request, encode_response, timeout_parameter, Bina
 use ferroserve_serving::{Decoded, ServedVersion};
 use serde_json::json;
 
-use crate::async_infer;
+use super::async_submit;
 use crate::error::ApiError;
 use crate::inference::{handle, InferInput, Protocol};
 use crate::state::SharedState;
@@ -139,9 +139,9 @@ async fn infer_version(
     if let Some(jobs) = state
         .jobs
         .as_ref()
-        .filter(|_| async_infer::prefers_async(&input.headers))
+        .filter(|_| async_submit::prefers_async(&input.headers))
     {
-        return async_infer::submit(state, jobs, model, version, &input, json_len)
+        return async_submit::submit(state, jobs, model, version, &input, json_len)
             .await
             .unwrap_or_else(|e| ApiError(e).into_response());
     }

@@ -14,6 +14,7 @@ mod faults;
 mod jobs;
 mod models;
 mod monitoring;
+mod repository;
 mod serving_config;
 mod versions;
 
@@ -31,7 +32,6 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::error::ApiError;
-use crate::kserve::repository;
 use crate::state::SharedState;
 
 pub(crate) use jobs::created as jobs_created;

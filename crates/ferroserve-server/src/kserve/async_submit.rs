@@ -13,7 +13,7 @@ use ferroserve_core::InferError;
 use ferroserve_jobs::JobService;
 
 use crate::inference::{InferInput, Protocol};
-use crate::kserve::routes::KserveV2;
+use super::routes::KserveV2;
 use crate::state::SharedState;
 
 /// Whether the request asks to be answered asynchronously

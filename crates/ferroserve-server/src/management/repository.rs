@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::management::extract::{parse_json, Actor, BodyBytes, Ctl, PathOf};
-use crate::management::ModelPath;
+use super::extract::{parse_json, Actor, BodyBytes, Ctl, PathOf};
+use super::ModelPath;
 
 /// `POST /v2/repository/index` body; unknown fields are ignored, as Triton does.
 #[derive(Deserialize, Default)]
