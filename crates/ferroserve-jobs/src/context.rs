@@ -8,8 +8,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use ferroserve_core::{ErrorKind, InferError};
-use ferroserve_registry::Registry;
+use ferroserve_registry::{JobOwner, Registry, DEFAULT_JOB_HEARTBEAT, DEFAULT_JOB_LEASE};
 use ferroserve_serving::{Pipeline, ServedVersion};
+
+use super::owner::ProcessOwner;
 
 /// How long a job waits for its model to be declared (at start, the
 /// registry models are still being read) before it fails.
@@ -72,20 +74,20 @@ impl JobOptions {
 
 /// What the running jobs share.
 pub(crate) struct JobContext {
-    registry: Registry,
-    pipeline: Arc<Pipeline>,
-    options: JobOptions,
+    pub(crate) registry: Registry,
+    pub(crate) pipeline: Arc<Pipeline>,
+    pub(crate) options: JobOptions,
     /// Set once the server stops taking up work.
-    stopping: tokio::sync::watch::Sender<bool>,
+    pub(crate) stopping: tokio::sync::watch::Sender<bool>,
     /// Rows per second of the jobs running here, by id.
-    live: Mutex<HashMap<String, Live>>,
+    pub(crate) live: Mutex<HashMap<String, Live>>,
     /// Why a job stopped here without finishing (its lease was lost).
-    lost: Mutex<HashMap<String, String>>,
+    pub(crate) lost: Mutex<HashMap<String, String>>,
 }
 
 /// Progress of a job since this server started running it.
 #[derive(Debug, Clone, Copy)]
-struct Live {
+pub(crate) struct Live {
     since: Instant,
     rows_at_start: u64,
     rows_now: u64,
@@ -165,7 +167,7 @@ impl JobContext {
     }
 
     /// Rows per second of job `id` since this server took it up.
-    fn rate(&self, id: &str) -> Option<f64> {
+    pub(crate) fn rate(&self, id: &str) -> Option<f64> {
         let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         let l = live.get(id)?;
         let seconds = l.since.elapsed().as_secs_f64();
@@ -173,7 +175,7 @@ impl JobContext {
             .then(|| (l.rows_now - l.rows_at_start) as f64 / seconds)
     }
 
-    fn forget(&self, id: &str) {
+    pub(crate) fn forget(&self, id: &str) {
         self.live
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

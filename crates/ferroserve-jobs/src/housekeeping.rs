@@ -11,8 +11,8 @@ use ferroserve_core::{ErrorKind, InferError};
 use ferroserve_registry::{JobFilter, JobState};
 use tokio::task::JoinHandle;
 
-use super::owner::remove_gone;
 use super::context::{now_ms, registry_error};
+use super::owner::remove_gone;
 use super::service::JobService;
 
 impl JobService {
@@ -144,9 +144,9 @@ fn job_folders(root: &Path) -> Vec<(String, Duration)> {
 mod tests {
     use super::*;
     use crate::{JobKind, JobOptions};
-    use ferroserve_serving::ModelManager;
     use ferroserve_backend::Engines;
     use ferroserve_registry::{NewJob, Registry};
+    use ferroserve_serving::ModelManager;
 
     async fn service(dir: &Path) -> Arc<JobService> {
         let url = format!("sqlite://{}?mode=rwc", dir.join("registry.db").display());
@@ -156,7 +156,10 @@ mod tests {
         JobService::new(
             options,
             registry,
-            Arc::new(ferroserve_serving::Pipeline::new(manager, Duration::from_secs(30))),
+            Arc::new(ferroserve_serving::Pipeline::new(
+                manager,
+                Duration::from_secs(30),
+            )),
         )
     }
 

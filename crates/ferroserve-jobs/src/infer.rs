@@ -12,10 +12,10 @@ use ferroserve_kserve::{decode_request, encode_response, timeout_parameter, Bina
 use ferroserve_registry::{Job, JobCheckpointOutcome, JobProgress, JobState};
 use serde::{Deserialize, Serialize};
 
+use super::context::JobContext;
 use super::files::JobFiles;
 use super::lease::JobLease;
 use super::run::Ending;
-use super::context::JobContext;
 use ferroserve_serving::{Call, Decoded};
 
 /// Front end label of asynchronous requests in the request metrics.

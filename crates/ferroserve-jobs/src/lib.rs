@@ -7,9 +7,9 @@
 
 mod context;
 mod files;
-mod kind;
 mod housekeeping;
 mod infer;
+mod kind;
 mod lease;
 mod output;
 mod owner;

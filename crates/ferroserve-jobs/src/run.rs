@@ -15,15 +15,15 @@ use ferroserve_core::{ErrorKind, InferError, InferRequest, Tensor};
 use ferroserve_registry::{Job, JobCheckpointOutcome, JobProgress, JobState};
 use tokio::runtime::Handle;
 
+use super::context::JobContext;
 use super::files::{AppendFile, Checkpoint, JobFiles};
 use super::lease::JobLease;
 use super::output::ResultEncoder;
-use super::context::JobContext;
 use super::spec::batch_spec;
 use super::spec::BatchJobSpec;
-use ferroserve_serving::{Call, Decoded, ServedVersion};
 use ferroserve_core::telemetry::JOB_ROWS;
 use ferroserve_core::Cell;
+use ferroserve_serving::{Call, Decoded, ServedVersion};
 use ferroserve_tabular::{Excluded, RowEncoder, SampleReader};
 
 /// Front end label of batch job rows in the request metrics.

@@ -4,31 +4,27 @@
 //! heartbeat), reports progress, and cancels on request.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ferroserve_core::{ErrorKind, InferError};
-use ferroserve_registry::{
-    Job, JobFilter, JobOwner, JobState, NewJob, Registry, RegistryError, DEFAULT_JOB_HEARTBEAT,
-    DEFAULT_JOB_LEASE,
-};
+use ferroserve_registry::{Job, JobFilter, JobState, NewJob, Registry, RegistryError};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 pub use super::context::JobOptions;
+use super::context::{now_ms, registry_error, JobContext};
 use super::files::{Checkpoint, JobFiles};
 use super::infer::{run_infer_job, StoredAnswer};
-use super::JobKind;
 use super::lease::{heartbeat_task, JobLease};
-use super::owner::{claim_of, Claim, ProcessOwner};
-use super::context::{now_ms, registry_error, JobContext};
+use super::owner::{claim_of, Claim};
 use super::run::{run_batch_job, Ending, ModelInput};
-use super::spec::BatchJobSpec;
+use super::spec::{batch_spec, BatchJobSpec};
 use super::status::JobStatus;
-use ferroserve_serving::{Pipeline, ServedVersion};
+use super::JobKind;
 use ferroserve_core::telemetry::{JOBS_FINISHED, JOBS_RUNNING};
-
+use ferroserve_serving::Pipeline;
 
 /// Batch and asynchronous inference jobs of one server.
 pub struct JobService {
@@ -216,7 +212,7 @@ impl JobService {
                 return Err(registry_error(e));
             }
         };
-        tracing::info!(job = %job.id, kind, model, "job accepted");
+        tracing::info!(job = %job.id, kind = kind.as_str(), model, "job accepted");
         self.spawn(job.id.clone(), None);
         Ok(self.status_of(job))
     }
@@ -406,7 +402,10 @@ impl JobService {
                     .unwrap_or_else(|e| Err(InferError::internal(format!("the job panicked: {e}"))))
             }
             Ok(JobKind::Infer) => run_infer_job(&self.ctx, job, lease).await,
-            Err(unknown) => Ok(Ending::Finished(JobState::Failed, Some(unknown.to_string()))),
+            Err(unknown) => Ok(Ending::Finished(
+                JobState::Failed,
+                Some(unknown.to_string()),
+            )),
         };
         let lost = |why: String| {
             tracing::error!(job = %job.id, why = %why, "job stopped here: another runner took it over");
@@ -477,7 +476,7 @@ mod tests {
         let first = JobOptions::in_folder(dir.path().join("jobs"), 1).expect("first");
         let again = JobOptions::in_folder(dir.path().join("jobs"), 1).expect("again");
         assert_ne!(first.owner().id, again.owner().id);
-        assert_eq!(first.owner().lease, DEFAULT_JOB_LEASE);
+        assert_eq!(first.owner().lease, ferroserve_registry::DEFAULT_JOB_LEASE);
         let e = JobOptions::with_lease(
             dir.path().join("jobs"),
             1,

@@ -2,6 +2,7 @@
 //! before the job exists, and kept with the job in the registry.
 
 use ferroserve_core::{InferError, ModelSignature};
+use ferroserve_registry::Job;
 use serde::{Deserialize, Serialize};
 
 use ferroserve_tabular::Format;

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Request, State};
-use axum::middleware::Next;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ferroserve_core::request::INFERENCE_HEADER_CONTENT_LENGTH;
 use ferroserve_core::{ErrorKind, InferError};

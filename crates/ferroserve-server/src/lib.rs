@@ -48,7 +48,10 @@ fn routes(state: SharedState) -> Router {
         .route("/v2/health/ready", get(health::ready))
         .route("/v2/models/{model}", get(v2::model_metadata))
         .route("/v2/models/{model}/ready", get(v2::model_ready))
-        .route("/v2/models/{model}/infer", post(v2::infer).layer(idempotent()))
+        .route(
+            "/v2/models/{model}/infer",
+            post(v2::infer).layer(idempotent()),
+        )
         .route(
             "/v2/models/{model}/versions/{version}",
             get(v2::version_metadata),

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferroserve_serving::guard::idempotency::IdempotencyStore;
 use ferroserve_jobs::JobService;
+use ferroserve_serving::guard::idempotency::IdempotencyStore;
 use ferroserve_serving::lifecycle::Controller;
 use ferroserve_serving::{ModelManager, Pipeline};
 use metrics_exporter_prometheus::PrometheusHandle;

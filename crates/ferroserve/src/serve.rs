@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use ferroserve_backend::Engines;
+use ferroserve_jobs::{JobOptions, JobService};
 use ferroserve_monitor::Monitor;
 use ferroserve_server::{AppState, ServerConfig};
 use ferroserve_serving::cache::ResultCache;
 use ferroserve_serving::guard::idempotency::IdempotencyStore;
 use ferroserve_serving::guard::rate_limit::RateLimiter;
-use ferroserve_jobs::{JobOptions, JobService};
 use ferroserve_serving::lifecycle::{audit_alerts, Controller, Lifecycle};
 use ferroserve_serving::redis_link::RedisLink;
 use ferroserve_serving::repository::{self, ServingDefaults};

@@ -12,8 +12,8 @@ use axum::response::Response;
 use ferroserve_core::InferError;
 use ferroserve_jobs::JobService;
 
-use crate::inference::{InferInput, Protocol};
 use super::routes::KserveV2;
+use crate::inference::{InferInput, Protocol};
 use crate::state::SharedState;
 
 /// Whether the request asks to be answered asynchronously

@@ -7,9 +7,9 @@ use ferroserve_serving::lifecycle::{Controller, IndexEntry};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::error::ApiError;
 use super::extract::{parse_json, Actor, BodyBytes, Ctl, PathOf};
 use super::ModelPath;
+use crate::error::ApiError;
 
 /// `POST /v2/repository/index` body; unknown fields are ignored, as Triton does.
 #[derive(Deserialize, Default)]

@@ -2,8 +2,8 @@
 //! registry of a data dir opened directly (read as the server shows jobs).
 
 use anyhow::{anyhow, bail, Context};
-use ferroserve_registry::{JobFilter, Registry};
 use ferroserve_jobs::JobStatus;
+use ferroserve_registry::{JobFilter, Registry};
 use reqwest::Method;
 use serde_json::Value;
 use tokio::runtime::Runtime;
