@@ -11,6 +11,7 @@ use ferroserve_core::{ErrorKind, InferError};
 use ferroserve_registry::{JobOwner, Registry, DEFAULT_JOB_HEARTBEAT, DEFAULT_JOB_LEASE};
 use ferroserve_serving::{Pipeline, ServedVersion};
 
+use super::error::JobError;
 use super::owner::ProcessOwner;
 
 /// How long a job waits for its model to be declared (at start, the
@@ -37,7 +38,7 @@ impl JobOptions {
     /// of its own (a restarted server is another runner: it takes up the
     /// jobs of the one before once that is provably gone), with the
     /// default lease (30 s) and heartbeat (10 s).
-    pub fn in_folder(root: PathBuf, max_running: usize) -> Result<Self, InferError> {
+    pub fn in_folder(root: PathBuf, max_running: usize) -> Result<Self, JobError> {
         Self::with_lease(root, max_running, DEFAULT_JOB_LEASE, DEFAULT_JOB_HEARTBEAT)
     }
 
@@ -48,15 +49,15 @@ impl JobOptions {
         max_running: usize,
         lease: Duration,
         heartbeat: Duration,
-    ) -> Result<Self, InferError> {
+    ) -> Result<Self, JobError> {
         if heartbeat.is_zero() || heartbeat >= lease {
-            return Err(InferError::invalid(format!(
+            return Err(JobError::Invalid(format!(
                 "the job heartbeat ({heartbeat:?}) must be above zero and shorter than the \
                  lease ({lease:?})"
             )));
         }
         std::fs::create_dir_all(&root)
-            .map_err(|e| InferError::internal(format!("cannot create {}: {e}", root.display())))?;
+            .map_err(|e| JobError::Internal(format!("cannot create {}: {e}", root.display())))?;
         let process = ProcessOwner::start(&root, lease)?;
         Ok(JobOptions {
             root,
@@ -126,7 +127,7 @@ impl JobContext {
         &self,
         model: &str,
         version: Option<&str>,
-    ) -> Result<Option<Arc<ServedVersion>>, InferError> {
+    ) -> Result<Option<Arc<ServedVersion>>, JobError> {
         let patience = tokio::time::Instant::now() + MODEL_PATIENCE;
         let mut changes = self.pipeline.manager().changes();
         let mut stopping = self.stopping.subscribe();
@@ -142,7 +143,7 @@ impl JobContext {
                 Err(e) if tokio::time::Instant::now() < patience => {
                     tracing::debug!(model, error = %e.message, "job waits for its model");
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
             // Woken by a change of the served models or by the stop; an
             // unknown model is looked up once more when its patience ends.
@@ -188,8 +189,4 @@ pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-pub(crate) fn registry_error(e: ferroserve_registry::RegistryError) -> InferError {
-    InferError::new(e.kind(), e.to_string())
 }

@@ -11,6 +11,7 @@ use ferroserve_core::InferError;
 use ferroserve_registry::Job;
 use serde::{Deserialize, Serialize};
 
+use super::error::JobError;
 use super::spec::OutputFormat;
 use ferroserve_tabular::Format;
 
@@ -58,12 +59,12 @@ impl JobFiles {
     }
 
     /// Creates the folder.
-    pub fn create(&self) -> Result<(), InferError> {
+    pub fn create(&self) -> Result<(), JobError> {
         fs::create_dir_all(&self.dir).map_err(|e| io_error("create", &self.dir, &e))
     }
 
     /// Removes the folder and everything in it (a missing folder is fine).
-    pub fn remove(&self) -> Result<(), InferError> {
+    pub fn remove(&self) -> Result<(), JobError> {
         match fs::remove_dir_all(&self.dir) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error("remove", &self.dir, &e)),
             _ => Ok(()),
@@ -84,12 +85,12 @@ pub(crate) struct Checkpoint {
 
 impl Checkpoint {
     /// Reads the checkpoint stored with a job (`{}` for a job not started).
-    pub(crate) fn from_json(value: &serde_json::Value) -> Result<Self, InferError> {
+    pub(crate) fn from_json(value: &serde_json::Value) -> Result<Self, JobError> {
         if value.as_object().is_some_and(|o| o.is_empty()) || value.is_null() {
             return Ok(Checkpoint::default());
         }
         serde_json::from_value(value.clone())
-            .map_err(|e| InferError::internal(format!("the job's checkpoint is unreadable: {e}")))
+            .map_err(|e| JobError::Internal(format!("the job's checkpoint is unreadable: {e}")))
     }
 
     /// Input rows `job` had consumed at its last checkpoint (0 when its
@@ -120,7 +121,7 @@ impl AppendFile {
     /// Opens `path` (created if missing) cut back to `len` bytes, the length
     /// the last checkpoint counted. A file shorter than that lost rows that
     /// were reported done, which is an error.
-    pub(crate) fn resume(path: &Path, len: u64) -> Result<Self, InferError> {
+    pub(crate) fn resume(path: &Path, len: u64) -> Result<Self, JobError> {
         let open = || -> io::Result<(File, u64)> {
             let mut file = OpenOptions::new()
                 .create(true)
@@ -137,7 +138,7 @@ impl AppendFile {
         };
         let (file, found) = open().map_err(|e| io_error("open", path, &e))?;
         if found < len {
-            return Err(InferError::internal(format!(
+            return Err(JobError::Internal(format!(
                 "{} has {found} bytes but the job's checkpoint counts {len}; \
                  the results were changed outside ferroserve",
                 path.display()
@@ -151,7 +152,7 @@ impl AppendFile {
     }
 
     /// Appends `bytes` and waits until they are on disk.
-    pub(crate) fn append(&mut self, bytes: &[u8]) -> Result<(), InferError> {
+    pub(crate) fn append(&mut self, bytes: &[u8]) -> Result<(), JobError> {
         if bytes.is_empty() {
             return Ok(());
         }
@@ -169,8 +170,8 @@ impl AppendFile {
     }
 }
 
-fn io_error(what: &str, path: &Path, error: &io::Error) -> InferError {
-    InferError::internal(format!("cannot {what} {}: {error}", path.display()))
+fn io_error(what: &str, path: &Path, error: &io::Error) -> JobError {
+    JobError::Internal(format!("cannot {what} {}: {error}", path.display()))
 }
 
 #[cfg(test)]

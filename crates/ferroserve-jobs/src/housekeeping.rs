@@ -12,6 +12,7 @@ use ferroserve_registry::{JobFilter, JobState};
 use tokio::task::JoinHandle;
 
 use super::context::{now_ms, registry_error};
+use super::error::JobError;
 use super::owner::remove_gone;
 use super::service::JobService;
 
@@ -20,7 +21,7 @@ impl JobService {
     /// files (up to 10 000 per state at a time), and removes job folders the registry does not know once they
     /// are an hour old (a submission cut short by a crash leaves one).
     /// Returns how many jobs and folders went.
-    pub async fn purge(&self, retention: Duration) -> Result<(u64, usize), InferError> {
+    pub async fn purge(&self, retention: Duration) -> Result<(u64, usize), JobError> {
         let cutoff = now_ms().saturating_sub(retention.as_millis().min(i64::MAX as u128) as i64);
         for state in JobState::ALL.into_iter().filter(|s| s.is_finished()) {
             let filter = JobFilter {
@@ -33,7 +34,7 @@ impl JobService {
                 .registry()
                 .list_jobs(&filter)
                 .await
-                .map_err(registry_error)?;
+                .map_err(JobError::from)?;
             for job in listed {
                 if job.finished_at.is_some_and(|at| at < cutoff) {
                     self.files(&job.id).remove()?;
@@ -45,7 +46,7 @@ impl JobService {
             .registry()
             .delete_finished_jobs(cutoff)
             .await
-            .map_err(registry_error)?;
+            .map_err(JobError::from)?;
         let mut folders = 0;
         for (id, age) in job_folders(self.ctx.root()) {
             if age < ORPHAN_AGE {

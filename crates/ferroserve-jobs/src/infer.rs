@@ -13,6 +13,7 @@ use ferroserve_registry::{Job, JobCheckpointOutcome, JobProgress, JobState};
 use serde::{Deserialize, Serialize};
 
 use super::context::JobContext;
+use super::error::JobError;
 use super::files::JobFiles;
 use super::lease::JobLease;
 use super::run::Ending;
@@ -91,10 +92,10 @@ pub(crate) async fn run_infer_job(
     ctx: &JobContext,
     job: &Job,
     lease: &JobLease,
-) -> Result<Ending, InferError> {
+) -> Result<Ending, JobError> {
     let files = JobFiles::new(ctx.root(), &job.id);
     let body = fs::read(files.request())
-        .map_err(|e| InferError::internal(format!("the request of job {} is gone: {e}", job.id)))?;
+        .map_err(|e| JobError::Internal(format!("the request of job {} is gone: {e}", job.id)))?;
     let json_len = job
         .spec
         .get("json_len")
@@ -109,7 +110,7 @@ pub(crate) async fn run_infer_job(
         return Ok(Ending::Lost(why));
     }
     fs::write(files.response(), &answer.body).map_err(|e| {
-        InferError::internal(format!("cannot keep the answer of job {}: {e}", job.id))
+        JobError::Internal(format!("cannot keep the answer of job {}: {e}", job.id))
     })?;
     let ok = (200..300).contains(&answer.status);
     let stored = StoredAnswer {
@@ -126,7 +127,7 @@ pub(crate) async fn run_infer_job(
         .registry()
         .checkpoint_job(&job.id, ctx.owner(), progress)
         .await
-        .map_err(|e| InferError::new(e.kind(), e.to_string()))?;
+        .map_err(JobError::from)?;
     if outcome == JobCheckpointOutcome::CancelRequested && !ok {
         return Ok(Ending::Finished(JobState::Cancelled, None));
     }

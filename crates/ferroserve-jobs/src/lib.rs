@@ -6,6 +6,7 @@
 //! file. An asynchronous request is a job of one request.
 
 mod context;
+mod error;
 mod files;
 mod housekeeping;
 mod infer;
@@ -18,6 +19,7 @@ mod service;
 mod spec;
 mod status;
 
+pub use error::JobError;
 pub use files::JobFiles;
 pub use infer::StoredAnswer;
 pub use kind::JobKind;

@@ -4,6 +4,7 @@
 use ferroserve_core::{DataType, InferError, Tensor, TensorData};
 use serde_json::{Map, Value as Json};
 
+use super::error::JobError;
 use super::spec::OutputFormat;
 use ferroserve_core::feature_values::{value_at, Value};
 
@@ -29,7 +30,7 @@ impl ResultEncoder {
 
     /// The CSV header line for outputs shaped like `outputs`; `None` for
     /// formats without one.
-    pub(crate) fn header(&mut self, outputs: &[Tensor]) -> Result<Option<String>, InferError> {
+    pub(crate) fn header(&mut self, outputs: &[Tensor]) -> Result<Option<String>, JobError> {
         let widths = self.check_widths(outputs)?;
         if self.format != OutputFormat::Csv {
             return Ok(None);
@@ -54,11 +55,11 @@ impl ResultEncoder {
         outputs: &[Tensor],
         rows: &[u64],
         out: &mut String,
-    ) -> Result<(), InferError> {
+    ) -> Result<(), JobError> {
         let widths = self.check_widths(outputs)?;
         for tensor in outputs {
             if tensor.rows() != rows.len() {
-                return Err(InferError::internal(format!(
+                return Err(JobError::Internal(format!(
                     "output '{}' has {} rows for a batch of {} rows",
                     tensor.name,
                     tensor.rows(),
@@ -92,7 +93,7 @@ impl ResultEncoder {
                         object.insert(name.clone(), value);
                     }
                     let line = serde_json::to_string(&Json::Object(object)).map_err(|e| {
-                        InferError::internal(format!("cannot write a result line: {e}"))
+                        JobError::Internal(format!("cannot write a result line: {e}"))
                     })?;
                     out.push_str(&line);
                 }
@@ -104,9 +105,9 @@ impl ResultEncoder {
 
     /// Values per row of each output; every batch must agree with the
     /// first, or the columns would not line up.
-    fn check_widths(&mut self, outputs: &[Tensor]) -> Result<Vec<usize>, InferError> {
+    fn check_widths(&mut self, outputs: &[Tensor]) -> Result<Vec<usize>, JobError> {
         if outputs.len() != self.names.len() {
-            return Err(InferError::internal(format!(
+            return Err(JobError::Internal(format!(
                 "the model returned {} outputs where {} were expected",
                 outputs.len(),
                 self.names.len()
@@ -119,7 +120,7 @@ impl ResultEncoder {
         match &self.widths {
             None => self.widths = Some(widths.clone()),
             Some(first) if *first != widths => {
-                return Err(InferError::internal(format!(
+                return Err(JobError::Internal(format!(
                     "the outputs changed shape during the job: {} values per row, then {}",
                     describe(&self.names, first),
                     describe(&self.names, &widths)

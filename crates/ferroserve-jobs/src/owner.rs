@@ -12,6 +12,7 @@ use std::time::Duration;
 use ferroserve_core::InferError;
 use ferroserve_registry::{Job, JobOwner, JobState};
 
+use super::error::JobError;
 use super::files::JobFiles;
 use super::spec::BatchJobSpec;
 use super::JobKind;
@@ -30,10 +31,10 @@ pub(crate) struct ProcessOwner {
 impl ProcessOwner {
     /// A new runner for the jobs under `root`, holding leases of `lease`:
     /// a fresh id, this host and pid, and its lock file, locked.
-    pub(crate) fn start(root: &Path, lease: Duration) -> Result<Self, InferError> {
+    pub(crate) fn start(root: &Path, lease: Duration) -> Result<Self, JobError> {
         let dir = root.join(OWNERS_DIR);
         std::fs::create_dir_all(&dir)
-            .map_err(|e| InferError::internal(format!("cannot create {}: {e}", dir.display())))?;
+            .map_err(|e| JobError::Internal(format!("cannot create {}: {e}", dir.display())))?;
         let id = uuid::Uuid::new_v4().to_string();
         let path = lock_path(root, &id);
         let file = OpenOptions::new()
@@ -41,9 +42,9 @@ impl ProcessOwner {
             .truncate(true)
             .write(true)
             .open(&path)
-            .map_err(|e| InferError::internal(format!("cannot create {}: {e}", path.display())))?;
+            .map_err(|e| JobError::Internal(format!("cannot create {}: {e}", path.display())))?;
         file.try_lock()
-            .map_err(|e| InferError::internal(format!("cannot lock {}: {e}", path.display())))?;
+            .map_err(|e| JobError::Internal(format!("cannot lock {}: {e}", path.display())))?;
         let owner = JobOwner {
             id,
             host: Some(host_name()),

@@ -16,6 +16,7 @@ use ferroserve_registry::{Job, JobCheckpointOutcome, JobProgress, JobState};
 use tokio::runtime::Handle;
 
 use super::context::JobContext;
+use super::error::JobError;
 use super::files::{AppendFile, Checkpoint, JobFiles};
 use super::lease::JobLease;
 use super::output::ResultEncoder;
@@ -51,7 +52,7 @@ pub(crate) fn run_batch_job(
     runtime: &Handle,
     job: &Job,
     lease: &JobLease,
-) -> Result<Ending, InferError> {
+) -> Result<Ending, JobError> {
     let spec = batch_spec(job)?;
     let files = JobFiles::new(ctx.root(), &job.id);
     let input = files.input(spec.input_format);
@@ -71,9 +72,9 @@ pub(crate) fn run_batch_job(
         mut reader,
         picks,
         encoder,
-    } = ModelInput::open(&input, &spec, &served).map_err(|e| InferError {
-        message: named(e.message),
-        ..e
+    } = ModelInput::open(&input, &spec, &served).map_err(|e| match e {
+        JobError::Invalid(message) => JobError::Invalid(named(message)),
+        other => other,
     })?;
     let output_indexes = spec.output_indexes(served.signature())?;
     let names = output_indexes
@@ -89,7 +90,7 @@ pub(crate) fn run_batch_job(
     for _ in 0..checkpoint.rows_read {
         // Rows before the checkpoint were handled; bad ones were reported.
         if let Ok(false) = reader.next_row(&picks, &mut cells) {
-            return Err(InferError::internal(format!(
+            return Err(JobError::Internal(format!(
                 "the input has fewer rows than the {} the job's checkpoint counts",
                 checkpoint.rows_read
             )));
@@ -141,7 +142,7 @@ pub(crate) fn run_batch_job(
                     // A reader that fails twice without moving on is stuck.
                     let here = reader.progress();
                     if last_error_at == Some(here) {
-                        return Err(InferError::invalid(named(format!(
+                        return Err(JobError::Invalid(named(format!(
                             "cannot read the input: {e}"
                         ))));
                     }
@@ -200,7 +201,7 @@ pub(crate) fn run_batch_job(
                 lease.lose(e.to_string());
                 return Ok(Ending::Lost(e.to_string()));
             }
-            Err(e) => return Err(InferError::new(e.kind(), e.to_string())),
+            Err(e) => return Err(JobError::from(e)),
         };
         lease.renewed(saved_at);
         ctx.record_progress(&job.id, checkpoint.rows_read);
@@ -238,9 +239,9 @@ impl ModelInput {
         input: &Path,
         spec: &BatchJobSpec,
         served: &ServedVersion,
-    ) -> Result<Self, InferError> {
+    ) -> Result<Self, JobError> {
         let invalid = |e: ferroserve_tabular::TabularError| {
-            InferError::invalid(
+            JobError::Invalid(
                 e.to_string()
                     .replace(&input.display().to_string(), "the input"),
             )
@@ -310,24 +311,24 @@ impl Chunk {
         &mut self,
         target: &BatchTarget<'_>,
         served: Arc<ServedVersion>,
-    ) -> Result<Arc<ServedVersion>, InferError> {
+    ) -> Result<Arc<ServedVersion>, JobError> {
         if self.encoder.rows() == 0 {
             return Ok(served);
         }
         let tensors = self.encoder.take().map_err(invalid)?;
         let rows = std::mem::take(&mut self.pending);
         let (served, answer) = infer_with_retry(target, served, tensors).await?;
-        let written = answer.and_then(|outputs| {
+        let written = answer.map_err(JobError::from).and_then(|outputs| {
             let mut outputs: Vec<Option<Tensor>> = outputs.into_iter().map(Some).collect();
             let chosen = target
                 .output_indexes
                 .iter()
                 .map(|&i| {
                     outputs.get_mut(i).and_then(Option::take).ok_or_else(|| {
-                        InferError::internal(format!("the model returned no output number {i}"))
+                        JobError::Internal(format!("the model returned no output number {i}"))
                     })
                 })
-                .collect::<Result<Vec<Tensor>, InferError>>()?;
+                .collect::<Result<Vec<Tensor>, JobError>>()?;
             let mut text = String::new();
             if !self.has_header {
                 if let Some(header) = self.results.header(&chosen)? {
@@ -345,10 +346,8 @@ impl Chunk {
             }
             Err(error) => {
                 let (first, last) = (rows[0], rows[rows.len() - 1]);
-                let message = format!(
-                    "the model failed on the batch of rows {first} to {last}: {}",
-                    error.message
-                );
+                let message =
+                    format!("the model failed on the batch of rows {first} to {last}: {error}");
                 for row in rows {
                     self.bad_row(row, "inference", &message);
                 }
@@ -372,7 +371,7 @@ async fn infer_with_retry(
     target: &BatchTarget<'_>,
     mut served: Arc<ServedVersion>,
     tensors: Vec<Tensor>,
-) -> Result<(Arc<ServedVersion>, Result<Vec<Tensor>, InferError>), InferError> {
+) -> Result<(Arc<ServedVersion>, Result<Vec<Tensor>, InferError>), JobError> {
     let mut pause = Duration::from_millis(10);
     let model = served.name().to_string();
     for _ in 0..RETRIES {
@@ -393,12 +392,7 @@ async fn infer_with_retry(
                 pause = (pause * 2).min(Duration::from_secs(1));
                 match target.ctx.served(&model, target.version).await? {
                     Some(now) => served = now,
-                    None => {
-                        return Err(InferError::new(
-                            ErrorKind::Unavailable,
-                            "the server is stopping",
-                        ))
-                    }
+                    None => return Err(JobError::Unavailable("the server is stopping".into())),
                 }
             }
             Err(e) => return Ok((served, Err(e))),
@@ -408,13 +402,10 @@ async fn infer_with_retry(
             }
         }
     }
-    Err(InferError::new(
-        ErrorKind::Unavailable,
-        format!(
-            "model '{}' kept refusing the job's rows after {RETRIES} tries",
-            served.name()
-        ),
-    ))
+    Err(JobError::Unavailable(format!(
+        "model '{}' kept refusing the job's rows after {RETRIES} tries",
+        served.name()
+    )))
 }
 
 fn is_transient(kind: ErrorKind) -> bool {
@@ -472,6 +463,6 @@ fn count_rows(input: &Path, format: ferroserve_tabular::Format) -> Option<i64> {
     }
 }
 
-fn invalid(error: ferroserve_tabular::TabularError) -> InferError {
-    InferError::invalid(error.to_string())
+fn invalid(error: ferroserve_tabular::TabularError) -> JobError {
+    JobError::Invalid(error.to_string())
 }

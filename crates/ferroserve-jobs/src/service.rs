@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 pub use super::context::JobOptions;
 use super::context::{now_ms, registry_error, JobContext};
+use super::error::JobError;
 use super::files::{Checkpoint, JobFiles};
 use super::infer::{run_infer_job, StoredAnswer};
 use super::lease::{heartbeat_task, JobLease};
@@ -75,13 +76,13 @@ impl JobService {
     /// out, or it was a process of this host that is no longer alive) and
     /// every queued job nobody took up within a lease, oldest first; jobs
     /// held by a live runner are left to it. Returns how many were taken.
-    pub async fn resume_unfinished(self: &Arc<Self>) -> Result<usize, InferError> {
+    pub async fn resume_unfinished(self: &Arc<Self>) -> Result<usize, JobError> {
         let jobs = self
             .ctx
             .registry
             .unfinished_jobs()
             .await
-            .map_err(registry_error)?;
+            .map_err(JobError::from)?;
         let now = now_ms();
         let patience = i64::try_from(self.ctx.owner().lease.as_millis()).unwrap_or(i64::MAX);
         let mut resumed = 0;
@@ -113,17 +114,16 @@ impl JobService {
     /// it (its runner was interrupted, or is gone); a finished job, or one
     /// this process runs, is left as it is. Returns its status; a conflict
     /// names the runner when another live process holds the job.
-    pub async fn resume(self: &Arc<Self>, id: &str) -> Result<JobStatus, InferError> {
-        let job = self.ctx.registry.job(id).await.map_err(registry_error)?;
+    pub async fn resume(self: &Arc<Self>, id: &str) -> Result<JobStatus, JobError> {
+        let job = self.ctx.registry.job(id).await.map_err(JobError::from)?;
         if !job.state.is_finished() && !self.is_local(id) {
             match claim_of(self.ctx.root(), self.ctx.owner(), &job, now_ms()) {
                 Claim::Now => self.spawn(job.id.clone(), None),
                 Claim::TakeOver(gone) => self.spawn(job.id.clone(), Some(gone)),
                 Claim::No(why) => {
-                    return Err(InferError::new(
-                        ErrorKind::Conflict,
-                        format!("job {id} cannot be resumed here: {why}"),
-                    ))
+                    return Err(JobError::Conflict(format!(
+                        "job {id} cannot be resumed here: {why}"
+                    )))
                 }
             }
         }
@@ -158,7 +158,7 @@ impl JobService {
         version: Option<&str>,
         spec: BatchJobSpec,
         actor: &str,
-    ) -> Result<JobStatus, InferError> {
+    ) -> Result<JobStatus, JobError> {
         let files = self.files(&id);
         let checked = self.check_batch(&files, model, version, &spec).await;
         if let Err(e) = checked {
@@ -166,7 +166,7 @@ impl JobService {
             return Err(e);
         }
         let spec_json = serde_json::to_value(&spec)
-            .map_err(|e| InferError::internal(format!("cannot store the job settings: {e}")))?;
+            .map_err(|e| JobError::Internal(format!("cannot store the job settings: {e}")))?;
         self.create(id, JobKind::Batch, model, version, spec_json, actor)
             .await
     }
@@ -181,7 +181,7 @@ impl JobService {
         version: Option<&str>,
         json_len: Option<usize>,
         actor: &str,
-    ) -> Result<JobStatus, InferError> {
+    ) -> Result<JobStatus, JobError> {
         let spec = serde_json::json!({ "protocol": "v2", "json_len": json_len });
         self.create(id, JobKind::Infer, model, version, spec, actor)
             .await
@@ -195,7 +195,7 @@ impl JobService {
         version: Option<&str>,
         spec: serde_json::Value,
         actor: &str,
-    ) -> Result<JobStatus, InferError> {
+    ) -> Result<JobStatus, JobError> {
         let new = NewJob {
             id: id.clone(),
             kind: kind.as_str().to_owned(),
@@ -225,7 +225,7 @@ impl JobService {
         model: &str,
         version: Option<&str>,
         spec: &BatchJobSpec,
-    ) -> Result<(), InferError> {
+    ) -> Result<(), JobError> {
         spec.validate()?;
         let served = self.ctx.pipeline.find(model, version).await?;
         spec.output_indexes(served.signature())?;
@@ -234,38 +234,38 @@ impl JobService {
     }
 
     /// Job `id` as a client sees it.
-    pub async fn status(&self, id: &str) -> Result<JobStatus, InferError> {
-        let job = self.ctx.registry.job(id).await.map_err(registry_error)?;
+    pub async fn status(&self, id: &str) -> Result<JobStatus, JobError> {
+        let job = self.ctx.registry.job(id).await.map_err(JobError::from)?;
         Ok(self.status_of(job))
     }
 
     /// Jobs, newest first.
-    pub async fn list(&self, filter: &JobFilter) -> Result<Vec<JobStatus>, InferError> {
+    pub async fn list(&self, filter: &JobFilter) -> Result<Vec<JobStatus>, JobError> {
         let jobs = self
             .ctx
             .registry
             .list_jobs(filter)
             .await
-            .map_err(registry_error)?;
+            .map_err(JobError::from)?;
         Ok(jobs.into_iter().map(|job| self.status_of(job)).collect())
     }
 
     /// Cancels job `id`: a queued job at once, a running one at its next
     /// checkpoint. A finished job cannot be cancelled.
-    pub async fn cancel(&self, id: &str, actor: &str) -> Result<JobStatus, InferError> {
+    pub async fn cancel(&self, id: &str, actor: &str) -> Result<JobStatus, JobError> {
         let job = self
             .ctx
             .registry
             .cancel_job(id, actor)
             .await
-            .map_err(registry_error)?;
+            .map_err(JobError::from)?;
         Ok(self.status_of(job))
     }
 
     /// Where the results of job `id` are: a batch job's result file, or an
     /// asynchronous request's answer. Only a succeeded job has results.
-    pub async fn result(&self, id: &str) -> Result<JobResult, InferError> {
-        let job = self.ctx.registry.job(id).await.map_err(registry_error)?;
+    pub async fn result(&self, id: &str) -> Result<JobResult, JobError> {
+        let job = self.ctx.registry.job(id).await.map_err(JobError::from)?;
         if job.state != JobState::Succeeded {
             let why = match &job.error {
                 Some(error) => format!(": {error}"),
@@ -274,10 +274,10 @@ impl JobService {
                 }
                 None => String::new(),
             };
-            return Err(InferError::new(
-                ErrorKind::Conflict,
-                format!("job {id} is {}{why}", job.state.as_str()),
-            ));
+            return Err(JobError::Conflict(format!(
+                "job {id} is {}{why}",
+                job.state.as_str()
+            )));
         }
         let files = self.files(id);
         if job.kind == JobKind::Infer.as_str() {
@@ -297,10 +297,10 @@ impl JobService {
     }
 
     /// The bad-row report of batch job `id` so far, one JSON object per line.
-    pub async fn bad_rows(&self, id: &str) -> Result<JobResult, InferError> {
-        let job = self.ctx.registry.job(id).await.map_err(registry_error)?;
+    pub async fn bad_rows(&self, id: &str) -> Result<JobResult, JobError> {
+        let job = self.ctx.registry.job(id).await.map_err(JobError::from)?;
         if job.kind != JobKind::Batch.as_str() {
-            return Err(InferError::not_found(format!(
+            return Err(JobError::NotFound(format!(
                 "job {id} is an inference request; only batch jobs report bad rows"
             )));
         }
@@ -342,7 +342,7 @@ impl JobService {
             if let Ok(_slot) = service.slots.clone().acquire_owned().await {
                 if !service.ctx.is_stopping() {
                     if let Err(e) = service.run(&id, takeover.as_deref()).await {
-                        tracing::error!(job = %id, error = %e.message, "job failed");
+                        tracing::error!(job = %id, error = %e, "job failed");
                     }
                 }
             }
@@ -358,14 +358,14 @@ impl JobService {
         tasks.push(task);
     }
 
-    async fn run(&self, id: &str, takeover: Option<&str>) -> Result<(), InferError> {
+    async fn run(&self, id: &str, takeover: Option<&str>) -> Result<(), JobError> {
         let registry = &self.ctx.registry;
         let owner = self.ctx.owner();
         let claimed = match takeover {
             Some(gone) => registry.take_over_job(id, owner, gone).await,
             None => registry.claim_job(id, owner).await,
         };
-        let Some(job) = claimed.map_err(registry_error)? else {
+        let Some(job) = claimed.map_err(JobError::from)? else {
             return Ok(());
         };
         let lease = JobLease::new();
@@ -386,7 +386,7 @@ impl JobService {
 
     /// Runs a job this server has claimed, to its end or until the server
     /// stops.
-    async fn run_claimed(&self, job: &Job, lease: &Arc<JobLease>) -> Result<(), InferError> {
+    async fn run_claimed(&self, job: &Job, lease: &Arc<JobLease>) -> Result<(), JobError> {
         let ending = match job.kind.parse::<JobKind>() {
             // Cancelled while this server was down.
             _ if job.cancel_requested => Ok(Ending::Finished(JobState::Cancelled, None)),
@@ -399,7 +399,7 @@ impl JobService {
                     .record_progress(&job.id, Checkpoint::rows_read_of(&job));
                 tokio::task::spawn_blocking(move || run_batch_job(&ctx, &runtime, &job, &lease))
                     .await
-                    .unwrap_or_else(|e| Err(InferError::internal(format!("the job panicked: {e}"))))
+                    .unwrap_or_else(|e| Err(JobError::Internal(format!("the job panicked: {e}"))))
             }
             Ok(JobKind::Infer) => run_infer_job(&self.ctx, job, lease).await,
             Err(unknown) => Ok(Ending::Finished(

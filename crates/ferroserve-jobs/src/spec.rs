@@ -1,6 +1,7 @@
 //! What a batch job is asked to do: the settings a client submits, checked
 //! before the job exists, and kept with the job in the registry.
 
+use crate::error::JobError;
 use ferroserve_core::{InferError, ModelSignature};
 use ferroserve_registry::Job;
 use serde::{Deserialize, Serialize};
@@ -43,13 +44,13 @@ impl OutputFormat {
 }
 
 impl std::str::FromStr for OutputFormat {
-    type Err = InferError;
+    type Err = JobError;
 
-    fn from_str(text: &str) -> Result<Self, InferError> {
+    fn from_str(text: &str) -> Result<Self, JobError> {
         match text.to_ascii_lowercase().as_str() {
             "csv" => Ok(OutputFormat::Csv),
             "jsonl" | "ndjson" => Ok(OutputFormat::Jsonl),
-            _ => Err(InferError::invalid(format!(
+            _ => Err(JobError::Invalid(format!(
                 "unknown output format '{text}'; expected csv or jsonl"
             ))),
         }
@@ -109,16 +110,16 @@ impl BatchJobSpec {
     }
 
     /// Checks the settings that do not depend on the model.
-    pub fn validate(&self) -> Result<(), InferError> {
+    pub fn validate(&self) -> Result<(), JobError> {
         if self.chunk_rows == 0 || self.chunk_rows > MAX_CHUNK_ROWS {
-            return Err(InferError::invalid(format!(
+            return Err(JobError::Invalid(format!(
                 "chunk_rows must be between 1 and {MAX_CHUNK_ROWS}, got {}",
                 self.chunk_rows
             )));
         }
         for (i, name) in self.outputs.iter().enumerate() {
             if self.outputs[..i].contains(name) {
-                return Err(InferError::invalid(format!(
+                return Err(JobError::Invalid(format!(
                     "output '{name}' is named twice in outputs"
                 )));
             }
@@ -128,7 +129,7 @@ impl BatchJobSpec {
 
     /// The outputs the results hold, as indexes into the signature's
     /// outputs; every output when none were named.
-    pub fn output_indexes(&self, signature: &ModelSignature) -> Result<Vec<usize>, InferError> {
+    pub fn output_indexes(&self, signature: &ModelSignature) -> Result<Vec<usize>, JobError> {
         if self.outputs.is_empty() {
             return Ok((0..signature.outputs.len()).collect());
         }
@@ -142,7 +143,7 @@ impl BatchJobSpec {
                     .ok_or_else(|| {
                         let known: Vec<&str> =
                             signature.outputs.iter().map(|o| o.name.as_str()).collect();
-                        InferError::invalid(format!(
+                        JobError::Invalid(format!(
                             "the model has no output '{name}'; its outputs are: {}",
                             known.join(", ")
                         ))
@@ -153,9 +154,9 @@ impl BatchJobSpec {
 }
 
 /// The settings of a batch job.
-pub(crate) fn batch_spec(job: &Job) -> Result<BatchJobSpec, InferError> {
+pub(crate) fn batch_spec(job: &Job) -> Result<BatchJobSpec, JobError> {
     serde_json::from_value(job.spec.clone()).map_err(|e| {
-        InferError::internal(format!(
+        JobError::Internal(format!(
             "the settings of job {} are unreadable: {e}",
             job.id
         ))

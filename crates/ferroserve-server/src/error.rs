@@ -4,6 +4,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ferroserve_core::{ErrorKind, InferError};
+use ferroserve_jobs::JobError;
 use ferroserve_registry::RegistryError;
 use ferroserve_serving::lifecycle::LifecycleError;
 
@@ -19,6 +20,12 @@ impl From<InferError> for ApiError {
 
 impl From<LifecycleError> for ApiError {
     fn from(e: LifecycleError) -> Self {
+        ApiError(e.into())
+    }
+}
+
+impl From<JobError> for ApiError {
+    fn from(e: JobError) -> Self {
         ApiError(e.into())
     }
 }

@@ -93,8 +93,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .with_concurrency_limit(config.max_concurrent_requests);
     let pipeline = Arc::new(pipeline);
     let jobs = JobService::new(
-        JobOptions::in_folder(config.data_dir.join("jobs"), config.max_running_jobs)
-            .map_err(|e| anyhow::anyhow!(e.message))?,
+        JobOptions::in_folder(config.data_dir.join("jobs"), config.max_running_jobs)?,
         registry,
         pipeline.clone(),
     );

@@ -66,7 +66,7 @@ fn output_format_parser() -> impl TypedValueParser<Value = OutputFormat> {
         PossibleValue::new("csv").help("A row column, then one column per output value"),
         PossibleValue::new("jsonl").help("One JSON object per row"),
     ])
-    .try_map(|name| name.parse::<OutputFormat>().map_err(|e| e.message))
+    .try_map(|name| name.parse::<OutputFormat>().map_err(|e| e.to_string()))
 }
 
 impl BatchArgs {

@@ -93,8 +93,7 @@ impl LocalRunner {
                 failures.concat()
             );
         }
-        let options = JobOptions::in_folder(settings.data_dir.join("jobs"), 1)
-            .map_err(|e| anyhow!(e.message))?;
+        let options = JobOptions::in_folder(settings.data_dir.join("jobs"), 1)?;
         // Background calls have no default deadline; the timeout is unused.
         let pipeline = Pipeline::for_controller(&controller, std::time::Duration::from_secs(30));
         let jobs = JobService::new(options, registry, Arc::new(pipeline));
@@ -112,22 +111,19 @@ impl JobRunner for LocalRunner {
     fn submit(&self, job: &Submission) -> anyhow::Result<String> {
         let id = JobService::new_id();
         let files = self.jobs.files(&id);
-        files.create().map_err(|e| anyhow!(e.message))?;
+        files.create()?;
         let input = files.input(job.spec.input_format);
         // A link costs nothing; another file system needs a copy.
         if std::fs::hard_link(&job.input, &input).is_err() {
             copy_file(&job.input, &input)?;
         }
-        let status = self
-            .runtime
-            .block_on(self.jobs.submit_batch(
-                id,
-                &job.model,
-                job.version.as_deref(),
-                job.spec.clone(),
-                &self.actor,
-            ))
-            .map_err(|e| anyhow!(e.message))?;
+        let status = self.runtime.block_on(self.jobs.submit_batch(
+            id,
+            &job.model,
+            job.version.as_deref(),
+            job.spec.clone(),
+            &self.actor,
+        ))?;
         Ok(status.id)
     }
 
@@ -135,11 +131,11 @@ impl JobRunner for LocalRunner {
         match self.runtime.block_on(self.jobs.resume(id)) {
             Ok(_) => Ok(()),
             // Another live process runs it: follow it there.
-            Err(e) if e.kind == ErrorKind::Conflict => {
-                eprintln!("{}; following it until it ends", e.message);
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                eprintln!("{e}; following it until it ends");
                 Ok(())
             }
-            Err(e) => Err(anyhow!(e.message)),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -170,26 +166,17 @@ impl JobRunner for LocalRunner {
         if let Some(why) = self.jobs.lost(id) {
             anyhow::bail!("job {id} stopped in this process: {why}");
         }
-        let status = self
-            .runtime
-            .block_on(self.jobs.status(id))
-            .map_err(|e| anyhow!(e.message))?;
+        let status = self.runtime.block_on(self.jobs.status(id))?;
         Ok(serde_json::to_value(status)?)
     }
 
     fn save_result(&self, id: &str, out: &Path) -> anyhow::Result<()> {
-        let result = self
-            .runtime
-            .block_on(self.jobs.result(id))
-            .map_err(|e| anyhow!(e.message))?;
+        let result = self.runtime.block_on(self.jobs.result(id))?;
         copy_file(&result.path, out)
     }
 
     fn save_errors(&self, id: &str, out: &Path) -> anyhow::Result<()> {
-        let report = self
-            .runtime
-            .block_on(self.jobs.bad_rows(id))
-            .map_err(|e| anyhow!(e.message))?;
+        let report = self.runtime.block_on(self.jobs.bad_rows(id))?;
         copy_file(&report.path, out)
     }
 }
