@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use ferroserve_core::{ErrorKind, InferError};
+use ferroserve_core::ErrorKind;
 use ferroserve_registry::{JobOwner, Registry, DEFAULT_JOB_HEARTBEAT, DEFAULT_JOB_LEASE};
 use ferroserve_serving::{Pipeline, ServedVersion};
 

@@ -7,7 +7,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use ferroserve_core::InferError;
 use ferroserve_registry::Job;
 use serde::{Deserialize, Serialize};
 
@@ -199,11 +198,7 @@ mod tests {
         let path = dir.path().join("out.csv");
         fs::write(&path, "row\n").expect("write");
         let err = AppendFile::resume(&path, 100).unwrap_err();
-        assert!(
-            err.message.contains("checkpoint counts 100"),
-            "{}",
-            err.message
-        );
+        assert!(err.to_string().contains("checkpoint counts 100"), "{}", err);
     }
 
     #[test]

@@ -7,11 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferroserve_core::{ErrorKind, InferError};
+use ferroserve_core::ErrorKind;
 use ferroserve_registry::{JobFilter, JobState};
 use tokio::task::JoinHandle;
 
-use super::context::{now_ms, registry_error};
+use super::context::now_ms;
 use super::error::JobError;
 use super::owner::remove_gone;
 use super::service::JobService;
@@ -84,7 +84,7 @@ impl JobService {
                 match service.resume_unfinished().await {
                     Ok(0) => {}
                     Ok(count) => tracing::info!(count, "resuming unfinished jobs"),
-                    Err(e) => tracing::warn!(error = %e.message, "cannot look for jobs to take up"),
+                    Err(e) => tracing::warn!(error = %e, "cannot look for jobs to take up"),
                 }
             }
         })
@@ -106,7 +106,7 @@ impl JobService {
                     return;
                 }
                 if let Err(e) = service.purge(retention).await {
-                    tracing::warn!(error = %e.message, "cannot purge finished jobs");
+                    tracing::warn!(error = %e, "cannot purge finished jobs");
                 }
             }
         })
@@ -199,7 +199,7 @@ mod tests {
         );
         assert_eq!(jobs.purge(Duration::ZERO).await.expect("purge"), (1, 0));
         let status = jobs.status("old").await.unwrap_err();
-        assert_eq!(status.kind, ErrorKind::NotFound);
+        assert_eq!(status.kind(), ErrorKind::NotFound);
         assert!(
             !jobs.files("old").dir().exists(),
             "the folder of a purged job goes at once"

@@ -7,7 +7,7 @@
 
 use std::fs;
 
-use ferroserve_core::{InferError, InferRequest};
+use ferroserve_core::InferRequest;
 use ferroserve_kserve::{decode_request, encode_response, timeout_parameter, BinaryChoice};
 use ferroserve_registry::{Job, JobCheckpointOutcome, JobProgress, JobState};
 use serde::{Deserialize, Serialize};

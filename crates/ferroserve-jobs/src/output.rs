@@ -1,7 +1,7 @@
 //! How a batch job's results are written: one line per input row, tagged
 //! with its row number, holding the chosen outputs' values for that row.
 
-use ferroserve_core::{DataType, InferError, Tensor, TensorData};
+use ferroserve_core::{DataType, Tensor, TensorData};
 use serde_json::{Map, Value as Json};
 
 use super::error::JobError;
@@ -278,14 +278,14 @@ mod tests {
         )
         .expect("wider");
         let err = encoder.encode(&[wider], &[3], &mut out).unwrap_err();
-        assert!(err.message.contains("changed shape"), "{}", err.message);
+        assert!(err.to_string().contains("changed shape"), "{err}");
         let err = encoder
             .encode(&[text(vec!["x"])], &[1, 2], &mut out)
             .unwrap_err();
         assert!(
-            err.message.contains("1 rows for a batch of 2"),
+            err.to_string().contains("1 rows for a batch of 2"),
             "{}",
-            err.message
+            err
         );
     }
 }

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferroserve_core::InferError;
 use ferroserve_registry::{Job, JobOwner, JobState};
 
 use super::error::JobError;

@@ -8,13 +8,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use ferroserve_core::{ErrorKind, InferError};
+use ferroserve_core::ErrorKind;
 use ferroserve_registry::{Job, JobFilter, JobState, NewJob, Registry, RegistryError};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 pub use super::context::JobOptions;
-use super::context::{now_ms, registry_error, JobContext};
+use super::context::{now_ms, JobContext};
 use super::error::JobError;
 use super::files::{Checkpoint, JobFiles};
 use super::infer::{run_infer_job, StoredAnswer};
@@ -209,7 +209,7 @@ impl JobService {
             Ok(job) => job,
             Err(e) => {
                 let _ = self.files(&id).remove();
-                return Err(registry_error(e));
+                return Err(JobError::from(e));
             }
         };
         tracing::info!(job = %job.id, kind = kind.as_str(), model, "job accepted");
@@ -430,11 +430,11 @@ impl JobService {
                 return Ok(());
             }
             Ok(Ending::Lost(why)) => return lost(why),
-            Err(e) if e.kind == ErrorKind::Conflict && lease.lost().is_some() => {
-                return lost(lease.lost().unwrap_or(e.message))
+            Err(e) if e.kind() == ErrorKind::Conflict && lease.lost().is_some() => {
+                return lost(lease.lost().unwrap_or(e.to_string()))
             }
             Ok(Ending::Finished(state, error)) => (state, error),
-            Err(e) => (JobState::Failed, Some(e.message)),
+            Err(e) => (JobState::Failed, Some(e.to_string())),
         };
         if let Some(error) = &error {
             tracing::warn!(job = %job.id, error, "job failed");
@@ -449,7 +449,7 @@ impl JobService {
         {
             Ok(_) => {}
             Err(e @ RegistryError::JobLeaseLost { .. }) => return lost(e.to_string()),
-            Err(e) => return Err(registry_error(e)),
+            Err(e) => return Err(JobError::from(e)),
         }
         metrics::counter!(JOBS_FINISHED, "kind" => job.kind.clone(), "state" => state.as_str())
             .increment(1);
@@ -484,6 +484,6 @@ mod tests {
             Duration::from_secs(5),
         )
         .unwrap_err();
-        assert!(e.message.contains("heartbeat"), "{}", e.message);
+        assert!(e.to_string().contains("heartbeat"), "{e}");
     }
 }

@@ -2,7 +2,7 @@
 //! before the job exists, and kept with the job in the registry.
 
 use crate::error::JobError;
-use ferroserve_core::{InferError, ModelSignature};
+use ferroserve_core::ModelSignature;
 use ferroserve_registry::Job;
 use serde::{Deserialize, Serialize};
 
@@ -184,10 +184,14 @@ mod tests {
     fn bad_settings_are_named() {
         let mut bad = spec();
         bad.chunk_rows = 0;
-        assert!(bad.validate().unwrap_err().message.contains("chunk_rows"));
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("chunk_rows"));
         let mut twice = spec();
         twice.outputs = vec!["a".into(), "a".into()];
-        assert!(twice.validate().unwrap_err().message.contains("'a'"));
+        assert!(twice.validate().unwrap_err().to_string().contains("'a'"));
         let unknown = serde_json::from_value::<BatchJobSpec>(
             serde_json::json!({"input_format": "csv", "chunk": 3}),
         )

@@ -179,7 +179,7 @@ fn submission(args: &BatchArgs) -> anyhow::Result<Submission> {
         chunk_rows: args.chunk_rows.unwrap_or(DEFAULT_CHUNK_ROWS),
         fail_on_error: args.fail_on_error,
     };
-    spec.validate().map_err(|e| anyhow::anyhow!(e.message))?;
+    spec.validate()?;
     Ok(Submission {
         input,
         model,
