@@ -22,9 +22,18 @@ use ferroserve_core::telemetry;
 pub const MONITOR_ACTOR: &str = "ferroserve-monitor";
 
 /// Where fired alerts are recorded besides the webhook (the registry's
-/// audit log in a server): called with the alert and its JSON form, on the
-/// Tokio runtime the monitor was started on; it must not block.
-pub type AlertSink = Arc<dyn Fn(&Alert, &serde_json::Value) + Send + Sync>;
+/// audit log in a server): called with the alert and its JSON form; the
+/// future it returns runs on the Tokio runtime the monitor was started on,
+/// and is awaited before the webhook is called, so an alert a webhook
+/// receiver sees is already recorded.
+pub type AlertSink = Arc<
+    dyn Fn(
+            &Alert,
+            &serde_json::Value,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// Feedback calls waiting for the monitor at most; more are refused.
 const FEEDBACK_QUEUE: usize = 64;
@@ -404,7 +413,7 @@ async fn deliver(
 ) {
     let body = serde_json::to_value(&alert).unwrap_or_default();
     if let Some(sink) = &shared.alert_sink {
-        sink(&alert, &body);
+        sink(&alert, &body).await;
     }
     if let Some(webhook) = webhook {
         match shared.webhook.deliver(&webhook, &body).await {

@@ -7,21 +7,21 @@ use ferroserve_monitor::hub::{AlertSink, MONITOR_ACTOR};
 use ferroserve_registry::Registry;
 
 /// An alert sink that records each alert as a `monitor_alert` event of
-/// its model (and version) in `registry`'s audit log, on the current
-/// Tokio runtime; a failed write is logged, never retried.
+/// its model (and version) in `registry`'s audit log; a failed write is
+/// logged, never retried.
 pub fn audit_alerts(registry: Registry) -> AlertSink {
     Arc::new(move |alert, body| {
         let registry = registry.clone();
         let model = alert.model.clone();
         let version = alert.version.parse().ok();
         let body = body.clone();
-        tokio::spawn(async move {
+        Box::pin(async move {
             if let Err(e) = registry
                 .record_event(&model, version, "monitor_alert", body, MONITOR_ACTOR)
                 .await
             {
                 tracing::warn!(model = %model, error = %e, "cannot record the alert in the audit log");
             }
-        });
+        })
     })
 }

@@ -9,7 +9,7 @@ use ferroserve_core::{InferRequest, InferResponse};
 use ferroserve_monitor::RequestKeys;
 
 use super::admit::Permits;
-use super::protected::FallbackUsed;
+use super::breaker::FallbackUsed;
 use crate::cache::{CacheDirective, CacheStatus};
 use crate::manager::InFlight;
 use crate::ServedVersion;

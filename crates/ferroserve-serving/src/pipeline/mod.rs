@@ -12,16 +12,17 @@
 //! - **decode**: the front end's decoder, run for the routed version after
 //!   the cheap refusals; the deadline is computed once, here;
 //! - **contract** ([`contract`]): the monitor's data contract and sampling;
-//! - **cache, breaker/fallback, batch** ([`protected`]): the result cache,
-//!   the version's circuit breaker and fallbacks, the batcher at the
-//!   call's priority;
+//! - **cache** ([`cache`]): the result cache, per the call's directive;
+//! - **breaker/fallback, batch** ([`breaker`]): the version's circuit
+//!   breaker and fallbacks around the batcher, at the call's priority;
 //! - **observe** ([`observe`]): request metrics, failure logs, drift samples.
 
 pub mod admit;
+pub mod breaker;
+pub mod cache;
 pub mod call;
 pub mod contract;
 pub mod observe;
-pub mod protected;
 pub mod route;
 
 use std::sync::Arc;
@@ -32,8 +33,8 @@ use ferroserve_core::InferError;
 use ferroserve_monitor::Monitor;
 use ferroserve_registry::Registry;
 
+pub use breaker::FallbackUsed;
 pub use call::{Answer, Call, Decoded};
-pub use protected::FallbackUsed;
 
 use crate::cache::ResultCache;
 use crate::guard::concurrency::{ConcurrencyLimit, ConcurrencyScope};
@@ -174,7 +175,7 @@ impl Pipeline {
             .timeout(call, served, decoded.timeout)
             .map(|timeout| call.start + timeout);
         let sampled = self.check_contract(call, served, &decoded.request)?;
-        let reached = protected::infer_protected(
+        let reached = breaker::protect(
             &self.manager,
             self.cache.as_deref(),
             served,

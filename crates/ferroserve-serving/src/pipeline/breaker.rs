@@ -1,17 +1,19 @@
-//! Cache, breaker and batch: the protected path of one served version —
-//! the result cache, the circuit breaker, the model (through its batcher,
-//! at the call's priority), and — while the breaker is open — the
-//! fallbacks. Background calls get no fallback: a job's rows must be the
-//! model's own answers, so they wait for the breaker instead.
+//! Breaker: the version's circuit breaker around the batch stage — the
+//! call runs on the model (through its batcher, at the call's priority)
+//! unless the breaker is open; then the model's fallbacks answer, in order
+//! (the cached answer, another version, a static default), or 503.
+//! Background calls get no fallback: a job's rows must be the model's own
+//! answers, so they wait for the breaker instead. Successful answers are
+//! kept in the cache here.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferroserve_core::{ErrorKind, InferError, InferRequest, InferResponse, Tensor};
-
 use ferroserve_batcher::Priority;
 use ferroserve_core::telemetry;
+use ferroserve_core::{ErrorKind, InferError, InferRequest, InferResponse};
 
+use super::cache::{lookup, Lookup, Storage};
 use super::call::Reached;
 use crate::cache::{CacheDirective, CacheKey, CacheStatus, ResultCache};
 use crate::guard::breaker::{Admission, Outcome};
@@ -52,7 +54,7 @@ impl FallbackUsed {
 /// Answers `request` on `served`: from the result cache when the model
 /// caches and the caller allows; else from the model unless its breaker is
 /// open; else from the model's fallbacks, in order; else 503.
-pub(super) async fn infer_protected(
+pub(super) async fn protect(
     manager: &ModelManager,
     cache: Option<&ResultCache>,
     served: &Arc<ServedVersion>,
@@ -64,23 +66,10 @@ pub(super) async fn infer_protected(
     let storage = Storage::of(cache, served);
     // Hashed once: for the lookup, the store and the `cache` fallback.
     let key = storage.as_ref().map(|s| s.key(served, &request));
-    let mut status = CacheStatus::Off;
-    let caching = storage.as_ref().is_some_and(|s| s.lookups);
-    if let (Some(storage), Some(key), true) = (&storage, &key, caching) {
-        if directive.lookup {
-            if let Some((outputs, hit)) = storage.get(served, key).await {
-                return Ok(Reached {
-                    response: served.answer(request.id, outputs),
-                    cache: hit,
-                    fallback: None,
-                });
-            }
-            status = CacheStatus::Miss;
-        } else {
-            storage.cache.count_bypass();
-            status = CacheStatus::Bypass;
-        }
-    }
+    let status = match lookup(storage.as_ref(), key.as_ref(), served, &request, directive).await {
+        Lookup::Hit(reached) => return Ok(reached),
+        Lookup::Miss(status) => status,
+    };
     match served.protection().breaker.admit() {
         admission @ Admission::Run { .. } => {
             let start = Instant::now();
@@ -125,53 +114,6 @@ pub(super) async fn infer_protected(
                 fallback: Some(used),
             }
         }),
-    }
-}
-
-/// Where a version's answers are kept: the result cache, when the model
-/// caches or keeps answers for its `cache` fallback.
-struct Storage<'a> {
-    cache: &'a ResultCache,
-    ttl: Duration,
-    /// The model caches (answers are looked up, not only kept for the
-    /// fallback).
-    lookups: bool,
-}
-
-impl<'a> Storage<'a> {
-    fn of(cache: Option<&'a ResultCache>, served: &ServedVersion) -> Option<Storage<'a>> {
-        let cache = cache?;
-        let own_ttl = cache.ttl_for(served.cache_policy());
-        let ttl = own_ttl.or_else(|| {
-            served
-                .protection()
-                .fallbacks
-                .contains(&ReadyFallback::Cache)
-                .then(|| cache.default_ttl())
-        })?;
-        Some(Storage {
-            cache,
-            ttl,
-            lookups: own_ttl.is_some(),
-        })
-    }
-
-    fn key(&self, served: &ServedVersion, request: &InferRequest) -> CacheKey {
-        CacheKey::new(served.name(), served.cache_identity(), request)
-    }
-
-    async fn get(
-        &self,
-        served: &ServedVersion,
-        key: &CacheKey,
-    ) -> Option<(Vec<Tensor>, CacheStatus)> {
-        self.cache.get(key, self.ttl, served.inference_cost()).await
-    }
-
-    async fn put(&self, served: &ServedVersion, key: CacheKey, outputs: &[Tensor]) {
-        self.cache
-            .put(key, outputs, self.ttl, served.inference_cost())
-            .await;
     }
 }
 
