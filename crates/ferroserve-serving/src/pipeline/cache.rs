@@ -8,6 +8,7 @@ use ferroserve_core::{InferRequest, Tensor};
 
 use super::call::Reached;
 use crate::cache::{CacheDirective, CacheKey, CacheStatus, ResultCache};
+use crate::guard::fallback::ReadyFallback;
 use crate::ServedVersion;
 
 /// Where a version's answers are kept: the result cache, when the model
