@@ -184,17 +184,11 @@ impl ModelServingConfig {
         version: &ModelVersion,
         defaults: &ServingDefaults,
     ) -> Result<LoadSettings, InferError> {
-        let hint = match &version.engine_hint {
-            Some(hint) => Some(hint.parse::<EngineChoice>().map_err(|e| {
-                InferError::invalid(format!(
-                    "version {} has engine hint {hint:?}: {e}",
-                    version.version
-                ))
-            })?),
-            None => None,
-        };
         Ok(LoadSettings {
-            engine: self.engine.or(hint).unwrap_or(defaults.engine),
+            engine: self
+                .engine
+                .or(version.engine_hint)
+                .unwrap_or(defaults.engine),
             intra_op_threads: self.intra_op_threads.unwrap_or(defaults.intra_op_threads),
             batching: self.batching_over(&defaults.batching)?,
             request_timeout: self.request_timeout_ms.map(Duration::from_millis),
@@ -293,13 +287,7 @@ pub(crate) mod tests {
             format: "onnx".into(),
             engine_hint: None,
             signature: None,
-            feature_schema: None,
-            params: BTreeMap::new(),
-            metrics: BTreeMap::new(),
-            lineage: Default::default(),
-            model_card: None,
-            reference_profile: None,
-            tags: Default::default(),
+            meta: Default::default(),
             registered_by: "t".into(),
             created_at: 0,
         }
