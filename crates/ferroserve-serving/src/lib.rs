@@ -5,13 +5,16 @@
 //! and encoded into model inputs, and batch and asynchronous inference jobs.
 
 pub mod cache;
+pub mod error;
 pub mod ewma;
 pub mod guard;
 pub mod jobs;
 pub mod lifecycle;
 pub mod manager;
+pub mod model_config;
 pub mod redis_link;
 pub mod repository;
 pub mod request_metrics;
 
+pub use error::ServingError;
 pub use manager::{ModelManager, ModelSpec, ServedVersion};

@@ -17,16 +17,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferroserve_backend::ModelSource;
-use ferroserve_core::ErrorKind;
 use ferroserve_registry::{AuditAction, ModelVersion, RegistryError};
 use serde_json::json;
 use tokio::sync::Mutex;
 
 use super::config::{LoadSettings, ModelServingConfig};
-use super::error::{LifecycleError, Result};
 use super::plan::{same_interface, ServingPlan, WhenNothingServes};
 use super::register::Lifecycle;
 use super::status::{IndexEntry, ModelOrigin, ServingFailure, ServingStatus};
+use crate::error::{Result, ServingError};
 use crate::manager::{ModelEntry, ModelManager, VersionEntry, VersionKey, VersionState};
 use crate::repository::ServingDefaults;
 use crate::{ModelSpec, ServedVersion};
@@ -260,10 +259,10 @@ impl Controller {
                 Some(f) => f.reason.clone(),
                 None => "no version matches its serving config (by default: the newest Production version)".to_owned(),
             };
-            return Err(LifecycleError::new(
-                ErrorKind::Unavailable,
-                format!("model '{model}' has nothing to serve: {why}"),
-            ));
+            return Err(ServingError::NothingToServe {
+                model: model.to_owned(),
+                why,
+            });
         }
         Ok(status)
     }

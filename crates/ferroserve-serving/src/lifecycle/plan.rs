@@ -10,7 +10,7 @@ use ferroserve_core::{ModelSignature, TensorSpec};
 use ferroserve_registry::{ModelVersion, Stage, VersionStatus};
 
 use super::config::{ModelServingConfig, ServeTarget};
-use super::error::{LifecycleError, Result};
+use crate::error::{Result, ServingError};
 
 /// A registry change that may move which version of a model serves.
 #[derive(Debug, Clone)]
@@ -172,7 +172,7 @@ impl ServingPlan {
         match (self.target(), after.target()) {
             (_, None) if when_nothing == WhenNothingServes::Unload => {}
             (Some(now), None) => {
-                return Err(LifecycleError::conflict(format!(
+                return Err(ServingError::conflict(format!(
                     "{change} would leave model '{model}' with nothing to serve: {}; it serves \
                      version {now} now. To stop serving it on purpose, ask to unload it \
                      (--unload, or unload=true in the API)",
@@ -180,14 +180,14 @@ impl ServingPlan {
                 )))
             }
             (None, None) if names_a_version(change) => {
-                return Err(LifecycleError::conflict(format!(
+                return Err(ServingError::conflict(format!(
                     "{change} selects nothing to serve for model '{model}': {}",
                     after.why_nothing_serves()
                 )))
             }
             (Some(now), Some(next)) if now != next && !after.config.allow_interface_change => {
                 if let Some(difference) = self.interface_difference(now, &after, next) {
-                    return Err(LifecycleError::conflict(format!(
+                    return Err(ServingError::conflict(format!(
                         "{change} would swap version {next} of model '{model}' in for version \
                          {now}, but its interface differs ({difference}); clients of version \
                          {now} would break. Set allow_interface_change in the serving config \
@@ -226,7 +226,7 @@ impl ServingPlan {
         };
         match same_interface(&serving, signature) {
             Ok(()) => Ok(()),
-            Err(difference) => Err(LifecycleError::conflict(format!(
+            Err(difference) => Err(ServingError::conflict(format!(
                 "the new version of model '{model}' would serve at once in place of version \
                  {now}, but its interface differs ({difference}); clients of version {now} \
                  would break. Register it without a stage, or set allow_interface_change in \

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::io::AsyncRead;
 
-use super::error::{LifecycleError, Result};
+use crate::error::{Result, ServingError};
 
 /// An artifact stored and checked by [`Lifecycle::upload`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,7 +115,7 @@ impl Lifecycle {
         engine: Option<EngineChoice>,
     ) -> Result<ArtifactInfo> {
         if sha256.is_empty() {
-            return Err(LifecycleError::invalid(
+            return Err(ServingError::invalid(
                 "artifact_sha256 is required: upload the artifact first (POST /api/v1/artifacts)",
             ));
         }
@@ -131,11 +131,11 @@ impl Lifecycle {
             )
         })
         .await
-        .map_err(|e| LifecycleError::new(ferroserve_core::ErrorKind::Internal, e.to_string()))?
-        .map_err(|e| {
-            LifecycleError::invalid(format!(
-                "artifact {sha256} is not an ONNX model that {choice} can load: {e}"
-            ))
+        .map_err(|e| ServingError::CheckLost(e.to_string()))?
+        .map_err(|source| ServingError::ArtifactUnloadable {
+            digest: sha256.to_owned(),
+            engine: choice,
+            source,
         })?;
         Ok(ArtifactInfo {
             sha256: sha256.to_owned(),
@@ -156,7 +156,7 @@ impl Lifecycle {
         actor: &str,
     ) -> Result<ModelVersion> {
         if request.stage == Some(Stage::Archived) {
-            return Err(LifecycleError::invalid(
+            return Err(ServingError::invalid(
                 "a new version cannot be registered straight into Archived",
             ));
         }
@@ -177,7 +177,7 @@ impl Lifecycle {
         let new = NewVersion {
             artifact_digest: request.artifact_digest,
             artifact_size: i64::try_from(artifact.size)
-                .map_err(|_| LifecycleError::invalid("artifact too large"))?,
+                .map_err(|_| ServingError::invalid("artifact too large"))?,
             format: artifact.format,
             engine_hint: request.engine,
             signature: Some(artifact.signature),
@@ -241,21 +241,21 @@ impl Lifecycle {
 pub fn check_feature_schema(schema: &FeatureSchema, signature: &ModelSignature) -> Result<()> {
     schema.check()?;
     let [input] = signature.inputs.as_slice() else {
-        return Err(LifecycleError::invalid(format!(
+        return Err(ServingError::invalid(format!(
             "feature_schema needs a model with one input; this one has {}",
             signature.inputs.len()
         )));
     };
     match input.shape.as_slice() {
         [_, Dim::Fixed(columns)] if *columns != schema.features.len() => {
-            Err(LifecycleError::invalid(format!(
+            Err(ServingError::invalid(format!(
                 "feature_schema lists {} features but input '{}' has {columns} columns",
                 schema.features.len(),
                 input.name
             )))
         }
         [_, _] => Ok(()),
-        shape => Err(LifecycleError::invalid(format!(
+        shape => Err(ServingError::invalid(format!(
             "feature_schema needs a [rows, columns] input; input '{}' has shape {}",
             input.name,
             ferroserve_core::signature::format_shape(shape)
@@ -268,5 +268,5 @@ pub fn check_feature_schema(schema: &FeatureSchema, signature: &ModelSignature) 
 fn check_profile(profile: &Value) -> Result<()> {
     ferroserve_monitor::profile::ReferenceProfile::from_json(profile)
         .map(|_| ())
-        .map_err(|e| LifecycleError::invalid(e.to_string()))
+        .map_err(|e| ServingError::invalid(e.to_string()))
 }
