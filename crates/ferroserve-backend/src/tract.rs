@@ -20,7 +20,7 @@ use crate::error::panic_message;
 use crate::{check_inputs, Backend, BackendError, LoadOptions, LoadedModel, ModelSource, Runner};
 
 /// Engine name used in configuration and messages.
-pub const ENGINE: &str = "tract";
+pub const ENGINE: &str = crate::EngineChoice::Tract.as_str();
 
 /// The engine suggested when tract declines a model.
 const ALTERNATIVE: &str = "onnxruntime";

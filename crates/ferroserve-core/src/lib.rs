@@ -1,11 +1,12 @@
 //! Shared vocabulary of ferroserve: tensors, data types, model signatures,
-//! feature schemas, sample cells, inference requests and responses, error
+//! feature schemas, engine choices, sample cells, inference requests and responses, error
 //! kinds, and the names of every exported metric.
 //!
 //! Nothing in this crate does I/O or depends on an async runtime.
 
 pub mod cells;
 pub mod datatype;
+pub mod engine;
 pub mod error;
 pub mod feature_values;
 pub mod json;
@@ -17,6 +18,7 @@ pub mod tensor;
 
 pub use cells::{Cell, ColumnSpec, FeatureKind};
 pub use datatype::DataType;
+pub use engine::{EngineChoice, UnknownEngine};
 pub use error::{ErrorKind, InferError};
 pub use request::{InferRequest, InferResponse, RequestedOutput};
 pub use schema::{FeatureSchema, FeatureSpec};

@@ -42,20 +42,27 @@ impl FeatureSchema {
     pub fn from_json(text: &str) -> Result<FeatureSchema, InferError> {
         let schema: FeatureSchema = serde_json::from_str(text)
             .map_err(|e| InferError::invalid(format!("feature schema: {e}")))?;
-        for (i, f) in schema.features.iter().enumerate() {
+        schema.check()?;
+        Ok(schema)
+    }
+
+    /// Checks what the JSON form cannot say: every feature has a name, and
+    /// no name appears twice.
+    pub fn check(&self) -> Result<(), InferError> {
+        for (i, f) in self.features.iter().enumerate() {
             if f.name.is_empty() {
                 return Err(InferError::invalid(format!(
                     "feature schema: feature {i} has an empty name"
                 )));
             }
-            if schema.features[..i].iter().any(|g| g.name == f.name) {
+            if self.features[..i].iter().any(|g| g.name == f.name) {
                 return Err(InferError::invalid(format!(
                     "feature schema: feature '{}' appears twice",
                     f.name
                 )));
             }
         }
-        Ok(schema)
+        Ok(())
     }
 
     /// Orders one object row into a vector by feature position; a missing

@@ -6,6 +6,7 @@ use serde_json::json;
 use sqlx::AnyConnection;
 use sqlx::Row;
 
+use crate::audit_action::AuditAction;
 use crate::db::{self, Audit};
 use crate::error::{RegistryError, Result};
 use crate::registry::Registry;
@@ -39,7 +40,7 @@ impl Registry {
         let now = db::now_ms();
         let event = Audit {
             actor,
-            action: "set_alias",
+            action: AuditAction::SetAlias,
             model,
             version: Some(version),
             before: old.map(|v| json!({ "alias": alias, "version": v })),
@@ -67,7 +68,7 @@ impl Registry {
         let now = db::now_ms();
         let event = Audit {
             actor,
-            action: "delete_alias",
+            action: AuditAction::DeleteAlias,
             model,
             version: Some(old),
             before: Some(json!({ "alias": alias, "version": old })),

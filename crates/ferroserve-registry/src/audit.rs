@@ -5,6 +5,7 @@ use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection, Row};
 
+use crate::audit_action::AuditAction;
 use crate::db::{self, Audit};
 use crate::error::Result;
 use crate::registry::Registry;
@@ -80,23 +81,26 @@ impl Registry {
     /// Records an event of another layer (e.g. `serving_failed`,
     /// `serving_swapped`) in the audit log, with `details` as its `after`.
     ///
-    /// `action` is 1-64 characters of `[a-z_]`; `model` must be a valid
-    /// model name but need not exist, since history outlives models.
+    /// An [`AuditAction::Other`] name must be 1-64 characters of `[a-z_]`;
+    /// `model` must be a valid model name but need not exist, since history
+    /// outlives models.
     pub async fn record_event(
         &self,
         model: &str,
         version: Option<i64>,
-        action: &str,
+        action: AuditAction,
         details: Value,
         actor: &str,
     ) -> Result<AuditEvent> {
         validate::model_name(model)?;
-        validate::audit_action(action)?;
+        if let AuditAction::Other(name) = &action {
+            validate::audit_action(name)?;
+        }
         let at = db::now_ms();
         let mut conn = self.pool.acquire().await?;
         let event = Audit {
             actor,
-            action,
+            action: action.clone(),
             model,
             version,
             before: None,
@@ -107,7 +111,7 @@ impl Registry {
             id,
             at,
             actor: actor.to_owned(),
-            action: action.to_owned(),
+            action,
             model: model.to_owned(),
             version,
             before: None,
@@ -121,7 +125,7 @@ impl Registry {
 pub(crate) async fn model_events_newest_first(
     conn: &mut AnyConnection,
     model: &str,
-    action: &str,
+    action: AuditAction,
 ) -> Result<Vec<AuditEvent>> {
     // A model deleted and created again starts a new history: its old
     // version numbers named other versions.
@@ -133,7 +137,7 @@ pub(crate) async fn model_events_newest_first(
     );
     let rows = sqlx::query(&sql)
         .bind(model)
-        .bind(action)
+        .bind(action.as_str())
         .fetch_all(&mut *conn)
         .await?;
     rows.iter().map(event_from_row).collect()
@@ -179,7 +183,7 @@ fn event_from_row(row: &AnyRow) -> Result<AuditEvent> {
         id: row.try_get("id")?,
         at: row.try_get("at")?,
         actor: row.try_get("actor")?,
-        action: row.try_get("action")?,
+        action: AuditAction::from(row.try_get::<String, _>("action")?.as_str()),
         model: row.try_get("model")?,
         version: row.try_get("version")?,
         before: db::opt_from_text(row, "before")?,

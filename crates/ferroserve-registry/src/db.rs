@@ -17,36 +17,39 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType};
 use sqlx::AnyConnection;
 use sqlx::Row;
 
+use ferroserve_core::{EngineChoice, FeatureSchema, ModelSignature};
+
+use crate::audit_action::AuditAction;
 use crate::error::{RegistryError, Result};
-use crate::types::{ModelVersion, RegisteredModel, Stage, VersionStatus};
+use crate::types::{ModelVersion, RegisteredModel, Stage, VersionMeta, VersionStatus};
 
 /// Which database a registry runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+pub enum DbKind {
     /// SQLite file (the embedded default).
     Sqlite,
     /// PostgreSQL server.
     Postgres,
 }
 
-impl Backend {
+impl DbKind {
     /// `sqlite` or `postgres`, as logs name it.
     pub fn as_str(self) -> &'static str {
         match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
+            DbKind::Sqlite => "sqlite",
+            DbKind::Postgres => "postgres",
         }
     }
 }
 
-/// The migrations of one backend, compiled into the binary.
+/// The migrations of one kind of database, compiled into the binary.
 #[derive(Debug)]
-pub(crate) struct EmbeddedMigrations(pub(crate) Backend);
+pub(crate) struct EmbeddedMigrations(pub(crate) DbKind);
 
 impl EmbeddedMigrations {
     fn scripts(&self) -> &'static [(i64, &'static str, &'static str)] {
         match self.0 {
-            Backend::Sqlite => &[
+            DbKind::Sqlite => &[
                 (
                     1,
                     "init",
@@ -68,7 +71,7 @@ impl EmbeddedMigrations {
                     include_str!("../migrations/sqlite/0004_job_leases.sql"),
                 ),
             ],
-            Backend::Postgres => &[
+            DbKind::Postgres => &[
                 (
                     1,
                     "init",
@@ -180,7 +183,7 @@ pub(crate) async fn commit_model_change(
 /// One audit event to write.
 pub(crate) struct Audit<'a> {
     pub(crate) actor: &'a str,
-    pub(crate) action: &'a str,
+    pub(crate) action: AuditAction,
     pub(crate) model: &'a str,
     pub(crate) version: Option<i64>,
     pub(crate) before: Option<Value>,
@@ -197,7 +200,7 @@ pub(crate) async fn record(conn: &mut AnyConnection, at: i64, event: Audit<'_>) 
     )
     .bind(at)
     .bind(event.actor)
-    .bind(event.action)
+    .bind(event.action.as_str())
     .bind(event.model)
     .bind(event.version)
     .bind(before)
@@ -243,6 +246,14 @@ pub(crate) const VERSION_COLUMNS: &str = "model, version, stage, status, failure
     metrics, lineage, model_card, reference_profile, tags, registered_by, created_at";
 
 pub(crate) fn version_from_row(row: &AnyRow) -> Result<ModelVersion> {
+    let model: String = row.try_get("model")?;
+    let version: i64 = row.try_get("version")?;
+    let unreadable = |field: &'static str, reason: String| RegistryError::UnreadableVersion {
+        model: model.clone(),
+        version,
+        field,
+        reason,
+    };
     let stage: String = row.try_get("stage")?;
     let status: String = row.try_get("status")?;
     let status = match status.as_str() {
@@ -253,33 +264,50 @@ pub(crate) fn version_from_row(row: &AnyRow) -> Result<ModelVersion> {
                 .try_get::<Option<String>, _>("failure_reason")?
                 .unwrap_or_default(),
         },
-        other => {
-            return Err(RegistryError::Database(format!(
-                "unknown version status '{other}' in the database"
-            )))
-        }
+        other => return Err(unreadable("status", format!("unknown status '{other}'"))),
     };
+    let engine_hint = row
+        .try_get::<Option<String>, _>("engine_hint")?
+        .map(|hint| hint.parse::<EngineChoice>())
+        .transpose()
+        .map_err(|e| unreadable("engine_hint", e.to_string()))?;
+    let typed = |field: &'static str| {
+        let text: Option<String> = row.try_get(field)?;
+        Ok::<_, RegistryError>((field, text))
+    };
+    let (field, text) = typed("signature")?;
+    let signature: Option<ModelSignature> = text
+        .map(|t| serde_json::from_str(&t))
+        .transpose()
+        .map_err(|e| unreadable(field, e.to_string()))?;
+    let (field, text) = typed("feature_schema")?;
+    let feature_schema: Option<FeatureSchema> = text
+        .map(|t| FeatureSchema::from_json(&t))
+        .transpose()
+        .map_err(|e| unreadable(field, e.message))?;
     Ok(ModelVersion {
-        model: row.try_get("model")?,
-        version: row.try_get("version")?,
         stage: stage
             .parse::<Stage>()
-            .map_err(|e| RegistryError::Database(e.to_string()))?,
+            .map_err(|e| unreadable("stage", e.to_string()))?,
         status,
         artifact_digest: row.try_get("artifact_digest")?,
         artifact_size: row.try_get("artifact_size")?,
         format: row.try_get("format")?,
-        engine_hint: row.try_get("engine_hint")?,
-        signature: opt_from_text(row, "signature")?,
-        feature_schema: opt_from_text(row, "feature_schema")?,
-        params: from_text(row, "params")?,
-        metrics: from_text(row, "metrics")?,
-        lineage: from_text(row, "lineage")?,
-        model_card: row.try_get("model_card")?,
-        reference_profile: opt_from_text(row, "reference_profile")?,
-        tags: from_text(row, "tags")?,
+        engine_hint,
+        signature,
+        meta: VersionMeta {
+            feature_schema,
+            params: from_text(row, "params")?,
+            metrics: from_text(row, "metrics")?,
+            lineage: from_text(row, "lineage")?,
+            model_card: row.try_get("model_card")?,
+            reference_profile: opt_from_text(row, "reference_profile")?,
+            tags: from_text(row, "tags")?,
+        },
         registered_by: row.try_get("registered_by")?,
         created_at: row.try_get("created_at")?,
+        model,
+        version,
     })
 }
 
@@ -330,15 +358,15 @@ pub(crate) async fn insert_version(conn: &mut AnyConnection, v: &ModelVersion) -
         .bind(v.artifact_digest.as_str())
         .bind(v.artifact_size)
         .bind(v.format.as_str())
-        .bind(v.engine_hint.clone())
+        .bind(v.engine_hint.map(EngineChoice::as_str))
         .bind(v.signature.as_ref().map(to_text).transpose()?)
-        .bind(v.feature_schema.as_ref().map(to_text).transpose()?)
-        .bind(to_text(&v.params)?)
-        .bind(to_text(&v.metrics)?)
-        .bind(to_text(&v.lineage)?)
-        .bind(v.model_card.clone())
-        .bind(v.reference_profile.as_ref().map(to_text).transpose()?)
-        .bind(to_text(&v.tags)?)
+        .bind(v.meta.feature_schema.as_ref().map(to_text).transpose()?)
+        .bind(to_text(&v.meta.params)?)
+        .bind(to_text(&v.meta.metrics)?)
+        .bind(to_text(&v.meta.lineage)?)
+        .bind(v.meta.model_card.clone())
+        .bind(v.meta.reference_profile.as_ref().map(to_text).transpose()?)
+        .bind(to_text(&v.meta.tags)?)
         .bind(v.registered_by.as_str())
         .bind(v.created_at)
         .execute(&mut *conn)
@@ -360,9 +388,9 @@ pub(crate) async fn update_version(conn: &mut AnyConnection, v: &ModelVersion) -
     .bind(v.stage.as_str())
     .bind(v.status.as_str())
     .bind(failure)
-    .bind(v.model_card.clone())
-    .bind(v.reference_profile.as_ref().map(to_text).transpose()?)
-    .bind(to_text(&v.tags)?)
+    .bind(v.meta.model_card.clone())
+    .bind(v.meta.reference_profile.as_ref().map(to_text).transpose()?)
+    .bind(to_text(&v.meta.tags)?)
     .bind(v.model.as_str())
     .bind(v.version)
     .execute(&mut *conn)

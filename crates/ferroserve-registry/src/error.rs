@@ -121,6 +121,19 @@ pub enum RegistryError {
     /// A filesystem operation of the artifact store failed.
     #[error("artifact store I/O error: {0}")]
     Io(String),
+    /// A stored version row holds a field that does not parse (written by
+    /// another program, or by a release that stored it differently).
+    #[error("version {version} of model '{model}' has an unreadable {field} in the registry database: {reason}")]
+    UnreadableVersion {
+        /// Model name.
+        model: String,
+        /// Version number.
+        version: i64,
+        /// The column that does not parse.
+        field: &'static str,
+        /// Why it does not parse.
+        reason: String,
+    },
     /// The database failed or returned something unexpected.
     #[error("registry database error: {0}")]
     Database(String),
@@ -147,6 +160,7 @@ impl RegistryError {
             | RegistryError::Invalid(_)
             | RegistryError::DigestMismatch { .. } => ErrorKind::InvalidInput,
             RegistryError::ArtifactCorrupted { .. }
+            | RegistryError::UnreadableVersion { .. }
             | RegistryError::Io(_)
             | RegistryError::Database(_) => ErrorKind::Internal,
         }

@@ -16,6 +16,7 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use crate::audit_action::AuditAction;
 use crate::db::{self, Audit};
 use crate::error::{RegistryError, Result};
 use crate::job_types::{
@@ -97,7 +98,12 @@ impl Registry {
             }
             Err(e) => return Err(e.into()),
         }
-        let event = job_audit(&job, "create_job", None, Some(db::snapshot(&job)?));
+        let event = job_audit(
+            &job,
+            AuditAction::CreateJob,
+            None,
+            Some(db::snapshot(&job)?),
+        );
         db::record(&mut tx, now, event).await?;
         tx.commit().await?;
         tracing::info!(
@@ -296,7 +302,7 @@ impl Registry {
         .await?;
         let event = job_audit(
             &after,
-            "cancel_job",
+            AuditAction::CancelJob,
             Some(db::snapshot(&before)?),
             Some(db::snapshot(&after)?),
         );
@@ -338,7 +344,7 @@ impl Registry {
 /// job's version when that is a number.
 fn job_audit<'a>(
     job: &'a Job,
-    action: &'a str,
+    action: AuditAction,
     before: Option<Value>,
     after: Option<Value>,
 ) -> Audit<'a> {

@@ -36,6 +36,7 @@
 mod aliases;
 pub mod artifacts;
 mod audit;
+pub mod audit_action;
 mod db;
 pub mod error;
 mod job_leases;
@@ -51,7 +52,8 @@ pub mod validate;
 mod versions;
 
 pub use artifacts::{ArtifactStore, CleanupReport, LocalArtifactStore, ObjectArtifactStore};
-pub use db::Backend;
+pub use audit_action::AuditAction;
+pub use db::DbKind;
 pub use error::{RegistryError, Result};
 pub use job_types::{
     Job, JobCheckpointOutcome, JobFilter, JobOwner, JobProgress, JobState, NewJob,
@@ -61,6 +63,6 @@ pub use recovery::INTERRUPTED_REASON;
 pub use registry::Registry;
 pub use types::{
     AuditEvent, AuditFilter, AuditOrder, AuditPage, Lineage, ModelQuery, ModelVersion, NewVersion,
-    RegisteredModel, ServingConfigRevision, Stage, Tags, VersionStatus,
+    RegisteredModel, ServingConfigRevision, Stage, Tags, VersionMeta, VersionStatus,
 };
 pub use uri::ModelUri;

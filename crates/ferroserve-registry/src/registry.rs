@@ -6,7 +6,8 @@ use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor, Row};
 
-use crate::db::{self, Audit, Backend, EmbeddedMigrations};
+use crate::audit_action::AuditAction;
+use crate::db::{self, Audit, DbKind, EmbeddedMigrations};
 use crate::error::{RegistryError, Result};
 use crate::types::{ModelQuery, RegisteredModel, Stage, Tags};
 use crate::validate;
@@ -21,7 +22,7 @@ use crate::validate;
 #[derive(Debug, Clone)]
 pub struct Registry {
     pub(crate) pool: AnyPool,
-    backend: Backend,
+    db_kind: DbKind,
 }
 
 impl Registry {
@@ -31,19 +32,19 @@ impl Registry {
     /// busy timeout) or `postgres://USER@HOST:PORT/DB`.
     pub async fn connect(url: &str) -> Result<Self> {
         install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
+        let db_kind = if url.starts_with("sqlite:") {
+            DbKind::Sqlite
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Backend::Postgres
+            DbKind::Postgres
         } else {
             return Err(RegistryError::Invalid(format!(
                 "registry URL '{}' is not supported: use sqlite://PATH?mode=rwc or postgres://...",
                 redact(url)
             )));
         };
-        let options = match backend {
+        let options = match db_kind {
             // One writer at a time in SQLite; a few readers beside it.
-            Backend::Sqlite => {
+            DbKind::Sqlite => {
                 AnyPoolOptions::new()
                     .max_connections(4)
                     .after_connect(|conn, _meta| {
@@ -55,22 +56,22 @@ impl Registry {
                         })
                     })
             }
-            Backend::Postgres => AnyPoolOptions::new().max_connections(10),
+            DbKind::Postgres => AnyPoolOptions::new().max_connections(10),
         };
         let pool = options.connect(url).await.map_err(|e| {
             RegistryError::Database(format!("cannot connect to {}: {e}", redact(url)))
         })?;
-        Migrator::new(EmbeddedMigrations(backend))
+        Migrator::new(EmbeddedMigrations(db_kind))
             .await?
             .run(&pool)
             .await?;
-        tracing::info!(backend = backend.as_str(), "registry connected");
-        Ok(Registry { pool, backend })
+        tracing::info!(db = db_kind.as_str(), "registry connected");
+        Ok(Registry { pool, db_kind })
     }
 
     /// Which database this registry runs on.
-    pub fn backend(&self) -> Backend {
-        self.backend
+    pub fn db_kind(&self) -> DbKind {
+        self.db_kind
     }
 
     /// Closes every connection of the pool.
@@ -119,7 +120,7 @@ impl Registry {
         }
         let event = Audit {
             actor,
-            action: "create_model",
+            action: AuditAction::CreateModel,
             model: name,
             version: None,
             before: None,
@@ -201,7 +202,7 @@ impl Registry {
         before["versions"] = serde_json::json!(versions);
         let event = Audit {
             actor,
-            action: "delete_model",
+            action: AuditAction::DeleteModel,
             model: name,
             version: None,
             before: Some(before),
@@ -221,7 +222,7 @@ impl Registry {
         actor: &str,
     ) -> Result<RegisteredModel> {
         validate::tag(key, value)?;
-        self.update_model(name, actor, "set_model_tag", |m| {
+        self.update_model(name, actor, AuditAction::SetModelTag, |m| {
             m.tags.insert(key.to_owned(), value.to_owned());
             Ok(())
         })
@@ -235,7 +236,7 @@ impl Registry {
         key: &str,
         actor: &str,
     ) -> Result<RegisteredModel> {
-        self.update_model(name, actor, "delete_model_tag", |m| {
+        self.update_model(name, actor, AuditAction::DeleteModelTag, |m| {
             m.tags
                 .remove(key)
                 .map(|_| ())
@@ -254,7 +255,7 @@ impl Registry {
         description: &str,
         actor: &str,
     ) -> Result<RegisteredModel> {
-        self.update_model(name, actor, "set_model_description", |m| {
+        self.update_model(name, actor, AuditAction::SetModelDescription, |m| {
             m.description = description.to_owned();
             Ok(())
         })
@@ -279,7 +280,7 @@ impl Registry {
         &self,
         name: &str,
         actor: &str,
-        action: &str,
+        action: AuditAction,
         change: impl FnOnce(&mut RegisteredModel) -> Result<()>,
     ) -> Result<RegisteredModel> {
         let mut tx = self.pool.begin().await?;

@@ -6,6 +6,7 @@ use serde_json::Value;
 use sqlx::Row;
 
 use crate::audit;
+use crate::audit_action::AuditAction;
 use crate::db;
 use crate::error::Result;
 use crate::registry::Registry;
@@ -32,7 +33,9 @@ impl Registry {
             .iter()
             .map(|r| r.try_get::<i64, _>("version"))
             .collect::<Result<HashSet<_>, _>>()?;
-        let events = audit::model_events_newest_first(&mut conn, model, "transition_stage").await?;
+        let events =
+            audit::model_events_newest_first(&mut conn, model, AuditAction::TransitionStage)
+                .await?;
         for event in events {
             let to_production = event
                 .after

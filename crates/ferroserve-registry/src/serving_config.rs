@@ -4,6 +4,7 @@ use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use crate::audit_action::AuditAction;
 use crate::db::{self, Audit};
 use crate::error::{RegistryError, Result};
 use crate::registry::Registry;
@@ -64,7 +65,7 @@ impl Registry {
         .await?;
         let event = Audit {
             actor,
-            action: "set_serving_config",
+            action: AuditAction::SetServingConfig,
             model,
             version: None,
             before: previous.map(|p| p.config),

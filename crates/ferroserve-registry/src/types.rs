@@ -7,9 +7,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+use ferroserve_core::{EngineChoice, FeatureSchema, ModelSignature};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::audit_action::AuditAction;
 use crate::error::RegistryError;
 
 /// String key → string value tags on a model or a version.
@@ -123,6 +125,30 @@ pub struct Lineage {
     pub parent_version: Option<i64>,
 }
 
+/// What describes a version beyond its artifact: the fields a client
+/// supplies when it registers one. Flattened into [`ModelVersion`],
+/// [`NewVersion`] and the serving layer's registration request, so each
+/// field is a top-level field of their JSON.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VersionMeta {
+    /// Named features with types, ranges or categories and defaults.
+    pub feature_schema: Option<FeatureSchema>,
+    /// Training parameters.
+    pub params: BTreeMap<String, String>,
+    /// Evaluation metrics (finite numbers).
+    pub metrics: BTreeMap<String, f64>,
+    /// Where the version came from.
+    pub lineage: Lineage,
+    /// Model card, Markdown.
+    pub model_card: Option<String>,
+    /// Reference data profile used by drift monitoring (its format belongs
+    /// to the monitor, which checks it).
+    pub reference_profile: Option<Value>,
+    /// Tags on the version.
+    pub tags: Tags,
+}
+
 /// One registered version of a model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelVersion {
@@ -140,24 +166,13 @@ pub struct ModelVersion {
     pub artifact_size: i64,
     /// Artifact format, e.g. "onnx".
     pub format: String,
-    /// Preferred engine, e.g. "onnxruntime" or "tract".
-    pub engine_hint: Option<String>,
+    /// Preferred engine.
+    pub engine_hint: Option<EngineChoice>,
     /// Inputs and outputs of the model.
-    pub signature: Option<Value>,
-    /// Named features with types, ranges or categories and defaults.
-    pub feature_schema: Option<Value>,
-    /// Training parameters.
-    pub params: BTreeMap<String, String>,
-    /// Evaluation metrics.
-    pub metrics: BTreeMap<String, f64>,
-    /// Where the version came from.
-    pub lineage: Lineage,
-    /// Model card, Markdown.
-    pub model_card: Option<String>,
-    /// Reference data profile used by drift monitoring.
-    pub reference_profile: Option<Value>,
-    /// Tags on the version.
-    pub tags: Tags,
+    pub signature: Option<ModelSignature>,
+    /// Descriptive fields.
+    #[serde(flatten)]
+    pub meta: VersionMeta,
     /// Who registered the version.
     pub registered_by: String,
     /// When it was registered (unix ms).
@@ -167,6 +182,9 @@ pub struct ModelVersion {
 /// What the caller supplies to register a new version.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NewVersion {
+    /// Descriptive fields.
+    #[serde(flatten)]
+    pub meta: VersionMeta,
     /// sha256 of the artifact, lowercase hex (64 characters).
     pub artifact_digest: String,
     /// Size of the artifact in bytes.
@@ -174,23 +192,9 @@ pub struct NewVersion {
     /// Artifact format, e.g. "onnx".
     pub format: String,
     /// Preferred engine.
-    pub engine_hint: Option<String>,
+    pub engine_hint: Option<EngineChoice>,
     /// Inputs and outputs of the model.
-    pub signature: Option<Value>,
-    /// Feature schema.
-    pub feature_schema: Option<Value>,
-    /// Training parameters.
-    pub params: BTreeMap<String, String>,
-    /// Evaluation metrics (finite numbers).
-    pub metrics: BTreeMap<String, f64>,
-    /// Where the version came from.
-    pub lineage: Lineage,
-    /// Model card, Markdown.
-    pub model_card: Option<String>,
-    /// Reference data profile.
-    pub reference_profile: Option<Value>,
-    /// Tags on the version.
-    pub tags: Tags,
+    pub signature: Option<ModelSignature>,
 }
 
 /// One recorded change of the registry.
@@ -202,8 +206,8 @@ pub struct AuditEvent {
     pub at: i64,
     /// Who made the change.
     pub actor: String,
-    /// What was done, e.g. "create_version" or "transition_stage".
-    pub action: String,
+    /// What was done, e.g. `create_version` or `transition_stage`.
+    pub action: AuditAction,
     /// Model the change applies to.
     pub model: String,
     /// Version the change applies to, if any.

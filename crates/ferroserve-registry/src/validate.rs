@@ -2,7 +2,7 @@
 //! version fields.
 
 use crate::error::{RegistryError, Result};
-use crate::types::NewVersion;
+use crate::types::{NewVersion, VersionMeta};
 
 const MAX_MODEL_NAME: usize = 128;
 const MAX_ALIAS: usize = 64;
@@ -142,15 +142,25 @@ pub(crate) fn new_version(v: &NewVersion) -> Result<()> {
             "format is empty (expected e.g. \"onnx\")".into(),
         ));
     }
-    if let Some((k, m)) = v.metrics.iter().find(|(_, m)| !m.is_finite()) {
+    version_meta(&v.meta)
+}
+
+/// Checks the descriptive fields of a version.
+pub(crate) fn version_meta(meta: &VersionMeta) -> Result<()> {
+    if let Some((k, m)) = meta.metrics.iter().find(|(_, m)| !m.is_finite()) {
         return Err(RegistryError::Invalid(format!(
             "metric '{k}' is {m}; metrics must be finite numbers"
         )));
     }
-    if let Some(d) = &v.lineage.data_sha256 {
+    if let Some(d) = &meta.lineage.data_sha256 {
         sha256_hex("lineage.data_sha256", d)?;
     }
-    for (k, val) in &v.tags {
+    if let Some(schema) = &meta.feature_schema {
+        schema
+            .check()
+            .map_err(|e| RegistryError::Invalid(e.message))?;
+    }
+    for (k, val) in &meta.tags {
         tag(k, val)?;
     }
     Ok(())

@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 use sqlx::Row;
 
+use crate::audit_action::AuditAction;
 use crate::db::{self, Audit};
 use crate::error::{RegistryError, Result};
 use crate::registry::Registry;
@@ -83,7 +84,7 @@ impl Registry {
         snapshot["aliases"] = json!(aliases);
         let event = Audit {
             actor,
-            action: "delete_version",
+            action: AuditAction::DeleteVersion,
             model,
             version: Some(version),
             before: Some(snapshot),
@@ -106,7 +107,7 @@ impl Registry {
         validate::new_version(&new)?;
         let mut tx = self.pool.begin().await?;
         db::lock_model(&mut tx, model).await?;
-        if let Some(parent) = new.lineage.parent_version {
+        if let Some(parent) = new.meta.lineage.parent_version {
             if db::fetch_version(&mut tx, model, parent).await?.is_none() {
                 return Err(RegistryError::Invalid(format!(
                     "lineage.parent_version {parent} does not exist: model '{model}' has no version {parent}"
@@ -132,20 +133,14 @@ impl Registry {
             format: new.format,
             engine_hint: new.engine_hint,
             signature: new.signature,
-            feature_schema: new.feature_schema,
-            params: new.params,
-            metrics: new.metrics,
-            lineage: new.lineage,
-            model_card: new.model_card,
-            reference_profile: new.reference_profile,
-            tags: new.tags,
+            meta: new.meta,
             registered_by: actor.to_owned(),
             created_at: now,
         };
         db::insert_version(&mut tx, &version).await?;
         let event = Audit {
             actor,
-            action: "create_version",
+            action: AuditAction::CreateVersion,
             model,
             version: Some(version.version),
             before: None,
@@ -186,7 +181,7 @@ impl Registry {
         version: i64,
         actor: &str,
     ) -> Result<ModelVersion> {
-        self.update_version(model, version, actor, "mark_version_ready", |v| {
+        self.update_version(model, version, actor, AuditAction::MarkVersionReady, |v| {
             require_pending(v)?;
             v.status = VersionStatus::Ready;
             Ok(())
@@ -202,7 +197,7 @@ impl Registry {
         reason: &str,
         actor: &str,
     ) -> Result<ModelVersion> {
-        self.update_version(model, version, actor, "mark_version_failed", |v| {
+        self.update_version(model, version, actor, AuditAction::MarkVersionFailed, |v| {
             require_pending(v)?;
             v.status = VersionStatus::Failed {
                 reason: reason.to_owned(),
@@ -257,7 +252,7 @@ impl Registry {
                 db::update_version(&mut tx, &archived).await?;
                 let event = Audit {
                     actor,
-                    action: "transition_stage",
+                    action: AuditAction::TransitionStage,
                     model,
                     version: Some(old.version),
                     before: Some(db::snapshot(&old)?),
@@ -271,7 +266,7 @@ impl Registry {
         db::update_version(&mut tx, &after).await?;
         let event = Audit {
             actor,
-            action: "transition_stage",
+            action: AuditAction::TransitionStage,
             model,
             version: Some(version),
             before: Some(db::snapshot(&before)?),
@@ -292,8 +287,8 @@ impl Registry {
         actor: &str,
     ) -> Result<ModelVersion> {
         validate::tag(key, value)?;
-        self.update_version(model, version, actor, "set_version_tag", |v| {
-            v.tags.insert(key.to_owned(), value.to_owned());
+        self.update_version(model, version, actor, AuditAction::SetVersionTag, |v| {
+            v.meta.tags.insert(key.to_owned(), value.to_owned());
             Ok(())
         })
         .await
@@ -307,8 +302,9 @@ impl Registry {
         key: &str,
         actor: &str,
     ) -> Result<ModelVersion> {
-        self.update_version(model, version, actor, "delete_version_tag", |v| {
-            v.tags
+        self.update_version(model, version, actor, AuditAction::DeleteVersionTag, |v| {
+            v.meta
+                .tags
                 .remove(key)
                 .map(|_| ())
                 .ok_or_else(|| RegistryError::TagNotFound {
@@ -327,8 +323,8 @@ impl Registry {
         card: Option<String>,
         actor: &str,
     ) -> Result<ModelVersion> {
-        self.update_version(model, version, actor, "set_model_card", |v| {
-            v.model_card = card;
+        self.update_version(model, version, actor, AuditAction::SetModelCard, |v| {
+            v.meta.model_card = card;
             Ok(())
         })
         .await
@@ -342,10 +338,16 @@ impl Registry {
         profile: Option<Value>,
         actor: &str,
     ) -> Result<ModelVersion> {
-        self.update_version(model, version, actor, "set_reference_profile", |v| {
-            v.reference_profile = profile;
-            Ok(())
-        })
+        self.update_version(
+            model,
+            version,
+            actor,
+            AuditAction::SetReferenceProfile,
+            |v| {
+                v.meta.reference_profile = profile;
+                Ok(())
+            },
+        )
         .await
     }
 
@@ -355,7 +357,7 @@ impl Registry {
         model: &str,
         version: i64,
         actor: &str,
-        action: &str,
+        action: AuditAction,
         change: impl FnOnce(&mut ModelVersion) -> Result<()>,
     ) -> Result<ModelVersion> {
         let mut tx = self.pool.begin().await?;

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use ferroserve_core::{ErrorKind, InferError};
 use ferroserve_jobs::JobError;
 use ferroserve_registry::RegistryError;
-use ferroserve_serving::lifecycle::LifecycleError;
+use ferroserve_serving::ServingError;
 
 /// An error returned by a handler.
 #[derive(Debug)]
@@ -18,8 +18,8 @@ impl From<InferError> for ApiError {
     }
 }
 
-impl From<LifecycleError> for ApiError {
-    fn from(e: LifecycleError) -> Self {
+impl From<ServingError> for ApiError {
+    fn from(e: ServingError) -> Self {
         ApiError(e.into())
     }
 }

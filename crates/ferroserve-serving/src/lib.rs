@@ -5,14 +5,17 @@
 //! model registry.
 
 pub mod cache;
+pub mod error;
 pub mod ewma;
 pub mod guard;
 pub mod lifecycle;
 pub mod manager;
+pub mod model_config;
 pub mod pipeline;
 pub mod redis_link;
 pub mod repository;
 pub mod request_metrics;
 
+pub use error::ServingError;
 pub use manager::{ModelManager, ModelSpec, ServedVersion};
 pub use pipeline::{Answer, Call, Decoded, Pipeline};

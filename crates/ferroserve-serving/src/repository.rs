@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ferroserve_backend::{EngineChoice, ModelSource};
-use ferroserve_core::FeatureSchema;
-use serde::Deserialize;
-
-use crate::guard::ProtectionPolicy;
-use crate::manager::ModelSpec;
 use ferroserve_batcher::BatcherConfig;
+use ferroserve_core::FeatureSchema;
+
+use crate::error::{Result, ServingError};
+use crate::manager::ModelSpec;
+use crate::model_config::{ModelServingConfig, VersionPolicy};
 
 /// Name of the ONNX file inside a version folder.
 pub const MODEL_FILE: &str = "model.onnx";
@@ -31,101 +31,28 @@ pub struct ServingDefaults {
     pub batching: BatcherConfig,
 }
 
-/// Which versions of a model to serve (Triton's version policy).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase", deny_unknown_fields)]
-pub enum VersionPolicy {
-    /// The N highest versions.
-    Latest(usize),
-    /// Every version found.
-    All(bool),
-    /// Only these versions.
-    Specific(Vec<u64>),
-}
-
-impl VersionPolicy {
-    /// Refuses a policy that selects no version at all.
-    fn check(&self) -> Result<(), &'static str> {
-        match self {
-            VersionPolicy::Latest(0) => Err("latest = 0 selects no version; use 1 or more"),
-            VersionPolicy::All(false) => Err("all = false selects no version; use all = true"),
-            VersionPolicy::Specific(list) if list.is_empty() => {
-                Err("specific = [] selects no version; name at least one")
-            }
-            _ => Ok(()),
-        }
-    }
-}
-
-impl Default for VersionPolicy {
-    fn default() -> Self {
-        VersionPolicy::Latest(1)
-    }
-}
-
-/// Per-model `config.toml` of a model repository.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ModelConfig {
-    /// Engine for this model: `auto`, `onnxruntime` or `tract`.
-    pub engine: Option<EngineChoice>,
-    /// Intra-op threads per engine session.
-    pub intra_op_threads: Option<usize>,
-    /// Batching knobs; fields left out take the server defaults.
-    pub batching: Option<toml::Table>,
-    /// Versions to serve; default: the latest one.
-    pub version_policy: VersionPolicy,
-    /// Result cache: `[cache]` with `enabled` and `ttl_s`.
-    pub cache: crate::cache::ModelCachePolicy,
-    /// Token buckets: `[rate_limit]` with `model` and `per_client` limits.
-    pub rate_limit: crate::guard::rate_limit::ModelRateLimit,
-    /// Requests one version serves at once.
-    pub max_concurrent_requests: Option<usize>,
-    /// Circuit breaker: `[breaker]`.
-    pub breaker: crate::guard::breaker::BreakerPolicy,
-    /// Fallbacks while the breaker is open: `[[fallback]]`, in order.
-    pub fallback: Vec<crate::guard::fallback::Fallback>,
-}
-
-impl ModelConfig {
-    /// The protection settings of this model.
-    pub fn protection(&self) -> ProtectionPolicy {
-        ProtectionPolicy {
-            rate_limit: self.rate_limit,
-            max_concurrent_requests: self.max_concurrent_requests,
-            breaker: self.breaker,
-            fallback: self.fallback.clone(),
-        }
-    }
-}
-
-/// A problem with the repository's layout or files.
-#[derive(Debug, thiserror::Error)]
-#[error("model repository: {0}")]
-pub struct RepositoryError(String);
-
 /// Lists the model versions of a Triton-layout repository to serve.
-pub fn scan(dir: &Path, defaults: &ServingDefaults) -> Result<Vec<ModelSpec>, RepositoryError> {
+pub fn scan(dir: &Path, defaults: &ServingDefaults) -> Result<Vec<ModelSpec>> {
     let mut specs = Vec::new();
     for model_dir in sorted_dirs(dir)? {
         let name = file_name(&model_dir)?;
         let config = read_config(&model_dir)?;
         let protection = config.protection();
-        protection
-            .validate()
-            .map_err(|e| RepositoryError(format!("model '{name}': config.toml: {}", e.message)))?;
-        let batching = match &config.batching {
-            Some(overrides) => defaults.batching.with_overrides(overrides).map_err(|e| {
-                RepositoryError(format!(
+        protection.validate().map_err(|e| {
+            ServingError::Repository(format!("model '{name}': config.toml: {}", e.message))
+        })?;
+        let batching = defaults
+            .batching
+            .with_overrides(&config.batching)
+            .map_err(|e| {
+                ServingError::Repository(format!(
                     "{}: [batching] {}",
                     model_dir.join(CONFIG_FILE).display(),
                     e.message
                 ))
-            })?,
-            None => defaults.batching.clone(),
-        };
+            })?;
         config.cache.validate().map_err(|e| {
-            RepositoryError(format!(
+            ServingError::Repository(format!(
                 "{}: [cache] {}",
                 model_dir.join(CONFIG_FILE).display(),
                 e.message
@@ -140,7 +67,7 @@ pub fn scan(dir: &Path, defaults: &ServingDefaults) -> Result<Vec<ModelSpec>, Re
             };
             let file = version_dir.join(MODEL_FILE);
             if !file.is_file() {
-                return Err(RepositoryError(format!(
+                return Err(ServingError::Repository(format!(
                     "{} has no {MODEL_FILE}",
                     version_dir.display()
                 )));
@@ -148,26 +75,21 @@ pub fn scan(dir: &Path, defaults: &ServingDefaults) -> Result<Vec<ModelSpec>, Re
             versions.push((number, file));
         }
         if versions.is_empty() {
-            return Err(RepositoryError(format!(
+            return Err(ServingError::Repository(format!(
                 "{} has no version folder (expected {}/1/{MODEL_FILE})",
                 model_dir.display(),
                 model_dir.display()
             )));
         }
         versions.sort_by_key(|(n, _)| *n);
-        config.version_policy.check().map_err(|why| {
-            RepositoryError(format!(
-                "{}: version_policy {why}: the model would have nothing to serve",
-                model_dir.join(CONFIG_FILE).display()
-            ))
-        })?;
         let chosen: Vec<(u64, PathBuf)> = match &config.version_policy {
+            VersionPolicy::Serving => versions.split_off(versions.len().saturating_sub(1)),
             VersionPolicy::Latest(n) => versions.split_off(versions.len().saturating_sub(*n)),
-            VersionPolicy::All(_) => versions,
+            VersionPolicy::All => versions,
             VersionPolicy::Specific(wanted) => {
                 for w in wanted {
-                    if !versions.iter().any(|(n, _)| n == w) {
-                        return Err(RepositoryError(format!(
+                    if !versions.iter().any(|(n, _)| i64::try_from(*n) == Ok(*w)) {
+                        return Err(ServingError::Repository(format!(
                             "model '{name}': version_policy names version {w}, which is not in {}",
                             model_dir.display()
                         )));
@@ -175,7 +97,7 @@ pub fn scan(dir: &Path, defaults: &ServingDefaults) -> Result<Vec<ModelSpec>, Re
                 }
                 versions
                     .into_iter()
-                    .filter(|(n, _)| wanted.contains(n))
+                    .filter(|(n, _)| i64::try_from(*n).is_ok_and(|n| wanted.contains(&n)))
                     .collect()
             }
         };
@@ -200,16 +122,14 @@ pub fn scan(dir: &Path, defaults: &ServingDefaults) -> Result<Vec<ModelSpec>, Re
 
 /// A model given as `NAME=PATH`: version 1, server defaults, and the
 /// `features.json` beside the file when there is one.
-pub fn single_file(
-    name: &str,
-    path: &Path,
-    defaults: &ServingDefaults,
-) -> Result<ModelSpec, RepositoryError> {
+pub fn single_file(name: &str, path: &Path, defaults: &ServingDefaults) -> Result<ModelSpec> {
     if name.is_empty() || name.contains('/') {
-        return Err(RepositoryError(format!("invalid model name {name:?}")));
+        return Err(ServingError::Repository(format!(
+            "invalid model name {name:?}"
+        )));
     }
     if !path.is_file() {
-        return Err(RepositoryError(format!(
+        return Err(ServingError::Repository(format!(
             "model file {} does not exist",
             path.display()
         )));
@@ -229,32 +149,30 @@ pub fn single_file(
 }
 
 /// Reads a feature schema file if it exists.
-pub fn read_schema(path: &Path) -> Result<Option<Arc<FeatureSchema>>, RepositoryError> {
+pub fn read_schema(path: &Path) -> Result<Option<Arc<FeatureSchema>>> {
     if !path.is_file() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| RepositoryError(format!("cannot read {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| ServingError::repository_read(path, e))?;
     FeatureSchema::from_json(&text)
         .map(|s| Some(Arc::new(s)))
-        .map_err(|e| RepositoryError(format!("{}: {}", path.display(), e.message)))
+        .map_err(|e| ServingError::Repository(format!("{}: {}", path.display(), e.message)))
 }
 
-fn read_config(model_dir: &Path) -> Result<ModelConfig, RepositoryError> {
+fn read_config(model_dir: &Path) -> Result<ModelServingConfig> {
     let path = model_dir.join(CONFIG_FILE);
     if !path.is_file() {
-        return Ok(ModelConfig::default());
+        return Ok(ModelServingConfig::default());
     }
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| RepositoryError(format!("cannot read {}: {e}", path.display())))?;
-    toml::from_str(&text).map_err(|e| RepositoryError(format!("{}: {e}", path.display())))
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| ServingError::repository_read(&path, e))?;
+    ModelServingConfig::from_repository_toml(&text, &path)
 }
 
-fn sorted_dirs(dir: &Path) -> Result<Vec<PathBuf>, RepositoryError> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| RepositoryError(format!("cannot read {}: {e}", dir.display())))?;
+fn sorted_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| ServingError::repository_read(dir, e))?;
     let mut dirs: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
+        .filter_map(std::result::Result::ok)
         .map(|e| e.path())
         .filter(|p| p.is_dir())
         .collect();
@@ -262,11 +180,13 @@ fn sorted_dirs(dir: &Path) -> Result<Vec<PathBuf>, RepositoryError> {
     Ok(dirs)
 }
 
-fn file_name(path: &Path) -> Result<String, RepositoryError> {
+fn file_name(path: &Path) -> Result<String> {
     path.file_name()
         .and_then(|n| n.to_str())
         .map(str::to_string)
-        .ok_or_else(|| RepositoryError(format!("{} is not a valid UTF-8 name", path.display())))
+        .ok_or_else(|| {
+            ServingError::Repository(format!("{} is not a valid UTF-8 name", path.display()))
+        })
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context;
-use ferroserve_registry::Stage;
+use ferroserve_core::FeatureSchema;
+use ferroserve_registry::{Stage, VersionMeta};
 use ferroserve_serving::lifecycle::{Lifecycle, RegisterVersion, SERVER_ACTOR};
 
 const MODEL: &[u8] = include_bytes!("../../../examples/iris/model.onnx");
@@ -31,21 +32,24 @@ pub async fn seed_registry(lifecycle: &Lifecycle) -> anyhow::Result<()> {
         .await
         .context("cannot store the bundled iris model")?;
     let request = RegisterVersion {
-        artifact_sha256: artifact.sha256,
+        artifact_digest: artifact.sha256,
         description: Some("Iris flower classifier (the bundled example)".to_owned()),
-        feature_schema: Some(
-            serde_json::from_str(FEATURES).context("bundled iris feature schema")?,
-        ),
-        params: BTreeMap::from([
-            ("estimator".to_owned(), "RandomForestClassifier".to_owned()),
-            ("n_estimators".to_owned(), "10".to_owned()),
-            ("max_depth".to_owned(), "4".to_owned()),
-            ("random_state".to_owned(), "0".to_owned()),
-        ]),
-        model_card: Some(CARD.to_owned()),
-        reference_profile: Some(
-            serde_json::from_str(PROFILE).context("bundled iris reference profile")?,
-        ),
+        meta: VersionMeta {
+            feature_schema: Some(
+                FeatureSchema::from_json(FEATURES).context("bundled iris feature schema")?,
+            ),
+            params: BTreeMap::from([
+                ("estimator".to_owned(), "RandomForestClassifier".to_owned()),
+                ("n_estimators".to_owned(), "10".to_owned()),
+                ("max_depth".to_owned(), "4".to_owned()),
+                ("random_state".to_owned(), "0".to_owned()),
+            ]),
+            model_card: Some(CARD.to_owned()),
+            reference_profile: Some(
+                serde_json::from_str(PROFILE).context("bundled iris reference profile")?,
+            ),
+            ..VersionMeta::default()
+        },
         stage: Some(Stage::Production),
         ..RegisterVersion::default()
     };

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ferroserve_backend::Engines;
-use ferroserve_registry::{ArtifactStore, Backend, Registry};
+use ferroserve_registry::{ArtifactStore, DbKind, Registry};
 use ferroserve_serving::lifecycle::{Lifecycle, SERVER_ACTOR};
 
 /// Where the registry and its artifacts live.
@@ -114,7 +114,7 @@ pub async fn open_and_recover(
 ) -> anyhow::Result<Lifecycle> {
     let lifecycle = open(settings, engines, Access::Create).await?;
     let (registry, artifacts) = (lifecycle.registry(), lifecycle.artifacts());
-    let shared = registry.backend() != Backend::Sqlite;
+    let shared = registry.db_kind() != DbKind::Sqlite;
     let grace = if shared {
         Duration::from_secs(3600)
     } else {

@@ -20,7 +20,7 @@ use crate::error::panic_message;
 use crate::{check_inputs, Backend, BackendError, LoadOptions, LoadedModel, ModelSource, Runner};
 
 /// Engine name used in configuration and messages.
-pub const ENGINE: &str = "onnxruntime";
+pub const ENGINE: &str = crate::EngineChoice::OnnxRuntime.as_str();
 
 /// The ONNX Runtime engine. Cheap to clone; every clone shares the one
 /// runtime the process loaded.

@@ -1,7 +1,7 @@
 //! The audit log, and reconnecting to an existing registry.
 
 use ferroserve_core::ErrorKind;
-use ferroserve_registry::{AuditFilter, AuditOrder, Registry};
+use ferroserve_registry::{AuditAction, AuditFilter, AuditOrder, Registry};
 use serde_json::json;
 use sqlx::Connection;
 
@@ -194,7 +194,13 @@ pub(crate) async fn recorded_events(reg: Registry, _url: String) {
     model_with_ready_versions(&reg, "iris", 1).await;
     let details = json!({"from": 1, "to": 2, "reason": "warm-up failed"});
     let ev = reg
-        .record_event("iris", Some(2), "serving_failed", details.clone(), "server")
+        .record_event(
+            "iris",
+            Some(2),
+            AuditAction::ServingFailed,
+            details.clone(),
+            "server",
+        )
         .await
         .expect("record");
     assert_eq!(
@@ -211,7 +217,13 @@ pub(crate) async fn recorded_events(reg: Registry, _url: String) {
 
     // History outlives models: the model need not exist.
     let gone = reg
-        .record_event("retired", None, "serving_swapped", json!({}), "server")
+        .record_event(
+            "retired",
+            None,
+            AuditAction::ServingSwapped,
+            json!({}),
+            "server",
+        )
         .await
         .expect("no such model");
     assert!(gone.id > ev.id);
@@ -219,16 +231,31 @@ pub(crate) async fn recorded_events(reg: Registry, _url: String) {
 
     for action in ["", "Serving", "serving-failed", &"a".repeat(65)] {
         let e = reg
-            .record_event("iris", None, action, json!({}), "server")
+            .record_event("iris", None, AuditAction::from(action), json!({}), "server")
             .await
             .expect_err(action);
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "{action}");
         assert!(e.to_string().starts_with("audit action"), "{e}");
     }
     let e = reg
-        .record_event("a b", None, "serving_failed", json!({}), "server")
+        .record_event("a b", None, AuditAction::ServingFailed, json!({}), "server")
         .await
         .expect_err("bad model name");
     assert!(e.to_string().starts_with("model name 'a b'"), "{e}");
     assert_eq!(last_event(&reg, "iris").await, ev);
+    // An action this build has no name for is kept as it was recorded.
+    let other = reg
+        .record_event(
+            "iris",
+            None,
+            AuditAction::Other("retrained".into()),
+            json!({}),
+            "trainer",
+        )
+        .await
+        .expect("record");
+    let read = last_event(&reg, "iris").await;
+    assert_eq!(read, other);
+    assert_eq!(read.action, AuditAction::Other("retrained".into()));
+    assert_eq!(read.action, "retrained");
 }

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use ferroserve_registry::{AuditEvent, AuditFilter, Lineage, NewVersion, Registry};
-use serde_json::json;
+use ferroserve_core::{DataType, Dim, EngineChoice, ModelSignature, TensorSpec};
+use ferroserve_registry::{AuditEvent, AuditFilter, Lineage, NewVersion, Registry, VersionMeta};
 
 pub(crate) const ACTOR: &str = "alice";
 
@@ -16,19 +16,28 @@ pub(crate) fn new_version(n: u8) -> NewVersion {
         artifact_digest: digest(n),
         artifact_size: 1234,
         format: "onnx".into(),
-        engine_hint: Some("tract".into()),
-        signature: Some(json!({"inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 4]}]})),
-        params: BTreeMap::from([("max_depth".to_string(), "4".to_string())]),
-        metrics: BTreeMap::from([("accuracy".to_string(), 0.97)]),
-        lineage: Lineage {
-            data_uri: Some("s3://data/iris.csv".into()),
-            data_sha256: Some(digest(0xdd)),
-            code_commit: Some("abc123".into()),
-            run_id: Some("run-1".into()),
-            parent_version: None,
+        engine_hint: Some(EngineChoice::Tract),
+        signature: Some(ModelSignature {
+            inputs: vec![TensorSpec::new(
+                "x",
+                DataType::Fp32,
+                vec![Dim::Dynamic, Dim::Fixed(4)],
+            )],
+            outputs: Vec::new(),
+        }),
+        meta: VersionMeta {
+            params: BTreeMap::from([("max_depth".to_string(), "4".to_string())]),
+            metrics: BTreeMap::from([("accuracy".to_string(), 0.97)]),
+            lineage: Lineage {
+                data_uri: Some("s3://data/iris.csv".into()),
+                data_sha256: Some(digest(0xdd)),
+                code_commit: Some("abc123".into()),
+                run_id: Some("run-1".into()),
+                parent_version: None,
+            },
+            model_card: Some("# Iris\nA forest.".into()),
+            ..VersionMeta::default()
         },
-        model_card: Some("# Iris\nA forest.".into()),
-        ..NewVersion::default()
     }
 }
 

@@ -45,6 +45,7 @@ on_both_backends!(
     versions::version_metadata,
     versions::ready_versions,
     versions::delete_version_rules,
+    versions::unreadable_stored_fields_name_the_version,
     stages::stage_transitions,
     aliases::aliases_and_resolve,
     audit::audit_log,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use ferroserve_core::ErrorKind;
 use ferroserve_registry::{AuditFilter, Registry, RegistryError, Stage, VersionStatus};
 use serde_json::json;
+use sqlx::Connection;
 
 use crate::helpers::*;
 
@@ -22,15 +23,15 @@ pub(crate) async fn version_numbers_and_fields(reg: Registry, _url: String) {
     );
     assert_eq!(v1.registered_by, ACTOR);
     let mut nv = new_version(2);
-    nv.lineage.parent_version = Some(1);
+    nv.meta.lineage.parent_version = Some(1);
     let v2 = reg.create_version("iris", nv, ACTOR).await.expect("v2");
     assert_eq!(v2.version, 2);
     assert_eq!(reg.get_version("iris", 1).await.expect("get"), v1);
     let all = reg.list_versions("iris").await.expect("list");
     assert_eq!(all.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2]);
-    assert_eq!(all[1].lineage.parent_version, Some(1));
-    assert_eq!(all[1].metrics["accuracy"], 0.97);
-    assert_eq!(all[1].model_card.as_deref(), Some("# Iris\nA forest."));
+    assert_eq!(all[1].meta.lineage.parent_version, Some(1));
+    assert_eq!(all[1].meta.metrics["accuracy"], 0.97);
+    assert_eq!(all[1].meta.model_card.as_deref(), Some("# Iris\nA forest."));
 
     // Versions are numbered per model.
     reg.create_model("other", "", BTreeMap::new(), ACTOR)
@@ -62,14 +63,14 @@ pub(crate) async fn version_numbers_and_fields(reg: Registry, _url: String) {
         .expect_err("bad digest");
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     let mut bad = new_version(1);
-    bad.metrics.insert("loss".into(), f64::NAN);
+    bad.meta.metrics.insert("loss".into(), f64::NAN);
     let e = reg
         .create_version("iris", bad, ACTOR)
         .await
         .expect_err("nan metric");
     assert!(e.to_string().contains("metric 'loss'"), "{e}");
     let mut bad = new_version(1);
-    bad.lineage.parent_version = Some(9);
+    bad.meta.lineage.parent_version = Some(9);
     let e = reg
         .create_version("iris", bad, ACTOR)
         .await
@@ -157,7 +158,7 @@ pub(crate) async fn version_metadata(reg: Registry, _url: String) {
         .set_version_tag("iris", 1, "validated", "yes", ACTOR)
         .await
         .expect("tag");
-    assert_eq!(v.tags["validated"], "yes");
+    assert_eq!(v.meta.tags["validated"], "yes");
     let ev = last_event(&reg, "iris").await;
     assert_eq!(
         ev.after.expect("after")["tags"],
@@ -184,13 +185,13 @@ pub(crate) async fn version_metadata(reg: Registry, _url: String) {
         .set_model_card("iris", 1, Some(card.into()), ACTOR)
         .await
         .expect("card");
-    assert_eq!(v.model_card.as_deref(), Some(card));
+    assert_eq!(v.meta.model_card.as_deref(), Some(card));
     let profile = json!({"features": {"sepal_length": {"mean": 5.8, "histogram": [1, 2, 3]}}});
     reg.set_reference_profile("iris", 1, Some(profile.clone()), ACTOR)
         .await
         .expect("profile");
     let got = reg.get_version("iris", 1).await.expect("get");
-    assert_eq!(got.reference_profile, Some(profile.clone()));
+    assert_eq!(got.meta.reference_profile, Some(profile.clone()));
     let ev = last_event(&reg, "iris").await;
     assert_eq!(ev.action, "set_reference_profile");
     assert_eq!(ev.before.expect("before")["reference_profile"], json!(null));
@@ -341,4 +342,50 @@ pub(crate) async fn delete_version_rules(reg: Registry, _url: String) {
             .expect_err("missing model"),
         RegistryError::ModelNotFound("nope".into())
     );
+}
+
+pub(crate) async fn unreadable_stored_fields_name_the_version(reg: Registry, url: String) {
+    model_with_ready_versions(&reg, "iris", 2).await;
+    let got = reg.get_version("iris", 1).await.expect("get");
+    assert_eq!(got.signature, new_version(1).signature, "typed round trip");
+    assert_eq!(got.engine_hint, new_version(1).engine_hint);
+    let mut conn = sqlx::AnyConnection::connect(&url).await.expect("connect");
+    for (column, text, said) in [
+        ("signature", "{\"inputs\": 3}", "signature"),
+        (
+            "feature_schema",
+            "{\"features\": [{\"name\": \"a\"}, {\"name\": \"a\"}]}",
+            "appears twice",
+        ),
+        ("engine_hint", "cuda", "unknown engine \"cuda\""),
+    ] {
+        sqlx::query(&format!(
+            "UPDATE model_versions SET {column} = $1 WHERE model = 'iris' AND version = 2"
+        ))
+        .bind(text)
+        .execute(&mut conn)
+        .await
+        .expect("corrupt the row");
+        let err = reg.get_version("iris", 2).await.expect_err(column);
+        assert!(
+            matches!(&err, RegistryError::UnreadableVersion { model, version: 2, field, .. }
+                if model == "iris" && *field == column),
+            "{err:?}"
+        );
+        assert_eq!(err.kind(), ErrorKind::Internal);
+        let message = err.to_string();
+        assert!(
+            message.starts_with("version 2 of model 'iris' has an unreadable")
+                && message.contains(said),
+            "{message}"
+        );
+        sqlx::query(&format!(
+            "UPDATE model_versions SET {column} = NULL WHERE model = 'iris' AND version = 2"
+        ))
+        .execute(&mut conn)
+        .await
+        .expect("clear the column");
+    }
+    // Version 1 was never touched and still reads.
+    assert_eq!(reg.get_version("iris", 1).await.expect("get"), got);
 }

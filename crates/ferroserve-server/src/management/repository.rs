@@ -3,6 +3,7 @@
 //! and stop serving one, as `tritonclient`'s repository calls expect.
 
 use axum::Json;
+use ferroserve_registry::AuditAction;
 use ferroserve_serving::lifecycle::{Controller, IndexEntry};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -55,7 +56,15 @@ pub(crate) async fn load(
         .as_deref()
         .and_then(|v| v.parse().ok());
     let details = json!({ "via": "repository_api", "serving_version": status.serving_version });
-    audit(&c, &path.model, version, "model_loaded", details, &actor).await;
+    audit(
+        &c,
+        &path.model,
+        version,
+        AuditAction::ModelLoaded,
+        details,
+        &actor,
+    )
+    .await;
     Ok(Json(json!({})))
 }
 
@@ -68,7 +77,15 @@ pub(crate) async fn unload(
 ) -> Result<Json<Value>, ApiError> {
     c.unload(&path.model).await?;
     let details = json!({ "via": "repository_api" });
-    audit(&c, &path.model, None, "model_unloaded", details, &actor).await;
+    audit(
+        &c,
+        &path.model,
+        None,
+        AuditAction::ModelUnloaded,
+        details,
+        &actor,
+    )
+    .await;
     Ok(Json(json!({})))
 }
 
@@ -78,15 +95,15 @@ async fn audit(
     c: &Controller,
     model: &str,
     version: Option<i64>,
-    action: &str,
+    action: AuditAction,
     details: Value,
     actor: &str,
 ) {
     let registry = c.lifecycle().registry();
     if let Err(e) = registry
-        .record_event(model, version, action, details, actor)
+        .record_event(model, version, action.clone(), details, actor)
         .await
     {
-        tracing::warn!(model, action, error = %e, "cannot record the change in the audit log");
+        tracing::warn!(model, action = %action, error = %e, "cannot record the change in the audit log");
     }
 }

@@ -176,6 +176,7 @@ pub(crate) async fn card(
 ) -> Result<Response, ApiError> {
     let version = path.fetch(&c).await?;
     let card = version
+        .meta
         .model_card
         .ok_or_else(|| missing(&path, "model card"))?;
     Ok((
@@ -205,7 +206,7 @@ pub(crate) async fn lineage(
     PathOf(path): PathOf<VersionPath>,
 ) -> Result<Json<Lineage>, ApiError> {
     let version = path.fetch(&c).await?;
-    Ok(Json(version.lineage))
+    Ok(Json(version.meta.lineage))
 }
 
 /// `GET /api/v1/models/{model}/versions/{version}/profile`.
@@ -215,6 +216,7 @@ pub(crate) async fn profile(
 ) -> Result<Json<Value>, ApiError> {
     let version = path.fetch(&c).await?;
     version
+        .meta
         .reference_profile
         .map(Json)
         .ok_or_else(|| missing(&path, "reference profile"))

@@ -14,16 +14,12 @@ use std::time::{Duration, Instant};
 use ferroserve_core::{InferError, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::error::ServingError;
 use crate::ewma::Ewma;
 use crate::redis_link::{RedisLink, RedisOutcome};
 use ferroserve_core::telemetry;
 
 pub use key::{CacheKey, TRANSPORT_PARAMETERS};
-
-/// A cache setting the server or one model could not use.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("result cache: {0}")]
-pub struct CacheError(String);
 
 /// Server-wide cache settings.
 #[derive(Debug, Clone)]
@@ -158,12 +154,12 @@ pub struct ResultCache {
 impl ResultCache {
     /// Builds the cache; with a Redis link, answers are shared through it
     /// (and the server still starts and serves when Redis is down).
-    pub fn new(config: CacheConfig, redis: Option<Arc<RedisLink>>) -> Result<Self, CacheError> {
+    pub fn new(config: CacheConfig, redis: Option<Arc<RedisLink>>) -> Result<Self, ServingError> {
         if config.max_bytes == 0 {
-            return Err(CacheError("max_bytes must be at least 1".into()));
+            return Err(ServingError::Cache("max_bytes must be at least 1"));
         }
         if config.ttl.is_zero() {
-            return Err(CacheError("ttl must be at least 1 s".into()));
+            return Err(ServingError::Cache("ttl must be at least 1 s"));
         }
         Ok(ResultCache {
             l1: l1::L1::new(config.max_bytes),

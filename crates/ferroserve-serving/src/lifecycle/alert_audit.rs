@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use ferroserve_monitor::hub::{AlertSink, MONITOR_ACTOR};
-use ferroserve_registry::Registry;
+use ferroserve_registry::{AuditAction, Registry};
 
 /// An alert sink that records each alert as a `monitor_alert` event of
 /// its model (and version) in `registry`'s audit log; a failed write is
@@ -17,7 +17,13 @@ pub fn audit_alerts(registry: Registry) -> AlertSink {
         let body = body.clone();
         Box::pin(async move {
             if let Err(e) = registry
-                .record_event(&model, version, "monitor_alert", body, MONITOR_ACTOR)
+                .record_event(
+                    &model,
+                    version,
+                    AuditAction::MonitorAlert,
+                    body,
+                    MONITOR_ACTOR,
+                )
                 .await
             {
                 tracing::warn!(model = %model, error = %e, "cannot record the alert in the audit log");

@@ -8,9 +8,9 @@ use ferroserve_registry::{ModelVersion, ServingConfigRevision, Stage};
 use serde_json::Value;
 
 use super::config::ModelServingConfig;
-use super::error::{LifecycleError, Result};
 use super::plan::{ServingChange, ServingPlan, WhenNothingServes};
 use super::register::Lifecycle;
+use crate::error::{Result, ServingError};
 
 impl Lifecycle {
     /// What the registry says `model` should serve: its versions, aliases
@@ -66,7 +66,7 @@ impl Lifecycle {
     /// passes: a rollback to a version with another interface is refused.
     pub async fn rollback(&self, model: &str, actor: &str) -> Result<ModelVersion> {
         let target = self.registry().rollback_target(model).await?.ok_or_else(|| {
-            LifecycleError::conflict(format!(
+            ServingError::conflict(format!(
                 "model '{model}' has no earlier Production version that is still ready to roll back to"
             ))
         })?;

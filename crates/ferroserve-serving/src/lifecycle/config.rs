@@ -1,108 +1,18 @@
-//! Per-model serving config kept in the registry: which version serves,
-//! which others stay addressable, and the engine, batching and timeout
-//! settings they run with.
+//! What a registry model's serving config means: which version serves,
+//! which others stay addressable, and how each is loaded.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ferroserve_backend::EngineChoice;
+use ferroserve_batcher::BatcherConfig;
 use ferroserve_core::InferError;
 use ferroserve_registry::{ModelVersion, Stage, VersionStatus};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use crate::cache::ModelCachePolicy;
-use crate::guard::breaker::BreakerPolicy;
-use crate::guard::fallback::Fallback;
-use crate::guard::rate_limit::ModelRateLimit;
 use crate::guard::ProtectionPolicy;
+pub use crate::model_config::{ModelServingConfig, ServeTarget, VersionPolicy};
 use crate::repository::ServingDefaults;
-use ferroserve_batcher::BatcherConfig;
-use ferroserve_monitor::MonitorPolicy;
-
-/// Which version answers requests that name none.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase", deny_unknown_fields)]
-pub enum ServeTarget {
-    /// The newest version in `Production` (the default).
-    #[default]
-    Production,
-    /// The newest version in `Staging`.
-    Staging,
-    /// The newest ready version.
-    Latest,
-    /// The version an alias points to, e.g. `{"alias": "champion"}`.
-    Alias(String),
-    /// One pinned version, e.g. `{"version": 3}`.
-    Version(i64),
-}
-
-impl std::fmt::Display for ServeTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ServeTarget::Production => f.write_str("production"),
-            ServeTarget::Staging => f.write_str("staging"),
-            ServeTarget::Latest => f.write_str("latest"),
-            ServeTarget::Alias(alias) => write!(f, "alias '{alias}'"),
-            ServeTarget::Version(v) => write!(f, "version {v}"),
-        }
-    }
-}
-
-/// Which other versions stay addressable under `/versions/{v}`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase", deny_unknown_fields)]
-pub enum VersionPolicy {
-    /// Only the served version (the default).
-    #[default]
-    Serving,
-    /// The N newest ready versions as well, archived ones included (so
-    /// the version a promotion archived stays loaded, e.g. for a
-    /// `previous` fallback), e.g. `{"latest": 2}`.
-    Latest(usize),
-    /// These versions as well, e.g. `{"specific": [1, 3]}`.
-    Specific(Vec<i64>),
-    /// Every ready version.
-    All,
-}
-
-/// Serving config of one registered model. Fields left out take the server
-/// defaults, so `{}` is a valid config.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ModelServingConfig {
-    /// Which version answers requests that name none.
-    pub serve: ServeTarget,
-    /// Which other versions are loaded too.
-    pub version_policy: VersionPolicy,
-    /// Engine; else the version's engine hint, else the server default.
-    pub engine: Option<EngineChoice>,
-    /// Intra-op threads per engine session.
-    pub intra_op_threads: Option<usize>,
-    /// Batching knobs overriding the server defaults field by field.
-    pub batching: Map<String, Value>,
-    /// Deadline of requests that set none, in milliseconds.
-    pub request_timeout_ms: Option<u64>,
-    /// Allow a new version whose inputs or outputs differ from the served
-    /// one to be swapped in (off: such a swap is refused).
-    pub allow_interface_change: bool,
-    /// Result cache, e.g. `{"enabled": true, "ttl_s": 300}`; unset fields
-    /// take the server defaults.
-    pub cache: ModelCachePolicy,
-    /// Token buckets, e.g. `{"model": {"requests_per_s": 100, "burst":
-    /// 20}, "per_client": {"requests_per_s": 5, "burst": 5}}`.
-    pub rate_limit: ModelRateLimit,
-    /// Requests one version serves at once; more are refused (429).
-    pub max_concurrent_requests: Option<usize>,
-    /// Circuit breaker of each version, e.g. `{"failure_rate": 0.3}`.
-    pub breaker: BreakerPolicy,
-    /// What answers while a version's breaker is open, in order, e.g.
-    /// `[{"kind": "version", "version": "previous"}]`.
-    pub fallback: Vec<Fallback>,
-    /// Drift windows, data contract, online quality and alerts, e.g.
-    /// `{"window_rows": 500, "alerts": [{"rule": "feature_psi", "above": 0.25}]}`.
-    pub monitoring: MonitorPolicy,
-}
 
 /// How one version is loaded; a version is reloaded when this changes.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,95 +32,23 @@ pub struct LoadSettings {
 }
 
 impl ModelServingConfig {
-    /// Parses and checks a config as stored in the registry; an error
-    /// names the offending field.
-    pub fn from_value(value: &Value) -> Result<Self, InferError> {
-        if !value.is_object() {
-            return Err(InferError::invalid(
-                "serving config must be a JSON object, e.g. {\"serve\": \"production\"}",
-            ));
-        }
-        let config: ModelServingConfig = serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            InferError::invalid(format!(
-                "serving config: field '{path}': {}",
-                e.into_inner()
-            ))
-        })?;
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// Checks values that parse but cannot work.
-    pub fn validate(&self) -> Result<(), InferError> {
-        self.batching_over(&BatcherConfig::default())?;
-        if self.version_policy == VersionPolicy::Latest(0) {
-            return Err(InferError::invalid(
-                "serving config: version_policy latest must be at least 1",
-            ));
-        }
-        if self.intra_op_threads == Some(0) {
-            return Err(InferError::invalid(
-                "serving config: intra_op_threads must be at least 1",
-            ));
-        }
-        self.cache
-            .validate()
-            .map_err(|e| InferError::invalid(format!("serving config: {}", e.message)))?;
-        self.protection()
-            .validate()
-            .map_err(|e| InferError::invalid(format!("serving config: {}", e.message)))?;
-        self.monitoring
-            .validate()
-            .map_err(|e| InferError::invalid(format!("serving config: {e}")))?;
-        if self.request_timeout_ms == Some(0) {
-            return Err(InferError::invalid(
-                "serving config: request_timeout_ms must be at least 1",
-            ));
-        }
-        Ok(())
-    }
-
-    /// Batching knobs: `defaults` with this config's fields on top.
-    pub fn batching_over(&self, defaults: &BatcherConfig) -> Result<BatcherConfig, InferError> {
-        defaults
-            .with_overrides(&self.batching)
-            .map_err(|e| InferError::invalid(format!("serving config: batching: {}", e.message)))
-    }
-
     /// How `version` is loaded under this config and the server `defaults`.
     pub fn load_settings(
         &self,
         version: &ModelVersion,
         defaults: &ServingDefaults,
     ) -> Result<LoadSettings, InferError> {
-        let hint = match &version.engine_hint {
-            Some(hint) => Some(hint.parse::<EngineChoice>().map_err(|e| {
-                InferError::invalid(format!(
-                    "version {} has engine hint {hint:?}: {e}",
-                    version.version
-                ))
-            })?),
-            None => None,
-        };
         Ok(LoadSettings {
-            engine: self.engine.or(hint).unwrap_or(defaults.engine),
+            engine: self
+                .engine
+                .or(version.engine_hint)
+                .unwrap_or(defaults.engine),
             intra_op_threads: self.intra_op_threads.unwrap_or(defaults.intra_op_threads),
             batching: self.batching_over(&defaults.batching)?,
             request_timeout: self.request_timeout_ms.map(Duration::from_millis),
             cache: self.cache,
             protection: self.protection(),
         })
-    }
-
-    /// The protection settings of this model.
-    pub fn protection(&self) -> ProtectionPolicy {
-        ProtectionPolicy {
-            rate_limit: self.rate_limit,
-            max_concurrent_requests: self.max_concurrent_requests,
-            breaker: self.breaker,
-            fallback: self.fallback.clone(),
-        }
     }
 
     /// The version that should answer requests naming none, among
@@ -279,7 +117,7 @@ impl ModelServingConfig {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     /// A version of model `m` with the given stage and status.
     pub(crate) fn version(n: i64, stage: Stage, status: VersionStatus) -> ModelVersion {
@@ -293,13 +131,7 @@ pub(crate) mod tests {
             format: "onnx".into(),
             engine_hint: None,
             signature: None,
-            feature_schema: None,
-            params: BTreeMap::new(),
-            metrics: BTreeMap::new(),
-            lineage: Default::default(),
-            model_card: None,
-            reference_profile: None,
-            tags: Default::default(),
+            meta: Default::default(),
             registered_by: "t".into(),
             created_at: 0,
         }

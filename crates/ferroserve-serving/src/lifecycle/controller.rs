@@ -17,16 +17,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferroserve_backend::ModelSource;
-use ferroserve_core::{ErrorKind, FeatureSchema};
-use ferroserve_registry::{ModelVersion, RegistryError};
+use ferroserve_registry::{AuditAction, ModelVersion, RegistryError};
 use serde_json::json;
 use tokio::sync::Mutex;
 
 use super::config::{LoadSettings, ModelServingConfig};
-use super::error::{LifecycleError, Result};
 use super::plan::{same_interface, ServingPlan, WhenNothingServes};
 use super::register::Lifecycle;
 use super::status::{IndexEntry, ModelOrigin, ServingFailure, ServingStatus};
+use crate::error::{Result, ServingError};
 use crate::manager::{ModelEntry, ModelManager, VersionEntry, VersionKey, VersionState};
 use crate::repository::ServingDefaults;
 use crate::{ModelSpec, ServedVersion};
@@ -191,7 +190,7 @@ impl Controller {
                     model.to_owned(),
                     vec![ServingFailure {
                         version: 0,
-                        reason: e.message,
+                        reason: e.to_string(),
                     }],
                 );
             }
@@ -260,10 +259,10 @@ impl Controller {
                 Some(f) => f.reason.clone(),
                 None => "no version matches its serving config (by default: the newest Production version)".to_owned(),
             };
-            return Err(LifecycleError::new(
-                ErrorKind::Unavailable,
-                format!("model '{model}' has nothing to serve: {why}"),
-            ));
+            return Err(ServingError::NothingToServe {
+                model: model.to_owned(),
+                why,
+            });
         }
         Ok(status)
     }
@@ -303,7 +302,7 @@ impl Controller {
                     Some(f) => f.reason.clone(),
                     None => match self.lifecycle.plan(&model.name).await {
                         Ok(plan) => format!("nothing to serve: {}", plan.why_nothing_serves()),
-                        Err(e) => e.message,
+                        Err(e) => e.to_string(),
                     },
                 }
             };
@@ -480,7 +479,13 @@ impl Controller {
             let details = json!({ "from": before, "to": after });
             let version = after.as_deref().and_then(|v| v.parse().ok());
             if let Err(e) = registry
-                .record_event(model, version, "serving_swapped", details, SERVER_ACTOR)
+                .record_event(
+                    model,
+                    version,
+                    AuditAction::ServingSwapped,
+                    details,
+                    SERVER_ACTOR,
+                )
                 .await
             {
                 tracing::warn!(model, error = %e, "cannot record the swap in the audit log");
@@ -549,12 +554,7 @@ impl Controller {
                     version.version
                 )
             })?;
-        let schema = match &version.feature_schema {
-            Some(value) => Some(Arc::new(
-                FeatureSchema::from_json(&value.to_string()).map_err(|e| e.message)?,
-            )),
-            None => None,
-        };
+        let schema = version.meta.feature_schema.clone().map(Arc::new);
         let spec = ModelSpec {
             name: version.model.clone(),
             version: version.version.to_string(),
@@ -582,7 +582,7 @@ impl Controller {
             .record_event(
                 model,
                 Some(version),
-                "serving_failed",
+                AuditAction::ServingFailed,
                 details,
                 SERVER_ACTOR,
             )
@@ -604,11 +604,11 @@ impl Controller {
                     reason,
                     "model degraded: serving another version than the registry selects"
                 );
-                ("serving_degraded", json!({ "reason": reason }))
+                (AuditAction::ServingDegraded, json!({ "reason": reason }))
             }
             None => {
                 tracing::info!(model, "model serves what the registry selects again");
-                ("serving_recovered", json!({}))
+                (AuditAction::ServingRecovered, json!({}))
             }
         };
         if let Err(e) = self
@@ -637,7 +637,7 @@ fn watch_specs(
             let registered = versions
                 .iter()
                 .find(|v| v.version.to_string() == served.version())?;
-            let profile = registered.reference_profile.as_ref().and_then(|value| {
+            let profile = registered.meta.reference_profile.as_ref().and_then(|value| {
                 ReferenceProfile::from_json(value)
                     .map_err(|e| {
                         tracing::warn!(model = %registered.model, version = registered.version, error = %e, "reference profile unreadable; drift is not monitored");

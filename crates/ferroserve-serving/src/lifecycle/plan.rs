@@ -10,7 +10,7 @@ use ferroserve_core::{ModelSignature, TensorSpec};
 use ferroserve_registry::{ModelVersion, Stage, VersionStatus};
 
 use super::config::{ModelServingConfig, ServeTarget};
-use super::error::{LifecycleError, Result};
+use crate::error::{Result, ServingError};
 
 /// A registry change that may move which version of a model serves.
 #[derive(Debug, Clone)]
@@ -172,7 +172,7 @@ impl ServingPlan {
         match (self.target(), after.target()) {
             (_, None) if when_nothing == WhenNothingServes::Unload => {}
             (Some(now), None) => {
-                return Err(LifecycleError::conflict(format!(
+                return Err(ServingError::conflict(format!(
                     "{change} would leave model '{model}' with nothing to serve: {}; it serves \
                      version {now} now. To stop serving it on purpose, ask to unload it \
                      (--unload, or unload=true in the API)",
@@ -180,14 +180,14 @@ impl ServingPlan {
                 )))
             }
             (None, None) if names_a_version(change) => {
-                return Err(LifecycleError::conflict(format!(
+                return Err(ServingError::conflict(format!(
                     "{change} selects nothing to serve for model '{model}': {}",
                     after.why_nothing_serves()
                 )))
             }
             (Some(now), Some(next)) if now != next && !after.config.allow_interface_change => {
                 if let Some(difference) = self.interface_difference(now, &after, next) {
-                    return Err(LifecycleError::conflict(format!(
+                    return Err(ServingError::conflict(format!(
                         "{change} would swap version {next} of model '{model}' in for version \
                          {now}, but its interface differs ({difference}); clients of version \
                          {now} would break. Set allow_interface_change in the serving config \
@@ -226,7 +226,7 @@ impl ServingPlan {
         };
         match same_interface(&serving, signature) {
             Ok(()) => Ok(()),
-            Err(difference) => Err(LifecycleError::conflict(format!(
+            Err(difference) => Err(ServingError::conflict(format!(
                 "the new version of model '{model}' would serve at once in place of version \
                  {now}, but its interface differs ({difference}); clients of version {now} \
                  would break. Register it without a stage, or set allow_interface_change in \
@@ -241,15 +241,13 @@ impl ServingPlan {
         same_interface(&serving, &candidate).err()
     }
 
-    /// The signature recorded for `version` at registration, if readable.
+    /// The signature recorded for `version` at registration, if any.
     fn signature_of(&self, version: i64) -> Option<ModelSignature> {
-        let recorded = self
-            .versions
+        self.versions
             .iter()
             .find(|v| v.version == version)?
             .signature
-            .clone()?;
-        serde_json::from_value(recorded).ok()
+            .clone()
     }
 
     fn version_list(&self) -> String {
@@ -359,9 +357,7 @@ mod tests {
     fn version(n: i64, stage: Stage, columns: usize) -> ModelVersion {
         ModelVersion {
             model: "iris".into(),
-            signature: Some(
-                serde_json::to_value(signature(columns, DataType::Int64)).expect("serializes"),
-            ),
+            signature: Some(signature(columns, DataType::Int64)),
             ..super::super::config::tests::version(n, stage, VersionStatus::Ready)
         }
     }
@@ -388,7 +384,7 @@ mod tests {
     fn refused(plan: &ServingPlan, change: ServingChange<'_>) -> String {
         plan.check("iris", &change, WhenNothingServes::Refuse)
             .expect_err("refused")
-            .message
+            .to_string()
     }
 
     #[test]
@@ -543,11 +539,7 @@ mod tests {
         let err = production
             .check_new_version("iris", &five, Some(Stage::Production))
             .expect_err("would serve at once");
-        assert!(
-            err.message.contains("in place of version 2"),
-            "{}",
-            err.message
-        );
+        assert!(err.to_string().contains("in place of version 2"), "{err}");
         production
             .check_new_version("iris", &five, None)
             .expect("not served until promoted");

@@ -2,19 +2,18 @@
 //! read its signature, check the feature schema against it, then record a
 //! version that is ready from its first moment.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ferroserve_backend::{EngineChoice, Engines, LoadOptions, ModelSource};
 use ferroserve_core::{Dim, FeatureSchema, ModelSignature};
 use ferroserve_registry::{
-    ArtifactStore, Lineage, ModelVersion, NewVersion, Registry, RegistryError, Stage, Tags,
+    ArtifactStore, ModelVersion, NewVersion, Registry, RegistryError, Stage, Tags, VersionMeta,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::io::AsyncRead;
 
-use super::error::{LifecycleError, Result};
+use crate::error::{Result, ServingError};
 
 /// An artifact stored and checked by [`Lifecycle::upload`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,26 +32,17 @@ pub struct ArtifactInfo {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RegisterVersion {
-    /// sha256 of an artifact uploaded before.
-    pub artifact_sha256: String,
+    /// sha256 of an artifact uploaded before (`artifact_sha256` on the wire).
+    #[serde(rename = "artifact_sha256")]
+    pub artifact_digest: String,
     /// Description of the model, used when this registration creates it.
     pub description: Option<String>,
     /// Preferred engine (`onnxruntime` or `tract`).
     pub engine: Option<EngineChoice>,
-    /// Feature names, types, ranges and defaults of the model's input columns.
-    pub feature_schema: Option<Value>,
-    /// Training parameters.
-    pub params: BTreeMap<String, String>,
-    /// Evaluation metrics.
-    pub metrics: BTreeMap<String, f64>,
-    /// Training data, code and run that made the version.
-    pub lineage: Lineage,
-    /// Model card, Markdown.
-    pub model_card: Option<String>,
-    /// Reference data profile for drift monitoring.
-    pub reference_profile: Option<Value>,
-    /// Tags on the version.
-    pub tags: Tags,
+    /// Feature schema, params, metrics, lineage, model card, reference
+    /// profile and tags of the version.
+    #[serde(flatten)]
+    pub meta: VersionMeta,
     /// Stage to move the version to right away (others in it are archived).
     pub stage: Option<Stage>,
 }
@@ -125,7 +115,7 @@ impl Lifecycle {
         engine: Option<EngineChoice>,
     ) -> Result<ArtifactInfo> {
         if sha256.is_empty() {
-            return Err(LifecycleError::invalid(
+            return Err(ServingError::invalid(
                 "artifact_sha256 is required: upload the artifact first (POST /api/v1/artifacts)",
             ));
         }
@@ -141,11 +131,11 @@ impl Lifecycle {
             )
         })
         .await
-        .map_err(|e| LifecycleError::new(ferroserve_core::ErrorKind::Internal, e.to_string()))?
-        .map_err(|e| {
-            LifecycleError::invalid(format!(
-                "artifact {sha256} is not an ONNX model that {choice} can load: {e}"
-            ))
+        .map_err(|e| ServingError::CheckLost(e.to_string()))?
+        .map_err(|source| ServingError::ArtifactUnloadable {
+            digest: sha256.to_owned(),
+            engine: choice,
+            source,
         })?;
         Ok(ArtifactInfo {
             sha256: sha256.to_owned(),
@@ -166,17 +156,17 @@ impl Lifecycle {
         actor: &str,
     ) -> Result<ModelVersion> {
         if request.stage == Some(Stage::Archived) {
-            return Err(LifecycleError::invalid(
+            return Err(ServingError::invalid(
                 "a new version cannot be registered straight into Archived",
             ));
         }
         let artifact = self
-            .inspect(&request.artifact_sha256, request.engine)
+            .inspect(&request.artifact_digest, request.engine)
             .await?;
-        if let Some(schema) = &request.feature_schema {
+        if let Some(schema) = &request.meta.feature_schema {
             check_feature_schema(schema, &artifact.signature)?;
         }
-        if let Some(profile) = &request.reference_profile {
+        if let Some(profile) = &request.meta.reference_profile {
             check_profile(profile)?;
         }
         if let Some(plan) = self.plan_if_registered(model).await? {
@@ -185,19 +175,13 @@ impl Lifecycle {
         self.ensure_model(model, request.description.as_deref(), actor)
             .await?;
         let new = NewVersion {
-            artifact_digest: request.artifact_sha256,
+            artifact_digest: request.artifact_digest,
             artifact_size: i64::try_from(artifact.size)
-                .map_err(|_| LifecycleError::invalid("artifact too large"))?,
+                .map_err(|_| ServingError::invalid("artifact too large"))?,
             format: artifact.format,
-            engine_hint: request.engine.map(|e| e.as_str().to_owned()),
-            signature: Some(to_json(&artifact.signature)?),
-            feature_schema: request.feature_schema,
-            params: request.params,
-            metrics: request.metrics,
-            lineage: request.lineage,
-            model_card: request.model_card,
-            reference_profile: request.reference_profile,
-            tags: request.tags,
+            engine_hint: request.engine,
+            signature: Some(artifact.signature),
+            meta: request.meta,
         };
         let version = self
             .registry
@@ -252,26 +236,26 @@ impl Lifecycle {
     }
 }
 
-/// Checks that a feature schema parses and names one feature per column of
-/// the model's single two-dimensional input.
-pub fn check_feature_schema(schema: &Value, signature: &ModelSignature) -> Result<FeatureSchema> {
-    let parsed = FeatureSchema::from_json(&schema.to_string())?;
+/// Checks that a feature schema names each feature once and one feature
+/// per column of the model's single two-dimensional input.
+pub fn check_feature_schema(schema: &FeatureSchema, signature: &ModelSignature) -> Result<()> {
+    schema.check()?;
     let [input] = signature.inputs.as_slice() else {
-        return Err(LifecycleError::invalid(format!(
+        return Err(ServingError::invalid(format!(
             "feature_schema needs a model with one input; this one has {}",
             signature.inputs.len()
         )));
     };
     match input.shape.as_slice() {
-        [_, Dim::Fixed(columns)] if *columns != parsed.features.len() => {
-            Err(LifecycleError::invalid(format!(
+        [_, Dim::Fixed(columns)] if *columns != schema.features.len() => {
+            Err(ServingError::invalid(format!(
                 "feature_schema lists {} features but input '{}' has {columns} columns",
-                parsed.features.len(),
+                schema.features.len(),
                 input.name
             )))
         }
-        [_, _] => Ok(parsed),
-        shape => Err(LifecycleError::invalid(format!(
+        [_, _] => Ok(()),
+        shape => Err(ServingError::invalid(format!(
             "feature_schema needs a [rows, columns] input; input '{}' has shape {}",
             input.name,
             ferroserve_core::signature::format_shape(shape)
@@ -279,14 +263,10 @@ pub fn check_feature_schema(schema: &Value, signature: &ModelSignature) -> Resul
     }
 }
 
-fn to_json<T: Serialize>(value: &T) -> Result<Value> {
-    serde_json::to_value(value)
-        .map_err(|e| LifecycleError::new(ferroserve_core::ErrorKind::Internal, e.to_string()))
-}
 /// A reference profile must be one `ferroserve profile` would write: the
 /// monitor bins and compares live traffic with it.
 fn check_profile(profile: &Value) -> Result<()> {
     ferroserve_monitor::profile::ReferenceProfile::from_json(profile)
         .map(|_| ())
-        .map_err(|e| LifecycleError::invalid(e.to_string()))
+        .map_err(|e| ServingError::invalid(e.to_string()))
 }

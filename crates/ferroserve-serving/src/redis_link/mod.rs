@@ -12,13 +12,9 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwapOption;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use crate::error::ServingError;
 use crate::ewma::Ewma;
 use breaker::RedisBreaker;
-
-/// A Redis setting that cannot work.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("redis: {0}")]
-pub struct RedisError(String);
 
 /// What one Redis call gave.
 #[derive(Debug)]
@@ -73,12 +69,16 @@ pub struct RedisLink {
 impl RedisLink {
     /// Checks the URL and starts connecting in the background (must run
     /// inside a tokio runtime); nothing waits for Redis to be up.
-    pub fn start(settings: RedisSettings) -> Result<Arc<Self>, RedisError> {
+    pub fn start(settings: RedisSettings) -> Result<Arc<Self>, ServingError> {
         if settings.timeout.is_zero() {
-            return Err(RedisError("the call timeout must be at least 1 ms".into()));
+            return Err(ServingError::Redis {
+                reason: "the call timeout must be at least 1 ms".into(),
+            });
         }
-        let client = redis::Client::open(settings.url.as_str())
-            .map_err(|e| RedisError(format!("url {}: {e}", redact(&settings.url))))?;
+        let client =
+            redis::Client::open(settings.url.as_str()).map_err(|e| ServingError::Redis {
+                reason: format!("url {}: {e}", redact(&settings.url)),
+            })?;
         let link = Arc::new(RedisLink {
             client,
             breaker: RedisBreaker::new(settings.failures_to_open, settings.cooldown),

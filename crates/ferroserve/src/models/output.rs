@@ -144,7 +144,7 @@ pub fn history_line(event: &AuditEvent) -> Vec<String> {
     vec![
         format_time(event.at),
         event.actor.clone(),
-        event.action.clone(),
+        event.action.to_string(),
         event.version.map(|v| v.to_string()).unwrap_or_default(),
         change_summary(event.before.as_ref(), event.after.as_ref()),
     ]

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 use ferroserve_backend::EngineChoice;
-use ferroserve_registry::{Lineage, ModelVersion};
+use ferroserve_core::FeatureSchema;
+use ferroserve_registry::{Lineage, ModelVersion, VersionMeta};
 use ferroserve_serving::lifecycle::RegisterVersion;
 
 use super::args::RegisterArgs;
@@ -39,27 +40,36 @@ pub fn request(args: &RegisterArgs) -> anyhow::Result<RegisterVersion> {
         ),
         None => None,
     };
+    let feature_schema = schema_path
+        .map(|path| {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("--schema: cannot read {}", path.display()))?;
+            FeatureSchema::from_json(&text).with_context(|| format!("--schema {}", path.display()))
+        })
+        .transpose()?;
     Ok(RegisterVersion {
-        artifact_sha256: String::new(),
+        artifact_digest: String::new(),
         description: args.description.clone(),
         engine: args.engine.filter(|e| *e != EngineChoice::Auto),
-        feature_schema: schema_path.map(|p| read_json(&p, "--schema")).transpose()?,
-        params: args.params.iter().cloned().collect(),
-        metrics: args.metrics.iter().cloned().collect(),
-        lineage: Lineage {
-            data_uri,
-            data_sha256,
-            code_commit: args.commit.clone(),
-            run_id: args.run_id.clone(),
-            parent_version: args.parent_version,
+        meta: VersionMeta {
+            feature_schema,
+            params: args.params.iter().cloned().collect(),
+            metrics: args.metrics.iter().cloned().collect(),
+            lineage: Lineage {
+                data_uri,
+                data_sha256,
+                code_commit: args.commit.clone(),
+                run_id: args.run_id.clone(),
+                parent_version: args.parent_version,
+            },
+            model_card,
+            reference_profile: args
+                .profile
+                .as_deref()
+                .map(|p| read_json(p, "--profile"))
+                .transpose()?,
+            tags: args.tags.iter().cloned().collect(),
         },
-        model_card,
-        reference_profile: args
-            .profile
-            .as_deref()
-            .map(|p| read_json(p, "--profile"))
-            .transpose()?,
-        tags: args.tags.iter().cloned().collect(),
         stage: args.stage,
     })
 }
@@ -71,7 +81,7 @@ pub fn register(
     mut request: RegisterVersion,
 ) -> anyhow::Result<Changed<ModelVersion>> {
     let artifact = backend.upload(&args.path)?;
-    request.artifact_sha256 = artifact.sha256;
+    request.artifact_digest = artifact.sha256;
     backend.register(&args.name, &request).with_context(|| {
         format!(
             "cannot register {} as model '{}'",

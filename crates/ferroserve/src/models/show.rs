@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use ferroserve_core::signature::format_shape;
+use ferroserve_core::{FeatureSchema, ModelSignature};
 use ferroserve_registry::{ModelVersion, RegisteredModel};
 use serde_json::Value;
 
@@ -114,7 +116,7 @@ pub fn model_detail(detail: &ModelDetail, serving: Option<&Value>) -> String {
             format_time(v.created_at),
             v.registered_by.clone(),
             v.artifact_digest.chars().take(SHORT_DIGEST).collect(),
-            pairs(v.metrics.iter().map(|(k, m)| (k, short_number(*m)))),
+            pairs(v.meta.metrics.iter().map(|(k, m)| (k, short_number(*m)))),
         ]);
     }
     out.push_str(&table.to_string());
@@ -129,7 +131,7 @@ pub fn version_detail(v: &ModelVersion, serving: Option<&Value>) -> String {
         ferroserve_registry::VersionStatus::Failed { reason } => format!("failed: {reason}"),
         other => other.as_str().to_owned(),
     };
-    let lineage = &v.lineage;
+    let lineage = &v.meta.lineage;
     let mut out = fields(&[
         ("model", v.model.clone()),
         ("version", v.version.to_string()),
@@ -148,12 +150,15 @@ pub fn version_detail(v: &ModelVersion, serving: Option<&Value>) -> String {
                 v.artifact_digest, v.artifact_size, v.format
             ),
         ),
-        ("engine", v.engine_hint.clone().unwrap_or_default()),
+        (
+            "engine",
+            v.engine_hint.map(|e| e.to_string()).unwrap_or_default(),
+        ),
         (
             "registered",
             format!("{} by {}", format_time(v.created_at), v.registered_by),
         ),
-        ("tags", pairs(&v.tags)),
+        ("tags", pairs(&v.meta.tags)),
         ("data", lineage.data_uri.clone().unwrap_or_default()),
         (
             "data sha256",
@@ -168,23 +173,23 @@ pub fn version_detail(v: &ModelVersion, serving: Option<&Value>) -> String {
                 .map(|p| p.to_string())
                 .unwrap_or_default(),
         ),
-        ("features", feature_names(v.feature_schema.as_ref())),
+        ("features", feature_names(v.meta.feature_schema.as_ref())),
         (
             "profile",
-            if v.reference_profile.is_some() {
+            if v.meta.reference_profile.is_some() {
                 "recorded".to_owned()
             } else {
                 String::new()
             },
         ),
     ]);
-    section(&mut out, "params", &v.params);
-    section(&mut out, "metrics", &v.metrics);
+    section(&mut out, "params", &v.meta.params);
+    section(&mut out, "metrics", &v.meta.metrics);
     if let Some(signature) = &v.signature {
         out.push_str("\nsignature\n");
         out.push_str(&indent(&signature_table(signature)));
     }
-    if let Some(card) = &v.model_card {
+    if let Some(card) = &v.meta.model_card {
         out.push_str("\nmodel card\n");
         out.push_str(&indent(card));
         if !card.ends_with('\n') {
@@ -244,39 +249,36 @@ fn section<V: std::fmt::Display>(out: &mut String, title: &str, items: &BTreeMap
 }
 
 /// The inputs and outputs of a stored signature, one per row.
-fn signature_table(signature: &Value) -> String {
+fn signature_table(signature: &ModelSignature) -> String {
     let mut table = Table::new(&["", "NAME", "DATATYPE", "SHAPE"]);
-    for (direction, key) in [("input", "inputs"), ("output", "outputs")] {
-        for tensor in signature[key].as_array().into_iter().flatten() {
+    for (direction, tensors) in [("input", &signature.inputs), ("output", &signature.outputs)] {
+        for tensor in tensors {
             table.row(vec![
                 direction.to_owned(),
-                brief_value(&tensor["name"]),
-                brief_value(&tensor["datatype"]),
-                shape(&tensor["shape"]),
+                brief_text(&tensor.name),
+                tensor.datatype.to_string(),
+                format_shape(&tensor.shape),
             ]);
         }
     }
     table.to_string()
 }
 
-/// `[-1, 4]`.
-fn shape(value: &Value) -> String {
-    match value.as_array() {
-        Some(dims) => {
-            let dims: Vec<String> = dims.iter().map(Value::to_string).collect();
-            format!("[{}]", dims.join(", "))
-        }
-        None => brief_value(value),
-    }
-}
-
-/// The feature names of a feature schema, comma-separated.
-fn feature_names(schema: Option<&Value>) -> String {
-    let Some(features) = schema.and_then(|s| s["features"].as_array()) else {
+fn feature_names(schema: Option<&FeatureSchema>) -> String {
+    let Some(schema) = schema else {
         return String::new();
     };
-    let names: Vec<String> = features.iter().map(|f| brief_value(&f["name"])).collect();
+    let names: Vec<String> = schema
+        .features
+        .iter()
+        .map(|f| brief_text(&f.name))
+        .collect();
     names.join(", ")
+}
+
+/// A name cut as [`brief_value`] cuts strings.
+fn brief_text(text: &str) -> String {
+    brief_value(&Value::String(text.to_owned()))
 }
 
 fn indent(text: &str) -> String {

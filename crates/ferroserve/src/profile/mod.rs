@@ -43,7 +43,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
 
     let schema = match given_schema {
         Some(schema) => Some(schema),
-        None => registered_schema(&version)?,
+        None => version.meta.feature_schema.clone(),
     };
     let excluded = Excluded {
         target: args.target.as_deref(),
@@ -54,7 +54,7 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
         None
     } else {
         let bytes = store.artifact(&version)?;
-        let engine = engine_for(args.engine, &version)?;
+        let engine = engine_for(args.engine, &version);
         let model = predict::load(&engines, engine, bytes, &label)?;
         let predictor = predict::Predictor::new(
             model.as_ref(),
@@ -91,19 +91,8 @@ pub fn run(args: ProfileArgs) -> anyhow::Result<()> {
 /// The engine that runs the model, chosen as `serve` chooses it: `--engine`,
 /// else the version's engine hint, else `auto` (ONNX Runtime when present,
 /// else tract).
-fn engine_for(given: Option<EngineChoice>, version: &ModelVersion) -> anyhow::Result<EngineChoice> {
-    if let Some(engine) = given {
-        return Ok(engine);
-    }
-    match &version.engine_hint {
-        Some(hint) => hint.parse().with_context(|| {
-            format!(
-                "{} version {} has engine hint {hint:?} (pass --engine)",
-                version.model, version.version
-            )
-        }),
-        None => Ok(EngineChoice::Auto),
-    }
+fn engine_for(given: Option<EngineChoice>, version: &ModelVersion) -> EngineChoice {
+    given.or(version.engine_hint).unwrap_or(EngineChoice::Auto)
 }
 
 /// `--bins` and `--max-categories` over the defaults.
@@ -120,22 +109,6 @@ fn read_schema(path: &Path) -> anyhow::Result<FeatureSchema> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("--schema: cannot read {}", path.display()))?;
     FeatureSchema::from_json(&text).with_context(|| format!("--schema {}", path.display()))
-}
-
-/// The feature schema registered with `version`, if any.
-fn registered_schema(version: &ModelVersion) -> anyhow::Result<Option<FeatureSchema>> {
-    version
-        .feature_schema
-        .as_ref()
-        .map(|schema| {
-            FeatureSchema::from_json(&schema.to_string()).with_context(|| {
-                format!(
-                    "the feature schema of {} version {} (pass --schema FILE instead)",
-                    version.model, version.version
-                )
-            })
-        })
-        .transpose()
 }
 
 /// The line printed when the profile is stored.
