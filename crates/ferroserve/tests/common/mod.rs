@@ -4,6 +4,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod dependency;
 pub mod iris;
 pub mod load;
 pub mod redis;

@@ -8,6 +8,9 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+const REDIS_INSTALL_HINT: &str = "install it with `apt-get install redis-server` \
+     (Debian/Ubuntu), `brew install redis` (macOS) or from https://redis.io/download";
+
 /// A running `redis-server`, killed when dropped.
 pub struct RedisServer {
     child: Option<Child>,
@@ -67,12 +70,11 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start redis-server ({e}); the cache tests need it on PATH: \
-                     install it with `apt-get install redis-server` (Debian/Ubuntu), \
-                     `brew install redis` (macOS) or from https://redis.io/download"
-                )
+            .unwrap_or_else(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    super::dependency::missing("redis-server", REDIS_INSTALL_HINT)
+                }
+                _ => panic!("cannot start redis-server: {e}"),
             });
         self.child = Some(child);
         let until = Instant::now() + Duration::from_secs(10);
