@@ -196,14 +196,33 @@ async fn background_requests_wait_until_online_ones_are_taken() {
     let batcher = start(&model, BatcherConfig::default());
     let first = occupy(&batcher, &model.probe, 1).await;
     let online_a = submit(&batcher, input(1, 1.0)).await;
+    // Each poll of the background request looks at the queue; counting
+    // them tells when it has looked again.
+    let polls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let background = {
         let batcher = batcher.clone();
-        tokio::spawn(async move { batcher.infer_background(input(3, 7.0)).await })
+        let polls = polls.clone();
+        tokio::spawn(async move {
+            let mut request = std::pin::pin!(batcher.infer_background(input(3, 7.0)));
+            std::future::poll_fn(|cx| {
+                let poll = std::future::Future::poll(request.as_mut(), cx);
+                polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                poll
+            })
+            .await
+        })
     };
     let online_b = submit(&batcher, input(1, 2.0)).await;
-    // The background request stays off the queue while online rows wait.
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // The background request stays off the queue while online rows wait:
+    // the second poll that ends after online_b joined the queue began
+    // after it, so it saw both online rows waiting.
+    let seen = polls.load(std::sync::atomic::Ordering::SeqCst);
+    wait_for("the background request to look at the queue again", || {
+        polls.load(std::sync::atomic::Ordering::SeqCst) >= seen + 2
+    })
+    .await;
     assert_eq!(batcher.queue_depth(), 2);
+    assert!(!background.is_finished());
     for _ in 0..3 {
         gate_tx.send(()).expect("gate open");
     }
