@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 
 use crate::Tensor;
 
-/// An output the caller asked for.
 /// Header of a KServe v2 request or response whose body holds binary
 /// tensors: the byte length of the JSON part that precedes them.
 pub const INFERENCE_HEADER_CONTENT_LENGTH: &str = "inference-header-content-length";
 
+/// An output the caller asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestedOutput {
     /// Output name.
