@@ -294,4 +294,50 @@ mod tests {
         let a = f32_tensor(vec![1, 2], vec![1.0, 2.0]);
         assert!(a.slice_rows(0, 2).is_err());
     }
+
+    /// Shapes with small dimensions, and now and then a huge one.
+    fn shape() -> impl proptest::strategy::Strategy<Value = Vec<usize>> {
+        use proptest::prelude::*;
+        proptest::collection::vec(prop_oneof![8 => 0usize..5, 1 => Just(usize::MAX / 3)], 0..5)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_shape_is_accepted_exactly_when_it_counts_the_elements(
+            shape in shape(),
+            len in 0usize..40,
+        ) {
+            let made = Tensor::new("x", shape.clone(), TensorData::Fp32(vec![0.5; len]));
+            match element_count(&shape) {
+                Some(count) if count == len => proptest::prop_assert!(made.is_ok()),
+                _ => {
+                    let err = made.expect_err("a shape that does not count the elements");
+                    proptest::prop_assert_eq!(err.kind, crate::ErrorKind::InvalidInput);
+                    proptest::prop_assert!(err.message.starts_with("tensor 'x': shape"), "{}", err);
+                }
+            }
+        }
+
+        #[test]
+        fn any_row_range_slices_or_is_refused_and_slices_join_back(
+            rows in 0usize..6,
+            width in 0usize..4,
+            start in 0usize..8,
+            end in 0usize..8,
+        ) {
+            let data: Vec<f32> = (0..rows * width).map(|i| i as f32).collect();
+            let tensor = f32_tensor(vec![rows, width], data);
+            match tensor.slice_rows(start, end) {
+                Ok(slice) => {
+                    proptest::prop_assert!(start <= end && end <= rows);
+                    proptest::prop_assert_eq!(slice.shape.clone(), vec![end - start, width]);
+                    let head = tensor.slice_rows(0, start).expect("rows before");
+                    let tail = tensor.slice_rows(end, rows).expect("rows after");
+                    let joined = Tensor::concat_rows(&[&head, &slice, &tail]).expect("same widths");
+                    proptest::prop_assert_eq!(joined, tensor);
+                }
+                Err(_) => proptest::prop_assert!(start > end || end > rows),
+            }
+        }
+    }
 }

@@ -190,7 +190,9 @@ fn decode_elements<'de, D: de::Deserializer<'de>>(
         count: usize,
         deserializer: D,
     ) -> Result<Vec<T>, D::Error> {
-        let mut out = Vec::with_capacity(count);
+        // `count` comes from a shape the client wrote: reserve no more than
+        // a bounded start, and let the vector grow with the elements read.
+        let mut out = Vec::with_capacity(count.min(MAX_RESERVED_ELEMENTS));
         Flatten {
             input,
             out: &mut out,
@@ -229,6 +231,10 @@ fn strip_position(e: &serde_json::Error) -> String {
     }
 }
 
+/// Most elements reserved ahead of reading them (512 KiB of FP64), whatever
+/// the shape promises.
+const MAX_RESERVED_ELEMENTS: usize = 1 << 16;
+
 /// Decodes a JSON `data` value (flat or nested array, or a single scalar) of
 /// `datatype` holding exactly `count` elements.
 pub fn decode_json(
@@ -237,7 +243,16 @@ pub fn decode_json(
     json: &str,
     count: usize,
 ) -> Result<TensorData, InferError> {
-    let invalid = |e: serde_json::Error| InferError::invalid(strip_position(&e));
+    // Every refusal names the input, also serde's own ("invalid type: map").
+    let invalid = |e: serde_json::Error| {
+        let message = strip_position(&e);
+        let prefix = format!("input '{input}': ");
+        InferError::invalid(if message.starts_with(&prefix) {
+            message
+        } else {
+            prefix + &message
+        })
+    };
     let mut de = serde_json::Deserializer::from_str(json);
     let data = decode_elements(input, datatype, count, &mut de).map_err(invalid)?;
     de.end().map_err(invalid)?;

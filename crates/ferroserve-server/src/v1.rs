@@ -156,7 +156,12 @@ fn rows_to_tensor(spec: &TensorSpec, rows: &[&Value]) -> Result<Tensor, InferErr
     let mut shape = Vec::with_capacity(row_shape.len() + 1);
     shape.push(rows.len());
     shape.extend_from_slice(&row_shape);
-    let count: usize = shape.iter().product();
+    let count = ferroserve_core::tensor::element_count(&shape).ok_or_else(|| {
+        InferError::invalid(format!(
+            "input '{}': instances of shape {shape:?} hold too many values",
+            spec.name
+        ))
+    })?;
     let text = serde_json::to_string(rows).map_err(|e| InferError::internal(e.to_string()))?;
     let datatype = if spec.datatype == DataType::Bytes {
         DataType::Bytes
@@ -238,5 +243,161 @@ mod tests {
         assert_eq!(nest(items.clone(), &[2, 3]), json!([[0, 1, 2], [3, 4, 5]]));
         assert_eq!(nest(items, &[6]), json!([0, 1, 2, 3, 4, 5]));
         assert_eq!(nest(vec![json!(7)], &[]), json!(7));
+    }
+}
+
+/// The `instances` decoder on arbitrary bodies: it never panics, and a
+/// refusal says where the fault is (the position in the JSON, the
+/// instance, or the input and element).
+#[cfg(test)]
+mod decoding_arbitrary_bodies {
+    use std::path::PathBuf;
+    use std::sync::{Arc, OnceLock};
+
+    use ferroserve_backend::{EngineChoice, Engines, ModelSource};
+    use ferroserve_batcher::BatcherConfig;
+    use ferroserve_serving::repository::read_schema;
+    use ferroserve_serving::{ModelManager, ModelSpec};
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Served versions, loaded once: iris (one FP32 input and a feature
+    /// schema), scale_f64 (one FP64 input, no schema), add_int64 (two
+    /// INT64 inputs) and string_label (one BYTES input).
+    fn models() -> &'static [Arc<ServedVersion>] {
+        static MODELS: OnceLock<(tokio::runtime::Runtime, Vec<Arc<ServedVersion>>)> =
+            OnceLock::new();
+        let (_runtime, served) = MODELS.get_or_init(|| {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+            let manager = ModelManager::new(Arc::new(Engines::discover(None)));
+            let models = [
+                ("iris", root.join("examples/iris/model.onnx")),
+                ("scale", root.join("testdata/models/scale_f64.onnx")),
+                ("add", root.join("testdata/models/add_int64.onnx")),
+                ("text", root.join("testdata/models/string_label.onnx")),
+            ];
+            let served = models
+                .into_iter()
+                .map(|(name, path)| {
+                    let spec = ModelSpec {
+                        name: name.to_owned(),
+                        version: "1".to_owned(),
+                        schema: read_schema(&path.with_file_name("features.json"))
+                            .expect("valid schema"),
+                        request_timeout: None,
+                        source: ModelSource::File(path),
+                        engine: EngineChoice::Auto,
+                        intra_op_threads: 1,
+                        batching: BatcherConfig::default(),
+                        cache: Default::default(),
+                        protection: Default::default(),
+                    };
+                    runtime
+                        .block_on(manager.load(spec))
+                        .unwrap_or_else(|e| panic!("model {name} loads: {e}"))
+                })
+                .collect();
+            (runtime, served)
+        });
+        served
+    }
+
+    /// Names the decoder looks for: inputs and iris features.
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("input".to_owned()),
+            Just("a".to_owned()),
+            Just("b".to_owned()),
+            Just("x".to_owned()),
+            Just("text".to_owned()),
+            Just("sepal_length".to_owned()),
+            Just("petal_width".to_owned()),
+            "[a-z_]{1,6}",
+        ]
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            (-1e3f64..1e3).prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "[a-z]{0,4}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                vec(inner.clone(), 0..6).prop_map(Value::Array),
+                vec((key(), inner), 0..5)
+                    .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Rows whose first element at each level is long and the rest
+    /// scalars: the shape read from the first instance promises far more
+    /// elements than the body holds.
+    fn long_first_rows() -> impl Strategy<Value = Value> {
+        (2usize..4, 200usize..1500).prop_map(|(depth, len)| {
+            let mut row = Value::from(vec![0; len]);
+            for _ in 1..depth {
+                let mut level = vec![Value::from(0); len];
+                level[0] = row;
+                row = Value::Array(level);
+            }
+            json!({ "instances": [row] })
+        })
+    }
+
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            4 => vec(json_value(), 0..5)
+                .prop_map(|instances| json!({ "instances": instances }).to_string().into_bytes()),
+            1 => json_value().prop_map(|v| json!({ "instances": v }).to_string().into_bytes()),
+            1 => json_value().prop_map(|v| v.to_string().into_bytes()),
+            1 => long_first_rows().prop_map(|v| v.to_string().into_bytes()),
+            // Cut short, or bytes that are not JSON at all.
+            1 => (vec(json_value(), 1..4), any::<prop::sample::Index>()).prop_map(|(instances, cut)| {
+                let mut text = json!({ "instances": instances }).to_string().into_bytes();
+                text.truncate(cut.index(text.len()));
+                text
+            }),
+            1 => vec(any::<u8>(), 0..64),
+        ]
+    }
+
+    /// Whether `message` says where the fault is.
+    fn says_where(message: &str) -> bool {
+        let in_json = message.contains(" line ") && message.contains(" column ");
+        in_json
+            || message.contains("instance ")
+            || message.contains("input '")
+            || message.starts_with("'instances'")
+            || message == "instances mix objects and arrays"
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn arbitrary_bodies_never_panic_and_refusals_say_where(body in body()) {
+            for served in models() {
+                // What a decoded request holds is checked by the route tests.
+                match KserveV1.decode(served, &body) {
+                    Ok(_) => {}
+                    Err(e) => {
+                        prop_assert_eq!(e.kind, ferroserve_core::ErrorKind::InvalidInput, "{}", e);
+                        prop_assert!(says_where(&e.message), "{}: {}", served.name(), e.message);
+                    }
+                }
+            }
+        }
     }
 }

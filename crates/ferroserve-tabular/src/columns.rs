@@ -2,7 +2,6 @@
 //! those of a feature schema, else every column but the target and the
 //! excluded ones.
 
-use crate::error::bail;
 use crate::TabularError;
 use ferroserve_core::{ColumnSpec, FeatureKind};
 use ferroserve_core::{DataType, FeatureSchema};
@@ -57,10 +56,11 @@ pub fn select(
             .chain(excluded.exclude.iter().map(String::as_str))
         {
             if index(name).is_none() {
-                bail!(
-                    "{file} has no column `{name}` to leave out; its columns are: {}",
-                    columns.join(", ")
-                );
+                return Err(TabularError::NoColumnToExclude {
+                    file: file.to_owned(),
+                    column: name.to_owned(),
+                    columns: columns.to_vec(),
+                });
             }
         }
         let features: Vec<Feature> = columns
@@ -75,7 +75,9 @@ pub fn select(
             })
             .collect();
         if features.is_empty() {
-            bail!("{file}: no columns are left to profile after --target and --exclude");
+            return Err(TabularError::NoColumnsLeft {
+                file: file.to_owned(),
+            });
         }
         return Ok(features);
     };
@@ -86,17 +88,11 @@ pub fn select(
         .filter(|name| index(name).is_none())
         .collect();
     if !missing.is_empty() {
-        let what = if missing.len() == 1 {
-            "column for feature"
-        } else {
-            "columns for features"
-        };
-        let missing: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
-        bail!(
-            "{file} has no {what} {} of the feature schema; its columns are: {}",
-            missing.join(", "),
-            columns.join(", ")
-        );
+        return Err(TabularError::MissingFeatures {
+            file: file.to_owned(),
+            missing: missing.into_iter().map(str::to_owned).collect(),
+            columns: columns.to_vec(),
+        });
     }
     Ok(schema
         .features

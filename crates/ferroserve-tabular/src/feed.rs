@@ -5,7 +5,6 @@
 use ferroserve_core::signature::format_shape;
 use ferroserve_core::{DataType, ModelSignature, Tensor, TensorData, TensorSpec};
 
-use super::error::{bail, err};
 use ferroserve_core::Cell;
 
 use super::{Feature, TabularError};
@@ -34,12 +33,11 @@ impl RowEncoder {
     /// buffer is left as it was before the row.
     pub fn push(&mut self, cells: &[Cell], at: &dyn Fn() -> String) -> Result<(), TabularError> {
         if cells.len() != self.features.len() {
-            bail!(
-                "{}: {} cells for {} features",
-                at(),
-                cells.len(),
-                self.features.len()
-            );
+            return Err(TabularError::RowWidth {
+                at: at(),
+                cells: cells.len(),
+                features: self.features.len(),
+            });
         }
         let lens: Vec<usize> = self.feeds.iter().map(|feed| feed.values.len()).collect();
         for k in 0..self.feeds.len() {
@@ -147,14 +145,13 @@ impl Feed {
     ) -> Result<(), TabularError> {
         for &k in &self.features {
             let (Some(feature), Some(cell)) = (features.get(k), cells.get(k)) else {
-                bail!(
-                    "{}: input `{}` takes feature {} of {} features and {} cells",
-                    at(),
-                    self.spec.name,
-                    k + 1,
-                    features.len(),
-                    cells.len()
-                );
+                return Err(TabularError::FeatureOutOfRange {
+                    at: at(),
+                    input: self.spec.name.clone(),
+                    feature: k + 1,
+                    features: features.len(),
+                    cells: cells.len(),
+                });
             };
             match &mut self.values {
                 Values::Numbers(v) => v.push(number(feature, cell, &self.spec.name, at)?),
@@ -171,9 +168,11 @@ impl Feed {
             .collect();
         let data = match &mut self.values {
             Values::Texts(v) => TensorData::Bytes(std::mem::take(v)),
-            Values::Numbers(v) => numbers_as(self.spec.datatype, &std::mem::take(v))?,
+            Values::Numbers(v) => {
+                numbers_as(self.spec.datatype, &std::mem::take(v), &self.spec.name)?
+            }
         };
-        Tensor::new(self.spec.name.clone(), shape, data).map_err(|e| err!("{e}"))
+        Tensor::new(self.spec.name.clone(), shape, data).map_err(TabularError::Tensor)
     }
 }
 
@@ -210,12 +209,11 @@ pub fn feeds(signature: &ModelSignature, features: &[Feature]) -> Result<Vec<Fee
             };
             match (position, row_shape) {
                 (Some(k), Some(row_shape)) => Ok(feed(input, vec![k], row_shape)),
-                _ => Err(err!(
-                    "the model's input `{}` {} is neither a [rows, {n}] matrix of the {n} \
-                     features nor one feature column named after it",
-                    input.name,
-                    format_shape(&input.shape)
-                )),
+                _ => Err(TabularError::UnmatchedInput {
+                    input: input.name.clone(),
+                    shape: format_shape(&input.shape),
+                    features: n,
+                }),
             }
         })
         .collect()
@@ -232,14 +230,16 @@ fn number(
     let value = match cell {
         Cell::Null => None,
         Cell::Number(x) => Some(*x),
-        Cell::Text(s) => Some(s.trim().parse::<f64>().map_err(|_| {
-            err!(
-                "{}, column `{}`: {s:?} is not a number, but the model takes this feature \
-                 as numbers (input `{input}`)",
-                at(),
-                feature.name
-            )
-        })?),
+        Cell::Text(s) => Some(
+            s.trim()
+                .parse::<f64>()
+                .map_err(|_| TabularError::NotANumber {
+                    at: at(),
+                    column: feature.name.clone(),
+                    text: s.clone(),
+                    input: input.to_owned(),
+                })?,
+        ),
     };
     value
         .filter(|x| x.is_finite())
@@ -255,16 +255,14 @@ fn text(feature: &Feature, cell: &Cell, at: &dyn Fn() -> String) -> Result<Strin
 }
 
 fn missing(feature: &Feature, at: &dyn Fn() -> String) -> TabularError {
-    err!(
-        "{}, column `{}`: no value, and the feature schema gives no default to feed the model \
-         (set one in the schema to fill such cells)",
-        at(),
-        feature.name
-    )
+    TabularError::NoValue {
+        at: at(),
+        column: feature.name.clone(),
+    }
 }
 
-/// `values` as elements of `datatype`.
-fn numbers_as(datatype: DataType, values: &[f64]) -> Result<TensorData, TabularError> {
+/// `values` as elements of `datatype` (of the input named `input`).
+fn numbers_as(datatype: DataType, values: &[f64], input: &str) -> Result<TensorData, TabularError> {
     macro_rules! cast {
         ($variant:ident, $t:ty) => {
             TensorData::$variant(values.iter().map(|&x| x as $t).collect())
@@ -282,7 +280,11 @@ fn numbers_as(datatype: DataType, values: &[f64]) -> Result<TensorData, TabularE
         DataType::Uint16 => cast!(Uint16, u16),
         DataType::Uint8 => cast!(Uint8, u8),
         DataType::Bool => TensorData::Bool(values.iter().map(|&x| x != 0.0).collect()),
-        DataType::Bytes => bail!("a BYTES input takes text, not numbers"),
+        DataType::Bytes => {
+            return Err(TabularError::NumbersForBytes {
+                input: input.to_owned(),
+            })
+        }
     })
 }
 
@@ -442,7 +444,7 @@ mod tests {
             .push(&[Cell::Number(5.0), Cell::Null], &at)
             .unwrap_err();
         assert!(
-            err.message()
+            err.to_string()
                 .starts_with("s.csv, line 3, column `b`: no value"),
             "{err}"
         );

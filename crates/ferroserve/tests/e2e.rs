@@ -29,11 +29,10 @@ fn iris_is_served_out_of_the_box() {
 
 #[test]
 fn tritonclient_http_works_unmodified() {
-    let python = repo_root().join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} missing: run scripts/python-env.sh test",
-        python.display()
+    let python = common::dependency::require(
+        Some(repo_root().join(".venv/bin/python")).filter(|p| p.exists()),
+        "the repository's Python environment with tritonclient (.venv/bin/python)",
+        "run scripts/python-env.sh test",
     );
     let server = Server::start(&[]);
     let out = Command::new(&python)

@@ -196,14 +196,30 @@ async fn background_requests_wait_until_online_ones_are_taken() {
     let batcher = start(&model, BatcherConfig::default());
     let first = occupy(&batcher, &model.probe, 1).await;
     let online_a = submit(&batcher, input(1, 1.0)).await;
+    // A poll of the background request looks at the queue, where online
+    // rows already wait: counting polls tells when it has looked.
+    let polls = Arc::new(AtomicUsize::new(0));
     let background = {
         let batcher = batcher.clone();
-        tokio::spawn(async move { batcher.infer_background(input(3, 7.0), None).await })
+        let polls = polls.clone();
+        tokio::spawn(async move {
+            let mut request = std::pin::pin!(batcher.infer_background(input(3, 7.0), None));
+            std::future::poll_fn(|cx| {
+                let poll = std::future::Future::poll(request.as_mut(), cx);
+                polls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                poll
+            })
+            .await
+        })
     };
     let online_b = submit(&batcher, input(1, 2.0)).await;
     // The background request stays off the queue while online rows wait.
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    wait_for("the background request to look at the queue", || {
+        polls.load(std::sync::atomic::Ordering::SeqCst) > 0
+    })
+    .await;
     assert_eq!(batcher.queue_depth(), 2);
+    assert!(!background.is_finished());
     for _ in 0..3 {
         gate_tx.send(()).expect("gate open");
     }

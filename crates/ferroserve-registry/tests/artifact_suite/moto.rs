@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::dependency;
+
 const INSTALL_HINT: &str = "moto_server (an S3-compatible server) is needed for the S3 \
      artifact store tests: run `scripts/python-env.sh test`, which installs it into .venv";
 
@@ -30,24 +32,16 @@ fn find_binary() -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.is_file())
 }
 
-static SERVER: OnceLock<Option<MotoServer>> = OnceLock::new();
+static SERVER: OnceLock<MotoServer> = OnceLock::new();
 
-/// The shared server, started on first use; `None` (with a message saying
-/// how to install it) when `moto_server` is not installed.
-pub(crate) fn server() -> Option<&'static MotoServer> {
-    SERVER.get_or_init(start).as_ref()
+/// The shared server, started on first use; the test fails, saying how to
+/// install it, when `moto_server` is not installed.
+pub(crate) fn server() -> &'static MotoServer {
+    SERVER.get_or_init(start)
 }
 
-fn start() -> Option<MotoServer> {
-    let Some(binary) = find_binary() else {
-        // Under CI a missing dependency is a failure, never a skip.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "moto_server not found (CI is set): {INSTALL_HINT}"
-        );
-        eprintln!("skipping the S3 artifact store tests: {INSTALL_HINT}");
-        return None;
-    };
+fn start() -> MotoServer {
+    let binary = dependency::require(find_binary(), "moto_server", INSTALL_HINT);
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
@@ -80,11 +74,11 @@ fn start() -> Option<MotoServer> {
     ] {
         std::env::set_var(key, value);
     }
-    Some(MotoServer {
+    MotoServer {
         port,
         _server: server,
         _watchdog: watchdog,
-    })
+    }
 }
 
 /// A static server is never dropped, so a small shell loop stops it once

@@ -4,6 +4,8 @@
 mod aliases;
 mod audit;
 mod common;
+#[path = "../support/dependency.rs"]
+mod dependency;
 mod helpers;
 mod job_leases;
 mod jobs;

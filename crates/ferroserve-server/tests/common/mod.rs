@@ -48,15 +48,21 @@ pub fn iris() -> ModelSpec {
     spec("iris", repo_root().join("examples/iris/model.onnx"))
 }
 
-/// An app serving `specs`, loaded before it is returned.
-pub async fn app_with(specs: Vec<ModelSpec>, config: ServerConfig) -> (Router, Arc<AppState>) {
+/// The engines, ONNX Runtime among them: the tests serve real models on
+/// it, so without it they fail, saying how to install it (never a skip).
+pub fn engines() -> Engines {
     let engines = Engines::discover(None);
     assert!(
         engines.ort_available(),
-        "ONNX Runtime not found ({}); run scripts/python-env.sh runtime",
+        "ONNX Runtime not found ({}): run scripts/python-env.sh runtime",
         engines.ort_status()
     );
-    let manager = Arc::new(ModelManager::new(Arc::new(engines)));
+    engines
+}
+
+/// An app serving `specs`, loaded before it is returned.
+pub async fn app_with(specs: Vec<ModelSpec>, config: ServerConfig) -> (Router, Arc<AppState>) {
+    let manager = Arc::new(ModelManager::new(Arc::new(engines())));
     let pipeline = Arc::new(Pipeline::new(manager, config.request_timeout));
     let state = Arc::new(AppState::new(
         pipeline,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Method, Request};
 use axum::Router;
-use ferroserve_backend::{EngineChoice, Engines};
+use ferroserve_backend::EngineChoice;
 use ferroserve_batcher::BatcherConfig;
 use ferroserve_registry::{ArtifactStore, Registry};
 use ferroserve_server::{app, AppState, ServerConfig};
@@ -70,12 +70,7 @@ pub async fn registry_app_with(config: ServerConfig) -> RegistryApp {
         &work_dir,
     )
     .expect("artifact store opens");
-    let engines = Arc::new(Engines::discover(None));
-    assert!(
-        engines.ort_available(),
-        "ONNX Runtime not found ({}); run scripts/python-env.sh runtime",
-        engines.ort_status()
-    );
+    let engines = Arc::new(super::engines());
     let lifecycle = Arc::new(Lifecycle::new(registry, artifacts, engines.clone()));
     let manager = Arc::new(ModelManager::new(engines));
     let defaults = ServingDefaults {

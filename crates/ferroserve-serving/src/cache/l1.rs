@@ -114,16 +114,40 @@ mod tests {
         assert!(present > 0 && present <= 16, "{present} entries kept");
     }
 
+    #[test]
+    fn each_entry_lives_for_its_own_ttl() {
+        use moka::Expiry;
+        let entry = |ttl| {
+            Arc::new(Entry {
+                outputs: outputs(1),
+                ttl,
+            })
+        };
+        for ttl in [Duration::from_millis(50), Duration::from_secs(60)] {
+            let lifetime = PerEntryTtl.expire_after_create(&key(1), &entry(ttl), Instant::now());
+            assert_eq!(lifetime, Some(ttl));
+        }
+    }
+
     #[tokio::test]
     async fn entries_expire_after_their_ttl() {
         let l1 = L1::new(1024 * 1024);
         l1.insert(key(1), outputs(4), Duration::from_millis(50))
             .await;
-        l1.insert(key(2), outputs(4), Duration::from_secs(60)).await;
-        let hit = l1.get(&key(1)).await.expect("fresh entry is there");
+        l1.insert(key(2), outputs(4), Duration::from_secs(3600))
+            .await;
+        let hit = l1.get(&key(2)).await.expect("a fresh entry is there");
         assert_eq!(hit.outputs, outputs(4));
-        tokio::time::sleep(Duration::from_millis(120)).await;
-        assert!(l1.get(&key(1)).await.is_none(), "expired");
+        // However slow the machine, the short TTL passes well within the
+        // bound; the hour-long one cannot.
+        let until = Instant::now() + Duration::from_secs(30);
+        while l1.get(&key(1)).await.is_some() {
+            assert!(
+                Instant::now() < until,
+                "an entry with a 50 ms TTL is still there after 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         assert!(l1.get(&key(2)).await.is_some(), "longer TTL kept");
     }
 }

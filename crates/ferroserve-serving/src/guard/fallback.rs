@@ -168,8 +168,9 @@ fn row_shape(declared: &[Dim], value: &Value, count: usize) -> Result<Vec<usize>
             nested.len()
         ));
     };
-    let expected: usize = shape.iter().product();
-    if expected != count {
+    let expected = ferroserve_core::tensor::element_count(&shape);
+    if expected != Some(count) {
+        let expected = expected.map_or_else(|| "too many".to_string(), |n| n.to_string());
         return Err(format!(
             "a row of shape {shape:?} holds {expected} values, but {count} were given"
         ));

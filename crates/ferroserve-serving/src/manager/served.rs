@@ -303,7 +303,12 @@ fn sample_inputs(signature: &ModelSignature) -> Result<Vec<Tensor>, InferError> 
                     ferroserve_core::Dim::Dynamic => 1,
                 })
                 .collect();
-            let count = shape.iter().product();
+            let count = ferroserve_core::tensor::element_count(&shape).ok_or_else(|| {
+                InferError::invalid(format!(
+                    "input '{}' of shape {shape:?} holds too many values to warm up",
+                    spec.name
+                ))
+            })?;
             let data = zeros(spec.datatype, count);
             Tensor::new(spec.name.clone(), shape, data)
         })

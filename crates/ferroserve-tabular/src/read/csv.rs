@@ -2,16 +2,17 @@
 //! profile builder parses numbers) and an empty cell is a null.
 
 use std::fs::File;
-use std::path::Path;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
 
 use super::{ProgressUnit, SampleReader};
-use crate::error::{bail, err};
 use crate::TabularError;
 use ferroserve_core::Cell;
 
 /// A CSV file read record by record.
 pub(super) struct CsvReader {
     file: String,
+    path: PathBuf,
     reader: ::csv::Reader<File>,
     columns: Vec<String>,
     record: ::csv::StringRecord,
@@ -22,19 +23,20 @@ impl CsvReader {
     /// Opens `path` (`size` bytes long) and reads its header line.
     pub(super) fn open(path: &Path, size: u64) -> Result<Self, TabularError> {
         let file = path.display().to_string();
-        let handle = File::open(path).map_err(|e| err!("cannot open {file}: {e}"))?;
+        let handle = File::open(path).map_err(|e| TabularError::cannot_open(&file, &e))?;
         let mut reader = ::csv::ReaderBuilder::new().from_reader(handle);
         let columns: Vec<String> = reader
             .headers()
-            .map_err(|e| describe(&file, &e))?
+            .map_err(|e| describe(&file, path, &[], &e))?
             .iter()
             .map(|name| name.trim().to_owned())
             .collect();
         if columns.iter().all(String::is_empty) {
-            bail!("{file} has no header line naming its columns");
+            return Err(TabularError::NoHeader { file });
         }
         Ok(CsvReader {
             file,
+            path: path.to_owned(),
             reader,
             columns,
             record: ::csv::StringRecord::new(),
@@ -43,7 +45,9 @@ impl CsvReader {
     }
 
     fn line(&self) -> u64 {
-        self.record.position().map_or(0, ::csv::Position::line)
+        self.record
+            .position()
+            .map_or(0, |pos| record_line(&self.path, pos))
     }
 }
 
@@ -57,7 +61,7 @@ impl SampleReader for CsvReader {
         let more = self
             .reader
             .read_record(&mut self.record)
-            .map_err(|e| describe(&self.file, &e))?;
+            .map_err(|e| describe(&self.file, &self.path, &self.columns, &e))?;
         if !more {
             return Ok(false);
         }
@@ -85,26 +89,58 @@ impl SampleReader for CsvReader {
     }
 }
 
-/// A CSV error with the file and line it happened at.
-fn describe(file: &str, error: &::csv::Error) -> TabularError {
-    let line = |pos: &Option<::csv::Position>| pos.as_ref().map_or(0, ::csv::Position::line);
+/// A CSV error with the file and line it happened at, and the column
+/// where one is involved (`columns` are the header's, empty while reading
+/// the header line).
+fn describe(file: &str, path: &Path, columns: &[String], error: &::csv::Error) -> TabularError {
+    let line = |pos: Option<&::csv::Position>| pos.map_or(0, |pos| record_line(path, pos));
+    let file = file.to_owned();
     match error.kind() {
         ::csv::ErrorKind::UnequalLengths {
             pos,
             expected_len,
             len,
-        } => err!(
-            "{file}, line {}: {len} fields, but the header line has {expected_len}",
-            line(pos)
-        ),
-        ::csv::ErrorKind::Utf8 { pos, err } => err!(
-            "{file}, line {}: field {} is not valid UTF-8",
-            line(pos),
-            err.field() + 1
-        ),
-        ::csv::ErrorKind::Io(e) => err!("cannot read {file}: {e}"),
-        _ => err!("{file}: {error}"),
+        } => TabularError::RaggedRow {
+            file,
+            line: line(pos.as_ref()),
+            fields: *len,
+            expected: *expected_len,
+        },
+        ::csv::ErrorKind::Utf8 { pos, err } => TabularError::NotUtf8 {
+            file,
+            line: line(pos.as_ref()),
+            field: Some(err.field() as u64 + 1),
+            column: columns.get(err.field()).cloned(),
+        },
+        ::csv::ErrorKind::Io(e) => TabularError::cannot_read(&file, e),
+        _ => TabularError::Csv {
+            line: line(error.position()),
+            file,
+            cause: error.to_string(),
+        },
     }
+}
+
+/// The line where the record read from `pos` starts. The CSV reader skips
+/// blank lines before a record but counts the record from where it began
+/// reading, so the blank lines are skipped here too (by reading the file
+/// again, which is done only to report a place).
+fn record_line(path: &Path, pos: &::csv::Position) -> u64 {
+    let blank_lines = File::open(path)
+        .and_then(|mut file| {
+            file.seek(SeekFrom::Start(pos.byte()))?;
+            let mut newlines = 0;
+            for byte in BufReader::new(file).bytes() {
+                match byte? {
+                    b'\n' => newlines += 1,
+                    b'\r' => {}
+                    _ => break,
+                }
+            }
+            Ok(newlines)
+        })
+        .unwrap_or(0);
+    pos.line() + blank_lines
 }
 
 #[cfg(test)]
@@ -146,6 +182,24 @@ mod tests {
         let err = reader.next_row(&[0], &mut cells).unwrap_err().to_string();
         assert!(
             err.ends_with("s.csv, line 3: 1 fields, but the header line has 2"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rows_after_blank_lines_name_their_own_line() {
+        let (_dir, reader) = reader("a,b\n\n\r\n1,2\n\n3\n");
+        let mut reader = reader.expect("opens");
+        let mut cells = Vec::new();
+        assert!(reader.next_row(&[0], &mut cells).expect("row 1"));
+        assert!(
+            reader.location().ends_with("s.csv, line 4"),
+            "{}",
+            reader.location()
+        );
+        let err = reader.next_row(&[0], &mut cells).unwrap_err().to_string();
+        assert!(
+            err.ends_with("s.csv, line 6: 1 fields, but the header line has 2"),
             "{err}"
         );
     }

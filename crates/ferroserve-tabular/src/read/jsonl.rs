@@ -12,7 +12,6 @@ use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::{ProgressUnit, SampleReader};
-use crate::error::{bail, err};
 use crate::TabularError;
 use ferroserve_core::Cell;
 
@@ -24,6 +23,8 @@ pub(super) struct JsonlReader {
     /// The first object, parsed at open and handed out by the first read.
     first: Option<Map<String, Value>>,
     line: String,
+    /// The bytes of the line last read, before they are checked to be UTF-8.
+    bytes: Vec<u8>,
     /// Number of the line last read (1-based).
     line_number: u64,
     bytes_read: u64,
@@ -34,19 +35,20 @@ impl JsonlReader {
     /// Opens `path` (`size` bytes long) and reads its first object.
     pub(super) fn open(path: &Path, size: u64) -> Result<Self, TabularError> {
         let file = path.display().to_string();
-        let handle = File::open(path).map_err(|e| err!("cannot open {file}: {e}"))?;
+        let handle = File::open(path).map_err(|e| TabularError::cannot_open(&file, &e))?;
         let mut reader = JsonlReader {
             file,
             reader: BufReader::new(handle),
             columns: Vec::new(),
             first: None,
             line: String::new(),
+            bytes: Vec::new(),
             line_number: 0,
             bytes_read: 0,
             size,
         };
         if !reader.read_line()? {
-            bail!("{} has no JSON object, only blank lines", reader.file);
+            return Err(TabularError::NoObject { file: reader.file });
         }
         reader.first = Some(reader.parse_line()?);
         let keys: KeyOrder =
@@ -56,18 +58,36 @@ impl JsonlReader {
     }
 
     /// Reads the next non-blank line into `self.line`; `false` at the end.
+    /// A line that is not UTF-8 is an error naming it; the next read goes
+    /// on after it.
     fn read_line(&mut self) -> Result<bool, TabularError> {
         loop {
             self.line.clear();
+            self.bytes.clear();
             let n = self
                 .reader
-                .read_line(&mut self.line)
-                .map_err(|e| err!("cannot read {}: {e}", self.location()))?;
+                .read_until(b'\n', &mut self.bytes)
+                .map_err(|e| TabularError::CannotRead {
+                    file: self.file.clone(),
+                    cause: format!("line {}: {e}", self.line_number + 1),
+                    io: Some(e.kind()),
+                })?;
             if n == 0 {
                 return Ok(false);
             }
             self.bytes_read += n as u64;
             self.line_number += 1;
+            match std::str::from_utf8(&self.bytes) {
+                Ok(text) => self.line.push_str(text),
+                Err(_) => {
+                    return Err(TabularError::NotUtf8 {
+                        file: self.file.clone(),
+                        line: self.line_number,
+                        field: None,
+                        column: None,
+                    })
+                }
+            }
             if !self.line.trim().is_empty() {
                 return Ok(true);
             }
@@ -77,11 +97,11 @@ impl JsonlReader {
     fn parse_line(&self) -> Result<Map<String, Value>, TabularError> {
         match serde_json::from_str::<Value>(&self.line) {
             Ok(Value::Object(object)) => Ok(object),
-            Ok(other) => bail!(
-                "{}: expected a JSON object, found {}",
-                self.location(),
-                ferroserve_core::json::type_name(&other)
-            ),
+            Ok(other) => Err(TabularError::NotAnObject {
+                file: self.file.clone(),
+                line: self.line_number,
+                found: ferroserve_core::json::type_name(&other),
+            }),
             Err(e) => Err(self.json_error(&e)),
         }
     }
@@ -90,14 +110,22 @@ impl JsonlReader {
     fn json_error(&self, error: &serde_json::Error) -> TabularError {
         // serde_json says "at line 1 column N" of the one line it was given.
         let message = error.to_string();
-        let message = message
+        let cause = message
             .rsplit_once(" at line ")
             .map_or(message.as_str(), |(m, _)| m);
-        err!(
-            "{}, character {}: not valid JSON: {message}",
-            self.location(),
+        // Past the line's end (an object left open), serde_json is on the
+        // next line, at column 0: the character after the last one.
+        let character = if error.line() > 1 {
+            self.line.trim_end_matches(['\n', '\r']).chars().count() + 1
+        } else {
             error.column()
-        )
+        };
+        TabularError::BadJson {
+            file: self.file.clone(),
+            line: self.line_number,
+            character: character as u64,
+            cause: cause.to_owned(),
+        }
     }
 
     /// The cell of `column` in `object`.
@@ -107,12 +135,14 @@ impl JsonlReader {
             Some(Value::Number(n)) => n.as_f64().map_or(Cell::Null, Cell::Number),
             Some(Value::String(s)) => Cell::Text(s.clone()),
             Some(Value::Bool(b)) => Cell::Text(b.to_string()),
-            Some(other) => bail!(
-                "{}, column `{column}`: {} is not a value a profile can hold \
-                 (expected a number, string, boolean or null)",
-                self.location(),
-                ferroserve_core::json::type_name(other)
-            ),
+            Some(other) => {
+                return Err(TabularError::NotACell {
+                    file: self.file.clone(),
+                    line: self.line_number,
+                    column: column.to_owned(),
+                    found: ferroserve_core::json::type_name(other),
+                })
+            }
         })
     }
 }

@@ -11,7 +11,6 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::error::{bail, err};
 use ferroserve_core::Cell;
 
 use super::TabularError;
@@ -53,11 +52,9 @@ impl Format {
             Some("csv") => Ok(Format::Csv),
             Some("jsonl" | "ndjson") => Ok(Format::Jsonl),
             Some("parquet" | "pq") => Ok(Format::Parquet),
-            _ => bail!(
-                "cannot tell the format of {} from its name (expected .csv, .jsonl, .ndjson, \
-                 .parquet or .pq); pass --format csv|jsonl|parquet",
-                path.display()
-            ),
+            _ => Err(TabularError::UnknownExtension {
+                path: path.display().to_string(),
+            }),
         }
     }
 }
@@ -70,7 +67,7 @@ impl FromStr for Format {
         Format::ALL
             .into_iter()
             .find(|f| f.name() == s)
-            .ok_or_else(|| err!("unknown sample format `{s}`; expected csv, jsonl or parquet"))
+            .ok_or_else(|| TabularError::UnknownFormat { name: s.to_owned() })
     }
 }
 
@@ -117,12 +114,12 @@ pub trait SampleReader: Send {
 /// Opens `path` as `format`; an empty file is an error here, whatever the
 /// format.
 pub fn open(path: &Path, format: Format) -> Result<Box<dyn SampleReader>, TabularError> {
-    // The cause goes into the message: the error has no source chain.
+    let file = path.display().to_string();
     let size = std::fs::metadata(path)
-        .map_err(|e| err!("cannot read {}: {e}", path.display()))?
+        .map_err(|e| TabularError::cannot_read(&file, &e))?
         .len();
     if size == 0 {
-        bail!("{} is empty", path.display());
+        return Err(TabularError::Empty { file });
     }
     Ok(match format {
         Format::Csv => Box::new(csv::CsvReader::open(path, size)?),

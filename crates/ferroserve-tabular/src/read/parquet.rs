@@ -16,7 +16,6 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 use parquet::arrow::ProjectionMask;
 
 use super::{ProgressUnit, SampleReader};
-use crate::error::{bail, err};
 use crate::TabularError;
 use ferroserve_core::Cell;
 
@@ -45,9 +44,13 @@ impl ParquetReader {
     /// Opens `path` and reads its footer (schema and row count).
     pub(super) fn open(path: &Path) -> Result<Self, TabularError> {
         let file = path.display().to_string();
-        let handle = File::open(path).map_err(|e| err!("cannot open {file}: {e}"))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(handle)
-            .map_err(|e| err!("{file} is not a readable Parquet file: {e}"))?;
+        let handle = File::open(path).map_err(|e| TabularError::cannot_open(&file, &e))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(handle).map_err(|e| {
+            TabularError::NotParquet {
+                file: file.clone(),
+                cause: e.to_string(),
+            }
+        })?;
         let columns = builder
             .schema()
             .fields()
@@ -86,7 +89,11 @@ impl ParquetReader {
             .with_projection(mask)
             .with_batch_size(BATCH_ROWS)
             .build()
-            .map_err(|e| err!("cannot read {}: {e}", self.file))?;
+            .map_err(|e| TabularError::CannotRead {
+                file: self.file.clone(),
+                cause: e.to_string(),
+                io: None,
+            })?;
         self.batches = Some(reader);
         Ok(())
     }
@@ -99,12 +106,10 @@ impl ParquetReader {
         loop {
             let batch = match batches.next() {
                 None => return Ok(false),
-                Some(batch) => batch.map_err(|e| {
-                    err!(
-                        "cannot read {} after row {}: {e}",
-                        self.file,
-                        self.rows_read
-                    )
+                Some(batch) => batch.map_err(|e| TabularError::BadParquetData {
+                    file: self.file.clone(),
+                    row: self.rows_read,
+                    cause: e.to_string(),
                 })?,
             };
             if batch.num_rows() == 0 {
@@ -216,14 +221,21 @@ fn cells_of(array: &dyn Array, column: &str, file: &str) -> Result<Vec<Cell>, Ta
             let dictionary = array.as_any_dictionary();
             let values = cells_of(dictionary.values().as_ref(), column, file)?;
             let keys = dictionary.normalized_keys();
+            // A null slot's key may point past the values: check it first.
             (0..array.len())
-                .map(|i| cell(i, values[keys[i]].clone()))
+                .map(|i| match values.get(keys[i]) {
+                    Some(value) if !array.is_null(i) => value.clone(),
+                    _ => Cell::Null,
+                })
                 .collect()
         }
-        other => bail!(
-            "{file}, column `{column}`: Parquet columns of type {other} cannot be profiled \
-             (numbers, decimals, booleans and strings can)"
-        ),
+        other => {
+            return Err(TabularError::UnsupportedColumn {
+                file: file.to_owned(),
+                column: column.to_owned(),
+                datatype: other.to_string(),
+            })
+        }
     })
 }
 

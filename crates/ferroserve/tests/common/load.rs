@@ -2,7 +2,7 @@
 //! loop until stopped, recording every answer, so a test can assert that
 //! no request failed while it changed what serves.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -52,6 +52,8 @@ pub struct Sample {
 /// Threads sending iris requests to a server until [`Load::stop`].
 pub struct Load {
     stop: Arc<AtomicBool>,
+    /// Requests answered so far, by every thread.
+    answered: Arc<AtomicUsize>,
     threads: Vec<JoinHandle<Vec<Sample>>>,
 }
 
@@ -59,10 +61,12 @@ impl Load {
     /// Starts `threads` threads sending to `base`'s iris.
     pub fn start(base: &str, threads: usize) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
+        let answered = Arc::new(AtomicUsize::new(0));
         let threads = (0..threads)
             .map(|_| {
                 let url = format!("{base}/v2/models/iris/infer");
                 let stop = stop.clone();
+                let answered = answered.clone();
                 std::thread::spawn(move || {
                     let c = client();
                     let body = iris_request();
@@ -77,12 +81,33 @@ impl Load {
                             version: answer["model_version"].as_str().unwrap_or("").to_owned(),
                             body: answer,
                         });
+                        answered.fetch_add(1, Ordering::SeqCst);
                     }
                     samples
                 })
             })
             .collect();
-        Load { stop, threads }
+        Load {
+            stop,
+            answered,
+            threads,
+        }
+    }
+
+    /// Waits until `more` further requests have been answered, however long
+    /// the machine takes (up to 120 s), so a test paces itself by requests
+    /// rather than by time.
+    pub fn wait_for_answers(&self, more: usize) {
+        let target = self.answered.load(Ordering::SeqCst) + more;
+        let give_up = Instant::now() + Duration::from_secs(120);
+        while self.answered.load(Ordering::SeqCst) < target {
+            assert!(
+                Instant::now() < give_up,
+                "the load got {} of {more} answers in 120 s",
+                more + self.answered.load(Ordering::SeqCst) - target
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Stops the threads and returns every sample, in no particular order.

@@ -4,6 +4,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod dependency;
 pub mod iris;
 pub mod load;
 pub mod redis;
@@ -129,10 +130,26 @@ impl Server {
         );
     }
 
-    fn metrics(&self) -> String {
+    /// The text of `/metrics` (empty when it cannot be read).
+    pub fn metrics(&self) -> String {
         reqwest::blocking::get(format!("{}/metrics", self.base))
             .and_then(|r| r.text())
             .unwrap_or_default()
+    }
+
+    /// The sum of the samples of `name` whose labels include every one of
+    /// `labels` (`key="value"`), from `/metrics`; 0 when there is none.
+    pub fn metric_sum(&self, name: &str, labels: &[&str]) -> f64 {
+        self.metrics()
+            .lines()
+            .filter_map(|line| {
+                let (series, value) = line.rsplit_once(' ')?;
+                let rest = series.strip_prefix(name)?;
+                let matches = (rest.is_empty() || rest.starts_with('{'))
+                    && labels.iter().all(|l| rest.contains(l));
+                matches.then(|| value.parse::<f64>().ok()).flatten()
+            })
+            .sum()
     }
 
     /// `host:port` of the server.

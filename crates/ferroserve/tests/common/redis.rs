@@ -3,10 +3,13 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+const REDIS_INSTALL_HINT: &str = "install it with `apt-get install redis-server` \
+     (Debian/Ubuntu), `brew install redis` (macOS) or from https://redis.io/download";
 
 /// A running `redis-server`, killed when dropped.
 pub struct RedisServer {
@@ -67,12 +70,11 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start redis-server ({e}); the cache tests need it on PATH: \
-                     install it with `apt-get install redis-server` (Debian/Ubuntu), \
-                     `brew install redis` (macOS) or from https://redis.io/download"
-                )
+            .unwrap_or_else(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    super::dependency::missing("redis-server", REDIS_INSTALL_HINT)
+                }
+                _ => panic!("cannot start redis-server: {e}"),
             });
         self.child = Some(child);
         let until = Instant::now() + Duration::from_secs(10);
@@ -83,6 +85,35 @@ impl RedisServer {
             std::thread::sleep(Duration::from_millis(20));
         }
         panic!("redis-server on port {} never answered PING", self.port);
+    }
+
+    /// Times the server has run `command` (lower case, e.g. `get`), from
+    /// `INFO commandstats`: how a test sees what a client has done.
+    pub fn command_calls(&self, command: &str) -> u64 {
+        let mut stream =
+            TcpStream::connect(("127.0.0.1", self.port)).expect("connect to redis-server");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("read timeout");
+        stream
+            .write_all(b"INFO commandstats\r\n")
+            .expect("send INFO");
+        // A bulk string: `$LEN\r\n`, then LEN bytes.
+        let mut reader = BufReader::new(stream);
+        let mut header = String::new();
+        reader.read_line(&mut header).expect("INFO reply");
+        let len: usize = header
+            .trim()
+            .strip_prefix('$')
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected INFO reply {header:?}"));
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body).expect("INFO body");
+        let prefix = format!("cmdstat_{command}:calls=");
+        String::from_utf8_lossy(&body)
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix)?.split(',').next()?.parse().ok())
+            .unwrap_or(0)
     }
 
     fn ping(&self) -> bool {

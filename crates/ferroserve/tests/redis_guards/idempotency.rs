@@ -85,11 +85,21 @@ async fn a_duplicate_on_another_replica_waits_for_the_first() {
         b.claim("c\nm\nk2", [4; 32], soon()).await.unwrap(),
         Claim::Mismatch
     ));
+    let reads = redis.command_calls("get");
     let waiter = {
         let b = b.clone();
         tokio::spawn(async move { b.claim("c\nm\nk2", [3; 32], soon()).await })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A duplicate reads the key again only after finding it in flight: two
+    // reads show it waiting, however slowly the machine runs.
+    let until = Instant::now() + Duration::from_secs(30);
+    while redis.command_calls("get") < reads + 2 {
+        assert!(
+            Instant::now() < until,
+            "the duplicate never read the key twice"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     assert!(!waiter.is_finished(), "the duplicate waits for the first");
     guard.complete(Some(answer("slow"))).await;
     match waiter.await.unwrap().unwrap() {

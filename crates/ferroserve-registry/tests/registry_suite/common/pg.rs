@@ -6,6 +6,8 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
 
+use crate::dependency;
+
 const INSTALL_HINT: &str = "PostgreSQL server binaries (initdb, pg_ctl, postgres) are needed \
      for the PostgreSQL registry tests; install them with `apt-get install postgresql` \
      or set FERROSERVE_PG_BIN to the folder that holds them";
@@ -50,7 +52,7 @@ impl TempPostgres {
     /// Creates and starts a server; panics with a clear message when that
     /// is impossible.
     pub(crate) fn start() -> Self {
-        let bin = find_bin_dir().unwrap_or_else(|| panic!("{INSTALL_HINT}"));
+        let bin = dependency::require(find_bin_dir(), "PostgreSQL (initdb, pg_ctl)", INSTALL_HINT);
         let dir = tempfile::Builder::new()
             .prefix("ferroserve-pg-")
             .tempdir()
