@@ -7,6 +7,7 @@
 // A binary exports nothing, so `pub` here means "used by sibling modules".
 #![allow(unreachable_pub)]
 
+mod api_client;
 mod batch;
 mod bench;
 mod cli;

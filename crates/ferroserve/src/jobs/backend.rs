@@ -1,14 +1,15 @@
 //! Where `ferroserve jobs` finds jobs: a server's job API, or the
 //! registry of a data dir opened directly (read as the server shows jobs).
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{bail, Context};
 use ferroserve_registry::{JobFilter, Registry};
 use ferroserve_serving::jobs::JobStatus;
 use reqwest::Method;
 use serde_json::Value;
 use tokio::runtime::Runtime;
 
-use crate::models::{segment, ApiClient, RegistryArgs};
+use crate::api_client::{segment, ApiClient};
+use crate::models::RegistryArgs;
 use crate::registry::Access;
 
 /// Job operations, each answering jobs as the API shows them.
@@ -101,26 +102,19 @@ fn shown(job: ferroserve_registry::Job) -> anyhow::Result<Value> {
 
 impl JobsBackend for DirectJobs {
     fn list(&self, filter: &JobFilter) -> anyhow::Result<Vec<Value>> {
-        let jobs = self
-            .runtime
-            .block_on(self.registry.list_jobs(filter))
-            .map_err(|e| anyhow!("{e}"))?;
+        let jobs = self.runtime.block_on(self.registry.list_jobs(filter))?;
         jobs.into_iter().map(shown).collect()
     }
 
     fn show(&self, id: &str) -> anyhow::Result<Value> {
-        let job = self
-            .runtime
-            .block_on(self.registry.job(id))
-            .map_err(|e| anyhow!("{e}"))?;
+        let job = self.runtime.block_on(self.registry.job(id))?;
         shown(job)
     }
 
     fn cancel(&self, id: &str) -> anyhow::Result<Value> {
         let job = self
             .runtime
-            .block_on(self.registry.cancel_job(id, &self.actor))
-            .map_err(|e| anyhow!("{e}"))?;
+            .block_on(self.registry.cancel_job(id, &self.actor))?;
         shown(job)
     }
 }
