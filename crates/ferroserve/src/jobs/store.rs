@@ -13,7 +13,7 @@ use crate::models::RegistryArgs;
 use crate::registry::Access;
 
 /// Job operations, each answering jobs as the API shows them.
-pub trait JobsBackend {
+pub trait JobStore {
     /// Jobs matching `filter`, newest first.
     fn list(&self, filter: &JobFilter) -> anyhow::Result<Vec<Value>>;
     /// One job.
@@ -36,7 +36,7 @@ impl RemoteJobs {
     }
 }
 
-impl JobsBackend for RemoteJobs {
+impl JobStore for RemoteJobs {
     fn list(&self, filter: &JobFilter) -> anyhow::Result<Vec<Value>> {
         let mut query = vec![("limit", filter.limit.to_string())];
         if let Some(state) = filter.state {
@@ -100,7 +100,7 @@ fn shown(job: ferroserve_registry::Job) -> anyhow::Result<Value> {
     Ok(serde_json::to_value(JobStatus::new(job, None))?)
 }
 
-impl JobsBackend for DirectJobs {
+impl JobStore for DirectJobs {
     fn list(&self, filter: &JobFilter) -> anyhow::Result<Vec<Value>> {
         let jobs = self.runtime.block_on(self.registry.list_jobs(filter))?;
         jobs.into_iter().map(shown).collect()
