@@ -2,33 +2,16 @@
 //! from a running server, as a per-feature table (or the raw JSON).
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
-use anyhow::{bail, Context};
 use serde_json::Value;
 
+use crate::api_client::{segment, ApiClient};
 use crate::cli::DriftArgs;
 
 /// Prints the drift report of `args.model`.
 pub fn run(args: DriftArgs) -> anyhow::Result<()> {
-    let base = args.url.trim_end_matches('/');
-    let url = format!("{base}/api/v1/models/{}/drift", args.model);
-    let client = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .context("cannot build the HTTP client")?;
-    let response = client
-        .get(&url)
-        .send()
-        .with_context(|| format!("cannot reach {url}"))?;
-    let status = response.status();
-    let body: Value = response
-        .json()
-        .with_context(|| format!("{url} did not answer JSON"))?;
-    if !status.is_success() {
-        let message = body["error"].as_str().unwrap_or("no error message");
-        bail!("{url}: {status}: {message}");
-    }
+    let api = ApiClient::reader(&args.url)?;
+    let body: Value = api.get(&format!("/api/v1/models/{}/drift", segment(&args.model)))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&body)?);
     } else {

@@ -7,11 +7,11 @@
 // A binary exports nothing, so `pub` here means "used by sibling modules".
 #![allow(unreachable_pub)]
 
+mod api_client;
 mod batch;
 mod bench;
 mod cli;
 mod config;
-mod config_file;
 mod drift;
 mod example;
 mod jobs;
@@ -33,7 +33,7 @@ fn main() -> std::process::ExitCode {
     pipe::exit_quietly_on_broken_pipe();
     let cli = cli::Cli::parse();
     let result = match cli.command {
-        cli::Command::Serve(args) => serve::run(*args),
+        cli::Command::Serve(flags) => serve::run(&flags),
         cli::Command::Predict(args) => predict::run(args),
         cli::Command::Models(args) => models::run(args),
         cli::Command::Profile(args) => profile::run(args),

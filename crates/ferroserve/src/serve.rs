@@ -17,12 +17,11 @@ use ferroserve_serving::redis_link::RedisLink;
 use ferroserve_serving::repository::{self, ServingDefaults};
 use ferroserve_serving::{ModelManager, ModelSpec, Pipeline};
 
-use crate::cli::ServeArgs;
-use crate::config::ServeConfig;
+use crate::config::{ServeConfig, ServeFlags};
 
 /// Runs the server.
-pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let config = ServeConfig::load(&args)?;
+pub fn run(flags: &ServeFlags) -> anyhow::Result<()> {
+    let config = ServeConfig::load(flags)?;
     crate::logging::init(config.log_format, &config.log_level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.http_threads())
@@ -157,7 +156,7 @@ fn serving_defaults(config: &ServeConfig) -> ServingDefaults {
     ServingDefaults {
         engine: config.engine,
         intra_op_threads: config.intra_op_threads,
-        batching: config.batching.clone(),
+        batching: config.batcher_config(),
     }
 }
 

@@ -96,9 +96,12 @@ pub struct LoadArgs {
     /// Full shape of an input, as NAME=D1,D2,... (repeatable); needed for dynamic dimensions other than the first.
     #[arg(long = "shape", value_name = "NAME=DIMS")]
     pub shapes: Vec<String>,
-    /// Rows from a file instead of random tensors: CSV with a header line, or JSON lines (arrays of features in order, or objects keyed by input name).
+    /// Rows from a file instead of random tensors: CSV with a header line, JSON lines (arrays of features in order, or objects keyed by column name) or Parquet.
     #[arg(long, value_name = "FILE")]
     pub input_file: Option<PathBuf>,
+    /// Format of --input-file [default: from its extension: .csv, .jsonl/.ndjson/.json, .parquet/.pq].
+    #[arg(long, requires = "input_file", value_parser = crate::profile::format_parser())]
+    pub format: Option<ferroserve_tabular::Format>,
     /// Column of --input-file that is not a model input, e.g. the label (repeatable).
     #[arg(
         long,

@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context};
-use ferroserve_core::{DataType, Dim, TensorSpec};
+use ferroserve_core::{Cell, DataType, Dim, TensorSpec};
 use rand::Rng;
 
-use super::rows::{Cell, Rows};
+use super::rows::Rows;
 
 /// Element values of one input tensor, row-major.
 #[derive(Debug, Clone, PartialEq)]
@@ -192,12 +192,6 @@ impl Layout {
                 return Ok(Layout::ByName(found));
             }
         }
-        if !rows.ordered {
-            bail!(
-                "{}: JSON objects must be keyed by the model's input names; write arrays of features in order to fill model {model}'s single input",
-                rows.source
-            );
-        }
         let [shape] = shapes else {
             let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
             bail!(
@@ -229,30 +223,19 @@ impl Layout {
     }
 }
 
-/// Elements of `cells` (a list cell gives several), `expected` of them.
+/// Elements of `cells`, `expected` of them.
 fn values_of(cells: &[&Cell], datatype: DataType, expected: usize) -> anyhow::Result<Values> {
     let values = if datatype == DataType::Bytes {
-        let mut strings = Vec::with_capacity(expected);
-        for cell in cells {
-            match cell {
-                Cell::Text(t) => strings.push(t.clone()),
-                Cell::Number(n) => strings.push(n.to_string()),
-                Cell::List(l) => strings.extend(l.iter().map(f64::to_string)),
-            }
-        }
+        let strings = cells
+            .iter()
+            .map(|cell| cell.category_text().context("a cell has no value"))
+            .collect::<anyhow::Result<Vec<String>>>()?;
         Values::Strings(strings)
     } else {
-        let mut numbers = Vec::with_capacity(expected);
-        for cell in cells {
-            match cell {
-                Cell::Number(n) => numbers.push(*n),
-                Cell::List(l) => numbers.extend_from_slice(l),
-                Cell::Text(t) => bail!(
-                    "{t:?} is not a number but the input is {}",
-                    datatype.as_str()
-                ),
-            }
-        }
+        let numbers = cells
+            .iter()
+            .map(|cell| number(cell, datatype))
+            .collect::<anyhow::Result<Vec<f64>>>()?;
         Values::Numbers(numbers)
     };
     let found = match &values {
@@ -267,6 +250,21 @@ fn values_of(cells: &[&Cell], datatype: DataType, expected: usize) -> anyhow::Re
         );
     }
     Ok(values)
+}
+
+/// The number of a cell of a numeric input; booleans read as 0/1.
+fn number(cell: &Cell, datatype: DataType) -> anyhow::Result<f64> {
+    match (cell.number(), cell) {
+        (Ok(Some(x)), _) => Ok(x),
+        (Ok(None), _) => bail!("a cell has no value but the input is {}", datatype.as_str()),
+        (Err(_), Cell::Text(t)) if matches!(t.trim(), "true" | "True") => Ok(1.0),
+        (Err(_), Cell::Text(t)) if matches!(t.trim(), "false" | "False") => Ok(0.0),
+        (Err(_), _) => bail!(
+            "{:?} is not a number but the input is {}",
+            cell.category_text().unwrap_or_default(),
+            datatype.as_str()
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -315,7 +313,6 @@ mod tests {
     fn file_rows_fill_a_single_input_in_order() {
         let rows = Rows {
             source: "rows.csv".into(),
-            ordered: true,
             columns: Some(vec!["a".into(), "b".into(), "c".into(), "d".into()]),
             rows: (0..5)
                 .map(|r| (0..4).map(|c| Cell::Number(f64::from(r * 4 + c))).collect())
@@ -338,6 +335,24 @@ mod tests {
     }
 
     #[test]
+    fn text_cells_read_as_numbers_and_booleans() {
+        let cells = [
+            Cell::Text(" 2.5".into()),
+            Cell::Text("True".into()),
+            Cell::Number(1.0),
+        ];
+        let cells: Vec<&Cell> = cells.iter().collect();
+        assert_eq!(
+            values_of(&cells, DataType::Fp32, 3).expect("numbers"),
+            Values::Numbers(vec![2.5, 1.0, 1.0])
+        );
+        let err = values_of(&[&Cell::Text("x".into())], DataType::Fp32, 1).unwrap_err();
+        assert!(err.to_string().contains("\"x\" is not a number"), "{err}");
+        let err = values_of(&[&Cell::Null], DataType::Bytes, 1).unwrap_err();
+        assert!(err.to_string().contains("no value"), "{err}");
+    }
+
+    #[test]
     fn named_columns_fill_one_input_each() {
         let specs = vec![
             TensorSpec::new("y", DataType::Int64, vec![Dim::Dynamic, Dim::Fixed(1)]),
@@ -345,9 +360,8 @@ mod tests {
         ];
         let rows = Rows {
             source: "rows.jsonl".into(),
-            ordered: false,
             columns: Some(vec!["x".into(), "y".into()]),
-            rows: vec![vec![Cell::Text("a".into()), Cell::Number(3.0)]],
+            rows: vec![vec![Cell::Text("a".into()), Cell::Text("3".into())]],
         };
         let inputs = file_inputs("m", &specs, &[vec![1, 1], vec![1]], &rows, 1, 10).unwrap();
         assert_eq!(inputs[0][0].values, Values::Numbers(vec![3.0]));

@@ -5,13 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use ferroserve_core::telemetry::{BATCH_SIZE, CACHE_REQUESTS, QUEUE_DURATION, REQUESTS_TOTAL};
 use serde::{Deserialize, Serialize};
-
-/// Metric names, as exported by ferroserve-serving's telemetry module.
-const REQUESTS_TOTAL: &str = "ferroserve_requests_total";
-const QUEUE_DURATION: &str = "ferroserve_queue_duration_seconds";
-const BATCH_SIZE: &str = "ferroserve_batch_size";
-const CACHE_REQUESTS: &str = "ferroserve_cache_requests_total";
 
 /// One sample line: name, labels and value.
 #[derive(Debug, Clone, PartialEq)]

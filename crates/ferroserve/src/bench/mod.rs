@@ -29,6 +29,8 @@ use metrics_scrape::{figures, scrape};
 use report::{Report, RunSummary, FORMAT};
 use settings::Settings;
 
+use crate::api_client::ApiClient;
+
 /// Runs `ferroserve bench`.
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.command {
@@ -40,13 +42,16 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 fn load(args: LoadArgs) -> anyhow::Result<()> {
     let settings = Settings::from_args(&args)?;
     let schema = args.schema.as_deref().map(read_schema).transpose()?;
+    let wanted = rows::RowsWanted {
+        format: args.format,
+        limit: settings.keys.saturating_mul(settings.batch_rows),
+        schema: schema.as_ref(),
+        exclude: &args.exclude,
+    };
     let rows = args
         .input_file
         .as_deref()
-        .map(|path| {
-            let rows = rows::read(path, settings.keys.saturating_mul(settings.batch_rows))?;
-            rows::select(rows, schema.as_ref(), &args.exclude)
-        })
+        .map(|path| rows::read(path, &wanted))
         .transpose()?;
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = args.threads {
@@ -60,9 +65,9 @@ fn load(args: LoadArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the client runtime")?;
     let visible = !args.quiet && std::io::stdout().is_terminal();
+    let workload = workload::build(&ApiClient::reader(&settings.url)?, &settings, rows.as_ref())?;
     let report = runtime.block_on(async {
         let client = BenchClient::new(&settings, &args.headers)?;
-        let workload = workload::build(client.http(), &settings, rows.as_ref()).await?;
         let shared = Arc::new(Shared { client, workload });
         measure(&shared, settings, visible).await
     })?;

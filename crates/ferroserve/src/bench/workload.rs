@@ -12,6 +12,7 @@ use super::inputs::{file_inputs, random_inputs, resolve_shapes};
 use super::keys::{KeyPicker, ModelPicker};
 use super::rows::Rows;
 use super::settings::Settings;
+use crate::api_client::{segment, ApiClient};
 
 /// One model of the mix.
 #[derive(Debug)]
@@ -47,15 +48,15 @@ struct Metadata {
 }
 
 /// Reads each model's metadata from the server and builds its bodies.
-pub async fn build(
-    client: &reqwest::Client,
+pub fn build(
+    api: &ApiClient,
     settings: &Settings,
     rows: Option<&Rows>,
 ) -> anyhow::Result<Workload> {
     let mut rng = SmallRng::seed_from_u64(settings.seed);
     let mut models = Vec::with_capacity(settings.models.len());
     for model in &settings.models {
-        let specs = metadata(client, &settings.url, &model.name).await?;
+        let specs = inputs_of(api, &model.name)?;
         let known: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
         for name in settings.shapes.keys() {
             if !known.contains(&name.as_str()) && settings.models.len() == 1 {
@@ -102,27 +103,11 @@ fn infer_url(base: &str, model: &str) -> anyhow::Result<reqwest::Url> {
     reqwest::Url::parse(&url).with_context(|| format!("--url {base}: {url} is not a valid URL"))
 }
 
-async fn metadata(
-    client: &reqwest::Client,
-    url: &str,
-    model: &str,
-) -> anyhow::Result<Vec<TensorSpec>> {
-    let at = format!("{url}/v2/models/{model}");
-    let response = client
-        .get(&at)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach the server at {url}"))?;
-    let status = response.status();
-    let text = response.text().await.unwrap_or_default();
-    if !status.is_success() {
-        bail!(
-            "metadata of model {model} (GET {at}) answered {status}: {}",
-            text.trim()
-        );
-    }
-    let metadata: Metadata = serde_json::from_str(&text)
-        .with_context(|| format!("GET {at} did not return KServe v2 model metadata"))?;
+/// The inputs `model` declares in its KServe v2 metadata.
+fn inputs_of(api: &ApiClient, model: &str) -> anyhow::Result<Vec<TensorSpec>> {
+    let metadata: Metadata = api
+        .get(&format!("/v2/models/{}", segment(model)))
+        .with_context(|| format!("cannot read the metadata of model {model}"))?;
     if metadata.inputs.is_empty() {
         bail!("model {model} declares no inputs");
     }

@@ -3,8 +3,8 @@
 //! data dir's registry, like `ferroserve models`.
 
 mod args;
-mod backend;
 mod output;
+mod store;
 
 use anyhow::bail;
 use ferroserve_registry::JobFilter;
@@ -12,7 +12,7 @@ use ferroserve_registry::JobFilter;
 pub use args::JobsArgs;
 
 use args::JobsCommand;
-use backend::{DirectJobs, JobsBackend, RemoteJobs};
+use store::{DirectJobs, JobStore, RemoteJobs};
 
 /// Runs one `jobs` subcommand.
 pub fn run(args: JobsArgs) -> anyhow::Result<()> {
@@ -21,7 +21,7 @@ pub fn run(args: JobsArgs) -> anyhow::Result<()> {
         json,
         command,
     } = args;
-    let open = || -> anyhow::Result<Box<dyn JobsBackend>> {
+    let open = || -> anyhow::Result<Box<dyn JobStore>> {
         Ok(match registry.url() {
             Some(url) => Box::new(RemoteJobs::new(url, registry.actor())?),
             None => Box::new(DirectJobs::open(&registry)?),

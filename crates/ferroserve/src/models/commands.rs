@@ -1,4 +1,4 @@
-//! One function per `models` subcommand: call the backend, print the
+//! One function per `models` subcommand: call the store, print the
 //! answer as text or (`--json`) in the management API's shape, and warn
 //! when the server does not serve what was asked.
 
@@ -12,9 +12,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::args::{FaultChange, FaultsArgs, HistoryArgs, RegisterArgs};
-use super::backend::ModelsBackend;
 use super::output::{format_time, history_line, Table};
 use super::serving::{self, Asked};
+use super::store::ModelStore;
 use super::{files, register, show};
 
 /// Audit events asked for per request while paging through a history.
@@ -22,12 +22,12 @@ const HISTORY_PAGE: u64 = 500;
 
 /// `models register`.
 pub fn register(
-    backend: &dyn ModelsBackend,
+    store: &dyn ModelStore,
     json: bool,
     args: &RegisterArgs,
     request: RegisterVersion,
 ) -> anyhow::Result<()> {
-    let changed = register::register(backend, args, request)?;
+    let changed = register::register(store, args, request)?;
     let v = &changed.value;
     let text = format!(
         "registered {} version {} (stage {}, sha256 {})",
@@ -39,15 +39,9 @@ pub fn register(
         text,
     )?;
     let asked = Asked::Registered(args.stage);
-    serving::check(
-        backend,
-        &v.model,
-        changed.serving.as_ref(),
-        v.version,
-        &asked,
-    )?;
+    serving::check(store, &v.model, changed.serving.as_ref(), v.version, &asked)?;
     if !json {
-        if let Some(hint) = serving::unserved_hint(backend, v, changed.serving.as_ref(), &asked) {
+        if let Some(hint) = serving::unserved_hint(store, v, changed.serving.as_ref(), &asked) {
             println!("{hint}");
         }
     }
@@ -55,12 +49,9 @@ pub fn register(
 }
 
 /// `models list`; through a server, with the version each model serves.
-pub fn list(backend: &dyn ModelsBackend, json: bool) -> anyhow::Result<()> {
-    let models = backend.list()?;
-    let serving: Vec<Option<Value>> = models
-        .iter()
-        .map(|m| serving_of(backend, &m.name))
-        .collect();
+pub fn list(store: &dyn ModelStore, json: bool) -> anyhow::Result<()> {
+    let models = store.list()?;
+    let serving: Vec<Option<Value>> = models.iter().map(|m| serving_of(store, &m.name)).collect();
     if json {
         let models: Vec<Value> = models
             .iter()
@@ -81,11 +72,11 @@ pub fn list(backend: &dyn ModelsBackend, json: bool) -> anyhow::Result<()> {
 }
 
 /// `models show NAME[/VERSION]`.
-pub fn show(backend: &dyn ModelsBackend, json: bool, what: &str) -> anyhow::Result<()> {
+pub fn show(store: &dyn ModelStore, json: bool, what: &str) -> anyhow::Result<()> {
     match parse_show_target(what)? {
         (model, Some(version)) => {
-            let v = backend.version(model, version)?;
-            let serving = serving_of(backend, model);
+            let v = store.version(model, version)?;
+            let serving = serving_of(store, model);
             if json {
                 let mut answer = json!(v);
                 if let Some(serving) = serving {
@@ -96,8 +87,8 @@ pub fn show(backend: &dyn ModelsBackend, json: bool, what: &str) -> anyhow::Resu
             print!("{}", show::version_detail(&v, serving.as_ref()));
         }
         (model, None) => {
-            let detail = backend.model(model)?;
-            let serving = serving_of(backend, model);
+            let detail = store.model(model)?;
+            let serving = serving_of(store, model);
             if json {
                 let mut answer = json!(detail);
                 if let Some(serving) = serving {
@@ -113,15 +104,15 @@ pub fn show(backend: &dyn ModelsBackend, json: bool, what: &str) -> anyhow::Resu
 
 /// What the server serves of `model`, or `{"error": ...}` when it cannot
 /// say (the registry's answer is shown all the same); `None` in direct mode.
-fn serving_of(backend: &dyn ModelsBackend, model: &str) -> Option<Value> {
-    backend
+fn serving_of(store: &dyn ModelStore, model: &str) -> Option<Value> {
+    store
         .serving(model)
         .unwrap_or_else(|e| Some(json!({ "error": format!("{e:#}") })))
 }
 
 /// `models promote`.
 pub fn promote(
-    backend: &dyn ModelsBackend,
+    store: &dyn ModelStore,
     json: bool,
     model: &str,
     version: i64,
@@ -129,7 +120,7 @@ pub fn promote(
     archive_existing: bool,
     unload: bool,
 ) -> anyhow::Result<()> {
-    let changed = backend.promote(model, version, stage, archive_existing, unload)?;
+    let changed = store.promote(model, version, stage, archive_existing, unload)?;
     let answer = json!({"version": changed.value, "serving": changed.serving});
     emit(
         json,
@@ -137,18 +128,18 @@ pub fn promote(
         format!("{model} version {version} is now in {stage}"),
     )?;
     let asked = Asked::Stage(stage);
-    serving::check(backend, model, changed.serving.as_ref(), version, &asked)
+    serving::check(store, model, changed.serving.as_ref(), version, &asked)
 }
 
 /// `models alias NAME ALIAS VERSION`.
 pub fn set_alias(
-    backend: &dyn ModelsBackend,
+    store: &dyn ModelStore,
     json: bool,
     model: &str,
     alias: &str,
     version: i64,
 ) -> anyhow::Result<()> {
-    let changed = backend.set_alias(model, alias, version)?;
+    let changed = store.set_alias(model, alias, version)?;
     let answer = json!({"alias": alias, "version": version, "serving": changed.serving});
     emit(
         json,
@@ -156,18 +147,18 @@ pub fn set_alias(
         format!("{model}@{alias} now points to version {version}"),
     )?;
     let asked = Asked::Alias(alias);
-    serving::check(backend, model, changed.serving.as_ref(), version, &asked)
+    serving::check(store, model, changed.serving.as_ref(), version, &asked)
 }
 
 /// `models alias NAME ALIAS --delete`.
 pub fn delete_alias(
-    backend: &dyn ModelsBackend,
+    store: &dyn ModelStore,
     json: bool,
     model: &str,
     alias: &str,
     unload: bool,
 ) -> anyhow::Result<()> {
-    let changed = backend.delete_alias(model, alias, unload)?;
+    let changed = store.delete_alias(model, alias, unload)?;
     let answer = json!({ "serving": changed.serving });
     emit(json, answer, format!("removed alias {alias} of {model}"))?;
     serving::report_failures(model, changed.serving.as_ref())
@@ -176,7 +167,7 @@ pub fn delete_alias(
 /// `models history`: one line per audit event, newest first, paging
 /// through the registry until `--limit` events are read; says how many
 /// older ones are left out.
-pub fn history(backend: &dyn ModelsBackend, json: bool, args: &HistoryArgs) -> anyhow::Result<()> {
+pub fn history(store: &dyn ModelStore, json: bool, args: &HistoryArgs) -> anyhow::Result<()> {
     let wanted = if args.all { u64::MAX } else { args.limit };
     let mut filter = AuditFilter {
         since: args.since,
@@ -187,7 +178,7 @@ pub fn history(backend: &dyn ModelsBackend, json: bool, args: &HistoryArgs) -> a
     let remaining = loop {
         let left = wanted.saturating_sub(events.len() as u64);
         filter.limit = Some(left.min(HISTORY_PAGE) as i64);
-        let page = backend.history_page(&args.model, &filter)?;
+        let page = store.history_page(&args.model, &filter)?;
         events.extend(page.events);
         match page.next_cursor {
             Some(cursor) if (events.len() as u64) < wanted => filter.before_id = Some(cursor),
@@ -221,18 +212,13 @@ fn since_text(since: Option<i64>) -> String {
 }
 
 /// `models delete NAME [--yes]`.
-pub fn delete(
-    backend: &dyn ModelsBackend,
-    json: bool,
-    model: &str,
-    yes: bool,
-) -> anyhow::Result<()> {
+pub fn delete(store: &dyn ModelStore, json: bool, model: &str, yes: bool) -> anyhow::Result<()> {
     // Fails first for a model that does not exist, and tells what goes.
-    let detail = backend.model(model)?;
+    let detail = store.model(model)?;
     if !yes {
         confirm_delete(model, detail.versions.len())?;
     }
-    backend.delete_model(model)?;
+    store.delete_model(model)?;
     emit(
         json,
         json!({ "deleted": model }),
@@ -262,8 +248,8 @@ fn confirm_delete(model: &str, versions: usize) -> anyhow::Result<()> {
 }
 
 /// `models rollback`.
-pub fn rollback(backend: &dyn ModelsBackend, json: bool, model: &str) -> anyhow::Result<()> {
-    let changed = backend.rollback(model)?;
+pub fn rollback(store: &dyn ModelStore, json: bool, model: &str) -> anyhow::Result<()> {
+    let changed = store.rollback(model)?;
     let version = changed.value.version;
     let answer = json!({"version": changed.value, "serving": changed.serving});
     emit(
@@ -272,15 +258,15 @@ pub fn rollback(backend: &dyn ModelsBackend, json: bool, model: &str) -> anyhow:
         format!("{model}: Production rolled back to version {version}"),
     )?;
     let asked = Asked::Stage(Stage::Production);
-    serving::check(backend, model, changed.serving.as_ref(), version, &asked)
+    serving::check(store, model, changed.serving.as_ref(), version, &asked)
 }
 
 /// `models config NAME`: the stored config, and the config in effect with
 /// every default filled in (`engine: null` is the server's engine).
-pub fn config(backend: &dyn ModelsBackend, json: bool, model: &str) -> anyhow::Result<()> {
-    let current = backend.serving_config(model)?;
+pub fn config(store: &dyn ModelStore, json: bool, model: &str) -> anyhow::Result<()> {
+    let current = store.serving_config(model)?;
     let effective = ModelServingConfig::from_value(&current.config)
-        .map_err(|e| anyhow::anyhow!("{}", e.message))
+        .map_err(anyhow::Error::from)
         .and_then(|c| Ok(serde_json::to_value(c)?))
         .with_context(|| format!("the stored serving config of {model}"))?;
     if json {
@@ -303,13 +289,13 @@ pub fn config(backend: &dyn ModelsBackend, json: bool, model: &str) -> anyhow::R
 
 /// `models config NAME --set FILE_OR_JSON`.
 pub fn set_config(
-    backend: &dyn ModelsBackend,
+    store: &dyn ModelStore,
     json: bool,
     model: &str,
     text: &str,
     unload: bool,
 ) -> anyhow::Result<()> {
-    let changed = backend.set_serving_config(model, config_value(text)?, unload)?;
+    let changed = store.set_serving_config(model, config_value(text)?, unload)?;
     let stored = &changed.value;
     let revision = stored.revision.map(|r| r.to_string()).unwrap_or_default();
     let answer =
@@ -323,9 +309,9 @@ pub fn set_config(
 }
 
 /// `models faults NAME VERSION [--latency-ms MS] [--error-rate R] [--clear]`.
-pub fn faults(backend: &dyn ModelsBackend, json: bool, args: &FaultsArgs) -> anyhow::Result<()> {
+pub fn faults(store: &dyn ModelStore, json: bool, args: &FaultsArgs) -> anyhow::Result<()> {
     let change = args.change();
-    let answer = backend.faults(&args.model, &args.version, &change)?;
+    let answer = store.faults(&args.model, &args.version, &change)?;
     let faults = &answer["faults"];
     let what = format!("{} v{}", args.model, args.version);
     let text = match (&change, faults.is_null()) {

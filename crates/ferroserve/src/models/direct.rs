@@ -14,17 +14,17 @@ use serde_json::Value;
 use tokio::runtime::Runtime;
 
 use super::args::FaultChange;
-use super::backend::{Changed, ConfigRevision, ModelDetail, ModelsBackend};
+use super::store::{Changed, ConfigRevision, ModelDetail, ModelStore};
 use crate::registry::{Access, RegistrySettings};
 
 /// The registry of a data dir, opened in this process.
-pub struct DirectBackend {
+pub struct DirectModels {
     runtime: Runtime,
     lifecycle: Lifecycle,
     actor: String,
 }
 
-impl DirectBackend {
+impl DirectModels {
     /// Opens the registry and artifact store named by `settings`; only
     /// [`Access::Create`] creates them when missing.
     pub fn open(
@@ -35,7 +35,7 @@ impl DirectBackend {
     ) -> anyhow::Result<Self> {
         let engines = Arc::new(Engines::discover(ort_library));
         let (runtime, lifecycle) = open_lifecycle(settings, engines, access)?;
-        Ok(DirectBackend {
+        Ok(DirectModels {
             runtime,
             lifecycle,
             actor,
@@ -68,7 +68,7 @@ pub fn open_lifecycle(
     Ok((runtime, lifecycle))
 }
 
-impl ModelsBackend for DirectBackend {
+impl ModelStore for DirectModels {
     fn upload(&self, path: &Path) -> anyhow::Result<ArtifactInfo> {
         self.block_on(async {
             let file = tokio::fs::File::open(path)

@@ -9,6 +9,8 @@ use anyhow::Context;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::api_client::percent_encode;
+
 /// sha256 of a file, lowercase hex, read in chunks.
 pub fn file_sha256(path: &Path) -> anyhow::Result<String> {
     let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
@@ -32,19 +34,6 @@ pub fn file_uri(absolute: &Path) -> String {
         "file://{}",
         percent_encode(&absolute.to_string_lossy(), b"/")
     )
-}
-
-/// Percent-encodes every byte but URI-unreserved ones and those in `keep`.
-pub fn percent_encode(text: &str, keep: &[u8]) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || keep.contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Reads a JSON document; `what` names the flag in errors.

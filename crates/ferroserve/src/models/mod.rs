@@ -2,12 +2,10 @@
 //! configure registered models, through a server's management API
 //! (`--url`) or directly on a data dir. `ferroserve profile` reaches the
 //! registry the same way: it takes the same [`RegistryArgs`], talks to a
-//! server through [`ApiClient`] and opens a data dir with
+//! server through [`crate::api_client::ApiClient`] and opens a data dir with
 //! [`open_lifecycle`].
 
 mod args;
-mod backend;
-mod client;
 mod commands;
 mod direct;
 mod files;
@@ -16,14 +14,16 @@ mod register;
 mod remote;
 mod serving;
 mod show;
+mod store;
 
 pub use args::{ModelsArgs, RegistryArgs};
-pub use client::{segment, ApiClient};
+// Remote batch jobs reach the client through here.
+pub use crate::api_client::{segment, ApiClient};
 pub use direct::open_lifecycle;
 pub use output::{fields, format_time, Table};
 
 use args::ModelsCommand;
-use backend::ModelsBackend;
+use store::ModelStore;
 
 use crate::registry::Access;
 
@@ -33,13 +33,13 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
     let json = target.json;
     // Only a registration may create the data dir and its registry: any
     // other command works on models that must exist already.
-    let open = || open_backend(&target.registry, Access::Existing);
+    let open = || open_store(&target.registry, Access::Existing);
     match command {
         ModelsCommand::Register(args) => {
             // Every flag is checked before anything is opened or uploaded.
             let request = register::request(&args)?;
-            let backend = open_backend(&target.registry, Access::Create)?;
-            commands::register(backend.as_ref(), json, &args, request)
+            let store = open_store(&target.registry, Access::Create)?;
+            commands::register(store.as_ref(), json, &args, request)
         }
         ModelsCommand::List => commands::list(open()?.as_ref(), json),
         ModelsCommand::Show { target: what } => commands::show(open()?.as_ref(), json, &what),
@@ -84,10 +84,10 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
     }
 }
 
-/// The backend `registry` names: the server at `--url`, else the data dir.
-fn open_backend(registry: &RegistryArgs, access: Access) -> anyhow::Result<Box<dyn ModelsBackend>> {
+/// The store `registry` names: the server at `--url`, else the data dir.
+fn open_store(registry: &RegistryArgs, access: Access) -> anyhow::Result<Box<dyn ModelStore>> {
     match registry.url() {
-        Some(url) => Ok(Box::new(remote::RemoteBackend::new(url, registry.actor())?)),
+        Some(url) => Ok(Box::new(remote::RemoteModels::new(url, registry.actor())?)),
         None => {
             // Shows what opening the registry warns about (interrupted
             // registrations), nothing chattier; a missing ONNX Runtime is
@@ -96,7 +96,7 @@ fn open_backend(registry: &RegistryArgs, access: Access) -> anyhow::Result<Box<d
                 crate::logging::LogFormat::Text,
                 "warn,ferroserve_backend=error",
             );
-            Ok(Box::new(direct::DirectBackend::open(
+            Ok(Box::new(direct::DirectModels::open(
                 &registry.settings(),
                 registry.ort_library.as_deref(),
                 registry.actor(),

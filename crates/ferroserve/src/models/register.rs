@@ -11,8 +11,8 @@ use ferroserve_registry::{Lineage, ModelVersion, VersionMeta};
 use ferroserve_serving::lifecycle::RegisterVersion;
 
 use super::args::RegisterArgs;
-use super::backend::{Changed, ModelsBackend};
 use super::files::{file_sha256, file_uri, read_json};
+use super::store::{Changed, ModelStore};
 
 /// Reads every file the flags name and checks the model file, so that a
 /// mistake fails before anything is uploaded. The artifact digest is left
@@ -76,13 +76,13 @@ pub fn request(args: &RegisterArgs) -> anyhow::Result<RegisterVersion> {
 
 /// Uploads the model file and registers it with `request`.
 pub fn register(
-    backend: &dyn ModelsBackend,
+    store: &dyn ModelStore,
     args: &RegisterArgs,
     mut request: RegisterVersion,
 ) -> anyhow::Result<Changed<ModelVersion>> {
-    let artifact = backend.upload(&args.path)?;
+    let artifact = store.upload(&args.path)?;
     request.artifact_digest = artifact.sha256;
-    backend.register(&args.name, &request).with_context(|| {
+    store.register(&args.name, &request).with_context(|| {
         format!(
             "cannot register {} as model '{}'",
             args.path.display(),

@@ -15,12 +15,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::args::FaultChange;
-use super::backend::{Changed, ConfigRevision, ModelDetail, ModelsBackend};
-use super::client::{segment, ApiClient};
 use super::files::file_sha256;
+use super::store::{Changed, ConfigRevision, ModelDetail, ModelStore};
+use crate::api_client::{segment, ApiClient};
 
 /// A server's management API.
-pub struct RemoteBackend {
+pub struct RemoteModels {
     api: ApiClient,
 }
 
@@ -31,10 +31,10 @@ struct VersionAnswer {
     serving: Option<Value>,
 }
 
-impl RemoteBackend {
+impl RemoteModels {
     /// A client for the server at `base` (e.g. `http://127.0.0.1:8080`).
     pub fn new(base: &str, actor: String) -> anyhow::Result<Self> {
-        Ok(RemoteBackend {
+        Ok(RemoteModels {
             api: ApiClient::new(base, actor)?,
         })
     }
@@ -48,7 +48,7 @@ impl RemoteBackend {
     }
 }
 
-impl ModelsBackend for RemoteBackend {
+impl ModelStore for RemoteModels {
     fn upload(&self, path: &Path) -> anyhow::Result<ArtifactInfo> {
         // The digest lets the server refuse bytes damaged on the way.
         let sha256 = file_sha256(path)?;

@@ -8,7 +8,7 @@ use ferroserve_serving::lifecycle::{ModelServingConfig, ServeTarget};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::backend::ModelsBackend;
+use super::store::ModelStore;
 
 /// What a change asked for, to tell whether the version should now serve.
 pub enum Asked<'a> {
@@ -62,7 +62,7 @@ fn view(serving: Option<&Value>) -> Option<ServingView> {
 /// serves another one, or reports the model degraded; prints the failure
 /// reasons it gives on stderr.
 pub fn check(
-    backend: &dyn ModelsBackend,
+    store: &dyn ModelStore,
     model: &str,
     serving: Option<&Value>,
     version: i64,
@@ -79,7 +79,7 @@ pub fn check(
     // Without a failure, whether the version should serve depends on what
     // the model's serving config selects.
     let expected = failed
-        || backend
+        || store
             .serving_config(model)
             .ok()
             .and_then(|c| ModelServingConfig::from_value(&c.config).ok())
@@ -99,7 +99,7 @@ pub fn check(
 /// until promoted, unless the config serves `latest`). `None` when it
 /// serves, or should ([`check`] warns when it should but does not).
 pub fn unserved_hint(
-    backend: &dyn ModelsBackend,
+    store: &dyn ModelStore,
     version: &ModelVersion,
     serving: Option<&Value>,
     asked: &Asked<'_>,
@@ -109,7 +109,7 @@ pub fn unserved_hint(
     if view(serving).is_some_and(|v| v.serving_version.as_deref() == Some(label.as_str())) {
         return None;
     }
-    let target = backend
+    let target = store
         .serving_config(&version.model)
         .ok()
         .and_then(|c| ModelServingConfig::from_value(&c.config).ok())

@@ -7,8 +7,8 @@ use ferroserve_core::{FeatureSchema, ModelSignature};
 use ferroserve_registry::{ModelVersion, RegisteredModel};
 use serde_json::Value;
 
-use super::backend::ModelDetail;
 use super::output::{brief_value, fields, format_time, pairs, short_number, Table};
+use super::store::ModelDetail;
 
 /// Characters of an artifact digest shown in tables.
 const SHORT_DIGEST: usize = 12;

@@ -2,7 +2,7 @@
 //! along the way, with a progress bar on stderr (hidden when stderr is not
 //! a terminal).
 
-use anyhow::{anyhow, bail};
+use anyhow::{bail, Context};
 use ferroserve_monitor::profile::{
     Cell, FeatureKind, ProfileBuilder, ProfileOptions, ReferenceProfile,
 };
@@ -35,7 +35,7 @@ pub fn profile(
         parse_numbers(features, &mut cells, &*reader)?;
         builder
             .push_row(&cells)
-            .map_err(|e| anyhow!("{}: {e}", reader.location()))?;
+            .with_context(|| reader.location())?;
         if let Some(predictor) = predictor.as_mut() {
             predictor.push(&cells, &|| reader.location())?;
             if predictor.is_full() {
@@ -53,7 +53,7 @@ pub fn profile(
     if builder.rows() == 0 {
         bail!("{file} has no data rows");
     }
-    builder.finish().map_err(|e| anyhow!("{file}: {e}"))
+    builder.finish().with_context(|| file.to_owned())
 }
 
 /// Turns the text of declared-numeric features into numbers, so that a

@@ -7,7 +7,7 @@ mod output;
 
 use std::sync::Arc;
 
-use anyhow::{anyhow, bail};
+use anyhow::{bail, Context};
 use ferroserve_backend::{EngineChoice, Engines, LoadOptions, LoadedModel, ModelSource, Runner};
 use ferroserve_core::ModelSignature;
 use ferroserve_monitor::profile::{Cell, ColumnSpec};
@@ -31,7 +31,7 @@ pub fn load(
     };
     engines
         .load(engine, &ModelSource::Bytes(Arc::from(bytes)), &options)
-        .map_err(|e| anyhow!("cannot load the model of {what} with {engine}: {e}"))
+        .with_context(|| format!("cannot load the model of {what} with {engine}"))
 }
 
 /// Runs a model over the rows pushed to it, a batch at a time.
@@ -51,12 +51,11 @@ impl Predictor {
         output: Option<&str>,
     ) -> anyhow::Result<Self> {
         let signature = model.signature().clone();
-        let inputs = RowEncoder::new(&signature, features)
-            .map_err(|e| anyhow!("{e}; pass --no-predictions to profile without the model"))?;
+        let inputs = RowEncoder::new(&signature, features).context(
+            "the sample cannot feed the model (pass --no-predictions to profile without it)",
+        )?;
         let output = pick_output(&signature, output)?;
-        let runner = model
-            .runner()
-            .map_err(|e| anyhow!("cannot start the model: {e}"))?;
+        let runner = model.runner().context("cannot start the model")?;
         Ok(Predictor {
             runner,
             signature,
@@ -76,7 +75,7 @@ impl Predictor {
     pub fn push(&mut self, cells: &[Cell], at: &dyn Fn() -> String) -> anyhow::Result<()> {
         self.inputs
             .push(cells, at)
-            .map_err(|e| anyhow!("{e}; or pass --no-predictions to profile without the model"))
+            .context("a row cannot feed the model (fix it, or pass --no-predictions to profile without the model)")
     }
 
     /// Whether a full batch is waiting.
@@ -96,7 +95,7 @@ impl Predictor {
         let mut outputs = self
             .runner
             .infer(&tensors)
-            .map_err(|e| anyhow!("the model failed on a batch of {rows} rows: {e}"))?;
+            .with_context(|| format!("the model failed on a batch of {rows} rows"))?;
         if self.output.index >= outputs.len() {
             bail!(
                 "the model returned {} outputs; output `{}` is missing",

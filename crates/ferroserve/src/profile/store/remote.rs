@@ -11,7 +11,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::VersionStore;
-use crate::models::{segment, ApiClient};
+use crate::api_client::{segment, ApiClient};
 
 /// A server's management API.
 pub(super) struct RemoteStore {

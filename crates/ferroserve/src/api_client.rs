@@ -1,32 +1,70 @@
-//! A blocking client of a server's management API (`/api/v1/...`): the
-//! actor goes in the `X-Ferroserve-Actor` header, and an error status
-//! becomes an error carrying the server's `error` text. Remote mode of
-//! `ferroserve models` and of `ferroserve profile` both go through it.
+//! The one blocking client of the CLI's calls to a server (`predict`,
+//! `drift`, and `models`, `profile`, `jobs`, `batch` with `--url`): paths
+//! are joined to the server's base URL here, the actor goes in the
+//! `X-Ferroserve-Actor` header, and an error status becomes an
+//! [`ApiError`] carrying the server's `{"error": ...}` text. (`bench`
+//! keeps an async client of its own to drive load.)
 
+use std::fmt;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use reqwest::blocking::{Client, RequestBuilder, Response};
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-
-use super::files::percent_encode;
 
 /// Header naming who makes a change.
 const ACTOR_HEADER: &str = "X-Ferroserve-Actor";
 
-/// A server's management API, called as one actor.
+/// A server's API, called as one actor (or as nobody, for reads).
 pub struct ApiClient {
     client: Client,
     base: String,
-    actor: String,
+    actor: Option<String>,
 }
+
+/// A server's refusal: the request, the error status and the server's
+/// own message.
+#[derive(Debug)]
+pub struct ApiError {
+    /// The request's method.
+    pub method: Method,
+    /// The request's full URL.
+    pub url: String,
+    /// The status the server answered.
+    pub status: StatusCode,
+    /// The server's `error` text, else the start of its answer.
+    pub message: String,
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ApiError {
+            method,
+            url,
+            status,
+            message,
+        } = self;
+        write!(f, "{method} {url} answered {status}: {message}")
+    }
+}
+
+impl std::error::Error for ApiError {}
 
 impl ApiClient {
     /// A client for the server at `base` (e.g. `http://127.0.0.1:8080`)
     /// that makes its changes as `actor`.
     pub fn new(base: &str, actor: String) -> anyhow::Result<Self> {
+        Self::build(base, Some(actor))
+    }
+
+    /// A client for the server at `base` that only asks (no actor).
+    pub fn reader(base: &str) -> anyhow::Result<Self> {
+        Self::build(base, None)
+    }
+
+    fn build(base: &str, actor: Option<String>) -> anyhow::Result<Self> {
         // No overall timeout: uploads, registrations (which load the model)
         // and artifact downloads take as long as the artifact needs.
         let client = Client::builder()
@@ -96,8 +134,7 @@ impl ApiClient {
     }
 
     /// Sends `method path`, as `build` completes it, as this client's actor;
-    /// an error status becomes an error carrying the server's `error` text
-    /// (else the start of the answer).
+    /// an error status becomes an [`ApiError`].
     pub fn send(
         &self,
         method: &Method,
@@ -105,10 +142,10 @@ impl ApiClient {
         build: impl FnOnce(RequestBuilder) -> RequestBuilder,
     ) -> anyhow::Result<Response> {
         let url = self.url(path);
-        let request = self
-            .client
-            .request(method.clone(), &url)
-            .header(ACTOR_HEADER, &self.actor);
+        let mut request = self.client.request(method.clone(), &url);
+        if let Some(actor) = &self.actor {
+            request = request.header(ACTOR_HEADER, actor);
+        }
         let response = build(request)
             .send()
             .with_context(|| format!("cannot reach the server at {}", self.base))?;
@@ -123,11 +160,17 @@ impl ApiClient {
             .ok()
             .and_then(|v| v["error"].as_str().map(str::to_owned))
             .unwrap_or_else(|| text.trim().chars().take(200).collect());
-        bail!("{method} {url} answered {status}: {message}");
+        Err(ApiError {
+            method: method.clone(),
+            url,
+            status,
+            message,
+        }
+        .into())
     }
 
-    /// The full URL of `path`.
-    fn url(&self, path: &str) -> String {
+    /// The full URL of `path` (which starts with `/`).
+    pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 }
@@ -138,6 +181,19 @@ pub fn segment(name: &str) -> String {
     percent_encode(name, b"")
 }
 
+/// Percent-encodes every byte but URI-unreserved ones and those in `keep`.
+pub fn percent_encode(text: &str, keep: &[u8]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || keep.contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +202,29 @@ mod tests {
     fn path_segments_escape_everything_but_name_characters() {
         assert_eq!(segment("iris-v2_x.1"), "iris-v2_x.1");
         assert_eq!(segment("a/b c"), "a%2Fb%20c");
+    }
+
+    #[test]
+    fn paths_join_the_base_without_a_double_slash() {
+        let api = ApiClient::reader("http://127.0.0.1:8080/").expect("client");
+        assert_eq!(
+            api.url("/v2/models/iris"),
+            "http://127.0.0.1:8080/v2/models/iris"
+        );
+        assert_eq!(api.base(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn a_refusal_reads_as_one_sentence() {
+        let error = ApiError {
+            method: Method::GET,
+            url: "http://h/api/v1/models/x".into(),
+            status: StatusCode::NOT_FOUND,
+            message: "unknown model 'x'".into(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "GET http://h/api/v1/models/x answered 404 Not Found: unknown model 'x'"
+        );
     }
 }

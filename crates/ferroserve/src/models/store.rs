@@ -54,7 +54,7 @@ pub struct ConfigRevision {
 
 /// The registry operations of `ferroserve models`. Blocking: the CLI does
 /// one thing at a time.
-pub trait ModelsBackend {
+pub trait ModelStore {
     /// Stores the artifact at `path` and checks that it loads.
     fn upload(&self, path: &Path) -> anyhow::Result<ArtifactInfo>;
     /// Registers a version of an uploaded artifact.

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::config::ServeConfig;
+use super::ServeConfig;
 
 /// Sections whose keys are free names (`[models]`: name = path), not fields.
 const FREE_SECTIONS: &[&str] = &["models"];
@@ -227,7 +227,7 @@ mod tests {
         );
     }
 
-    const EXAMPLE: &str = include_str!("../../../examples/ferroserve.toml");
+    const EXAMPLE: &str = include_str!("../../../../examples/ferroserve.toml");
 
     /// Every field of the file and its sections, as `section.field`.
     fn field_names() -> Vec<String> {
@@ -289,7 +289,7 @@ mod tests {
             Some("postgres://ferroserve@localhost/ferroserve")
         );
         assert_eq!(
-            config.models["iris_file"],
+            config.models.0["iris_file"],
             PathBuf::from("examples/iris/model.onnx")
         );
         let per_client = config.rate_limit.per_client.expect("set");

@@ -1,18 +1,19 @@
 //! Where `ferroserve jobs` finds jobs: a server's job API, or the
 //! registry of a data dir opened directly (read as the server shows jobs).
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{bail, Context};
 use ferroserve_jobs::JobStatus;
 use ferroserve_registry::{JobFilter, Registry};
 use reqwest::Method;
 use serde_json::Value;
 use tokio::runtime::Runtime;
 
-use crate::models::{segment, ApiClient, RegistryArgs};
+use crate::api_client::{segment, ApiClient};
+use crate::models::RegistryArgs;
 use crate::registry::Access;
 
 /// Job operations, each answering jobs as the API shows them.
-pub trait JobsBackend {
+pub trait JobStore {
     /// Jobs matching `filter`, newest first.
     fn list(&self, filter: &JobFilter) -> anyhow::Result<Vec<Value>>;
     /// One job.
@@ -35,7 +36,7 @@ impl RemoteJobs {
     }
 }
 
-impl JobsBackend for RemoteJobs {
+impl JobStore for RemoteJobs {
     fn list(&self, filter: &JobFilter) -> anyhow::Result<Vec<Value>> {
         let mut query = vec![("limit", filter.limit.to_string())];
         if let Some(state) = filter.state {
@@ -99,28 +100,21 @@ fn shown(job: ferroserve_registry::Job) -> anyhow::Result<Value> {
     Ok(serde_json::to_value(JobStatus::new(job, None))?)
 }
 
-impl JobsBackend for DirectJobs {
+impl JobStore for DirectJobs {
     fn list(&self, filter: &JobFilter) -> anyhow::Result<Vec<Value>> {
-        let jobs = self
-            .runtime
-            .block_on(self.registry.list_jobs(filter))
-            .map_err(|e| anyhow!("{e}"))?;
+        let jobs = self.runtime.block_on(self.registry.list_jobs(filter))?;
         jobs.into_iter().map(shown).collect()
     }
 
     fn show(&self, id: &str) -> anyhow::Result<Value> {
-        let job = self
-            .runtime
-            .block_on(self.registry.job(id))
-            .map_err(|e| anyhow!("{e}"))?;
+        let job = self.runtime.block_on(self.registry.job(id))?;
         shown(job)
     }
 
     fn cancel(&self, id: &str) -> anyhow::Result<Value> {
         let job = self
             .runtime
-            .block_on(self.registry.cancel_job(id, &self.actor))
-            .map_err(|e| anyhow!("{e}"))?;
+            .block_on(self.registry.cancel_job(id, &self.actor))?;
         shown(job)
     }
 }

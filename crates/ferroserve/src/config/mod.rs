@@ -1,0 +1,460 @@
+//! The serve configuration: one typed struct that is both the flags of
+//! `ferroserve serve` and its TOML config file, layered as built-in
+//! defaults < file < environment (`FERROSERVE_*`) < flags.
+//!
+//! clap reads the flags and the environment (a flag beats its variable);
+//! only the settings given there are laid over the file, so the file keeps
+//! everything else.
+
+mod file;
+mod sections;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::parser::ValueSource;
+use clap::{value_parser, Arg, ArgMatches, Args, Command, FromArgMatches};
+use ferroserve_backend::EngineChoice;
+use ferroserve_batcher::BatcherConfig;
+use ferroserve_serving::cache::CacheConfig;
+use ferroserve_serving::guard::idempotency::IdempotencyConfig;
+use ferroserve_serving::guard::rate_limit::RateLimitConfig;
+use ferroserve_serving::redis_link::RedisSettings;
+use serde::{Deserialize, Serialize};
+
+pub use sections::{
+    BatchingSettings, CacheSettings, IdempotencySettings, ModelFiles, MonitoringSettings,
+    RateLimitSettings,
+};
+
+use crate::logging::LogFormat;
+
+/// Everything `ferroserve serve` needs: each field is a flag, a
+/// `FERROSERVE_*` variable and a key of the config file (sections are
+/// tables, their flags listed with them).
+#[derive(Debug, Clone, Serialize, Deserialize, Args)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Address to listen on for HTTP [default: 127.0.0.1:8080].
+    #[arg(long, env = "FERROSERVE_HTTP")]
+    pub http: SocketAddr,
+    /// Folder for ferroserve's own state (created if missing) [default: data].
+    #[arg(long, env = "FERROSERVE_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// Model registry database: postgres://USER@HOST/DB [default: sqlite in the data dir].
+    #[arg(long, env = "FERROSERVE_REGISTRY_URL")]
+    pub registry_url: Option<String>,
+    /// Artifact store: s3://BUCKET/PREFIX (AWS_* variables), file:///DIR or a path [default: DATA_DIR/artifacts].
+    #[arg(long, env = "FERROSERVE_ARTIFACT_STORE")]
+    pub artifact_store: Option<String>,
+    /// How often to poll the registry for changes made elsewhere, in ms [default: 2000].
+    #[arg(long, env = "FERROSERVE_REGISTRY_POLL_MS")]
+    pub registry_poll_ms: u64,
+    /// Largest artifact accepted by the upload API, in bytes [default: 1073741824].
+    #[arg(long, env = "FERROSERVE_MAX_ARTIFACT_BYTES")]
+    pub max_artifact_bytes: usize,
+    /// Largest batch job input accepted by POST /api/v1/jobs, in bytes [default: 17179869184].
+    #[arg(long, env = "FERROSERVE_MAX_JOB_INPUT_BYTES")]
+    pub max_job_input_bytes: usize,
+    /// Batch and asynchronous inference jobs run at once; the others wait [default: 1].
+    #[arg(long, env = "FERROSERVE_MAX_RUNNING_JOBS")]
+    pub max_running_jobs: usize,
+    /// How long finished jobs and their results are kept, in hours [default: 168].
+    #[arg(long, env = "FERROSERVE_JOB_RETENTION_HOURS")]
+    pub job_retention_hours: u64,
+    /// Models served from single files (`[models]`: name = path).
+    #[command(flatten)]
+    pub models: ModelFiles,
+    /// Serve every model of a Triton-layout repository (DIR/<name>/<version>/model.onnx).
+    #[arg(long, env = "FERROSERVE_MODEL_REPOSITORY")]
+    pub model_repository: Option<PathBuf>,
+    /// Engine for models that do not choose one: auto, onnxruntime or tract [default: auto].
+    #[arg(long, env = "FERROSERVE_ENGINE")]
+    pub engine: EngineChoice,
+    /// Path of libonnxruntime.so (else ORT_DYLIB_PATH, the project's .venv, python3's onnxruntime, system folders).
+    #[arg(long, env = "FERROSERVE_ORT_LIBRARY")]
+    pub ort_library: Option<PathBuf>,
+    /// Do not register the bundled iris example in an empty registry when no model file is given.
+    #[arg(long, env = "FERROSERVE_NO_EXAMPLE")]
+    pub no_example: bool,
+    /// Threads per engine session for one operator [default: 1].
+    #[arg(long, env = "FERROSERVE_INTRA_OP_THREADS")]
+    pub intra_op_threads: usize,
+    /// Default batching knobs (`[batching]`).
+    #[command(flatten)]
+    pub batching: BatchingSettings,
+    /// Largest request body in bytes [default: 67108864].
+    #[arg(long, env = "FERROSERVE_MAX_BODY_BYTES")]
+    pub max_body_bytes: usize,
+    /// Deadline for requests that set none, in ms [default: 30000].
+    #[arg(long, env = "FERROSERVE_REQUEST_TIMEOUT_MS")]
+    pub request_timeout_ms: u64,
+    /// How long shutdown waits for in-flight requests, in seconds [default: 30].
+    #[arg(long, env = "FERROSERVE_DRAIN_TIMEOUT_S")]
+    pub drain_timeout_s: u64,
+    /// Threads handling HTTP [default: cores - 1, at least 1].
+    #[arg(long, env = "FERROSERVE_HTTP_THREADS")]
+    pub http_threads: Option<usize>,
+    /// Log format: auto (text when standard error is a terminal, JSON otherwise), text or json [default: auto].
+    #[arg(long, env = "FERROSERVE_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// Log filter, e.g. info or ferroserve=debug [default: info; RUST_LOG also works].
+    #[arg(long, env = "FERROSERVE_LOG_LEVEL")]
+    pub log_level: String,
+    /// Redis shared by replicas for cached answers, rate limits and idempotency keys, e.g. redis://127.0.0.1:6379 [default: none, in-process only]. A secret: never logged in full.
+    #[arg(long, env = "FERROSERVE_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Result cache settings (`[cache]`).
+    #[command(flatten)]
+    pub cache: CacheSettings,
+    /// Inference requests served at once; more are refused with 429 [default: no limit].
+    #[arg(long, env = "FERROSERVE_MAX_CONCURRENT_REQUESTS")]
+    pub max_concurrent_requests: Option<usize>,
+    /// Server-wide rate limits (`[rate_limit]`).
+    #[command(flatten)]
+    pub rate_limit: RateLimitSettings,
+    /// Idempotency keys (`[idempotency]`).
+    #[command(flatten)]
+    pub idempotency: IdempotencySettings,
+    /// Allow faults (latency, errors) to be injected into served versions through the management API; for tests and drills, never production [default: off].
+    #[arg(long, env = "FERROSERVE_ENABLE_FAULT_INJECTION")]
+    pub enable_fault_injection: bool,
+    /// Drift and quality monitoring (`[monitoring]`).
+    #[command(flatten)]
+    pub monitoring: MonitoringSettings,
+}
+
+/// The command line of `ferroserve serve`: `--config` and the settings
+/// given as flags or variables, kept as clap matched them so that only
+/// those given are laid over the file.
+#[derive(Debug, Clone)]
+pub struct ServeFlags {
+    matches: ArgMatches,
+}
+
+impl Args for ServeFlags {
+    fn augment_args(cmd: Command) -> Command {
+        let config = Arg::new("config")
+            .long("config")
+            .env("FERROSERVE_CONFIG")
+            .value_name("FILE")
+            .value_parser(value_parser!(PathBuf))
+            .help("TOML config file (see examples/ferroserve.toml)");
+        // Every setting is optional here: what is not given comes from the
+        // file or the defaults.
+        ServeConfig::augment_args_for_update(cmd.arg(config))
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl FromArgMatches for ServeFlags {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        Ok(ServeFlags {
+            matches: matches.clone(),
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        self.matches = matches.clone();
+        Ok(())
+    }
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            http: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            registry_url: None,
+            artifact_store: None,
+            registry_poll_ms: 2000,
+            max_artifact_bytes: 1024 * 1024 * 1024,
+            max_job_input_bytes: 16 * 1024 * 1024 * 1024,
+            max_running_jobs: 1,
+            job_retention_hours: 168,
+            models: ModelFiles::default(),
+            model_repository: None,
+            engine: EngineChoice::Auto,
+            ort_library: None,
+            no_example: false,
+            intra_op_threads: 1,
+            batching: BatchingSettings::default(),
+            max_body_bytes: 64 * 1024 * 1024,
+            request_timeout_ms: 30_000,
+            drain_timeout_s: 30,
+            http_threads: None,
+            log_format: LogFormat::Auto,
+            log_level: "info".to_string(),
+            redis_url: None,
+            cache: CacheSettings::default(),
+            max_concurrent_requests: None,
+            rate_limit: RateLimitSettings::default(),
+            idempotency: IdempotencySettings::default(),
+            enable_fault_injection: false,
+            monitoring: MonitoringSettings::default(),
+        }
+    }
+}
+
+impl ServeConfig {
+    /// Builds the configuration from the defaults, the config file named
+    /// by `--config` (if any), and the settings given as flags or variables.
+    pub fn load(flags: &ServeFlags) -> anyhow::Result<ServeConfig> {
+        let mut config = match flags.matches.get_one::<PathBuf>("config") {
+            Some(path) => Self::from_file(path)?,
+            None => ServeConfig::default(),
+        };
+        config
+            .update_from_arg_matches(&given(&flags.matches))
+            .context("invalid flags")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> anyhow::Result<ServeConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        file::parse(&text)
+            .map_err(|message| anyhow::anyhow!("invalid config file {}: {message}", path.display()))
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        self.batching
+            .0
+            .validate()
+            .context("invalid batching settings")?;
+        if self.intra_op_threads == 0 {
+            bail!("intra_op_threads must be at least 1");
+        }
+        if self.registry_poll_ms == 0 {
+            bail!("registry_poll_ms must be at least 1");
+        }
+        if self.http_threads == Some(0) {
+            bail!("http_threads must be at least 1");
+        }
+        if self.max_running_jobs == 0 {
+            bail!("max_running_jobs must be at least 1");
+        }
+        if self.max_concurrent_requests == Some(0) {
+            bail!("max_concurrent_requests must be at least 1");
+        }
+        if self.monitoring.queue_size == 0 || self.monitoring.feedback_ttl_s == 0 {
+            bail!("monitoring.queue_size and monitoring.feedback_ttl_s must be at least 1");
+        }
+        for (what, limit) in [
+            ("rate_limit.per_client", self.rate_limit.per_client),
+            ("rate_limit.per_model", self.rate_limit.per_model),
+        ] {
+            if let Some(limit) = limit {
+                limit.validate(what)?;
+            }
+        }
+        if self.idempotency.window_s == 0 || self.idempotency.max_bytes == 0 {
+            bail!("idempotency: window_s and max_bytes must each be at least 1");
+        }
+        let c = &self.cache;
+        if c.max_bytes == 0 || c.ttl_s == 0 || c.redis_timeout_ms == 0 {
+            bail!("cache: max_bytes, ttl_s and redis_timeout_ms must each be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Where the registry and its artifacts live.
+    pub fn registry_settings(&self) -> crate::registry::RegistrySettings {
+        crate::registry::RegistrySettings {
+            data_dir: self.data_dir.clone(),
+            registry_url: self.registry_url.clone(),
+            artifact_store: self.artifact_store.clone(),
+        }
+    }
+
+    /// Default batching settings for the serving layer.
+    pub fn batcher_config(&self) -> BatcherConfig {
+        self.batching.0.clone()
+    }
+
+    /// Result cache settings for the serving layer.
+    pub fn cache_config(&self) -> CacheConfig {
+        let c = &self.cache;
+        CacheConfig {
+            enabled_by_default: c.enabled,
+            max_bytes: c.max_bytes,
+            ttl: Duration::from_secs(c.ttl_s),
+            cost_aware: c.cost_aware,
+        }
+    }
+
+    /// Server-wide rate limits for the serving layer.
+    pub fn rate_limit_config(&self) -> RateLimitConfig {
+        RateLimitConfig {
+            per_client: self.rate_limit.per_client,
+            per_model: self.rate_limit.per_model,
+        }
+    }
+
+    /// Idempotency settings for the serving layer; `None` when disabled.
+    pub fn idempotency_config(&self) -> Option<IdempotencyConfig> {
+        let i = &self.idempotency;
+        i.enabled.then(|| IdempotencyConfig {
+            window: Duration::from_secs(i.window_s),
+            max_bytes: i.max_bytes,
+        })
+    }
+
+    /// How to reach the Redis shared by the cache, limits and idempotency
+    /// keys; `None` when no URL is configured.
+    pub fn redis_settings(&self) -> Option<RedisSettings> {
+        let c = &self.cache;
+        let timeout = Duration::from_millis(c.redis_timeout_ms);
+        self.redis_url.as_ref().map(|url| RedisSettings {
+            timeout,
+            connect_timeout: timeout.max(Duration::from_millis(500)),
+            failures_to_open: c.redis_breaker_failures,
+            cooldown: Duration::from_millis(c.redis_breaker_cooldown_ms),
+            ..RedisSettings::new(url.clone())
+        })
+    }
+
+    /// Default deadline of a request.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// Threads for the HTTP runtime: cores minus one engine thread by default.
+    pub fn http_threads(&self) -> usize {
+        self.http_threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get().saturating_sub(1))
+                .max(1)
+        })
+    }
+}
+
+/// The settings given as flags or variables: `matches` less the values
+/// clap filled in itself (an absent switch reads `false`), which must not
+/// hide the file's.
+fn given(matches: &ArgMatches) -> ArgMatches {
+    let mut given = matches.clone();
+    let defaulted: Vec<String> = matches
+        .ids()
+        .map(|id| id.as_str().to_owned())
+        .filter(|id| matches.value_source(id) == Some(ValueSource::DefaultValue))
+        .collect();
+    for id in defaulted {
+        // The id comes from these matches, so it is known to them.
+        let _ = given.try_clear_id(&id);
+    }
+    given
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `serve`'s command line parsed from `argv`.
+    fn parse(argv: &[&str]) -> Result<ServeFlags, clap::Error> {
+        let matches = ServeFlags::augment_args(Command::new("serve"))
+            .try_get_matches_from(std::iter::once("serve").chain(argv.iter().copied()))?;
+        ServeFlags::from_arg_matches(&matches)
+    }
+
+    fn load(argv: &[&str]) -> anyhow::Result<ServeConfig> {
+        ServeConfig::load(&parse(argv)?)
+    }
+
+    fn config_file(text: &str) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("ferroserve.toml");
+        std::fs::write(&file, text).expect("write");
+        let path = file.to_str().expect("utf-8").to_owned();
+        (dir, path)
+    }
+
+    #[test]
+    fn flags_override_file_which_overrides_defaults() {
+        let (_dir, file) = config_file(
+            "http = \"0.0.0.0:9000\"\nrequest_timeout_ms = 5\n\
+             [batching]\nmax_batch_size = 8\n[models]\nb = \"/x/b.onnx\"\n",
+        );
+        let config = load(&[
+            "--config",
+            &file,
+            "--request-timeout-ms",
+            "7",
+            "--model",
+            "a=/x/a.onnx",
+            "--max-queue-size",
+            "9",
+        ])
+        .expect("valid");
+        assert_eq!(config.http.port(), 9000);
+        assert_eq!(config.request_timeout_ms, 7);
+        assert_eq!(config.batching.0.max_batch_size, 8);
+        assert_eq!(config.batching.0.max_queue_size, 9);
+        assert_eq!(
+            config.batching.0.instance_count,
+            BatcherConfig::default().instance_count
+        );
+        // `--model` adds to the file's models.
+        assert_eq!(config.models.0["a"], PathBuf::from("/x/a.onnx"));
+        assert_eq!(config.models.0["b"], PathBuf::from("/x/b.onnx"));
+        assert_eq!(config.data_dir, PathBuf::from("data"));
+    }
+
+    #[test]
+    fn switches_left_out_keep_the_files_choice() {
+        let (_dir, file) = config_file(
+            "no_example = true\n[cache]\nenabled = true\n[monitoring]\nenabled = false\n\
+             [idempotency]\nuse_request_id = true\n",
+        );
+        let config = load(&["--config", &file]).expect("valid");
+        assert!(config.no_example && config.cache.enabled);
+        assert!(!config.monitoring.enabled && config.idempotency.use_request_id);
+
+        let config = load(&[
+            "--cache",
+            "--disable-monitoring",
+            "--cache-cost-aware",
+            "false",
+        ])
+        .expect("valid");
+        assert!(config.cache.enabled && !config.cache.cost_aware);
+        assert!(!config.monitoring.enabled);
+        let config = load(&[]).expect("defaults");
+        assert!(!config.cache.enabled && config.cache.cost_aware);
+        assert!(config.monitoring.enabled && !config.no_example);
+    }
+
+    #[test]
+    fn a_rate_flag_sets_the_whole_limit() {
+        let (_dir, file) =
+            config_file("[rate_limit]\nper_client = { requests_per_s = 50, burst = 100 }\n");
+        let config = load(&["--config", &file, "--client-rate-limit", "2.5"]).expect("valid");
+        let limit = config.rate_limit.per_client.expect("set");
+        assert_eq!((limit.requests_per_s, limit.burst), (2.5, 3));
+        assert!(config.rate_limit.per_model.is_none());
+        let config = load(&["--model-rate-limit", "10", "--model-rate-burst", "4"]).expect("valid");
+        let limit = config.rate_limit.per_model.expect("set");
+        assert_eq!((limit.requests_per_s, limit.burst), (10.0, 4));
+        let err = parse(&["--client-rate-burst", "4"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--client-rate-limit"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let (_dir, file) = config_file("htp = \"x\"\n");
+        let err = format!("{:#}", load(&["--config", &file]).unwrap_err());
+        assert!(err.contains("unknown field `htp`"), "{err}");
+        let err = format!("{:#}", load(&["--model", "nopath"]).unwrap_err());
+        assert!(err.contains("NAME=PATH"), "{err}");
+        let err = format!("{:#}", load(&["--intra-op-threads", "0"]).unwrap_err());
+        assert!(err.contains("intra_op_threads must be at least 1"), "{err}");
+    }
+}
