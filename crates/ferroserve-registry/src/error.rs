@@ -2,7 +2,7 @@
 
 use ferroserve_core::ErrorKind;
 
-use crate::types::Stage;
+use crate::stage::{Stage, UnknownStage};
 
 /// Everything that can go wrong in the registry store or the artifact store.
 ///
@@ -137,6 +137,12 @@ pub enum RegistryError {
     /// The database failed or returned something unexpected.
     #[error("registry database error: {0}")]
     Database(String),
+}
+
+impl From<UnknownStage> for RegistryError {
+    fn from(e: UnknownStage) -> Self {
+        RegistryError::Invalid(e.to_string())
+    }
 }
 
 impl RegistryError {

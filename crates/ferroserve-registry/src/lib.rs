@@ -46,6 +46,7 @@ mod recovery;
 mod registry;
 mod rollback;
 mod serving_config;
+pub mod stage;
 pub mod types;
 pub mod uri;
 pub mod validate;

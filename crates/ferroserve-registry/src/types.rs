@@ -4,15 +4,13 @@
 //! Times are unix milliseconds (UTC) everywhere.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
 use ferroserve_core::{EngineChoice, FeatureSchema, ModelSignature};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::audit_action::AuditAction;
-use crate::error::RegistryError;
+pub use crate::stage::Stage;
 
 /// String key → string value tags on a model or a version.
 pub type Tags = BTreeMap<String, String>;
@@ -30,58 +28,6 @@ pub struct RegisteredModel {
     pub created_at: i64,
     /// When the model or one of its versions last changed (unix ms).
     pub updated_at: i64,
-}
-
-/// Lifecycle stage of a model version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Stage {
-    /// Not promoted (the stage of a new version).
-    None,
-    /// Under evaluation.
-    Staging,
-    /// Serving production traffic.
-    Production,
-    /// Retired.
-    Archived,
-}
-
-impl Stage {
-    /// The stage's name as stored and shown ("None", "Staging", ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::None => "None",
-            Stage::Staging => "Staging",
-            Stage::Production => "Production",
-            Stage::Archived => "Archived",
-        }
-    }
-}
-
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Stage {
-    type Err = RegistryError;
-
-    /// Parses a stage name, ignoring ASCII case.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [
-            Stage::None,
-            Stage::Staging,
-            Stage::Production,
-            Stage::Archived,
-        ]
-        .into_iter()
-        .find(|stage| stage.as_str().eq_ignore_ascii_case(s))
-        .ok_or_else(|| {
-            RegistryError::Invalid(format!(
-                "unknown stage '{s}': expected one of None, Staging, Production, Archived"
-            ))
-        })
-    }
 }
 
 /// Whether a version's artifact has been checked and can be served.
