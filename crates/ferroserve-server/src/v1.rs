@@ -254,10 +254,10 @@ mod decoding_arbitrary_bodies {
     use std::path::PathBuf;
     use std::sync::{Arc, OnceLock};
 
-    use ferroserve_backend::{EngineChoice, Engines, ModelSource};
+    use ferroserve_backend::{EngineChoice, Engines};
     use ferroserve_batcher::BatcherConfig;
-    use ferroserve_serving::repository::read_schema;
-    use ferroserve_serving::{ModelManager, ModelSpec};
+    use ferroserve_serving::repository::{single_file, ServingDefaults};
+    use ferroserve_serving::ModelManager;
     use proptest::collection::vec;
     use proptest::prelude::*;
 
@@ -286,19 +286,12 @@ mod decoding_arbitrary_bodies {
             let served = models
                 .into_iter()
                 .map(|(name, path)| {
-                    let spec = ModelSpec {
-                        name: name.to_owned(),
-                        version: "1".to_owned(),
-                        schema: read_schema(&path.with_file_name("features.json"))
-                            .expect("valid schema"),
-                        request_timeout: None,
-                        source: ModelSource::File(path),
+                    let defaults = ServingDefaults {
                         engine: EngineChoice::Auto,
                         intra_op_threads: 1,
                         batching: BatcherConfig::default(),
-                        cache: Default::default(),
-                        protection: Default::default(),
                     };
+                    let spec = single_file(name, &path, &defaults).expect("a model file");
                     runtime
                         .block_on(manager.load(spec))
                         .unwrap_or_else(|e| panic!("model {name} loads: {e}"))

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
-use ferroserve_backend::{EngineChoice, Engines, ModelSource};
+use ferroserve_backend::{EngineChoice, Engines};
 use ferroserve_batcher::BatcherConfig;
 use ferroserve_server::{app, AppState, ServerConfig};
-use ferroserve_serving::repository::read_schema;
+use ferroserve_serving::repository::{single_file, ServingDefaults};
 use ferroserve_serving::{ModelManager, ModelSpec, Pipeline};
 use http_body_util::BodyExt;
 
@@ -23,18 +23,12 @@ pub fn repo_root() -> PathBuf {
 }
 
 pub fn spec(name: &str, path: PathBuf) -> ModelSpec {
-    ModelSpec {
-        name: name.to_string(),
-        version: "1".to_string(),
-        schema: read_schema(&path.with_file_name("features.json")).expect("valid schema"),
-        request_timeout: None,
-        source: ModelSource::File(path),
+    let defaults = ServingDefaults {
         engine: EngineChoice::Auto,
         intra_op_threads: 1,
         batching: BatcherConfig::default(),
-        cache: Default::default(),
-        protection: Default::default(),
-    }
+    };
+    single_file(name, &path, &defaults).expect("a model file")
 }
 
 pub fn testdata(name: &str) -> ModelSpec {

@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::{JobRunner, Submission};
-use crate::models::{segment, ApiClient};
+use crate::api_client::{segment, ApiClient};
 
 /// A server's job API.
 pub struct RemoteRunner {

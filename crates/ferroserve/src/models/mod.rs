@@ -18,7 +18,6 @@ mod store;
 
 pub use args::{ModelsArgs, RegistryArgs};
 // Remote batch jobs reach the client through here.
-pub use crate::api_client::{segment, ApiClient};
 pub use direct::open_lifecycle;
 pub use output::{fields, format_time, Table};
 
