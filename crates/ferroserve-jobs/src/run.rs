@@ -375,7 +375,7 @@ async fn infer_with_retry(
     let mut pause = Duration::from_millis(10);
     let model = served.name().to_string();
     for _ in 0..RETRIES {
-        let call = Call::background(BATCH_PROTOCOL, &model, target.version.map(str::to_owned));
+        let call = Call::rows(BATCH_PROTOCOL, &model, target.version.map(str::to_owned));
         let request = InferRequest {
             inputs: tensors.clone(),
             ..InferRequest::default()

@@ -99,11 +99,11 @@ impl InferInput {
         );
         call.start = self.start;
         call.timeout = inference_headers::timeout(&self.headers)?;
-        call.cache = CacheDirective::from_cache_control(
+        call.cache = Some(CacheDirective::from_cache_control(
             self.headers
                 .get(header::CACHE_CONTROL)
                 .and_then(|v| v.to_str().ok()),
-        );
+        ));
         call.keys = RequestKeys {
             request_ids: self
                 .header(crate::request_id::REQUEST_ID)

@@ -89,12 +89,6 @@ impl Default for CacheDirective {
 }
 
 impl CacheDirective {
-    /// Neither look up nor store (batch jobs: millions of distinct rows).
-    pub const OFF: CacheDirective = CacheDirective {
-        lookup: false,
-        store: false,
-    };
-
     /// `no-cache`: neither look up nor store; `no-store`: look up but do not
     /// store; anything else (or no header): both.
     pub fn from_cache_control(header: Option<&str>) -> CacheDirective {

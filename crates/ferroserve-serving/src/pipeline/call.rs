@@ -27,8 +27,10 @@ pub struct Call {
     /// The caller's own timeout from outside the body (a header); the
     /// deadline is the tightest of it, the body's and the model's default.
     pub timeout: Option<Duration>,
-    /// What the caller allows the result cache to do.
-    pub cache: CacheDirective,
+    /// What the caller allows the result cache to do; `None`: the cache
+    /// takes no part at all (batch jobs' rows: millions of distinct inputs
+    /// that would only push live answers out).
+    pub cache: Option<CacheDirective>,
     /// What feedback can name this request by.
     pub keys: RequestKeys,
     /// Online (a client waits) or background (a job).
@@ -56,7 +58,7 @@ impl Call {
             version,
             client,
             timeout: None,
-            cache: CacheDirective::default(),
+            cache: Some(CacheDirective::default()),
             keys: RequestKeys::default(),
             priority: Priority::Online,
             sample: true,
@@ -67,6 +69,8 @@ impl Call {
 
     /// A background call of a job to `model` (and `version`) starting now:
     /// no per-client limits, and no deadline unless the body sets one.
+    /// Batch jobs' rows also leave the cache and the drift sample out
+    /// ([`Call::rows`]).
     pub fn background(
         protocol: &'static str,
         model: impl Into<String>,
@@ -75,6 +79,18 @@ impl Call {
         Call {
             priority: Priority::Background,
             ..Call::online(protocol, model, version, Arc::from("job"))
+        }
+    }
+}
+
+impl Call {
+    /// A batch job's rows to `model` (and `version`): a background call
+    /// that the result cache and the monitor's drift sample leave out.
+    pub fn rows(protocol: &'static str, model: impl Into<String>, version: Option<String>) -> Call {
+        Call {
+            cache: None,
+            sample: false,
+            ..Call::background(protocol, model, version)
         }
     }
 }

@@ -177,11 +177,11 @@ impl Pipeline {
         let sampled = self.check_contract(call, served, &decoded.request)?;
         let reached = breaker::protect(
             &self.manager,
-            self.cache.as_deref(),
+            call.cache.and(self.cache.as_deref()),
             served,
             decoded.request,
             deadline,
-            call.cache,
+            call.cache.unwrap_or_default(),
             call.priority,
         )
         .await?;
