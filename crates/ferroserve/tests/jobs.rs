@@ -136,6 +136,73 @@ fn a_csv_job_scores_every_row_in_order_and_reports_bad_rows() {
     assert_eq!(cancel.status().as_u16(), 409);
 }
 
+/// A batch job's rows go through the request pipeline, at background
+/// priority: the model's data contract refuses an out-of-range row as it
+/// refuses an online request, and the rows count in the request metrics
+/// under `batch` — but not in the drift sample.
+#[test]
+fn batch_rows_pass_the_data_contract_through_the_pipeline() {
+    let server = Server::start(&[]);
+    let strict = json!({"monitoring": {"reject_contract_violations": true}});
+    let r = client()
+        .put(format!("{}/api/v1/models/iris/serving-config", server.base))
+        .json(&strict)
+        .send()
+        .expect("config");
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().unwrap_or_default());
+    // Row 2 has a petal length far above the largest seen in training.
+    let body = "sepal_length,sepal_width,petal_length,petal_width\n\
+                5.1,3.5,1.4,0.2\n\
+                5.1,3.5,9.9,0.2\n\
+                6.3,3.3,6.0,2.5\n";
+    let (status, job) = submit(
+        &server,
+        "model=iris&chunk_rows=1&outputs=label",
+        "text/csv",
+        body.as_bytes().to_vec(),
+    );
+    assert_eq!(status, 201, "{job}");
+    let id = job["id"].as_str().expect("id").to_owned();
+    let done = wait_finished(&server, &id, Duration::from_secs(60));
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(done["rows_done"], 2, "{done}");
+    assert_eq!(done["rows_failed"], 1, "{done}");
+    let (_, errors) = get_text(&format!("{}/api/v1/jobs/{id}/errors", server.base));
+    let reported: Value = serde_json::from_str(errors.trim()).expect("one JSON line");
+    assert_eq!(reported["row"], 2, "{errors}");
+    let message = reported["error"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("feature 'petal_length'") && message.contains("above the maximum 6.9"),
+        "{errors}"
+    );
+    server.wait_for_metric(
+        r#"ferroserve_requests_total{model="iris",version="1",protocol="batch",code="200"} 2"#,
+    );
+    server.wait_for_metric(
+        r#"ferroserve_requests_total{model="iris",version="1",protocol="batch",code="400"} 1"#,
+    );
+    // One online request after the job: once the monitor has seen it, it
+    // has seen whatever the job sent before it, in order.
+    let r = client()
+        .post(format!("{}/v2/models/iris/infer", server.base))
+        .json(&json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]}))
+        .send()
+        .expect("infer");
+    assert_eq!(r.status().as_u16(), 200);
+    let until = Instant::now() + Duration::from_secs(30);
+    let observed = loop {
+        let (_, drift) = get_json(&format!("{}/api/v1/models/iris/drift", server.base));
+        let observed = drift["versions"][0]["observed_requests"]
+            .as_u64()
+            .unwrap_or(0);
+        if observed > 0 || Instant::now() > until {
+            break observed;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(observed, 1, "only the online request is a drift sample");
+}
+
 #[test]
 fn bad_submissions_are_refused_before_a_job_exists() {
     let server = Server::start(&[]);
