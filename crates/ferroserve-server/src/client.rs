@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::ConnectInfo;
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 
 /// Header carrying an API key, for clients that do not use `Authorization`.
@@ -56,34 +57,17 @@ fn api_key(headers: &HeaderMap) -> Option<&str> {
         .filter(|key| !key.is_empty())
 }
 
-/// What identifies the caller of one request; the [`ClientId`] is only
-/// worked out when a rate limit or an idempotency key needs it, so that
-/// requests that need neither pay nothing.
-#[derive(Debug, Clone, Copy)]
-pub struct Caller<'a> {
-    headers: &'a HeaderMap,
-    peer: Option<SocketAddr>,
-}
-
-impl<'a> Caller<'a> {
-    /// The caller of a request with `headers`, connected from `peer`.
-    pub fn new(headers: &'a HeaderMap, peer: Option<SocketAddr>) -> Self {
-        Caller { headers, peer }
+impl ClientId {
+    /// The identity of the request with these `parts` (the peer address
+    /// axum records per connection is absent when a router is driven
+    /// without a socket, as in tests).
+    pub fn of(parts: &Parts) -> ClientId {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0);
+        ClientId::from_request(&parts.headers, peer)
     }
-
-    /// Its identity.
-    pub fn id(&self) -> ClientId {
-        ClientId::from_request(self.headers, self.peer)
-    }
-}
-
-/// The peer address axum records per connection (absent when a router is
-/// driven without a socket, as in tests).
-pub type Peer = Option<axum::Extension<ConnectInfo<SocketAddr>>>;
-
-/// The address in a [`Peer`].
-pub fn peer_address(peer: Peer) -> Option<SocketAddr> {
-    peer.map(|axum::Extension(ConnectInfo(addr))| addr)
 }
 
 #[cfg(test)]

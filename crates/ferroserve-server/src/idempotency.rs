@@ -7,11 +7,10 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -55,11 +54,7 @@ pub(crate) async fn layer(
         (None, Some(target)) => target.strip_suffix(":predict").unwrap_or(target),
         (None, None) => "",
     };
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0);
-    let client = ClientId::from_request(&parts.headers, peer);
+    let client = ClientId::of(&parts);
     // The caller's own timeout bounds the wait for a first request still
     // running; the pipeline's deadline bounds that request itself.
     let timeout = inference_headers::timeout(&parts.headers)

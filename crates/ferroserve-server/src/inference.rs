@@ -16,7 +16,7 @@ use ferroserve_serving::cache::CacheDirective;
 use ferroserve_serving::{Call, Decoded, ServedVersion};
 
 use crate::body::read_limited;
-use crate::client::{peer_address, ClientId, Peer};
+use crate::client::ClientId;
 use crate::error::ApiError;
 use crate::inference_headers;
 use crate::state::{AppState, SharedState};
@@ -64,13 +64,8 @@ impl FromRequest<SharedState> for InferInput {
 
     async fn from_request(request: Request, state: &SharedState) -> Result<Self, ApiError> {
         let start = Instant::now();
-        let peer: Peer = request
-            .extensions()
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .cloned()
-            .map(axum::Extension);
         let (parts, body) = request.into_parts();
-        let client = ClientId::from_request(&parts.headers, peer_address(peer));
+        let client = ClientId::of(&parts);
         let body =
             read_limited(&parts.headers, Body::new(body), state.config.max_body_bytes).await?;
         Ok(InferInput {
