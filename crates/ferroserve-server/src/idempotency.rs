@@ -14,6 +14,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
 use ferroserve_core::request::INFERENCE_HEADER_CONTENT_LENGTH;
 use ferroserve_core::{ErrorKind, InferError};
 use ferroserve_serving::guard::idempotency::{Claim, StoredResponse};
@@ -31,18 +32,27 @@ pub const REPLAYED: &str = "idempotent-replayed";
 /// Longest accepted key.
 const MAX_KEY_LEN: usize = 255;
 
+/// `route` behind the idempotency layer when the server honours keys;
+/// as it is otherwise (no cost on the request path).
+pub(crate) fn once_per_key(
+    state: &SharedState,
+    route: MethodRouter<SharedState>,
+) -> MethodRouter<SharedState> {
+    if state.idempotency.is_none() {
+        return route;
+    }
+    route.layer(axum::middleware::from_fn_with_state(state.clone(), layer))
+}
+
 /// Middleware of the inference routes: runs the handler at most once per
 /// idempotency key (see [`once`]). The body is read here (within the
 /// server's limit) and handed on.
-pub(crate) async fn layer(
+async fn layer(
     State(state): State<SharedState>,
     Path(params): Path<HashMap<String, String>>,
     request: Request,
     next: Next,
 ) -> Response {
-    if state.idempotency.is_none() {
-        return next.run(request).await;
-    }
     let start = Instant::now();
     let (parts, body) = request.into_parts();
     let body = match read_limited(&parts.headers, body, state.config.max_body_bytes).await {

@@ -3,7 +3,6 @@
 //! pipeline, and encode. Request ids and idempotency keys are layers in
 //! front of it.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
@@ -90,7 +89,7 @@ impl InferInput {
             protocol,
             model,
             version.map(str::to_owned),
-            Arc::from(self.client.as_str()),
+            self.client.shared(),
         );
         call.start = self.start;
         call.timeout = inference_headers::timeout(&self.headers)?;

@@ -36,7 +36,6 @@ pub fn app(state: SharedState) -> Router {
 }
 
 fn routes(state: SharedState) -> Router {
-    let idempotent = || axum::middleware::from_fn_with_state(state.clone(), idempotency::layer);
     use kserve::routes as v2;
     Router::new()
         .route("/livez", get(health::live))
@@ -50,7 +49,7 @@ fn routes(state: SharedState) -> Router {
         .route("/v2/models/{model}/ready", get(v2::model_ready))
         .route(
             "/v2/models/{model}/infer",
-            post(v2::infer).layer(idempotent()),
+            idempotency::once_per_key(&state, post(v2::infer)),
         )
         .route(
             "/v2/models/{model}/versions/{version}",
@@ -62,11 +61,11 @@ fn routes(state: SharedState) -> Router {
         )
         .route(
             "/v2/models/{model}/versions/{version}/infer",
-            post(v2::infer_with_version).layer(idempotent()),
+            idempotency::once_per_key(&state, post(v2::infer_with_version)),
         )
         .route(
             "/v1/models/{target}",
-            get(v1::status).merge(post(v1::predict).layer(idempotent())),
+            get(v1::status).merge(idempotency::once_per_key(&state, post(v1::predict))),
         )
         .merge(management::routes())
         .fallback(not_found)
