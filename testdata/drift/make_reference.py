@@ -11,7 +11,7 @@ Run from the repository root:
     python3 testdata/drift/make_reference.py
 
 Generated with scipy 1.17.1 and numpy 2.4.6. The Rust tests in
-`crates/ferroserve-serving/src/monitor/drift/` read the JSON and require every
+`crates/ferroserve-monitor/src/drift/` read the JSON and require every
 value within 1e-6 absolute; neither Python nor scipy is needed to run them.
 
 Definitions mirrored here (each documented on the Rust side as well):

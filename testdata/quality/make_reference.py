@@ -11,7 +11,7 @@ Run from the repository root:
     python3 testdata/quality/make_reference.py
 
 Generated with scikit-learn 1.9.1 and numpy 2.4.6. The Rust tests in
-`crates/ferroserve-serving/src/monitor/quality.rs` read the JSON and require
+`crates/ferroserve-monitor/src/quality.rs` read the JSON and require
 every value within 1e-12 absolute; neither Python nor scikit-learn is needed
 to run them.
 
