@@ -101,6 +101,28 @@ impl RedisLink {
         &self.settings
     }
 
+    /// A connection subscribed to `channel`, for a task that waits on
+    /// another process's news; `None` when the breaker is open or Redis
+    /// does not answer within the call timeout.
+    pub async fn subscribe(&self, channel: &str) -> Option<redis::aio::PubSub> {
+        if !self.breaker.allow() {
+            return None;
+        }
+        let subscribed = async {
+            let mut pubsub = self.client.get_async_pubsub().await?;
+            pubsub.subscribe(channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        match tokio::time::timeout(self.settings.timeout, subscribed).await {
+            Ok(Ok(pubsub)) => Some(pubsub),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "cannot subscribe to a redis channel");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
     /// Runs `cmd`, unless the breaker is open or no connection is up.
     pub async fn call<T: redis::FromRedisValue>(
         self: &Arc<Self>,

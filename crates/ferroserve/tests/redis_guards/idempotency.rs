@@ -85,18 +85,19 @@ async fn a_duplicate_on_another_replica_waits_for_the_first() {
         b.claim("c\nm\nk2", [4; 32], soon()).await.unwrap(),
         Claim::Mismatch
     ));
-    let reads = redis.command_calls("get");
+    let lapses = redis.command_calls("pttl");
     let waiter = {
         let b = b.clone();
         tokio::spawn(async move { b.claim("c\nm\nk2", [3; 32], soon()).await })
     };
-    // A duplicate reads the key again only after finding it in flight: two
-    // reads show it waiting, however slowly the machine runs.
+    // A duplicate asks how long the marker lasts only after subscribing to
+    // the key's news and finding it in flight: that shows it waiting,
+    // however slowly the machine runs.
     let until = Instant::now() + Duration::from_secs(30);
-    while redis.command_calls("get") < reads + 2 {
+    while redis.command_calls("pttl") < lapses + 1 {
         assert!(
             Instant::now() < until,
-            "the duplicate never read the key twice"
+            "the duplicate never waited on the key"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -118,6 +119,52 @@ async fn a_duplicate_on_another_replica_waits_for_the_first() {
         .await
         .unwrap_err();
     assert_eq!(error.kind, ferroserve_core::ErrorKind::Conflict);
+}
+
+/// A first request whose process died never announces its answer: its
+/// marker lapses with its window, and the waiting duplicate runs then,
+/// well before its own deadline.
+#[tokio::test]
+async fn a_duplicate_runs_once_the_first_requests_marker_lapses() {
+    let redis = RedisServer::start();
+    let (_, b) = two_replicas(&redis).await;
+    let short = IdempotencyConfig {
+        window: Duration::from_millis(300),
+        ..IdempotencyConfig::default()
+    };
+    let dying = IdempotencyStore::new(short, Some(redis.link()));
+    let held = loop {
+        // The new link may still be connecting: until then a claim is kept
+        // in process (no SET reaches Redis) and is given up to try again.
+        let sets = redis.command_calls("set");
+        let claim = dying.claim("c\nm\nk9", [9; 32], soon()).await.unwrap();
+        if let (Claim::First(guard), true) = (claim, redis.command_calls("set") > sets) {
+            break guard;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let waiter = tokio::spawn(async move { b.claim("c\nm\nk9", [9; 32], deadline).await });
+    // It waits on the marker (asks how long it lasts) rather than running.
+    let lapses = redis.command_calls("pttl");
+    let until = Instant::now() + Duration::from_secs(10);
+    while redis.command_calls("pttl") <= lapses && !waiter.is_finished() {
+        assert!(
+            Instant::now() < until,
+            "the duplicate neither waited nor ran"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    match waiter.await.unwrap().unwrap() {
+        Claim::First(_) => {}
+        other => panic!("expected to run once the marker lapsed, got {other:?}"),
+    }
+    assert!(
+        Instant::now() < deadline,
+        "woken by the lapse, not by its deadline"
+    );
+    // Held (never completed nor released) until the duplicate has run.
+    drop(held);
 }
 
 #[tokio::test]

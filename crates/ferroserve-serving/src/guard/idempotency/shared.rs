@@ -1,25 +1,27 @@
 //! The Redis key store shared by replicas: `SET NX PX` claims a key with an
 //! in-flight marker, completion overwrites the marker with the answer, a
-//! release deletes it; duplicates poll until the answer is there. Any Redis
-//! trouble hands the request to the in-process store.
+//! release deletes it, and both announce it on a channel named like the
+//! key; a duplicate subscribes and reads the key again when the news comes
+//! (or when the marker lapses, if the first request's process died). Any
+//! Redis trouble hands the request to the in-process store.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::{Held, Outcome, StoredResponse};
 use crate::redis_link::{RedisLink, RedisOutcome};
 
-/// How often a duplicate looks again at a key still in flight.
-const POLL: Duration = Duration::from_millis(15);
-
 /// Overwrites the marker with the answer only while the marker is ours, so a
 /// request that outlived its window never clobbers a newer claim.
 const COMPLETE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
-     redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 end return 0";
+     redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) \
+     redis.call('PUBLISH', KEYS[1], 'done') return 1 end return 0";
 /// Deletes the marker only while it is ours.
 const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+     redis.call('PUBLISH', KEYS[1], 'released') \
      return redis.call('DEL', KEYS[1]) end return 0";
 
 /// The value of a key in Redis (postcard-encoded).
@@ -81,6 +83,8 @@ impl SharedStore {
                 RedisOutcome::Failed | RedisOutcome::Unavailable => return None,
             }
             // Taken: wait for the answer, or claim again if the key goes away.
+            // Subscribed before the key is read: news after the read is kept.
+            let mut news = self.link.subscribe(&redis_key).await?;
             loop {
                 let mut get = redis::cmd("GET");
                 get.arg(&redis_key);
@@ -111,7 +115,11 @@ impl SharedStore {
                         if left.is_zero() {
                             return Some(Outcome::InProgress);
                         }
-                        tokio::time::sleep(left.min(POLL)).await;
+                        // Woken by the first request's news, else when its
+                        // marker lapses (its process died), else at the deadline.
+                        let lapse = self.lapse(&redis_key).await?;
+                        let _ =
+                            tokio::time::timeout(left.min(lapse), news.on_message().next()).await;
                     }
                     Err(e) => {
                         tracing::debug!(error = %e, "unreadable idempotency record in redis");
@@ -185,6 +193,21 @@ impl SharedClaim {
             tracing::debug!(
                 "could not release an idempotency key in redis; it expires with its window"
             );
+        }
+    }
+}
+
+impl SharedStore {
+    /// How long the marker of `redis_key` has left (`PTTL`); `None` when
+    /// Redis could not answer.
+    async fn lapse(&self, redis_key: &str) -> Option<Duration> {
+        let mut pttl = redis::cmd("PTTL");
+        pttl.arg(redis_key);
+        match self.link.call::<i64>(pttl).await {
+            // -1: no expiry (never set so); -2: gone, read it again now.
+            RedisOutcome::Done(-1) => Some(Duration::MAX),
+            RedisOutcome::Done(ms) => Some(Duration::from_millis(ms.max(1) as u64)),
+            RedisOutcome::Failed | RedisOutcome::Unavailable => None,
         }
     }
 }
