@@ -81,9 +81,7 @@ impl Call {
             ..Call::online(protocol, model, version, Arc::from("job"))
         }
     }
-}
 
-impl Call {
     /// A batch job's rows to `model` (and `version`): a background call
     /// that the result cache and the monitor's drift sample leave out.
     pub fn rows(protocol: &'static str, model: impl Into<String>, version: Option<String>) -> Call {
