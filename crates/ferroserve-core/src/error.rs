@@ -28,6 +28,12 @@ pub enum ErrorKind {
     DeadlineExceeded,
     /// The engine does not support what the model asks for.
     Unsupported,
+    /// The request carries no credentials, or credentials that are not
+    /// valid (unknown, expired or revoked key, bad token).
+    Unauthenticated,
+    /// The caller is known but its role or model patterns do not allow
+    /// the request.
+    PermissionDenied,
     /// A bug or an engine failure.
     Internal,
 }
@@ -45,6 +51,8 @@ impl ErrorKind {
             ErrorKind::Unavailable => 503,
             ErrorKind::DeadlineExceeded => 504,
             ErrorKind::Unsupported => 501,
+            ErrorKind::Unauthenticated => 401,
+            ErrorKind::PermissionDenied => 403,
             ErrorKind::Internal => 500,
         }
     }
@@ -63,6 +71,8 @@ impl ErrorKind {
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::DeadlineExceeded => "deadline_exceeded",
             ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::PermissionDenied => "permission_denied",
             ErrorKind::Internal => "internal",
         }
     }

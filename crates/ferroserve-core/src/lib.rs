@@ -1,9 +1,10 @@
 //! Shared vocabulary of ferroserve: tensors, data types, model signatures,
 //! feature schemas, engine choices, sample cells, inference requests and responses, error
-//! kinds, and the names of every exported metric.
+//! kinds, roles and principals, and the names of every exported metric.
 //!
 //! Nothing in this crate does I/O or depends on an async runtime.
 
+pub mod auth;
 pub mod cells;
 pub mod datatype;
 pub mod engine;
@@ -16,6 +17,7 @@ pub mod signature;
 pub mod telemetry;
 pub mod tensor;
 
+pub use auth::{Access, Credential, ModelPattern, Principal, Role, UnknownRole};
 pub use cells::{Cell, ColumnSpec, FeatureKind};
 pub use datatype::DataType;
 pub use engine::{EngineChoice, UnknownEngine};

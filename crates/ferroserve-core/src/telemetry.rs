@@ -105,6 +105,8 @@ pub const JOB_ROWS: &str = "ferroserve_job_rows_total";
 pub const JOBS_FINISHED: &str = "ferroserve_jobs_finished_total";
 /// Jobs running on this server.
 pub const JOBS_RUNNING: &str = "ferroserve_jobs_running";
+/// Requests refused for their credentials, by reason.
+pub const AUTH_FAILURES: &str = "ferroserve_auth_failures_total";
 
 /// What a metric is, for its `# TYPE` line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +162,7 @@ pub const METRICS: &[(&str, MetricKind, &str)] = {
         (JOB_ROWS, Counter, "Rows handled by batch jobs, by model and result (done, failed)."),
         (JOBS_FINISHED, Counter, "Jobs that reached a final state, by kind and state."),
         (JOBS_RUNNING, Gauge, "Batch and asynchronous jobs running on this server."),
+        (AUTH_FAILURES, Counter, "Requests refused 401 or 403, by reason (missing, malformed, unknown_key, expired_key, revoked_key, bad_jwt, role, model)."),
     ]
 };
 

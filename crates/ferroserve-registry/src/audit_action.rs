@@ -65,13 +65,17 @@ pub enum AuditAction {
     ModelLoaded,
     /// A model was unloaded through the repository API.
     ModelUnloaded,
+    /// An API key was created.
+    CreateApiKey,
+    /// An API key was revoked.
+    RevokeApiKey,
     /// Any other action: 1-64 characters of `[a-z_]` when recorded.
     Other(String),
 }
 
 impl AuditAction {
     /// Every named action (all but [`AuditAction::Other`]).
-    pub const NAMED: [AuditAction; 26] = [
+    pub const NAMED: [AuditAction; 28] = [
         AuditAction::CreateModel,
         AuditAction::DeleteModel,
         AuditAction::SetModelTag,
@@ -98,6 +102,8 @@ impl AuditAction {
         AuditAction::MonitorAlert,
         AuditAction::ModelLoaded,
         AuditAction::ModelUnloaded,
+        AuditAction::CreateApiKey,
+        AuditAction::RevokeApiKey,
     ];
 
     /// The name as stored and shown, e.g. `serving_swapped`.
@@ -129,6 +135,8 @@ impl AuditAction {
             AuditAction::MonitorAlert => "monitor_alert",
             AuditAction::ModelLoaded => "model_loaded",
             AuditAction::ModelUnloaded => "model_unloaded",
+            AuditAction::CreateApiKey => "create_api_key",
+            AuditAction::RevokeApiKey => "revoke_api_key",
             AuditAction::Other(name) => name,
         }
     }

@@ -70,6 +70,11 @@ impl EmbeddedMigrations {
                     "job_leases",
                     include_str!("../migrations/sqlite/0004_job_leases.sql"),
                 ),
+                (
+                    5,
+                    "api_keys",
+                    include_str!("../migrations/sqlite/0005_api_keys.sql"),
+                ),
             ],
             DbKind::Postgres => &[
                 (
@@ -91,6 +96,11 @@ impl EmbeddedMigrations {
                     4,
                     "job_leases",
                     include_str!("../migrations/postgres/0004_job_leases.sql"),
+                ),
+                (
+                    5,
+                    "api_keys",
+                    include_str!("../migrations/postgres/0005_api_keys.sql"),
                 ),
             ],
         }

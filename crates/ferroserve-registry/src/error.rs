@@ -61,6 +61,9 @@ pub enum RegistryError {
         /// Who holds it now, or what became of it.
         reason: String,
     },
+    /// No API key has this id.
+    #[error("API key '{0}' does not exist")]
+    ApiKeyNotFound(String),
     /// A job with this id was already created.
     #[error("job '{0}' already exists")]
     JobExists(String),
@@ -156,6 +159,7 @@ impl RegistryError {
             | RegistryError::NoReadyVersion(_)
             | RegistryError::TagNotFound { .. }
             | RegistryError::JobNotFound(_)
+            | RegistryError::ApiKeyNotFound(_)
             | RegistryError::ArtifactMissing { .. }
             | RegistryError::DataMissing { .. } => ErrorKind::NotFound,
             RegistryError::ModelExists(_)

@@ -29,11 +29,14 @@
 //!   once its runner is gone, and resumes from its checkpoint. Creating and
 //!   cancelling a job are audited; a runner's claims, checkpoints and
 //!   finishes are not.
+//! - API keys are stored as the SHA-256 hash of their token, never the
+//!   token; creating and revoking a key are audited (model `""`).
 //! - Artifacts are stored before the version that refers to them is
 //!   registered; [`ArtifactStore::cleanup`] with
 //!   [`Registry::referenced_digests`] removes what a crash left behind.
 
 mod aliases;
+pub mod api_keys;
 pub mod artifacts;
 mod audit;
 pub mod audit_action;
@@ -52,6 +55,7 @@ pub mod uri;
 pub mod validate;
 mod versions;
 
+pub use api_keys::{ApiKey, NewApiKey};
 pub use artifacts::{ArtifactStore, CleanupReport, LocalArtifactStore, ObjectArtifactStore};
 pub use audit_action::AuditAction;
 pub use db::DbKind;

@@ -22,6 +22,17 @@ pub fn model_name(name: &str) -> Result<()> {
     )
 }
 
+/// Checks an API key's name: 1-128 characters of `[A-Za-z0-9_.@-]`.
+pub fn key_name(name: &str) -> Result<()> {
+    check_chars(
+        "API key name",
+        name,
+        MAX_MODEL_NAME,
+        |c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '@'),
+        "A-Z, a-z, 0-9, '_', '.', '-', '@'",
+    )
+}
+
 /// Checks an alias name: 1-64 characters of `[A-Za-z0-9_-]`, starting with a
 /// letter, and not `latest` (which names the newest ready version).
 pub fn alias_name(alias: &str) -> Result<()> {

@@ -1,34 +1,47 @@
-//! Who is calling: the identity that rate limits and idempotency keys are
-//! scoped by. An API key (`Authorization: Bearer …` or `X-Api-Key`) names
-//! the client by a hash of the key (never the key itself); otherwise the
-//! peer's IP address does.
+//! Who is calling: the identity that rate limits, idempotency keys and
+//! jobs are scoped by. An authenticated caller is named by its principal
+//! (`key:<id>` for an API key, `jwt:<subject>` for a JWT); a caller without
+//! credentials by the peer's IP address.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+use ferroserve_core::{Credential, Principal};
 
-/// Header carrying an API key, for clients that do not use `Authorization`.
-pub const API_KEY_HEADER: &str = "x-api-key";
+use crate::auth::Caller;
 
-/// A bounded, printable client identity: `key:<hash>`, `ip:<address>` or
-/// `anonymous`; it never contains the key itself.
+/// A bounded, printable client identity: `key:<id>`, `jwt:<subject>`,
+/// `ip:<address>` or `anonymous`; it never contains a token.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClientId(Arc<str>);
 
 impl ClientId {
-    /// The identity of a request with these headers from `peer`.
-    pub fn from_request(headers: &HeaderMap, peer: Option<SocketAddr>) -> ClientId {
-        if let Some(key) = api_key(headers) {
-            let hash = blake3::hash(key.as_bytes());
-            return ClientId(format!("key:{}", &hash.to_hex()[..16]).into());
+    /// The identity of `principal` calling from `peer`.
+    pub fn from_principal(principal: Option<&Principal>, peer: Option<SocketAddr>) -> ClientId {
+        match principal.map(Principal::credential) {
+            Some(Credential::ApiKey { id }) => ClientId(format!("key:{id}").into()),
+            Some(Credential::Jwt) => {
+                ClientId(principal.map(Principal::shared_name).unwrap_or_default())
+            }
+            Some(Credential::Anonymous) | None => match peer {
+                Some(peer) => ClientId(format!("ip:{}", peer.ip()).into()),
+                None => ClientId("anonymous".into()),
+            },
         }
-        match peer {
-            Some(peer) => ClientId(format!("ip:{}", peer.ip()).into()),
-            None => ClientId("anonymous".into()),
-        }
+    }
+
+    /// The identity of the request with these `parts` (the peer address
+    /// axum records per connection is absent when a router is driven
+    /// without a socket, as in tests).
+    pub fn of(parts: &Parts) -> ClientId {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0);
+        let principal = Caller::of(parts);
+        ClientId::from_principal(principal.as_deref(), peer)
     }
 
     /// The identity as text.
@@ -48,57 +61,35 @@ impl std::fmt::Display for ClientId {
     }
 }
 
-fn api_key(headers: &HeaderMap) -> Option<&str> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        });
-    bearer
-        .or_else(|| headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok()))
-        .map(str::trim)
-        .filter(|key| !key.is_empty())
-}
-
-impl ClientId {
-    /// The identity of the request with these `parts` (the peer address
-    /// axum records per connection is absent when a router is driven
-    /// without a socket, as in tests).
-    pub fn of(parts: &Parts) -> ClientId {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| info.0);
-        ClientId::from_request(&parts.headers, peer)
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use axum::http::HeaderValue;
+    use ferroserve_core::Role;
 
     use super::*;
 
     #[test]
-    fn api_keys_are_hashed_and_win_over_the_address() {
+    fn principals_win_over_the_address() {
         let peer = Some(SocketAddr::from(([10, 0, 0, 7], 4000)));
-        let mut headers = HeaderMap::new();
+        let anonymous = Principal::anonymous(Role::Predictor);
         assert_eq!(
-            ClientId::from_request(&headers, peer).as_str(),
+            ClientId::from_principal(Some(&anonymous), peer).as_str(),
             "ip:10.0.0.7"
         );
-        assert_eq!(ClientId::from_request(&headers, None).as_str(), "anonymous");
-        headers.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Bearer s3cret"),
+        assert_eq!(ClientId::from_principal(None, None).as_str(), "anonymous");
+        let key = Principal::new(
+            "ci",
+            Role::Predictor,
+            vec![],
+            Credential::ApiKey { id: "k1".into() },
         );
-        let by_bearer = ClientId::from_request(&headers, peer);
-        assert!(by_bearer.as_str().starts_with("key:"), "{by_bearer}");
-        assert!(!by_bearer.as_str().contains("s3cret"));
-        let mut other = HeaderMap::new();
-        other.insert(API_KEY_HEADER, HeaderValue::from_static("s3cret"));
-        assert_eq!(ClientId::from_request(&other, None), by_bearer);
+        assert_eq!(
+            ClientId::from_principal(Some(&key), peer).as_str(),
+            "key:k1"
+        );
+        let jwt = Principal::new("jwt:alice", Role::Reader, vec![], Credential::Jwt);
+        assert_eq!(
+            ClientId::from_principal(Some(&jwt), peer).as_str(),
+            "jwt:alice"
+        );
     }
 }

@@ -3,17 +3,19 @@
 //! pipeline, and encode. Request ids and idempotency keys are layers in
 //! front of it.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use ferroserve_core::{InferError, InferResponse};
+use ferroserve_core::{InferError, InferResponse, Principal};
 use ferroserve_monitor::RequestKeys;
 use ferroserve_serving::cache::CacheDirective;
 use ferroserve_serving::{Call, Decoded, ServedVersion};
 
+use crate::auth::Caller;
 use crate::body::read_limited;
 use crate::client::ClientId;
 use crate::error::ApiError;
@@ -53,6 +55,7 @@ pub(crate) trait Protocol {
 /// headers and the body (read up to the server's limit).
 pub(crate) struct InferInput {
     pub(crate) client: ClientId,
+    pub(crate) principal: Option<Arc<Principal>>,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
     pub(crate) start: Instant,
@@ -65,10 +68,12 @@ impl FromRequest<SharedState> for InferInput {
         let start = Instant::now();
         let (parts, body) = request.into_parts();
         let client = ClientId::of(&parts);
+        let principal = Caller::of(&parts);
         let body =
             read_limited(&parts.headers, Body::new(body), state.config.max_body_bytes).await?;
         Ok(InferInput {
             client,
+            principal,
             headers: parts.headers,
             body,
             start,
@@ -92,6 +97,7 @@ impl InferInput {
             self.client.shared(),
         );
         call.start = self.start;
+        call.principal = self.principal.clone();
         call.timeout = inference_headers::timeout(&self.headers)?;
         call.cache = Some(CacheDirective::from_cache_control(
             self.headers

@@ -1,8 +1,10 @@
 //! HTTP front end of ferroserve: KServe v2 (JSON and binary tensors) and v1
 //! predict, the management API and model repository extension, Kubernetes
-//! probes, Prometheus metrics, request ids, and graceful shutdown. Handlers
+//! probes, Prometheus metrics, authentication with roles, request ids, and
+//! graceful shutdown. Handlers
 //! decode, call the serving layer once, and encode.
 
+pub mod auth;
 pub mod body;
 pub mod client;
 pub mod error;
@@ -14,12 +16,12 @@ pub mod inference_headers;
 pub mod kserve;
 mod management;
 pub mod request_id;
+mod routes;
 pub mod shutdown;
 pub mod state;
 pub mod telemetry;
 pub mod v1;
 
-use axum::routing::{get, post};
 use axum::Router;
 use ferroserve_core::InferError;
 use ferroserve_serving::ModelSpec;
@@ -36,39 +38,12 @@ pub fn app(state: SharedState) -> Router {
 }
 
 fn routes(state: SharedState) -> Router {
-    use kserve::routes as v2;
-    Router::new()
-        .route("/livez", get(health::live))
-        .route("/readyz", get(health::ready))
-        .route("/startupz", get(health::startup))
-        .route("/metrics", get(health::metrics))
-        .route("/v2", get(v2::server_metadata))
-        .route("/v2/health/live", get(health::live))
-        .route("/v2/health/ready", get(health::ready))
-        .route("/v2/models/{model}", get(v2::model_metadata))
-        .route("/v2/models/{model}/ready", get(v2::model_ready))
-        .route(
-            "/v2/models/{model}/infer",
-            idempotency::once_per_key(&state, post(v2::infer)),
-        )
-        .route(
-            "/v2/models/{model}/versions/{version}",
-            get(v2::version_metadata),
-        )
-        .route(
-            "/v2/models/{model}/versions/{version}/ready",
-            get(v2::version_ready),
-        )
-        .route(
-            "/v2/models/{model}/versions/{version}/infer",
-            idempotency::once_per_key(&state, post(v2::infer_with_version)),
-        )
-        .route(
-            "/v1/models/{target}",
-            get(v1::status).merge(idempotency::once_per_key(&state, post(v1::predict))),
-        )
-        .merge(management::routes())
+    routes::router(&state)
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .layer(axum::middleware::from_fn(request_id::request_id_layer))
         .with_state(state)
 }

@@ -7,11 +7,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferroserve_core::Role;
 use ferroserve_jobs::JobService;
 use ferroserve_serving::guard::idempotency::IdempotencyStore;
 use ferroserve_serving::lifecycle::Controller;
 use ferroserve_serving::{ModelManager, Pipeline};
 use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::auth::Auth;
 
 /// HTTP server settings.
 #[derive(Debug, Clone)]
@@ -62,12 +65,15 @@ pub struct AppState {
     pub idempotency: Option<Arc<IdempotencyStore>>,
     /// Batch and asynchronous inference jobs; `None` without a registry.
     pub jobs: Option<Arc<JobService>>,
+    /// Who may call, and how they prove it.
+    pub auth: Arc<Auth>,
     startup_done: AtomicBool,
 }
 
 impl AppState {
     /// New state serving through `pipeline`; startup is not complete until
-    /// [`AppState::mark_started`].
+    /// [`AppState::mark_started`]. Until [`AppState::with_auth`], callers
+    /// are anonymous predictors and no credentials are accepted.
     pub fn new(pipeline: Arc<Pipeline>, config: ServerConfig, metrics: PrometheusHandle) -> Self {
         AppState {
             pipeline,
@@ -76,6 +82,7 @@ impl AppState {
             controller: None,
             idempotency: None,
             jobs: None,
+            auth: Arc::new(Auth::new(Some(Role::Predictor))),
             startup_done: AtomicBool::new(false),
         }
     }
@@ -97,6 +104,12 @@ impl AppState {
     /// Runs batch and asynchronous inference jobs with `jobs`.
     pub fn with_jobs(mut self, jobs: Arc<JobService>) -> Self {
         self.jobs = Some(jobs);
+        self
+    }
+
+    /// Authenticates callers with `auth`.
+    pub fn with_auth(mut self, auth: Arc<Auth>) -> Self {
+        self.auth = auth;
         self
     }
 

@@ -1,7 +1,8 @@
 //! The one blocking client of the CLI's calls to a server (`predict`,
-//! `drift`, and `models`, `profile`, `jobs`, `batch` with `--url`): paths
-//! are joined to the server's base URL here, the actor goes in the
-//! `X-Ferroserve-Actor` header, and an error status becomes an
+//! `drift`, and `models`, `profile`, `jobs`, `batch`, `keys` with `--url`):
+//! paths are joined to the server's base URL here, the API key (see
+//! [`crate::credentials::api_key`]) goes in `Authorization: Bearer`, and
+//! an error status becomes an
 //! [`ApiError`] carrying the server's `{"error": ...}` text. (`bench`
 //! keeps an async client of its own to drive load.)
 
@@ -14,14 +15,11 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-/// Header naming who makes a change.
-const ACTOR_HEADER: &str = "X-Ferroserve-Actor";
-
-/// A server's API, called as one actor (or as nobody, for reads).
+/// A server's API, called with the CLI's API key (if it has one).
 pub struct ApiClient {
     client: Client,
     base: String,
-    actor: Option<String>,
+    token: Option<String>,
 }
 
 /// A server's refusal: the request, the error status and the server's
@@ -53,18 +51,9 @@ impl fmt::Display for ApiError {
 impl std::error::Error for ApiError {}
 
 impl ApiClient {
-    /// A client for the server at `base` (e.g. `http://127.0.0.1:8080`)
-    /// that makes its changes as `actor`.
-    pub fn new(base: &str, actor: String) -> anyhow::Result<Self> {
-        Self::build(base, Some(actor))
-    }
-
-    /// A client for the server at `base` that only asks (no actor).
-    pub fn reader(base: &str) -> anyhow::Result<Self> {
-        Self::build(base, None)
-    }
-
-    fn build(base: &str, actor: Option<String>) -> anyhow::Result<Self> {
+    /// A client for the server at `base` (e.g. `http://127.0.0.1:8080`);
+    /// the server records its changes as the key's principal.
+    pub fn new(base: &str) -> anyhow::Result<Self> {
         // No overall timeout: uploads, registrations (which load the model)
         // and artifact downloads take as long as the artifact needs.
         let client = Client::builder()
@@ -75,7 +64,7 @@ impl ApiClient {
         Ok(ApiClient {
             client,
             base: base.trim_end_matches('/').to_owned(),
-            actor,
+            token: crate::credentials::api_key(),
         })
     }
 
@@ -133,8 +122,8 @@ impl ApiClient {
         Ok(())
     }
 
-    /// Sends `method path`, as `build` completes it, as this client's actor;
-    /// an error status becomes an [`ApiError`].
+    /// Sends `method path`, as `build` completes it, with this client's
+    /// key; an error status becomes an [`ApiError`].
     pub fn send(
         &self,
         method: &Method,
@@ -143,8 +132,8 @@ impl ApiClient {
     ) -> anyhow::Result<Response> {
         let url = self.url(path);
         let mut request = self.client.request(method.clone(), &url);
-        if let Some(actor) = &self.actor {
-            request = request.header(ACTOR_HEADER, actor);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
         }
         let response = build(request)
             .send()
@@ -206,7 +195,7 @@ mod tests {
 
     #[test]
     fn paths_join_the_base_without_a_double_slash() {
-        let api = ApiClient::reader("http://127.0.0.1:8080/").expect("client");
+        let api = ApiClient::new("http://127.0.0.1:8080/").expect("client");
         assert_eq!(
             api.url("/v2/models/iris"),
             "http://127.0.0.1:8080/v2/models/iris"

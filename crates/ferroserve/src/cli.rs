@@ -32,6 +32,8 @@ pub enum Command {
     Batch(crate::batch::BatchArgs),
     /// List, show, cancel and resume batch and async inference jobs, on a server (--url) or a data dir.
     Jobs(crate::jobs::JobsArgs),
+    /// Create, list and revoke API keys (roles reader, predictor, deployer, admin), on a server (--url) or a data dir.
+    Keys(crate::keys::KeysArgs),
 }
 
 /// Flags of `ferroserve drift`.

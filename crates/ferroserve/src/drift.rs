@@ -10,7 +10,7 @@ use crate::cli::DriftArgs;
 
 /// Prints the drift report of `args.model`.
 pub fn run(args: DriftArgs) -> anyhow::Result<()> {
-    let api = ApiClient::reader(&args.url)?;
+    let api = ApiClient::new(&args.url)?;
     let body: Value = api.get(&format!("/api/v1/models/{}/drift", segment(&args.model)))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&body)?);

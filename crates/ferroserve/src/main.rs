@@ -12,9 +12,11 @@ mod batch;
 mod bench;
 mod cli;
 mod config;
+mod credentials;
 mod drift;
 mod example;
 mod jobs;
+mod keys;
 mod logging;
 mod models;
 mod pipe;
@@ -41,6 +43,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Bench(args) => bench::run(args),
         cli::Command::Batch(args) => batch::run(args),
         cli::Command::Jobs(args) => jobs::run(args),
+        cli::Command::Keys(args) => keys::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

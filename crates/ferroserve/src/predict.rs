@@ -10,7 +10,7 @@ use crate::cli::PredictArgs;
 
 /// Sends the request and prints the response.
 pub fn run(args: PredictArgs) -> anyhow::Result<()> {
-    let api = ApiClient::reader(&args.url)?;
+    let api = ApiClient::new(&args.url)?;
     let answer = predict(&api, &args).map_err(|e| unknown_model_hint(e, &api, &args.model))?;
     println!("{}", serde_json::to_string_pretty(&answer)?);
     Ok(())

@@ -8,6 +8,7 @@ use anyhow::Context;
 use ferroserve_backend::Engines;
 use ferroserve_jobs::{JobOptions, JobService};
 use ferroserve_monitor::Monitor;
+use ferroserve_server::auth::{Auth, JwtVerifier, KeyRing};
 use ferroserve_server::{AppState, ServerConfig};
 use ferroserve_serving::cache::ResultCache;
 use ferroserve_serving::guard::idempotency::IdempotencyStore;
@@ -93,7 +94,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let pipeline = Arc::new(pipeline);
     let jobs = JobService::new(
         JobOptions::in_folder(config.data_dir.join("jobs"), config.max_running_jobs)?,
-        registry,
+        registry.clone(),
         pipeline.clone(),
     );
     let mut state = AppState::new(
@@ -106,11 +107,11 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     if let Some(idempotency) = config.idempotency_config() {
         state = state.with_idempotency(Arc::new(IdempotencyStore::new(idempotency, redis)));
     }
-    let state = Arc::new(state);
+    let poll = std::time::Duration::from_millis(config.registry_poll_ms);
+    let state = Arc::new(state.with_auth(Arc::new(auth(&config, &registry, poll).await?)));
     tracing::info!(%address, "ferroserve listening");
     // Printed for scripts and tests that start the server on port 0.
     println!("ferroserve listening on http://{address}");
-    let poll = std::time::Duration::from_millis(config.registry_poll_ms);
     let startup = state.clone();
     tokio::spawn(async move {
         controller.start().await;
@@ -135,6 +136,34 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .await;
     tracing::info!("ferroserve stopped");
     Ok(())
+}
+
+/// Who may call: the registry's API keys (with an admin key made on first
+/// start), JWTs when an identity provider is configured, and the anonymous
+/// role; keys and JWKS are re-read in the background.
+async fn auth(
+    config: &ServeConfig,
+    registry: &ferroserve_registry::Registry,
+    poll: std::time::Duration,
+) -> anyhow::Result<Auth> {
+    crate::credentials::ensure_admin_key(registry, &config.data_dir).await?;
+    let keys = KeyRing::load(registry.clone())
+        .await
+        .context("cannot read the API keys")?;
+    keys.follow(poll);
+    let mut auth = Auth::new(config.auth.anonymous_role()?).with_keys(keys);
+    if let Some(settings) = config.auth.jwt() {
+        let jwt = JwtVerifier::load(settings)
+            .await
+            .map_err(|e| anyhow::anyhow!("invalid JWT settings: {e}"))?;
+        jwt.follow();
+        auth = auth.with_jwt(jwt);
+    }
+    match auth.anonymous_role() {
+        Some(role) => tracing::info!(%role, "callers without credentials have this role"),
+        None => tracing::info!("callers without credentials may use the health probes only"),
+    }
+    Ok(auth)
 }
 
 /// Warns about each model file named like a registry model: the file is

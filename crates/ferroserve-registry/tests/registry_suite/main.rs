@@ -2,6 +2,7 @@
 //! on a fresh database of a temporary PostgreSQL server.
 
 mod aliases;
+mod api_keys;
 mod audit;
 mod common;
 #[path = "../support/dependency.rs"]
@@ -66,4 +67,5 @@ on_both_backends!(
     jobs::job_finishes,
     jobs::unfinished_and_cleanup,
     job_leases::job_leases,
+    api_keys::api_keys_lifecycle,
 );

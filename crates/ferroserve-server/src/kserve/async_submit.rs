@@ -58,7 +58,10 @@ pub(crate) async fn submit(
             "cannot keep the asynchronous request: {e}"
         )));
     }
-    let actor = input.client.to_string();
+    let actor = match &input.principal {
+        Some(principal) => principal.name().to_owned(),
+        None => input.client.to_string(),
+    };
     let status = jobs
         .submit_infer(id, model, version, json_len, &actor)
         .await?;

@@ -1,5 +1,5 @@
 //! Extractors of the management and repository APIs: the controller, the
-//! acting user, and bodies, paths and queries whose errors are JSON
+//! acting principal, and bodies, paths and queries whose errors are JSON
 //! `{"error"}` saying what was wrong and where.
 
 use std::sync::Arc;
@@ -8,25 +8,17 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use ferroserve_core::{ErrorKind, InferError};
 use ferroserve_serving::lifecycle::Controller;
 use serde::de::DeserializeOwned;
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::SharedState;
 
 /// Largest JSON or Markdown body of a management route, in bytes.
 pub(crate) const MAX_JSON_BYTES: usize = 1024 * 1024;
-
-/// Header naming who makes a change; recorded in the audit log.
-pub(crate) const ACTOR_HEADER: &str = "x-ferroserve-actor";
-
-/// Actor recorded when a request names none.
-const DEFAULT_ACTOR: &str = "anonymous";
-
-/// Longest accepted actor name, in characters.
-const MAX_ACTOR_CHARS: usize = 128;
 
 /// The lifecycle controller; 503 when the registry is not enabled.
 pub(crate) struct Ctl(pub(crate) Arc<Controller>);
@@ -51,35 +43,16 @@ pub(crate) fn registry_disabled() -> ApiError {
     ))
 }
 
-/// Who makes a change: the `X-Ferroserve-Actor` header, else `anonymous`.
+/// Who makes a change, as the audit log records it: the authenticated
+/// principal's name (a key's name, a JWT's subject, or `anonymous`).
 pub(crate) struct Actor(pub(crate) String);
 
 impl<S: Send + Sync> FromRequestParts<S> for Actor {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        match parts.headers.get(ACTOR_HEADER) {
-            None => Ok(Actor(DEFAULT_ACTOR.to_owned())),
-            Some(value) => parse_actor(value).map(Actor).map_err(ApiError),
-        }
-    }
-}
-
-fn parse_actor(value: &HeaderValue) -> Result<String, InferError> {
-    let text = std::str::from_utf8(value.as_bytes()).ok();
-    match text {
-        Some(t)
-            if !t.is_empty()
-                && t.chars().count() <= MAX_ACTOR_CHARS
-                && !t.chars().any(char::is_control) =>
-        {
-            Ok(t.to_owned())
-        }
-        _ => Err(InferError::invalid(format!(
-            "header X-Ferroserve-Actor must be 1-{MAX_ACTOR_CHARS} printable UTF-8 characters \
-             (got {} bytes)",
-            value.len()
-        ))),
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Caller(principal) = Caller::from_request_parts(parts, state).await?;
+        Ok(Actor(principal.name().to_owned()))
     }
 }
 
@@ -190,23 +163,6 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryOf<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn actors_are_short_printable_names() {
-        let ok = |s: &str| parse_actor(&HeaderValue::from_str(s).expect("header"));
-        assert_eq!(ok("alice@example.com").expect("valid"), "alice@example.com");
-        assert!(ok(&"a".repeat(128)).is_ok());
-        assert!(ok(&"a".repeat(129)).is_err());
-        assert!(ok("").is_err());
-        assert!(ok("tab\there").is_err());
-        let utf8 = HeaderValue::from_bytes("José".as_bytes()).expect("header");
-        assert_eq!(parse_actor(&utf8).expect("valid"), "José");
-        let bad = HeaderValue::from_bytes(&[0xff, 0xfe]).expect("header");
-        assert!(parse_actor(&bad)
-            .unwrap_err()
-            .message
-            .contains("X-Ferroserve-Actor"));
-    }
 
     #[test]
     fn json_errors_name_the_field() {

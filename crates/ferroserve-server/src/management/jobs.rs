@@ -22,7 +22,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio_util::io::{ReaderStream, StreamReader};
 
-use super::extract::{parse_json, registry_disabled, Actor, PathOf, QueryOf, MAX_JSON_BYTES};
+use super::extract::{parse_json, registry_disabled, PathOf, QueryOf, MAX_JSON_BYTES};
+use crate::auth::Caller;
 use crate::body::{read_limited, Upload};
 use crate::error::ApiError;
 use crate::state::SharedState;
@@ -260,13 +261,15 @@ async fn submission(
 /// accepted (201, `Location: /api/v1/jobs/{id}`).
 pub(crate) async fn submit(
     State(state): State<SharedState>,
-    Actor(actor): Actor,
+    caller: Caller,
     QueryOf(query): QueryOf<SubmitQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let jobs = service(&state)?;
     let job = submission(&state, query, &headers, body).await?;
+    caller.may_use(&job.model)?;
+    let actor = caller.0.name().to_owned();
     // Refuse an unknown model before taking the input.
     state
         .pipeline
@@ -355,6 +358,7 @@ pub(crate) struct ListQuery {
 /// `GET /api/v1/jobs[?state=&model=&limit=]`: newest first.
 pub(crate) async fn list(
     State(state): State<SharedState>,
+    caller: Caller,
     QueryOf(query): QueryOf<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let jobs = service(&state)?;
@@ -378,17 +382,21 @@ pub(crate) async fn list(
         limit,
     };
     let listed = jobs.list(&filter).await?;
-    Ok(Json(
-        json!({ "jobs": listed.iter().map(view).collect::<Vec<_>>() }),
-    ))
+    let visible = listed
+        .iter()
+        .filter(|job| caller.may_see_job(&job.actor, &job.model).is_ok())
+        .map(view)
+        .collect::<Vec<_>>();
+    Ok(Json(json!({ "jobs": visible })))
 }
 
 /// `GET /api/v1/jobs/{id}`.
 pub(crate) async fn get(
     State(state): State<SharedState>,
+    caller: Caller,
     PathOf(path): PathOf<JobPath>,
 ) -> Result<Json<Value>, ApiError> {
-    let status = service(&state)?.status(&path.id).await?;
+    let status = visible_job(&state, &caller, &path.id).await?;
     Ok(Json(view(&status)))
 }
 
@@ -396,10 +404,12 @@ pub(crate) async fn get(
 /// running one at its next checkpoint.
 pub(crate) async fn cancel(
     State(state): State<SharedState>,
-    Actor(actor): Actor,
+    caller: Caller,
     PathOf(path): PathOf<JobPath>,
 ) -> Result<Json<Value>, ApiError> {
-    let status = service(&state)?.cancel(&path.id, &actor).await?;
+    let job = visible_job(&state, &caller, &path.id).await?;
+    caller.may_change_job(&job.actor, &job.model)?;
+    let status = service(&state)?.cancel(&path.id, caller.0.name()).await?;
     Ok(Json(view(&status)))
 }
 
@@ -409,8 +419,11 @@ pub(crate) async fn cancel(
 /// answered as it is. 409 names the runner while a live one holds the job.
 pub(crate) async fn resume(
     State(state): State<SharedState>,
+    caller: Caller,
     PathOf(path): PathOf<JobPath>,
 ) -> Result<Json<Value>, ApiError> {
+    let job = visible_job(&state, &caller, &path.id).await?;
+    caller.may_change_job(&job.actor, &job.model)?;
     let status = service(&state)?.resume(&path.id).await?;
     Ok(Json(view(&status)))
 }
@@ -419,8 +432,10 @@ pub(crate) async fn resume(
 /// streamed (409 while it runs).
 pub(crate) async fn result(
     State(state): State<SharedState>,
+    caller: Caller,
     PathOf(path): PathOf<JobPath>,
 ) -> Result<Response, ApiError> {
+    visible_job(&state, &caller, &path.id).await?;
     let result = service(&state)?.result(&path.id).await?;
     send_file(result, false).await
 }
@@ -429,10 +444,26 @@ pub(crate) async fn result(
 /// per line (`row`, `at`, `error`).
 pub(crate) async fn errors(
     State(state): State<SharedState>,
+    caller: Caller,
     PathOf(path): PathOf<JobPath>,
 ) -> Result<Response, ApiError> {
+    visible_job(&state, &caller, &path.id).await?;
     let report = service(&state)?.bad_rows(&path.id).await?;
     send_file(report, true).await
+}
+
+/// Job `id` when the caller may see it; a job it may not see is "not
+/// found", as one that does not exist.
+async fn visible_job(
+    state: &SharedState,
+    caller: &Caller,
+    id: &str,
+) -> Result<JobStatus, ApiError> {
+    let status = service(state)?.status(id).await?;
+    caller
+        .may_see_job(&status.actor, &status.model)
+        .map_err(|_| ApiError(InferError::not_found(format!("job '{id}' does not exist"))))?;
+    Ok(status)
 }
 
 async fn send_file(result: JobResult, missing_is_empty: bool) -> Result<Response, ApiError> {

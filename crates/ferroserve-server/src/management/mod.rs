@@ -12,28 +12,24 @@ mod audit;
 pub(crate) mod extract;
 mod faults;
 mod jobs;
+mod keys;
 mod models;
 mod monitoring;
 mod repository;
 mod serving_config;
 mod versions;
 
-use std::collections::BTreeMap;
-
-use axum::extract::DefaultBodyLimit;
-use axum::handler::Handler;
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, Method};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{on, MethodFilter, MethodRouter};
-use axum::{Json, Router};
+use ferroserve_core::Access;
 use ferroserve_registry::ModelVersion;
 use ferroserve_serving::lifecycle::{Controller, WhenNothingServes};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::error::ApiError;
-use crate::state::SharedState;
+use crate::routes::{route, Route};
 
+pub(crate) use extract::MAX_JSON_BYTES;
 pub(crate) use jobs::created as jobs_created;
 
 /// The OpenAPI 3.1 document of every route in [`table`].
@@ -85,272 +81,299 @@ pub(crate) struct TagValue {
     pub(crate) value: String,
 }
 
-/// One route: method, path (axum syntax, which is also OpenAPI's), handler
-/// and the body limit of its extractors.
-struct Route {
-    method: Method,
-    path: &'static str,
-    handler: MethodRouter<SharedState>,
-    body_limit: DefaultBodyLimit,
-}
-
-impl Route {
-    /// For a handler that streams its body and enforces its own limit.
-    fn streaming_body(self) -> Self {
-        Route {
-            body_limit: DefaultBodyLimit::disable(),
-            ..self
-        }
-    }
-}
-
-fn route<H, T>(method: Method, path: &'static str, handler: H) -> Route
-where
-    H: Handler<T, SharedState>,
-    T: 'static,
-{
-    let filter = MethodFilter::try_from(method.clone()).expect("routes use standard methods");
-    Route {
-        method,
-        path,
-        handler: on(filter, handler),
-        body_limit: DefaultBodyLimit::max(extract::MAX_JSON_BYTES),
-    }
-}
-
 /// Every management and repository route.
-fn table() -> Vec<Route> {
+pub(crate) fn table() -> Vec<Route> {
     vec![
-        route(Method::GET, "/api/v1/openapi.json", openapi),
+        route(Method::GET, "/api/v1/openapi.json", Access::Open, openapi).handles_models(),
         // Streams the body and stops it past max_artifact_bytes itself.
-        route(Method::POST, "/api/v1/artifacts", artifacts::upload).streaming_body(),
-        route(Method::GET, "/api/v1/models", models::list),
-        route(Method::POST, "/api/v1/models", models::create),
-        route(Method::GET, "/api/v1/models/{model}", models::get),
-        route(Method::PATCH, "/api/v1/models/{model}", models::update),
-        route(Method::DELETE, "/api/v1/models/{model}", models::delete),
+        route(
+            Method::POST,
+            "/api/v1/artifacts",
+            Access::Deploy,
+            artifacts::upload,
+        )
+        .handles_models()
+        .streaming_body(),
+        route(
+            Method::GET,
+            "/api/v1/whoami",
+            Access::Metadata,
+            keys::whoami,
+        )
+        .handles_models(),
+        route(Method::GET, "/api/v1/keys", Access::Admin, keys::list),
+        route(Method::POST, "/api/v1/keys", Access::Admin, keys::create),
+        route(
+            Method::DELETE,
+            "/api/v1/keys/{id}",
+            Access::Admin,
+            keys::revoke,
+        ),
+        route(Method::GET, "/api/v1/models", Access::Read, models::list).handles_models(),
+        route(
+            Method::POST,
+            "/api/v1/models",
+            Access::Deploy,
+            models::create,
+        ),
+        route(
+            Method::GET,
+            "/api/v1/models/{model}",
+            Access::Read,
+            models::get,
+        ),
+        route(
+            Method::PATCH,
+            "/api/v1/models/{model}",
+            Access::Deploy,
+            models::update,
+        ),
+        route(
+            Method::DELETE,
+            "/api/v1/models/{model}",
+            Access::Admin,
+            models::delete,
+        ),
         route(
             Method::PUT,
             "/api/v1/models/{model}/tags/{key}",
+            Access::Deploy,
             models::set_tag,
         ),
         route(
             Method::DELETE,
             "/api/v1/models/{model}/tags/{key}",
+            Access::Deploy,
             models::delete_tag,
         ),
         route(
             Method::GET,
             "/api/v1/models/{model}/versions",
+            Access::Read,
             versions::list,
         ),
         route(
             Method::POST,
             "/api/v1/models/{model}/versions",
+            Access::Deploy,
             versions::register,
         ),
         route(
             Method::GET,
             "/api/v1/models/{model}/versions/{version}",
+            Access::Read,
             versions::get,
         ),
         route(
             Method::DELETE,
             "/api/v1/models/{model}/versions/{version}",
+            Access::Admin,
             versions::delete,
         ),
         route(
             Method::POST,
             "/api/v1/models/{model}/versions/{version}/stage",
+            Access::Deploy,
             versions::transition,
         ),
         route(
             Method::PUT,
             "/api/v1/models/{model}/versions/{version}/tags/{key}",
+            Access::Deploy,
             versions::set_tag,
         ),
         route(
             Method::DELETE,
             "/api/v1/models/{model}/versions/{version}/tags/{key}",
+            Access::Deploy,
             versions::delete_tag,
         ),
         route(
             Method::GET,
             "/api/v1/models/{model}/versions/{version}/card",
+            Access::Read,
             versions::card,
         ),
         route(
             Method::PUT,
             "/api/v1/models/{model}/versions/{version}/card",
+            Access::Deploy,
             versions::set_card,
         ),
         route(
             Method::GET,
             "/api/v1/models/{model}/versions/{version}/lineage",
+            Access::Read,
             versions::lineage,
         ),
         route(
             Method::GET,
             "/api/v1/models/{model}/versions/{version}/profile",
+            Access::Read,
             versions::profile,
         ),
         route(
             Method::PUT,
             "/api/v1/models/{model}/versions/{version}/profile",
+            Access::Deploy,
             versions::set_profile,
         ),
         route(
             Method::GET,
             "/api/v1/models/{model}/versions/{version}/artifact",
+            Access::Read,
             artifacts::download,
         ),
         route(
             Method::GET,
             "/api/v1/models/{model}/versions/{version}/faults",
+            Access::Read,
             faults::get,
         ),
         route(
             Method::PUT,
             "/api/v1/models/{model}/versions/{version}/faults",
+            Access::Deploy,
             faults::set,
         ),
         route(
             Method::DELETE,
             "/api/v1/models/{model}/versions/{version}/faults",
+            Access::Deploy,
             faults::clear,
         ),
-        route(Method::GET, "/api/v1/models/{model}/aliases", aliases::list),
+        route(
+            Method::GET,
+            "/api/v1/models/{model}/aliases",
+            Access::Read,
+            aliases::list,
+        ),
         route(
             Method::PUT,
             "/api/v1/models/{model}/aliases/{alias}",
+            Access::Deploy,
             aliases::set,
         ),
         route(
             Method::DELETE,
             "/api/v1/models/{model}/aliases/{alias}",
+            Access::Deploy,
             aliases::delete,
         ),
         route(
             Method::POST,
             "/api/v1/models/{model}/rollback",
+            Access::Deploy,
             versions::rollback,
         ),
         route(
             Method::GET,
             "/api/v1/models/{model}/serving-config",
+            Access::Read,
             serving_config::get,
         ),
         route(
             Method::PUT,
             "/api/v1/models/{model}/serving-config",
+            Access::Deploy,
             serving_config::set,
         ),
         route(
             Method::GET,
             "/api/v1/models/{model}/serving-config/history",
+            Access::Read,
             serving_config::history,
         ),
         route(
             Method::GET,
             "/api/v1/models/{model}/serving",
+            Access::Read,
             serving_config::status,
         ),
         route(
             Method::GET,
             "/api/v1/models/{model}/drift",
+            Access::Read,
             monitoring::drift,
         ),
         route(
             Method::POST,
             "/api/v1/models/{model}/feedback",
+            Access::Infer,
             monitoring::feedback,
         ),
         route(
             Method::GET,
             "/api/v1/models/{model}/history",
+            Access::Read,
             audit::history,
         ),
-        route(Method::GET, "/api/v1/audit", audit::list),
-        route(Method::GET, "/api/v1/resolve", versions::resolve),
+        route(Method::GET, "/api/v1/audit", Access::Read, audit::list),
+        route(
+            Method::GET,
+            "/api/v1/resolve",
+            Access::Read,
+            versions::resolve,
+        ),
         // Streams the input file and stops it past max_job_input_bytes itself.
-        route(Method::POST, "/api/v1/jobs", jobs::submit).streaming_body(),
-        route(Method::GET, "/api/v1/jobs", jobs::list),
-        route(Method::GET, "/api/v1/jobs/{id}", jobs::get),
-        route(Method::DELETE, "/api/v1/jobs/{id}", jobs::cancel),
-        route(Method::POST, "/api/v1/jobs/{id}/resume", jobs::resume),
-        route(Method::GET, "/api/v1/jobs/{id}/result", jobs::result),
-        route(Method::GET, "/api/v1/jobs/{id}/errors", jobs::errors),
-        route(Method::GET, "/v2/repository/index", repository::index),
+        route(Method::POST, "/api/v1/jobs", Access::Infer, jobs::submit)
+            .handles_models()
+            .streaming_body(),
+        route(Method::GET, "/api/v1/jobs", Access::Jobs, jobs::list).handles_models(),
+        route(Method::GET, "/api/v1/jobs/{id}", Access::Jobs, jobs::get).handles_models(),
+        route(
+            Method::DELETE,
+            "/api/v1/jobs/{id}",
+            Access::Infer,
+            jobs::cancel,
+        )
+        .handles_models(),
+        route(
+            Method::POST,
+            "/api/v1/jobs/{id}/resume",
+            Access::Infer,
+            jobs::resume,
+        )
+        .handles_models(),
+        route(
+            Method::GET,
+            "/api/v1/jobs/{id}/result",
+            Access::Jobs,
+            jobs::result,
+        )
+        .handles_models(),
+        route(
+            Method::GET,
+            "/api/v1/jobs/{id}/errors",
+            Access::Jobs,
+            jobs::errors,
+        )
+        .handles_models(),
+        route(
+            Method::GET,
+            "/v2/repository/index",
+            Access::Read,
+            repository::index,
+        ),
         route(
             Method::POST,
             "/v2/repository/index",
+            Access::Read,
             repository::index_filtered,
         ),
         route(
             Method::POST,
             "/v2/repository/models/{model}/load",
+            Access::Deploy,
             repository::load,
         ),
         route(
             Method::POST,
             "/v2/repository/models/{model}/unload",
+            Access::Deploy,
             repository::unload,
         ),
     ]
-}
-
-/// The management and repository routes, to merge into the app.
-pub(crate) fn routes() -> Router<SharedState> {
-    let mut by_path: BTreeMap<&'static str, (Vec<Method>, MethodRouter<SharedState>)> =
-        BTreeMap::new();
-    for Route {
-        method,
-        path,
-        handler,
-        body_limit,
-    } in table()
-    {
-        let handler = handler.layer(body_limit);
-        match by_path.remove(path) {
-            Some((mut methods, merged)) => {
-                methods.push(method);
-                by_path.insert(path, (methods, merged.merge(handler)));
-            }
-            None => {
-                by_path.insert(path, (vec![method], handler));
-            }
-        }
-    }
-    by_path
-        .into_iter()
-        .fold(Router::new(), |router, (path, (methods, handler))| {
-            router.route(path, handler.fallback(method_not_allowed(path, &methods)))
-        })
-}
-
-/// A JSON 405 naming the methods `path` accepts.
-fn method_not_allowed(
-    path: &'static str,
-    methods: &[Method],
-) -> impl Fn(Method) -> std::future::Ready<Response> + Clone + Send + Sync + 'static {
-    let allowed = methods
-        .iter()
-        .map(Method::as_str)
-        .collect::<Vec<_>>()
-        .join(", ");
-    move |method: Method| {
-        let body = json!({
-            "error": format!("method {method} is not allowed on {path}; allowed: {allowed}")
-        });
-        std::future::ready(
-            (
-                StatusCode::METHOD_NOT_ALLOWED,
-                [(header::ALLOW, allowed.clone())],
-                Json(body),
-            )
-                .into_response(),
-        )
-    }
 }
 
 /// `GET /api/v1/openapi.json`: served with or without the registry, so
@@ -359,10 +382,13 @@ async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
-/// Every (method, path) of the management and repository APIs.
+/// Every (method, path, access) of the management and repository APIs.
 #[cfg(test)]
-fn route_list() -> Vec<(Method, &'static str)> {
-    table().into_iter().map(|r| (r.method, r.path)).collect()
+fn route_list() -> Vec<(Method, &'static str, Access)> {
+    table()
+        .into_iter()
+        .map(|r| (r.method, r.path, r.access))
+        .collect()
 }
 
 #[cfg(test)]
@@ -391,7 +417,7 @@ mod tests {
         }
         let routed: BTreeSet<(String, String)> = route_list()
             .into_iter()
-            .map(|(m, p)| (m.as_str().to_owned(), p.to_owned()))
+            .map(|(m, p, _)| (m.as_str().to_owned(), p.to_owned()))
             .collect();
         let undocumented: Vec<_> = routed.difference(&documented).collect();
         let unrouted: Vec<_> = documented.difference(&routed).collect();
@@ -403,6 +429,25 @@ mod tests {
             unrouted.is_empty(),
             "openapi.json lists routes the router lacks: {unrouted:?}"
         );
+    }
+
+    #[test]
+    fn openapi_declares_the_access_of_every_route() {
+        let doc = document();
+        for (method, path, access) in route_list() {
+            let op = &doc["paths"][path][method.as_str().to_lowercase()];
+            assert_eq!(
+                op["x-ferroserve-access"],
+                access.as_str(),
+                "{method} {path}: x-ferroserve-access"
+            );
+            let answers_401 = op["responses"]["401"].is_object();
+            assert_eq!(
+                answers_401,
+                access != Access::Open,
+                "{method} {path}: a 401 answer is documented exactly when credentials are needed"
+            );
+        }
     }
 
     #[test]

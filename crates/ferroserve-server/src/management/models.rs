@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::extract::{Actor, Ctl, JsonBody, PathOf, QueryOf};
 use super::{ModelPath, TagValue};
+use crate::auth::Caller;
 use crate::error::ApiError;
 
 /// `POST /api/v1/models` body.
@@ -49,10 +50,12 @@ pub(crate) struct ModelTagPath {
 /// `GET /api/v1/models[?name_contains=X&tag=key=value...]`.
 pub(crate) async fn list(
     Ctl(c): Ctl,
+    Caller(caller): Caller,
     QueryOf(pairs): QueryOf<Vec<(String, String)>>,
 ) -> Result<Json<Value>, ApiError> {
     let query = model_query(pairs)?;
-    let models = c.lifecycle().registry().search_models(&query).await?;
+    let mut models = c.lifecycle().registry().search_models(&query).await?;
+    models.retain(|m| caller.may_use(&m.name));
     Ok(Json(json!({ "models": models })))
 }
 

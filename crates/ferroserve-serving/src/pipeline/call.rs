@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferroserve_batcher::Priority;
-use ferroserve_core::{InferRequest, InferResponse};
+use ferroserve_core::{InferRequest, InferResponse, Principal};
 use ferroserve_monitor::RequestKeys;
 
 use super::admit::Permits;
@@ -22,8 +22,12 @@ pub struct Call {
     pub model: String,
     /// Version pinned by the caller; `None` lets the route stage choose.
     pub version: Option<String>,
-    /// Who asks (an API key hash or an address), for per-client rate limits.
+    /// Who asks (an API key, a JWT subject or an address), for per-client
+    /// rate limits.
     pub client: Arc<str>,
+    /// The authenticated principal, when a front end authenticated one
+    /// (the route stage may split traffic by it).
+    pub principal: Option<Arc<Principal>>,
     /// The caller's own timeout from outside the body (a header); the
     /// deadline is the tightest of it, the body's and the model's default.
     pub timeout: Option<Duration>,
@@ -57,6 +61,7 @@ impl Call {
             model: model.into(),
             version,
             client,
+            principal: None,
             timeout: None,
             cache: Some(CacheDirective::default()),
             keys: RequestKeys::default(),

@@ -62,7 +62,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<()> {
     // Before anything runs, so that Ctrl-C never kills a job mid-chunk.
     let interrupt = Interrupt::watch();
     let runner: Box<dyn JobRunner> = match args.registry.url() {
-        Some(url) => Box::new(remote::RemoteRunner::new(url, args.registry.actor())?),
+        Some(url) => Box::new(remote::RemoteRunner::new(url)?),
         None => Box::new(local::LocalRunner::open(&args)?),
     };
     let place = match args.registry.url() {

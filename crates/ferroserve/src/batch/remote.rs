@@ -18,10 +18,10 @@ pub struct RemoteRunner {
 }
 
 impl RemoteRunner {
-    /// Jobs on the server at `url`, submitted as `actor`.
-    pub fn new(url: &str, actor: String) -> anyhow::Result<Self> {
+    /// Jobs on the server at `url`, submitted as the CLI's key.
+    pub fn new(url: &str) -> anyhow::Result<Self> {
         Ok(RemoteRunner {
-            client: ApiClient::new(url, actor)?,
+            client: ApiClient::new(url)?,
         })
     }
 

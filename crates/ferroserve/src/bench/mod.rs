@@ -65,7 +65,7 @@ fn load(args: LoadArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the client runtime")?;
     let visible = !args.quiet && std::io::stdout().is_terminal();
-    let workload = workload::build(&ApiClient::reader(&settings.url)?, &settings, rows.as_ref())?;
+    let workload = workload::build(&ApiClient::new(&settings.url)?, &settings, rows.as_ref())?;
     let report = runtime.block_on(async {
         let client = BenchClient::new(&settings, &args.headers)?;
         let shared = Arc::new(Shared { client, workload });

@@ -25,8 +25,8 @@ use ferroserve_serving::redis_link::RedisSettings;
 use serde::{Deserialize, Serialize};
 
 pub use sections::{
-    BatchingSettings, CacheSettings, IdempotencySettings, ModelFiles, MonitoringSettings,
-    RateLimitSettings,
+    AuthSettings, BatchingSettings, CacheSettings, IdempotencySettings, ModelFiles,
+    MonitoringSettings, RateLimitSettings,
 };
 
 use crate::logging::LogFormat;
@@ -124,6 +124,9 @@ pub struct ServeConfig {
     /// Drift and quality monitoring (`[monitoring]`).
     #[command(flatten)]
     pub monitoring: MonitoringSettings,
+    /// Who may call without credentials, and JWTs (`[auth]`).
+    #[command(flatten)]
+    pub auth: AuthSettings,
 }
 
 /// The command line of `ferroserve serve`: `--config` and the settings
@@ -197,6 +200,7 @@ impl Default for ServeConfig {
             idempotency: IdempotencySettings::default(),
             enable_fault_injection: false,
             monitoring: MonitoringSettings::default(),
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -231,6 +235,7 @@ impl ServeConfig {
         if self.intra_op_threads == 0 {
             bail!("intra_op_threads must be at least 1");
         }
+        self.auth.anonymous_role()?;
         if self.registry_poll_ms == 0 {
             bail!("registry_poll_ms must be at least 1");
         }

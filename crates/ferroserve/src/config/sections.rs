@@ -372,3 +372,73 @@ fn given<T: Clone + Send + Sync + 'static>(matches: &ArgMatches, id: &str, field
         *field = value.clone();
     }
 }
+
+/// The `[auth]` section: what callers without credentials may do, and the
+/// identity provider whose JWTs are accepted. API keys need no settings:
+/// they live in the registry (`ferroserve keys`).
+#[derive(Debug, Clone, Serialize, Deserialize, Args)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Role of callers without credentials: predictor (inference and model metadata stay open, as on Triton), reader, or none (every route but the health probes needs a key) [default: predictor].
+    #[arg(long = "anonymous-role", env = "FERROSERVE_ANONYMOUS_ROLE")]
+    pub anonymous_role: String,
+    /// JWKS of an identity provider whose JWTs are accepted: a file or an http(s) URL [default: none, JWTs refused].
+    #[arg(long = "jwt-jwks", env = "FERROSERVE_JWT_JWKS")]
+    pub jwt_jwks: Option<String>,
+    /// The `iss` a JWT must carry [default: not checked].
+    #[arg(long = "jwt-issuer", env = "FERROSERVE_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// The `aud` a JWT must carry [default: not checked].
+    #[arg(long = "jwt-audience", env = "FERROSERVE_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// The JWT claim naming the caller's role [default: role].
+    #[arg(long = "jwt-role-claim", env = "FERROSERVE_JWT_ROLE_CLAIM")]
+    pub jwt_role_claim: String,
+    /// The JWT claim listing model patterns the caller is limited to [default: models].
+    #[arg(long = "jwt-models-claim", env = "FERROSERVE_JWT_MODELS_CLAIM")]
+    pub jwt_models_claim: String,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            anonymous_role: "predictor".into(),
+            jwt_jwks: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            jwt_role_claim: "role".into(),
+            jwt_models_claim: "models".into(),
+        }
+    }
+}
+
+impl AuthSettings {
+    /// The role of callers without credentials (`None`: they have none).
+    pub fn anonymous_role(&self) -> anyhow::Result<Option<ferroserve_core::Role>> {
+        use ferroserve_core::Role;
+        match self.anonymous_role.trim().to_ascii_lowercase().as_str() {
+            "none" => Ok(None),
+            text => match text.parse::<Role>() {
+                Ok(role @ (Role::Predictor | Role::Reader)) => Ok(Some(role)),
+                Ok(role) => anyhow::bail!(
+                    "auth.anonymous_role may not be {role}: callers without credentials may be \
+                     predictor, reader or none"
+                ),
+                Err(e) => anyhow::bail!("auth.anonymous_role: {e} (or none)"),
+            },
+        }
+    }
+
+    /// What JWTs must satisfy, when they are accepted.
+    pub fn jwt(&self) -> Option<ferroserve_server::auth::JwtSettings> {
+        self.jwt_jwks
+            .as_ref()
+            .map(|jwks| ferroserve_server::auth::JwtSettings {
+                jwks: jwks.clone(),
+                issuer: self.jwt_issuer.clone(),
+                audience: self.jwt_audience.clone(),
+                role_claim: self.jwt_role_claim.clone(),
+                models_claim: self.jwt_models_claim.clone(),
+            })
+    }
+}

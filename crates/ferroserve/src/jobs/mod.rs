@@ -23,7 +23,7 @@ pub fn run(args: JobsArgs) -> anyhow::Result<()> {
     } = args;
     let open = || -> anyhow::Result<Box<dyn JobStore>> {
         Ok(match registry.url() {
-            Some(url) => Box::new(RemoteJobs::new(url, registry.actor())?),
+            Some(url) => Box::new(RemoteJobs::new(url)?),
             None => Box::new(DirectJobs::open(&registry)?),
         })
     };

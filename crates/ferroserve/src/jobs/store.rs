@@ -28,10 +28,10 @@ pub struct RemoteJobs {
 }
 
 impl RemoteJobs {
-    /// The jobs of the server at `url`, changed as `actor`.
-    pub fn new(url: &str, actor: String) -> anyhow::Result<Self> {
+    /// The jobs of the server at `url`, changed as the CLI's key.
+    pub fn new(url: &str) -> anyhow::Result<Self> {
         Ok(RemoteJobs {
-            client: ApiClient::new(url, actor)?,
+            client: ApiClient::new(url)?,
         })
     }
 }

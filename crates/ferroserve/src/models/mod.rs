@@ -16,7 +16,7 @@ mod serving;
 mod show;
 mod store;
 
-pub use args::{ModelsArgs, RegistryArgs};
+pub use args::{ModelsArgs, RegistryArgs, TargetArgs};
 // Remote batch jobs reach the client through here.
 pub use direct::open_lifecycle;
 pub use output::{fields, format_time, Table};
@@ -86,7 +86,7 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
 /// The store `registry` names: the server at `--url`, else the data dir.
 fn open_store(registry: &RegistryArgs, access: Access) -> anyhow::Result<Box<dyn ModelStore>> {
     match registry.url() {
-        Some(url) => Ok(Box::new(remote::RemoteModels::new(url, registry.actor())?)),
+        Some(url) => Ok(Box::new(remote::RemoteModels::new(url)?)),
         None => {
             // Shows what opening the registry warns about (interrupted
             // registrations), nothing chattier; a missing ONNX Runtime is

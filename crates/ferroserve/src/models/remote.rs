@@ -33,9 +33,9 @@ struct VersionAnswer {
 
 impl RemoteModels {
     /// A client for the server at `base` (e.g. `http://127.0.0.1:8080`).
-    pub fn new(base: &str, actor: String) -> anyhow::Result<Self> {
+    pub fn new(base: &str) -> anyhow::Result<Self> {
         Ok(RemoteModels {
-            api: ApiClient::new(base, actor)?,
+            api: ApiClient::new(base)?,
         })
     }
 

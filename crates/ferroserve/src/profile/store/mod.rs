@@ -31,7 +31,7 @@ pub trait VersionStore {
 /// The store `args` names: the server at `--url`, else the data dir.
 pub fn open(args: &RegistryArgs, engines: Arc<Engines>) -> anyhow::Result<Box<dyn VersionStore>> {
     match args.url() {
-        Some(url) => Ok(Box::new(remote::RemoteStore::new(url, args.actor())?)),
+        Some(url) => Ok(Box::new(remote::RemoteStore::new(url)?)),
         None => Ok(Box::new(direct::DirectStore::open(args, engines)?)),
     }
 }

@@ -20,9 +20,9 @@ pub(super) struct RemoteStore {
 
 impl RemoteStore {
     /// A client for the server at `base` (e.g. `http://127.0.0.1:8080`).
-    pub(super) fn new(base: &str, actor: String) -> anyhow::Result<Self> {
+    pub(super) fn new(base: &str) -> anyhow::Result<Self> {
         Ok(RemoteStore {
-            api: ApiClient::new(base, actor)?,
+            api: ApiClient::new(base)?,
         })
     }
 
