@@ -85,6 +85,13 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// Whether `token` looks like a token this registry makes.
+pub fn is_token(token: &str) -> bool {
+    token.strip_prefix(TOKEN_PREFIX).is_some_and(|hex| {
+        hex.len() == 2 * TOKEN_BYTES && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
 /// A fresh random token.
 fn new_token() -> String {
     let mut bytes = [0u8; TOKEN_BYTES];
@@ -127,6 +134,25 @@ impl Registry {
     /// Creates a key; returns it with its token, which is stored nowhere
     /// and cannot be shown again.
     pub async fn create_api_key(&self, key: &NewApiKey, actor: &str) -> Result<(ApiKey, String)> {
+        let token = new_token();
+        let stored = self.insert_api_key(key, &token, actor).await?;
+        Ok((stored, token))
+    }
+
+    /// Creates a key whose token was made elsewhere (an operator's secret
+    /// store provisioning the first admin key): it must look like a token
+    /// this registry makes (`fsk_` and 64 hex digits) and be new.
+    pub async fn adopt_api_key(&self, key: &NewApiKey, token: &str, actor: &str) -> Result<ApiKey> {
+        if !is_token(token) {
+            return Err(RegistryError::Invalid(format!(
+                "an API key token must be '{TOKEN_PREFIX}' and {} hex digits",
+                2 * TOKEN_BYTES
+            )));
+        }
+        self.insert_api_key(key, token, actor).await
+    }
+
+    async fn insert_api_key(&self, key: &NewApiKey, token: &str, actor: &str) -> Result<ApiKey> {
         validate::key_name(&key.name)?;
         if key.models.len() > MAX_KEY_PATTERNS {
             return Err(RegistryError::Invalid(format!(
@@ -140,13 +166,12 @@ impl Registry {
                 "an API key's expiry must be in the future".into(),
             ));
         }
-        let token = new_token();
         let stored = ApiKey {
             id: uuid::Uuid::new_v4().simple().to_string()[..16].to_owned(),
             name: key.name.clone(),
             role: key.role,
             models: key.models.clone(),
-            token_hash: token_hash(&token),
+            token_hash: token_hash(token),
             created_at: now,
             created_by: actor.to_owned(),
             expires_at: key.expires_at,
@@ -154,6 +179,15 @@ impl Registry {
             last_used_at: None,
         };
         let mut tx = self.pool.begin().await?;
+        let taken = sqlx::query("SELECT id FROM api_keys WHERE token_hash = $1")
+            .bind(&stored.token_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if taken.is_some() {
+            return Err(RegistryError::Conflict(
+                "this token already belongs to a key (perhaps a revoked one)".into(),
+            ));
+        }
         sqlx::query(
             "INSERT INTO api_keys (id, name, role, models, token_hash, created_at, created_by, \
              expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -175,7 +209,7 @@ impl Registry {
         )
         .await?;
         tx.commit().await?;
-        Ok((stored, token))
+        Ok(stored)
     }
 
     /// Every key, newest first, revoked and expired ones included.
@@ -274,5 +308,7 @@ mod tests {
         assert_eq!(token_hash(&a), token_hash(&a));
         assert_ne!(token_hash(&a), token_hash(&b));
         assert_eq!(token_hash(&a).len(), 64);
+        assert!(is_token(&a));
+        assert!(!is_token("fsk_short") && !is_token(&a[1..]));
     }
 }

@@ -17,6 +17,8 @@ pub mod kserve;
 mod management;
 pub mod request_id;
 mod routes;
+
+pub use routes::access_table;
 pub mod shutdown;
 pub mod state;
 pub mod telemetry;

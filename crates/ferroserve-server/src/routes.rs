@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, on, post, MethodFilter, MethodRouter};
 use axum::{Json, Router};
@@ -156,6 +156,16 @@ pub(crate) fn table(state: &SharedState) -> Vec<Route> {
     routes
 }
 
+/// Every route's method, path, access and model scope, in table order:
+/// what a client (or a test of the whole table) needs to know of who may
+/// call what.
+pub fn access_table(state: &SharedState) -> Vec<(Method, &'static str, Access, Scope)> {
+    table(state)
+        .into_iter()
+        .map(|r| (r.method, r.path, r.access, r.scope))
+        .collect()
+}
+
 /// The router of every route in [`table`], each behind its access check
 /// (and body limit), with a JSON 405 naming the methods a path accepts.
 pub(crate) fn router(state: &SharedState) -> Router<SharedState> {
@@ -190,21 +200,21 @@ pub(crate) fn router(state: &SharedState) -> Router<SharedState> {
     by_path
         .into_iter()
         .fold(Router::new(), |router, (path, (methods, handler))| {
-            router.route(path, handler.fallback(method_not_allowed(path, &methods)))
+            router.route(path, handler.fallback(method_not_allowed(&methods)))
         })
 }
 
-/// A JSON 405 naming the methods `path` accepts.
+/// A JSON 405 naming the methods a path accepts.
 fn method_not_allowed(
-    path: &'static str,
     methods: &[Method],
-) -> impl Fn(Method) -> std::future::Ready<Response> + Clone + Send + Sync + 'static {
+) -> impl Fn(Method, Uri) -> std::future::Ready<Response> + Clone + Send + Sync + 'static {
     let allowed = methods
         .iter()
         .map(Method::as_str)
         .collect::<Vec<_>>()
         .join(", ");
-    move |method: Method| {
+    move |method: Method, uri: Uri| {
+        let path = uri.path();
         let body = json!({
             "error": format!("method {method} is not allowed on {path}; allowed: {allowed}")
         });

@@ -337,12 +337,6 @@ async fn models_versions_and_documents_with_their_error_statuses() {
         .contains("nme"));
     let no_body = call(app, Method::POST, models, None, None).await;
     expect_status(&no_body, 400);
-    let bad_actor = Request::post(models)
-        .header("x-ferroserve-actor", "")
-        .body(Body::from(json!({"name": "m2"}).to_string()))
-        .expect("request");
-    let error = expect_status(&send(app, bad_actor).await, 400)["error"].to_string();
-    assert!(error.contains("X-Ferroserve-Actor"), "{error}");
 
     let listed = expect_status(&get(app, "/api/v1/models?tag=team=fraud").await, 200);
     assert_eq!(listed["models"][0]["name"], "m1");
@@ -574,7 +568,7 @@ async fn without_a_registry_every_documented_route_is_unavailable() {
     assert_eq!(doc["openapi"], "3.1.0");
     let mut checked = 0;
     for (path, item) in doc["paths"].as_object().expect("paths") {
-        if path == "/api/v1/openapi.json" {
+        if path == "/api/v1/openapi.json" || path == "/api/v1/whoami" {
             continue;
         }
         let uri = path

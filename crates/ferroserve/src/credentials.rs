@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use ferroserve_core::Role;
+use ferroserve_registry::api_keys::is_token;
 use ferroserve_registry::{NewApiKey, Registry};
 
 /// Variable holding the key the CLI sends to servers.
@@ -34,9 +35,11 @@ pub fn api_key() -> Option<String> {
         .filter(|key| !key.is_empty())
 }
 
-/// Makes an admin key when the registry has no usable one, writes its
-/// token to `DATA_DIR/admin.key` (mode 0600) and logs the file's path
-/// (never the token).
+/// Makes an admin key when the registry has no usable one and logs the
+/// path of `DATA_DIR/admin.key` (never the token). A token already in that
+/// file (an operator provisioning it from a secret store, as `fsk_` and 64
+/// hex digits) becomes the key; otherwise a new token is written there
+/// (mode 0600).
 pub async fn ensure_admin_key(registry: &Registry, data_dir: &Path) -> anyhow::Result<()> {
     if registry.has_usable_admin_key().await? {
         return Ok(());
@@ -47,9 +50,26 @@ pub async fn ensure_admin_key(registry: &Registry, data_dir: &Path) -> anyhow::R
         models: Vec::new(),
         expires_at: None,
     };
-    let (key, token) = registry.create_api_key(&spec, "ferroserve").await?;
     let path = data_dir.join(ADMIN_KEY_FILE);
-    write_secret(&path, &token)?;
+    let provisioned = std::fs::read_to_string(&path)
+        .ok()
+        .map(|text| text.trim().to_owned())
+        .filter(|token| is_token(token));
+    let adopted = match &provisioned {
+        Some(token) => registry
+            .adopt_api_key(&spec, token, "ferroserve")
+            .await
+            .ok(),
+        None => None,
+    };
+    let key = match adopted {
+        Some(key) => key,
+        None => {
+            let (key, token) = registry.create_api_key(&spec, "ferroserve").await?;
+            write_secret(&path, &token)?;
+            key
+        }
+    };
     tracing::warn!(
         path = %path.display(),
         key_id = %key.id,

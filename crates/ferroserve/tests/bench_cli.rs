@@ -14,6 +14,7 @@ use serde_json::Value;
 /// Runs `ferroserve bench ARGS` and returns its output.
 fn bench(args: &[&str]) -> Output {
     std::process::Command::new(BIN)
+        .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
         .arg("bench")
         .args(args)
         .env_remove("FERROSERVE_URL")

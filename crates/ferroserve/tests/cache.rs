@@ -70,7 +70,7 @@ fn cached_server(redis: &RedisServer) -> Server {
 /// Computes fresh inputs on `writer` until `reader` answers one from Redis
 /// (connections come up in the background); returns the seed that hit.
 fn until_shared_hit(writer: &Server, reader: &Server, first_seed: u32) -> u32 {
-    let client = reqwest::blocking::Client::new();
+    let client = common::admin_client();
     let until = Instant::now() + Duration::from_secs(20);
     let mut seed = first_seed;
     while Instant::now() < until {
@@ -137,7 +137,7 @@ fn two_processes_share_answers_through_redis() {
     let a = cached_server(&redis);
     let b = cached_server(&redis);
     until_shared_hit(&a, &b, 0);
-    let client = reqwest::blocking::Client::new();
+    let client = common::admin_client();
     let opt_out = client
         .post(format!("{}/v2/models/iris/infer", b.base))
         .header("cache-control", "no-cache")
@@ -155,7 +155,7 @@ fn redis_dying_under_load_fails_no_request_and_recovers() {
     let b = cached_server(&redis);
     let seed = until_shared_hit(&a, &b, 1000);
     // Put 20 answers in Redis (through a) that b has not seen yet.
-    let client = reqwest::blocking::Client::new();
+    let client = common::admin_client();
     for s in 0..20 {
         let (status, _, _) = infer(&client, &a, &iris_body(2000 + s, "w"));
         assert_eq!(status, 200);
@@ -169,7 +169,7 @@ fn redis_dying_under_load_fails_no_request_and_recovers() {
         .map(|t| {
             let (b, stop) = (b.clone(), stop.clone());
             std::thread::spawn(move || {
-                let client = reqwest::blocking::Client::new();
+                let client = common::admin_client();
                 let mut seen = Vec::new();
                 let mut i = t;
                 while !stop.load(Ordering::Relaxed) {

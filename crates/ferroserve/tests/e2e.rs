@@ -52,6 +52,7 @@ fn tritonclient_http_works_unmodified() {
 fn predict_subcommand_prints_the_answer() {
     let server = Server::start(&[]);
     let out = Command::new(BIN)
+        .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
         .args([
             "predict",
             "--url",
@@ -72,6 +73,7 @@ fn predict_subcommand_prints_the_answer() {
     assert_eq!(v["outputs"][0]["data"], json!([2]));
 
     let out = Command::new(BIN)
+        .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
         .args([
             "predict",
             "--url",
@@ -123,7 +125,9 @@ fn model_repository_serves_versions_by_policy() {
     );
     assert_eq!(v["model_version"], "1");
     assert_eq!(v["outputs"][0]["data"], json!([0, 1, 2]));
-    let meta: Value = reqwest::blocking::get(format!("{}/v2/models/flowers", server.base))
+    let meta: Value = common::admin_client()
+        .get(format!("{}/v2/models/flowers", server.base))
+        .send()
         .expect("get")
         .json()
         .expect("json");
@@ -138,6 +142,7 @@ fn model_repository_serves_versions_by_policy() {
 #[test]
 fn bad_configuration_fails_at_start_with_a_clear_message() {
     let out = Command::new(BIN)
+        .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
         .args([
             "serve",
             "--http",

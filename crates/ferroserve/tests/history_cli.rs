@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 /// Runs `ferroserve models ARGS` through the server at `base`.
 fn remote(base: &str, args: &[&str]) -> Output {
     Command::new(BIN)
+        .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
         .arg("models")
         .args(args)
         .args(["--url", base, "--actor", "tester"])
@@ -26,7 +27,7 @@ fn remote(base: &str, args: &[&str]) -> Output {
 /// audit events from moving an alias back and forth.
 fn server_with_history(moves: usize) -> Server {
     let server = Server::start(&[]);
-    let client = reqwest::blocking::Client::new();
+    let client = common::admin_client();
     for _ in 0..moves {
         let status = client
             .put(format!(
@@ -57,7 +58,7 @@ fn history_pages_through_every_event_newest_first() {
     let base = server.base.as_str();
 
     // The API: newest first, a cursor, and what remains.
-    let client = reqwest::blocking::Client::new();
+    let client = common::admin_client();
     let get = |query: &str| -> Value {
         let r = client
             .get(format!("{base}/api/v1/models/iris/history?{query}"))
@@ -182,6 +183,7 @@ fn list_and_show_say_what_the_server_serves() {
 fn predict_names_an_unknown_model_in_a_sentence() {
     let server = Server::start(&[]);
     let out = Command::new(BIN)
+        .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
         .args(["predict", "--url", &server.base, "--model", "nope"])
         .args(["--data", "[[5.1, 3.5, 1.4, 0.2]]"])
         .output()
@@ -201,6 +203,7 @@ fn predict_names_an_unknown_model_in_a_sentence() {
 /// is sure to write into a closed pipe); returns its output.
 fn into_closed_pipe(args: &[&str], data_dir: &std::path::Path) -> Output {
     let mut child = Command::new(BIN)
+        .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
         .args(args)
         .env("FERROSERVE_DATA_DIR", data_dir)
         .env_remove("FERROSERVE_URL")

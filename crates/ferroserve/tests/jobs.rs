@@ -15,10 +15,7 @@ use serde_json::{json, Value};
 
 /// The iris sample: a header, then 150 rows of 4 features and the species.
 fn client() -> Client {
-    Client::builder()
-        .timeout(Duration::from_secs(120))
-        .build()
-        .expect("client")
+    common::admin_client()
 }
 
 /// Uploads `body` as a job with `query`; returns the status, headers and answer.
@@ -400,6 +397,7 @@ fn the_batch_cli_scores_files_on_a_server_and_in_process() {
     let server = Server::start_in(data.path(), &[]);
     server.wait_ready();
     let output = std::process::Command::new(common::BIN)
+        .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
         .args(["batch"])
         .arg(&input)
         .args(["--model", "iris", "--quiet", "--url", &server.base, "-o"])

@@ -66,6 +66,7 @@ fn assert_results(path: &Path, rows: usize, labels: &[i64]) {
 fn ferroserve(args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
     command
+        .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
         .args(args)
         .env("FERROSERVE_ACTOR", "tester")
         .env_remove("FERROSERVE_URL")
@@ -351,7 +352,7 @@ fn jobs_are_listed_shown_and_cancelled_on_a_data_dir_and_on_a_server() {
         std::fs::read(&again).expect("results"),
         std::fs::read(&scores).expect("results")
     );
-    let client = reqwest::blocking::Client::new();
+    let client = common::admin_client();
     let resumed = client
         .post(format!("{url}/api/v1/jobs/{id}/resume"))
         .send()
@@ -403,7 +404,10 @@ fn jobs_are_listed_shown_and_cancelled_on_a_data_dir_and_on_a_server() {
     );
 
     // An empty bad-row report is an empty JSON lines body.
-    let errors = reqwest::blocking::get(format!("{url}/api/v1/jobs/{id}/errors")).expect("errors");
+    let errors = common::admin_client()
+        .get(format!("{url}/api/v1/jobs/{id}/errors"))
+        .send()
+        .expect("errors");
     assert_eq!(errors.status().as_u16(), 200);
     assert_eq!(errors.headers()["content-type"], "application/x-ndjson");
     assert_eq!(errors.text().expect("body"), "");
@@ -507,7 +511,9 @@ fn a_parquet_job_counts_its_rows_from_the_file() {
     let (_, stderr) = text(&run);
     assert!(run.status.success(), "{stderr}");
     let id = job_id(&stderr).expect("job id");
-    let job: Value = reqwest::blocking::get(format!("{}/api/v1/jobs/{id}", server.base))
+    let job: Value = common::admin_client()
+        .get(format!("{}/api/v1/jobs/{id}", server.base))
+        .send()
         .expect("job")
         .json()
         .expect("JSON job");

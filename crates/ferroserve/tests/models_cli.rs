@@ -284,6 +284,7 @@ fn remote_mode_goes_through_the_management_api() {
     let server = Server::start_in(&ws.path("server-data"), &["--no-example"]);
     let remote = |args: &[&str]| {
         let out = Command::new(BIN)
+            .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
             .arg("models")
             .args(args)
             .args(["--url", &server.base, "--actor", "remote-tester", "--json"])
@@ -339,6 +340,7 @@ fn remote_mode_goes_through_the_management_api() {
     let other = other.to_str().expect("utf-8");
     let refused = |args: &[&str]| {
         let out = Command::new(BIN)
+            .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
             .arg("models")
             .args(args)
             .args(["--url", &server.base])
@@ -364,6 +366,7 @@ fn remote_mode_goes_through_the_management_api() {
     assert_eq!(detail["stage"], "None", "the registry is unchanged");
 
     let out = Command::new(BIN)
+        .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
         .args(["models", "show", "nope", "--url", &server.base])
         .output()
         .expect("ferroserve runs");

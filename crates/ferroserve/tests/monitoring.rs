@@ -393,7 +393,9 @@ fn drift_alerts_reach_the_webhook_and_feedback_gives_online_accuracy() {
     assert!((alerted - online).abs() < 1e-12, "{alerted} vs {online}");
     let version = client.wait_for_windows(6);
     assert_eq!(version["quality"]["count"], 150);
-    let metrics = reqwest::blocking::get(format!("{}/metrics", server.base))
+    let metrics = common::admin_client()
+        .get(format!("{}/metrics", server.base))
+        .send()
         .and_then(|r| r.text())
         .expect("metrics");
     assert!(
@@ -463,6 +465,7 @@ fn drift_alerts_reach_the_webhook_and_feedback_gives_online_accuracy() {
 
     // The CLI prints the per-feature table.
     let output = std::process::Command::new(BIN)
+        .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
         .args(["drift", "iris", "--url", &server.base])
         .output()
         .expect("drift runs");

@@ -26,6 +26,7 @@ impl Logged {
     /// it listens.
     fn start(data_dir: &Path, args: &[&str]) -> Logged {
         let mut child = Command::new(BIN)
+            .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
             .args(["serve", "--http", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(args)
@@ -126,7 +127,9 @@ fn every_metric_has_a_help_line() {
             "data": [5.1, 3.5, 1.4, 0.2]}]}),
     );
     assert_eq!(status, 200);
-    let text = reqwest::blocking::get(format!("{}/metrics", server.base))
+    let text = common::admin_client()
+        .get(format!("{}/metrics", server.base))
+        .send()
         .and_then(|r| r.text())
         .expect("metrics");
     let named = |prefix: &str| -> Vec<String> {
@@ -150,7 +153,7 @@ fn every_metric_has_a_help_line() {
 #[test]
 fn error_answers_are_json_and_echo_numbers_briefly() {
     let server = Server::start(&[]);
-    let client = reqwest::blocking::Client::new();
+    let client = common::admin_client();
     let reply = client
         .get(format!("{}/v2/models/iris/infer", server.base))
         .send()
@@ -196,6 +199,7 @@ fn a_misplaced_config_key_names_its_section() {
     ] {
         std::fs::write(&file, text).expect("write");
         let out = Command::new(BIN)
+            .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
             .args(["serve", "--http", "127.0.0.1:0", "--config"])
             .arg(&file)
             .arg("--data-dir")
@@ -230,10 +234,11 @@ fn a_model_file_named_like_a_registry_model_is_reported() {
     let line = server.wait_for_line("has the name of a registry model");
     let event: Value = serde_json::from_str(&line).expect("JSON");
     assert_eq!(event["fields"]["model"], "iris");
-    let status: Value =
-        reqwest::blocking::get(format!("{}/api/v1/models/iris/serving", server.base))
-            .and_then(|r| r.json())
-            .expect("status");
+    let status: Value = common::admin_client()
+        .get(format!("{}/api/v1/models/iris/serving", server.base))
+        .send()
+        .and_then(|r| r.json())
+        .expect("status");
     assert_eq!(status["origin"], "repository", "{status}");
     assert_eq!(status["shadows_registry_model"], true, "{status}");
 }
@@ -268,7 +273,7 @@ fn fault_and_breaker_lines_name_the_model_and_version() {
             "warn",
         ],
     );
-    let client = reqwest::blocking::Client::new();
+    let client = common::admin_client();
     let until = Instant::now() + Duration::from_secs(60);
     let faults = loop {
         let reply = client

@@ -248,6 +248,7 @@ fn remote_mode_fetches_the_artifact_and_stores_the_profile_through_the_api() {
     let server = Server::start_in(&ws.path("data"), &["--no-example"]);
     let remote = |args: &[&str]| {
         Command::new(BIN)
+            .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
             .args(args)
             .args(["--url", &server.base, "--actor", "remote-tester"])
             .current_dir(repo_root())

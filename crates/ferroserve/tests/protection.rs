@@ -94,7 +94,7 @@ impl<'a> Drill<'a> {
     fn new(server: &'a Server) -> Self {
         Drill {
             server,
-            client: reqwest::blocking::Client::new(),
+            client: common::admin_client(),
         }
     }
 
@@ -294,6 +294,7 @@ fn consecutive_timeouts_open_the_breaker_and_faults_need_the_flag() {
 /// Runs `ferroserve models ARGS` and returns its standard output.
 fn cli(args: &[&str]) -> String {
     let output = std::process::Command::new(common::BIN)
+        .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
         .arg("models")
         .args(args)
         .output()

@@ -20,6 +20,7 @@ use serde_json::Value;
 /// Runs `ferroserve ARGS --url` against `server`.
 fn remote(server: &Server, args: &[&str]) -> Output {
     Command::new(BIN)
+        .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
         .args(args)
         .args(["--url", &server.base])
         .env_remove("FERROSERVE_URL")

@@ -84,6 +84,26 @@ pub(crate) async fn api_keys_lifecycle(reg: Registry, _url: String) {
         .unwrap_err();
     assert!(err.to_string().contains("future"), "{err}");
 
+    let provisioned = format!("{TOKEN_PREFIX}{}", "ab".repeat(32));
+    let adopted = reg
+        .adopt_api_key(&key("ops", Role::Admin), &provisioned, ACTOR)
+        .await
+        .expect("adopt");
+    assert_eq!(adopted.token_hash, token_hash(&provisioned));
+    let again = reg
+        .adopt_api_key(&key("ops2", Role::Admin), &provisioned, ACTOR)
+        .await
+        .unwrap_err();
+    assert!(matches!(again, RegistryError::Conflict(_)), "{again}");
+    let weak = reg
+        .adopt_api_key(&key("weak", Role::Admin), "fsk_password", ACTOR)
+        .await
+        .unwrap_err();
+    assert!(weak.to_string().contains("hex digits"), "{weak}");
+    reg.revoke_api_key(&adopted.id, "bob")
+        .await
+        .expect("revoke");
+
     let events = last_event(&reg, "").await;
     assert_eq!(events.action.as_str(), "revoke_api_key");
     assert_eq!(events.actor, "bob");

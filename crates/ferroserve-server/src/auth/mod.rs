@@ -196,9 +196,11 @@ async fn check(access: Access, scope: Scope, parts: &mut Parts) -> Result<(), Au
             ),
         )),
         Scope::PathModel => {
-            let params = RawPathParams::from_request_parts(parts, &())
-                .await
-                .map_err(|e| AuthFailure::new(FailureReason::Malformed, e.body_text()))?;
+            // A path whose parameters cannot be read is refused by the
+            // handler's own extractor (400), before any handler code runs.
+            let Ok(params) = RawPathParams::from_request_parts(parts, &()).await else {
+                return Ok(());
+            };
             let model = params
                 .iter()
                 .find(|(name, _)| *name == "model" || *name == "target")

@@ -11,7 +11,7 @@ use ferroserve_registry::{ApiKey, NewApiKey};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::{registry_disabled, Actor, JsonBody, PathOf};
+use super::extract::{registry_disabled, Actor, Ctl, JsonBody, PathOf};
 use crate::auth::{Caller, KeyRing};
 use crate::error::ApiError;
 use crate::state::SharedState;
@@ -34,6 +34,8 @@ pub(crate) struct KeyPath {
     id: String,
 }
 
+/// The keys the server accepts (the [`Ctl`] extractor before it answers
+/// 503 on a server without the registry, as every registry route does).
 fn ring(state: &SharedState) -> Result<&std::sync::Arc<KeyRing>, ApiError> {
     state.auth.keys().ok_or_else(registry_disabled)
 }
@@ -46,6 +48,7 @@ fn view(key: &ApiKey) -> Value {
 /// `POST /api/v1/keys`: 201 with the key and its `token`, shown only here.
 pub(crate) async fn create(
     State(state): State<SharedState>,
+    _: Ctl,
     Actor(actor): Actor,
     JsonBody(new): JsonBody<NewKey>,
 ) -> Result<Response, ApiError> {
@@ -85,7 +88,10 @@ pub(crate) async fn create(
 }
 
 /// `GET /api/v1/keys`: every key, newest first.
-pub(crate) async fn list(State(state): State<SharedState>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn list(
+    State(state): State<SharedState>,
+    _: Ctl,
+) -> Result<Json<Value>, ApiError> {
     let keys = ring(&state)?.registry().list_api_keys().await?;
     Ok(Json(
         json!({ "keys": keys.iter().map(view).collect::<Vec<_>>() }),
@@ -96,6 +102,7 @@ pub(crate) async fn list(State(state): State<SharedState>) -> Result<Json<Value>
 /// registry poll interval (at once on this one).
 pub(crate) async fn revoke(
     State(state): State<SharedState>,
+    _: Ctl,
     Actor(actor): Actor,
     PathOf(path): PathOf<KeyPath>,
 ) -> Result<Json<Value>, ApiError> {

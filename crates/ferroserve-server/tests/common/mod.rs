@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod auth;
 pub mod registry;
 
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use axum::http::{Request, StatusCode};
 use axum::Router;
 use ferroserve_backend::{EngineChoice, Engines};
 use ferroserve_batcher::BatcherConfig;
+use ferroserve_registry::Registry;
 use ferroserve_server::{app, AppState, ServerConfig};
 use ferroserve_serving::repository::{single_file, ServingDefaults};
 use ferroserve_serving::{ModelManager, ModelSpec, Pipeline};
@@ -54,19 +56,28 @@ pub fn engines() -> Engines {
     engines
 }
 
-/// An app serving `specs`, loaded before it is returned.
+/// An app serving `specs`, loaded before it is returned; its API keys
+/// live in a registry of their own, and requests without credentials are
+/// signed in as an admin.
 pub async fn app_with(specs: Vec<ModelSpec>, config: ServerConfig) -> (Router, Arc<AppState>) {
+    let keys_dir = tempfile::tempdir().expect("temp dir");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        keys_dir.path().join("keys.db").display()
+    );
+    let registry = Registry::connect(&url).await.expect("registry opens");
+    let (auth, tokens) = auth::keyed_auth(&registry).await;
     let manager = Arc::new(ModelManager::new(Arc::new(engines())));
     let pipeline = Arc::new(Pipeline::new(manager, config.request_timeout));
-    let state = Arc::new(AppState::new(
-        pipeline,
-        config,
-        ferroserve_server::telemetry::prometheus(),
-    ));
+    let state = Arc::new(
+        AppState::new(pipeline, config, ferroserve_server::telemetry::prometheus())
+            .with_auth(Arc::new(auth)),
+    );
     ferroserve_server::spawn_model_loading(state.clone(), specs)
         .await
         .expect("loading task finishes");
-    (app(state.clone()), state)
+    let app = auth::signed_in(app(state.clone()), tokens, Arc::new(keys_dir));
+    (app, state)
 }
 
 pub async fn default_app(specs: Vec<ModelSpec>) -> Router {

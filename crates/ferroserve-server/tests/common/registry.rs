@@ -10,6 +10,7 @@ use axum::Router;
 use ferroserve_backend::EngineChoice;
 use ferroserve_batcher::BatcherConfig;
 use ferroserve_registry::{ArtifactStore, Registry};
+use ferroserve_server::auth::Auth;
 use ferroserve_server::{app, AppState, ServerConfig};
 use ferroserve_serving::lifecycle::{Controller, Lifecycle};
 use ferroserve_serving::repository::ServingDefaults;
@@ -17,14 +18,18 @@ use ferroserve_serving::{ModelManager, Pipeline};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use super::auth::{keyed_auth, signed_in, Tokens};
 use super::{repo_root, send, Reply};
 
 /// An app with the registry enabled, and where its files live.
 pub struct RegistryApp {
+    /// The app, signing requests without credentials in as an admin.
     pub app: Router,
     pub state: Arc<AppState>,
     pub controller: Arc<Controller>,
     pub dir: tempfile::TempDir,
+    /// Admin tokens by actor name (see [`super::auth::ACTORS`]).
+    pub tokens: Tokens,
 }
 
 impl RegistryApp {
@@ -57,12 +62,22 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
 
 /// A registry-backed app with `config`, started (nothing registered yet).
 pub async fn registry_app_with(config: ServerConfig) -> RegistryApp {
+    registry_app_with_auth(config, |auth| auth).await
+}
+
+/// A registry-backed app with `config` whose authentication `extend`
+/// completes (e.g. with a JWT verifier).
+pub async fn registry_app_with_auth(
+    config: ServerConfig,
+    extend: impl FnOnce(Auth) -> Auth,
+) -> RegistryApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!(
         "sqlite://{}?mode=rwc",
         dir.path().join("registry.db").display()
     );
     let registry = Registry::connect(&url).await.expect("registry opens");
+    let (auth, tokens) = keyed_auth(&registry).await;
     let work_dir = dir.path().join("tmp");
     std::fs::create_dir_all(&work_dir).expect("work dir");
     let artifacts = ArtifactStore::from_url(
@@ -94,14 +109,16 @@ pub async fn registry_app_with(config: ServerConfig) -> RegistryApp {
             config,
             ferroserve_server::telemetry::prometheus(),
         )
-        .with_controller(controller.clone()),
+        .with_controller(controller.clone())
+        .with_auth(Arc::new(extend(auth))),
     );
     state.mark_started();
     RegistryApp {
-        app: app(state.clone()),
+        app: signed_in(app(state.clone()), tokens.clone(), Arc::new(())),
         state,
         controller,
         dir,
+        tokens,
     }
 }
 

@@ -9,12 +9,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-/// A blocking client with a generous timeout.
+/// A blocking client with a generous timeout, signed in as the test
+/// servers' admin.
 pub fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("client")
+    super::admin_client()
 }
 
 /// Sends a request and returns the status and the JSON answer (a string

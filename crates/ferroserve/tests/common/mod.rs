@@ -62,8 +62,10 @@ impl Server {
         server
     }
 
-    /// Starts the server on `data_dir` without waiting for readiness.
+    /// Starts the server on `data_dir` without waiting for readiness;
+    /// its admin key is [`ADMIN_TOKEN`] (provisioned in `admin.key`).
     pub fn start_in(data_dir: &Path, args: &[&str]) -> Server {
+        provision_admin_key(data_dir);
         let mut child = Command::new(BIN)
             .args([
                 "serve",
@@ -132,9 +134,16 @@ impl Server {
 
     /// The text of `/metrics` (empty when it cannot be read).
     pub fn metrics(&self) -> String {
-        reqwest::blocking::get(format!("{}/metrics", self.base))
+        self.client()
+            .get(format!("{}/metrics", self.base))
+            .send()
             .and_then(|r| r.text())
             .unwrap_or_default()
+    }
+
+    /// A client that sends the server's admin key.
+    pub fn client(&self) -> reqwest::blocking::Client {
+        admin_client()
     }
 
     /// The sum of the samples of `name` whose labels include every one of
@@ -172,6 +181,35 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The admin key of every test server: provisioned in its data dir's
+/// `admin.key` before its first start, which the server then registers.
+pub const ADMIN_TOKEN: &str =
+    "fsk_7e57ad31000000000000000000000000000000000000000000000000000000a1";
+
+/// Writes [`ADMIN_TOKEN`] to `data_dir/admin.key` unless a key is there.
+pub fn provision_admin_key(data_dir: &Path) {
+    let path = data_dir.join("admin.key");
+    if !path.exists() {
+        std::fs::create_dir_all(data_dir).expect("data dir");
+        std::fs::write(&path, ADMIN_TOKEN).expect("admin.key");
+    }
+}
+
+/// A client that sends the test servers' admin key.
+pub fn admin_client() -> reqwest::blocking::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = format!("Bearer {ADMIN_TOKEN}");
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&value).expect("token is a header value"),
+    );
+    reqwest::blocking::Client::builder()
+        .default_headers(headers)
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("client")
 }
 
 /// POSTs JSON and returns the status and the JSON answer.

@@ -103,7 +103,7 @@ async fn replicas_share_buckets_and_fall_back_when_redis_dies() {
 fn infer_as(server: &Server, key: &str) -> (u16, Option<String>) {
     let body = serde_json::json!({"inputs": [{"name": "input", "shape": [1, 4],
         "datatype": "FP32", "data": [[5.1, 3.5, 1.4, 0.2]]}]});
-    let response = reqwest::blocking::Client::new()
+    let response = crate::common::admin_client()
         .post(format!("{}/v2/models/iris/infer", server.base))
         .header("x-api-key", key)
         .json(&body)
@@ -140,7 +140,9 @@ fn wait_until_shared(server: &Server) {
     let line = "ferroserve_rate_limit_checks_total{store=\"redis\"}";
     while Instant::now() < until {
         infer_as(server, "warm-up");
-        let metrics = reqwest::blocking::get(format!("{}/metrics", server.base))
+        let metrics = crate::common::admin_client()
+            .get(format!("{}/metrics", server.base))
+            .send()
             .and_then(|r| r.text())
             .unwrap_or_default();
         if metrics.lines().any(|l| l.starts_with(line)) {
