@@ -109,6 +109,20 @@ impl TensorData {
         }
     }
 
+    /// An empty storage of `datatype` with room for `capacity` elements,
+    /// or an error when that much memory cannot be had: never a panic or
+    /// an abort, whatever `capacity` is.
+    pub fn try_with_capacity(
+        datatype: DataType,
+        capacity: usize,
+    ) -> Result<TensorData, InferError> {
+        let mut data = TensorData::with_capacity(datatype, 0);
+        each_variant!(&mut data, v => v.try_reserve_exact(capacity)).map_err(|e| {
+            InferError::invalid(format!("cannot hold {capacity} {datatype} elements: {e}"))
+        })?;
+        Ok(data)
+    }
+
     /// Number of elements.
     pub fn len(&self) -> usize {
         each_variant!(self, v => v.len())
@@ -267,7 +281,9 @@ impl Tensor {
             .len()
             .checked_mul(times)
             .ok_or_else(|| self.too_large())?;
-        let mut data = TensorData::with_capacity(self.datatype(), capacity);
+        let mut data = TensorData::try_with_capacity(self.datatype(), capacity).map_err(|e| {
+            InferError::new(e.kind, format!("tensor '{}': {}", self.name, e.message))
+        })?;
         for _ in 0..times {
             data.extend_from(&self.data)?;
         }
@@ -358,6 +374,9 @@ mod tests {
         );
         let err = one.repeat_rows(usize::MAX).unwrap_err();
         assert!(err.message.contains("too large"), "{err}");
+        let one_value = f32_tensor(vec![1], vec![1.0]);
+        let err = one_value.repeat_rows(usize::MAX).unwrap_err();
+        assert!(err.message.starts_with("tensor 'x': cannot hold"), "{err}");
         let scalar = f32_tensor(vec![], vec![1.0]);
         assert!(
             scalar.repeat_rows(2).is_err(),
