@@ -157,8 +157,7 @@ async fn an_artifact_whose_row_no_body_can_carry_is_refused_at_upload() {
     let err = lifecycle
         .upload(&bytes[..], None)
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     let message = err.to_string();
     assert!(
         message.contains("input 'input' (FP32 [-1, 4]) needs 16 bytes for a single row"),
