@@ -179,14 +179,7 @@ impl Batcher {
         if self.is_closed() {
             return Err(shared.unavailable("the model version is shutting down"));
         }
-        let rows = if shared.batching {
-            inputs.first().map_or(0, Tensor::rows)
-        } else {
-            1
-        };
-        if rows > shared.max_queue_size {
-            return Err(shared.too_many_rows(rows));
-        }
+        let rows = self.rows_of(&inputs)?;
         let enqueued_at = Instant::now();
         if deadline.is_some_and(|deadline| deadline <= enqueued_at) {
             shared.metrics.dropped_deadline.increment(1);
@@ -273,6 +266,21 @@ impl Batcher {
             Priority::Online => self.infer(inputs, deadline).await,
             Priority::Background => self.infer_background(inputs, deadline).await,
         }
+    }
+
+    /// The rows `inputs` would queue, or the refusal when they are more
+    /// than the queue can ever hold (`max_queue_size`).
+    pub fn rows_of(&self, inputs: &[Tensor]) -> Result<usize, InferError> {
+        let shared = &self.inner.shared;
+        let rows = if shared.batching {
+            inputs.first().map_or(0, Tensor::rows)
+        } else {
+            1
+        };
+        if rows > shared.max_queue_size {
+            return Err(shared.too_many_rows(rows));
+        }
+        Ok(rows)
     }
 
     /// Most rows one batch holds: `max_batch_size`, or 1 when the model

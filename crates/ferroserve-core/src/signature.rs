@@ -106,6 +106,28 @@ impl TensorSpec {
     }
 }
 
+impl TensorSpec {
+    /// The shape of one sample: the declared dimensions with dynamic ones
+    /// set to 1.
+    pub fn sample_shape(&self) -> Vec<usize> {
+        self.shape
+            .iter()
+            .map(|d| match d {
+                Dim::Fixed(n) => *n,
+                Dim::Dynamic => 1,
+            })
+            .collect()
+    }
+
+    /// Bytes the smallest call of this input carries in binary form (a
+    /// `BYTES` element at least its 4-byte length prefix), or `None` when
+    /// the count overflows.
+    pub fn sample_bytes(&self) -> Option<usize> {
+        let count = crate::tensor::element_count(&self.sample_shape())?;
+        count.checked_mul(self.datatype.element_size().unwrap_or(4))
+    }
+}
+
 /// Formats a declared shape as KServe does, `[-1, 4]`.
 pub fn format_shape(shape: &[Dim]) -> String {
     let dims: Vec<String> = shape.iter().map(|d| d.as_i64().to_string()).collect();
@@ -177,7 +199,20 @@ impl ModelSignature {
     /// declared type and a fitting shape; when batching, all inputs must agree
     /// on the number of rows.
     pub fn validate_inputs(&self, mut given: Vec<Tensor>) -> Result<Vec<Tensor>, InferError> {
-        for tensor in &given {
+        self.check_inputs(&given)?;
+        let mut ordered = Vec::with_capacity(self.inputs.len());
+        for spec in &self.inputs {
+            if let Some(index) = given.iter().position(|t| t.name == spec.name) {
+                ordered.push(given.swap_remove(index));
+            }
+        }
+        Ok(ordered)
+    }
+
+    /// The checks of [`ModelSignature::validate_inputs`] on borrowed
+    /// tensors, for paths that answer without running the model.
+    pub fn check_inputs(&self, given: &[Tensor]) -> Result<(), InferError> {
+        for tensor in given {
             if self.input(&tensor.name).is_none() {
                 return Err(InferError::invalid(format!(
                     "unexpected input '{}'; the model's inputs are {}",
@@ -188,25 +223,22 @@ impl ModelSignature {
         }
         let mut ordered = Vec::with_capacity(self.inputs.len());
         for spec in &self.inputs {
-            let index = given
-                .iter()
-                .position(|t| t.name == spec.name)
-                .ok_or_else(|| {
-                    InferError::invalid(format!(
-                        "missing input '{}' ({} {})",
-                        spec.name,
-                        spec.datatype,
-                        format_shape(&spec.shape)
-                    ))
-                })?;
-            let tensor = given.swap_remove(index);
-            if given.iter().any(|t| t.name == spec.name) {
+            let mut named = given.iter().filter(|t| t.name == spec.name);
+            let tensor = named.next().ok_or_else(|| {
+                InferError::invalid(format!(
+                    "missing input '{}' ({} {})",
+                    spec.name,
+                    spec.datatype,
+                    format_shape(&spec.shape)
+                ))
+            })?;
+            if named.next().is_some() {
                 return Err(InferError::invalid(format!(
                     "input '{}' is given more than once",
                     spec.name
                 )));
             }
-            spec.check(&tensor)?;
+            spec.check(tensor)?;
             ordered.push(tensor);
         }
         if self.supports_batching() {
@@ -220,21 +252,53 @@ impl ModelSignature {
                 )));
             }
         }
-        Ok(ordered)
+        Ok(())
     }
 
-    /// Checks that every requested output name exists.
+    /// Checks that every requested output name exists and is asked for
+    /// once, so a request never names more outputs than the model has.
     pub fn validate_output_names<'a>(
         &self,
-        mut names: impl Iterator<Item = &'a str>,
+        names: impl Iterator<Item = &'a str>,
     ) -> Result<(), InferError> {
-        match names.find(|n| self.output(n).is_none()) {
-            Some(unknown) => Err(InferError::invalid(format!(
-                "unknown output '{unknown}'; the model's outputs are {}",
-                self.output_names()
-            ))),
-            None => Ok(()),
+        let mut seen: Vec<&str> = Vec::new();
+        for name in names {
+            if self.output(name).is_none() {
+                return Err(InferError::invalid(format!(
+                    "unknown output '{name}'; the model's outputs are {}",
+                    self.output_names()
+                )));
+            }
+            if seen.contains(&name) {
+                return Err(InferError::invalid(format!(
+                    "output '{name}' is requested more than once"
+                )));
+            }
+            seen.push(name);
         }
+        Ok(())
+    }
+
+    /// Refuses a signature whose smallest call (one row, dynamic
+    /// dimensions 1) needs more than `max_bytes` of input: no request
+    /// body could carry it, and warming it up would allocate it.
+    pub fn check_sample_fits(&self, max_bytes: usize) -> Result<(), InferError> {
+        for spec in &self.inputs {
+            let needs = spec.sample_bytes();
+            if needs.is_none_or(|bytes| bytes > max_bytes) {
+                let needs = needs.map_or_else(
+                    || "more bytes than memory holds".into(),
+                    |b| format!("{b} bytes"),
+                );
+                return Err(InferError::invalid(format!(
+                    "input '{}' ({} {}) needs {needs} for a single row, more than the {max_bytes}-byte limit on a request body, so the model could never be called",
+                    spec.name,
+                    spec.datatype,
+                    format_shape(&spec.shape)
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn input_names(&self) -> String {
@@ -282,7 +346,7 @@ mod tests {
     }
 
     fn input(shape: Vec<usize>) -> Tensor {
-        let n = shape.iter().product();
+        let n = crate::tensor::element_count(&shape).expect("a small shape");
         Tensor::new("input", shape, TensorData::Fp32(vec![0.0; n])).expect("valid")
     }
 
@@ -331,6 +395,58 @@ mod tests {
         iris()
             .validate_output_names(["label"].into_iter())
             .expect("known");
+    }
+
+    #[test]
+    fn a_row_no_body_can_carry_is_refused() {
+        let huge = ModelSignature {
+            inputs: vec![TensorSpec::new(
+                "x",
+                DataType::Fp32,
+                vec![Dim::Fixed(1), Dim::Fixed(1 << 46)],
+            )],
+            outputs: vec![],
+        };
+        let err = huge.check_sample_fits(64 << 20).unwrap_err();
+        assert!(
+            err.message.starts_with(
+                "input 'x' (FP32 [1, 70368744177664]) needs 281474976710656 bytes for a single row"
+            ),
+            "{err}"
+        );
+        let overflowing = ModelSignature {
+            inputs: vec![TensorSpec::new(
+                "x",
+                DataType::Fp64,
+                vec![Dim::Fixed(1 << 40), Dim::Fixed(1 << 40)],
+            )],
+            outputs: vec![],
+        };
+        let err = overflowing.check_sample_fits(usize::MAX).unwrap_err();
+        assert!(
+            err.message.contains("more bytes than memory holds"),
+            "{err}"
+        );
+        iris()
+            .check_sample_fits(16)
+            .expect("4 FP32 values fit in 16 bytes");
+        assert!(iris().check_sample_fits(15).is_err());
+    }
+
+    #[test]
+    fn an_output_requested_twice_is_refused() {
+        let err = iris()
+            .validate_output_names(["label", "label"].into_iter())
+            .unwrap_err();
+        assert_eq!(err.message, "output 'label' is requested more than once");
+    }
+
+    #[test]
+    fn inputs_are_checked_without_taking_them() {
+        let given = vec![input(vec![2, 5])];
+        let err = iris().check_inputs(&given).unwrap_err();
+        assert!(err.message.contains("expected shape [-1, 4]"), "{err}");
+        iris().check_inputs(&[input(vec![2, 4])]).expect("fits");
     }
 
     #[test]

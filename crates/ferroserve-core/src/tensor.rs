@@ -109,6 +109,20 @@ impl TensorData {
         }
     }
 
+    /// An empty storage of `datatype` with room for `capacity` elements,
+    /// or an error when that much memory cannot be had: never a panic or
+    /// an abort, whatever `capacity` is.
+    pub fn try_with_capacity(
+        datatype: DataType,
+        capacity: usize,
+    ) -> Result<TensorData, InferError> {
+        let mut data = TensorData::with_capacity(datatype, 0);
+        each_variant!(&mut data, v => v.try_reserve_exact(capacity)).map_err(|e| {
+            InferError::invalid(format!("cannot hold {capacity} {datatype} elements: {e}"))
+        })?;
+        Ok(data)
+    }
+
     /// Number of elements.
     pub fn len(&self) -> usize {
         each_variant!(self, v => v.len())
@@ -175,9 +189,13 @@ impl Tensor {
         data: TensorData,
     ) -> Result<Tensor, InferError> {
         let name = name.into();
-        let expected = element_count(&shape).ok_or_else(|| {
-            InferError::invalid(format!("tensor '{name}': shape {shape:?} is too large"))
-        })?;
+        // The row length is checked too: `[0, 2^33, 2^33]` counts no
+        // elements, but its rows would overflow every later product.
+        let expected = element_count(&shape)
+            .filter(|_| element_count(shape.get(1..).unwrap_or_default()).is_some())
+            .ok_or_else(|| {
+                InferError::invalid(format!("tensor '{name}': shape {shape:?} is too large"))
+            })?;
         if expected != data.len() {
             return Err(InferError::invalid(format!(
                 "tensor '{name}': shape {shape:?} needs {expected} elements but {} were given",
@@ -197,9 +215,24 @@ impl Tensor {
         self.shape.first().copied().unwrap_or(1)
     }
 
-    /// Elements per row (product of all but the first dimension).
+    /// Elements per row (product of all but the first dimension). Saturates
+    /// at `usize::MAX` for a shape [`Tensor::new`] refuses; code that sizes
+    /// or indexes storage by it uses [`Tensor::checked_row_len`].
     pub fn row_len(&self) -> usize {
-        self.shape.iter().skip(1).product()
+        element_count(self.shape.get(1..).unwrap_or_default()).unwrap_or(usize::MAX)
+    }
+
+    /// Elements per row, or an error naming the tensor when the product
+    /// of the dimensions after the first overflows.
+    pub fn checked_row_len(&self) -> Result<usize, InferError> {
+        element_count(self.shape.get(1..).unwrap_or_default()).ok_or_else(|| self.too_large())
+    }
+
+    fn too_large(&self) -> InferError {
+        InferError::invalid(format!(
+            "tensor '{}': shape {:?} is too large",
+            self.name, self.shape
+        ))
     }
 
     /// Joins tensors along the first dimension. All parts must share name,
@@ -208,8 +241,17 @@ impl Tensor {
         let first = parts
             .first()
             .ok_or_else(|| InferError::internal("concat_rows called with no tensors"))?;
-        let rows: usize = parts.iter().map(|t| t.rows()).sum();
-        let mut data = TensorData::with_capacity(first.datatype(), rows * first.row_len());
+        let rows = parts
+            .iter()
+            .try_fold(0usize, |sum, t| sum.checked_add(t.rows()))
+            .ok_or_else(|| first.too_large())?;
+        let capacity = rows
+            .checked_mul(first.checked_row_len()?)
+            .ok_or_else(|| first.too_large())?;
+        // The parts hold the elements already, so this never reserves more
+        // than they do unless their shapes lie; then cap what is reserved.
+        let held: usize = parts.iter().map(|t| t.data.len()).sum();
+        let mut data = TensorData::with_capacity(first.datatype(), capacity.min(held));
         for part in parts {
             if part.shape.get(1..) != first.shape.get(1..) {
                 return Err(InferError::invalid(format!(
@@ -226,6 +268,30 @@ impl Tensor {
         Tensor::new(first.name.clone(), shape, data)
     }
 
+    /// This tensor's rows repeated `times` times along the first
+    /// dimension; a size that overflows is an error, not an allocation.
+    pub fn repeat_rows(&self, times: usize) -> Result<Tensor, InferError> {
+        let rows = self
+            .rows()
+            .checked_mul(times)
+            .filter(|_| !self.shape.is_empty())
+            .ok_or_else(|| self.too_large())?;
+        let capacity = self
+            .data
+            .len()
+            .checked_mul(times)
+            .ok_or_else(|| self.too_large())?;
+        let mut data = TensorData::try_with_capacity(self.datatype(), capacity).map_err(|e| {
+            InferError::new(e.kind, format!("tensor '{}': {}", self.name, e.message))
+        })?;
+        for _ in 0..times {
+            data.extend_from(&self.data)?;
+        }
+        let mut shape = self.shape.clone();
+        shape[0] = rows;
+        Tensor::new(self.name.clone(), shape, data)
+    }
+
     /// Rows `start..end` of this tensor as a new tensor.
     pub fn slice_rows(&self, start: usize, end: usize) -> Result<Tensor, InferError> {
         if start > end || end > self.rows() || self.shape.is_empty() {
@@ -234,13 +300,24 @@ impl Tensor {
                 self.name, self.shape
             )));
         }
-        let row_len = self.row_len();
+        let row_len = self.checked_row_len()?;
+        let (Some(from), Some(to)) = (start.checked_mul(row_len), end.checked_mul(row_len)) else {
+            return Err(self.too_large());
+        };
+        if to > self.data.len() {
+            return Err(InferError::internal(format!(
+                "tensor '{}': shape {:?} needs more than its {} elements",
+                self.name,
+                self.shape,
+                self.data.len()
+            )));
+        }
         let mut shape = self.shape.clone();
         shape[0] = end - start;
         Ok(Tensor {
             name: self.name.clone(),
             shape,
-            data: self.data.slice(start * row_len, end * row_len),
+            data: self.data.slice(from, to),
         })
     }
 }
@@ -268,6 +345,43 @@ mod tests {
     fn overflowing_shape_is_rejected() {
         let err = Tensor::new("x", vec![usize::MAX, 2], TensorData::Fp32(vec![])).unwrap_err();
         assert!(err.message.contains("too large"));
+    }
+
+    #[test]
+    fn a_zero_row_shape_whose_rows_overflow_is_rejected() {
+        let huge = 1usize << 33;
+        let err = Tensor::new("x", vec![0, huge, huge], TensorData::Fp32(vec![])).unwrap_err();
+        assert!(err.message.contains("too large"), "{err}");
+        let built = Tensor {
+            name: "x".into(),
+            shape: vec![0, huge, huge],
+            data: TensorData::Fp32(vec![]),
+        };
+        assert_eq!(built.row_len(), usize::MAX);
+        assert!(built.checked_row_len().is_err());
+        assert!(built.slice_rows(0, 0).is_err());
+        assert!(Tensor::concat_rows(&[&built, &built]).is_err());
+    }
+
+    #[test]
+    fn rows_repeat_with_checked_sizes() {
+        let one = f32_tensor(vec![1, 2], vec![1.0, 2.0]);
+        let three = one.repeat_rows(3).expect("small");
+        assert_eq!(three.shape, vec![3, 2]);
+        assert_eq!(
+            three.data,
+            TensorData::Fp32(vec![1.0, 2.0, 1.0, 2.0, 1.0, 2.0])
+        );
+        let err = one.repeat_rows(usize::MAX).unwrap_err();
+        assert!(err.message.contains("too large"), "{err}");
+        let one_value = f32_tensor(vec![1], vec![1.0]);
+        let err = one_value.repeat_rows(usize::MAX).unwrap_err();
+        assert!(err.message.starts_with("tensor 'x': cannot hold"), "{err}");
+        let scalar = f32_tensor(vec![], vec![1.0]);
+        assert!(
+            scalar.repeat_rows(2).is_err(),
+            "a scalar has no rows to repeat"
+        );
     }
 
     #[test]

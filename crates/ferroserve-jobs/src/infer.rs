@@ -47,10 +47,12 @@ async fn answer(ctx: &JobContext, call: Call, body: &[u8], json_len: Option<usiz
             context: choice,
         })
     };
-    match ctx.pipeline().infer(call, decode).await {
-        Ok(answer) => {
-            let flags = answer.context.flags(&answer.response);
-            let encoded = encode_response(&answer.response, &flags);
+    let encoded = ctx.pipeline().infer(call, decode).await.and_then(|answer| {
+        let flags = answer.context.flags(&answer.response);
+        encode_response(&answer.response, &flags)
+    });
+    match encoded {
+        Ok(encoded) => {
             let content_type = match encoded.json_len {
                 Some(_) => "application/octet-stream",
                 None => "application/json",

@@ -113,10 +113,13 @@ impl ResultEncoder {
                 self.names.len()
             )));
         }
-        let widths: Vec<usize> = outputs
+        let widths = outputs
             .iter()
-            .map(|t| t.shape.iter().skip(1).product::<usize>())
-            .collect();
+            .map(|t| {
+                t.checked_row_len()
+                    .map_err(|e| JobError::Internal(e.message))
+            })
+            .collect::<Result<Vec<usize>, JobError>>()?;
         match &self.widths {
             None => self.widths = Some(widths.clone()),
             Some(first) if *first != widths => {

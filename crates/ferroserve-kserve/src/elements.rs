@@ -235,6 +235,24 @@ fn strip_position(e: &serde_json::Error) -> String {
 /// the shape promises.
 const MAX_RESERVED_ELEMENTS: usize = 1 << 16;
 
+/// Refuses a shape whose `count` elements cannot be in `available` bytes
+/// of JSON (each element takes at least one byte), before anything is
+/// decoded or reserved for it: the error names the input, the shape, the
+/// count and the bytes there are.
+pub fn check_declared_count(
+    input: &str,
+    shape: &[usize],
+    count: usize,
+    available: usize,
+) -> Result<(), InferError> {
+    if count <= available {
+        return Ok(());
+    }
+    Err(InferError::invalid(format!(
+        "input '{input}': shape {shape:?} declares {count} elements but the request holds only {available} bytes of data for them"
+    )))
+}
+
 /// Decodes a JSON `data` value (flat or nested array, or a single scalar) of
 /// `datatype` holding exactly `count` elements.
 pub fn decode_json(
@@ -379,8 +397,9 @@ fn decode_binary_strings(
     Ok(out)
 }
 
-/// Appends the binary tensor encoding of `data` to `out`.
-pub fn encode_binary(data: &TensorData, out: &mut Vec<u8>) {
+/// Appends the binary tensor encoding of `data` to `out`; a `BYTES`
+/// element longer than its 4-byte length prefix can say is an error.
+pub fn encode_binary(data: &TensorData, out: &mut Vec<u8>) -> Result<(), InferError> {
     macro_rules! le {
         ($v:expr) => {{
             out.reserve(std::mem::size_of_val($v.as_slice()));
@@ -402,13 +421,23 @@ pub fn encode_binary(data: &TensorData, out: &mut Vec<u8>) {
         TensorData::Fp32(v) => le!(v),
         TensorData::Fp64(v) => le!(v),
         TensorData::Bytes(v) => {
-            for s in v {
-                let len = u32::try_from(s.len()).unwrap_or(u32::MAX);
-                out.extend_from_slice(&len.to_le_bytes());
+            for (element, s) in v.iter().enumerate() {
+                out.extend_from_slice(&bytes_length_prefix(element, s.len())?);
                 out.extend_from_slice(s);
             }
         }
     }
+    Ok(())
+}
+
+/// The 4-byte little-endian length prefix of `BYTES` element `element`.
+fn bytes_length_prefix(element: usize, len: usize) -> Result<[u8; 4], InferError> {
+    u32::try_from(len).map(u32::to_le_bytes).map_err(|_| {
+        InferError::internal(format!(
+            "BYTES element {element} has {len} bytes, more than a binary length prefix can hold ({})",
+            u32::MAX
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -483,7 +512,7 @@ mod tests {
         ];
         for data in samples {
             let mut bytes = Vec::new();
-            encode_binary(&data, &mut bytes);
+            encode_binary(&data, &mut bytes).expect("short elements");
             let back = decode_binary("x", data.datatype(), &bytes, data.len()).expect("decodes");
             assert_eq!(back, data);
         }
@@ -500,6 +529,28 @@ mod tests {
         assert!(err.message.contains("BYTES length 9 exceeds"), "{err}");
         let err = decode_binary("x", DataType::Bytes, &[1, 0], 1).unwrap_err();
         assert!(err.message.contains("truncated"), "{err}");
+    }
+
+    #[test]
+    fn a_length_past_the_prefix_is_an_error_not_truncated() {
+        let too_long = usize::try_from(u64::from(u32::MAX) + 1).expect("64-bit");
+        let err = bytes_length_prefix(3, too_long).unwrap_err();
+        assert!(
+            err.message.contains("BYTES element 3 has 4294967296 bytes"),
+            "{err}"
+        );
+        assert_eq!(bytes_length_prefix(0, 5).expect("fits"), [5, 0, 0, 0]);
+    }
+
+    #[test]
+    fn a_count_the_bytes_cannot_hold_is_refused_first() {
+        let err = check_declared_count("x", &[10_000_000_000_000_000], 10_000_000_000_000_000, 2)
+            .unwrap_err();
+        assert_eq!(
+            err.message,
+            "input 'x': shape [10000000000000000] declares 10000000000000000 elements but the request holds only 2 bytes of data for them"
+        );
+        check_declared_count("x", &[2], 2, 5).expect("fits");
     }
 
     proptest::proptest! {

@@ -7,27 +7,108 @@ use std::marker::PhantomData;
 use ferroserve_core::{
     tensor::element_count, DataType, InferError, InferRequest, RequestedOutput, Tensor, TensorData,
 };
-use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use super::elements::{decode_binary, decode_json, DataSeed};
+use super::elements::{check_declared_count, decode_binary, decode_json, DataSeed};
 
 /// Request-level parameters understood by the server.
 pub const BINARY_DATA_OUTPUT: &str = "binary_data_output";
 const BINARY_DATA_SIZE: &str = "binary_data_size";
 const BINARY_DATA: &str = "binary_data";
 
-#[derive(Deserialize)]
 struct RequestJson<'a> {
-    #[serde(default)]
     id: Option<String>,
-    #[serde(default)]
     parameters: BTreeMap<String, serde_json::Value>,
-    #[serde(borrow)]
     inputs: Vec<InputJson<'a>>,
-    #[serde(default)]
     outputs: Vec<OutputJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum RequestField {
+    Id,
+    Parameters,
+    Inputs,
+    Outputs,
+    #[serde(other)]
+    Other,
+}
+
+/// Reads the request object; `budget` (the JSON's length) travels to each
+/// input, so none is decoded in place for more elements than the body holds.
+struct RequestVisitor<'a> {
+    budget: usize,
+    lifetime: PhantomData<&'a ()>,
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for RequestVisitor<'a> {
+    type Value = RequestJson<'a>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an infer request object with inputs")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RequestJson<'a>, A::Error> {
+        let (mut id, mut parameters, mut inputs, mut outputs) =
+            (None, BTreeMap::new(), None, Vec::new());
+        while let Some(field) = map.next_key::<RequestField>()? {
+            match field {
+                RequestField::Id => id = map.next_value()?,
+                RequestField::Parameters => parameters = map.next_value()?,
+                RequestField::Inputs => {
+                    inputs = Some(map.next_value_seed(InputsSeed {
+                        budget: self.budget,
+                        lifetime: PhantomData,
+                    })?)
+                }
+                RequestField::Outputs => outputs = map.next_value()?,
+                RequestField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(RequestJson {
+            id,
+            parameters,
+            inputs: inputs.ok_or_else(|| de::Error::missing_field("inputs"))?,
+            outputs,
+        })
+    }
+}
+
+/// The `inputs` array, each input read with the request's byte budget.
+struct InputsSeed<'a> {
+    budget: usize,
+    lifetime: PhantomData<&'a ()>,
+}
+
+impl<'de: 'a, 'a> DeserializeSeed<'de> for InputsSeed<'a> {
+    type Value = Vec<InputJson<'a>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de: 'a, 'a> Visitor<'de> for InputsSeed<'a> {
+    type Value = Vec<InputJson<'a>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of inputs")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut inputs = Vec::new();
+        while let Some(input) = seq.next_element_seed(InputVisitor {
+            budget: self.budget,
+            lifetime: PhantomData,
+        })? {
+            inputs.push(input);
+        }
+        Ok(inputs)
+    }
 }
 
 struct InputJson<'a> {
@@ -57,13 +138,20 @@ enum InputField {
     Other,
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for InputJson<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(InputVisitor(PhantomData))
-    }
+/// Reads one input object; its `data` is decoded in place when name, shape
+/// and datatype came first and the shape's element count fits `budget`.
+struct InputVisitor<'a> {
+    budget: usize,
+    lifetime: PhantomData<&'a ()>,
 }
 
-struct InputVisitor<'a>(PhantomData<&'a ()>);
+impl<'de: 'a, 'a> DeserializeSeed<'de> for InputVisitor<'a> {
+    type Value = InputJson<'a>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
 
 impl<'de: 'a, 'a> Visitor<'de> for InputVisitor<'a> {
     type Value = InputJson<'a>;
@@ -85,7 +173,9 @@ impl<'de: 'a, 'a> Visitor<'de> for InputVisitor<'a> {
                 InputField::Parameters => parameters = map.next_value()?,
                 InputField::Data => {
                     let plan = match (&name, &shape, &datatype) {
-                        (Some(n), Some(s), Some(d)) => in_place_plan(s, d).map(|p| (n, p)),
+                        (Some(n), Some(s), Some(d)) => {
+                            in_place_plan(s, d, self.budget).map(|p| (n, p))
+                        }
                         _ => None,
                     };
                     data = Some(match plan {
@@ -114,15 +204,17 @@ impl<'de: 'a, 'a> Visitor<'de> for InputVisitor<'a> {
     }
 }
 
-/// Datatype and element count when both are valid; otherwise the input is
-/// decoded afterwards, where the error is reported with full context.
-fn in_place_plan(shape: &[i64], datatype: &str) -> Option<(DataType, usize)> {
+/// Datatype and element count when both are valid and the count fits in
+/// `budget` bytes of JSON; otherwise the input is decoded afterwards, where
+/// the error is reported with full context.
+fn in_place_plan(shape: &[i64], datatype: &str, budget: usize) -> Option<(DataType, usize)> {
     let datatype = datatype.parse().ok()?;
     let dims = shape
         .iter()
         .map(|&d| usize::try_from(d).ok())
         .collect::<Option<Vec<_>>>()?;
-    Some((datatype, element_count(&dims)?))
+    let count = element_count(&dims)?;
+    (count <= budget).then_some((datatype, count))
 }
 
 #[derive(Deserialize)]
@@ -148,7 +240,13 @@ pub fn decode_request(body: &[u8], json_len: Option<usize>) -> Result<InferReque
     };
     let header = std::str::from_utf8(header)
         .map_err(|e| InferError::invalid(format!("request JSON is not valid UTF-8: {e}")))?;
-    let parsed: RequestJson<'_> = serde_json::from_str(header)
+    let mut deserializer = serde_json::Deserializer::from_str(header);
+    let parsed = deserializer
+        .deserialize_map(RequestVisitor {
+            budget: header.len(),
+            lifetime: PhantomData,
+        })
+        .and_then(|parsed| deserializer.end().map(|()| parsed))
         .map_err(|e| InferError::invalid(format!("invalid infer request JSON: {e}")))?;
     if parsed.inputs.is_empty() {
         return Err(InferError::invalid("request has no inputs"));
@@ -235,7 +333,10 @@ fn decode_input(input: InputJson<'_>, binary: &mut &[u8]) -> Result<Tensor, Infe
             *binary = rest;
             decode_binary(&name, datatype, mine, count)?
         }
-        (None, Some(InputData::Raw(raw))) => decode_json(&name, datatype, raw.get(), count)?,
+        (None, Some(InputData::Raw(raw))) => {
+            check_declared_count(&name, &shape, count, raw.get().len())?;
+            decode_json(&name, datatype, raw.get(), count)?
+        }
         (None, None) => {
             return Err(InferError::invalid(format!(
                 "input '{name}': no 'data' and no binary_data_size"
@@ -372,7 +473,73 @@ mod tests {
         assert!(err.message.contains("no input claims them"));
     }
 
+    #[test]
+    fn a_shape_the_body_cannot_hold_is_refused_before_decoding() {
+        let body = br#"{"inputs":[{"name":"input","shape":[10000000000000000],"datatype":"FP32","data":[]}]}"#;
+        let err = decode_request(body, None).unwrap_err();
+        assert_eq!(
+            err.message,
+            "input 'input': shape [10000000000000000] declares 10000000000000000 elements but the request holds only 2 bytes of data for them"
+        );
+        // Data before the shape: decoded afterwards, refused the same way.
+        let body =
+            br#"{"inputs":[{"data":[1,2],"name":"x","shape":[1000,1000],"datatype":"INT8"}]}"#;
+        let err = decode_request(body, None).unwrap_err();
+        assert!(err.message.contains("declares 1000000 elements"), "{err}");
+    }
+
+    #[test]
+    fn zero_element_shapes_whose_rows_overflow_are_refused() {
+        let body = br#"{"inputs":[{"name":"x","shape":[0,8589934592,8589934592],"datatype":"FP32","data":[]}]}"#;
+        let err = decode_request(body, None).unwrap_err();
+        assert!(err.message.contains("is too large"), "{err}");
+    }
+
+    /// Dimensions from small to far past any memory.
+    fn huge_shape() -> impl proptest::strategy::Strategy<Value = Vec<i64>> {
+        use proptest::prelude::*;
+        proptest::collection::vec(
+            prop_oneof![
+                2 => 0i64..4,
+                1 => Just(1i64 << 33),
+                1 => Just(10_000_000_000_000_000),
+                1 => Just(i64::MAX),
+            ],
+            1..5,
+        )
+    }
+
     proptest::proptest! {
+        #[test]
+        fn huge_shapes_with_little_data_are_errors_not_allocations(
+            shape in huge_shape(),
+            datatype in proptest::sample::select(DataType::ALL.to_vec()),
+            data in proptest::sample::select(vec!["[]", "[0]", "[[0],[0]]", "0", "[[]]"]),
+            data_first in proptest::bool::ANY,
+        ) {
+            let shape_text = serde_json::to_string(&shape).expect("numbers");
+            let fields = [
+                format!(r#""name":"x","shape":{shape_text},"datatype":"{datatype}""#),
+                format!(r#""data":{data}"#),
+            ];
+            let input = if data_first {
+                format!("{{{},{}}}", fields[1], fields[0])
+            } else {
+                format!("{{{},{}}}", fields[0], fields[1])
+            };
+            let body = format!(r#"{{"inputs":[{input}]}}"#);
+            let count = shape
+                .iter()
+                .map(|&d| usize::try_from(d).ok())
+                .collect::<Option<Vec<_>>>()
+                .and_then(|dims| element_count(&dims));
+            let decoded = decode_request(body.as_bytes(), None);
+            if count.is_none_or(|n| n > 2) {
+                let err = decoded.expect_err("more elements than the data holds");
+                proptest::prop_assert!(err.message.contains("input 'x': "), "{}", err);
+            }
+        }
+
         #[test]
         fn arbitrary_bodies_never_panic(body in proptest::collection::vec(0u8..=255, 0..256), len in proptest::option::of(0usize..300)) {
             let _ = decode_request(&body, len);

@@ -1,7 +1,7 @@
 //! Encoding of KServe v2 infer responses as JSON, or as a JSON header
 //! followed by raw tensor bytes for outputs requested in binary form.
 
-use ferroserve_core::{InferResponse, TensorData};
+use ferroserve_core::{InferError, InferResponse, TensorData};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use super::elements::encode_binary;
@@ -83,40 +83,44 @@ impl Serialize for ResponseJson<'_> {
     }
 }
 
-/// Encodes `response`; `binary[i]` says whether output `i` goes in binary form.
-pub fn encode_response(response: &InferResponse, binary: &[bool]) -> EncodedResponse {
+/// Encodes `response`; `binary[i]` says whether output `i` goes in binary
+/// form. A `BYTES` element too long for the binary form is an error.
+pub fn encode_response(
+    response: &InferResponse,
+    binary: &[bool],
+) -> Result<EncodedResponse, InferError> {
     let mut blob = Vec::new();
-    let outputs = response
-        .outputs
-        .iter()
-        .enumerate()
-        .map(|(i, tensor)| {
-            let binary_size = binary.get(i).copied().unwrap_or(false).then(|| {
-                let before = blob.len();
-                encode_binary(&tensor.data, &mut blob);
-                blob.len() - before
-            });
-            OutputJson {
-                tensor,
-                binary_size,
-            }
-        })
-        .collect();
+    let mut outputs = Vec::with_capacity(response.outputs.len());
+    for (i, tensor) in response.outputs.iter().enumerate() {
+        let binary_size = if binary.get(i).copied().unwrap_or(false) {
+            let before = blob.len();
+            encode_binary(&tensor.data, &mut blob).map_err(|e| {
+                InferError::new(e.kind, format!("output '{}': {}", tensor.name, e.message))
+            })?;
+            Some(blob.len() - before)
+        } else {
+            None
+        };
+        outputs.push(OutputJson {
+            tensor,
+            binary_size,
+        });
+    }
     let mut body = Vec::with_capacity(128 + blob.len());
     serde_json::to_writer(&mut body, &ResponseJson { response, outputs })
         .expect("serializing to a Vec cannot fail");
     if blob.is_empty() && !binary.iter().any(|&b| b) {
-        return EncodedResponse {
+        return Ok(EncodedResponse {
             body,
             json_len: None,
-        };
+        });
     }
     let json_len = body.len();
     body.extend_from_slice(&blob);
-    EncodedResponse {
+    Ok(EncodedResponse {
         body,
         json_len: Some(json_len),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -138,7 +142,7 @@ mod tests {
 
     #[test]
     fn json_response_matches_kserve_shape() {
-        let encoded = encode_response(&response(), &[false, false]);
+        let encoded = encode_response(&response(), &[false, false]).expect("encodes");
         assert!(encoded.json_len.is_none());
         let v: serde_json::Value = serde_json::from_slice(&encoded.body).expect("json");
         assert_eq!(
@@ -151,7 +155,7 @@ mod tests {
 
     #[test]
     fn binary_outputs_follow_the_json_header() {
-        let encoded = encode_response(&response(), &[false, true]);
+        let encoded = encode_response(&response(), &[false, true]).expect("encodes");
         let len = encoded.json_len.expect("binary present");
         let v: serde_json::Value = serde_json::from_slice(&encoded.body[..len]).expect("json");
         assert_eq!(v["outputs"][1]["parameters"]["binary_data_size"], 4);

@@ -6,7 +6,10 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ferroserve_core::json::nested_shape;
-use ferroserve_core::{DataType, InferError, InferRequest, InferResponse, Tensor, TensorSpec};
+use ferroserve_core::{
+    DataType, FeatureSchema, InferError, InferRequest, InferResponse, ModelSignature, Tensor,
+    TensorSpec,
+};
 use ferroserve_serving::{Decoded, ServedVersion};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -14,7 +17,7 @@ use serde_json::{json, Map, Value};
 use crate::error::ApiError;
 use crate::inference::{handle, InferInput, Protocol};
 use crate::state::SharedState;
-use ferroserve_kserve::elements::decode_json;
+use ferroserve_kserve::elements::{check_declared_count, decode_json};
 use ferroserve_kserve::response::DataJson;
 
 /// `GET /v1/models/{m}`: model status.
@@ -65,7 +68,12 @@ impl Protocol for KserveV1 {
         if parsed.instances.is_empty() {
             return Err(InferError::invalid("'instances' is empty"));
         }
-        let inputs = instances_to_inputs(served, &parsed.instances)?;
+        let model = ModelView {
+            name: served.name(),
+            signature: served.signature(),
+            schema: served.schema(),
+        };
+        let inputs = instances_to_inputs(&model, &parsed.instances)?;
         Ok(Decoded::new(
             InferRequest {
                 inputs,
@@ -89,12 +97,25 @@ impl Protocol for KserveV1 {
     }
 }
 
+/// What decoding instances needs to know of the served version.
+struct ModelView<'a> {
+    name: &'a str,
+    signature: &'a ModelSignature,
+    schema: Option<&'a FeatureSchema>,
+}
+
 /// Turns instances into one tensor per model input: one row per instance.
 fn instances_to_inputs(
-    served: &ServedVersion,
+    model: &ModelView<'_>,
     instances: &[Value],
 ) -> Result<Vec<Tensor>, InferError> {
-    let inputs = &served.signature().inputs;
+    let inputs = &model.signature.inputs;
+    if inputs.is_empty() {
+        return Err(InferError::invalid(format!(
+            "model '{}' has no inputs, so it cannot be fed v1 instances",
+            model.name
+        )));
+    }
     let mut columns: Vec<Vec<&Value>> = vec![Vec::with_capacity(instances.len()); inputs.len()];
     let mut converted: Vec<Value> = Vec::new();
     for (i, instance) in instances.iter().enumerate() {
@@ -110,10 +131,10 @@ fn instances_to_inputs(
                 }
             }
             Value::Object(object) => {
-                let schema = served.schema().ok_or_else(|| {
+                let schema = model.schema.ok_or_else(|| {
                     InferError::invalid(format!(
                         "instance {i}: model '{}' has no feature schema, so instances must be arrays or objects keyed by input name ('{}')",
-                        served.name(),
+                        model.name,
                         inputs[0].name
                     ))
                 })?;
@@ -143,7 +164,10 @@ fn instances_to_inputs(
 }
 
 fn rows_to_tensor(spec: &TensorSpec, rows: &[&Value]) -> Result<Tensor, InferError> {
-    let row_shape = nested_shape(rows[0]);
+    let first = rows
+        .first()
+        .ok_or_else(|| InferError::invalid(format!("input '{}': no instances", spec.name)))?;
+    let row_shape = nested_shape(first);
     for (i, row) in rows.iter().enumerate().skip(1) {
         let shape = nested_shape(row);
         if shape != row_shape {
@@ -163,6 +187,7 @@ fn rows_to_tensor(spec: &TensorSpec, rows: &[&Value]) -> Result<Tensor, InferErr
         ))
     })?;
     let text = serde_json::to_string(rows).map_err(|e| InferError::internal(e.to_string()))?;
+    check_declared_count(&spec.name, &shape, count, text.len())?;
     let datatype = if spec.datatype == DataType::Bytes {
         DataType::Bytes
     } else {
@@ -222,7 +247,9 @@ fn nest(mut items: Vec<Value>, dims: &[usize]) -> Value {
         [] => items.pop().unwrap_or(Value::Null),
         [_] => Value::Array(items),
         [_, rest @ ..] => {
-            let inner: usize = rest.iter().product::<usize>().max(1);
+            let inner = ferroserve_core::tensor::element_count(rest)
+                .unwrap_or(usize::MAX)
+                .max(1);
             let mut out = Vec::new();
             while !items.is_empty() {
                 let tail = items.split_off(inner.min(items.len()));
@@ -243,6 +270,23 @@ mod tests {
         assert_eq!(nest(items.clone(), &[2, 3]), json!([[0, 1, 2], [3, 4, 5]]));
         assert_eq!(nest(items, &[6]), json!([0, 1, 2, 3, 4, 5]));
         assert_eq!(nest(vec![json!(7)], &[]), json!(7));
+    }
+
+    #[test]
+    fn a_model_without_inputs_is_refused_not_indexed() {
+        let signature = ModelSignature::default();
+        let model = ModelView {
+            name: "empty",
+            signature: &signature,
+            schema: None,
+        };
+        for instance in [json!(1), json!({"x": 1}), json!([1, 2])] {
+            let err = instances_to_inputs(&model, &[instance]).unwrap_err();
+            assert_eq!(
+                err.message,
+                "model 'empty' has no inputs, so it cannot be fed v1 instances"
+            );
+        }
     }
 }
 

@@ -17,5 +17,5 @@ pub mod repository;
 pub mod request_metrics;
 
 pub use error::ServingError;
-pub use manager::{ModelManager, ModelSpec, ServedVersion};
+pub use manager::{ModelManager, ModelSpec, ServedVersion, DEFAULT_MAX_INPUT_BYTES};
 pub use pipeline::{Answer, Call, Decoded, Pipeline};

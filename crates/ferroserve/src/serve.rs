@@ -37,8 +37,9 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let engines = Arc::new(Engines::discover(config.ort_library.as_deref()));
     tracing::info!(onnxruntime = %engines.ort_status(), "engines");
     let specs = model_specs(&config)?;
-    let lifecycle =
-        crate::registry::open_and_recover(&config.registry_settings(), engines.clone()).await?;
+    let lifecycle = crate::registry::open_and_recover(&config.registry_settings(), engines.clone())
+        .await?
+        .with_max_input_bytes(config.max_body_bytes);
     if specs.is_empty() && !config.no_example {
         crate::example::seed_registry(&lifecycle).await?;
     }
@@ -59,8 +60,11 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     if config.enable_fault_injection {
         tracing::warn!("fault injection is enabled: never run this server in production");
     }
-    let manager =
-        Arc::new(ModelManager::new(engines).with_fault_injection(config.enable_fault_injection));
+    let manager = Arc::new(
+        ModelManager::new(engines)
+            .with_fault_injection(config.enable_fault_injection)
+            .with_max_input_bytes(config.max_body_bytes),
+    );
     let registry = lifecycle.registry().clone();
     let mut controller = Controller::new(
         Arc::new(lifecycle),

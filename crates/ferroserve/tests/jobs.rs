@@ -302,6 +302,27 @@ fn an_async_request_is_accepted_at_once_and_answered_through_its_job() {
         400,
         "a bad request is refused at once"
     );
+
+    // A shape declaring 10^16 elements over empty data: refused before
+    // anything is decoded or kept, and the server still answers.
+    let huge = client()
+        .post(format!("{}/v2/models/iris/infer", server.base))
+        .header("prefer", "respond-async")
+        .header("content-type", "application/json")
+        .body(r#"{"inputs":[{"name":"input","shape":[10000000000000000],"datatype":"FP32","data":[]}]}"#)
+        .send()
+        .expect("huge async request");
+    assert_eq!(huge.status().as_u16(), 400);
+    let error: Value = huge.json().expect("error body");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("declares 10000000000000000 elements but the request holds only"),
+        "{error}"
+    );
+    let (status, _) = common::post(&format!("{}/v2/models/iris/infer", server.base), &request);
+    assert_eq!(status, 200, "the server still answers");
 }
 
 /// `rows` data rows cycling through the iris rows, as CSV.

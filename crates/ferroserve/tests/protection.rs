@@ -197,6 +197,48 @@ fn breaker_opens_serves_each_fallback_half_opens_and_closes() {
     assert_eq!(fixed.header("x-ferroserve-fallback"), Some("static"));
     assert_eq!(fixed.body["outputs"][0]["data"], json!([-1, -1]));
     assert_eq!(fixed.body["outputs"][1]["shape"], json!([2, 3]));
+    // The static answer repeats only rows the model would accept: a
+    // zero-element input claiming 10^15 rows, or an output named twice,
+    // is refused as the model would refuse it, and the server lives on.
+    let url = format!("{}/v2/models/by_static/infer", server.base);
+    let huge_rows = json!({"inputs": [{"name": "input", "shape": [1_000_000_000_000_000u64, 0],
+        "datatype": "FP32", "data": []}]});
+    let refused = send(
+        &drill.client,
+        reqwest::Method::POST,
+        &url,
+        Some(&huge_rows),
+        &[],
+    );
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused.body["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("expected shape [-1, 4] but got [1000000000000000, 0]"),
+        "{}",
+        refused.body
+    );
+    let mut twice = iris_request();
+    twice["outputs"] = json!([{"name": "label"}, {"name": "label"}]);
+    let refused = send(
+        &drill.client,
+        reqwest::Method::POST,
+        &url,
+        Some(&twice),
+        &[],
+    );
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert_eq!(
+        refused.body["error"],
+        "output 'label' is requested more than once"
+    );
+    assert_eq!(
+        drill
+            .infer("by_static", &[])
+            .header("x-ferroserve-fallback"),
+        Some("static")
+    );
 
     // No fallback: 503 with Retry-After, and the state is in /metrics.
     drill.break_model("no_fallback", 1);

@@ -195,7 +195,7 @@ impl Protocol for KserveV2 {
         choice: BinaryChoice,
         response: InferResponse,
     ) -> Result<Response, InferError> {
-        let encoded = encode_response(&response, &choice.flags(&response));
+        let encoded = encode_response(&response, &choice.flags(&response))?;
         Ok(body_response(encoded.body, encoded.json_len))
     }
 }

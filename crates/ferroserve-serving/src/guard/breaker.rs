@@ -335,7 +335,7 @@ impl VersionBreaker {
     }
 
     fn record_closed(&self, inner: &mut Inner, outcome: Outcome, now: Instant) {
-        let slice_len = (self.policy.window_s * 1000 / SLICES as u64).max(1);
+        let slice_len = (self.policy.window_s.saturating_mul(1000) / SLICES as u64).max(1);
         let epoch = now.duration_since(inner.origin).as_millis() as u64 / slice_len;
         let slice = &mut inner.slices[(epoch % SLICES as u64) as usize];
         if slice.epoch != epoch {

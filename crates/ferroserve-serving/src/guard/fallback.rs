@@ -88,7 +88,9 @@ impl ReadyFallback {
 
 /// The static outputs repeated for `rows` rows, in the order asked for
 /// (`wanted` empty: every static output); `None` when an asked output has
-/// no static value.
+/// no static value or the repetition would not fit in memory. `rows` is
+/// the row count of a request already checked against the model's
+/// signature and batch queue.
 pub fn repeat_rows(one_row: &[Tensor], rows: usize, wanted: &[&str]) -> Option<Vec<Tensor>> {
     let pick: Vec<&Tensor> = if wanted.is_empty() {
         one_row.iter().collect()
@@ -99,10 +101,7 @@ pub fn repeat_rows(one_row: &[Tensor], rows: usize, wanted: &[&str]) -> Option<V
             .collect::<Option<_>>()?
     };
     pick.into_iter()
-        .map(|tensor| {
-            let parts = vec![tensor; rows.max(1)];
-            Tensor::concat_rows(&parts).ok()
-        })
+        .map(|tensor| tensor.repeat_rows(rows.max(1)).ok())
         .collect()
 }
 
@@ -261,6 +260,10 @@ mod tests {
         assert_eq!(only.len(), 1);
         assert_eq!(only[0].name, "probabilities");
         assert!(repeat_rows(rows, 1, &["nope"]).is_none());
+        assert!(
+            repeat_rows(rows, usize::MAX, &[]).is_none(),
+            "an overflowing repetition is refused, not allocated"
+        );
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub struct Lifecycle {
     registry: Registry,
     artifacts: ArtifactStore,
     engines: Arc<Engines>,
+    /// Most input bytes one request may carry: an artifact whose single
+    /// row needs more is refused.
+    max_input_bytes: usize,
 }
 
 impl Lifecycle {
@@ -63,7 +66,16 @@ impl Lifecycle {
             registry,
             artifacts,
             engines,
+            max_input_bytes: crate::DEFAULT_MAX_INPUT_BYTES,
         }
+    }
+
+    /// Sets the most input bytes one request may carry (the server's body
+    /// limit); uploads and registrations of artifacts whose single row
+    /// needs more are refused.
+    pub fn with_max_input_bytes(mut self, max_input_bytes: usize) -> Self {
+        self.max_input_bytes = max_input_bytes;
+        self
     }
 
     /// The registry.
@@ -108,7 +120,9 @@ impl Lifecycle {
     }
 
     /// Loads a stored artifact with `engine` (default: the best available)
-    /// and reads its signature; the artifact's digest is checked first.
+    /// and reads its signature; the artifact's digest is checked first. A
+    /// signature whose single row needs more than a request body may carry
+    /// is refused.
     pub async fn inspect(
         &self,
         sha256: &str,
@@ -137,6 +151,10 @@ impl Lifecycle {
             engine: choice,
             source,
         })?;
+        loaded
+            .signature()
+            .check_sample_fits(self.max_input_bytes)
+            .map_err(|e| ServingError::invalid(format!("artifact {sha256}: {}", e.message)))?;
         Ok(ArtifactInfo {
             sha256: sha256.to_owned(),
             size,

@@ -19,6 +19,10 @@ use tokio::sync::Mutex;
 use ferroserve_batcher::{Batcher, BatcherLabels};
 use ferroserve_core::telemetry;
 pub use served::{InFlight, ServedVersion};
+
+/// Most input bytes one request may carry unless the server sets its own
+/// body limit: the server's default `max_body_bytes`, 64 MiB.
+pub const DEFAULT_MAX_INPUT_BYTES: usize = 64 * 1024 * 1024;
 pub use spec::ModelSpec;
 
 /// Load state of one model version.
@@ -114,6 +118,9 @@ pub struct ModelManager {
     write_lock: Mutex<()>,
     /// Whether versions may have faults injected (for tests and drills).
     fault_injection: bool,
+    /// Most input bytes one request may carry (the server's body limit):
+    /// a model whose single row needs more is refused before warm-up.
+    max_input_bytes: usize,
     /// Bumped each time the table changes, for whoever waits on a model.
     changes: tokio::sync::watch::Sender<u64>,
 }
@@ -126,8 +133,16 @@ impl ModelManager {
             table: ArcSwap::from_pointee(ModelTable::new()),
             write_lock: Mutex::new(()),
             fault_injection: false,
+            max_input_bytes: DEFAULT_MAX_INPUT_BYTES,
             changes: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// Sets the most input bytes one request may carry (the server's body
+    /// limit); versions whose single row needs more are refused at load.
+    pub fn with_max_input_bytes(mut self, max_input_bytes: usize) -> Self {
+        self.max_input_bytes = max_input_bytes;
+        self
     }
 
     /// Lets faults be injected into the versions this manager loads from
@@ -412,6 +427,17 @@ impl ModelManager {
             None => loaded,
         };
         let signature = loaded.signature().clone();
+        signature
+            .check_sample_fits(self.max_input_bytes)
+            .map_err(|e| {
+                InferError::new(
+                    e.kind,
+                    format!(
+                        "cannot serve model '{}' version {}: {}",
+                        spec.name, spec.version, e.message
+                    ),
+                )
+            })?;
         let protection = crate::guard::VersionProtection::new(
             &spec.protection,
             &spec.name,

@@ -225,6 +225,17 @@ impl ServedVersion {
         self.batcher.max_batch_rows()
     }
 
+    /// Checks `request` as [`ServedVersion::infer`] would before running
+    /// it: known outputs, each named once; the declared inputs; no more
+    /// rows than the batch queue holds. Paths that answer without the
+    /// model (fallbacks) run this first.
+    pub fn check_request(&self, request: &InferRequest) -> Result<(), InferError> {
+        self.signature
+            .validate_output_names(request.outputs.iter().map(|o| o.name.as_str()))?;
+        self.signature.check_inputs(&request.inputs)?;
+        self.batcher.rows_of(&request.inputs).map(|_| ())
+    }
+
     /// Validates `request` against the signature, runs it through the
     /// batcher at `priority`, and returns the requested outputs (all, in
     /// declaration order, when none were named).
@@ -242,23 +253,7 @@ impl ServedVersion {
         let outputs = if request.outputs.is_empty() {
             outputs
         } else {
-            request
-                .outputs
-                .iter()
-                .map(|wanted| {
-                    let index = outputs
-                        .iter()
-                        .position(|t| t.name == wanted.name)
-                        .ok_or_else(|| {
-                            InferError::internal(format!(
-                                "engine returned no output '{}'",
-                                wanted.name
-                            ))
-                        })?;
-                    // A name may be requested twice; only the last use can take it.
-                    Ok(outputs[index].clone())
-                })
-                .collect::<Result<Vec<Tensor>, InferError>>()?
+            pick_outputs(outputs, &request.outputs)?
         };
         Ok(self.answer(request.id, outputs))
     }
@@ -288,21 +283,36 @@ impl ServedVersion {
     }
 }
 
+/// The `wanted` outputs, in that order, moved out of what the engine
+/// returned (names were checked to be known and distinct).
+fn pick_outputs(
+    outputs: Vec<Tensor>,
+    wanted: &[ferroserve_core::RequestedOutput],
+) -> Result<Vec<Tensor>, InferError> {
+    let mut outputs: Vec<Option<Tensor>> = outputs.into_iter().map(Some).collect();
+    wanted
+        .iter()
+        .map(|wanted| {
+            outputs
+                .iter_mut()
+                .find(|t| t.as_ref().is_some_and(|t| t.name == wanted.name))
+                .and_then(Option::take)
+                .ok_or_else(|| {
+                    InferError::internal(format!("engine returned no output '{}'", wanted.name))
+                })
+        })
+        .collect()
+}
+
 /// A one-row input per declared input: zeros, `false`, or empty strings,
-/// with dynamic dimensions set to 1.
+/// with dynamic dimensions set to 1. The manager has refused signatures
+/// whose sample does not fit a request body before this runs.
 fn sample_inputs(signature: &ModelSignature) -> Result<Vec<Tensor>, InferError> {
     signature
         .inputs
         .iter()
         .map(|spec| {
-            let shape: Vec<usize> = spec
-                .shape
-                .iter()
-                .map(|d| match d {
-                    ferroserve_core::Dim::Fixed(n) => *n,
-                    ferroserve_core::Dim::Dynamic => 1,
-                })
-                .collect();
+            let shape = spec.sample_shape();
             let count = ferroserve_core::tensor::element_count(&shape).ok_or_else(|| {
                 InferError::invalid(format!(
                     "input '{}' of shape {shape:?} holds too many values to warm up",

@@ -95,25 +95,31 @@ pub(super) async fn protect(
             Err(open_breaker(served, "background calls get no fallback")
                 .with_retry_after(retry_after))
         }
-        Admission::Refuse { retry_after } => fall_back(
-            manager,
-            storage.as_ref().zip(key.as_ref()),
-            served,
-            request,
-            deadline,
-            retry_after,
-        )
-        .await
-        .map(|(response, used)| {
-            metrics::counter!(telemetry::FALLBACKS, "model" => served.name().to_string(),
+        Admission::Refuse { retry_after } => {
+            // A fallback answers without the model, so the request meets
+            // the model's checks first: a fallback never sizes anything
+            // by a number the model would have refused.
+            served.check_request(&request)?;
+            fall_back(
+                manager,
+                storage.as_ref().zip(key.as_ref()),
+                served,
+                request,
+                deadline,
+                retry_after,
+            )
+            .await
+            .map(|(response, used)| {
+                metrics::counter!(telemetry::FALLBACKS, "model" => served.name().to_string(),
                         "kind" => used.as_label())
-            .increment(1);
-            Reached {
-                response,
-                cache: status,
-                fallback: Some(used),
-            }
-        }),
+                .increment(1);
+                Reached {
+                    response,
+                    cache: status,
+                    fallback: Some(used),
+                }
+            })
+        }
     }
 }
 

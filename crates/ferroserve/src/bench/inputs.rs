@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context};
+use ferroserve_core::tensor::element_count;
 use ferroserve_core::{Cell, DataType, Dim, TensorSpec};
 use rand::Rng;
 
@@ -39,7 +40,7 @@ pub fn resolve_shapes(
     batch_rows: usize,
     given: &BTreeMap<String, Vec<usize>>,
 ) -> anyhow::Result<Vec<Vec<usize>>> {
-    specs
+    let shapes = specs
         .iter()
         .map(|spec| {
             if let Some(dims) = given.get(&spec.name) {
@@ -60,7 +61,19 @@ pub fn resolve_shapes(
                 })
                 .collect()
         })
-        .collect()
+        .collect::<anyhow::Result<Vec<Vec<usize>>>>()?;
+    // Every later product of these dimensions (whole inputs, rows) is
+    // then known not to overflow.
+    for (spec, shape) in specs.iter().zip(&shapes) {
+        let row = shape.get(1..).unwrap_or_default();
+        if element_count(shape).is_none() || element_count(row).is_none() {
+            bail!(
+                "input {:?} of model {model}: shape {shape:?} holds more values than memory can",
+                spec.name
+            );
+        }
+    }
+    Ok(shapes)
 }
 
 fn shape_text(shape: &[Dim]) -> String {
