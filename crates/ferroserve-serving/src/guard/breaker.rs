@@ -138,6 +138,15 @@ impl Outcome {
             },
         }
     }
+
+    /// `Neutral` instead of `Timeout` when `excused`: the deadline that
+    /// passed was not the server's to blame the version for.
+    pub fn excusing_timeout(self, excused: bool) -> Outcome {
+        match self {
+            Outcome::Timeout if excused => Outcome::Neutral,
+            other => other,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -289,11 +298,30 @@ impl VersionBreaker {
     }
 
     fn record_at(&self, admission: Admission, outcome: Outcome, now: Instant) {
-        if !self.policy.enabled || outcome == Outcome::Neutral {
+        if !self.policy.enabled {
             return;
         }
         let probe = matches!(admission, Admission::Run { probe: true });
         let mut inner = self.lock();
+        if outcome == Outcome::Neutral {
+            // A probe that proved nothing (a client's own deadline, bad
+            // input) frees its slot for another, at once.
+            if let State::HalfOpen {
+                since,
+                admitted,
+                succeeded,
+            } = inner.state
+            {
+                if probe {
+                    inner.state = State::HalfOpen {
+                        since,
+                        admitted: admitted.saturating_sub(1),
+                        succeeded,
+                    };
+                }
+            }
+            return;
+        }
         match inner.state {
             State::Closed if !probe => self.record_closed(&mut inner, outcome, now),
             State::HalfOpen {
@@ -522,6 +550,26 @@ mod tests {
         breaker.record_at(second, Outcome::Success, t2);
         assert_eq!(breaker.state(), BreakerState::Closed);
         assert_eq!(breaker.admit_at(t2), RUN);
+    }
+
+    #[test]
+    fn a_neutral_probe_frees_its_slot_at_once() {
+        let breaker = VersionBreaker::new(policy(), "m", "1");
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            breaker.record_at(RUN, Outcome::Timeout, t0);
+        }
+        let t1 = t0 + Duration::from_millis(1000);
+        let first = breaker.admit_at(t1);
+        let second = breaker.admit_at(t1);
+        assert!(matches!(breaker.admit_at(t1), Admission::Refuse { .. }));
+        // The client's own short deadline passed: no verdict on the model.
+        breaker.record_at(first, Outcome::Timeout.excusing_timeout(true), t1);
+        let third = breaker.admit_at(t1);
+        assert_eq!(third, Admission::Run { probe: true });
+        breaker.record_at(second, Outcome::Success, t1);
+        breaker.record_at(third, Outcome::Success, t1);
+        assert_eq!(breaker.state(), BreakerState::Closed);
     }
 
     #[test]
