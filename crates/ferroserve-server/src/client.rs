@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::ConnectInfo;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 
@@ -72,6 +72,14 @@ impl ClientId {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0);
         ClientId::from_request(&parts.headers, peer)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientId::of(parts))
     }
 }
 
