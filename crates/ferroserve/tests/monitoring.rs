@@ -245,7 +245,7 @@ fn drift_alerts_reach_the_webhook_and_feedback_gives_online_accuracy() {
     let profile = client.get("/api/v1/models/iris/versions/1/profile");
     assert_eq!(profile["rows"], 150, "the bundled iris carries its profile");
     let config = json!({"monitoring": {
-        "window_rows": WINDOW, "window_seconds": 3600, "max_observed_rows_per_s": 1_000_000,
+        "window_rows": WINDOW, "window_seconds": 3600, "max_observed_rows_per_s": 10_000,
         "alerts": [
             {"rule": "feature_psi", "above": 0.25, "windows": 3},
             {"rule": "accuracy_below", "floor": 0.99, "min_count": 100}
