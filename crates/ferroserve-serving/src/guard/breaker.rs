@@ -15,6 +15,12 @@ use ferroserve_core::telemetry;
 /// Slices the rolling window is cut into.
 const SLICES: usize = 10;
 
+/// Longest `window_s` and `open_ms` of a breaker: one hour.
+pub const MAX_BREAKER_SECONDS: u64 = 3600;
+
+/// Most `min_requests`, `consecutive_timeouts` and `half_open_probes`.
+pub const MAX_BREAKER_COUNT: u32 = 100_000;
+
 /// Breaker settings of a model (`"breaker"` in its serving config).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -59,17 +65,30 @@ impl BreakerPolicy {
                 ferroserve_core::json::float_text(self.failure_rate)
             ));
         }
-        if self.min_requests == 0 {
-            return invalid("min_requests must be at least 1".into());
+        let max_ms = MAX_BREAKER_SECONDS * 1000;
+        for (field, value, max) in [
+            (
+                "min_requests",
+                u64::from(self.min_requests),
+                u64::from(MAX_BREAKER_COUNT),
+            ),
+            ("window_s", self.window_s, MAX_BREAKER_SECONDS),
+            ("open_ms", self.open_ms, max_ms),
+            (
+                "half_open_probes",
+                u64::from(self.half_open_probes),
+                u64::from(MAX_BREAKER_COUNT),
+            ),
+        ] {
+            if !(1..=max).contains(&value) {
+                return invalid(format!("{field} must be between 1 and {max}, got {value}"));
+            }
         }
-        if self.window_s == 0 {
-            return invalid("window_s must be at least 1".into());
-        }
-        if self.open_ms == 0 {
-            return invalid("open_ms must be at least 1".into());
-        }
-        if self.half_open_probes == 0 {
-            return invalid("half_open_probes must be at least 1".into());
+        if self.consecutive_timeouts > MAX_BREAKER_COUNT {
+            return invalid(format!(
+                "consecutive_timeouts must be at most {MAX_BREAKER_COUNT}, got {}",
+                self.consecutive_timeouts
+            ));
         }
         Ok(())
     }
@@ -608,6 +627,30 @@ mod tests {
         };
         let message = bad.validate().unwrap_err().message;
         assert!(message.contains("breaker.failure_rate"), "{message}");
+        let message = |policy: BreakerPolicy| policy.validate().unwrap_err().message;
+        let base = BreakerPolicy::default;
+        assert_eq!(
+            message(BreakerPolicy {
+                min_requests: 0,
+                ..base()
+            }),
+            "breaker.min_requests must be between 1 and 100000, got 0"
+        );
+        assert!(message(BreakerPolicy {
+            open_ms: 3_600_001,
+            ..base()
+        })
+        .contains("breaker.open_ms must be between 1 and 3600000"));
+        assert!(message(BreakerPolicy {
+            window_s: 3601,
+            ..base()
+        })
+        .contains("breaker.window_s must be between 1 and 3600"));
+        assert!(message(BreakerPolicy {
+            consecutive_timeouts: 100_001,
+            ..base()
+        })
+        .contains("breaker.consecutive_timeouts must be at most 100000"));
         BreakerPolicy::default()
             .validate()
             .expect("defaults are valid");
