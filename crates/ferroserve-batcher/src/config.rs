@@ -8,6 +8,15 @@ use ferroserve_core::InferError;
 /// requests back; they are a configuration mistake, not a tuning choice.
 pub const MAX_QUEUE_DELAY_US_LIMIT: u64 = 60_000_000;
 
+/// Most engine instances (each a whole engine session with its own worker
+/// thread) one version may run: every instance is created before serving
+/// starts, so an unbounded count exhausts memory.
+pub const MAX_INSTANCE_COUNT: usize = 64;
+
+/// Largest accepted `max_queue_size`, in rows (and so `max_batch_size`,
+/// which may not exceed it).
+pub const MAX_QUEUE_SIZE_LIMIT: usize = 65_536;
+
 /// How requests to one model version are queued and grouped into batches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -81,6 +90,18 @@ impl BatcherConfig {
         }
         if self.instance_count == 0 {
             return invalid("instance_count must be at least 1".into());
+        }
+        if self.instance_count > MAX_INSTANCE_COUNT {
+            return invalid(format!(
+                "instance_count ({}) is more than the limit of {MAX_INSTANCE_COUNT}",
+                self.instance_count
+            ));
+        }
+        if self.max_queue_size > MAX_QUEUE_SIZE_LIMIT {
+            return invalid(format!(
+                "max_queue_size ({}) is more than the limit of {MAX_QUEUE_SIZE_LIMIT}",
+                self.max_queue_size
+            ));
         }
         if self.max_queue_size < self.max_batch_size {
             return invalid(format!(
@@ -167,6 +188,41 @@ mod tests {
             message.contains("instance_count must be at least 1"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn values_past_the_limits_are_rejected_with_the_field_and_the_limit() {
+        let base = BatcherConfig::default;
+        let message = rejected(BatcherConfig {
+            instance_count: MAX_INSTANCE_COUNT + 1,
+            ..base()
+        });
+        assert_eq!(
+            message,
+            "batcher: instance_count (65) is more than the limit of 64"
+        );
+        let message = rejected(BatcherConfig {
+            max_queue_size: MAX_QUEUE_SIZE_LIMIT + 1,
+            ..base()
+        });
+        assert!(
+            message.contains("max_queue_size (65537) is more than the limit of 65536"),
+            "{message}"
+        );
+        let message = rejected(BatcherConfig {
+            max_batch_size: MAX_QUEUE_SIZE_LIMIT + 1,
+            max_queue_size: MAX_QUEUE_SIZE_LIMIT,
+            ..base()
+        });
+        assert!(message.contains("smaller than max_batch_size"), "{message}");
+        BatcherConfig {
+            instance_count: MAX_INSTANCE_COUNT,
+            max_queue_size: MAX_QUEUE_SIZE_LIMIT,
+            max_batch_size: MAX_QUEUE_SIZE_LIMIT,
+            ..base()
+        }
+        .validate()
+        .expect("at the limits");
     }
 
     #[test]

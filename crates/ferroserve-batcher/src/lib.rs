@@ -36,7 +36,9 @@ use ferroserve_backend::LoadedModel;
 use ferroserve_core::{InferError, Tensor};
 use tokio::sync::oneshot;
 
-pub use config::{BatcherConfig, MAX_QUEUE_DELAY_US_LIMIT};
+pub use config::{
+    BatcherConfig, MAX_INSTANCE_COUNT, MAX_QUEUE_DELAY_US_LIMIT, MAX_QUEUE_SIZE_LIMIT,
+};
 
 use self::metrics::BatcherMetrics;
 use self::shared::{BatchCommand, BatchRequest, Shared};

@@ -14,7 +14,9 @@ pub enum Value<'a> {
     Text(&'a [u8]),
 }
 
-/// Element `index` of `data` as a feature value.
+/// Element `index` of `data` as a feature value; `Null` past the end (a
+/// tensor whose shape and data disagree is missing the value, and reading
+/// it must never panic).
 pub fn value_at(data: &TensorData, index: usize) -> Value<'_> {
     let number = |v: f64| {
         if v.is_nan() {
@@ -23,20 +25,21 @@ pub fn value_at(data: &TensorData, index: usize) -> Value<'_> {
             Value::Number(v)
         }
     };
-    match data {
-        TensorData::Bool(v) => Value::Number(f64::from(u8::from(v[index]))),
-        TensorData::Uint8(v) => Value::Number(v[index].into()),
-        TensorData::Uint16(v) => Value::Number(v[index].into()),
-        TensorData::Uint32(v) => Value::Number(v[index].into()),
-        TensorData::Uint64(v) => Value::Number(v[index] as f64),
-        TensorData::Int8(v) => Value::Number(v[index].into()),
-        TensorData::Int16(v) => Value::Number(v[index].into()),
-        TensorData::Int32(v) => Value::Number(v[index].into()),
-        TensorData::Int64(v) => Value::Number(v[index] as f64),
-        TensorData::Fp32(v) => number(widen(v[index])),
-        TensorData::Fp64(v) => number(v[index]),
-        TensorData::Bytes(v) => Value::Text(&v[index]),
-    }
+    let value = match data {
+        TensorData::Bool(v) => v.get(index).map(|b| Value::Number(f64::from(u8::from(*b)))),
+        TensorData::Uint8(v) => v.get(index).map(|x| Value::Number((*x).into())),
+        TensorData::Uint16(v) => v.get(index).map(|x| Value::Number((*x).into())),
+        TensorData::Uint32(v) => v.get(index).map(|x| Value::Number((*x).into())),
+        TensorData::Uint64(v) => v.get(index).map(|x| Value::Number(*x as f64)),
+        TensorData::Int8(v) => v.get(index).map(|x| Value::Number((*x).into())),
+        TensorData::Int16(v) => v.get(index).map(|x| Value::Number((*x).into())),
+        TensorData::Int32(v) => v.get(index).map(|x| Value::Number((*x).into())),
+        TensorData::Int64(v) => v.get(index).map(|x| Value::Number(*x as f64)),
+        TensorData::Fp32(v) => v.get(index).map(|x| number(widen(*x))),
+        TensorData::Fp64(v) => v.get(index).map(|x| number(*x)),
+        TensorData::Bytes(v) => v.get(index).map(|x| Value::Text(x)),
+    };
+    value.unwrap_or(Value::Null)
 }
 
 /// An FP32 value as the decimal it was most likely written as (its
@@ -48,4 +51,17 @@ fn widen(value: f32) -> f64 {
         return value.into();
     }
     value.to_string().parse().unwrap_or(value.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_past_the_end_is_missing_not_a_panic() {
+        assert_eq!(value_at(&TensorData::Int64(vec![7]), 0), Value::Number(7.0));
+        assert_eq!(value_at(&TensorData::Int64(vec![7]), 1), Value::Null);
+        assert_eq!(value_at(&TensorData::Fp32(Vec::new()), 0), Value::Null);
+        assert_eq!(value_at(&TensorData::Bytes(Vec::new()), 3), Value::Null);
+    }
 }

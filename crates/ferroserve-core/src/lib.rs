@@ -22,7 +22,7 @@ pub use cells::{Cell, ColumnSpec, FeatureKind};
 pub use datatype::DataType;
 pub use engine::{EngineChoice, UnknownEngine};
 pub use error::{ErrorKind, InferError};
-pub use request::{InferRequest, InferResponse, RequestedOutput};
+pub use request::{InferRequest, InferResponse, RequestedOutput, MAX_REQUEST_KEY_BYTES};
 pub use schema::{FeatureSchema, FeatureSpec};
 pub use signature::{Dim, ModelSignature, TensorSpec};
 pub use tensor::{Tensor, TensorData};

@@ -17,6 +17,11 @@ pub struct RequestedOutput {
     pub binary_data: bool,
 }
 
+/// Longest key a client may name a request by (the body's `id`, the
+/// `x-request-id` header, an idempotency key), in bytes: such keys are
+/// remembered (for feedback, for replays), so their size must be bounded.
+pub const MAX_REQUEST_KEY_BYTES: usize = 256;
+
 /// One inference request, after decoding.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct InferRequest {

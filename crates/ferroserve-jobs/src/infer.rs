@@ -6,6 +6,7 @@
 //! interrupted by a crash runs again on the next start.
 
 use std::fs;
+use std::sync::Arc;
 
 use ferroserve_core::InferRequest;
 use ferroserve_kserve::{decode_request, encode_response, timeout_parameter, BinaryChoice};
@@ -103,7 +104,9 @@ pub(crate) async fn run_infer_job(
         .get("json_len")
         .and_then(serde_json::Value::as_u64)
         .map(|n| n as usize);
-    let call = Call::background(INFER_PROTOCOL, &job.model, job.version.clone());
+    let mut call = Call::background(INFER_PROTOCOL, &job.model, job.version.clone());
+    // The submitting client's prediction: only it may give the feedback.
+    call.client = Arc::from(job.actor.as_str());
     let answer = answer(ctx, call, &body, json_len).await;
     if lease.needs_renewal(ctx.owner().lease) {
         let _ = lease.renew(ctx.registry(), &job.id, ctx.owner()).await;

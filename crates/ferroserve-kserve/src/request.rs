@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 
 use ferroserve_core::{
     tensor::element_count, DataType, InferError, InferRequest, RequestedOutput, Tensor, TensorData,
+    MAX_REQUEST_KEY_BYTES,
 };
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -248,6 +249,16 @@ pub fn decode_request(body: &[u8], json_len: Option<usize>) -> Result<InferReque
         })
         .and_then(|parsed| deserializer.end().map(|()| parsed))
         .map_err(|e| InferError::invalid(format!("invalid infer request JSON: {e}")))?;
+    if let Some(id) = parsed
+        .id
+        .as_ref()
+        .filter(|id| id.len() > MAX_REQUEST_KEY_BYTES)
+    {
+        return Err(InferError::invalid(format!(
+            "request id is {} bytes; at most {MAX_REQUEST_KEY_BYTES}",
+            id.len()
+        )));
+    }
     if parsed.inputs.is_empty() {
         return Err(InferError::invalid("request has no inputs"));
     }
@@ -360,22 +371,69 @@ fn flag(
     }
 }
 
-/// The request's `timeout` parameter in microseconds (Triton's convention), if any.
+/// The shortest `timeout` parameter a client may set, in microseconds
+/// (1 ms): a shorter deadline could only ever fail.
+pub const MIN_TIMEOUT_US: u64 = 1_000;
+
+/// The request's `timeout` parameter in microseconds (Triton's convention),
+/// if any; at least [`MIN_TIMEOUT_US`].
 pub fn timeout_parameter(request: &InferRequest) -> Result<Option<u64>, InferError> {
-    match request.parameters.get("timeout") {
-        None => Ok(None),
-        Some(v) => v.as_u64().map(Some).ok_or_else(|| {
-            InferError::invalid(format!(
-                "parameter timeout must be a whole number of microseconds, got {v}"
-            ))
-        }),
+    let Some(v) = request.parameters.get("timeout") else {
+        return Ok(None);
+    };
+    let us = v.as_u64().ok_or_else(|| {
+        InferError::invalid(format!(
+            "parameter timeout must be a whole number of microseconds, got {v}"
+        ))
+    })?;
+    if us < MIN_TIMEOUT_US {
+        return Err(InferError::invalid(format!(
+            "parameter timeout must be at least {MIN_TIMEOUT_US} microseconds (1 ms), got {us}"
+        )));
     }
+    Ok(Some(us))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use ferroserve_core::TensorData;
+
+    #[test]
+    fn a_request_id_over_the_key_limit_is_refused() {
+        let body = |id: &str| {
+            format!(
+                r#"{{"id":"{id}","inputs":[{{"name":"x","shape":[1],"datatype":"FP32","data":[1]}}]}}"#
+            )
+        };
+        let longest = "i".repeat(MAX_REQUEST_KEY_BYTES);
+        assert!(decode_request(body(&longest).as_bytes(), None).is_ok());
+        let e = decode_request(body(&format!("{longest}i")).as_bytes(), None).expect_err("long id");
+        assert!(
+            e.message.contains("request id is 257 bytes; at most 256"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn timeout_parameter_below_one_millisecond_is_refused() {
+        let with_timeout = |t: u64| {
+            let body = format!(
+                r#"{{"inputs":[{{"name":"x","shape":[1],"datatype":"FP32","data":[1]}}],"parameters":{{"timeout":{t}}}}}"#
+            );
+            timeout_parameter(&decode_request(body.as_bytes(), None).expect("valid"))
+        };
+        for t in [0, 999] {
+            let e = with_timeout(t).expect_err("below the floor");
+            assert!(
+                e.message.contains("at least 1000 microseconds"),
+                "{}",
+                e.message
+            );
+        }
+        assert_eq!(with_timeout(1000).expect("floor"), Some(1000));
+    }
 
     #[test]
     fn decodes_json_request() {

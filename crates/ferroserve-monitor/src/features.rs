@@ -171,9 +171,11 @@ impl PredictionSource {
     /// `None` when the output is absent (the request asked for others).
     pub(crate) fn read(&self, outputs: &[Tensor]) -> Option<Vec<Outcome>> {
         let tensor = outputs.iter().find(|t| t.name == self.output)?;
-        let width = tensor.row_len().max(1);
-        let outcomes = (0..tensor.rows())
-            .map(|row| match value_at(&tensor.data, row * width) {
+        if tensor.row_len() == 0 {
+            return None;
+        }
+        let outcomes = first_of_each_row(tensor)
+            .map(|value| match value {
                 Value::Null => Outcome::Number(f64::NAN),
                 Value::Number(v) => match self.task {
                     Task::Regression => Outcome::Number(v),
@@ -184,6 +186,14 @@ impl PredictionSource {
             .collect();
         Some(outcomes)
     }
+}
+
+/// The first value of each row of `tensor` (a prediction output's value);
+/// nothing when its rows are empty (shape `[n, 0]`).
+pub(crate) fn first_of_each_row(tensor: &Tensor) -> impl Iterator<Item = Value<'_>> {
+    let width = tensor.row_len();
+    let rows = if width == 0 { 0 } else { tensor.rows() };
+    (0..rows).map(move |row| value_at(&tensor.data, row * width))
 }
 
 #[cfg(test)]
@@ -279,5 +289,14 @@ mod tests {
             Value::Number(1.3)
         );
         assert_eq!(number_label(2.5), "2.5");
+    }
+
+    #[test]
+    fn an_output_with_empty_rows_has_no_prediction_and_no_panic() {
+        let source = PredictionSource::find(&signature(vec![]), None).expect("label output");
+        let empty_rows =
+            Tensor::new("label", vec![3, 0], TensorData::Int64(Vec::new())).expect("t");
+        assert_eq!(first_of_each_row(&empty_rows).count(), 0);
+        assert_eq!(source.read(&[empty_rows]), None);
     }
 }

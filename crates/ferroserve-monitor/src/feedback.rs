@@ -20,7 +20,9 @@ pub(crate) struct Pending {
     /// One outcome per row of the request.
     pub(crate) outcomes: Vec<Outcome>,
     /// Every key it is stored under.
-    pub(crate) keys: Vec<String>,
+    pub(crate) keys: Vec<Arc<str>>,
+    /// The client that made it; only it may label it.
+    pub(crate) client: Option<Arc<str>>,
 }
 
 /// The true value of one row, or of each row of a batched request.
@@ -108,8 +110,15 @@ impl Feedback {
     }
 
     /// Pairs every entry with its pending prediction (found by `lookup`),
-    /// grouped by version.
-    pub(crate) fn match_pending(self, model: &str, lookup: impl Fn(&str) -> Lookup) -> Matched {
+    /// grouped by version. A prediction `client` did not make is reported
+    /// as unknown, like one never made: a client can neither label nor
+    /// learn of others' predictions.
+    pub(crate) fn match_pending(
+        self,
+        model: &str,
+        client: &str,
+        lookup: impl Fn(&str) -> Lookup,
+    ) -> Matched {
         let mut outcome = FeedbackOutcome {
             received: self.entries.len(),
             ..FeedbackOutcome::default()
@@ -122,12 +131,12 @@ impl Feedback {
                 None => idempotency_key(model, entry.idempotency_key.as_deref().unwrap_or("")),
             };
             let pending = match lookup(&key) {
-                Lookup::Pending(pending) => pending,
-                Lookup::Labeled => {
+                Lookup::Pending(pending) if pending.client.as_deref() == Some(client) => pending,
+                Lookup::Labeled(owner) if owner.as_deref() == Some(client) => {
                     outcome.already_labeled.push(id);
                     continue;
                 }
-                Lookup::Unknown => {
+                Lookup::Pending(_) | Lookup::Labeled(_) | Lookup::Unknown => {
                     outcome.unknown.push(id);
                     continue;
                 }
@@ -178,8 +187,8 @@ impl Feedback {
 pub(crate) enum Lookup {
     /// A prediction waiting for its feedback.
     Pending(Arc<Pending>),
-    /// A prediction that already received its feedback.
-    Labeled,
+    /// A prediction that already received its feedback, and who made it.
+    Labeled(Option<Arc<str>>),
     /// Nothing: never seen, expired or forgotten.
     Unknown,
 }
@@ -189,7 +198,7 @@ pub(crate) struct Batch {
     pub(crate) watch: Arc<Watch>,
     pub(crate) pairs: Vec<(Outcome, Outcome)>,
     /// Store keys of the labeled predictions, removed once applied.
-    pub(crate) keys: Vec<String>,
+    pub(crate) keys: Vec<Arc<str>>,
     /// The ids the entries gave.
     pub(crate) ids: Vec<String>,
 }

@@ -3,9 +3,9 @@
 //! never wakes anyone), the thread that drains it every few milliseconds,
 //! closes windows on time and applies feedback, and where alerts go.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
@@ -13,7 +13,8 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 use super::alerts::{Alert, Fired};
-use super::feedback::{Feedback, FeedbackOutcome, Lookup, Pending};
+use super::feedback::{Feedback, FeedbackOutcome, Pending};
+use super::pending::PendingStore;
 use super::watch::{now_ms, Observation, VersionDrift, Watch, WatchSpec};
 use super::webhook::WebhookSender;
 use ferroserve_core::telemetry;
@@ -45,6 +46,9 @@ pub struct MonitorOptions {
     pub queue_capacity: usize,
     /// Predictions kept for feedback at most.
     pub max_pending: usize,
+    /// Bytes the predictions kept for feedback may take at most (keys
+    /// and outcomes); the oldest leave first.
+    pub max_pending_bytes: usize,
     /// How long a prediction waits for its feedback.
     pub feedback_ttl: Duration,
     /// How often the monitor drains its queue and checks window ages.
@@ -56,6 +60,7 @@ impl Default for MonitorOptions {
         MonitorOptions {
             queue_capacity: 65_536,
             max_pending: 100_000,
+            max_pending_bytes: 64 * 1024 * 1024,
             feedback_ttl: Duration::from_secs(24 * 3600),
             tick: Duration::from_millis(10),
         }
@@ -65,6 +70,8 @@ impl Default for MonitorOptions {
 /// A feedback call on its way to the monitor thread.
 struct FeedbackCall {
     model: String,
+    /// Who gives the feedback: only its own predictions are found.
+    client: Arc<str>,
     feedback: Feedback,
     reply: oneshot::Sender<FeedbackOutcome>,
 }
@@ -112,7 +119,11 @@ impl Monitor {
             shared: shared.clone(),
             observed,
             feedback_calls,
-            pending: PendingStore::new(options.max_pending, options.feedback_ttl),
+            pending: PendingStore::new(
+                options.max_pending,
+                options.max_pending_bytes,
+                options.feedback_ttl,
+            ),
             tick: options.tick,
         };
         let started = std::thread::Builder::new()
@@ -180,17 +191,20 @@ impl Monitor {
         })
     }
 
-    /// Applies ground truth to the predictions it names. The monitor
-    /// drains the observation queue first, so feedback finds every
-    /// prediction answered before it was sent.
+    /// Applies ground truth to the predictions it names that `client`
+    /// made (others' are reported as unknown). The monitor drains the
+    /// observation queue first, so feedback finds every prediction
+    /// answered before it was sent.
     pub async fn feedback(
         &self,
         model: &str,
+        client: Arc<str>,
         feedback: Feedback,
     ) -> Result<FeedbackOutcome, String> {
         let (reply, answer) = oneshot::channel();
         let call = FeedbackCall {
             model: model.to_owned(),
+            client,
             feedback,
             reply,
         };
@@ -200,102 +214,9 @@ impl Monitor {
             }
             TrySendError::Disconnected(_) => "the monitor has stopped".to_owned(),
         })?;
-        answer
-            .await
-            .map_err(|_| "the monitor has stopped".to_owned())
-    }
-}
-
-/// Predictions waiting for feedback, owned by the monitor thread: found by
-/// key, forgotten oldest first past `max` entries or once older than `ttl`.
-/// A labeled prediction stays as a marker (its outcomes dropped) until then,
-/// so that a second label for it is reported as such.
-struct PendingStore {
-    entries: HashMap<String, Stored>,
-    /// Keys in insertion order with their insertion number; a record whose
-    /// number no longer matches its entry's was removed or replaced since.
-    order: VecDeque<(String, u64)>,
-    inserted: u64,
-    max: usize,
-    ttl: Duration,
-}
-
-struct Stored {
-    /// `None` once labeled.
-    pending: Option<Arc<Pending>>,
-    at: Instant,
-    number: u64,
-}
-
-impl PendingStore {
-    fn new(max: usize, ttl: Duration) -> Self {
-        PendingStore {
-            entries: HashMap::new(),
-            order: VecDeque::new(),
-            inserted: 0,
-            max: max.max(1),
-            ttl,
-        }
-    }
-
-    fn insert(&mut self, key: String, pending: Arc<Pending>) {
-        let at = Instant::now();
-        self.inserted += 1;
-        let number = self.inserted;
-        self.entries.insert(
-            key.clone(),
-            Stored {
-                pending: Some(pending),
-                at,
-                number,
-            },
-        );
-        self.order.push_back((key, number));
-        while self.entries.len() > self.max {
-            self.evict_oldest();
-        }
-        // Expired entries leave from the front, a few per insert.
-        for _ in 0..4 {
-            let expired = self
-                .order
-                .front()
-                .and_then(|(key, _)| self.entries.get(key))
-                .is_some_and(|stored| at.duration_since(stored.at) > self.ttl);
-            if !expired {
-                break;
-            }
-            self.evict_oldest();
-        }
-        // Records of removed or replaced entries must not pile up.
-        while self.order.len() > 2 * self.max {
-            self.evict_oldest();
-        }
-    }
-
-    fn evict_oldest(&mut self) {
-        if let Some((key, number)) = self.order.pop_front() {
-            if self.entries.get(&key).is_some_and(|s| s.number == number) {
-                self.entries.remove(&key);
-            }
-        }
-    }
-
-    fn get(&self, key: &str) -> Lookup {
-        match self.entries.get(key) {
-            Some(stored) if stored.at.elapsed() <= self.ttl => match &stored.pending {
-                Some(pending) => Lookup::Pending(pending.clone()),
-                None => Lookup::Labeled,
-            },
-            _ => Lookup::Unknown,
-        }
-    }
-
-    /// Keeps only the marker of a labeled prediction; it leaves like any
-    /// other entry, by age or count.
-    fn mark_labeled(&mut self, key: &str) {
-        if let Some(stored) = self.entries.get_mut(key) {
-            stored.pending = None;
-        }
+        answer.await.map_err(|_| {
+            "the monitor could not apply this feedback (see the server log)".to_owned()
+        })
     }
 }
 
@@ -308,15 +229,30 @@ struct Worker {
 }
 
 impl Worker {
+    /// Drains, closes windows and applies feedback until the monitor is
+    /// dropped. Each piece of work runs [`isolated`]: a panic (a bug, or a
+    /// model whose outputs break an assumption) loses that one piece, not
+    /// the monitoring of every model.
     fn run(mut self) {
         loop {
             self.drain();
-            self.close_due_windows();
+            isolated("closing due windows", || self.close_due_windows());
             match self.feedback_calls.recv_timeout(self.tick) {
                 Ok(call) => {
                     self.drain();
-                    let outcome = self.apply_feedback(&call.model, call.feedback);
-                    let _ = call.reply.send(outcome);
+                    let FeedbackCall {
+                        model,
+                        client,
+                        feedback,
+                        reply,
+                    } = call;
+                    // On a panic the reply is dropped: the caller hears
+                    // that the feedback was not applied.
+                    if let Some(outcome) = isolated("applying feedback", || {
+                        self.apply_feedback(&model, &client, feedback)
+                    }) {
+                        let _ = reply.send(outcome);
+                    }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
@@ -327,7 +263,7 @@ impl Worker {
     /// Takes in everything queued now.
     fn drain(&mut self) {
         while let Ok(observation) = self.observed.try_recv() {
-            self.take_in(observation);
+            isolated("taking in an observation", || self.take_in(observation));
         }
     }
 
@@ -355,14 +291,15 @@ impl Worker {
             watch,
             outcomes,
             keys: keys.clone(),
+            client: observation.keys.client.clone(),
         });
         for key in keys {
             self.pending.insert(key, pending.clone());
         }
     }
 
-    fn apply_feedback(&mut self, model: &str, feedback: Feedback) -> FeedbackOutcome {
-        let matched = feedback.match_pending(model, |key| self.pending.get(key));
+    fn apply_feedback(&mut self, model: &str, client: &str, feedback: Feedback) -> FeedbackOutcome {
+        let matched = feedback.match_pending(model, client, |key| self.pending.get(key));
         let mut outcome = matched.outcome;
         for batch in matched.batches {
             let watch = batch.watch.clone();
@@ -381,6 +318,24 @@ impl Worker {
             }
         }
         outcome
+    }
+}
+
+/// Runs `work`, containing a panic: logged (as `what` failed) and `None`.
+/// The monitor's state stays usable: its locks tolerate poisoning, and
+/// each piece of work only adds to windows that are checked on close.
+fn isolated<T>(what: &str, work: impl FnOnce() -> T) -> Option<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+        Ok(value) => Some(value),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(%message, "the monitor failed {what}; it goes on with the next piece of work");
+            None
+        }
     }
 }
 
@@ -431,7 +386,6 @@ async fn deliver(
 mod tests {
     use super::*;
     use crate::profile::{Cell, ColumnSpec, ProfileBuilder};
-    use crate::quality::Outcome;
     use crate::watch::RequestKeys;
     use crate::{MonitorPolicy, WatchSpec};
     use ferroserve_core::{DataType, Dim, ModelSignature, Tensor, TensorData, TensorSpec};
@@ -481,7 +435,10 @@ mod tests {
         // Feedback drains the queue first: every observation is accounted for.
         let feedback =
             Feedback::from_json(&json!([{"request_id": "x", "label": 1}])).expect("valid");
-        monitor.feedback("m", feedback).await.expect("answered");
+        monitor
+            .feedback("m", Arc::from("ip:1"), feedback)
+            .await
+            .expect("answered");
         let report = watch.report();
         assert_eq!(report.observed_requests + report.dropped_requests, 1000);
         assert_eq!(report.open_window.rows as u64, report.observed_requests);
@@ -512,46 +469,38 @@ mod tests {
         panic!("the window never closed on time");
     }
 
+    #[tokio::test(flavor = "current_thread")]
+    async fn keys_longer_than_the_limit_are_not_remembered() {
+        let monitor = Monitor::start(MonitorOptions::default(), None);
+        monitor.sync_model("m", vec![("1".into(), spec(100))]);
+        let watch = monitor.watch("m", "1").expect("watched");
+        let long = "x".repeat(crate::MAX_KEY_BYTES + 1);
+        let keys = RequestKeys {
+            request_ids: vec![long.clone(), "short".into()],
+            idempotency_key: Some(long.clone()),
+            client: Some(Arc::from("ip:1")),
+        };
+        let output = Tensor::new("y", vec![1], TensorData::Int64(vec![1])).expect("y");
+        watch.observe(row(1.0), &[output], keys);
+        let feedback = Feedback::from_json(&json!([
+            {"request_id": long, "label": 1},
+            {"idempotency_key": long, "label": 1},
+            {"request_id": "short", "label": 1},
+        ]))
+        .expect("valid");
+        let outcome = monitor
+            .feedback("m", Arc::from("ip:1"), feedback)
+            .await
+            .expect("answered");
+        assert_eq!(outcome.accepted, 1);
+        assert_eq!(outcome.unknown.len(), 2);
+    }
+
     #[test]
-    fn pending_predictions_are_bounded_oldest_first() {
-        let (sender, _queue) = crossbeam_channel::bounded(1);
-        let watch = Arc::new(Watch::new("m", "1", spec(10), sender));
-        let pending = |value: f64| {
-            Arc::new(Pending {
-                watch: watch.clone(),
-                outcomes: vec![Outcome::Number(value)],
-                keys: Vec::new(),
-            })
-        };
-        let value = |store: &PendingStore, key: &str| match store.get(key) {
-            Lookup::Pending(p) => Some(p.outcomes.clone()),
-            _ => None,
-        };
-        let mut store = PendingStore::new(2, Duration::from_secs(60));
-        store.insert("a".into(), pending(1.0));
-        store.insert("b".into(), pending(2.0));
-        store.insert("a".into(), pending(3.0));
-        store.insert("c".into(), pending(4.0));
-        assert_eq!(value(&store, "b"), None, "the oldest live entry left");
-        assert_eq!(
-            value(&store, "a"),
-            Some(vec![Outcome::Number(3.0)]),
-            "replaced, kept"
-        );
-        assert_eq!(value(&store, "c"), Some(vec![Outcome::Number(4.0)]));
-        store.mark_labeled("c");
-        assert_eq!(value(&store, "c"), None);
-        assert!(matches!(store.get("c"), Lookup::Labeled));
-        assert!(matches!(store.get("b"), Lookup::Unknown));
-        for i in 0..100 {
-            store.insert("x".into(), pending(f64::from(i)));
-        }
-        assert!(store.order.len() <= 4, "stale records are dropped");
-        assert_eq!(value(&store, "x"), Some(vec![Outcome::Number(99.0)]));
-        let mut expired = PendingStore::new(10, Duration::ZERO);
-        expired.insert("old".into(), pending(1.0));
-        std::thread::sleep(Duration::from_millis(2));
-        assert_eq!(value(&expired, "old"), None, "past its time to live");
+    fn a_panic_in_one_piece_of_work_is_contained() {
+        assert_eq!(isolated("adding", || 1 + 1), Some(2));
+        assert_eq!(isolated("failing", || -> u8 { panic!("a bug") }), None);
+        assert_eq!(isolated("adding again", || 2 + 2), Some(4), "work goes on");
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -583,6 +532,7 @@ mod tests {
             let keys = RequestKeys {
                 request_ids: vec![format!("r{i}")],
                 idempotency_key: None,
+                client: Some(Arc::from("ip:1")),
             };
             let output = Tensor::new("y", vec![1], TensorData::Int64(vec![i % 2])).expect("y");
             watch.observe(row(i as f64), &[output], keys);
@@ -594,17 +544,39 @@ mod tests {
             {"request_id": "zz", "label": 1},
         ]}))
         .expect("valid");
-        let outcome = monitor.feedback("m", feedback).await.expect("applied");
+        // Another client neither labels nor learns of these predictions.
+        let other = monitor
+            .feedback("m", Arc::from("ip:2"), feedback.clone())
+            .await
+            .expect("answered");
+        assert_eq!(other.accepted, 0);
+        assert_eq!(other.unknown, vec!["r0", "r1", "r9", "zz"]);
+        let outcome = monitor
+            .feedback("m", Arc::from("ip:1"), feedback)
+            .await
+            .expect("applied");
         assert_eq!(outcome.accepted, 2);
         assert_eq!(outcome.unknown, vec!["zz".to_string()]);
         assert_eq!(outcome.rejected.len(), 1, "{:?}", outcome.rejected);
         assert!(outcome.rejected[0].reason.contains("1 rows but 2 labels"));
         assert_eq!(outcome.quality["1"].accuracy, Some(0.5));
         let again = Feedback::from_json(&json!([{"request_id": "r0", "label": 1}])).expect("valid");
-        let outcome = monitor.feedback("m", again).await.expect("answered");
+        let outcome = monitor
+            .feedback("m", Arc::from("ip:1"), again.clone())
+            .await
+            .expect("answered");
         assert_eq!(outcome.accepted, 0);
         assert_eq!(outcome.already_labeled, vec!["r0".to_string()]);
         assert!(outcome.unknown.is_empty(), "{:?}", outcome.unknown);
+        let outcome = monitor
+            .feedback("m", Arc::from("ip:2"), again)
+            .await
+            .expect("answered");
+        assert_eq!(
+            outcome.unknown,
+            vec!["r0".to_string()],
+            "not told it exists"
+        );
         let report = monitor.report("m").expect("watched");
         let version = &report.versions[0];
         assert_eq!(version.windows_closed, 1, "10 rows close a window of 10");

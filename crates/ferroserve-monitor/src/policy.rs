@@ -7,6 +7,19 @@ use serde::{Deserialize, Serialize};
 use super::drift::{DEFAULT_DRIFT_SHARE_THRESHOLD, PSI_SIGNIFICANT};
 use super::webhook::WebhookConfig;
 
+/// Largest `window_rows`, `min_rows` and `feedback_window`: a window keeps
+/// every row (and the quality window every pair) until it closes.
+pub const MAX_WINDOW_ROWS: u64 = 100_000;
+
+/// Longest `window_seconds`: one day.
+pub const MAX_WINDOW_SECONDS: u64 = 86_400;
+
+/// Largest `max_observed_rows_per_s`.
+pub const MAX_OBSERVED_ROWS_PER_S_LIMIT: u64 = 10_000;
+
+/// Most alert rules one model may have.
+pub const MAX_ALERT_RULES: usize = 32;
+
 /// How one model is watched. Every field has a default, so `{}` is valid.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -186,26 +199,39 @@ fn at_least_one(what: &str, value: usize) -> Result<(), String> {
     }
 }
 
+/// `value` is between 1 and `max`, else why not.
+fn within(value: u64, max: u64) -> Result<(), String> {
+    if (1..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!("must be between 1 and {max}, got {value}"))
+    }
+}
+
 impl MonitorPolicy {
     /// Checks values that parse but cannot work; the error names the field.
     pub fn validate(&self) -> Result<(), String> {
         let field = |name: &str, result: Result<(), String>| {
             result.map_err(|e| format!("monitoring.{name}: {e}"))
         };
-        field("window_rows", at_least_one("value", self.window_rows))?;
+        let rows = |n: usize| within(u64::try_from(n).unwrap_or(u64::MAX), MAX_WINDOW_ROWS);
+        field("window_rows", rows(self.window_rows))?;
         field(
             "window_seconds",
-            at_least_one("value", self.window_seconds as usize),
+            within(self.window_seconds, MAX_WINDOW_SECONDS),
         )?;
-        field("min_rows", at_least_one("value", self.min_rows))?;
-        field(
-            "feedback_window",
-            at_least_one("value", self.feedback_window),
-        )?;
+        field("min_rows", rows(self.min_rows))?;
+        field("feedback_window", rows(self.feedback_window))?;
         field(
             "max_observed_rows_per_s",
-            at_least_one("value", self.max_observed_rows_per_s as usize),
+            within(self.max_observed_rows_per_s, MAX_OBSERVED_ROWS_PER_S_LIMIT),
         )?;
+        if self.alerts.len() > MAX_ALERT_RULES {
+            return Err(format!(
+                "monitoring.alerts: {} rules; at most {MAX_ALERT_RULES}",
+                self.alerts.len()
+            ));
+        }
         for (name, value) in [
             ("drift_share", self.drift_share),
             ("ks_p_value", self.ks_p_value),
@@ -287,5 +313,44 @@ mod tests {
         );
         assert!(err(json!({"alerts": [{"rule": "psi"}]})).contains("unknown variant"));
         assert!(err(json!({"window": 3})).contains("unknown field"));
+    }
+
+    #[test]
+    fn values_past_the_server_limits_are_refused_with_the_bound() {
+        let err = |value| parse(value).unwrap_err();
+        for (value, message) in [
+            (
+                json!({"window_rows": 1_000_000_000_000u64}),
+                "monitoring.window_rows: must be between 1 and 100000, got 1000000000000",
+            ),
+            (
+                json!({"min_rows": 100_001}),
+                "monitoring.min_rows: must be between 1 and 100000",
+            ),
+            (
+                json!({"feedback_window": 100_001}),
+                "monitoring.feedback_window: must be between 1 and 100000",
+            ),
+            (
+                json!({"window_seconds": 86_401}),
+                "monitoring.window_seconds: must be between 1 and 86400",
+            ),
+            (
+                json!({"max_observed_rows_per_s": 1_000_000_000}),
+                "monitoring.max_observed_rows_per_s: must be between 1 and 10000",
+            ),
+        ] {
+            let got = err(value.clone());
+            assert!(got.contains(message), "{value}: {got}");
+        }
+        let rules: Vec<_> = (0..=MAX_ALERT_RULES)
+            .map(|_| json!({"rule": "dataset_drift"}))
+            .collect();
+        assert!(err(json!({ "alerts": rules })).contains("monitoring.alerts: 33 rules; at most 32"));
+        parse(
+            json!({"window_rows": MAX_WINDOW_ROWS, "window_seconds": MAX_WINDOW_SECONDS,
+            "max_observed_rows_per_s": MAX_OBSERVED_ROWS_PER_S_LIMIT}),
+        )
+        .expect("at the limits");
     }
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::alerts::{Alert, AlertTracker, Fired, RuleStatus};
 use super::contract::{Contract, Violation};
-use super::features::{value_at, FeatureLayout, PredictionSource};
+use super::features::{first_of_each_row, FeatureLayout, PredictionSource};
 use super::policy::MonitorPolicy;
 use super::profile::ReferenceProfile;
 use super::quality::{Outcome, QualityReport, QualityWindow};
@@ -38,31 +38,40 @@ pub struct WatchSpec {
     pub signature: ModelSignature,
 }
 
-/// The identifiers a request can be given feedback by.
+/// Longest request id or idempotency key a prediction is remembered by,
+/// in bytes; front ends refuse longer ones, and the monitor never indexes
+/// them.
+pub use ferroserve_core::MAX_REQUEST_KEY_BYTES as MAX_KEY_BYTES;
+
+/// The identifiers a request can be given feedback by, and who made it.
 #[derive(Debug, Clone, Default)]
 pub struct RequestKeys {
     /// The `x-request-id` header and the body's `id`.
     pub request_ids: Vec<String>,
     /// The `Idempotency-Key` header.
     pub idempotency_key: Option<String>,
+    /// The client that made the request: only it may give the feedback.
+    pub client: Option<Arc<str>>,
 }
 
 impl RequestKeys {
-    /// The keys in the pending-prediction store, namespaced by kind.
-    pub(crate) fn store_keys(&self, model: &str) -> Vec<String> {
-        let mut keys: Vec<String> = self
-            .request_ids
+    /// The keys in the pending-prediction store, namespaced by kind, one
+    /// shared string each; keys longer than [`MAX_KEY_BYTES`] are left out.
+    pub(crate) fn store_keys(&self, model: &str) -> Vec<Arc<str>> {
+        let ids = self.request_ids.iter().map(|id| (id, request_key as KeyOf));
+        let keys = self
+            .idempotency_key
             .iter()
-            .map(|id| request_key(model, id))
-            .collect();
-        keys.extend(
-            self.idempotency_key
-                .iter()
-                .map(|k| idempotency_key(model, k)),
-        );
-        keys
+            .map(|k| (k, idempotency_key as KeyOf));
+        ids.chain(keys)
+            .filter(|(key, _)| key.len() <= MAX_KEY_BYTES)
+            .map(|(key, store_key)| Arc::from(store_key(model, key)))
+            .collect()
     }
 }
+
+/// How a store key is made of a model and a client's key.
+type KeyOf = fn(&str, &str) -> String;
 
 /// Store key of a request id of `model`.
 pub(crate) fn request_key(model: &str, id: &str) -> String {
@@ -322,9 +331,8 @@ impl Watch {
         match (window, &self.baseline, rows) {
             (Some(mut window), Some(baseline), Ok(rows)) => {
                 if let Some(tensor) = &observation.prediction {
-                    let width = tensor.row_len().max(1);
-                    for row in 0..tensor.rows() {
-                        window.push_prediction(baseline, value_at(&tensor.data, row * width));
+                    for value in first_of_each_row(tensor) {
+                        window.push_prediction(baseline, value);
                     }
                 }
                 window.rows += rows;
@@ -481,7 +489,7 @@ impl Watch {
 
     fn publish_drift(&self, report: &WindowReport) {
         let (model, version) = (self.model.clone(), self.version.clone());
-        for feature in &report.features {
+        for feature in exported(&report.features) {
             if let Some(psi) = feature.psi {
                 metrics::gauge!(telemetry::FEATURE_PSI, "model" => model.clone(), "version" => version.clone(), "feature" => feature.name.clone()).set(psi);
             }
@@ -516,6 +524,16 @@ impl Watch {
             }
         }
     }
+}
+
+/// Features whose drift gauges a version exports at most (three series
+/// each): a profile may name any number of features, and every label value
+/// is a series `/metrics` keeps. The drift report itself still shows all.
+pub const MAX_EXPORTED_FEATURES: usize = 64;
+
+/// The first [`MAX_EXPORTED_FEATURES`] of `features`, in profile order.
+fn exported<T>(features: &[T]) -> &[T] {
+    &features[..features.len().min(MAX_EXPORTED_FEATURES)]
 }
 
 /// Milliseconds since the Unix epoch.
@@ -600,4 +618,16 @@ pub struct VersionDrift {
     pub alerts: Vec<RuleStatus>,
     /// Alerts fired lately, oldest first.
     pub recent_alerts: Vec<Alert>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drift_gauges_cover_at_most_the_first_features() {
+        let many: Vec<usize> = (0..10 * MAX_EXPORTED_FEATURES).collect();
+        assert_eq!(exported(&many), &many[..MAX_EXPORTED_FEATURES]);
+        assert_eq!(exported(&many[..3]), &many[..3]);
+    }
 }

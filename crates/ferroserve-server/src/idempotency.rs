@@ -65,6 +65,7 @@ async fn layer(
         (None, None) => "",
     };
     let client = ClientId::of(&parts);
+    let route = parts.uri.path().to_owned();
     // The caller's own timeout bounds the wait for a first request still
     // running; the pipeline's deadline bounds that request itself.
     let timeout = inference_headers::timeout(&parts.headers)
@@ -73,19 +74,29 @@ async fn layer(
         .unwrap_or(state.config.request_timeout);
     let headers = parts.headers.clone();
     let run = next.run(Request::from_parts(parts, Body::from(body.clone())));
-    once(
-        &state,
-        client.as_str(),
+    let scope = Scope {
+        client: client.as_str(),
         model,
-        &headers,
-        &body,
-        start + timeout,
-        run,
-    )
-    .await
+        route: &route,
+    };
+    once(&state, scope, &headers, &body, start + timeout, run).await
 }
 
-/// Runs `run` at most once per idempotency key of `client` on `model`:
+/// Whose key a request's idempotency key is, and where it was sent: a key
+/// is only ever replayed to the same client on the same route (protocol,
+/// model and pinned version), so `/versions/2/infer` never replays an
+/// answer of `/versions/1/infer`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Scope<'a> {
+    /// The caller.
+    pub(crate) client: &'a str,
+    /// The model, for log lines.
+    pub(crate) model: &'a str,
+    /// The request's path.
+    pub(crate) route: &'a str,
+}
+
+/// Runs `run` at most once per idempotency key of a client on a route (`scope`):
 /// without a store or a key it just runs; the first request with a key runs
 /// and its answer is kept (2xx, and 4xx other than 404 — the model may be
 /// served by the retry — 408, 409, 425 and 429);
@@ -93,8 +104,7 @@ async fn layer(
 /// while the first still runs; the same key with another request is a 422.
 pub(crate) async fn once<F>(
     state: &AppState,
-    client: &str,
-    model: &str,
+    scope: Scope<'_>,
     headers: &HeaderMap,
     body: &[u8],
     deadline: Instant,
@@ -111,7 +121,7 @@ where
         Ok(None) => return run.await,
         Err(e) => return ApiError(e).into_response(),
     };
-    let scoped = format!("{client}\n{model}\n{key}");
+    let scoped = format!("{}\n{}\n{key}", scope.client, scope.route);
     match store
         .claim(&scoped, fingerprint(headers, body), deadline)
         .await
@@ -119,7 +129,7 @@ where
         Err(e) => ApiError(e).into_response(),
         Ok(Claim::Mismatch) => mismatch(&key),
         Ok(Claim::Replay(stored)) => {
-            tracing::debug!(model, "replaying an idempotent answer");
+            tracing::debug!(model = scope.model, "replaying an idempotent answer");
             let mut response = rebuild(stored);
             response
                 .headers_mut()
@@ -315,24 +325,33 @@ mod tests {
         status: StatusCode,
         runs: &AtomicUsize,
     ) -> Outcome {
+        call_on("/v2/models/iris/infer", state, headers, body, status, runs).await
+    }
+
+    /// [`call`] on the route `route`.
+    async fn call_on(
+        route: &str,
+        state: &AppState,
+        headers: &HeaderMap,
+        body: &str,
+        status: StatusCode,
+        runs: &AtomicUsize,
+    ) -> Outcome {
         let deadline = Instant::now() + Duration::from_secs(5);
-        let response = once(
-            state,
-            "ip:1.2.3.4",
-            "iris",
-            headers,
-            body.as_bytes(),
-            deadline,
-            async {
-                let n = runs.fetch_add(1, Ordering::SeqCst) + 1;
-                let mut r = (status, format!("run {n}")).into_response();
-                r.headers_mut()
-                    .insert("x-request-id", HeaderValue::from_static("first-id"));
-                r.headers_mut()
-                    .insert("x-ferroserve-cache", HeaderValue::from_static("miss"));
-                r
-            },
-        )
+        let scope = Scope {
+            client: "ip:1.2.3.4",
+            model: "iris",
+            route,
+        };
+        let response = once(state, scope, headers, body.as_bytes(), deadline, async {
+            let n = runs.fetch_add(1, Ordering::SeqCst) + 1;
+            let mut r = (status, format!("run {n}")).into_response();
+            r.headers_mut()
+                .insert("x-request-id", HeaderValue::from_static("first-id"));
+            r.headers_mut()
+                .insert("x-ferroserve-cache", HeaderValue::from_static("miss"));
+            r
+        })
         .await;
         let status = response.status();
         let replayed = response.headers().get(REPLAYED).is_some();
@@ -362,6 +381,34 @@ mod tests {
         assert!(second.replayed);
         assert_eq!(second.status, StatusCode::OK);
         assert_eq!(second.body, "run 1");
+    }
+
+    #[tokio::test]
+    async fn a_key_is_replayed_only_on_its_own_route() {
+        let state = state(ServerConfig::default(), true);
+        let runs = AtomicUsize::new(0);
+        let h = headers(&[(IDEMPOTENCY_KEY, "same-key")]);
+        let v1 = "/v2/models/iris/versions/1/infer";
+        let v2 = "/v2/models/iris/versions/2/infer";
+        let first = call_on(v1, &state, &h, "{}", StatusCode::OK, &runs).await;
+        assert_eq!(first.body, "run 1");
+        let other_version = call_on(v2, &state, &h, "{}", StatusCode::OK, &runs).await;
+        assert!(!other_version.replayed, "version 2 ran itself");
+        assert_eq!(other_version.body, "run 2");
+        let other_protocol = call_on(
+            "/v1/models/iris:predict",
+            &state,
+            &h,
+            "{}",
+            StatusCode::OK,
+            &runs,
+        )
+        .await;
+        assert!(!other_protocol.replayed);
+        let retry = call_on(v2, &state, &h, "{}", StatusCode::OK, &runs).await;
+        assert!(retry.replayed);
+        assert_eq!(retry.body, "run 2");
+        assert_eq!(runs.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]

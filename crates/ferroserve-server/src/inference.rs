@@ -110,6 +110,8 @@ impl InferInput {
                 .into_iter()
                 .collect(),
             idempotency_key: self.header(inference_headers::IDEMPOTENCY_KEY),
+            // The pipeline adds the call's client.
+            client: None,
         };
         Ok(call)
     }

@@ -12,7 +12,8 @@ pub const TIMEOUT_HEADER: &str = "x-request-timeout-ms";
 /// Header naming the idempotency key.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
-/// The `x-request-timeout-ms` header, if sent.
+/// The `x-request-timeout-ms` header, if sent; at least 1 ms (a zero
+/// timeout could only ever fail, so it is refused as a mistake).
 pub fn timeout(headers: &HeaderMap) -> Result<Option<Duration>, InferError> {
     let Some(value) = headers.get(TIMEOUT_HEADER) else {
         return Ok(None);
@@ -26,5 +27,35 @@ pub fn timeout(headers: &HeaderMap) -> Result<Option<Duration>, InferError> {
                 "header {TIMEOUT_HEADER} must be a whole number of milliseconds, got {value:?}"
             ))
         })?;
+    if ms == 0 {
+        return Err(InferError::invalid(format!(
+            "header {TIMEOUT_HEADER} must be at least 1 millisecond, got 0"
+        )));
+    }
     Ok(Some(Duration::from_millis(ms)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_timeout(value: &str) -> Result<Option<Duration>, InferError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(TIMEOUT_HEADER, value.parse().expect("header value"));
+        timeout(&headers)
+    }
+
+    #[test]
+    fn a_zero_timeout_is_refused_and_one_millisecond_is_the_floor() {
+        let e = with_timeout("0").expect_err("zero");
+        assert!(
+            e.message.contains("at least 1 millisecond"),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            with_timeout("1").expect("floor"),
+            Some(Duration::from_millis(1))
+        );
+    }
 }

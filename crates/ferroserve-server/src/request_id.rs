@@ -1,8 +1,6 @@
 //! Request ids: the caller's `x-request-id` is kept (or one is generated),
 //! attached to the request's tracing span and echoed in the response.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
@@ -12,15 +10,12 @@ use tracing::Instrument;
 /// Header carrying the request id.
 pub const REQUEST_ID: &str = "x-request-id";
 
-static COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// A process-unique id: a random prefix chosen at start plus a counter,
-/// cheaper than a UUID per request.
+/// A fresh id of 122 random bits (a version 4 UUID, in 32 hex digits): ids
+/// name predictions for feedback, so one client must not be able to guess
+/// another's from its own.
 fn generate() -> HeaderValue {
-    static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_fields().0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    HeaderValue::from_str(&format!("{prefix:08x}-{n:012x}")).expect("hex digits are a valid header")
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    HeaderValue::from_str(&id).expect("hex digits are a valid header")
 }
 
 /// Middleware: ensures a request id, runs the request in a span carrying it,
@@ -38,4 +33,28 @@ pub async fn request_id_layer(mut request: Request, next: Next) -> Response {
     let mut response = next.run(request).instrument(span).await;
     response.headers_mut().insert(REQUEST_ID, id);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_are_random_not_a_count() {
+        let ids: Vec<String> = (0..3)
+            .map(|_| generate().to_str().expect("ascii").to_owned())
+            .collect();
+        for id in &ids {
+            assert_eq!(id.len(), 32, "{id}");
+            assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        }
+        // A prefix and a counter share all but the last few digits.
+        let shared = ids[0]
+            .bytes()
+            .zip(ids[1].bytes())
+            .take_while(|(a, b)| a == b)
+            .count();
+        assert!(shared < 16, "{ids:?}");
+        assert_ne!(ids[1], ids[2]);
+    }
 }

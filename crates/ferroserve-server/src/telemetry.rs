@@ -6,6 +6,15 @@ use std::time::Duration;
 
 use ferroserve_core::telemetry::{BATCH_SIZE, BATCH_SIZE_BUCKETS, DURATION_BUCKETS};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_util::MetricKindMask;
+
+/// How long a counter or histogram series may go without an update before
+/// it leaves `/metrics`: series of deleted models and retired versions
+/// (and of any label value once seen) must not pile up for ever. A series
+/// that comes back starts again from zero, which Prometheus reads as a
+/// counter reset. Gauges stay: they hold states (loaded, breaker) that are
+/// set once and must stay visible.
+pub const IDLE_SERIES_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// The Prometheus handle, installing the global recorder on first use.
 pub fn prometheus() -> PrometheusHandle {
@@ -13,6 +22,10 @@ pub fn prometheus() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
+                .idle_timeout(
+                    MetricKindMask::COUNTER | MetricKindMask::HISTOGRAM,
+                    Some(IDLE_SERIES_TIMEOUT),
+                )
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".to_string()), DURATION_BUCKETS)
                 .and_then(|b| {
                     b.set_buckets_for_metric(

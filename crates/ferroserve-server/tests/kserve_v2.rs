@@ -249,8 +249,8 @@ async fn errors_have_the_right_status_and_say_what_was_wrong() {
         (
             "/v2/models/iris/infer",
             json!({"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}], "parameters": {"timeout": 0}}),
-            StatusCode::GATEWAY_TIMEOUT,
-            "deadline exceeded",
+            StatusCode::BAD_REQUEST,
+            "parameter timeout must be at least 1000 microseconds",
         ),
         (
             "/v2/models/iris/infer",

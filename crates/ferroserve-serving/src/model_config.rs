@@ -73,6 +73,19 @@ pub enum VersionPolicy {
     All,
 }
 
+/// Most versions `version_policy` may load besides the served one
+/// (`latest N`, or a `specific` list): each is a whole engine session.
+pub const MAX_EXTRA_VERSIONS: usize = 16;
+
+/// Longest `request_timeout_ms`: one hour.
+pub const MAX_REQUEST_TIMEOUT_MS: u64 = 3_600_000;
+
+/// Most `intra_op_threads` per engine session: the machine's cores (more
+/// threads than cores only contend).
+pub fn max_intra_op_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 /// Serving config of one model. Fields left out take the server defaults,
 /// so `{}` (an empty `config.toml`) is a valid config. A repository
 /// `config.toml` takes every field but those marked registry-only.
@@ -164,22 +177,16 @@ impl ModelServingConfig {
                 ))
             })?;
         }
+        // Batching, cache and protection are checked against the server's
+        // defaults when the repository is scanned.
+        config.validate_bounds().map_err(|e| refuse(e.message))?;
         Ok(config)
     }
 
     /// Checks values that parse but cannot work.
     pub fn validate(&self) -> Result<(), InferError> {
         self.batching_over(&BatcherConfig::default())?;
-        if self.version_policy == VersionPolicy::Latest(0) {
-            return Err(InferError::invalid(
-                "serving config: version_policy latest must be at least 1",
-            ));
-        }
-        if self.intra_op_threads == Some(0) {
-            return Err(InferError::invalid(
-                "serving config: intra_op_threads must be at least 1",
-            ));
-        }
+        self.validate_bounds()?;
         self.cache
             .validate()
             .map_err(|e| InferError::invalid(format!("serving config: {}", e.message)))?;
@@ -189,10 +196,54 @@ impl ModelServingConfig {
         self.monitoring
             .validate()
             .map_err(|e| InferError::invalid(format!("serving config: {e}")))?;
-        if self.request_timeout_ms == Some(0) {
-            return Err(InferError::invalid(
-                "serving config: request_timeout_ms must be at least 1",
-            ));
+        Ok(())
+    }
+
+    /// Checks the numbers of this config's own fields against their floor
+    /// and the server's ceiling; the error names the field and the bound.
+    fn validate_bounds(&self) -> Result<(), InferError> {
+        let out_of_range = |field: &str, value: String, range: String| {
+            Err(InferError::invalid(format!(
+                "serving config: {field} must be {range}, got {value}"
+            )))
+        };
+        match &self.version_policy {
+            VersionPolicy::Latest(n) if !(1..=MAX_EXTRA_VERSIONS).contains(n) => {
+                return out_of_range(
+                    "version_policy latest",
+                    n.to_string(),
+                    format!("between 1 and {MAX_EXTRA_VERSIONS}"),
+                );
+            }
+            VersionPolicy::Specific(list) if list.len() > MAX_EXTRA_VERSIONS => {
+                return out_of_range(
+                    "version_policy specific",
+                    format!("{} versions", list.len()),
+                    format!("at most {MAX_EXTRA_VERSIONS} versions"),
+                );
+            }
+            _ => {}
+        }
+        let max_threads = max_intra_op_threads();
+        if let Some(threads) = self
+            .intra_op_threads
+            .filter(|t| !(1..=max_threads).contains(t))
+        {
+            return out_of_range(
+                "intra_op_threads",
+                threads.to_string(),
+                format!("between 1 and {max_threads} (the machine's cores)"),
+            );
+        }
+        if let Some(ms) = self
+            .request_timeout_ms
+            .filter(|ms| !(1..=MAX_REQUEST_TIMEOUT_MS).contains(ms))
+        {
+            return out_of_range(
+                "request_timeout_ms",
+                ms.to_string(),
+                format!("between 1 and {MAX_REQUEST_TIMEOUT_MS} (one hour)"),
+            );
         }
         Ok(())
     }
@@ -326,5 +377,44 @@ mod tests {
             4
         );
         assert_eq!(config.cache.enabled, Some(true));
+    }
+
+    #[test]
+    fn numbers_past_the_server_bounds_are_refused_alike_by_registry_and_repository() {
+        let registry = |value: Value| {
+            ModelServingConfig::from_value(&value)
+                .expect_err("over a bound")
+                .message
+        };
+        let repository = |text: &str| {
+            ModelServingConfig::from_repository_toml(text, Path::new("m/config.toml"))
+                .expect_err("over a bound")
+                .to_string()
+        };
+        let threads = max_intra_op_threads() + 1;
+        let expected = format!("intra_op_threads must be between 1 and {}", threads - 1);
+        assert!(registry(serde_json::json!({"intra_op_threads": threads})).contains(&expected));
+        assert!(repository(&format!("intra_op_threads = {threads}")).contains(&expected));
+        assert!(repository("intra_op_threads = 0").contains(&expected));
+        let expected = "version_policy latest must be between 1 and 16, got 17";
+        assert!(registry(serde_json::json!({"version_policy": {"latest": 17}})).contains(expected));
+        assert!(repository("version_policy = { latest = 17 }").contains(expected));
+        let many: Vec<u64> = (1..=17).collect();
+        assert!(
+            registry(serde_json::json!({"version_policy": {"specific": many}}))
+                .contains("version_policy specific must be at most 16 versions")
+        );
+        assert!(
+            registry(serde_json::json!({"request_timeout_ms": MAX_REQUEST_TIMEOUT_MS + 1}))
+                .contains("request_timeout_ms must be between 1 and 3600000")
+        );
+        assert!(
+            registry(serde_json::json!({"batching": {"instance_count": 100_000}}))
+                .contains("instance_count (100000) is more than the limit of 64")
+        );
+        assert!(
+            registry(serde_json::json!({"monitoring": {"window_rows": 1_000_000_000_000u64}}))
+                .contains("monitoring.window_rows: must be between 1 and 100000")
+        );
     }
 }

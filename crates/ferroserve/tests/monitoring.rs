@@ -245,7 +245,7 @@ fn drift_alerts_reach_the_webhook_and_feedback_gives_online_accuracy() {
     let profile = client.get("/api/v1/models/iris/versions/1/profile");
     assert_eq!(profile["rows"], 150, "the bundled iris carries its profile");
     let config = json!({"monitoring": {
-        "window_rows": WINDOW, "window_seconds": 3600, "max_observed_rows_per_s": 1_000_000,
+        "window_rows": WINDOW, "window_seconds": 3600, "max_observed_rows_per_s": 10_000,
         "alerts": [
             {"rule": "feature_psi", "above": 0.25, "windows": 3},
             {"rule": "accuracy_below", "floor": 0.99, "min_count": 100}
@@ -478,6 +478,34 @@ fn drift_alerts_reach_the_webhook_and_feedback_gives_online_accuracy() {
     assert!(
         text.contains("online quality over 300 labeled predictions"),
         "{text}"
+    );
+
+    // Another client (here, another API key) can neither label this
+    // client's predictions nor learn that they exist.
+    let other = client
+        .http
+        .post(format!("{}/api/v1/models/iris/feedback", client.base))
+        .header("x-api-key", "another-client")
+        .json(&feedback_for(&drifted[15..17]))
+        .send()
+        .expect("feedback is sent");
+    assert_eq!(other.status(), 200);
+    let outcome: Value = other.json().expect("JSON");
+    assert_eq!(outcome["accepted"], 0, "{outcome}");
+    let ids: Vec<&str> = drifted[15..17]
+        .iter()
+        .map(|s| s.request_id.as_str())
+        .collect();
+    assert_eq!(outcome["unknown"], json!(ids), "{outcome}");
+    let (status, outcome) = client.send(
+        reqwest::Method::POST,
+        "/api/v1/models/iris/feedback",
+        &feedback_for(&drifted[15..17]),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        outcome["accepted"], 2,
+        "the predicting client still can: {outcome}"
     );
 
     // A strict contract refuses out-of-range rows with the feature named.

@@ -289,7 +289,16 @@ fn breaker_opens_serves_each_fallback_half_opens_and_closes() {
 fn consecutive_timeouts_open_the_breaker_and_faults_need_the_flag() {
     let repo = tempfile::tempdir().expect("tempdir");
     repository(repo.path(), &[("slow", &[1], BREAKER.to_string())]);
-    let server = drill_server(repo.path());
+    // The server's own deadline: only a deadline the server set counts as
+    // the model's timeout.
+    let server = Server::start(&[
+        "--model-repository",
+        repo.path().to_str().expect("utf-8 path"),
+        "--enable-fault-injection",
+        "--no-example",
+        "--request-timeout-ms",
+        "50",
+    ]);
     let drill = Drill::new(&server);
     let bad = drill.faults("slow", 1, Some(json!({"error_rate": 2})));
     assert_eq!(bad.status, 400);
@@ -310,7 +319,7 @@ fn consecutive_timeouts_open_the_breaker_and_faults_need_the_flag() {
     assert!(set.contains("faults on slow v1 now"), "{set}");
     assert!(set.contains("\"fixed\""), "{set}");
     for _ in 0..3 {
-        let reply = drill.infer("slow", &[("x-request-timeout-ms", "50")]);
+        let reply = drill.infer("slow", &[]);
         assert_eq!(reply.status, 504, "{}", reply.body);
     }
     assert_eq!(drill.breaker("slow", "1"), "open");
@@ -331,6 +340,37 @@ fn consecutive_timeouts_open_the_breaker_and_faults_need_the_flag() {
         .as_str()
         .unwrap_or("")
         .contains("--enable-fault-injection"));
+}
+
+#[test]
+fn client_chosen_deadlines_never_open_the_breaker() {
+    let repo = tempfile::tempdir().expect("tempdir");
+    repository(repo.path(), &[("slow", &[1], BREAKER.to_string())]);
+    let server = drill_server(repo.path());
+    let drill = Drill::new(&server);
+    let slow = json!({"latency": {"distribution": "fixed", "ms": 100}});
+    assert_eq!(drill.faults("slow", 1, Some(slow)).status, 200);
+    // Twice `consecutive_timeouts`, each a deadline the client shortened.
+    for _ in 0..6 {
+        let reply = drill.infer("slow", &[("x-request-timeout-ms", "1")]);
+        assert_eq!(reply.status, 504, "{}", reply.body);
+        let zero = drill.infer("slow", &[("x-request-timeout-ms", "0")]);
+        assert_eq!(zero.status, 400, "{}", zero.body);
+        assert!(
+            zero.body["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("x-request-timeout-ms must be at least 1 millisecond"),
+            "{}",
+            zero.body
+        );
+    }
+    assert_eq!(drill.breaker("slow", "1"), "closed");
+    assert_eq!(drill.faults("slow", 1, None).status, 200);
+    let normal = drill.infer("slow", &[]);
+    assert_eq!(normal.status, 200, "{}", normal.body);
+    assert_eq!(normal.header("x-ferroserve-fallback"), None);
+    assert_eq!(drill.breaker("slow", "1"), "closed");
 }
 
 /// Runs `ferroserve models ARGS` and returns its standard output.

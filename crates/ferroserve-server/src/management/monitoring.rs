@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::extract::{Ctl, JsonBody, PathOf};
 use super::ModelPath;
+use crate::client::ClientId;
 use crate::error::ApiError;
 
 fn monitor(c: &Controller) -> Result<&Arc<Monitor>, ApiError> {
@@ -51,9 +52,11 @@ pub(crate) async fn drift(
 
 /// `POST /api/v1/models/{model}/feedback`: true labels or values for
 /// served predictions, named by request id or idempotency key; late and
-/// batched feedback is fine while the prediction is remembered.
+/// batched feedback is fine while the prediction is remembered. Only the
+/// client that made a prediction may label it; others' ids are unknown.
 pub(crate) async fn feedback(
     Ctl(c): Ctl,
+    client: ClientId,
     PathOf(path): PathOf<ModelPath>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<FeedbackOutcome>, ApiError> {
@@ -63,7 +66,7 @@ pub(crate) async fn feedback(
         return Err(not_watched(&c, &path.model));
     }
     let outcome = monitor
-        .feedback(&path.model, feedback)
+        .feedback(&path.model, client.shared(), feedback)
         .await
         .map_err(|e| ApiError(InferError::new(ErrorKind::Unavailable, e)))?;
     Ok(Json(outcome))

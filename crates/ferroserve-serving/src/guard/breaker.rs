@@ -15,6 +15,12 @@ use ferroserve_core::telemetry;
 /// Slices the rolling window is cut into.
 const SLICES: usize = 10;
 
+/// Longest `window_s` and `open_ms` of a breaker: one hour.
+pub const MAX_BREAKER_SECONDS: u64 = 3600;
+
+/// Most `min_requests`, `consecutive_timeouts` and `half_open_probes`.
+pub const MAX_BREAKER_COUNT: u32 = 100_000;
+
 /// Breaker settings of a model (`"breaker"` in its serving config).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -59,17 +65,30 @@ impl BreakerPolicy {
                 ferroserve_core::json::float_text(self.failure_rate)
             ));
         }
-        if self.min_requests == 0 {
-            return invalid("min_requests must be at least 1".into());
+        let max_ms = MAX_BREAKER_SECONDS * 1000;
+        for (field, value, max) in [
+            (
+                "min_requests",
+                u64::from(self.min_requests),
+                u64::from(MAX_BREAKER_COUNT),
+            ),
+            ("window_s", self.window_s, MAX_BREAKER_SECONDS),
+            ("open_ms", self.open_ms, max_ms),
+            (
+                "half_open_probes",
+                u64::from(self.half_open_probes),
+                u64::from(MAX_BREAKER_COUNT),
+            ),
+        ] {
+            if !(1..=max).contains(&value) {
+                return invalid(format!("{field} must be between 1 and {max}, got {value}"));
+            }
         }
-        if self.window_s == 0 {
-            return invalid("window_s must be at least 1".into());
-        }
-        if self.open_ms == 0 {
-            return invalid("open_ms must be at least 1".into());
-        }
-        if self.half_open_probes == 0 {
-            return invalid("half_open_probes must be at least 1".into());
+        if self.consecutive_timeouts > MAX_BREAKER_COUNT {
+            return invalid(format!(
+                "consecutive_timeouts must be at most {MAX_BREAKER_COUNT}, got {}",
+                self.consecutive_timeouts
+            ));
         }
         Ok(())
     }
@@ -136,6 +155,15 @@ impl Outcome {
                 ErrorKind::DeadlineExceeded => Outcome::Timeout,
                 _ => Outcome::Neutral,
             },
+        }
+    }
+
+    /// `Neutral` instead of `Timeout` when `excused`: the deadline that
+    /// passed was not the server's to blame the version for.
+    pub fn excusing_timeout(self, excused: bool) -> Outcome {
+        match self {
+            Outcome::Timeout if excused => Outcome::Neutral,
+            other => other,
         }
     }
 }
@@ -289,11 +317,30 @@ impl VersionBreaker {
     }
 
     fn record_at(&self, admission: Admission, outcome: Outcome, now: Instant) {
-        if !self.policy.enabled || outcome == Outcome::Neutral {
+        if !self.policy.enabled {
             return;
         }
         let probe = matches!(admission, Admission::Run { probe: true });
         let mut inner = self.lock();
+        if outcome == Outcome::Neutral {
+            // A probe that proved nothing (a client's own deadline, bad
+            // input) frees its slot for another, at once.
+            if let State::HalfOpen {
+                since,
+                admitted,
+                succeeded,
+            } = inner.state
+            {
+                if probe {
+                    inner.state = State::HalfOpen {
+                        since,
+                        admitted: admitted.saturating_sub(1),
+                        succeeded,
+                    };
+                }
+            }
+            return;
+        }
         match inner.state {
             State::Closed if !probe => self.record_closed(&mut inner, outcome, now),
             State::HalfOpen {
@@ -525,6 +572,26 @@ mod tests {
     }
 
     #[test]
+    fn a_neutral_probe_frees_its_slot_at_once() {
+        let breaker = VersionBreaker::new(policy(), "m", "1");
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            breaker.record_at(RUN, Outcome::Timeout, t0);
+        }
+        let t1 = t0 + Duration::from_millis(1000);
+        let first = breaker.admit_at(t1);
+        let second = breaker.admit_at(t1);
+        assert!(matches!(breaker.admit_at(t1), Admission::Refuse { .. }));
+        // The client's own short deadline passed: no verdict on the model.
+        breaker.record_at(first, Outcome::Timeout.excusing_timeout(true), t1);
+        let third = breaker.admit_at(t1);
+        assert_eq!(third, Admission::Run { probe: true });
+        breaker.record_at(second, Outcome::Success, t1);
+        breaker.record_at(third, Outcome::Success, t1);
+        assert_eq!(breaker.state(), BreakerState::Closed);
+    }
+
+    #[test]
     fn lost_probes_are_replaced_and_a_disabled_breaker_never_opens() {
         let breaker = VersionBreaker::new(policy(), "m", "1");
         let t0 = Instant::now();
@@ -560,6 +627,30 @@ mod tests {
         };
         let message = bad.validate().unwrap_err().message;
         assert!(message.contains("breaker.failure_rate"), "{message}");
+        let message = |policy: BreakerPolicy| policy.validate().unwrap_err().message;
+        let base = BreakerPolicy::default;
+        assert_eq!(
+            message(BreakerPolicy {
+                min_requests: 0,
+                ..base()
+            }),
+            "breaker.min_requests must be between 1 and 100000, got 0"
+        );
+        assert!(message(BreakerPolicy {
+            open_ms: 3_600_001,
+            ..base()
+        })
+        .contains("breaker.open_ms must be between 1 and 3600000"));
+        assert!(message(BreakerPolicy {
+            window_s: 3601,
+            ..base()
+        })
+        .contains("breaker.window_s must be between 1 and 3600"));
+        assert!(message(BreakerPolicy {
+            consecutive_timeouts: 100_001,
+            ..base()
+        })
+        .contains("breaker.consecutive_timeouts must be at most 100000"));
         BreakerPolicy::default()
             .validate()
             .expect("defaults are valid");

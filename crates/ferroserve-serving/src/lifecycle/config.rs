@@ -217,7 +217,8 @@ pub(crate) mod tests {
         assert!(err(json!({"batching": {"max_batch": 3}})).contains("max_batch"));
         assert!(err(json!({"batching": {"max_batch_size": 0}})).contains("max_batch_size"));
         assert!(err(json!({"intra_op_threads": 0})).contains("intra_op_threads"));
-        assert!(err(json!({"version_policy": {"latest": 0}})).contains("latest must be at least 1"));
+        assert!(err(json!({"version_policy": {"latest": 0}}))
+            .contains("latest must be between 1 and 16"));
         assert!(err(json!({"engine": "cuda"})).contains("cuda"));
         assert!(err(json!({"colour": 1})).contains("colour"));
         assert!(err(json!({"cache": {"ttl_s": 0}})).contains("cache.ttl_s"));

@@ -15,6 +15,7 @@ use ferroserve_core::{ErrorKind, InferError, InferRequest, InferResponse};
 
 use super::cache::{lookup, Lookup, Storage};
 use super::call::Reached;
+use super::deadline::Deadline;
 use crate::cache::{CacheDirective, CacheKey, CacheStatus, ResultCache};
 use crate::guard::breaker::{Admission, Outcome};
 use crate::guard::fallback::{repeat_rows, ReadyFallback};
@@ -59,7 +60,7 @@ pub(super) async fn protect(
     cache: Option<&ResultCache>,
     served: &Arc<ServedVersion>,
     request: InferRequest,
-    deadline: Option<Instant>,
+    deadline: Option<Deadline>,
     directive: CacheDirective,
     priority: Priority,
 ) -> Result<Reached, InferError> {
@@ -73,11 +74,11 @@ pub(super) async fn protect(
     match served.protection().breaker.admit() {
         admission @ Admission::Run { .. } => {
             let start = Instant::now();
-            let result = served.infer(request, deadline, priority).await;
+            let result = served.infer(request, instant(deadline), priority).await;
             served
                 .protection()
                 .breaker
-                .record(admission, Outcome::of(&result));
+                .record(admission, outcome(&result, deadline, start));
             let response = result?;
             if let (Some(storage), Some(key)) = (&storage, key) {
                 served.inference_cost().record(start.elapsed());
@@ -128,7 +129,7 @@ async fn fall_back(
     cached: Option<(&Storage<'_>, &CacheKey)>,
     served: &Arc<ServedVersion>,
     request: InferRequest,
-    deadline: Option<Instant>,
+    deadline: Option<Deadline>,
     retry_after: Duration,
 ) -> Result<(InferResponse, FallbackUsed), InferError> {
     for fallback in &served.protection().fallbacks {
@@ -151,10 +152,11 @@ async fn fall_back(
                 if let Admission::Refuse { .. } = admission {
                     continue;
                 }
+                let sent = Instant::now();
                 let result = other
-                    .infer(request.clone(), deadline, Priority::Online)
+                    .infer(request.clone(), instant(deadline), Priority::Online)
                     .await;
-                breaker.record(admission, Outcome::of(&result));
+                breaker.record(admission, outcome(&result, deadline, sent));
                 match result {
                     Ok(response) => {
                         let used = FallbackUsed::Version(other.version().to_string());
@@ -186,6 +188,25 @@ async fn fall_back(
         "no fallback could answer"
     };
     Err(open_breaker(served, why).with_retry_after(retry_after))
+}
+
+/// The instant of `deadline`, for the batcher.
+fn instant(deadline: Option<Deadline>) -> Option<Instant> {
+    deadline.map(|d| d.at)
+}
+
+/// How a request sent to the model at `sent` went, for its breaker: a
+/// passed deadline is the model's timeout only when the server set it and
+/// it had not passed before the request was sent; a deadline the client
+/// shortened is the client's business (else any client could open the
+/// breaker for everyone with a tiny timeout).
+fn outcome<T>(
+    result: &Result<T, InferError>,
+    deadline: Option<Deadline>,
+    sent: Instant,
+) -> Outcome {
+    let blames_model = deadline.is_some_and(|d| d.blames_model(sent));
+    Outcome::of(result).excusing_timeout(!blames_model)
 }
 
 /// 503: `served` is failing and its breaker refuses calls (`why` no

@@ -38,6 +38,7 @@ impl Pipeline {
             return Ok(None);
         }
         let mut keys = call.keys.clone();
+        keys.client = Some(call.client.clone());
         if let Some(id) = request.id.as_ref().filter(|id| !id.is_empty()) {
             if !keys.request_ids.contains(id) {
                 keys.request_ids.push(id.clone());

@@ -22,6 +22,7 @@ pub mod breaker;
 pub mod cache;
 pub mod call;
 pub mod contract;
+pub mod deadline;
 pub mod observe;
 pub mod route;
 
@@ -35,6 +36,7 @@ use ferroserve_registry::Registry;
 
 pub use breaker::FallbackUsed;
 pub use call::{Answer, Call, Decoded};
+pub use deadline::{Deadline, SetBy};
 
 use crate::cache::ResultCache;
 use crate::guard::concurrency::{ConcurrencyLimit, ConcurrencyScope};
@@ -171,9 +173,7 @@ impl Pipeline {
     ) -> Result<(admit::Permits, call::Reached, C), InferError> {
         let permits = self.admit(call, served).await?;
         let decoded = decode(served)?;
-        let deadline = self
-            .timeout(call, served, decoded.timeout)
-            .map(|timeout| call.start + timeout);
+        let deadline = self.deadline(call, served, decoded.timeout);
         let sampled = self.check_contract(call, served, &decoded.request)?;
         let reached = breaker::protect(
             &self.manager,
@@ -192,16 +192,16 @@ impl Pipeline {
     /// The tightest of the call's timeout, the body's, and (online) the
     /// model's default, else the server's; background calls have no
     /// default: they wait their turn behind online traffic.
-    fn timeout(
+    fn deadline(
         &self,
         call: &Call,
         served: &ServedVersion,
         body: Option<Duration>,
-    ) -> Option<Duration> {
+    ) -> Option<Deadline> {
         let default = match call.priority {
             Priority::Online => Some(served.request_timeout().unwrap_or(self.default_timeout)),
             Priority::Background => None,
         };
-        [default, call.timeout, body].into_iter().flatten().min()
+        Deadline::tightest(call.start, default, [call.timeout, body])
     }
 }

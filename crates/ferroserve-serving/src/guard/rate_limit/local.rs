@@ -1,9 +1,11 @@
 //! In-process token buckets (governor): what one replica enforces alone,
 //! with no Redis configured or while Redis does not answer.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -14,6 +16,16 @@ use super::{Applicable, Limit, LimitScope, RateLimited};
 
 /// Checks between two prunings of idle buckets.
 pub(super) const PRUNE_EVERY: u64 = 4096;
+
+/// Client buckets one keyed limiter holds at most, besides those that
+/// arrive between two prunings: client ids come from the request (an API
+/// key's hash, an address), so without a bound random keys grow memory.
+pub(super) const MAX_CLIENT_BUCKETS: usize = 100_000;
+
+/// Buckets that clients share while the client buckets are at their bound:
+/// each client then takes from one of these, chosen by a keyed hash of its
+/// id (so no client can aim at another's), until pruning makes room.
+const OVERFLOW_BUCKETS: u64 = 64;
 
 /// Shortest wait a refusal reports (governor may say 0 when the token
 /// arrives while the refusal is being built).
@@ -49,17 +61,43 @@ pub(super) struct LocalBuckets {
     model_clients: RwLock<HashMap<String, ModelClientBuckets>>,
     checks: AtomicU64,
     epoch: Instant,
+    /// Client buckets per keyed limiter at most ([`MAX_CLIENT_BUCKETS`]).
+    max_client_buckets: usize,
+    /// Whether a keyed limiter held `max_client_buckets` at the last
+    /// pruning: clients share the overflow buckets until the next.
+    saturated: AtomicBool,
+    /// Picks a client's overflow bucket.
+    overflow_hasher: RandomState,
 }
 
 impl LocalBuckets {
     pub(super) fn new(per_client: Option<Limit>) -> Self {
+        LocalBuckets::bounded(per_client, MAX_CLIENT_BUCKETS)
+    }
+
+    /// Buckets keeping at most `max_client_buckets` clients per keyed
+    /// limiter (plus those added between two prunings).
+    fn bounded(per_client: Option<Limit>, max_client_buckets: usize) -> Self {
         LocalBuckets {
             clients: per_client.map(|limit| Keyed::keyed(quota(limit))),
             models: RwLock::default(),
             model_clients: RwLock::default(),
             checks: AtomicU64::new(0),
             epoch: Instant::now(),
+            max_client_buckets,
+            saturated: AtomicBool::new(false),
+            overflow_hasher: RandomState::new(),
         }
+    }
+
+    /// The key `client` takes its tokens under: its own, or an overflow
+    /// bucket's while the client buckets are at their bound.
+    fn client_key<'a>(&self, client: &'a str) -> Cow<'a, str> {
+        if !self.saturated.load(Ordering::Relaxed) {
+            return Cow::Borrowed(client);
+        }
+        let shard = self.overflow_hasher.hash_one(client) % OVERFLOW_BUCKETS;
+        Cow::Owned(format!("\u{0}overflow-{shard}"))
     }
 
     /// Takes a token from each bucket in `applicable`, refusing at the
@@ -73,6 +111,7 @@ impl LocalBuckets {
         if (self.checks.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(PRUNE_EVERY) {
             self.prune();
         }
+        let client = &*self.client_key(client);
         // governor cannot take from several buckets at once, so a bucket
         // that gave its token keeps it when a later one refuses. The
         // client's own buckets go first: a client over its limit then
@@ -153,11 +192,14 @@ impl LocalBuckets {
     }
 
     /// Forgets every bucket that is full again (a fresh one would be the
-    /// same), so that memory follows the clients and models seen lately.
+    /// same), so that memory follows the clients and models seen lately;
+    /// notes whether the client buckets are still at their bound.
     pub(super) fn prune(&self) {
+        let mut most_clients = 0;
         if let Some(clients) = &self.clients {
             clients.retain_recent();
             clients.shrink_to_fit();
+            most_clients = clients.len();
         }
         let now = self.now_nanos();
         self.models
@@ -180,6 +222,7 @@ impl LocalBuckets {
         for (model, limiter) in limiters {
             limiter.retain_recent();
             limiter.shrink_to_fit();
+            most_clients = most_clients.max(limiter.len());
             if limiter.is_empty() {
                 empty.push((model, limiter));
             }
@@ -199,6 +242,8 @@ impl LocalBuckets {
                 }
             }
         }
+        self.saturated
+            .store(most_clients >= self.max_client_buckets, Ordering::Relaxed);
     }
 
     fn now_nanos(&self) -> u64 {
@@ -270,6 +315,33 @@ mod tests {
         buckets.prune();
         assert_eq!(buckets.sizes(), (0, 0, 0));
         assert!(buckets.model_clients.read().expect("lock").is_empty());
+    }
+
+    #[test]
+    fn random_client_ids_cannot_grow_the_buckets_past_the_bound() {
+        let slow = Limit {
+            requests_per_s: 0.01,
+            burst: 1,
+        };
+        let max = 100;
+        let buckets = LocalBuckets::bounded(Some(slow), max);
+        let all = Applicable {
+            client: Some(slow),
+            model: None,
+            model_client: Some(slow),
+        };
+        // Slow buckets are not full again at pruning, so pruning alone
+        // keeps every one of them.
+        for i in 0..(4 * PRUNE_EVERY) {
+            let _ = buckets.check(&format!("key:{i}"), "iris", &all);
+        }
+        let (clients, _, model_clients) = buckets.sizes();
+        let bound = max + PRUNE_EVERY as usize + OVERFLOW_BUCKETS as usize;
+        assert!(clients <= bound, "{clients} client buckets");
+        assert!(
+            model_clients <= bound,
+            "{model_clients} model-client buckets"
+        );
     }
 
     #[test]
