@@ -240,8 +240,9 @@ fn kill_9_during_upload_leaves_the_registry_consistent() {
     let mut stream = TcpStream::connect(server.host_port()).expect("connect");
     write!(
         stream,
-        "POST /api/v1/artifacts HTTP/1.1\r\nHost: {}\r\nContent-Type: application/octet-stream\r\nContent-Length: 10000000\r\n\r\n",
-        server.host_port()
+        "POST /api/v1/artifacts HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/octet-stream\r\nContent-Length: 10000000\r\n\r\n",
+        server.host_port(),
+        common::ADMIN_TOKEN
     )
     .expect("headers");
     let chunk = vec![7u8; 1 << 20];

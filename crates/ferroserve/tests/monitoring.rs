@@ -236,10 +236,7 @@ fn drift_alerts_reach_the_webhook_and_feedback_gives_online_accuracy() {
     let webhook = Webhook::start();
     let server = Server::start(&[]);
     let client = Client {
-        http: reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("client"),
+        http: common::admin_client(),
         base: server.base.clone(),
     };
     let profile = client.get("/api/v1/models/iris/versions/1/profile");
@@ -482,10 +479,16 @@ fn drift_alerts_reach_the_webhook_and_feedback_gives_online_accuracy() {
 
     // Another client (here, another API key) can neither label this
     // client's predictions nor learn that they exist.
+    let (status, other_key) = client.send(
+        reqwest::Method::POST,
+        "/api/v1/keys",
+        &json!({"name": "another-client", "role": "predictor"}),
+    );
+    assert_eq!(status, 201, "{other_key}");
     let other = client
         .http
         .post(format!("{}/api/v1/models/iris/feedback", client.base))
-        .header("x-api-key", "another-client")
+        .bearer_auth(other_key["token"].as_str().expect("token"))
         .json(&feedback_for(&drifted[15..17]))
         .send()
         .expect("feedback is sent");
