@@ -130,9 +130,11 @@ def parse_args() -> argparse.Namespace:
         help="where to write the training data recorded in the lineage [default: data/training/iris.csv]",
     )
     parser.add_argument(
-        "--actor",
-        default=os.environ.get("FERROSERVE_ACTOR") or os.environ.get("USER") or "train.py",
-        help="who registers, as recorded in the audit log [default: $FERROSERVE_ACTOR, else $USER]",
+        "--api-key",
+        default=default_api_key(),
+        help="API key with role deployer or admin (the audit log records its name) "
+        "[default: $FERROSERVE_API_KEY, else the admin key in $FERROSERVE_DATA_DIR/admin.key "
+        "or data/admin.key]",
     )
     return parser.parse_args()
 
@@ -160,7 +162,7 @@ def register(args: argparse.Namespace, iris, X, y, clf, features: dict) -> None:
         artifact = call(
             "POST",
             f"{base}/api/v1/artifacts?sha256={model_sha256}",
-            args.actor,
+            args.api_key,
             body,
             {
                 "Content-Type": "application/octet-stream",
@@ -184,7 +186,7 @@ def register(args: argparse.Namespace, iris, X, y, clf, features: dict) -> None:
     answer = call(
         "POST",
         f"{base}/api/v1/models/{urllib.parse.quote(args.name, safe='')}/versions",
-        args.actor,
+        args.api_key,
         json.dumps(request).encode(),
         {"Content-Type": "application/json"},
     )
@@ -327,12 +329,24 @@ scored on the held-out {TEST_SIZE:.0%} ({round(rows * TEST_SIZE)} rows); `cv_*` 
 """
 
 
-def call(method: str, url: str, actor: str, body, headers: dict[str, str]) -> dict:
-    """Sends one request and returns the JSON answer; exits with the
-    server's error text when it answers an error."""
-    request = urllib.request.Request(
-        url, data=body, method=method, headers={"X-Ferroserve-Actor": actor, **headers}
-    )
+def default_api_key() -> str | None:
+    """The key the ferroserve CLI would use: $FERROSERVE_API_KEY, else the
+    admin key the server wrote to its data dir."""
+    key = os.environ.get("FERROSERVE_API_KEY", "").strip()
+    if key:
+        return key
+    data_dir = Path(os.environ.get("FERROSERVE_DATA_DIR") or REPO / "data")
+    try:
+        return (data_dir / "admin.key").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def call(method: str, url: str, api_key: str | None, body, headers: dict[str, str]) -> dict:
+    """Sends one request with the API key and returns the JSON answer;
+    exits with the server's error text when it answers an error."""
+    auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    request = urllib.request.Request(url, data=body, method=method, headers={**auth, **headers})
     try:
         with urllib.request.urlopen(request) as response:
             return json.load(response)

@@ -18,7 +18,7 @@ fn remote(base: &str, args: &[&str]) -> Output {
         .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
         .arg("models")
         .args(args)
-        .args(["--url", base, "--actor", "tester"])
+        .args(["--url", base])
         .output()
         .expect("ferroserve runs")
 }

@@ -287,7 +287,7 @@ fn remote_mode_goes_through_the_management_api() {
             .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
             .arg("models")
             .args(args)
-            .args(["--url", &server.base, "--actor", "remote-tester", "--json"])
+            .args(["--url", &server.base, "--json"])
             .output()
             .expect("ferroserve runs");
         let stdout = succeeded(args, out);
@@ -307,7 +307,8 @@ fn remote_mode_goes_through_the_management_api() {
         "Production",
     ]);
     assert_eq!(answer["version"]["version"], 1);
-    assert_eq!(answer["version"]["registered_by"], "remote-tester");
+    // Through a server, the audit log records the key's principal.
+    assert_eq!(answer["version"]["registered_by"], "admin");
     assert_eq!(
         answer["version"]["feature_schema"]["features"][0]["name"],
         "sepal_length"
@@ -331,7 +332,7 @@ fn remote_mode_goes_through_the_management_api() {
     let events = remote(&["history", "flowers"]);
     assert!(events["events"]
         .as_array()
-        .is_some_and(|e| e.iter().any(|e| e["actor"] == "remote-tester")));
+        .is_some_and(|e| e.iter().any(|e| e["actor"] == "admin")));
 
     // A version whose interface differs is refused while it would serve at
     // once (the config serves the latest version); registered without

@@ -250,7 +250,7 @@ fn remote_mode_fetches_the_artifact_and_stores_the_profile_through_the_api() {
         Command::new(BIN)
             .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
             .args(args)
-            .args(["--url", &server.base, "--actor", "remote-tester"])
+            .args(["--url", &server.base])
             .current_dir(repo_root())
             .output()
             .expect("ferroserve runs")
@@ -275,7 +275,7 @@ fn remote_mode_fetches_the_artifact_and_stores_the_profile_through_the_api() {
     assert!(
         history["events"]
             .as_array()
-            .is_some_and(|e| e.iter().any(|e| e["actor"] == "remote-tester")),
+            .is_some_and(|e| e.iter().any(|e| e["actor"] == "admin")),
         "{history}"
     );
 

@@ -59,7 +59,7 @@ pub struct RegistryArgs {
     /// Path of libonnxruntime.so, used to check artifacts when no --url is given.
     #[arg(long, env = "FERROSERVE_ORT_LIBRARY", global = true)]
     pub ort_library: Option<PathBuf>,
-    /// Who makes the change, as recorded in the audit log [default: $USER, else "cli"].
+    /// Who makes the change, as recorded in the audit log, when no --url is given (through a server, the API key's name is recorded) [default: $USER, else "cli"].
     #[arg(long, env = "FERROSERVE_ACTOR", global = true)]
     pub actor: Option<String>,
 }
