@@ -26,6 +26,8 @@ pub enum ErrorKind {
     Unavailable,
     /// The request's deadline passed before it could be answered.
     DeadlineExceeded,
+    /// The client stopped sending its request (a body that stalled).
+    RequestTimeout,
     /// The engine does not support what the model asks for.
     Unsupported,
     /// A bug or an engine failure.
@@ -44,6 +46,7 @@ impl ErrorKind {
             ErrorKind::QueueFull | ErrorKind::RateLimited | ErrorKind::Overloaded => 429,
             ErrorKind::Unavailable => 503,
             ErrorKind::DeadlineExceeded => 504,
+            ErrorKind::RequestTimeout => 408,
             ErrorKind::Unsupported => 501,
             ErrorKind::Internal => 500,
         }
@@ -62,6 +65,7 @@ impl ErrorKind {
             ErrorKind::Overloaded => "overloaded",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::DeadlineExceeded => "deadline_exceeded",
+            ErrorKind::RequestTimeout => "request_timeout",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Internal => "internal",
         }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use ferroserve_backend::{EngineChoice, Engines, LoadOptions, ModelSource};
 use ferroserve_core::{Dim, FeatureSchema, ModelSignature};
+use ferroserve_monitor::webhook_target::WebhookAllowList;
 use ferroserve_registry::{
     ArtifactStore, ModelVersion, NewVersion, Registry, RegistryError, Stage, Tags, VersionMeta,
 };
@@ -53,6 +54,7 @@ pub struct Lifecycle {
     registry: Registry,
     artifacts: ArtifactStore,
     engines: Arc<Engines>,
+    webhook_allow: WebhookAllowList,
 }
 
 impl Lifecycle {
@@ -63,7 +65,20 @@ impl Lifecycle {
             registry,
             artifacts,
             engines,
+            webhook_allow: WebhookAllowList::default(),
         }
+    }
+
+    /// Lets serving configs send alerts to the internal hosts and networks
+    /// of `allow` (by default webhooks reach public addresses only).
+    pub fn with_webhook_allow(mut self, allow: WebhookAllowList) -> Self {
+        self.webhook_allow = allow;
+        self
+    }
+
+    /// Internal hosts and networks webhooks may reach.
+    pub fn webhook_allow(&self) -> &WebhookAllowList {
+        &self.webhook_allow
     }
 
     /// The registry.

@@ -1,0 +1,150 @@
+//! Refuses what a web page could make a browser send to the server (CSRF
+//! and DNS rebinding): on a loopback listener, requests for a host that is
+//! not a loopback name (421); requests that change state from another
+//! origin than the server's own or a `--cors-origin` (403); and requests
+//! that change state with a body that is not JSON, multipart, binary or a
+//! batch job input (415), since a page can send `text/plain` or a form
+//! without asking first.
+
+use axum::body::HttpBody;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::error::json_error;
+use ferroserve_core::request::INFERENCE_HEADER_CONTENT_LENGTH;
+use crate::state::SharedState;
+
+/// Content types (without parameters) a state-changing body may have.
+pub const ACCEPTED_CONTENT_TYPES: [&str; 9] = [
+    "application/json",
+    "multipart/form-data",
+    "application/octet-stream",
+    "text/csv",
+    "application/x-ndjson",
+    "application/jsonl",
+    "application/x-jsonlines",
+    "application/vnd.apache.parquet",
+    "application/x-parquet",
+];
+
+/// Host names a loopback listener answers to (with any port).
+const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
+
+/// Middleware: the checks above, before anything else runs.
+pub async fn guard(State(state): State<SharedState>, request: Request, next: Next) -> Response {
+    if let Err(refused) = check(&state, &request) {
+        return refused;
+    }
+    next.run(request).await
+}
+
+fn check(state: &SharedState, request: &Request) -> Result<(), Response> {
+    let headers = request.headers();
+    if state.config.http.ip().is_loopback() {
+        check_loopback_host(headers)?;
+    }
+    if !changes_state(request.method()) {
+        return Ok(());
+    }
+    check_origin(headers, &state.config.limits.cors_origins)?;
+    let empty = request.body().size_hint().exact() == Some(0);
+    if !empty && !headers.contains_key(INFERENCE_HEADER_CONTENT_LENGTH) {
+        check_content_type(request.method(), headers)?;
+    }
+    Ok(())
+}
+
+fn changes_state(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    )
+}
+
+/// The host name of a `Host` value, without the port, in lower case.
+fn host_name(host: &str) -> String {
+    let host = host.trim();
+    let name = if host.starts_with('[') {
+        host.split_inclusive(']').next().unwrap_or(host)
+    } else {
+        host.split(':').next().unwrap_or(host)
+    };
+    name.to_ascii_lowercase()
+}
+
+fn check_loopback_host(headers: &HeaderMap) -> Result<(), Response> {
+    let Some(host) = headers.get(header::HOST) else {
+        return Ok(());
+    };
+    let text = host.to_str().unwrap_or("");
+    if LOOPBACK_HOSTS.contains(&host_name(text).as_str()) {
+        return Ok(());
+    }
+    Err(json_error(
+        StatusCode::MISDIRECTED_REQUEST,
+        &format!(
+            "this server listens on a loopback address and answers only requests for \
+             localhost, 127.0.0.1 or [::1]; Host {text:?} is refused (a page may be \
+             rebinding its name to this machine); listen on another address to serve other names"
+        ),
+    ))
+}
+
+fn check_origin(headers: &HeaderMap, allowed: &[axum::http::HeaderValue]) -> Result<(), Response> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    if allowed.iter().any(|a| a == origin) {
+        return Ok(());
+    }
+    let text = origin.to_str().unwrap_or("");
+    let origin_host = text.split_once("://").map(|(_, host)| host);
+    let own_host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    if origin_host.is_some() && origin_host == own_host {
+        return Ok(());
+    }
+    Err(json_error(
+        StatusCode::FORBIDDEN,
+        &format!(
+            "a request that changes state from origin {text:?} is refused: it is not this \
+             server's own origin; the server operator can allow it with --cors-origin {text}"
+        ),
+    ))
+}
+
+fn check_content_type(method: &Method, headers: &HeaderMap) -> Result<(), Response> {
+    let given = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = given.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let accepted = ACCEPTED_CONTENT_TYPES.contains(&essence.as_str())
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    if accepted {
+        return Ok(());
+    }
+    let given = if given.is_empty() { "none" } else { given };
+    Err(json_error(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        &format!(
+            "a {method} body needs Content-Type application/json, multipart/form-data or \
+             application/octet-stream (batch job inputs: text/csv, application/x-ndjson or \
+             application/vnd.apache.parquet); got {given}"
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_lose_their_port() {
+        assert_eq!(host_name("LocalHost:8080"), "localhost");
+        assert_eq!(host_name("[::1]:80"), "[::1]");
+        assert_eq!(host_name("127.0.0.1"), "127.0.0.1");
+        assert_eq!(host_name("evil.example:8080"), "evil.example");
+    }
+}
