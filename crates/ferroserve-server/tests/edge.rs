@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use common::registry::*;
-use common::{app_with, send};
+use common::{app_with, get, send};
 use ferroserve_registry::AuditFilter;
 use ferroserve_server::{HttpLimits, ServerConfig};
 use serde_json::{json, Value};

@@ -523,6 +523,49 @@ mod tests {
     }
 
     #[test]
+    fn edge_limits_and_allow_lists_are_read_and_checked() {
+        let config = load(&[
+            "--webhook-allow",
+            "127.0.0.1",
+            "--webhook-allow",
+            "10.0.0.0/8",
+            "--cors-origin",
+            "https://app.example.com/",
+            "--header-read-timeout-ms",
+            "500",
+            "--max-connections",
+            "7",
+        ])
+        .expect("valid");
+        assert_eq!(config.webhook_allow, ["127.0.0.1", "10.0.0.0/8"]);
+        config.webhook_allow_list().expect("allow list");
+        let limits = config.http_limits().expect("limits");
+        assert_eq!(limits.max_connections, 7);
+        assert_eq!(limits.header_read_timeout, Duration::from_millis(500));
+        assert_eq!(limits.body_read_timeout, Duration::from_secs(30));
+        assert_eq!(limits.cors_origins, ["https://app.example.com"]);
+
+        let (_dir, file) = config_file(
+            "webhook_allow = [\"hooks.internal\"]\ncors_origins = [\"http://localhost:3000\"]\n",
+        );
+        let config = load(&["--config", &file]).expect("valid");
+        assert_eq!(config.webhook_allow, ["hooks.internal"]);
+        assert_eq!(config.cors_origins, ["http://localhost:3000"]);
+        let defaults = load(&[]).expect("defaults");
+        assert!(defaults.webhook_allow.is_empty() && defaults.cors_origins.is_empty());
+
+        for (argv, words) in [
+            (["--webhook-allow", "http://x/"], "webhook_allow"),
+            (["--cors-origin", "app.example.com"], "cors_origins"),
+            (["--max-connections", "0"], "max_connections must be at least 1"),
+            (["--body-read-timeout-ms", "0"], "body_read_timeout_ms must be at least 1"),
+        ] {
+            let err = format!("{:#}", load(&argv).unwrap_err());
+            assert!(err.contains(words), "{argv:?}: {err}");
+        }
+    }
+
+    #[test]
     fn bad_values_are_explained() {
         let (_dir, file) = config_file("htp = \"x\"\n");
         let err = format!("{:#}", load(&["--config", &file]).unwrap_err());
