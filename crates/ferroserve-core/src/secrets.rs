@@ -78,7 +78,9 @@ pub fn redacted_url(url: &str) -> String {
     };
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);
-    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
     if authority.contains('@') || !(tail.is_empty() || tail == "/") {
         format!("{scheme}://{host}/{REDACTED}")
     } else {
@@ -145,7 +147,10 @@ mod tests {
     fn a_redacted_header_with_nothing_stored_is_refused() {
         let mut sent = redact_serving_config(&config());
         let error = restore_serving_config_secrets(&mut sent, None).unwrap_err();
-        assert!(error.contains("monitoring.webhook.headers.Authorization"), "{error}");
+        assert!(
+            error.contains("monitoring.webhook.headers.Authorization"),
+            "{error}"
+        );
         let mut plain = json!({"serve": "production"});
         restore_serving_config_secrets(&mut plain, None).unwrap();
     }

@@ -131,9 +131,17 @@ impl WebhookConfig {
         if url.host_str().is_none_or(str::is_empty) {
             return Err("webhook url has no host".to_owned());
         }
-        in_range("max_attempts", self.max_attempts.into(), MAX_ATTEMPTS.into())?;
+        in_range(
+            "max_attempts",
+            self.max_attempts.into(),
+            MAX_ATTEMPTS.into(),
+        )?;
         in_range("timeout_ms", self.timeout_ms, MAX_TIMEOUT_MS)?;
-        in_range("initial_backoff_ms", self.initial_backoff_ms, MAX_BACKOFF_MS)?;
+        in_range(
+            "initial_backoff_ms",
+            self.initial_backoff_ms,
+            MAX_BACKOFF_MS,
+        )?;
         in_range("max_backoff_ms", self.max_backoff_ms, MAX_BACKOFF_MS)?;
         if self.headers.len() > MAX_HEADERS {
             return Err(format!(
@@ -240,7 +248,9 @@ pub enum WebhookError {
     #[error("webhook target refused: {0}")]
     Refused(String),
     /// [`MAX_IN_FLIGHT_DELIVERIES`] deliveries are already under way.
-    #[error("too many alert deliveries in flight ({MAX_IN_FLIGHT_DELIVERIES}); alert not delivered")]
+    #[error(
+        "too many alert deliveries in flight ({MAX_IN_FLIGHT_DELIVERIES}); alert not delivered"
+    )]
     Busy,
 }
 
@@ -277,8 +287,7 @@ impl WebhookSender {
     /// config error, and following would resend the credentials in
     /// `headers` elsewhere.
     fn pinned_client(url: &Url, address: SocketAddr) -> Result<reqwest::Client, WebhookError> {
-        let mut builder =
-            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
         if let Some(host) = url.host_str() {
             builder = builder.resolve(host, address);
         }
@@ -525,10 +534,7 @@ mod tests {
             .insert("Authorization".into(), "Bearer t0ken".into());
         config.headers.insert("X-Team".into(), "search".into());
 
-        let delivery = local_sender()
-            .deliver(&config, &alert())
-            .await
-            .unwrap();
+        let delivery = local_sender().deliver(&config, &alert()).await.unwrap();
 
         assert_eq!(
             delivery,
@@ -558,10 +564,7 @@ mod tests {
     #[tokio::test]
     async fn retries_408_and_429() {
         let (url, server) = serve(&[(408, None), (429, Some("0")), (500, None)]).await;
-        let delivery = local_sender()
-            .deliver(&fast(url), &alert())
-            .await
-            .unwrap();
+        let delivery = local_sender().deliver(&fast(url), &alert()).await.unwrap();
         assert_eq!(
             delivery,
             Delivery {
@@ -599,10 +602,7 @@ mod tests {
             ..fast(format!("http://{addr}/hooks/secret-token"))
         };
 
-        let error = local_sender()
-            .deliver(&config, &alert())
-            .await
-            .unwrap_err();
+        let error = local_sender().deliver(&config, &alert()).await.unwrap_err();
 
         let WebhookError::GaveUp {
             attempts,
@@ -629,7 +629,8 @@ mod tests {
         assert!(server.seen.lock().unwrap().is_empty());
 
         // Allowed by host name: the name is resolved once and pinned.
-        let by_name = WebhookSender::with_allow_list(WebhookAllowList::parse(["localhost"]).unwrap());
+        let by_name =
+            WebhookSender::with_allow_list(WebhookAllowList::parse(["localhost"]).unwrap());
         let url = url.replace("127.0.0.1", "localhost");
         by_name.deliver(&fast(url), &alert()).await.unwrap();
         assert_eq!(server.seen.lock().unwrap().len(), 1);
@@ -644,7 +645,10 @@ mod tests {
             .clone()
             .try_acquire_many_owned(MAX_IN_FLIGHT_DELIVERIES as u32)
             .unwrap();
-        let error = sender.deliver(&fast(url.clone()), &alert()).await.unwrap_err();
+        let error = sender
+            .deliver(&fast(url.clone()), &alert())
+            .await
+            .unwrap_err();
         assert_eq!(error, WebhookError::Busy);
         assert!(server.seen.lock().unwrap().is_empty());
         drop(held);
@@ -657,10 +661,7 @@ mod tests {
             max_attempts: 0,
             ..WebhookConfig::new("http://127.0.0.1:9/")
         };
-        let error = local_sender()
-            .deliver(&config, &alert())
-            .await
-            .unwrap_err();
+        let error = local_sender().deliver(&config, &alert()).await.unwrap_err();
         assert!(matches!(error, WebhookError::InvalidConfig(_)), "{error:?}");
     }
 

@@ -213,16 +213,10 @@ mod tests {
             allowed.resolve(&url("http://127.0.0.1:9/x")).await.unwrap(),
             "127.0.0.1:9".parse().unwrap()
         );
-        allowed
-            .resolve(&url("http://10.9.8.7/x"))
-            .await
-            .unwrap();
+        allowed.resolve(&url("http://10.9.8.7/x")).await.unwrap();
         let pinned = allowed.resolve(&url("http://localhost:9/x")).await.unwrap();
         assert!(pinned.ip().is_loopback(), "{pinned}");
-        assert!(allowed
-            .resolve(&url("http://192.168.0.1/x"))
-            .await
-            .is_err());
+        assert!(allowed.resolve(&url("http://192.168.0.1/x")).await.is_err());
     }
 
     #[test]

@@ -91,7 +91,11 @@ impl BodyBudget {
 
     /// Takes `bytes` more of the budget into `held`, or refuses (429) when
     /// the server is already reading that much.
-    fn take(&self, bytes: usize, held: &mut Option<OwnedSemaphorePermit>) -> Result<(), InferError> {
+    fn take(
+        &self,
+        bytes: usize,
+        held: &mut Option<OwnedSemaphorePermit>,
+    ) -> Result<(), InferError> {
         let permit = u32::try_from(bytes)
             .ok()
             .and_then(|n| self.bytes.clone().try_acquire_many_owned(n).ok())
@@ -160,7 +164,9 @@ pub(crate) fn read_error(what: &str, error: &(dyn std::error::Error + 'static)) 
         if current.is::<tower_http::timeout::TimeoutError>() {
             return InferError::new(
                 ErrorKind::RequestTimeout,
-                format!("{what} stalled: no data within the body read timeout (body_read_timeout_ms)"),
+                format!(
+                    "{what} stalled: no data within the body read timeout (body_read_timeout_ms)"
+                ),
             );
         }
         cause = current.source();
@@ -196,9 +202,14 @@ mod tests {
             std::time::Duration::from_millis(20),
             Body::from_stream(stream),
         );
-        let error = read_limited(&HeaderMap::new(), Body::new(body), 100, &BodyBudget::new(100))
-            .await
-            .unwrap_err();
+        let error = read_limited(
+            &HeaderMap::new(),
+            Body::new(body),
+            100,
+            &BodyBudget::new(100),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(error.kind, ErrorKind::RequestTimeout, "{error}");
     }
 

@@ -60,8 +60,11 @@ mod tests {
 
     #[test]
     fn origins_are_checked() {
-        let parsed = parse_origins(&["https://app.example.com/".into(), "http://localhost:3000".into()])
-            .unwrap();
+        let parsed = parse_origins(&[
+            "https://app.example.com/".into(),
+            "http://localhost:3000".into(),
+        ])
+        .unwrap();
         assert_eq!(parsed[0], "https://app.example.com");
         assert_eq!(parsed[1], "http://localhost:3000");
         for bad in ["app.example.com", "https://", "https://a/b", "*"] {

@@ -65,8 +65,7 @@ impl FromRequest<SharedState> for InferInput {
         let start = Instant::now();
         let (parts, body) = request.into_parts();
         let client = ClientId::of(&parts);
-        let body =
-            read_limited(
+        let body = read_limited(
             &parts.headers,
             Body::new(body),
             state.config.max_body_bytes,

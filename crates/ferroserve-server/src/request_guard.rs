@@ -4,7 +4,8 @@
 //! origin than the server's own or a `--cors-origin` (403); and requests
 //! that change state with a body that is not JSON, multipart, binary or a
 //! batch job input (415), since a page can send `text/plain` or a form
-//! without asking first.
+//! without asking first (inference requests may also send none, as KServe
+//! clients do).
 
 use axum::body::HttpBody;
 use axum::extract::{Request, State};
@@ -13,8 +14,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::error::json_error;
-use ferroserve_core::request::INFERENCE_HEADER_CONTENT_LENGTH;
 use crate::state::SharedState;
+use ferroserve_core::request::INFERENCE_HEADER_CONTENT_LENGTH;
 
 /// Content types (without parameters) a state-changing body may have.
 pub const ACCEPTED_CONTENT_TYPES: [&str; 9] = [
@@ -50,10 +51,21 @@ fn check(state: &SharedState, request: &Request) -> Result<(), Response> {
     }
     check_origin(headers, &state.config.limits.cors_origins)?;
     let empty = request.body().size_hint().exact() == Some(0);
-    if !empty && !headers.contains_key(INFERENCE_HEADER_CONTENT_LENGTH) {
+    let binary_tensors = headers.contains_key(INFERENCE_HEADER_CONTENT_LENGTH);
+    // KServe clients (tritonclient among them) send inference JSON with no
+    // content type; a browser cannot reach these routes cross-site (the
+    // origin check above), and inference changes no stored state.
+    let untyped_inference =
+        !headers.contains_key(header::CONTENT_TYPE) && is_inference(request.uri().path());
+    if !empty && !binary_tensors && !untyped_inference {
         check_content_type(request.method(), headers)?;
     }
     Ok(())
+}
+
+/// Whether `path` is an inference route (KServe v2 or v1).
+fn is_inference(path: &str) -> bool {
+    (path.starts_with("/v2/models/") && path.ends_with("/infer")) || path.starts_with("/v1/models/")
 }
 
 fn changes_state(method: &Method) -> bool {
@@ -119,7 +131,12 @@ fn check_content_type(method: &Method, headers: &HeaderMap) -> Result<(), Respon
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let essence = given.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = given
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     let accepted = ACCEPTED_CONTENT_TYPES.contains(&essence.as_str())
         || (essence.starts_with("application/") && essence.ends_with("+json"));
     if accepted {
@@ -146,5 +163,14 @@ mod tests {
         assert_eq!(host_name("[::1]:80"), "[::1]");
         assert_eq!(host_name("127.0.0.1"), "127.0.0.1");
         assert_eq!(host_name("evil.example:8080"), "evil.example");
+    }
+
+    #[test]
+    fn inference_routes_are_known() {
+        assert!(is_inference("/v2/models/iris/infer"));
+        assert!(is_inference("/v2/models/iris/versions/2/infer"));
+        assert!(is_inference("/v1/models/iris:predict"));
+        assert!(!is_inference("/v2/repository/models/iris/load"));
+        assert!(!is_inference("/api/v1/models"));
     }
 }

@@ -42,7 +42,8 @@ async fn webhooks_to_internal_hosts_and_unbounded_retries_are_refused() {
         assert!(error.contains("webhook host"), "{url}: {error}");
     }
     for (field, value) in [("max_attempts", 4_294_967_295_u64), ("timeout_ms", 600_000)] {
-        let config = json!({"monitoring": {"webhook": {"url": "https://8.8.8.8/hook", field: value}}});
+        let config =
+            json!({"monitoring": {"webhook": {"url": "https://8.8.8.8/hook", field: value}}});
         let reply = call(&r.app, Method::PUT, CONFIG_URI, Some(config), None).await;
         let error = expect_status(&reply, 400)["error"].to_string();
         assert!(error.contains(field), "{error}");
@@ -88,7 +89,10 @@ async fn webhook_secrets_are_hidden_from_every_read_and_survive_a_round_trip() {
         .expect("a revision");
     let webhook = &stored.config["monitoring"]["webhook"];
     assert_eq!(webhook["url"], url.as_str());
-    assert_eq!(webhook["headers"]["Authorization"], format!("Bearer {SECRET}"));
+    assert_eq!(
+        webhook["headers"]["Authorization"],
+        format!("Bearer {SECRET}")
+    );
     assert_eq!(webhook["max_attempts"], 3);
 
     // A hidden header with nothing stored is refused, naming it.
@@ -133,21 +137,59 @@ fn request(method: Method, uri: &str, headers: &[(&str, &str)], body: &str) -> R
 async fn state_changing_bodies_need_a_json_multipart_or_binary_content_type() {
     let r = registry_app().await;
     let create = json!({"name": "m1"}).to_string();
-    for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
-        let headers: Vec<(&str, &str)> = content_type.map(|t| ("content-type", t)).into_iter().collect();
-        let reply = send(&r.app, request(Method::POST, "/api/v1/models", &headers, &create)).await;
-        assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{content_type:?}");
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let headers: Vec<(&str, &str)> = content_type
+            .map(|t| ("content-type", t))
+            .into_iter()
+            .collect();
+        let reply = send(
+            &r.app,
+            request(Method::POST, "/api/v1/models", &headers, &create),
+        )
+        .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "{content_type:?}"
+        );
         let error = reply.error();
         assert!(error.contains("application/json"), "{error}");
         assert!(error.contains("multipart/form-data"), "{error}");
         assert!(error.contains(content_type.unwrap_or("none")), "{error}");
     }
     let json_type = [("content-type", "application/json; charset=utf-8")];
-    let reply = send(&r.app, request(Method::POST, "/api/v1/models", &json_type, &create)).await;
+    let reply = send(
+        &r.app,
+        request(Method::POST, "/api/v1/models", &json_type, &create),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.error());
     // A request with no body has nothing to misread.
-    let reply = send(&r.app, request(Method::POST, "/v2/repository/index", &[], "")).await;
+    let reply = send(
+        &r.app,
+        request(Method::POST, "/v2/repository/index", &[], ""),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::OK);
+    // Inference may come untyped (as KServe clients send it), not mistyped.
+    let infer = json!({"inputs": []}).to_string();
+    let reply = send(
+        &r.app,
+        request(Method::POST, "/v2/models/nope/infer", &[], &infer),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.error());
+    let plain = [("content-type", "text/plain")];
+    let reply = send(
+        &r.app,
+        request(Method::POST, "/v2/models/nope/infer", &plain, &infer),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     // Reads are not checked.
     let reply = send(&r.app, request(Method::GET, "/api/v1/models", &[], "")).await;
     assert_eq!(reply.status, StatusCode::OK);
@@ -158,11 +200,27 @@ async fn cross_site_writes_and_foreign_hosts_are_refused() {
     let r = registry_app().await;
     let json_type = ("content-type", "application/json");
     let body = json!({"name": "m1"}).to_string();
-    let evil = [json_type, ("origin", "http://evil.example"), ("host", "localhost:8080")];
-    let reply = send(&r.app, request(Method::POST, "/api/v1/models", &evil, &body)).await;
+    let evil = [
+        json_type,
+        ("origin", "http://evil.example"),
+        ("host", "localhost:8080"),
+    ];
+    let reply = send(
+        &r.app,
+        request(Method::POST, "/api/v1/models", &evil, &body),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
-    assert!(reply.error().contains("--cors-origin http://evil.example"), "{}", reply.error());
-    let own = [json_type, ("origin", "http://localhost:8080"), ("host", "localhost:8080")];
+    assert!(
+        reply.error().contains("--cors-origin http://evil.example"),
+        "{}",
+        reply.error()
+    );
+    let own = [
+        json_type,
+        ("origin", "http://localhost:8080"),
+        ("host", "localhost:8080"),
+    ];
     let reply = send(&r.app, request(Method::POST, "/api/v1/models", &own, &body)).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.error());
 
@@ -182,7 +240,11 @@ async fn cross_site_writes_and_foreign_hosts_are_refused() {
         ..Default::default()
     };
     let (app, _) = app_with(Vec::new(), config).await;
-    let reply = send(&app, request(Method::GET, "/v2", &[("host", "models.example")], "")).await;
+    let reply = send(
+        &app,
+        request(Method::GET, "/v2", &[("host", "models.example")], ""),
+    )
+    .await;
     assert_eq!(reply.status, StatusCode::OK);
 }
 
@@ -213,12 +275,16 @@ async fn cors_answers_only_the_configured_origins() {
     let reply = send(&app, preflight(allowed)).await;
     assert_eq!(reply.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], allowed);
     let reply = send(&app, preflight("https://evil.example")).await;
-    assert!(!reply.headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+    assert!(!reply
+        .headers
+        .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
 
     // Without origins, no CORS answer at all.
     let (app, _) = app_with(Vec::new(), ServerConfig::default()).await;
     let reply = send(&app, preflight(allowed)).await;
-    assert!(!reply.headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+    assert!(!reply
+        .headers
+        .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
 }
 
 /// A server on a free local port with short header and body timeouts.
@@ -238,7 +304,11 @@ async fn listening() -> SocketAddr {
         ..Default::default()
     };
     let (_, state) = app_with(Vec::new(), config).await;
-    tokio::spawn(ferroserve_server::serve(listener, state, std::future::pending()));
+    tokio::spawn(ferroserve_server::serve(
+        listener,
+        state,
+        std::future::pending(),
+    ));
     address
 }
 
@@ -259,7 +329,10 @@ async fn read_until(socket: &mut tokio::net::TcpStream, marker: &str) -> String 
         }
     })
     .await;
-    assert!(read.is_ok(), "the server neither answered nor closed the connection");
+    assert!(
+        read.is_ok(),
+        "the server neither answered nor closed the connection"
+    );
     String::from_utf8_lossy(&answer).into_owned()
 }
 
@@ -269,7 +342,9 @@ const HEAD_END: &str = "\r\n\r\n";
 #[tokio::test]
 async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     let address = listening().await;
-    let mut socket = tokio::net::TcpStream::connect(address).await.expect("connect");
+    let mut socket = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
     socket
         .write_all(b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
         .await
@@ -282,7 +357,9 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     );
 
     // A complete request is still served.
-    let mut socket = tokio::net::TcpStream::connect(address).await.expect("connect");
+    let mut socket = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
     socket
         .write_all(b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         .await
@@ -294,7 +371,9 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
 #[tokio::test]
 async fn a_body_that_stalls_is_answered_408() {
     let address = listening().await;
-    let mut socket = tokio::net::TcpStream::connect(address).await.expect("connect");
+    let mut socket = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
     socket
         .write_all(
             b"POST /v2/models/iris/infer HTTP/1.1\r\nHost: 127.0.0.1\r\n\
@@ -310,7 +389,9 @@ async fn a_body_that_stalls_is_answered_408() {
 #[tokio::test]
 async fn too_many_headers_are_refused() {
     let address = listening().await;
-    let mut socket = tokio::net::TcpStream::connect(address).await.expect("connect");
+    let mut socket = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
     let mut head = String::from("GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n");
     for i in 0..30 {
         head.push_str(&format!("X-H{i}: v\r\n"));

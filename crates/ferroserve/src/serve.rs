@@ -37,10 +37,9 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     tracing::info!(onnxruntime = %engines.ort_status(), "engines");
     let specs = model_specs(&config)?;
     let webhook_allow = config.webhook_allow_list()?;
-    let lifecycle =
-        crate::registry::open_and_recover(&config.registry_settings(), engines.clone())
-            .await?
-            .with_webhook_allow(webhook_allow.clone());
+    let lifecycle = crate::registry::open_and_recover(&config.registry_settings(), engines.clone())
+        .await?
+        .with_webhook_allow(webhook_allow.clone());
     if specs.is_empty() && !config.no_example {
         crate::example::seed_registry(&lifecycle).await?;
     }

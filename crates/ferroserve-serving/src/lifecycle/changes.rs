@@ -4,8 +4,8 @@
 //! nothing to serve unless the caller asks to unload it, and none swaps in
 //! a version with another interface unless the serving config allows it.
 
-use ferroserve_registry::{ModelVersion, ServingConfigRevision, Stage};
 use ferroserve_core::secrets::restore_serving_config_secrets;
+use ferroserve_registry::{ModelVersion, ServingConfigRevision, Stage};
 use serde_json::Value;
 
 use super::config::ModelServingConfig;
@@ -156,7 +156,9 @@ impl Lifecycle {
             webhook
                 .check_target(self.webhook_allow())
                 .await
-                .map_err(|e| ServingError::Invalid(format!("serving config: monitoring.webhook: {e}")))?;
+                .map_err(|e| {
+                    ServingError::Invalid(format!("serving config: monitoring.webhook: {e}"))
+                })?;
         }
         let change = ServingChange::Config(&parsed);
         self.plan(model)

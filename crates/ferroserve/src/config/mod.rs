@@ -17,9 +17,9 @@ use anyhow::{bail, Context};
 use clap::parser::ValueSource;
 use clap::{value_parser, Arg, ArgMatches, Args, Command, FromArgMatches};
 use ferroserve_backend::EngineChoice;
+use ferroserve_batcher::BatcherConfig;
 use ferroserve_monitor::webhook_target::WebhookAllowList;
 use ferroserve_server::HttpLimits;
-use ferroserve_batcher::BatcherConfig;
 use ferroserve_serving::cache::CacheConfig;
 use ferroserve_serving::guard::idempotency::IdempotencyConfig;
 use ferroserve_serving::guard::rate_limit::RateLimitConfig;
@@ -114,14 +114,22 @@ pub struct ServeConfig {
     /// Bytes a request's headers may take at most [default: 65536].
     #[arg(long, env = "FERROSERVE_MAX_HEADER_BYTES")]
     pub max_header_bytes: usize,
-    /// Bytes of request bodies being read into memory at once, server-wide; a body beyond is refused with 503 [default: 1073741824].
+    /// Bytes of request bodies being read into memory at once, server-wide; a body beyond is refused with 429 [default: 1073741824].
     #[arg(long, env = "FERROSERVE_MAX_BODY_MEMORY_BYTES")]
     pub max_body_memory_bytes: usize,
     /// Origin allowed to call the API from a browser (CORS), e.g. https://app.example.com; repeat for more [default: none].
-    #[arg(long = "cors-origin", env = "FERROSERVE_CORS_ORIGINS", value_delimiter = ',')]
+    #[arg(
+        long = "cors-origin",
+        env = "FERROSERVE_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
     pub cors_origins: Vec<String>,
     /// Internal host name, IP address or CIDR network that model webhooks may reach (by default only public addresses); repeat for more [default: none].
-    #[arg(long = "webhook-allow", env = "FERROSERVE_WEBHOOK_ALLOW", value_delimiter = ',')]
+    #[arg(
+        long = "webhook-allow",
+        env = "FERROSERVE_WEBHOOK_ALLOW",
+        value_delimiter = ','
+    )]
     pub webhook_allow: Vec<String>,
     /// Threads handling HTTP [default: cores - 1, at least 1].
     #[arg(long, env = "FERROSERVE_HTTP_THREADS")]
@@ -295,7 +303,10 @@ impl ServeConfig {
             bail!("idempotency: window_s and max_bytes must each be at least 1");
         }
         for (what, value) in [
-            ("header_read_timeout_ms", self.header_read_timeout_ms as usize),
+            (
+                "header_read_timeout_ms",
+                self.header_read_timeout_ms as usize,
+            ),
             ("body_read_timeout_ms", self.body_read_timeout_ms as usize),
             ("max_connections", self.max_connections),
             ("max_header_count", self.max_header_count),
@@ -557,8 +568,14 @@ mod tests {
         for (argv, words) in [
             (["--webhook-allow", "http://x/"], "webhook_allow"),
             (["--cors-origin", "app.example.com"], "cors_origins"),
-            (["--max-connections", "0"], "max_connections must be at least 1"),
-            (["--body-read-timeout-ms", "0"], "body_read_timeout_ms must be at least 1"),
+            (
+                ["--max-connections", "0"],
+                "max_connections must be at least 1",
+            ),
+            (
+                ["--body-read-timeout-ms", "0"],
+                "body_read_timeout_ms must be at least 1",
+            ),
         ] {
             let err = format!("{:#}", load(&argv).unwrap_err());
             assert!(err.contains(words), "{argv:?}: {err}");
