@@ -46,7 +46,7 @@ impl WebhookAllowList {
     /// Whether `host` (a name) is allowed whatever it resolves to.
     fn allows_host(&self, host: &str) -> bool {
         let host = normalized_host(host);
-        self.hosts.iter().any(|allowed| *allowed == host)
+        self.hosts.contains(&host)
     }
 
     /// Whether `address` is allowed: public, or on the list.

@@ -36,12 +36,18 @@ const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
 /// Middleware: the checks above, before anything else runs.
 pub async fn guard(State(state): State<SharedState>, request: Request, next: Next) -> Response {
     if let Err(refused) = check(&state, &request) {
-        return refused;
+        return json_error(refused.status, &refused.message);
     }
     next.run(request).await
 }
 
-fn check(state: &SharedState, request: &Request) -> Result<(), Response> {
+/// Why a request is refused, and with which status.
+struct Refusal {
+    status: StatusCode,
+    message: String,
+}
+
+fn check(state: &SharedState, request: &Request) -> Result<(), Refusal> {
     let headers = request.headers();
     if state.config.http.ip().is_loopback() {
         check_loopback_host(headers)?;
@@ -86,7 +92,7 @@ fn host_name(host: &str) -> String {
     name.to_ascii_lowercase()
 }
 
-fn check_loopback_host(headers: &HeaderMap) -> Result<(), Response> {
+fn check_loopback_host(headers: &HeaderMap) -> Result<(), Refusal> {
     let Some(host) = headers.get(header::HOST) else {
         return Ok(());
     };
@@ -94,17 +100,17 @@ fn check_loopback_host(headers: &HeaderMap) -> Result<(), Response> {
     if LOOPBACK_HOSTS.contains(&host_name(text).as_str()) {
         return Ok(());
     }
-    Err(json_error(
-        StatusCode::MISDIRECTED_REQUEST,
-        &format!(
+    Err(Refusal {
+        status: StatusCode::MISDIRECTED_REQUEST,
+        message: format!(
             "this server listens on a loopback address and answers only requests for \
              localhost, 127.0.0.1 or [::1]; Host {text:?} is refused (a page may be \
              rebinding its name to this machine); listen on another address to serve other names"
         ),
-    ))
+    })
 }
 
-fn check_origin(headers: &HeaderMap, allowed: &[axum::http::HeaderValue]) -> Result<(), Response> {
+fn check_origin(headers: &HeaderMap, allowed: &[axum::http::HeaderValue]) -> Result<(), Refusal> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
@@ -117,16 +123,16 @@ fn check_origin(headers: &HeaderMap, allowed: &[axum::http::HeaderValue]) -> Res
     if origin_host.is_some() && origin_host == own_host {
         return Ok(());
     }
-    Err(json_error(
-        StatusCode::FORBIDDEN,
-        &format!(
+    Err(Refusal {
+        status: StatusCode::FORBIDDEN,
+        message: format!(
             "a request that changes state from origin {text:?} is refused: it is not this \
              server's own origin; the server operator can allow it with --cors-origin {text}"
         ),
-    ))
+    })
 }
 
-fn check_content_type(method: &Method, headers: &HeaderMap) -> Result<(), Response> {
+fn check_content_type(method: &Method, headers: &HeaderMap) -> Result<(), Refusal> {
     let given = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -143,14 +149,14 @@ fn check_content_type(method: &Method, headers: &HeaderMap) -> Result<(), Respon
         return Ok(());
     }
     let given = if given.is_empty() { "none" } else { given };
-    Err(json_error(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        &format!(
+    Err(Refusal {
+        status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        message: format!(
             "a {method} body needs Content-Type application/json, multipart/form-data or \
              application/octet-stream (batch job inputs: text/csv, application/x-ndjson or \
              application/vnd.apache.parquet); got {given}"
         ),
-    ))
+    })
 }
 
 #[cfg(test)]
