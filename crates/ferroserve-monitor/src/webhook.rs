@@ -14,6 +14,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AF
 use reqwest::{StatusCode, Url};
 use serde::{Deserialize, Serialize};
 
+use ferroserve_core::secrets::redacted_url;
 use ferroserve_core::telemetry::ALERT_WEBHOOK_DELIVERIES;
 use tokio::sync::Semaphore;
 
@@ -201,14 +202,6 @@ impl fmt::Debug for WebhookConfig {
             .field("max_backoff_ms", &self.max_backoff_ms)
             .field("headers", &headers)
             .finish()
-    }
-}
-
-/// The URL's scheme, host and port, for logs.
-fn redacted_url(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(url) => format!("{}/<redacted>", url.origin().ascii_serialization()),
-        Err(_) => "<invalid url>".to_owned(),
     }
 }
 

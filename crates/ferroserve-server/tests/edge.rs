@@ -356,6 +356,12 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
         "{answer}"
     );
 
+    // So is one that sends nothing at all.
+    let mut idle = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    assert_eq!(read_until(&mut idle, "\u{0}").await, "");
+
     // A complete request is still served.
     let mut socket = tokio::net::TcpStream::connect(address)
         .await
