@@ -630,6 +630,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_connection_goes_to_the_pinned_address_not_to_dns() {
+        let (url, server) = serve(&[]).await;
+        let address: SocketAddr = Url::parse(&url).unwrap().socket_addrs(|| None).unwrap()[0];
+        // `.invalid` never resolves: only the pinned address can be reached.
+        let unresolvable = Url::parse(&url.replace("127.0.0.1", "hooks.invalid")).unwrap();
+        let client = WebhookSender::pinned_client(&unresolvable, address).unwrap();
+        let answer = client.post(unresolvable).body("{}").send().await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        assert_eq!(server.seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
     async fn deliveries_in_flight_are_capped() {
         let (url, server) = serve(&[]).await;
         let sender = local_sender();
