@@ -26,6 +26,8 @@ pub enum ErrorKind {
     Unavailable,
     /// The request's deadline passed before it could be answered.
     DeadlineExceeded,
+    /// The client stopped sending its request (a body that stalled).
+    RequestTimeout,
     /// The engine does not support what the model asks for.
     Unsupported,
     /// The request carries no credentials, or credentials that are not
@@ -50,6 +52,7 @@ impl ErrorKind {
             ErrorKind::QueueFull | ErrorKind::RateLimited | ErrorKind::Overloaded => 429,
             ErrorKind::Unavailable => 503,
             ErrorKind::DeadlineExceeded => 504,
+            ErrorKind::RequestTimeout => 408,
             ErrorKind::Unsupported => 501,
             ErrorKind::Unauthenticated => 401,
             ErrorKind::PermissionDenied => 403,
@@ -70,6 +73,7 @@ impl ErrorKind {
             ErrorKind::Overloaded => "overloaded",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::DeadlineExceeded => "deadline_exceeded",
+            ErrorKind::RequestTimeout => "request_timeout",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Unauthenticated => "unauthenticated",
             ErrorKind::PermissionDenied => "permission_denied",

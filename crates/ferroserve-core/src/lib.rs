@@ -13,6 +13,7 @@ pub mod feature_values;
 pub mod json;
 pub mod request;
 pub mod schema;
+pub mod secrets;
 pub mod signature;
 pub mod telemetry;
 pub mod tensor;

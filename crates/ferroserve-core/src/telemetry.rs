@@ -97,7 +97,9 @@ pub const RATE_LIMITED_TOTAL: &str = "ferroserve_rate_limited_total";
 /// `local_fallback` (Redis configured but not answering).
 pub const RATE_LIMIT_CHECKS_TOTAL: &str = "ferroserve_rate_limit_checks_total";
 /// Counter of alert webhook deliveries, by `outcome`: `delivered`,
-/// `rejected` (non-retryable HTTP status) or `gave_up` (every attempt failed).
+/// `rejected` (non-retryable HTTP status), `gave_up` (every attempt failed),
+/// `refused` (the host is internal and not allowed) or `busy` (too many
+/// deliveries in flight).
 pub const ALERT_WEBHOOK_DELIVERIES: &str = "ferroserve_alert_webhook_deliveries_total";
 /// Rows handled by batch jobs, by model and result (`done`, `failed`).
 pub const JOB_ROWS: &str = "ferroserve_job_rows_total";
@@ -158,7 +160,7 @@ pub const METRICS: &[(&str, MetricKind, &str)] = {
         (IDEMPOTENCY_REDIS_FALLBACK_TOTAL, Counter, "Idempotency-Key claims that Redis could not serve and that fell back to the in-process store."),
         (RATE_LIMITED_TOTAL, Counter, "Requests refused by a rate limit, by model and scope (client, model, model_client)."),
         (RATE_LIMIT_CHECKS_TOTAL, Counter, "Rate-limit checks, by store (redis, local, local_fallback)."),
-        (ALERT_WEBHOOK_DELIVERIES, Counter, "Alert webhook deliveries, by outcome (delivered, rejected, gave_up)."),
+        (ALERT_WEBHOOK_DELIVERIES, Counter, "Alert webhook deliveries, by outcome (delivered, rejected, gave_up, refused, busy)."),
         (JOB_ROWS, Counter, "Rows handled by batch jobs, by model and result (done, failed)."),
         (JOBS_FINISHED, Counter, "Jobs that reached a final state, by kind and state."),
         (JOBS_RUNNING, Gauge, "Batch and asynchronous jobs running on this server."),

@@ -17,6 +17,7 @@ use super::feedback::{Feedback, FeedbackOutcome, Pending};
 use super::pending::PendingStore;
 use super::watch::{now_ms, Observation, VersionDrift, Watch, WatchSpec};
 use super::webhook::WebhookSender;
+use super::webhook_target::WebhookAllowList;
 use ferroserve_core::telemetry;
 
 /// Actor of the monitor's entries in the audit log.
@@ -53,6 +54,8 @@ pub struct MonitorOptions {
     pub feedback_ttl: Duration,
     /// How often the monitor drains its queue and checks window ages.
     pub tick: Duration,
+    /// Internal hosts and networks webhooks may reach.
+    pub webhook_allow: WebhookAllowList,
 }
 
 impl Default for MonitorOptions {
@@ -63,6 +66,7 @@ impl Default for MonitorOptions {
             max_pending_bytes: 64 * 1024 * 1024,
             feedback_ttl: Duration::from_secs(24 * 3600),
             tick: Duration::from_millis(10),
+            webhook_allow: WebhookAllowList::default(),
         }
     }
 }
@@ -111,7 +115,7 @@ impl Monitor {
         let (feedback, feedback_calls) = crossbeam_channel::bounded(FEEDBACK_QUEUE);
         let shared = Arc::new(Shared {
             watches: ArcSwap::from_pointee(Watches::new()),
-            webhook: WebhookSender::new(),
+            webhook: WebhookSender::with_allow_list(options.webhook_allow.clone()),
             alert_sink,
             runtime: tokio::runtime::Handle::current(),
         });

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::error::Error as _;
 use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
@@ -12,7 +14,11 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AF
 use reqwest::{StatusCode, Url};
 use serde::{Deserialize, Serialize};
 
+use ferroserve_core::secrets::redacted_url;
 use ferroserve_core::telemetry::ALERT_WEBHOOK_DELIVERIES;
+use tokio::sync::Semaphore;
+
+use crate::webhook_target::WebhookAllowList;
 
 /// Default time limit of one attempt in milliseconds.
 pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;
@@ -25,6 +31,17 @@ pub const DEFAULT_MAX_BACKOFF_MS: u64 = 30_000;
 /// A backoff varies at random by up to this share either way, so that
 /// senders that failed together do not retry together.
 pub const BACKOFF_JITTER: f64 = 0.2;
+/// Most attempts a webhook may ask for.
+pub const MAX_ATTEMPTS: u32 = 10;
+/// Longest time limit of one attempt a webhook may ask for, in ms.
+pub const MAX_TIMEOUT_MS: u64 = 30_000;
+/// Longest wait between two attempts a webhook may ask for, in ms.
+pub const MAX_BACKOFF_MS: u64 = 300_000;
+/// Most extra headers a webhook may set.
+pub const MAX_HEADERS: usize = 16;
+/// Deliveries in flight at once, server-wide; an alert beyond is not
+/// delivered (it is still logged and audited).
+pub const MAX_IN_FLIGHT_DELIVERIES: usize = 64;
 
 const USER_AGENT_VALUE: &str = concat!("ferroserve/", env!("CARGO_PKG_VERSION"));
 
@@ -85,12 +102,21 @@ impl WebhookConfig {
     }
 
     /// Checks that the URL is an absolute http(s) URL, that attempts,
-    /// timeout and backoffs are at least 1 (and the initial backoff at most
-    /// the maximum), and that every header name and value is valid HTTP.
-    /// Messages never repeat the URL's path or a header value, which may be
-    /// secrets.
+    /// timeout and backoffs are at least 1 and at most [`MAX_ATTEMPTS`],
+    /// [`MAX_TIMEOUT_MS`] and [`MAX_BACKOFF_MS`] (and the initial backoff at
+    /// most the maximum), that there are at most [`MAX_HEADERS`] headers and
+    /// that every header name and value is valid HTTP. Messages never
+    /// repeat the URL's path or a header value, which may be secrets.
     pub fn validate(&self) -> Result<(), String> {
         self.prepare().map(|_| ())
+    }
+
+    /// [`WebhookConfig::validate`], then the address the URL's host
+    /// resolves to, if `allow` lets webhooks go there (see
+    /// [`WebhookAllowList::resolve`]).
+    pub async fn check_target(&self, allow: &WebhookAllowList) -> Result<SocketAddr, String> {
+        let (url, _) = self.prepare()?;
+        allow.resolve(&url).await
     }
 
     /// The parsed URL and the full header set of a request.
@@ -106,14 +132,23 @@ impl WebhookConfig {
         if url.host_str().is_none_or(str::is_empty) {
             return Err("webhook url has no host".to_owned());
         }
-        if self.max_attempts == 0 {
-            return Err("webhook max_attempts must be at least 1".to_owned());
-        }
-        if self.timeout_ms == 0 {
-            return Err("webhook timeout_ms must be at least 1".to_owned());
-        }
-        if self.initial_backoff_ms == 0 {
-            return Err("webhook initial_backoff_ms must be at least 1".to_owned());
+        in_range(
+            "max_attempts",
+            self.max_attempts.into(),
+            MAX_ATTEMPTS.into(),
+        )?;
+        in_range("timeout_ms", self.timeout_ms, MAX_TIMEOUT_MS)?;
+        in_range(
+            "initial_backoff_ms",
+            self.initial_backoff_ms,
+            MAX_BACKOFF_MS,
+        )?;
+        in_range("max_backoff_ms", self.max_backoff_ms, MAX_BACKOFF_MS)?;
+        if self.headers.len() > MAX_HEADERS {
+            return Err(format!(
+                "webhook has {} headers; at most {MAX_HEADERS} are allowed",
+                self.headers.len()
+            ));
         }
         if self.max_backoff_ms < self.initial_backoff_ms {
             return Err(format!(
@@ -139,6 +174,17 @@ impl WebhookConfig {
     }
 }
 
+/// Refuses a webhook setting outside `1..=max`.
+fn in_range(field: &str, value: u64, max: u64) -> Result<(), String> {
+    if (1..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "webhook {field} is {value}; it must be between 1 and {max}"
+        ))
+    }
+}
+
 /// Hides header values and everything after the host of the URL: both may
 /// carry credentials (tokens in `Authorization`, Slack-style secret paths).
 impl fmt::Debug for WebhookConfig {
@@ -156,14 +202,6 @@ impl fmt::Debug for WebhookConfig {
             .field("max_backoff_ms", &self.max_backoff_ms)
             .field("headers", &headers)
             .finish()
-    }
-}
-
-/// The URL's scheme, host and port, for logs.
-fn redacted_url(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(url) => format!("{}/<redacted>", url.origin().ascii_serialization()),
-        Err(_) => "<invalid url>".to_owned(),
     }
 }
 
@@ -199,12 +237,22 @@ pub enum WebhookError {
     /// The [`WebhookConfig`] does not pass [`WebhookConfig::validate`].
     #[error("invalid webhook config: {0}")]
     InvalidConfig(String),
+    /// The webhook's host is internal and not on the allow list.
+    #[error("webhook target refused: {0}")]
+    Refused(String),
+    /// [`MAX_IN_FLIGHT_DELIVERIES`] deliveries are already under way.
+    #[error(
+        "too many alert deliveries in flight ({MAX_IN_FLIGHT_DELIVERIES}); alert not delivered"
+    )]
+    Busy,
 }
 
-/// Sends alerts to webhooks; cheap to clone (one shared connection pool).
+/// Sends alerts to webhooks; cheap to clone (the allow list and the
+/// in-flight limit are shared).
 #[derive(Debug, Clone)]
 pub struct WebhookSender {
-    client: reqwest::Client,
+    allow: Arc<WebhookAllowList>,
+    in_flight: Arc<Semaphore>,
 }
 
 impl Default for WebhookSender {
@@ -214,15 +262,31 @@ impl Default for WebhookSender {
 }
 
 impl WebhookSender {
-    /// A sender with its own connection pool. Redirects are not followed:
-    /// a webhook that moved is a config error, and following would resend
-    /// the credentials in `headers` elsewhere.
+    /// A sender that reaches public hosts only (see [`WebhookAllowList`]).
     pub fn new() -> Self {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+        Self::with_allow_list(WebhookAllowList::default())
+    }
+
+    /// A sender that also reaches the internal hosts and networks of `allow`.
+    pub fn with_allow_list(allow: WebhookAllowList) -> Self {
+        Self {
+            allow: Arc::new(allow),
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT_DELIVERIES)),
+        }
+    }
+
+    /// A client that connects to `address` for the URL's host, whatever DNS
+    /// says later. Redirects are not followed: a webhook that moved is a
+    /// config error, and following would resend the credentials in
+    /// `headers` elsewhere.
+    fn pinned_client(url: &Url, address: SocketAddr) -> Result<reqwest::Client, WebhookError> {
+        let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        if let Some(host) = url.host_str() {
+            builder = builder.resolve(host, address);
+        }
+        builder
             .build()
-            .expect("an HTTP client with only a redirect policy set always builds");
-        Self { client }
+            .map_err(|e| WebhookError::InvalidConfig(format!("cannot build the HTTP client: {e}")))
     }
 
     /// POSTs `body` to `config.url`, retrying as [`WebhookConfig`] says, and
@@ -232,15 +296,24 @@ impl WebhookSender {
         config: &WebhookConfig,
         body: &serde_json::Value,
     ) -> Result<Delivery, WebhookError> {
+        let Ok(_permit) = self.in_flight.clone().try_acquire_owned() else {
+            count("busy");
+            return Err(WebhookError::Busy);
+        };
         let (url, headers) = config.prepare().map_err(WebhookError::InvalidConfig)?;
         let target = redacted_url(&config.url);
+        let address = self.allow.resolve(&url).await.map_err(|reason| {
+            count("refused");
+            tracing::warn!(webhook = %target, %reason, "webhook target refused");
+            WebhookError::Refused(reason)
+        })?;
+        let client = Self::pinned_client(&url, address)?;
         let body = body.to_string();
         let timeout = Duration::from_millis(config.timeout_ms);
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let sent = self
-                .client
+            let sent = client
                 .post(url.clone())
                 .headers(headers.clone())
                 .timeout(timeout)
@@ -436,6 +509,11 @@ mod tests {
         }
     }
 
+    /// A sender allowed to reach the test servers on 127.0.0.1.
+    fn local_sender() -> WebhookSender {
+        WebhookSender::with_allow_list(WebhookAllowList::parse(["127.0.0.1"]).unwrap())
+    }
+
     fn alert() -> serde_json::Value {
         json!({"kind": "drift", "model": "iris", "version": 3, "psi": 0.31, "features": ["a", "b"]})
     }
@@ -449,10 +527,7 @@ mod tests {
             .insert("Authorization".into(), "Bearer t0ken".into());
         config.headers.insert("X-Team".into(), "search".into());
 
-        let delivery = WebhookSender::new()
-            .deliver(&config, &alert())
-            .await
-            .unwrap();
+        let delivery = local_sender().deliver(&config, &alert()).await.unwrap();
 
         assert_eq!(
             delivery,
@@ -482,10 +557,7 @@ mod tests {
     #[tokio::test]
     async fn retries_408_and_429() {
         let (url, server) = serve(&[(408, None), (429, Some("0")), (500, None)]).await;
-        let delivery = WebhookSender::new()
-            .deliver(&fast(url), &alert())
-            .await
-            .unwrap();
+        let delivery = local_sender().deliver(&fast(url), &alert()).await.unwrap();
         assert_eq!(
             delivery,
             Delivery {
@@ -499,7 +571,7 @@ mod tests {
     #[tokio::test]
     async fn client_error_is_not_retried() {
         let (url, server) = serve(&[(400, None)]).await;
-        let error = WebhookSender::new()
+        let error = local_sender()
             .deliver(&fast(url), &alert())
             .await
             .unwrap_err();
@@ -523,10 +595,7 @@ mod tests {
             ..fast(format!("http://{addr}/hooks/secret-token"))
         };
 
-        let error = WebhookSender::new()
-            .deliver(&config, &alert())
-            .await
-            .unwrap_err();
+        let error = local_sender().deliver(&config, &alert()).await.unwrap_err();
 
         let WebhookError::GaveUp {
             attempts,
@@ -540,15 +609,64 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn internal_target_is_refused_unless_allowed() {
+        let (url, server) = serve(&[]).await;
+        let error = WebhookSender::new()
+            .deliver(&fast(url.clone()), &alert())
+            .await
+            .unwrap_err();
+        let WebhookError::Refused(reason) = &error else {
+            panic!("expected Refused, got {error:?}");
+        };
+        assert!(reason.contains("--webhook-allow 127.0.0.1"), "{reason}");
+        assert!(server.seen.lock().unwrap().is_empty());
+
+        // Allowed by host name: the name is resolved once and pinned.
+        let by_name =
+            WebhookSender::with_allow_list(WebhookAllowList::parse(["localhost"]).unwrap());
+        let url = url.replace("127.0.0.1", "localhost");
+        by_name.deliver(&fast(url), &alert()).await.unwrap();
+        assert_eq!(server.seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_connection_goes_to_the_pinned_address_not_to_dns() {
+        let (url, server) = serve(&[]).await;
+        let address: SocketAddr = Url::parse(&url).unwrap().socket_addrs(|| None).unwrap()[0];
+        // `.invalid` never resolves: only the pinned address can be reached.
+        let unresolvable = Url::parse(&url.replace("127.0.0.1", "hooks.invalid")).unwrap();
+        let client = WebhookSender::pinned_client(&unresolvable, address).unwrap();
+        let answer = client.post(unresolvable).body("{}").send().await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        assert_eq!(server.seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn deliveries_in_flight_are_capped() {
+        let (url, server) = serve(&[]).await;
+        let sender = local_sender();
+        let held = sender
+            .in_flight
+            .clone()
+            .try_acquire_many_owned(MAX_IN_FLIGHT_DELIVERIES as u32)
+            .unwrap();
+        let error = sender
+            .deliver(&fast(url.clone()), &alert())
+            .await
+            .unwrap_err();
+        assert_eq!(error, WebhookError::Busy);
+        assert!(server.seen.lock().unwrap().is_empty());
+        drop(held);
+        sender.deliver(&fast(url), &alert()).await.unwrap();
+    }
+
+    #[tokio::test]
     async fn invalid_config_is_refused_before_sending() {
         let config = WebhookConfig {
             max_attempts: 0,
             ..WebhookConfig::new("http://127.0.0.1:9/")
         };
-        let error = WebhookSender::new()
-            .deliver(&config, &alert())
-            .await
-            .unwrap_err();
+        let error = local_sender().deliver(&config, &alert()).await.unwrap_err();
         assert!(matches!(error, WebhookError::InvalidConfig(_)), "{error:?}");
     }
 
@@ -607,6 +725,28 @@ mod tests {
             WebhookConfig {
                 initial_backoff_ms: 10,
                 max_backoff_ms: 9,
+                ..ok.clone()
+            },
+            WebhookConfig {
+                max_attempts: MAX_ATTEMPTS + 1,
+                ..ok.clone()
+            },
+            WebhookConfig {
+                max_attempts: u32::MAX,
+                ..ok.clone()
+            },
+            WebhookConfig {
+                timeout_ms: MAX_TIMEOUT_MS + 1,
+                ..ok.clone()
+            },
+            WebhookConfig {
+                max_backoff_ms: MAX_BACKOFF_MS + 1,
+                ..ok.clone()
+            },
+            WebhookConfig {
+                headers: (0..=MAX_HEADERS)
+                    .map(|i| (format!("X-H{i}"), "v".to_owned()))
+                    .collect(),
                 ..ok.clone()
             },
             with_header("bad header", "x"),

@@ -1,5 +1,6 @@
 //! Per-model serving configuration, stored as numbered revisions.
 
+use ferroserve_core::secrets::redact_serving_config;
 use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -20,7 +21,8 @@ impl Registry {
     /// `config` must be a JSON object of at most 64 KiB serialized. Like
     /// version numbers, revisions are picked under the model's write lock,
     /// so concurrent calls get distinct numbers. The audit event
-    /// `set_serving_config` holds the previous configuration as `before`.
+    /// `set_serving_config` holds the previous configuration as `before`;
+    /// both its snapshots have the webhook's secrets redacted.
     pub async fn set_serving_config(
         &self,
         model: &str,
@@ -68,8 +70,8 @@ impl Registry {
             action: AuditAction::SetServingConfig,
             model,
             version: None,
-            before: previous.map(|p| p.config),
-            after: Some(revision.config.clone()),
+            before: previous.map(|p| redact_serving_config(&p.config)),
+            after: Some(redact_serving_config(&revision.config)),
         };
         db::commit_model_change(tx, now, event).await?;
         tracing::info!(model, revision = revision.revision, "serving config stored");

@@ -48,16 +48,21 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
     StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
+/// A JSON error answer `{"error": message}` with `status`.
+pub fn json_error(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::to_vec(&serde_json::json!({ "error": message }))
+        .expect("serializing a string map cannot fail");
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.status();
-        let body = serde_json::to_vec(&serde_json::json!({ "error": self.0.message }))
-            .expect("serializing a string map cannot fail");
-        let mut response = (status, body).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        let mut response = json_error(self.status(), &self.0.message);
         if self.0.kind == ErrorKind::Unauthenticated {
             response
                 .headers_mut()

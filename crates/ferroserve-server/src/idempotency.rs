@@ -55,7 +55,14 @@ async fn layer(
 ) -> Response {
     let start = Instant::now();
     let (parts, body) = request.into_parts();
-    let body = match read_limited(&parts.headers, body, state.config.max_body_bytes).await {
+    let body = match read_limited(
+        &parts.headers,
+        body,
+        state.config.max_body_bytes,
+        &state.body_budget,
+    )
+    .await
+    {
         Ok(body) => body,
         Err(e) => return ApiError(e).into_response(),
     };

@@ -69,8 +69,13 @@ impl FromRequest<SharedState> for InferInput {
         let (parts, body) = request.into_parts();
         let client = ClientId::of(&parts);
         let principal = Caller::of(&parts);
-        let body =
-            read_limited(&parts.headers, Body::new(body), state.config.max_body_bytes).await?;
+        let body = read_limited(
+            &parts.headers,
+            Body::new(body),
+            state.config.max_body_bytes,
+            &state.body_budget,
+        )
+        .await?;
         Ok(InferInput {
             client,
             principal,

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod body;
 pub mod client;
+pub mod cors;
 pub mod error;
 pub mod error_body;
 pub mod health;
@@ -14,7 +15,9 @@ pub mod idempotency;
 pub mod inference;
 pub mod inference_headers;
 pub mod kserve;
+pub mod listener;
 mod management;
+pub mod request_guard;
 pub mod request_id;
 mod routes;
 
@@ -28,15 +31,29 @@ use axum::Router;
 use ferroserve_core::InferError;
 use ferroserve_serving::ModelSpec;
 
-pub use state::{AppState, ServerConfig, SharedState};
+pub use state::{AppState, HttpLimits, ServerConfig, SharedState};
 
 /// The whole HTTP API as a router, so tests can drive it without a socket.
 /// Error answers are made JSON around the finished router, where they carry
-/// every header the router adds (`Allow` on a 405).
+/// every header the router adds (`Allow` on a 405). Outside it: the CORS
+/// answers (when origins are configured), the checks against cross-site
+/// requests, and the body read timeout.
 pub fn app(state: SharedState) -> Router {
-    Router::new()
-        .fallback_service(routes(state))
+    let limits = state.config.limits.clone();
+    let router = Router::new()
+        .fallback_service(routes(state.clone()))
         .layer(axum::middleware::from_fn(error_body::json_errors))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            limits.body_read_timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            request_guard::guard,
+        ));
+    match cors::layer(&limits.cors_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
 }
 
 fn routes(state: SharedState) -> Router {
@@ -81,20 +98,22 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let drain = state.config.drain_timeout;
+    let limits = state.config.limits.clone();
     let manager = state.manager().clone();
     tokio::spawn(telemetry::upkeep_task(state.metrics.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let router = app(state);
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutdown requested; draining in-flight requests");
-        let _ = stop_tx.send(true);
+    let server = tokio::spawn(async move {
+        listener::serve_connections(listener, router, &limits, async move {
+            shutdown.await;
+            tracing::info!("shutdown requested; draining in-flight requests");
+            let _ = stop_tx.send(true);
+        })
+        .await;
     });
     let mut stopped = stop_rx.clone();
-    let server = tokio::spawn(async move { server.await });
     let result = tokio::select! {
-        r = server => r.map_err(std::io::Error::other)?,
+        r = server => r.map_err(std::io::Error::other),
         _ = async {
             let _ = stopped.wait_for(|s| *s).await;
             tokio::time::sleep(drain).await;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferroserve_core::Role;
+use axum::http::HeaderValue;
 use ferroserve_jobs::JobService;
 use ferroserve_serving::guard::idempotency::IdempotencyStore;
 use ferroserve_serving::lifecycle::Controller;
@@ -15,6 +16,7 @@ use ferroserve_serving::{ModelManager, Pipeline};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::Auth;
+use crate::body::BodyBudget;
 
 /// HTTP server settings.
 #[derive(Debug, Clone)]
@@ -34,6 +36,42 @@ pub struct ServerConfig {
     /// Use the request body `id` as the idempotency key when no
     /// Idempotency-Key header is sent.
     pub idempotency_request_id: bool,
+    /// Limits of connections and requests.
+    pub limits: HttpLimits,
+}
+
+/// Limits of HTTP connections and requests, and who may call from a browser.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Time a client has to send a request's headers; a keep-alive
+    /// connection idle that long is closed too.
+    pub header_read_timeout: Duration,
+    /// Longest wait for the next piece of a request body (408 after).
+    pub body_read_timeout: Duration,
+    /// Connections open at once at most; more wait to be accepted.
+    pub max_connections: usize,
+    /// Headers a request may have at most.
+    pub max_header_count: usize,
+    /// Bytes a request's start line and headers may take at most.
+    pub max_header_bytes: usize,
+    /// Bytes of request bodies read into memory at once, server-wide.
+    pub max_body_memory_bytes: usize,
+    /// Origins allowed to call the API from a browser (CORS); none by default.
+    pub cors_origins: Vec<HeaderValue>,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_connections: 4096,
+            max_header_count: 100,
+            max_header_bytes: 64 * 1024,
+            max_body_memory_bytes: 1024 * 1024 * 1024,
+            cors_origins: Vec::new(),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -46,6 +84,7 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(30),
             idempotency_request_id: false,
+            limits: HttpLimits::default(),
         }
     }
 }
@@ -67,6 +106,8 @@ pub struct AppState {
     pub jobs: Option<Arc<JobService>>,
     /// Who may call, and how they prove it.
     pub auth: Arc<Auth>,
+    /// Memory for request bodies being read, server-wide.
+    pub body_budget: BodyBudget,
     startup_done: AtomicBool,
 }
 
@@ -77,6 +118,7 @@ impl AppState {
     pub fn new(pipeline: Arc<Pipeline>, config: ServerConfig, metrics: PrometheusHandle) -> Self {
         AppState {
             pipeline,
+            body_budget: BodyBudget::new(config.limits.max_body_memory_bytes),
             config,
             metrics,
             controller: None,

@@ -277,6 +277,7 @@ async fn errors_have_the_right_status_and_say_what_was_wrong() {
     let reply = send(
         &app,
         Request::post("/v2/models/iris/infer")
+            .header("content-type", "application/json")
             .body(Body::from("{not json"))
             .expect("request"),
     )

@@ -169,6 +169,7 @@ async fn uploads_stop_at_max_artifact_bytes() {
     };
     let r = registry_app_with(config).await;
     let declared = Request::post("/api/v1/artifacts")
+        .header("content-type", "application/octet-stream")
         .header("content-length", "6985")
         .body(Body::from(model_bytes("iris")))
         .expect("request");
@@ -177,6 +178,7 @@ async fn uploads_stop_at_max_artifact_bytes() {
 
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![Ok(vec![7; 800]), Ok(vec![7; 800])];
     let streamed = Request::post("/api/v1/artifacts")
+        .header("content-type", "application/octet-stream")
         .body(Body::from_stream(futures::stream::iter(chunks)))
         .expect("request");
     let error = expect_status(&send(&r.app, streamed).await, 413)["error"].to_string();

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use ferroserve_backend::Engines;
 use ferroserve_jobs::{JobOptions, JobService};
-use ferroserve_monitor::Monitor;
+use ferroserve_monitor::{Monitor, MonitorOptions};
 use ferroserve_server::auth::{Auth, JwtVerifier, KeyRing};
 use ferroserve_server::{AppState, ServerConfig};
 use ferroserve_serving::cache::ResultCache;
@@ -37,9 +37,11 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let engines = Arc::new(Engines::discover(config.ort_library.as_deref()));
     tracing::info!(onnxruntime = %engines.ort_status(), "engines");
     let specs = model_specs(&config)?;
+    let webhook_allow = config.webhook_allow_list()?;
     let lifecycle = crate::registry::open_and_recover(&config.registry_settings(), engines.clone())
         .await?
-        .with_max_input_bytes(config.max_body_bytes);
+        .with_max_input_bytes(config.max_body_bytes)
+        .with_webhook_allow(webhook_allow.clone());
     if specs.is_empty() && !config.no_example {
         crate::example::seed_registry(&lifecycle).await?;
     }
@@ -56,6 +58,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         max_artifact_bytes: config.max_artifact_bytes,
         max_job_input_bytes: config.max_job_input_bytes,
         idempotency_request_id: config.idempotency.use_request_id,
+        limits: config.http_limits()?,
     };
     if config.enable_fault_injection {
         tracing::warn!("fault injection is enabled: never run this server in production");
@@ -73,6 +76,10 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         specs,
     );
     if let Some(options) = config.monitoring.options() {
+        let options = MonitorOptions {
+            webhook_allow,
+            ..options
+        };
         controller = controller.with_monitor(Monitor::start(
             options,
             Some(audit_alerts(registry.clone())),

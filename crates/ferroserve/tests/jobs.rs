@@ -212,12 +212,13 @@ fn bad_submissions_are_refused_before_a_job_exists() {
     };
     refused("model=nope", "text/csv", csv(), 404, "nope");
     refused("format=csv", "text/csv", csv(), 400, "model");
+    refused("model=iris", "text/plain", csv(), 415, "text/csv");
     refused(
         "model=iris",
-        "text/plain",
+        "application/x-unknown",
         csv(),
-        400,
-        "format=csv|jsonl|parquet",
+        415,
+        "application/x-ndjson",
     );
     refused(
         "model=iris&chunk_rows=0",

@@ -234,7 +234,8 @@ fn feedback_for(sent: &[Sent]) -> Value {
 #[test]
 fn drift_alerts_reach_the_webhook_and_feedback_gives_online_accuracy() {
     let webhook = Webhook::start();
-    let server = Server::start(&[]);
+    // The test receiver listens on loopback, where webhooks go only when allowed.
+    let server = Server::start(&["--webhook-allow", "127.0.0.1"]);
     let client = Client {
         http: common::admin_client(),
         base: server.base.clone(),

@@ -4,6 +4,7 @@
 //! next page starts.
 
 use axum::Json;
+use ferroserve_core::secrets::redact_serving_config;
 use ferroserve_registry::{AuditFilter, AuditOrder, AuditPage};
 use serde::Deserialize;
 
@@ -64,7 +65,7 @@ pub(crate) async fn list(
     };
     let filter = page.filter(query.model);
     let page = c.lifecycle().registry().audit_page(&filter).await?;
-    Ok(Json(page))
+    Ok(Json(redacted(page)))
 }
 
 /// `GET /api/v1/models/{model}/history[?since=&after_id=&before_id=&limit=&order=]`:
@@ -80,5 +81,16 @@ pub(crate) async fn history(
         .registry()
         .model_history(&path.model, &filter)
         .await?;
-    Ok(Json(page))
+    Ok(Json(redacted(page)))
+}
+
+/// `page` with webhook secrets redacted from every snapshot: events are
+/// stored redacted, and this also covers events written before that.
+fn redacted(mut page: AuditPage) -> AuditPage {
+    for event in &mut page.events {
+        for snapshot in [&mut event.before, &mut event.after].into_iter().flatten() {
+            *snapshot = redact_serving_config(snapshot);
+        }
+    }
+    page
 }

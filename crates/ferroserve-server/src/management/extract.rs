@@ -103,10 +103,7 @@ fn body_rejection(e: BytesRejection) -> ApiError {
             format!("request body exceeds the limit of {MAX_JSON_BYTES} bytes for this route"),
         ))
     } else {
-        ApiError(InferError::invalid(format!(
-            "cannot read request body: {}",
-            e.body_text()
-        )))
+        ApiError(crate::body::read_error("request body", &e))
     }
 }
 

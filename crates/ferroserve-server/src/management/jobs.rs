@@ -228,7 +228,7 @@ async fn submission(
             "a JSON job request carries its settings in the body, not in the query",
         )));
     }
-    let bytes = read_limited(headers, body, MAX_JSON_BYTES).await?;
+    let bytes = read_limited(headers, body, MAX_JSON_BYTES, &state.body_budget).await?;
     let request: SubmitBody = parse_json(&bytes)?;
     let format = match request.format {
         Some(format) => format,

@@ -4,6 +4,7 @@
 //! nothing to serve unless the caller asks to unload it, and none swaps in
 //! a version with another interface unless the serving config allows it.
 
+use ferroserve_core::secrets::restore_serving_config_secrets;
 use ferroserve_registry::{ModelVersion, ServingConfigRevision, Stage};
 use serde_json::Value;
 
@@ -135,16 +136,30 @@ impl Lifecycle {
     }
 
     /// Checks and stores a new revision of `model`'s serving config: it
-    /// must parse, and pass the plan check against the registry.
+    /// must parse, its webhook must reach a public or allowed host (see
+    /// [`Lifecycle::with_webhook_allow`]), and it must pass the plan check
+    /// against the registry. Webhook secrets sent redacted (`"***"`) keep
+    /// their stored values.
     pub async fn set_serving_config(
         &self,
         model: &str,
-        config: Value,
+        mut config: Value,
         when_nothing: WhenNothingServes,
         actor: &str,
     ) -> Result<ServingConfigRevision> {
-        let parsed = ModelServingConfig::from_value(&config)?;
         self.registry().get_model(model).await?;
+        let stored = self.registry().serving_config(model).await?;
+        restore_serving_config_secrets(&mut config, stored.as_ref().map(|r| &r.config))
+            .map_err(ServingError::Invalid)?;
+        let parsed = ModelServingConfig::from_value(&config)?;
+        if let Some(webhook) = &parsed.monitoring.webhook {
+            webhook
+                .check_target(self.webhook_allow())
+                .await
+                .map_err(|e| {
+                    ServingError::Invalid(format!("serving config: monitoring.webhook: {e}"))
+                })?;
+        }
         let change = ServingChange::Config(&parsed);
         self.plan(model)
             .await?

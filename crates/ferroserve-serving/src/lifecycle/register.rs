@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use ferroserve_backend::{EngineChoice, Engines, LoadOptions, ModelSource};
 use ferroserve_core::{Dim, FeatureSchema, ModelSignature};
+use ferroserve_monitor::webhook_target::WebhookAllowList;
 use ferroserve_registry::{
     ArtifactStore, ModelVersion, NewVersion, Registry, RegistryError, Stage, Tags, VersionMeta,
 };
@@ -56,6 +57,7 @@ pub struct Lifecycle {
     /// Most input bytes one request may carry: an artifact whose single
     /// row needs more is refused.
     max_input_bytes: usize,
+    webhook_allow: WebhookAllowList,
 }
 
 impl Lifecycle {
@@ -67,6 +69,7 @@ impl Lifecycle {
             artifacts,
             engines,
             max_input_bytes: crate::DEFAULT_MAX_INPUT_BYTES,
+            webhook_allow: WebhookAllowList::default(),
         }
     }
 
@@ -76,6 +79,18 @@ impl Lifecycle {
     pub fn with_max_input_bytes(mut self, max_input_bytes: usize) -> Self {
         self.max_input_bytes = max_input_bytes;
         self
+    }
+
+    /// Lets serving configs send alerts to the internal hosts and networks
+    /// of `allow` (by default webhooks reach public addresses only).
+    pub fn with_webhook_allow(mut self, allow: WebhookAllowList) -> Self {
+        self.webhook_allow = allow;
+        self
+    }
+
+    /// Internal hosts and networks webhooks may reach.
+    pub fn webhook_allow(&self) -> &WebhookAllowList {
+        &self.webhook_allow
     }
 
     /// The registry.

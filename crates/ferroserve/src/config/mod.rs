@@ -18,6 +18,8 @@ use clap::parser::ValueSource;
 use clap::{value_parser, Arg, ArgMatches, Args, Command, FromArgMatches};
 use ferroserve_backend::EngineChoice;
 use ferroserve_batcher::BatcherConfig;
+use ferroserve_monitor::webhook_target::WebhookAllowList;
+use ferroserve_server::HttpLimits;
 use ferroserve_serving::cache::CacheConfig;
 use ferroserve_serving::guard::idempotency::IdempotencyConfig;
 use ferroserve_serving::guard::rate_limit::RateLimitConfig;
@@ -30,6 +32,9 @@ pub use sections::{
 };
 
 use crate::logging::LogFormat;
+
+/// Smallest `max_header_bytes` the HTTP parser works with.
+const MIN_HEADER_BYTES: usize = 8192;
 
 /// Everything `ferroserve serve` needs: each field is a flag, a
 /// `FERROSERVE_*` variable and a key of the config file (sections are
@@ -94,6 +99,38 @@ pub struct ServeConfig {
     /// How long shutdown waits for in-flight requests, in seconds [default: 30].
     #[arg(long, env = "FERROSERVE_DRAIN_TIMEOUT_S")]
     pub drain_timeout_s: u64,
+    /// Time a client has to send a request's headers (and an idle keep-alive connection stays open), in ms [default: 10000].
+    #[arg(long, env = "FERROSERVE_HEADER_READ_TIMEOUT_MS")]
+    pub header_read_timeout_ms: u64,
+    /// Longest wait for the next piece of a request body, in ms; a body that stalls longer is answered 408 [default: 30000].
+    #[arg(long, env = "FERROSERVE_BODY_READ_TIMEOUT_MS")]
+    pub body_read_timeout_ms: u64,
+    /// Open HTTP connections at most; more wait to be accepted [default: 4096].
+    #[arg(long, env = "FERROSERVE_MAX_CONNECTIONS")]
+    pub max_connections: usize,
+    /// Headers a request may have at most [default: 100].
+    #[arg(long, env = "FERROSERVE_MAX_HEADER_COUNT")]
+    pub max_header_count: usize,
+    /// Bytes a request's headers may take at most [default: 65536].
+    #[arg(long, env = "FERROSERVE_MAX_HEADER_BYTES")]
+    pub max_header_bytes: usize,
+    /// Bytes of request bodies being read into memory at once, server-wide; a body beyond is refused with 429 [default: 1073741824].
+    #[arg(long, env = "FERROSERVE_MAX_BODY_MEMORY_BYTES")]
+    pub max_body_memory_bytes: usize,
+    /// Origin allowed to call the API from a browser (CORS), e.g. https://app.example.com; repeat for more [default: none].
+    #[arg(
+        long = "cors-origin",
+        env = "FERROSERVE_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+    /// Internal host name, IP address or CIDR network that model webhooks may reach (by default only public addresses); repeat for more [default: none].
+    #[arg(
+        long = "webhook-allow",
+        env = "FERROSERVE_WEBHOOK_ALLOW",
+        value_delimiter = ','
+    )]
+    pub webhook_allow: Vec<String>,
     /// Threads handling HTTP [default: cores - 1, at least 1].
     #[arg(long, env = "FERROSERVE_HTTP_THREADS")]
     pub http_threads: Option<usize>,
@@ -190,6 +227,14 @@ impl Default for ServeConfig {
             max_body_bytes: 64 * 1024 * 1024,
             request_timeout_ms: 30_000,
             drain_timeout_s: 30,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
+            max_connections: 4096,
+            max_header_count: 100,
+            max_header_bytes: 64 * 1024,
+            max_body_memory_bytes: 1024 * 1024 * 1024,
+            cors_origins: Vec::new(),
+            webhook_allow: Vec::new(),
             http_threads: None,
             log_format: LogFormat::Auto,
             log_level: "info".to_string(),
@@ -262,6 +307,27 @@ impl ServeConfig {
         if self.idempotency.window_s == 0 || self.idempotency.max_bytes == 0 {
             bail!("idempotency: window_s and max_bytes must each be at least 1");
         }
+        for (what, value) in [
+            (
+                "header_read_timeout_ms",
+                self.header_read_timeout_ms as usize,
+            ),
+            ("body_read_timeout_ms", self.body_read_timeout_ms as usize),
+            ("max_connections", self.max_connections),
+            ("max_header_count", self.max_header_count),
+            ("max_header_bytes", self.max_header_bytes),
+            ("max_body_memory_bytes", self.max_body_memory_bytes),
+        ] {
+            if value == 0 {
+                bail!("{what} must be at least 1");
+            }
+        }
+        if self.max_header_bytes < MIN_HEADER_BYTES {
+            bail!("max_header_bytes must be at least {MIN_HEADER_BYTES}");
+        }
+        self.webhook_allow_list()?;
+        ferroserve_server::cors::parse_origins(&self.cors_origins)
+            .map_err(|e| anyhow::anyhow!("invalid cors_origins: {e}"))?;
         let c = &self.cache;
         if c.max_bytes == 0 || c.ttl_s == 0 || c.redis_timeout_ms == 0 {
             bail!("cache: max_bytes, ttl_s and redis_timeout_ms must each be at least 1");
@@ -322,6 +388,26 @@ impl ServeConfig {
             failures_to_open: c.redis_breaker_failures,
             cooldown: Duration::from_millis(c.redis_breaker_cooldown_ms),
             ..RedisSettings::new(url.clone())
+        })
+    }
+
+    /// The internal hosts and networks webhooks may reach.
+    pub fn webhook_allow_list(&self) -> anyhow::Result<WebhookAllowList> {
+        WebhookAllowList::parse(&self.webhook_allow)
+            .map_err(|e| anyhow::anyhow!("invalid webhook_allow: {e}"))
+    }
+
+    /// Limits of the HTTP connections and requests.
+    pub fn http_limits(&self) -> anyhow::Result<HttpLimits> {
+        Ok(HttpLimits {
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            body_read_timeout: Duration::from_millis(self.body_read_timeout_ms),
+            max_connections: self.max_connections,
+            max_header_count: self.max_header_count,
+            max_header_bytes: self.max_header_bytes,
+            max_body_memory_bytes: self.max_body_memory_bytes,
+            cors_origins: ferroserve_server::cors::parse_origins(&self.cors_origins)
+                .map_err(|e| anyhow::anyhow!("invalid cors_origins: {e}"))?,
         })
     }
 
@@ -450,6 +536,55 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("--client-rate-limit"), "{err}");
+    }
+
+    #[test]
+    fn edge_limits_and_allow_lists_are_read_and_checked() {
+        let config = load(&[
+            "--webhook-allow",
+            "127.0.0.1",
+            "--webhook-allow",
+            "10.0.0.0/8",
+            "--cors-origin",
+            "https://app.example.com/",
+            "--header-read-timeout-ms",
+            "500",
+            "--max-connections",
+            "7",
+        ])
+        .expect("valid");
+        assert_eq!(config.webhook_allow, ["127.0.0.1", "10.0.0.0/8"]);
+        config.webhook_allow_list().expect("allow list");
+        let limits = config.http_limits().expect("limits");
+        assert_eq!(limits.max_connections, 7);
+        assert_eq!(limits.header_read_timeout, Duration::from_millis(500));
+        assert_eq!(limits.body_read_timeout, Duration::from_secs(30));
+        assert_eq!(limits.cors_origins, ["https://app.example.com"]);
+
+        let (_dir, file) = config_file(
+            "webhook_allow = [\"hooks.internal\"]\ncors_origins = [\"http://localhost:3000\"]\n",
+        );
+        let config = load(&["--config", &file]).expect("valid");
+        assert_eq!(config.webhook_allow, ["hooks.internal"]);
+        assert_eq!(config.cors_origins, ["http://localhost:3000"]);
+        let defaults = load(&[]).expect("defaults");
+        assert!(defaults.webhook_allow.is_empty() && defaults.cors_origins.is_empty());
+
+        for (argv, words) in [
+            (["--webhook-allow", "http://x/"], "webhook_allow"),
+            (["--cors-origin", "app.example.com"], "cors_origins"),
+            (
+                ["--max-connections", "0"],
+                "max_connections must be at least 1",
+            ),
+            (
+                ["--body-read-timeout-ms", "0"],
+                "body_read_timeout_ms must be at least 1",
+            ),
+        ] {
+            let err = format!("{:#}", load(&argv).unwrap_err());
+            assert!(err.contains(words), "{argv:?}: {err}");
+        }
     }
 
     #[test]
