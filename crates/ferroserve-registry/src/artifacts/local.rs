@@ -8,15 +8,16 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
-use sha2::{Digest, Sha256};
 use tokio::io::AsyncRead;
 
-use super::staging::{self, io_err, Staged, CHUNK};
-use super::{blob_parts, blocking, data, digest_from_parts, old_enough, verify, CleanupReport};
+use super::staging::{self, io_err, Staged};
+use super::verified::{hash_reader, VerifiedArtifact};
+use super::{blob_parts, blocking, data, digest_from_parts, old_enough, CleanupReport};
+use crate::durable;
 use crate::error::{RegistryError, Result};
 
 /// Artifacts stored by their sha256 under a root folder.
@@ -85,23 +86,14 @@ impl LocalArtifactStore {
         Ok(size)
     }
 
-    /// Reads a blob and checks it still hashes to `digest`; a missing or
-    /// corrupted blob is refused.
-    pub async fn open_verified(&self, digest: &str) -> Result<Vec<u8>> {
+    /// Hashes a blob, streaming, and hands it out as a file when it still
+    /// holds the bytes of `digest`; a missing or corrupted blob is refused.
+    pub async fn fetch_verified(&self, digest: &str) -> Result<VerifiedArtifact> {
         let path = self.blob_path(digest)?;
         let digest = digest.to_owned();
+        let location = format!("{}/{}", self.location(), blob_parts(&digest)?.join("/"));
         blocking("read", move || {
-            let location = path.display().to_string();
-            match fs::read(&path) {
-                Ok(bytes) => verify(&digest, location, bytes),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    Err(RegistryError::ArtifactMissing {
-                        digest,
-                        path: location,
-                    })
-                }
-                Err(e) => Err(io_err("cannot read", &path, e)),
-            }
+            VerifiedArtifact::check(&digest, path, &location, None)
         })
         .await
     }
@@ -202,32 +194,22 @@ impl LocalArtifactStore {
                 return Ok(()); // dropping `staged` removes the duplicate
             }
             let dir = target.parent().expect("blob paths have a parent folder");
-            fs::create_dir_all(dir).map_err(|e| io_err("cannot create", dir, e))?;
+            // `sha256/` is synced too when `ab/` is new in it.
+            durable::create_dir_all(dir).map_err(|e| io_err("cannot create", dir, e))?;
             let from = staged.file.keep();
             if let Err(e) = fs::rename(&from, &target) {
                 let _ = fs::remove_file(&from);
                 return Err(io_err("cannot move artifact to", &target, e));
             }
             // Make the rename itself durable.
-            fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| io_err("cannot fsync", dir, e))
+            durable::fsync_dir(dir).map_err(|e| io_err("cannot fsync", dir, e))
         })
         .await
     }
 }
 
 fn hash_file(path: &Path) -> io::Result<String> {
-    let mut file = fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            return Ok(hex::encode(hasher.finalize()));
-        }
-        hasher.update(&buf[..n]);
-    }
+    Ok(hash_reader(&mut fs::File::open(path)?)?.0)
 }
 
 /// Removes the old enough blobs under `root` that are not referenced;

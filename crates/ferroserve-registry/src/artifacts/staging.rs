@@ -16,6 +16,7 @@ pub(crate) const CHUNK: usize = 64 * 1024;
 
 /// Removes a temporary file when dropped, unless it was kept; this also
 /// covers an upload future that is cancelled half-way.
+#[derive(Debug)]
 pub(crate) struct TempFile(Option<PathBuf>);
 
 impl TempFile {

@@ -7,11 +7,13 @@ use std::sync::Arc;
 use ferroserve_backend::{EngineChoice, Engines, LoadOptions, ModelSource};
 use ferroserve_core::{Dim, FeatureSchema, ModelSignature};
 use ferroserve_registry::{
-    ArtifactStore, ModelVersion, NewVersion, Registry, RegistryError, Stage, Tags, VersionMeta,
+    ArtifactStore, ModelVersion, NewVersion, Registry, RegistryError, Stage, Tags,
+    VerifiedArtifact, VersionMeta,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::io::AsyncRead;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{Result, ServingError};
 
@@ -53,7 +55,14 @@ pub struct Lifecycle {
     registry: Registry,
     artifacts: ArtifactStore,
     engines: Arc<Engines>,
+    /// Bounds the artifacts read whole at once (digest checks, engine
+    /// loads), so parallel uploads or downloads of large models cannot
+    /// exhaust memory or disk bandwidth together.
+    artifact_slots: Arc<Semaphore>,
 }
+
+/// How many artifacts are hashed or loaded by an engine at once.
+pub const ARTIFACT_SLOTS: usize = 2;
 
 impl Lifecycle {
     /// Combines a connected registry, its artifact store and the engines
@@ -63,7 +72,26 @@ impl Lifecycle {
             registry,
             artifacts,
             engines,
+            artifact_slots: Arc::new(Semaphore::new(ARTIFACT_SLOTS)),
         }
+    }
+
+    /// Waits for one of the [`ARTIFACT_SLOTS`]; hold it while an artifact
+    /// is hashed or loaded.
+    pub async fn artifact_slot(&self) -> Result<OwnedSemaphorePermit> {
+        self.artifact_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ServingError::CheckLost("the artifact slots were closed".to_owned()))
+    }
+
+    /// Checks, streaming and within an artifact slot, that the blob of
+    /// `digest` still holds its bytes, and hands it out as a local file to
+    /// stream or load from.
+    pub async fn fetch_artifact(&self, digest: &str) -> Result<VerifiedArtifact> {
+        let _slot = self.artifact_slot().await?;
+        Ok(self.artifacts.fetch_verified(digest).await?)
     }
 
     /// The registry.
@@ -119,16 +147,19 @@ impl Lifecycle {
                 "artifact_sha256 is required: upload the artifact first (POST /api/v1/artifacts)",
             ));
         }
-        let bytes = self.artifacts.open_verified(sha256).await?;
-        let size = bytes.len() as u64;
+        let _slot = self.artifact_slot().await?;
+        let artifact = self.artifacts.fetch_verified(sha256).await?;
+        let size = artifact.size();
         let engines = self.engines.clone();
         let choice = engine.unwrap_or(EngineChoice::Auto);
+        let artifact_digest = sha256.to_owned();
         let loaded = tokio::task::spawn_blocking(move || {
-            engines.load(
-                choice,
-                &ModelSource::Bytes(Arc::from(bytes)),
-                &LoadOptions::default(),
-            )
+            // `artifact` keeps a remote blob's local copy until the load is done.
+            let source = ModelSource::Artifact {
+                digest: artifact_digest,
+                path: artifact.path().to_owned(),
+            };
+            engines.load(choice, &source, &LoadOptions::default())
         })
         .await
         .map_err(|e| ServingError::CheckLost(e.to_string()))?
