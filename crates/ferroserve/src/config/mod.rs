@@ -55,7 +55,7 @@ pub struct ServeConfig {
     /// Largest artifact accepted by the upload API, in bytes [default: 1073741824].
     #[arg(long, env = "FERROSERVE_MAX_ARTIFACT_BYTES")]
     pub max_artifact_bytes: usize,
-    /// Largest batch job input accepted by POST /api/v1/jobs, in bytes [default: 17179869184].
+    /// Largest batch job input accepted by POST /api/v1/jobs, in bytes [default: 1073741824].
     #[arg(long, env = "FERROSERVE_MAX_JOB_INPUT_BYTES")]
     pub max_job_input_bytes: usize,
     /// Batch and asynchronous inference jobs run at once; the others wait [default: 1].
@@ -94,7 +94,7 @@ pub struct ServeConfig {
     /// How long shutdown waits for in-flight requests, in seconds [default: 30].
     #[arg(long, env = "FERROSERVE_DRAIN_TIMEOUT_S")]
     pub drain_timeout_s: u64,
-    /// Threads handling HTTP [default: cores - 1, at least 1].
+    /// Threads handling HTTP [default: cores - 1, at least 2].
     #[arg(long, env = "FERROSERVE_HTTP_THREADS")]
     pub http_threads: Option<usize>,
     /// Log format: auto (text when standard error is a terminal, JSON otherwise), text or json [default: auto].
@@ -174,7 +174,7 @@ impl Default for ServeConfig {
             artifact_store: None,
             registry_poll_ms: 2000,
             max_artifact_bytes: 1024 * 1024 * 1024,
-            max_job_input_bytes: 16 * 1024 * 1024 * 1024,
+            max_job_input_bytes: 1024 * 1024 * 1024,
             max_running_jobs: 1,
             job_retention_hours: 168,
             models: ModelFiles::default(),
@@ -325,15 +325,20 @@ impl ServeConfig {
         Duration::from_millis(self.request_timeout_ms)
     }
 
-    /// Threads for the HTTP runtime: cores minus one engine thread by default.
+    /// Threads for the HTTP runtime: cores minus one engine thread by
+    /// default, and at least two, so that one busy worker never stalls the
+    /// probes.
     pub fn http_threads(&self) -> usize {
         self.http_threads.unwrap_or_else(|| {
             std::thread::available_parallelism()
-                .map_or(1, |n| n.get().saturating_sub(1))
-                .max(1)
+                .map_or(MIN_DEFAULT_HTTP_THREADS, |n| n.get().saturating_sub(1))
+                .max(MIN_DEFAULT_HTTP_THREADS)
         })
     }
 }
+
+/// Fewest HTTP threads chosen when `http_threads` is not set.
+const MIN_DEFAULT_HTTP_THREADS: usize = 2;
 
 /// The settings given as flags or variables: `matches` less the values
 /// clap filled in itself (an absent switch reads `false`), which must not
