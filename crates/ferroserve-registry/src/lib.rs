@@ -38,6 +38,7 @@ pub mod artifacts;
 mod audit;
 pub mod audit_action;
 mod db;
+pub mod durable;
 pub mod error;
 mod job_leases;
 mod job_types;
@@ -52,7 +53,9 @@ pub mod uri;
 pub mod validate;
 mod versions;
 
-pub use artifacts::{ArtifactStore, CleanupReport, LocalArtifactStore, ObjectArtifactStore};
+pub use artifacts::{
+    ArtifactStore, CleanupReport, LocalArtifactStore, ObjectArtifactStore, VerifiedArtifact,
+};
 pub use audit_action::AuditAction;
 pub use db::DbKind;
 pub use error::{RegistryError, Result};
