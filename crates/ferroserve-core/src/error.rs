@@ -28,6 +28,8 @@ pub enum ErrorKind {
     DeadlineExceeded,
     /// The engine does not support what the model asks for.
     Unsupported,
+    /// The server's disk is too full to keep what the request brings.
+    InsufficientStorage,
     /// A bug or an engine failure.
     Internal,
 }
@@ -45,6 +47,7 @@ impl ErrorKind {
             ErrorKind::Unavailable => 503,
             ErrorKind::DeadlineExceeded => 504,
             ErrorKind::Unsupported => 501,
+            ErrorKind::InsufficientStorage => 507,
             ErrorKind::Internal => 500,
         }
     }
@@ -63,6 +66,7 @@ impl ErrorKind {
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::DeadlineExceeded => "deadline_exceeded",
             ErrorKind::Unsupported => "unsupported",
+            ErrorKind::InsufficientStorage => "insufficient_storage",
             ErrorKind::Internal => "internal",
         }
     }

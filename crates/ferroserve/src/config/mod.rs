@@ -58,9 +58,18 @@ pub struct ServeConfig {
     /// Largest batch job input accepted by POST /api/v1/jobs, in bytes [default: 1073741824].
     #[arg(long, env = "FERROSERVE_MAX_JOB_INPUT_BYTES")]
     pub max_job_input_bytes: usize,
-    /// Batch and asynchronous inference jobs run at once; the others wait [default: 1].
+    /// Batch jobs run at once, and apart from them asynchronous inference requests; the others wait [default: 1].
     #[arg(long, env = "FERROSERVE_MAX_RUNNING_JOBS")]
     pub max_running_jobs: usize,
+    /// Unfinished jobs the server keeps at most; more are refused with 429 [default: 1000].
+    #[arg(long, env = "FERROSERVE_MAX_QUEUED_JOBS")]
+    pub max_queued_jobs: usize,
+    /// Unfinished jobs one client may have at most; more are refused with 429 [default: 100].
+    #[arg(long, env = "FERROSERVE_MAX_QUEUED_JOBS_PER_CLIENT")]
+    pub max_queued_jobs_per_client: usize,
+    /// Free bytes the data dir's disk keeps; below it new jobs are refused with 507 [default: 1073741824].
+    #[arg(long, env = "FERROSERVE_MIN_FREE_DISK_BYTES")]
+    pub min_free_disk_bytes: u64,
     /// How long finished jobs and their results are kept, in hours [default: 168].
     #[arg(long, env = "FERROSERVE_JOB_RETENTION_HOURS")]
     pub job_retention_hours: u64,
@@ -176,6 +185,9 @@ impl Default for ServeConfig {
             max_artifact_bytes: 1024 * 1024 * 1024,
             max_job_input_bytes: 1024 * 1024 * 1024,
             max_running_jobs: 1,
+            max_queued_jobs: ferroserve_jobs::DEFAULT_MAX_QUEUED_JOBS,
+            max_queued_jobs_per_client: ferroserve_jobs::DEFAULT_MAX_QUEUED_JOBS_PER_CLIENT,
+            min_free_disk_bytes: ferroserve_jobs::DEFAULT_MIN_FREE_DISK_BYTES,
             job_retention_hours: 168,
             models: ModelFiles::default(),
             model_repository: None,
@@ -239,6 +251,9 @@ impl ServeConfig {
         }
         if self.max_running_jobs == 0 {
             bail!("max_running_jobs must be at least 1");
+        }
+        if self.max_queued_jobs == 0 || self.max_queued_jobs_per_client == 0 {
+            bail!("max_queued_jobs and max_queued_jobs_per_client must be at least 1");
         }
         if self.max_concurrent_requests == Some(0) {
             bail!("max_concurrent_requests must be at least 1");
@@ -318,6 +333,15 @@ impl ServeConfig {
             cooldown: Duration::from_millis(c.redis_breaker_cooldown_ms),
             ..RedisSettings::new(url.clone())
         })
+    }
+
+    /// The limits on new jobs.
+    pub fn job_quotas(&self) -> ferroserve_jobs::JobQuotas {
+        ferroserve_jobs::JobQuotas {
+            max_queued: self.max_queued_jobs,
+            max_queued_per_client: self.max_queued_jobs_per_client,
+            min_free_disk_bytes: self.min_free_disk_bytes,
+        }
     }
 
     /// Default deadline of a request.
