@@ -178,8 +178,10 @@ where
     Ok(size)
 }
 
+/// A failed copy: where to goes to the log only (it is a server folder).
 fn copy_err(uri: &str, to: &Path, e: io::Error) -> RegistryError {
-    RegistryError::Io(format!("cannot copy {uri} to {}: {e}", to.display()))
+    tracing::error!(uri, to = %to.display(), error = %e, "cannot copy a data file");
+    RegistryError::Io(format!("cannot copy {uri} into the job's folder: {e}"))
 }
 
 #[cfg(test)]

@@ -214,9 +214,9 @@ impl ArtifactStore {
         }
     }
 
-    /// Removes every temporary file of interrupted uploads, and every blob
-    /// whose digest is not in `referenced` and that is older than
-    /// `min_age`.
+    /// Removes the temporary files of interrupted uploads, and the blobs
+    /// whose digest is not in `referenced`, that are at least `min_age`
+    /// old.
     ///
     /// Run it on start, before uploads are accepted: the temporary file of
     /// an upload in progress would be removed. `min_age` protects blobs

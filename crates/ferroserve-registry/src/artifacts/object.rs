@@ -213,9 +213,9 @@ impl ObjectArtifactStore {
         Ok(size)
     }
 
-    /// Removes every temporary file of the work folder, and every blob
-    /// whose digest is not in `referenced` and that was stored at least
-    /// `min_age` ago. Objects under the prefix that are not blobs are left
+    /// Removes the temporary files of the work folder written, and the
+    /// blobs whose digest is not in `referenced` stored, at least `min_age`
+    /// ago. Objects under the prefix that are not blobs are left
     /// alone.
     ///
     /// Run it on start, before uploads are accepted: an upload in progress
@@ -226,7 +226,10 @@ impl ObjectArtifactStore {
         min_age: Duration,
     ) -> Result<CleanupReport> {
         let uploads = self.uploads.clone();
-        let temp_files = blocking("cleanup", move || staging::remove_temp_files(&uploads)).await?;
+        let temp_files = blocking("cleanup", move || {
+            staging::remove_temp_files(&uploads, min_age)
+        })
+        .await?;
         let blobs = self.prefix.clone().join("sha256");
         let listed: Vec<_> = self
             .store
