@@ -301,3 +301,37 @@ fn check_profile(profile: &Value) -> Result<()> {
         .map(|_| ())
         .map_err(|e| ServingError::invalid(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn artifact_reads_wait_for_a_free_slot() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("r.db").display());
+        let registry = Registry::connect(&url).await.expect("registry");
+        let artifacts = ArtifactStore::Local(ferroserve_registry::LocalArtifactStore::new(
+            dir.path().join("artifacts"),
+        ));
+        let (digest, _) = artifacts
+            .put_stream(&b"model bytes"[..])
+            .await
+            .expect("stored");
+        let lifecycle = Lifecycle::new(registry, artifacts, Arc::new(Engines::discover(None)));
+
+        let mut held = Vec::new();
+        for _ in 0..ARTIFACT_SLOTS {
+            held.push(lifecycle.artifact_slot().await.expect("a slot"));
+        }
+        assert!(
+            lifecycle.fetch_artifact(&digest).now_or_never().is_none(),
+            "every slot is taken: the read waits"
+        );
+        held.pop();
+        let artifact = lifecycle.fetch_artifact(&digest).await.expect("read");
+        assert_eq!(artifact.size(), 11);
+    }
+}

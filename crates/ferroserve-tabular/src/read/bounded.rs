@@ -27,8 +27,8 @@ impl RecordBudget {
 }
 
 /// Reads from `inner`, failing once more than `limit` bytes were read since
-/// the last [`RecordBudget::start_record`]. A parser buffers ahead, so a
-/// record may be refused a buffer's length (a few KiB) short of the limit.
+/// the last [`RecordBudget::start_record`]. A parser buffers ahead, so the
+/// cap is exact to a buffer's length (a few KiB) either way.
 pub(super) struct RecordCapped<R> {
     inner: R,
     budget: RecordBudget,
