@@ -161,25 +161,28 @@ async fn bad_uploads_are_refused_and_leave_nothing_stored() {
     assert!(expect_status(&reply, 400).to_string().contains("artifact"));
 }
 
-/// The iris model with its first initializer's bytes moved to an external
-/// file, as `onnx.save_model(..., save_as_external_data=True)` writes it.
+/// The iris model with one more initializer, whose bytes are in an
+/// external file, as `onnx.save_model(..., save_as_external_data=True)`
+/// writes it.
 fn model_with_external_data(location: &str) -> Vec<u8> {
     use prost::Message;
-    use tract_onnx::pb::{tensor_proto::DataLocation, ModelProto, StringStringEntryProto};
+    use tract_onnx::pb::{
+        tensor_proto::DataLocation, ModelProto, StringStringEntryProto, TensorProto,
+    };
 
     let mut model = ModelProto::decode(model_bytes("iris").as_slice()).expect("iris decodes");
     let graph = model.graph.as_mut().expect("iris has a graph");
-    let tensor = graph
-        .initializer
-        .first_mut()
-        .expect("iris has an initializer");
-    tensor.raw_data.clear();
-    tensor.float_data.clear();
-    tensor.data_location = Some(DataLocation::External as i32);
-    tensor.external_data = vec![StringStringEntryProto {
-        key: "location".to_owned(),
-        value: location.to_owned(),
-    }];
+    graph.initializer.push(TensorProto {
+        name: "leaked".to_owned(),
+        data_type: 2, // UINT8
+        dims: vec![16],
+        data_location: Some(DataLocation::External as i32),
+        external_data: vec![StringStringEntryProto {
+            key: "location".to_owned(),
+            value: location.to_owned(),
+        }],
+        ..TensorProto::default()
+    });
     model.encode_to_vec()
 }
 
