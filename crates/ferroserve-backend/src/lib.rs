@@ -7,6 +7,7 @@
 //! never on an async runtime's workers.
 
 pub mod error;
+pub mod external_data;
 pub mod onnxruntime;
 pub mod registry;
 pub mod tract;
@@ -28,22 +29,32 @@ pub enum ModelSource {
     File(PathBuf),
     /// ONNX bytes already in memory (uploaded, or embedded in the binary).
     Bytes(Arc<[u8]>),
+    /// A registry artifact, already checked against its digest, in a local
+    /// file. Messages name it by digest, never by its server path.
+    Artifact {
+        /// sha256 of the bytes, lowercase hex.
+        digest: String,
+        /// Where the bytes are.
+        path: PathBuf,
+    },
 }
 
 impl ModelSource {
     /// Reads the model bytes.
     pub fn read(&self) -> Result<Arc<[u8]>, BackendError> {
         match self {
-            ModelSource::File(path) => std::fs::read(path)
+            ModelSource::File(path) | ModelSource::Artifact { path, .. } => std::fs::read(path)
                 .map(Arc::from)
-                .map_err(|e| BackendError::Load(format!("cannot read {}: {e}", path.display()))),
+                .map_err(|e| BackendError::Load(format!("cannot read {}: {e}", self.describe()))),
             ModelSource::Bytes(bytes) => Ok(bytes.clone()),
         }
     }
 
-    /// A short description for messages (the path, or "in-memory model").
+    /// A short description for messages (the path, "in-memory model", or
+    /// the artifact's digest).
     pub fn describe(&self) -> String {
         match self {
+            ModelSource::Artifact { digest, .. } => format!("artifact sha256:{digest}"),
             ModelSource::File(path) => path.display().to_string(),
             ModelSource::Bytes(bytes) => format!("in-memory model ({} bytes)", bytes.len()),
         }

@@ -98,6 +98,8 @@ fn prepare(
             source.describe()
         )));
     }
+    crate::external_data::refuse_in_model(&proto)
+        .map_err(|e| BackendError::Load(format!("{}: {e}", source.describe())))?;
     let mut model = onnx.model_for_proto_model(&proto).map_err(declined)?;
     let missing = unimplemented_ops(&model);
     if !missing.is_empty() {

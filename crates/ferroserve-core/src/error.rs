@@ -36,6 +36,8 @@ pub enum ErrorKind {
     /// The caller is known but its role or model patterns do not allow
     /// the request.
     PermissionDenied,
+    /// The server's disk is too full to keep what the request brings.
+    InsufficientStorage,
     /// A bug or an engine failure.
     Internal,
 }
@@ -56,6 +58,7 @@ impl ErrorKind {
             ErrorKind::Unsupported => 501,
             ErrorKind::Unauthenticated => 401,
             ErrorKind::PermissionDenied => 403,
+            ErrorKind::InsufficientStorage => 507,
             ErrorKind::Internal => 500,
         }
     }
@@ -77,6 +80,7 @@ impl ErrorKind {
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Unauthenticated => "unauthenticated",
             ErrorKind::PermissionDenied => "permission_denied",
+            ErrorKind::InsufficientStorage => "insufficient_storage",
             ErrorKind::Internal => "internal",
         }
     }

@@ -13,6 +13,7 @@ use ferroserve_serving::{Pipeline, ServedVersion};
 
 use super::error::JobError;
 use super::owner::ProcessOwner;
+use super::quota::JobQuotas;
 
 /// How long a job waits for its model to be declared (at start, the
 /// registry models are still being read) before it fails.
@@ -23,8 +24,12 @@ const MODEL_PATIENCE: Duration = Duration::from_secs(60);
 pub struct JobOptions {
     /// Folder holding one folder per job.
     pub root: PathBuf,
-    /// Jobs running at once; the others wait their turn.
+    /// Jobs of each kind (batch, asynchronous inference) running at once;
+    /// the others wait their turn. Each kind has slots of its own, so a
+    /// long batch job never holds up asynchronous requests.
     pub max_running: usize,
+    /// Limits on the jobs waiting or running, and on the free disk kept.
+    pub quotas: JobQuotas,
     /// How often the leases of running jobs are renewed, and unfinished
     /// jobs whose runner is gone looked for.
     pub heartbeat: Duration,
@@ -62,6 +67,7 @@ impl JobOptions {
         Ok(JobOptions {
             root,
             max_running,
+            quotas: JobQuotas::default(),
             heartbeat,
             process,
         })

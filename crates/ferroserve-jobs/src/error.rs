@@ -20,6 +20,12 @@ pub enum JobError {
     /// or the model kept refusing).
     #[error("{0}")]
     Unavailable(String),
+    /// Too many jobs are waiting, in all or for this client; retry later.
+    #[error("{0}")]
+    TooManyJobs(String),
+    /// The data folder is too full to take a new job.
+    #[error("{0}")]
+    DiskFull(String),
     /// The registry that keeps the job records failed or refused.
     #[error(transparent)]
     Registry(#[from] RegistryError),
@@ -40,6 +46,8 @@ impl JobError {
             JobError::NotFound(_) => ErrorKind::NotFound,
             JobError::Conflict(_) => ErrorKind::Conflict,
             JobError::Unavailable(_) => ErrorKind::Unavailable,
+            JobError::TooManyJobs(_) => ErrorKind::QueueFull,
+            JobError::DiskFull(_) => ErrorKind::InsufficientStorage,
             JobError::Registry(e) => e.kind(),
             JobError::Pipeline(e) => e.kind,
             JobError::Internal(_) => ErrorKind::Internal,

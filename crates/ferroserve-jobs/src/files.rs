@@ -7,7 +7,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use ferroserve_registry::Job;
+use ferroserve_registry::{durable, Job};
 use serde::{Deserialize, Serialize};
 
 use super::error::JobError;
@@ -57,17 +57,44 @@ impl JobFiles {
         self.dir.join("response.body")
     }
 
-    /// Creates the folder.
-    pub fn create(&self) -> Result<(), JobError> {
-        fs::create_dir_all(&self.dir).map_err(|e| io_error("create", &self.dir, &e))
+    /// Creates the folder, and syncs the folders above it, so that a job
+    /// the registry counts never loses its folder in a crash. Runs off the
+    /// async workers.
+    pub async fn create(&self) -> Result<(), JobError> {
+        let dir = self.dir.clone();
+        off_runtime(move || durable::create_dir_all(&dir).map_err(|e| io_error("create", &dir, &e)))
+            .await
     }
 
-    /// Removes the folder and everything in it (a missing folder is fine).
-    pub fn remove(&self) -> Result<(), JobError> {
-        match fs::remove_dir_all(&self.dir) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error("remove", &self.dir, &e)),
+    /// Writes `bytes` to `path` (one of this job's files), syncing the file
+    /// and the folder before returning: once a job counts on a file, a
+    /// crash must not take it back. Runs off the async workers.
+    pub async fn write_durably(
+        &self,
+        path: PathBuf,
+        bytes: impl AsRef<[u8]> + Send + 'static,
+    ) -> Result<(), JobError> {
+        off_runtime(move || {
+            durable::write_synced(&path, bytes.as_ref()).map_err(|e| io_error("write", &path, &e))
+        })
+        .await
+    }
+
+    /// Reads the whole of `path` (one of this job's small files: an
+    /// asynchronous request or answer) off the async workers.
+    pub async fn read(&self, path: PathBuf) -> Result<Vec<u8>, JobError> {
+        off_runtime(move || fs::read(&path).map_err(|e| io_error("read", &path, &e))).await
+    }
+
+    /// Removes the folder and everything in it (a missing folder is fine),
+    /// off the async workers: a job's folder may hold gigabytes.
+    pub async fn remove(&self) -> Result<(), JobError> {
+        let dir = self.dir.clone();
+        off_runtime(move || match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error("remove", &dir, &e)),
             _ => Ok(()),
-        }
+        })
+        .await
     }
 }
 
@@ -136,11 +163,15 @@ impl AppendFile {
             Ok((file, found))
         };
         let (file, found) = open().map_err(|e| io_error("open", path, &e))?;
+        if found == 0 {
+            // Perhaps just created: its name must outlive a crash like its rows.
+            durable::fsync_parent(path).map_err(|e| io_error("sync the folder of", path, &e))?;
+        }
         if found < len {
             return Err(JobError::Internal(format!(
                 "{} has {found} bytes but the job's checkpoint counts {len}; \
                  the results were changed outside ferroserve",
-                path.display()
+                job_relative(path)
             )));
         }
         Ok(AppendFile {
@@ -169,8 +200,31 @@ impl AppendFile {
     }
 }
 
-fn io_error(what: &str, path: &Path, error: &io::Error) -> JobError {
-    JobError::Internal(format!("cannot {what} {}: {error}", path.display()))
+/// A file error for clients: the server's folders are logged, and the
+/// message names the file within the jobs folder only (`<job id>/output.csv`).
+pub(crate) fn io_error(what: &str, path: &Path, error: &io::Error) -> JobError {
+    tracing::error!(path = %path.display(), error = %error, "cannot {what} a job file");
+    JobError::Internal(format!("cannot {what} {}: {error}", job_relative(path)))
+}
+
+/// The last two parts of `path`: the job's id and the file's name.
+fn job_relative(path: &Path) -> String {
+    let parts: Vec<_> = path.iter().rev().take(2).collect();
+    parts
+        .iter()
+        .rev()
+        .map(|part| part.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Runs blocking file work of a job off the async workers.
+pub(crate) async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, JobError> + Send + 'static,
+) -> Result<T, JobError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| JobError::Internal(format!("a job file task stopped: {e}")))?
 }
 
 #[cfg(test)]
@@ -190,6 +244,18 @@ mod tests {
         let mut file = AppendFile::resume(&path, counted).expect("resume");
         file.append(b"2\n3\n").expect("append");
         assert_eq!(fs::read_to_string(&path).expect("read"), "row\n1\n2\n3\n");
+    }
+
+    #[test]
+    fn file_errors_name_the_job_file_not_the_server_folder() {
+        let error = io_error(
+            "write",
+            Path::new("/var/lib/ferroserve/jobs/1234/output.csv"),
+            &io::Error::other("disk full"),
+        );
+        let message = error.to_string();
+        assert!(message.contains("1234/output.csv"), "{message}");
+        assert!(!message.contains("/var/lib"), "{message}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::context::now_ms;
 use super::error::JobError;
+use super::files::off_runtime;
 use super::owner::remove_gone;
 use super::service::JobService;
 
@@ -37,7 +38,7 @@ impl JobService {
                 .map_err(JobError::from)?;
             for job in listed {
                 if job.finished_at.is_some_and(|at| at < cutoff) {
-                    self.files(&job.id).remove()?;
+                    self.files(&job.id).remove().await?;
                 }
             }
         }
@@ -48,7 +49,9 @@ impl JobService {
             .await
             .map_err(JobError::from)?;
         let mut folders = 0;
-        for (id, age) in job_folders(self.ctx.root()) {
+        let root = self.ctx.root().to_owned();
+        let found = off_runtime(move || Ok(job_folders(&root))).await?;
+        for (id, age) in found {
             if age < ORPHAN_AGE {
                 continue;
             }
@@ -57,13 +60,14 @@ impl JobService {
             }
             match self.ctx.registry().job(&id).await {
                 Err(e) if e.kind() == ErrorKind::NotFound => {
-                    self.files(&id).remove()?;
+                    self.files(&id).remove().await?;
                     folders += 1;
                 }
                 _ => {}
             }
         }
-        let owners = remove_gone(self.ctx.root(), &self.ctx.owner().id);
+        let (root, mine) = (self.ctx.root().to_owned(), self.ctx.owner().id.clone());
+        let owners = off_runtime(move || Ok(remove_gone(&root, &mine))).await?;
         if jobs > 0 || folders > 0 || owners > 0 {
             tracing::info!(jobs, folders, owners, "finished jobs purged");
         }
@@ -171,7 +175,7 @@ mod tests {
         let registry = jobs.ctx.registry();
         let owner = jobs.ctx.owner().to_owned();
         for id in ["old", "running"] {
-            jobs.files(id).create().expect("folder");
+            jobs.files(id).create().await.expect("folder");
             registry
                 .create_job(NewJob {
                     id: id.into(),
@@ -191,7 +195,7 @@ mod tests {
             .await
             .expect("finish");
         // An orphan folder is left alone while it is young.
-        jobs.files("orphan").create().expect("orphan");
+        jobs.files("orphan").create().await.expect("orphan");
 
         assert_eq!(
             jobs.purge(Duration::from_secs(3600)).await.expect("purge"),

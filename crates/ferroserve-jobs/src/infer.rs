@@ -5,7 +5,6 @@
 //! would have been, for `GET /api/v1/jobs/{id}/result`. A request
 //! interrupted by a crash runs again on the next start.
 
-use std::fs;
 use std::sync::Arc;
 
 use ferroserve_core::InferRequest;
@@ -97,8 +96,7 @@ pub(crate) async fn run_infer_job(
     lease: &JobLease,
 ) -> Result<Ending, JobError> {
     let files = JobFiles::new(ctx.root(), &job.id);
-    let body = fs::read(files.request())
-        .map_err(|e| JobError::Internal(format!("the request of job {} is gone: {e}", job.id)))?;
+    let body = files.read(files.request()).await?;
     let json_len = job
         .spec
         .get("json_len")
@@ -114,10 +112,10 @@ pub(crate) async fn run_infer_job(
     if let Some(why) = lease.lost() {
         return Ok(Ending::Lost(why));
     }
-    fs::write(files.response(), &answer.body).map_err(|e| {
-        JobError::Internal(format!("cannot keep the answer of job {}: {e}", job.id))
-    })?;
     let ok = (200..300).contains(&answer.status);
+    let failure = (!ok).then(|| error_message(&answer.body));
+    // On disk before the checkpoint says the job succeeded.
+    files.write_durably(files.response(), answer.body).await?;
     let stored = StoredAnswer {
         status: answer.status,
         content_type: answer.content_type.clone(),
@@ -136,13 +134,9 @@ pub(crate) async fn run_infer_job(
     if outcome == JobCheckpointOutcome::CancelRequested && !ok {
         return Ok(Ending::Finished(JobState::Cancelled, None));
     }
-    if ok {
+    let Some(message) = failure else {
         return Ok(Ending::Finished(JobState::Succeeded, None));
-    }
-    let message = serde_json::from_slice::<serde_json::Value>(&answer.body)
-        .ok()
-        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
-        .unwrap_or_else(|| String::from_utf8_lossy(&answer.body).into_owned());
+    };
     Ok(Ending::Finished(
         JobState::Failed,
         Some(format!(
@@ -150,4 +144,12 @@ pub(crate) async fn run_infer_job(
             answer.status
         )),
     ))
+}
+
+/// The `error` of a failed answer's JSON body, else the body as text.
+fn error_message(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned())
 }

@@ -14,6 +14,7 @@ mod kind;
 mod lease;
 mod output;
 mod owner;
+mod quota;
 mod run;
 mod service;
 mod spec;
@@ -23,6 +24,10 @@ pub use error::JobError;
 pub use files::JobFiles;
 pub use infer::StoredAnswer;
 pub use kind::JobKind;
+pub use quota::{
+    JobQuotas, DEFAULT_MAX_QUEUED_JOBS, DEFAULT_MAX_QUEUED_JOBS_PER_CLIENT,
+    DEFAULT_MIN_FREE_DISK_BYTES,
+};
 pub use service::{JobOptions, JobResult, JobService};
-pub use spec::{BatchJobSpec, OutputFormat, DEFAULT_CHUNK_ROWS, MAX_CHUNK_ROWS};
+pub use spec::{BatchJobSpec, OutputFormat, DEFAULT_CHUNK_ROWS, MAX_CHUNK_ROWS, MAX_NAMES};
 pub use status::JobStatus;

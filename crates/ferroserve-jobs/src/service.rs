@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 pub use super::context::JobOptions;
 use super::context::{now_ms, JobContext};
 use super::error::JobError;
-use super::files::{Checkpoint, JobFiles};
+use super::files::{off_runtime, Checkpoint, JobFiles};
 use super::infer::{run_infer_job, StoredAnswer};
 use super::lease::{heartbeat_task, JobLease};
 use super::owner::{claim_of, Claim};
@@ -32,7 +32,11 @@ pub struct JobService {
     pub(super) ctx: Arc<JobContext>,
     /// Jobs this process runs or has queued for a slot.
     local: Mutex<HashSet<String>>,
-    slots: Arc<Semaphore>,
+    /// Run slots of batch jobs.
+    batch_slots: Arc<Semaphore>,
+    /// Run slots of asynchronous inference requests, apart from the batch
+    /// jobs' so that one long batch job does not hold them up.
+    infer_slots: Arc<Semaphore>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -41,7 +45,8 @@ impl JobService {
     /// `options.root`, running their requests through `pipeline` at
     /// background priority.
     pub fn new(options: JobOptions, registry: Registry, pipeline: Arc<Pipeline>) -> Arc<Self> {
-        let slots = Arc::new(Semaphore::new(options.max_running.max(1)));
+        let slots = || Arc::new(Semaphore::new(options.max_running.max(1)));
+        let (batch_slots, infer_slots) = (slots(), slots());
         Arc::new(JobService {
             ctx: Arc::new(JobContext {
                 registry,
@@ -52,7 +57,8 @@ impl JobService {
                 lost: Mutex::new(HashMap::new()),
             }),
             local: Mutex::new(HashSet::new()),
-            slots,
+            batch_slots,
+            infer_slots,
             tasks: Mutex::new(Vec::new()),
         })
     }
@@ -104,7 +110,7 @@ impl JobService {
                 }
             };
             tracing::info!(job = %job.id, kind = %job.kind, model = %job.model, rows_done = job.rows_done, from = takeover.as_deref().unwrap_or(""), "resuming job");
-            self.spawn(job.id, takeover);
+            self.spawn(job.id, &job.kind, takeover);
             resumed += 1;
         }
         Ok(resumed)
@@ -118,8 +124,8 @@ impl JobService {
         let job = self.ctx.registry.job(id).await.map_err(JobError::from)?;
         if !job.state.is_finished() && !self.is_local(id) {
             match claim_of(self.ctx.root(), self.ctx.owner(), &job, now_ms()) {
-                Claim::Now => self.spawn(job.id.clone(), None),
-                Claim::TakeOver(gone) => self.spawn(job.id.clone(), Some(gone)),
+                Claim::Now => self.spawn(job.id.clone(), &job.kind, None),
+                Claim::TakeOver(gone) => self.spawn(job.id.clone(), &job.kind, Some(gone)),
                 Claim::No(why) => {
                     return Err(JobError::Conflict(format!(
                         "job {id} cannot be resumed here: {why}"
@@ -162,7 +168,7 @@ impl JobService {
         let files = self.files(&id);
         let checked = self.check_batch(&files, model, version, &spec).await;
         if let Err(e) = checked {
-            let _ = files.remove();
+            let _ = files.remove().await;
             return Err(e);
         }
         let spec_json = serde_json::to_value(&spec)
@@ -208,12 +214,12 @@ impl JobService {
         let job = match self.ctx.registry.create_job(new).await {
             Ok(job) => job,
             Err(e) => {
-                let _ = self.files(&id).remove();
+                let _ = self.files(&id).remove().await;
                 return Err(JobError::from(e));
             }
         };
         tracing::info!(job = %job.id, kind = kind.as_str(), model, "job accepted");
-        self.spawn(job.id.clone(), None);
+        self.spawn(job.id.clone(), &job.kind, None);
         Ok(self.status_of(job))
     }
 
@@ -229,8 +235,12 @@ impl JobService {
         spec.validate()?;
         let served = self.ctx.pipeline.find(model, version).await?;
         spec.output_indexes(served.signature())?;
-        ModelInput::open(&files.input(spec.input_format), spec, &served)?;
-        Ok(())
+        // Opening reads the header line, the first object or the Parquet
+        // footer: file I/O and parsing, off the async workers.
+        let (input, spec) = (files.input(spec.input_format), spec.clone());
+        tokio::task::spawn_blocking(move || ModelInput::open(&input, &spec, &served).map(drop))
+            .await
+            .map_err(|e| JobError::Internal(format!("the input check stopped: {e}")))?
     }
 
     /// Job `id` as a client sees it.
@@ -326,9 +336,26 @@ impl JobService {
         }
     }
 
-    /// Runs job `id` when a slot is free: claims it, or takes it over
-    /// from the runner `takeover` that is known to be gone.
-    fn spawn(self: &Arc<Self>, id: String, takeover: Option<String>) {
+    /// Refuses a new job of `actor` when the server or the client has as
+    /// many unfinished jobs as it may (429), or the data folder's disk is
+    /// nearly full (507). Called before a submission stores anything.
+    pub async fn admit(&self, actor: &str) -> Result<(), JobError> {
+        let quotas = self.ctx.options.quotas;
+        let root = self.ctx.root().to_owned();
+        off_runtime(move || quotas.check_disk(&root)).await?;
+        let unfinished = self
+            .ctx
+            .registry
+            .unfinished_jobs()
+            .await
+            .map_err(JobError::from)?;
+        quotas.check_queue(&unfinished, actor)
+    }
+
+    /// Runs job `id` (of kind `kind`) when a slot of its kind is free:
+    /// claims it, or takes it over from the runner `takeover` that is known
+    /// to be gone.
+    fn spawn(self: &Arc<Self>, id: String, kind: &str, takeover: Option<String>) {
         if !self
             .local
             .lock()
@@ -338,8 +365,12 @@ impl JobService {
             return;
         }
         let service = self.clone();
+        let slots = match kind.parse::<JobKind>() {
+            Ok(JobKind::Infer) => self.infer_slots.clone(),
+            _ => self.batch_slots.clone(),
+        };
         let task = tokio::spawn(async move {
-            if let Ok(_slot) = service.slots.clone().acquire_owned().await {
+            if let Ok(_slot) = slots.acquire_owned().await {
                 if !service.ctx.is_stopping() {
                     if let Err(e) = service.run(&id, takeover.as_deref()).await {
                         tracing::error!(job = %id, error = %e, "job failed");

@@ -1,6 +1,8 @@
 //! What a batch job is asked to do: the settings a client submits, checked
 //! before the job exists, and kept with the job in the registry.
 
+use std::collections::HashSet;
+
 use crate::error::JobError;
 use ferroserve_core::ModelSignature;
 use ferroserve_registry::Job;
@@ -12,6 +14,9 @@ use ferroserve_tabular::Format;
 pub const DEFAULT_CHUNK_ROWS: usize = 10_000;
 /// Largest chunk a job may ask for.
 pub const MAX_CHUNK_ROWS: usize = 1_000_000;
+
+/// Most names `outputs` or `exclude` may list.
+pub const MAX_NAMES: usize = 4096;
 
 /// How the results of a batch job are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -117,12 +122,19 @@ impl BatchJobSpec {
                 self.chunk_rows
             )));
         }
-        for (i, name) in self.outputs.iter().enumerate() {
-            if self.outputs[..i].contains(name) {
+        for (field, list) in [("outputs", &self.outputs), ("exclude", &self.exclude)] {
+            if list.len() > MAX_NAMES {
                 return Err(JobError::Invalid(format!(
-                    "output '{name}' is named twice in outputs"
+                    "{field} lists {} names; at most {MAX_NAMES} are accepted",
+                    list.len()
                 )));
             }
+        }
+        let mut seen = HashSet::with_capacity(self.outputs.len());
+        if let Some(name) = self.outputs.iter().find(|name| !seen.insert(name.as_str())) {
+            return Err(JobError::Invalid(format!(
+                "output '{name}' is named twice in outputs"
+            )));
         }
         Ok(())
     }
@@ -178,6 +190,23 @@ mod tests {
         assert_eq!(spec.chunk_rows, DEFAULT_CHUNK_ROWS);
         assert!(!spec.fail_on_error);
         spec.validate().expect("valid");
+    }
+
+    #[test]
+    fn long_name_lists_are_refused_and_duplicates_found_among_many() {
+        let mut many = spec();
+        many.outputs = (0..MAX_NAMES).map(|i| format!("o{i}")).collect();
+        many.validate().expect("distinct outputs up to the cap");
+        many.outputs.push("o7".into());
+        let e = many.validate().unwrap_err().to_string();
+        assert!(e.contains("outputs lists 4097 names"), "{e}");
+        many.outputs.pop();
+        many.outputs[MAX_NAMES - 1] = "o7".into();
+        assert!(many.validate().unwrap_err().to_string().contains("'o7'"));
+        let mut excluded = spec();
+        excluded.exclude = vec!["x".into(); MAX_NAMES + 1];
+        let e = excluded.validate().unwrap_err().to_string();
+        assert!(e.contains("exclude lists"), "{e}");
     }
 
     #[test]

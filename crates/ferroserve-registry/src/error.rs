@@ -97,11 +97,11 @@ pub enum RegistryError {
         actual: String,
     },
     /// The artifact file is not in the store.
-    #[error("artifact sha256:{digest} is missing from the artifact store at {path}")]
+    #[error("artifact sha256:{digest} is missing from the artifact store")]
     ArtifactMissing {
         /// Digest looked up.
         digest: String,
-        /// Where the file should be.
+        /// Where the file should be (for logs: never shown to clients).
         path: String,
     },
     /// A data file (a batch job's input, say) named by URI is not in the
@@ -112,11 +112,11 @@ pub enum RegistryError {
         uri: String,
     },
     /// The artifact file is present but its bytes no longer match its digest.
-    #[error("artifact sha256:{digest} at {path} is corrupted: its content hashes to {actual}")]
+    #[error("artifact sha256:{digest} is corrupted in the artifact store: its content hashes to {actual}")]
     ArtifactCorrupted {
         /// Digest the file is stored under.
         digest: String,
-        /// Where the file is.
+        /// Where the file is (for logs: never shown to clients).
         path: String,
         /// Digest of the bytes found.
         actual: String,

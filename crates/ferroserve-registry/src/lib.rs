@@ -41,6 +41,7 @@ pub mod artifacts;
 mod audit;
 pub mod audit_action;
 mod db;
+pub mod durable;
 pub mod error;
 mod job_leases;
 mod job_types;
@@ -56,7 +57,9 @@ pub mod validate;
 mod versions;
 
 pub use api_keys::{ApiKey, NewApiKey};
-pub use artifacts::{ArtifactStore, CleanupReport, LocalArtifactStore, ObjectArtifactStore};
+pub use artifacts::{
+    ArtifactStore, CleanupReport, LocalArtifactStore, ObjectArtifactStore, VerifiedArtifact,
+};
 pub use audit_action::AuditAction;
 pub use db::DbKind;
 pub use error::{RegistryError, Result};

@@ -80,7 +80,7 @@ impl Default for ServerConfig {
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 64 * 1024 * 1024,
             max_artifact_bytes: 1024 * 1024 * 1024,
-            max_job_input_bytes: 16 * 1024 * 1024 * 1024,
+            max_job_input_bytes: 1024 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(30),
             idempotency_request_id: false,

@@ -161,6 +161,44 @@ async fn bad_uploads_are_refused_and_leave_nothing_stored() {
     assert!(expect_status(&reply, 400).to_string().contains("artifact"));
 }
 
+/// The iris model with one more initializer, whose bytes are in an
+/// external file, as `onnx.save_model(..., save_as_external_data=True)`
+/// writes it.
+fn model_with_external_data(location: &str) -> Vec<u8> {
+    use prost::Message;
+    use tract_onnx::pb::{
+        tensor_proto::DataLocation, ModelProto, StringStringEntryProto, TensorProto,
+    };
+
+    let mut model = ModelProto::decode(model_bytes("iris").as_slice()).expect("iris decodes");
+    let graph = model.graph.as_mut().expect("iris has a graph");
+    graph.initializer.push(TensorProto {
+        name: "leaked".to_owned(),
+        data_type: 2, // UINT8
+        dims: vec![16],
+        data_location: Some(DataLocation::External as i32),
+        external_data: vec![StringStringEntryProto {
+            key: "location".to_owned(),
+            value: location.to_owned(),
+        }],
+        ..TensorProto::default()
+    });
+    model.encode_to_vec()
+}
+
+#[tokio::test]
+async fn uploads_of_models_with_external_data_are_refused() {
+    let r = registry_app().await;
+    for location in ["etc/passwd", "data/registry.db", "/etc/hostname"] {
+        let bytes = model_with_external_data(location);
+        let reply = send_bytes(&r.app, Method::POST, "/api/v1/artifacts", bytes).await;
+        let error = expect_status(&reply, 400)["error"].to_string();
+        assert!(error.contains("external data"), "{error}");
+        assert!(error.contains(location), "{error}");
+        assert!(r.stored_files().is_empty(), "{:?}", r.stored_files());
+    }
+}
+
 #[tokio::test]
 async fn uploads_stop_at_max_artifact_bytes() {
     let config = ServerConfig {

@@ -2,6 +2,8 @@
 //! those of a feature schema, else every column but the target and the
 //! excluded ones.
 
+use std::collections::{HashMap, HashSet};
+
 use crate::TabularError;
 use ferroserve_core::{ColumnSpec, FeatureKind};
 use ferroserve_core::{DataType, FeatureSchema};
@@ -48,7 +50,13 @@ pub fn select(
     schema: Option<&FeatureSchema>,
     excluded: &Excluded<'_>,
 ) -> Result<Vec<Feature>, TabularError> {
-    let index = |name: &str| columns.iter().position(|c| c == name);
+    // Lookups by name are hashed: the column count comes from the file and
+    // the excluded names from the client, so a scan per name is quadratic.
+    let mut positions: HashMap<&str, usize> = HashMap::with_capacity(columns.len());
+    for (i, column) in columns.iter().enumerate() {
+        positions.entry(column.as_str()).or_insert(i);
+    }
+    let index = |name: &str| positions.get(name).copied();
     let Some(schema) = schema else {
         for name in excluded
             .target
@@ -63,10 +71,11 @@ pub fn select(
                 });
             }
         }
+        let left_out: HashSet<&str> = excluded.exclude.iter().map(String::as_str).collect();
         let features: Vec<Feature> = columns
             .iter()
             .enumerate()
-            .filter(|(_, c)| Some(c.as_str()) != excluded.target && !excluded.exclude.contains(c))
+            .filter(|(_, c)| Some(c.as_str()) != excluded.target && !left_out.contains(c.as_str()))
             .map(|(index, name)| Feature {
                 name: name.clone(),
                 index,

@@ -65,6 +65,20 @@ pub enum TabularError {
         file: String,
     },
 
+    /// A JSON line or CSV record longer than the most one record may hold.
+    #[error(
+        "{file}, line {line}: a record longer than {limit} bytes; \
+         one line (JSON lines) or record (CSV) may hold {limit} bytes at most"
+    )]
+    RecordTooLong {
+        /// The file.
+        file: String,
+        /// Line where the record starts (1-based).
+        line: u64,
+        /// The most bytes one record may hold.
+        limit: u64,
+    },
+
     /// A CSV record with another number of fields than the header line.
     #[error("{file}, line {line}: {fields} fields, but the header line has {expected}")]
     RaggedRow {
@@ -322,6 +336,7 @@ impl TabularError {
             | TabularError::Empty { .. }
             | TabularError::NoHeader { .. }
             | TabularError::RaggedRow { .. }
+            | TabularError::RecordTooLong { .. }
             | TabularError::NotUtf8 { .. }
             | TabularError::Csv { .. }
             | TabularError::NoObject { .. }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ferroserve_backend::Engines;
-use ferroserve_registry::{ArtifactStore, DbKind, Registry};
+use ferroserve_registry::{ArtifactStore, Registry};
 use ferroserve_serving::lifecycle::{Lifecycle, SERVER_ACTOR};
 
 /// Where the registry and its artifacts live.
@@ -101,25 +101,25 @@ pub async fn open(
         .context("cannot open the model registry")?;
     let artifacts = ArtifactStore::from_url(&settings.artifact_store(), &work_dir)
         .context("cannot open the artifact store")?;
+    if let ArtifactStore::Local(store) = &artifacts {
+        store.refuse_containing(&settings.data_dir)?;
+    }
     Ok(Lifecycle::new(registry, artifacts, engines))
 }
 
 /// Opens the registry for the server: [`open`], then marks registrations
 /// that an earlier run left pending as failed, and removes temporary files
-/// and unreferenced blobs (with a grace period when the registry is shared,
-/// so that a replica's upload in progress is not taken for debris).
+/// and unreferenced blobs older than a grace period (an hour), so that an
+/// upload in progress elsewhere (a replica on a shared registry, or a
+/// `ferroserve models register` on the same SQLite data dir) is not taken
+/// for debris.
 pub async fn open_and_recover(
     settings: &RegistrySettings,
     engines: Arc<Engines>,
 ) -> anyhow::Result<Lifecycle> {
     let lifecycle = open(settings, engines, Access::Create).await?;
     let (registry, artifacts) = (lifecycle.registry(), lifecycle.artifacts());
-    let shared = registry.db_kind() != DbKind::Sqlite;
-    let grace = if shared {
-        Duration::from_secs(3600)
-    } else {
-        Duration::ZERO
-    };
+    let grace = RECOVERY_GRACE;
     let stale = registry
         .fail_stale_pending_versions(grace.as_millis() as i64, SERVER_ACTOR)
         .await
@@ -142,6 +142,10 @@ pub async fn open_and_recover(
     tracing::info!(artifacts = %artifacts.describe(), "model registry open");
     Ok(lifecycle)
 }
+
+/// How old a pending registration, a temporary upload or an unreferenced
+/// blob must be before a starting server takes it for debris.
+const RECOVERY_GRACE: Duration = Duration::from_secs(3600);
 
 fn create_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))

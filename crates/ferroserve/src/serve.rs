@@ -103,11 +103,10 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         )))
         .with_concurrency_limit(config.max_concurrent_requests);
     let pipeline = Arc::new(pipeline);
-    let jobs = JobService::new(
-        JobOptions::in_folder(config.data_dir.join("jobs"), config.max_running_jobs)?,
-        registry.clone(),
-        pipeline.clone(),
-    );
+    let mut job_options =
+        JobOptions::in_folder(config.data_dir.join("jobs"), config.max_running_jobs)?;
+    job_options.quotas = config.job_quotas();
+    let jobs = JobService::new(job_options, registry.clone(), pipeline.clone());
     let mut state = AppState::new(
         pipeline,
         server_config,

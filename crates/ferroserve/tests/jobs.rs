@@ -255,6 +255,28 @@ fn bad_submissions_are_refused_before_a_job_exists() {
 }
 
 #[test]
+fn jobs_are_refused_while_the_disk_is_nearly_full() {
+    // No disk has this much free: every new job meets a full disk.
+    let server = Server::start(&["--min-free-disk-bytes", &u64::MAX.to_string()]);
+    let (status, answer) = submit(&server, "model=iris", "text/csv", iris_csv().into_bytes());
+    assert_eq!(status, 507, "{answer}");
+    let error = answer["error"].as_str().expect("error text");
+    assert!(error.contains("min_free_disk_bytes"), "{error}");
+    let r = client()
+        .post(format!("{}/v2/models/iris/infer", server.base))
+        .header("prefer", "respond-async")
+        .json(
+            &json!({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 4],
+                                  "data": [5.1, 3.5, 1.4, 0.2]}]}),
+        )
+        .send()
+        .expect("async request");
+    assert_eq!(r.status().as_u16(), 507);
+    let (_, listed) = get_json(&format!("{}/api/v1/jobs", server.base));
+    assert_eq!(listed["jobs"], json!([]), "nothing was kept");
+}
+
+#[test]
 fn an_async_request_is_accepted_at_once_and_answered_through_its_job() {
     let server = Server::start(&[]);
     let request = json!({"id": "r1", "inputs": [{"name": "input", "datatype": "FP32", "shape": [2, 4],

@@ -6,7 +6,7 @@ mod discovery;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use ferroserve_core::{ModelSignature, Tensor};
 use ort::session::builder::GraphOptimizationLevel;
@@ -62,6 +62,8 @@ impl Backend for OrtBackend {
         options: &LoadOptions,
     ) -> Result<Arc<dyn LoadedModel>, BackendError> {
         let bytes = source.read()?;
+        crate::external_data::refuse_external_data(&bytes)
+            .map_err(|e| BackendError::Load(format!("{}: {e}", source.describe())))?;
         let session = new_session(&self.runtime, &bytes, options)
             .map_err(|e| BackendError::Load(format!("{}: {e}", source.describe())))?;
         let mut signature = ModelSignature::default();
@@ -87,16 +89,41 @@ impl Backend for OrtBackend {
     }
 }
 
+/// ONNX Runtime's session option naming the folder that the external data
+/// of a model loaded from memory is read from.
+const EXTERNAL_INITIALIZERS_FOLDER: &str = "session.model_external_initializers_file_folder_path";
+
+/// An empty folder only this process may read, made once: sessions resolve
+/// external data there rather than against the process's working directory.
+/// Models with external data are refused before they reach a session; this
+/// is the second lock on the same door.
+fn empty_private_folder() -> Result<&'static Path, String> {
+    static FOLDER: OnceLock<Result<tempfile::TempDir, String>> = OnceLock::new();
+    FOLDER
+        .get_or_init(|| {
+            tempfile::Builder::new()
+                .prefix("ferroserve-ort-no-external-data-")
+                .tempdir()
+                .map_err(|e| format!("cannot create an empty folder for onnxruntime: {e}"))
+        })
+        .as_ref()
+        .map(|dir| dir.path())
+        .map_err(Clone::clone)
+}
+
 /// Builds one session: graph optimisations all on, `intra_op_threads`
-/// threads inside an operator, one between operators, and no spinning (a
-/// spinning thread takes a core from the HTTP side while it waits).
+/// threads inside an operator, one between operators, no spinning (a
+/// spinning thread takes a core from the HTTP side while it waits), and
+/// external data looked up in an empty private folder only.
 fn new_session(
     runtime: &OrtRuntime,
     bytes: &[u8],
     options: &LoadOptions,
 ) -> Result<Session, String> {
+    let external_folder = empty_private_folder()?.to_string_lossy().into_owned();
     let build = || -> Result<Session, ort::Error> {
         Session::builder(&runtime.environment)?
+            .with_config_entry(EXTERNAL_INITIALIZERS_FOLDER, &external_folder)?
             .with_optimization_level(GraphOptimizationLevel::All)?
             .with_intra_threads(options.intra_op_threads.max(1))?
             .with_inter_threads(1)?

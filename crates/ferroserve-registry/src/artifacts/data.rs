@@ -5,13 +5,14 @@
 
 use std::fmt::Display;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::Path;
 
 use futures::{Stream, TryStreamExt};
 use tokio::io::AsyncWriteExt;
 
 use super::staging::{io_err, TempFile};
+use crate::durable;
 use crate::error::{RegistryError, Result};
 
 /// The scheme of store-relative data URIs: `artifacts:/REL/PATH`.
@@ -133,7 +134,8 @@ pub(super) fn copy_limited(reader: impl Read, uri: &str, to: &Path, limit: u64) 
     if size > limit {
         return Err(too_large(uri, None, limit));
     }
-    file.flush().map_err(|e| io_err("cannot write", to, e))?;
+    file.sync_all().map_err(|e| io_err("cannot write", to, e))?;
+    durable::fsync_parent(to).map_err(|e| io_err("cannot sync the folder of", to, e))?;
     guard.keep();
     Ok(size)
 }
@@ -171,15 +173,25 @@ where
             .await
             .map_err(|e| io_err("cannot write", to, e))?;
     }
-    file.flush()
+    file.sync_all()
         .await
         .map_err(|e| io_err("cannot write", to, e))?;
+    let parent_synced = {
+        let to = to.to_owned();
+        tokio::task::spawn_blocking(move || durable::fsync_parent(&to))
+            .await
+            .map_err(io::Error::other)
+            .and_then(|synced| synced)
+    };
+    parent_synced.map_err(|e| io_err("cannot sync the folder of", to, e))?;
     guard.keep();
     Ok(size)
 }
 
+/// A failed copy: where to goes to the log only (it is a server folder).
 fn copy_err(uri: &str, to: &Path, e: io::Error) -> RegistryError {
-    RegistryError::Io(format!("cannot copy {uri} to {}: {e}", to.display()))
+    tracing::error!(uri, to = %to.display(), error = %e, "cannot copy a data file");
+    RegistryError::Io(format!("cannot copy {uri} into the job's folder: {e}"))
 }
 
 #[cfg(test)]

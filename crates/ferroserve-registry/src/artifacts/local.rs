@@ -8,15 +8,16 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use tokio::io::AsyncRead;
 
-use super::staging::{self, io_err, Staged, CHUNK};
-use super::{blob_parts, blocking, data, digest_from_parts, old_enough, verify, CleanupReport};
+use super::staging::{self, io_err, modified_ms, Staged};
+use super::verified::{hash_reader, VerifiedArtifact};
+use super::{blob_parts, blocking, data, digest_from_parts, old_enough, CleanupReport};
+use crate::durable;
 use crate::error::{RegistryError, Result};
 
 /// Artifacts stored by their sha256 under a root folder.
@@ -85,23 +86,14 @@ impl LocalArtifactStore {
         Ok(size)
     }
 
-    /// Reads a blob and checks it still hashes to `digest`; a missing or
-    /// corrupted blob is refused.
-    pub async fn open_verified(&self, digest: &str) -> Result<Vec<u8>> {
+    /// Hashes a blob, streaming, and hands it out as a file when it still
+    /// holds the bytes of `digest`; a missing or corrupted blob is refused.
+    pub async fn fetch_verified(&self, digest: &str) -> Result<VerifiedArtifact> {
         let path = self.blob_path(digest)?;
         let digest = digest.to_owned();
+        let location = format!("{}/{}", self.location(), blob_parts(&digest)?.join("/"));
         blocking("read", move || {
-            let location = path.display().to_string();
-            match fs::read(&path) {
-                Ok(bytes) => verify(&digest, location, bytes),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    Err(RegistryError::ArtifactMissing {
-                        digest,
-                        path: location,
-                    })
-                }
-                Err(e) => Err(io_err("cannot read", &path, e)),
-            }
+            VerifiedArtifact::check(&digest, path, &location, None)
         })
         .await
     }
@@ -137,7 +129,9 @@ impl LocalArtifactStore {
             .fold(self.root.clone(), |path, part| path.join(part));
         let uri = format!("{}/{rel}", self.location());
         let to = to.to_owned();
+        let root = self.root.clone();
         blocking("download", move || {
+            refuse_escape(&root, &from, &uri)?;
             let source = match fs::File::open(&from) {
                 Ok(source) => source,
                 Err(e)
@@ -166,8 +160,8 @@ impl LocalArtifactStore {
         .await
     }
 
-    /// Removes every temporary file, and every blob whose digest is not in
-    /// `referenced` and that was last modified at least `min_age` ago.
+    /// Removes the temporary files, and the blobs whose digest is not in
+    /// `referenced`, last modified at least `min_age` ago.
     ///
     /// Run it on start, before uploads are accepted: an upload in progress
     /// would be removed.
@@ -180,13 +174,32 @@ impl LocalArtifactStore {
         let referenced = referenced.clone();
         let report = blocking("cleanup", move || {
             Ok(CleanupReport {
-                temp_files: staging::remove_temp_files(&root.join("tmp"))?,
+                temp_files: staging::remove_temp_files(&root.join("tmp"), min_age)?,
                 unreferenced_blobs: remove_unreferenced(&root, &referenced, min_age)?,
             })
         })
         .await?;
         report.log(&self.root.display().to_string());
         Ok(report)
+    }
+
+    /// Refuses a store whose folder holds `data_dir` (the server's own
+    /// state: registry database, job files), which data URIs would
+    /// otherwise expose.
+    pub fn refuse_containing(&self, data_dir: &Path) -> Result<()> {
+        let (Ok(root), Ok(data)) = (fs::canonicalize(&self.root), fs::canonicalize(data_dir))
+        else {
+            return Ok(()); // A store not created yet holds nothing.
+        };
+        if data.starts_with(&root) {
+            return Err(RegistryError::Invalid(format!(
+                "the artifact store {} holds the data dir {}: its files (the registry, \
+                 job requests) would be readable as data URIs; choose a store outside it",
+                self.location(),
+                data_dir.display()
+            )));
+        }
+        Ok(())
     }
 
     fn tmp_dir(&self) -> PathBuf {
@@ -202,32 +215,38 @@ impl LocalArtifactStore {
                 return Ok(()); // dropping `staged` removes the duplicate
             }
             let dir = target.parent().expect("blob paths have a parent folder");
-            fs::create_dir_all(dir).map_err(|e| io_err("cannot create", dir, e))?;
+            // `sha256/` is synced too when `ab/` is new in it.
+            durable::create_dir_all(dir).map_err(|e| io_err("cannot create", dir, e))?;
             let from = staged.file.keep();
             if let Err(e) = fs::rename(&from, &target) {
                 let _ = fs::remove_file(&from);
                 return Err(io_err("cannot move artifact to", &target, e));
             }
             // Make the rename itself durable.
-            fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| io_err("cannot fsync", dir, e))
+            durable::fsync_dir(dir).map_err(|e| io_err("cannot fsync", dir, e))
         })
         .await
     }
 }
 
-fn hash_file(path: &Path) -> io::Result<String> {
-    let mut file = fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            return Ok(hex::encode(hasher.finalize()));
-        }
-        hasher.update(&buf[..n]);
+/// Refuses a data file that resolves (through symbolic links) to a place
+/// outside the store's `root`. A missing file is left for the open to report.
+fn refuse_escape(root: &Path, file: &Path, uri: &str) -> Result<()> {
+    let (Ok(root), Ok(real)) = (fs::canonicalize(root), fs::canonicalize(file)) else {
+        return Ok(());
+    };
+    if real.starts_with(&root) {
+        return Ok(());
     }
+    tracing::warn!(uri, target = %real.display(), "data URI leads outside the artifact store");
+    Err(RegistryError::Invalid(format!(
+        "data URI {uri} leads outside the artifact store (through a symbolic link); \
+         only files inside the store can be read"
+    )))
+}
+
+fn hash_file(path: &Path) -> io::Result<String> {
+    Ok(hash_reader(&mut fs::File::open(path)?)?.0)
 }
 
 /// Removes the old enough blobs under `root` that are not referenced;
@@ -254,14 +273,4 @@ fn remove_unreferenced(
         }
     }
     Ok(removed)
-}
-
-fn modified_ms(path: &Path) -> Result<i64> {
-    let modified = fs::metadata(path)
-        .and_then(|m| m.modified())
-        .map_err(|e| io_err("cannot read the modification time of", path, e))?;
-    Ok(modified
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0))
 }

@@ -17,16 +17,17 @@ mod data;
 mod local;
 mod object;
 mod staging;
+mod verified;
 
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use tokio::io::AsyncRead;
 
 pub use local::LocalArtifactStore;
 pub use object::ObjectArtifactStore;
+pub use verified::VerifiedArtifact;
 
 use crate::error::{RegistryError, Result};
 use crate::validate;
@@ -173,14 +174,28 @@ impl ArtifactStore {
         }
     }
 
-    /// Reads a blob and checks that it still hashes to `digest`: a missing
-    /// blob is [`RegistryError::ArtifactMissing`], a corrupted one
+    /// Checks, streaming, that a blob still hashes to `digest`, and hands
+    /// it out as a local file (see [`VerifiedArtifact`]): a missing blob is
+    /// [`RegistryError::ArtifactMissing`], a corrupted one
     /// [`RegistryError::ArtifactCorrupted`].
-    pub async fn open_verified(&self, digest: &str) -> Result<Vec<u8>> {
+    pub async fn fetch_verified(&self, digest: &str) -> Result<VerifiedArtifact> {
         match self {
-            ArtifactStore::Local(s) => s.open_verified(digest).await,
-            ArtifactStore::Object(s) => s.open_verified(digest).await,
+            ArtifactStore::Local(s) => s.fetch_verified(digest).await,
+            ArtifactStore::Object(s) => s.fetch_verified(digest).await,
         }
+    }
+
+    /// Like [`fetch_verified`](Self::fetch_verified), then reads the bytes
+    /// into memory: for small blobs and tools, never for serving paths.
+    pub async fn open_verified(&self, digest: &str) -> Result<Vec<u8>> {
+        let artifact = self.fetch_verified(digest).await?;
+        blocking("read", move || {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut artifact.into_file(), &mut bytes)
+                .map_err(|e| RegistryError::Io(format!("cannot read a verified artifact: {e}")))?;
+            Ok(bytes)
+        })
+        .await
     }
 
     /// Whether the blob of `digest` is in the store (its bytes unchecked).
@@ -199,9 +214,9 @@ impl ArtifactStore {
         }
     }
 
-    /// Removes every temporary file of interrupted uploads, and every blob
-    /// whose digest is not in `referenced` and that is older than
-    /// `min_age`.
+    /// Removes the temporary files of interrupted uploads, and the blobs
+    /// whose digest is not in `referenced`, that are at least `min_age`
+    /// old.
     ///
     /// Run it on start, before uploads are accepted: the temporary file of
     /// an upload in progress would be removed. `min_age` protects blobs
@@ -230,19 +245,6 @@ fn blob_parts(digest: &str) -> Result<[&str; 3]> {
 fn digest_from_parts(dir: &str, file: &str) -> Option<String> {
     let digest = format!("{dir}{file}");
     (dir.len() == 2 && validate::sha256_hex("blob name", &digest).is_ok()).then_some(digest)
-}
-
-/// Checks that bytes read from `location` still hash to `digest`.
-fn verify(digest: &str, location: String, bytes: Vec<u8>) -> Result<Vec<u8>> {
-    let actual = hex::encode(Sha256::digest(&bytes));
-    if actual != digest {
-        return Err(RegistryError::ArtifactCorrupted {
-            digest: digest.to_owned(),
-            path: location,
-            actual,
-        });
-    }
-    Ok(bytes)
 }
 
 /// Runs blocking filesystem work off the async workers.

@@ -19,9 +19,11 @@ use object_store::buffered::BufWriter;
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::io::{AsyncRead, AsyncWriteExt};
+use tokio_util::io::StreamReader;
 
 use super::staging::{self, io_err, Staged};
-use super::{blob_parts, blocking, data, digest_from_parts, old_enough, verify, CleanupReport};
+use super::verified::VerifiedArtifact;
+use super::{blob_parts, blocking, data, digest_from_parts, old_enough, CleanupReport};
 use crate::error::{RegistryError, Result};
 
 /// Uploads from this size on are multipart, in parts of this size (S3
@@ -134,22 +136,33 @@ impl ObjectArtifactStore {
         Ok(size)
     }
 
-    /// Downloads a blob and checks it still hashes to `digest`; a missing
-    /// or corrupted blob is refused.
-    pub async fn open_verified(&self, digest: &str) -> Result<Vec<u8>> {
+    /// Downloads a blob to a temporary file in the work folder, hashing it
+    /// on the way, and hands it out when it still holds the bytes of
+    /// `digest`; a missing or corrupted blob is refused.
+    pub async fn fetch_verified(&self, digest: &str) -> Result<VerifiedArtifact> {
         let key = self.blob_key(digest)?;
-        let bytes = match self.store.get(&key).await {
-            Ok(found) => found.bytes().await,
-            Err(e) => Err(e),
+        let location = self.url(&key);
+        let found = match self.store.get(&key).await {
+            Ok(found) => found,
+            Err(object_store::Error::NotFound { .. }) => {
+                tracing::error!(digest, location, "artifact missing from the store");
+                return Err(RegistryError::ArtifactMissing {
+                    digest: digest.to_owned(),
+                    path: location,
+                });
+            }
+            Err(e) => return Err(self.error("cannot read", &key, e)),
         };
-        match bytes {
-            Ok(bytes) => verify(digest, self.url(&key), bytes.to_vec()),
-            Err(object_store::Error::NotFound { .. }) => Err(RegistryError::ArtifactMissing {
-                digest: digest.to_owned(),
-                path: self.url(&key),
-            }),
-            Err(e) => Err(self.error("cannot read", &key, e)),
-        }
+        let stream = found
+            .into_stream()
+            .map_err(|e| std::io::Error::other(e.to_string()));
+        let staged = staging::stage(&self.uploads, StreamReader::new(stream)).await?;
+        let digest = digest.to_owned();
+        blocking("read", move || {
+            let path = staged.file.path().to_owned();
+            VerifiedArtifact::check(&digest, path, &location, Some(staged.file))
+        })
+        .await
     }
 
     /// Whether the blob of `digest` is in the store (its bytes unchecked).
@@ -200,9 +213,9 @@ impl ObjectArtifactStore {
         Ok(size)
     }
 
-    /// Removes every temporary file of the work folder, and every blob
-    /// whose digest is not in `referenced` and that was stored at least
-    /// `min_age` ago. Objects under the prefix that are not blobs are left
+    /// Removes the temporary files of the work folder written, and the
+    /// blobs whose digest is not in `referenced` stored, at least `min_age`
+    /// ago. Objects under the prefix that are not blobs are left
     /// alone.
     ///
     /// Run it on start, before uploads are accepted: an upload in progress
@@ -213,7 +226,10 @@ impl ObjectArtifactStore {
         min_age: Duration,
     ) -> Result<CleanupReport> {
         let uploads = self.uploads.clone();
-        let temp_files = blocking("cleanup", move || staging::remove_temp_files(&uploads)).await?;
+        let temp_files = blocking("cleanup", move || {
+            staging::remove_temp_files(&uploads, min_age)
+        })
+        .await?;
         let blobs = self.prefix.clone().join("sha256");
         let listed: Vec<_> = self
             .store

@@ -4,10 +4,12 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
+use super::old_enough;
 use crate::error::{RegistryError, Result};
 use crate::validate;
 
@@ -16,6 +18,7 @@ pub(crate) const CHUNK: usize = 64 * 1024;
 
 /// Removes a temporary file when dropped, unless it was kept; this also
 /// covers an upload future that is cancelled half-way.
+#[derive(Debug)]
 pub(crate) struct TempFile(Option<PathBuf>);
 
 impl TempFile {
@@ -50,8 +53,14 @@ pub(crate) struct Staged {
     pub(crate) size: u64,
 }
 
+/// A file error of the store. The full path goes to the log; the message,
+/// which clients may see, names the file by its last parts only
+/// (`sha256/ab/cdef...`), never by the server's folders.
 pub(crate) fn io_err(what: &str, path: &Path, e: io::Error) -> RegistryError {
-    RegistryError::Io(format!("{what} {}: {e}", path.display()))
+    tracing::error!(path = %path.display(), error = %e, "artifact store: {what}");
+    let parts: Vec<_> = path.iter().rev().take(3).collect();
+    let short: Vec<_> = parts.iter().rev().map(|p| p.to_string_lossy()).collect();
+    RegistryError::Io(format!("{what} {}: {e}", short.join("/")))
 }
 
 /// Writes everything `reader` yields to a new file in `dir`, hashing it on
@@ -120,12 +129,29 @@ pub(crate) fn entries(dir: &Path) -> Result<Vec<fs::DirEntry>> {
     }
 }
 
-/// Removes every file of the temporary folder `dir`; returns how many.
-pub(crate) fn remove_temp_files(dir: &Path) -> Result<usize> {
-    let files = entries(dir)?;
-    for entry in &files {
+/// Removes the files of the temporary folder `dir` last written at least
+/// `min_age` ago (younger ones may be uploads in progress in another
+/// process); returns how many.
+pub(crate) fn remove_temp_files(dir: &Path, min_age: Duration) -> Result<usize> {
+    let mut removed = 0;
+    for entry in entries(dir)? {
         let path = entry.path();
+        if !old_enough(modified_ms(&path)?, min_age) {
+            continue;
+        }
         fs::remove_file(&path).map_err(|e| io_err("cannot remove", &path, e))?;
+        removed += 1;
     }
-    Ok(files.len())
+    Ok(removed)
+}
+
+/// When `path` was last modified, in unix ms.
+pub(crate) fn modified_ms(path: &Path) -> Result<i64> {
+    let modified = fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map_err(|e| io_err("cannot read the modification time of", path, e))?;
+    Ok(modified
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0))
 }

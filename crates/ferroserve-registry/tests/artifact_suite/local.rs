@@ -32,12 +32,12 @@ async fn same_size_corruption_is_repaired_by_storing_again() {
     let (digest, _) = store.put_stream(&b"good model"[..]).await.expect("put");
     let path = store.blob_path(&digest).expect("path");
     std::fs::write(&path, b"evil model").expect("corrupt");
-    assert!(store.open_verified(&digest).await.is_err());
+    assert!(store.fetch_verified(&digest).await.is_err());
     store.put_stream(&b"good model"[..]).await.expect("repair");
-    assert_eq!(
-        store.open_verified(&digest).await.expect("repaired"),
-        b"good model"
-    );
+    let verified = store.fetch_verified(&digest).await.expect("repaired");
+    // The blob itself is handed out: nothing is copied or read into memory.
+    assert_eq!(verified.path(), path);
+    assert_eq!(std::fs::read(verified.path()).expect("read"), b"good model");
 }
 
 #[tokio::test]
@@ -79,4 +79,53 @@ async fn data_files_are_named_by_plain_paths_too() {
         .await
         .expect_err("under a file");
     assert!(matches!(e, RegistryError::DataMissing { .. }), "{e}");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn data_files_behind_links_that_leave_the_store_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path().join("artifacts");
+    std::fs::create_dir_all(root.join("datasets")).expect("mkdir");
+    std::fs::write(dir.path().join("secret"), b"registry bytes").expect("write");
+    std::fs::write(root.join("datasets/inside.csv"), b"a\n1\n").expect("write");
+    std::os::unix::fs::symlink(dir.path().join("secret"), root.join("datasets/out.csv"))
+        .expect("link out");
+    std::os::unix::fs::symlink(
+        root.join("datasets/inside.csv"),
+        root.join("datasets/in.csv"),
+    )
+    .expect("link in");
+    let store = LocalArtifactStore::new(&root);
+    let to = dir.path().join("input");
+    let e = store
+        .download_data("datasets/out.csv", &to, 1000)
+        .await
+        .expect_err("leaves the store");
+    assert!(e.to_string().contains("outside the artifact store"), "{e}");
+    assert!(!to.exists());
+    assert_eq!(
+        store
+            .download_data("datasets/in.csv", &to, 1000)
+            .await
+            .expect("a link inside the store"),
+        4
+    );
+}
+
+#[tokio::test]
+async fn a_store_holding_the_data_dir_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    std::fs::create_dir_all(data_dir.join("artifacts")).expect("mkdir");
+    let e = LocalArtifactStore::new(&data_dir)
+        .refuse_containing(&data_dir)
+        .expect_err("the data dir itself");
+    assert!(e.to_string().contains("holds the data dir"), "{e}");
+    assert!(LocalArtifactStore::new(dir.path())
+        .refuse_containing(&data_dir)
+        .is_err());
+    LocalArtifactStore::new(data_dir.join("artifacts"))
+        .refuse_containing(&data_dir)
+        .expect("a store inside the data dir is the default");
 }

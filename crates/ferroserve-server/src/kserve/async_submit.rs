@@ -49,19 +49,18 @@ pub(crate) async fn submit(
     let signature = served.signature();
     signature.validate_output_names(request.outputs.iter().map(|o| o.name.as_str()))?;
     signature.validate_inputs(request.inputs)?;
+    let actor = input.client.to_string();
+    jobs.admit(&actor).await?;
     let id = JobService::new_id();
     let files = jobs.files(&id);
-    files.create()?;
-    if let Err(e) = tokio::fs::write(files.request(), body).await {
-        let _ = files.remove();
+    files.create().await?;
+    // On disk, folder and all, before the client is told 202.
+    if let Err(e) = files.write_durably(files.request(), body.clone()).await {
+        let _ = files.remove().await;
         return Err(InferError::internal(format!(
             "cannot keep the asynchronous request: {e}"
         )));
     }
-    let actor = match &input.principal {
-        Some(principal) => principal.name().to_owned(),
-        None => input.client.to_string(),
-    };
     let status = jobs
         .submit_infer(id, model, version, json_len, &actor)
         .await?;

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ferroserve_serving::lifecycle::ArtifactInfo;
 use serde::Deserialize;
-use tokio_util::io::StreamReader;
+use tokio_util::io::{ReaderStream, StreamReader};
 
 use super::extract::{Ctl, PathOf, QueryOf};
 use super::VersionPath;
@@ -57,26 +57,31 @@ pub(crate) async fn upload(
 }
 
 /// `GET /api/v1/models/{model}/versions/{version}/artifact`: the bytes,
-/// after checking they still hash to the version's digest.
+/// after checking they still hash to the version's digest. The check reads
+/// the blob a chunk at a time (within an artifact slot) and the body streams
+/// from the same open file, so a download holds a few chunks in memory
+/// whatever the model's size.
 pub(crate) async fn download(
     Ctl(c): Ctl,
     PathOf(path): PathOf<VersionPath>,
 ) -> Result<Response, ApiError> {
     let version = path.fetch(&c).await?;
-    let bytes = c
+    let artifact = c
         .lifecycle()
-        .artifacts()
-        .open_verified(&version.artifact_digest)
+        .fetch_artifact(&version.artifact_digest)
         .await?;
+    let size = artifact.size();
+    let file = tokio::fs::File::from_std(artifact.into_file());
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (header::CONTENT_LENGTH, size.to_string()),
             (
                 header::HeaderName::from_static(SHA256_HEADER),
                 version.artifact_digest,
             ),
         ],
-        bytes,
+        Body::from_stream(ReaderStream::new(file)),
     )
         .into_response())
 }

@@ -285,9 +285,10 @@ pub(crate) async fn submit(
         upload.check_declared(&headers)?;
     }
 
+    jobs.admit(&actor).await?;
     let id = JobService::new_id();
     let files = jobs.files(&id);
-    files.create()?;
+    files.create().await?;
     let destination = files.input(job.spec.input_format);
     let stored = match job.input {
         Input::Body(body) => store_body(upload, body, &destination).await,
@@ -298,7 +299,7 @@ pub(crate) async fn submit(
             .map_err(|e| InferError::new(e.kind(), e.to_string())),
     };
     if let Err(e) = stored {
-        let _ = files.remove();
+        let _ = files.remove().await;
         return Err(ApiError(e));
     }
     let status = jobs
@@ -320,7 +321,12 @@ async fn store_body(upload: Upload, body: Body, path: &Path) -> Result<(), Infer
     let stored = async {
         let mut file = tokio::fs::File::create(path).await?;
         tokio::io::copy(&mut reader, &mut file).await?;
-        file.sync_all().await
+        file.sync_all().await?;
+        // The file's name, too, must be on disk before the job counts on it.
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || ferroserve_registry::durable::fsync_parent(&path))
+            .await
+            .map_err(std::io::Error::other)?
     }
     .await;
     stored.map_err(|e| {

@@ -543,10 +543,16 @@ impl Controller {
         version: &ModelVersion,
         key: &LoadKey,
     ) -> std::result::Result<Arc<ServedVersion>, String> {
-        let bytes = self
+        let _slot = self
+            .lifecycle
+            .artifact_slot()
+            .await
+            .map_err(|e| e.to_string())?;
+        // Kept until the engine has loaded it: a remote blob's local copy.
+        let artifact = self
             .lifecycle
             .artifacts()
-            .open_verified(&key.digest)
+            .fetch_verified(&key.digest)
             .await
             .map_err(|e| {
                 format!(
@@ -558,7 +564,10 @@ impl Controller {
         let spec = ModelSpec {
             name: version.model.clone(),
             version: version.version.to_string(),
-            source: ModelSource::Bytes(Arc::from(bytes)),
+            source: ModelSource::Artifact {
+                digest: key.digest.clone(),
+                path: artifact.path().to_owned(),
+            },
             engine: key.settings.engine,
             intra_op_threads: key.settings.intra_op_threads,
             batching: key.settings.batching.clone(),

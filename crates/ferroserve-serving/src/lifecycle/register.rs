@@ -8,11 +8,13 @@ use ferroserve_backend::{EngineChoice, Engines, LoadOptions, ModelSource};
 use ferroserve_core::{Dim, FeatureSchema, ModelSignature};
 use ferroserve_monitor::webhook_target::WebhookAllowList;
 use ferroserve_registry::{
-    ArtifactStore, ModelVersion, NewVersion, Registry, RegistryError, Stage, Tags, VersionMeta,
+    ArtifactStore, ModelVersion, NewVersion, Registry, RegistryError, Stage, Tags,
+    VerifiedArtifact, VersionMeta,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::io::AsyncRead;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{Result, ServingError};
 
@@ -58,7 +60,14 @@ pub struct Lifecycle {
     /// row needs more is refused.
     max_input_bytes: usize,
     webhook_allow: WebhookAllowList,
+    /// Bounds the artifacts read whole at once (digest checks, engine
+    /// loads), so parallel uploads or downloads of large models cannot
+    /// exhaust memory or disk bandwidth together.
+    artifact_slots: Arc<Semaphore>,
 }
+
+/// How many artifacts are hashed or loaded by an engine at once.
+pub const ARTIFACT_SLOTS: usize = 2;
 
 impl Lifecycle {
     /// Combines a connected registry, its artifact store and the engines
@@ -70,6 +79,7 @@ impl Lifecycle {
             engines,
             max_input_bytes: crate::DEFAULT_MAX_INPUT_BYTES,
             webhook_allow: WebhookAllowList::default(),
+            artifact_slots: Arc::new(Semaphore::new(ARTIFACT_SLOTS)),
         }
     }
 
@@ -91,6 +101,25 @@ impl Lifecycle {
     /// Internal hosts and networks webhooks may reach.
     pub fn webhook_allow(&self) -> &WebhookAllowList {
         &self.webhook_allow
+
+    }
+
+    /// Waits for one of the [`ARTIFACT_SLOTS`]; hold it while an artifact
+    /// is hashed or loaded.
+    pub async fn artifact_slot(&self) -> Result<OwnedSemaphorePermit> {
+        self.artifact_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ServingError::CheckLost("the artifact slots were closed".to_owned()))
+    }
+
+    /// Checks, streaming and within an artifact slot, that the blob of
+    /// `digest` still holds its bytes, and hands it out as a local file to
+    /// stream or load from.
+    pub async fn fetch_artifact(&self, digest: &str) -> Result<VerifiedArtifact> {
+        let _slot = self.artifact_slot().await?;
+        Ok(self.artifacts.fetch_verified(digest).await?)
     }
 
     /// The registry.
@@ -148,16 +177,19 @@ impl Lifecycle {
                 "artifact_sha256 is required: upload the artifact first (POST /api/v1/artifacts)",
             ));
         }
-        let bytes = self.artifacts.open_verified(sha256).await?;
-        let size = bytes.len() as u64;
+        let _slot = self.artifact_slot().await?;
+        let artifact = self.artifacts.fetch_verified(sha256).await?;
+        let size = artifact.size();
         let engines = self.engines.clone();
         let choice = engine.unwrap_or(EngineChoice::Auto);
+        let artifact_digest = sha256.to_owned();
         let loaded = tokio::task::spawn_blocking(move || {
-            engines.load(
-                choice,
-                &ModelSource::Bytes(Arc::from(bytes)),
-                &LoadOptions::default(),
-            )
+            // `artifact` keeps a remote blob's local copy until the load is done.
+            let source = ModelSource::Artifact {
+                digest: artifact_digest,
+                path: artifact.path().to_owned(),
+            };
+            engines.load(choice, &source, &LoadOptions::default())
         })
         .await
         .map_err(|e| ServingError::CheckLost(e.to_string()))?
@@ -302,4 +334,38 @@ fn check_profile(profile: &Value) -> Result<()> {
     ferroserve_monitor::profile::ReferenceProfile::from_json(profile)
         .map(|_| ())
         .map_err(|e| ServingError::invalid(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn artifact_reads_wait_for_a_free_slot() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("r.db").display());
+        let registry = Registry::connect(&url).await.expect("registry");
+        let artifacts = ArtifactStore::Local(ferroserve_registry::LocalArtifactStore::new(
+            dir.path().join("artifacts"),
+        ));
+        let (digest, _) = artifacts
+            .put_stream(&b"model bytes"[..])
+            .await
+            .expect("stored");
+        let lifecycle = Lifecycle::new(registry, artifacts, Arc::new(Engines::discover(None)));
+
+        let mut held = Vec::new();
+        for _ in 0..ARTIFACT_SLOTS {
+            held.push(lifecycle.artifact_slot().await.expect("a slot"));
+        }
+        assert!(
+            lifecycle.fetch_artifact(&digest).now_or_never().is_none(),
+            "every slot is taken: the read waits"
+        );
+        held.pop();
+        let artifact = lifecycle.fetch_artifact(&digest).await.expect("read");
+        assert_eq!(artifact.size(), 11);
+    }
 }

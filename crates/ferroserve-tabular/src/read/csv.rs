@@ -5,7 +5,8 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use super::{ProgressUnit, SampleReader};
+use super::bounded::{RecordBudget, RecordCapped};
+use super::{ProgressUnit, SampleReader, MAX_RECORD_BYTES};
 use crate::TabularError;
 use ferroserve_core::Cell;
 
@@ -13,7 +14,9 @@ use ferroserve_core::Cell;
 pub(super) struct CsvReader {
     file: String,
     path: PathBuf,
-    reader: ::csv::Reader<File>,
+    reader: ::csv::Reader<RecordCapped<File>>,
+    /// Bytes read for the record being read, capped at [`MAX_RECORD_BYTES`].
+    budget: RecordBudget,
     columns: Vec<String>,
     record: ::csv::StringRecord,
     size: u64,
@@ -24,10 +27,14 @@ impl CsvReader {
     pub(super) fn open(path: &Path, size: u64) -> Result<Self, TabularError> {
         let file = path.display().to_string();
         let handle = File::open(path).map_err(|e| TabularError::cannot_open(&file, &e))?;
-        let mut reader = ::csv::ReaderBuilder::new().from_reader(handle);
+        let budget = RecordBudget::default();
+        let capped = RecordCapped::new(handle, budget.clone(), MAX_RECORD_BYTES);
+        let mut reader = ::csv::ReaderBuilder::new().from_reader(capped);
         let columns: Vec<String> = reader
             .headers()
-            .map_err(|e| describe(&file, path, &[], &e))?
+            .map_err(|e| {
+                too_long(&file, &budget, 1).unwrap_or_else(|| describe(&file, path, &[], &e))
+            })?
             .iter()
             .map(|name| name.trim().to_owned())
             .collect();
@@ -38,6 +45,7 @@ impl CsvReader {
             file,
             path: path.to_owned(),
             reader,
+            budget,
             columns,
             record: ::csv::StringRecord::new(),
             size,
@@ -58,10 +66,13 @@ impl SampleReader for CsvReader {
 
     fn next_row(&mut self, picks: &[usize], cells: &mut Vec<Cell>) -> Result<bool, TabularError> {
         cells.clear();
-        let more = self
-            .reader
-            .read_record(&mut self.record)
-            .map_err(|e| describe(&self.file, &self.path, &self.columns, &e))?;
+        self.budget.start_record();
+        let start = self.reader.position().clone();
+        let more = self.reader.read_record(&mut self.record).map_err(|e| {
+            let line = record_line(&self.path, &start);
+            too_long(&self.file, &self.budget, line)
+                .unwrap_or_else(|| describe(&self.file, &self.path, &self.columns, &e))
+        })?;
         if !more {
             return Ok(false);
         }
@@ -121,6 +132,17 @@ fn describe(file: &str, path: &Path, columns: &[String], error: &::csv::Error) -
     }
 }
 
+/// The error for a record that used its whole budget, if this one did.
+fn too_long(file: &str, budget: &RecordBudget, line: u64) -> Option<TabularError> {
+    budget
+        .spent(MAX_RECORD_BYTES)
+        .then(|| TabularError::RecordTooLong {
+            file: file.to_owned(),
+            line,
+            limit: MAX_RECORD_BYTES,
+        })
+}
+
 /// The line where the record read from `pos` starts. The CSV reader skips
 /// blank lines before a record but counts the record from where it began
 /// reading, so the blank lines are skipped here too (by reading the file
@@ -171,6 +193,32 @@ mod tests {
         assert_eq!(cells, [Cell::Text("2\n".into()), Cell::Null]);
         assert!(!reader.next_row(&[0], &mut cells).expect("end"));
         assert_eq!(reader.progress(), reader.progress_total());
+    }
+
+    #[test]
+    fn records_past_the_limit_are_refused_with_their_line() {
+        // The parser reads ahead a buffer's length, which the cap may miss.
+        let long = usize::try_from(MAX_RECORD_BYTES).expect("fits") + 100_000;
+        let mut text = String::from("a,b\n1,2\n\"");
+        text.extend(std::iter::repeat_n('x', long));
+        let (_dir, reader) = reader(&text);
+        let mut reader = reader.expect("opens");
+        let mut cells = Vec::new();
+        assert!(reader.next_row(&[0], &mut cells).expect("row 1"));
+        let err = reader.next_row(&[0], &mut cells).unwrap_err();
+        assert!(
+            matches!(err, TabularError::RecordTooLong { line: 3, .. }),
+            "{err}"
+        );
+
+        let mut header = "x".repeat(long);
+        header.push_str("\n1\n");
+        let (_dir, reader) = self::reader(&header);
+        let err = reader.err().expect("header too long");
+        assert!(
+            matches!(err, TabularError::RecordTooLong { line: 1, .. }),
+            "{err}"
+        );
     }
 
     #[test]

@@ -3,15 +3,16 @@
 //! absent from a later line is a null there (as Spark writes nulls), and
 //! blank lines are skipped.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::{ProgressUnit, SampleReader};
+use super::{ProgressUnit, SampleReader, MAX_RECORD_BYTES};
 use crate::TabularError;
 use ferroserve_core::Cell;
 
@@ -59,13 +60,14 @@ impl JsonlReader {
 
     /// Reads the next non-blank line into `self.line`; `false` at the end.
     /// A line that is not UTF-8 is an error naming it; the next read goes
-    /// on after it.
+    /// on after it. A line of more than [`MAX_RECORD_BYTES`] is refused
+    /// without reading further.
     fn read_line(&mut self) -> Result<bool, TabularError> {
         loop {
             self.line.clear();
             self.bytes.clear();
-            let n = self
-                .reader
+            let n = (&mut self.reader)
+                .take(MAX_RECORD_BYTES + 1)
                 .read_until(b'\n', &mut self.bytes)
                 .map_err(|e| TabularError::CannotRead {
                     file: self.file.clone(),
@@ -77,6 +79,17 @@ impl JsonlReader {
             }
             self.bytes_read += n as u64;
             self.line_number += 1;
+            let body = self.bytes.strip_suffix(b"\n").unwrap_or(&self.bytes);
+            if body.len() as u64 > MAX_RECORD_BYTES {
+                // The next read starts on the next line, whatever this one holds.
+                self.skip_rest_of_line()
+                    .map_err(|e| TabularError::cannot_read(&self.file, &e))?;
+                return Err(TabularError::RecordTooLong {
+                    file: self.file.clone(),
+                    line: self.line_number,
+                    limit: MAX_RECORD_BYTES,
+                });
+            }
             match std::str::from_utf8(&self.bytes) {
                 Ok(text) => self.line.push_str(text),
                 Err(_) => {
@@ -90,6 +103,25 @@ impl JsonlReader {
             }
             if !self.line.trim().is_empty() {
                 return Ok(true);
+            }
+        }
+    }
+
+    /// Reads past the next line break (or to the end), keeping nothing.
+    fn skip_rest_of_line(&mut self) -> std::io::Result<()> {
+        loop {
+            let buf = self.reader.fill_buf()?;
+            if buf.is_empty() {
+                return Ok(());
+            }
+            let (n, done) = match buf.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (buf.len(), false),
+            };
+            self.reader.consume(n);
+            self.bytes_read += n as u64;
+            if done {
+                return Ok(());
             }
         }
     }
@@ -197,9 +229,10 @@ impl<'de> Deserialize<'de> for KeyOrder {
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<KeyOrder, A::Error> {
                 let mut keys: Vec<String> = Vec::new();
+                let mut seen = HashSet::new();
                 while let Some(key) = map.next_key::<String>()? {
                     map.next_value::<IgnoredAny>()?;
-                    if !keys.contains(&key) {
+                    if seen.insert(key.clone()) {
                         keys.push(key);
                     }
                 }
@@ -243,6 +276,28 @@ mod tests {
         assert!(reader.location().ends_with("s.jsonl, line 4"));
         assert!(!reader.next_row(&[0], &mut cells).expect("end"));
         assert_eq!(reader.progress(), reader.progress_total());
+    }
+
+    #[test]
+    fn lines_past_the_record_limit_are_refused_with_their_line_number() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.jsonl");
+        let long = usize::try_from(MAX_RECORD_BYTES).expect("fits") + 10;
+        let mut text = b"{\"a\": 1}\n{\"a\": \"".to_vec();
+        text.resize(text.len() + long, b'x');
+        std::fs::write(&path, &text).expect("write");
+        let mut reader = JsonlReader::open(&path, text.len() as u64).expect("opens");
+        let mut cells = Vec::new();
+        assert!(reader.next_row(&[0], &mut cells).expect("row 1"));
+        let err = reader.next_row(&[0], &mut cells).unwrap_err();
+        assert!(
+            matches!(err, TabularError::RecordTooLong { line: 2, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("s.jsonl, line 2"), "{err}");
+        // Nothing past the limit was buffered, and reading goes on after the line.
+        assert!(reader.bytes.len() as u64 <= MAX_RECORD_BYTES + 1);
+        assert!(!reader.next_row(&[0], &mut cells).expect("end"));
     }
 
     #[test]

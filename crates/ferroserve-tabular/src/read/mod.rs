@@ -1,6 +1,7 @@
 //! Readers of sample files (CSV, JSON lines, Parquet) behind one
 //! row-by-row interface, so callers do not care where rows come from.
 
+mod bounded;
 mod csv;
 mod jsonl;
 mod parquet;
@@ -14,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use ferroserve_core::Cell;
 
 use super::TabularError;
+
+pub use bounded::MAX_RECORD_BYTES;
 
 /// File format of a sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -111,7 +111,7 @@ impl JobRunner for LocalRunner {
     fn submit(&self, job: &Submission) -> anyhow::Result<String> {
         let id = JobService::new_id();
         let files = self.jobs.files(&id);
-        files.create()?;
+        self.runtime.block_on(files.create())?;
         let input = files.input(job.spec.input_format);
         // A link costs nothing; another file system needs a copy.
         if std::fs::hard_link(&job.input, &input).is_err() {

@@ -60,12 +60,21 @@ pub struct ServeConfig {
     /// Largest artifact accepted by the upload API, in bytes [default: 1073741824].
     #[arg(long, env = "FERROSERVE_MAX_ARTIFACT_BYTES")]
     pub max_artifact_bytes: usize,
-    /// Largest batch job input accepted by POST /api/v1/jobs, in bytes [default: 17179869184].
+    /// Largest batch job input accepted by POST /api/v1/jobs, in bytes [default: 1073741824].
     #[arg(long, env = "FERROSERVE_MAX_JOB_INPUT_BYTES")]
     pub max_job_input_bytes: usize,
-    /// Batch and asynchronous inference jobs run at once; the others wait [default: 1].
+    /// Batch jobs run at once, and apart from them asynchronous inference requests; the others wait [default: 1].
     #[arg(long, env = "FERROSERVE_MAX_RUNNING_JOBS")]
     pub max_running_jobs: usize,
+    /// Unfinished jobs the server keeps at most; more are refused with 429 [default: 1000].
+    #[arg(long, env = "FERROSERVE_MAX_QUEUED_JOBS")]
+    pub max_queued_jobs: usize,
+    /// Unfinished jobs one client may have at most; more are refused with 429 [default: 100].
+    #[arg(long, env = "FERROSERVE_MAX_QUEUED_JOBS_PER_CLIENT")]
+    pub max_queued_jobs_per_client: usize,
+    /// Free bytes the data dir's disk keeps; below it new jobs are refused with 507 [default: 1073741824].
+    #[arg(long, env = "FERROSERVE_MIN_FREE_DISK_BYTES")]
+    pub min_free_disk_bytes: u64,
     /// How long finished jobs and their results are kept, in hours [default: 168].
     #[arg(long, env = "FERROSERVE_JOB_RETENTION_HOURS")]
     pub job_retention_hours: u64,
@@ -131,7 +140,7 @@ pub struct ServeConfig {
         value_delimiter = ','
     )]
     pub webhook_allow: Vec<String>,
-    /// Threads handling HTTP [default: cores - 1, at least 1].
+    /// Threads handling HTTP [default: cores - 1, at least 2].
     #[arg(long, env = "FERROSERVE_HTTP_THREADS")]
     pub http_threads: Option<usize>,
     /// Log format: auto (text when standard error is a terminal, JSON otherwise), text or json [default: auto].
@@ -214,8 +223,11 @@ impl Default for ServeConfig {
             artifact_store: None,
             registry_poll_ms: 2000,
             max_artifact_bytes: 1024 * 1024 * 1024,
-            max_job_input_bytes: 16 * 1024 * 1024 * 1024,
+            max_job_input_bytes: 1024 * 1024 * 1024,
             max_running_jobs: 1,
+            max_queued_jobs: ferroserve_jobs::DEFAULT_MAX_QUEUED_JOBS,
+            max_queued_jobs_per_client: ferroserve_jobs::DEFAULT_MAX_QUEUED_JOBS_PER_CLIENT,
+            min_free_disk_bytes: ferroserve_jobs::DEFAULT_MIN_FREE_DISK_BYTES,
             job_retention_hours: 168,
             models: ModelFiles::default(),
             model_repository: None,
@@ -289,6 +301,9 @@ impl ServeConfig {
         }
         if self.max_running_jobs == 0 {
             bail!("max_running_jobs must be at least 1");
+        }
+        if self.max_queued_jobs == 0 || self.max_queued_jobs_per_client == 0 {
+            bail!("max_queued_jobs and max_queued_jobs_per_client must be at least 1");
         }
         if self.max_concurrent_requests == Some(0) {
             bail!("max_concurrent_requests must be at least 1");
@@ -409,6 +424,16 @@ impl ServeConfig {
             cors_origins: ferroserve_server::cors::parse_origins(&self.cors_origins)
                 .map_err(|e| anyhow::anyhow!("invalid cors_origins: {e}"))?,
         })
+
+    }
+
+    /// The limits on new jobs.
+    pub fn job_quotas(&self) -> ferroserve_jobs::JobQuotas {
+        ferroserve_jobs::JobQuotas {
+            max_queued: self.max_queued_jobs,
+            max_queued_per_client: self.max_queued_jobs_per_client,
+            min_free_disk_bytes: self.min_free_disk_bytes,
+        }
     }
 
     /// Default deadline of a request.
@@ -416,15 +441,20 @@ impl ServeConfig {
         Duration::from_millis(self.request_timeout_ms)
     }
 
-    /// Threads for the HTTP runtime: cores minus one engine thread by default.
+    /// Threads for the HTTP runtime: cores minus one engine thread by
+    /// default, and at least two, so that one busy worker never stalls the
+    /// probes.
     pub fn http_threads(&self) -> usize {
         self.http_threads.unwrap_or_else(|| {
             std::thread::available_parallelism()
-                .map_or(1, |n| n.get().saturating_sub(1))
-                .max(1)
+                .map_or(MIN_DEFAULT_HTTP_THREADS, |n| n.get().saturating_sub(1))
+                .max(MIN_DEFAULT_HTTP_THREADS)
         })
     }
 }
+
+/// Fewest HTTP threads chosen when `http_threads` is not set.
+const MIN_DEFAULT_HTTP_THREADS: usize = 2;
 
 /// The settings given as flags or variables: `matches` less the values
 /// clap filled in itself (an absent switch reads `false`), which must not
