@@ -1,18 +1,19 @@
-//! Who is calling: the identity that rate limits, idempotency keys and
-//! jobs are scoped by. An authenticated caller is named by its principal
-//! (`key:<id>` for an API key, `jwt:<subject>` for a JWT); a caller without
-//! credentials by the peer's IP address.
+//! Who is calling: the identity that rate limits, idempotency keys,
+//! feedback and jobs are scoped by. An authenticated caller is named by its
+//! principal (an API key's name, `jwt:<subject>` for a JWT); a caller
+//! without credentials by the peer's IP address (`ip:<address>`). Key names
+//! cannot contain `:`, so the three never collide.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use ferroserve_core::{Credential, Principal};
+use ferroserve_core::Principal;
 
 use crate::auth::Caller;
 
-/// A bounded, printable client identity: `key:<id>`, `jwt:<subject>`,
+/// A bounded, printable client identity: a key's name, `jwt:<subject>`,
 /// `ip:<address>` or `anonymous`; it never contains a token.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClientId(Arc<str>);
@@ -20,12 +21,9 @@ pub struct ClientId(Arc<str>);
 impl ClientId {
     /// The identity of `principal` calling from `peer`.
     pub fn from_principal(principal: Option<&Principal>, peer: Option<SocketAddr>) -> ClientId {
-        match principal.map(Principal::credential) {
-            Some(Credential::ApiKey { id }) => ClientId(format!("key:{id}").into()),
-            Some(Credential::Jwt) => {
-                ClientId(principal.map(Principal::shared_name).unwrap_or_default())
-            }
-            Some(Credential::Anonymous) | None => match peer {
+        match principal {
+            Some(p) if !p.is_anonymous() => ClientId(p.shared_name()),
+            _ => match peer {
                 Some(peer) => ClientId(format!("ip:{}", peer.ip()).into()),
                 None => ClientId("anonymous".into()),
             },
@@ -71,7 +69,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientId {
 
 #[cfg(test)]
 mod tests {
-    use ferroserve_core::Role;
+    use ferroserve_core::{Credential, Role};
 
     use super::*;
 

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferroserve_core::Role;
 use axum::http::HeaderValue;
+use ferroserve_core::Role;
 use ferroserve_jobs::JobService;
 use ferroserve_serving::guard::idempotency::IdempotencyStore;
 use ferroserve_serving::lifecycle::Controller;

@@ -25,6 +25,7 @@ impl Logged {
     /// Starts `ferroserve serve` on `data_dir` with `args` and waits until
     /// it listens.
     fn start(data_dir: &Path, args: &[&str]) -> Logged {
+        common::provision_admin_key(data_dir);
         let mut child = Command::new(BIN)
             .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
             .args(["serve", "--http", "127.0.0.1:0", "--data-dir"])

@@ -270,11 +270,14 @@ impl Caller {
         may_use(&self.0, model).map_err(|f| ApiError(f.into_error(None, "", "")))
     }
 
-    /// `Ok` when the caller may see a job of `model` made by `owner`: its
-    /// own, or any job for roles that read every job.
-    pub fn may_see_job(&self, owner: &str, model: &str) -> Result<(), ApiError> {
+    /// `Ok` when the caller may see a job of `model` that is its own
+    /// (`own`: submitted as the caller's [`ClientId`]) or not: its own, or
+    /// any job for roles that read every job.
+    ///
+    /// [`ClientId`]: crate::client::ClientId
+    pub fn may_see_job(&self, own: bool, model: &str) -> Result<(), ApiError> {
         self.may_use(model)?;
-        if self.0.role().reads_all_jobs() || self.0.name() == owner {
+        if own || self.0.role().reads_all_jobs() {
             Ok(())
         } else {
             Err(ApiError(InferError::not_found(
@@ -283,19 +286,16 @@ impl Caller {
         }
     }
 
-    /// `Ok` when the caller may cancel or resume a job of `model` made by
-    /// `owner`: its own, or any job for admins.
-    pub fn may_change_job(&self, owner: &str, model: &str) -> Result<(), ApiError> {
+    /// `Ok` when the caller may cancel or resume a job of `model`: its own
+    /// (`own`), or any job for admins.
+    pub fn may_change_job(&self, own: bool, model: &str) -> Result<(), ApiError> {
         self.may_use(model)?;
-        if self.0.role() == Role::Admin || self.0.name() == owner {
+        if own || self.0.role() == Role::Admin {
             Ok(())
         } else {
             Err(ApiError(InferError::new(
                 ferroserve_core::ErrorKind::PermissionDenied,
-                format!(
-                    "'{}' may change only its own jobs (this one belongs to '{owner}')",
-                    self.0.name()
-                ),
+                format!("'{}' may change only its own jobs", self.0.name()),
             )))
         }
     }

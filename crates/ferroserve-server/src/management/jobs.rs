@@ -25,6 +25,7 @@ use tokio_util::io::{ReaderStream, StreamReader};
 use super::extract::{parse_json, registry_disabled, PathOf, QueryOf, MAX_JSON_BYTES};
 use crate::auth::Caller;
 use crate::body::{read_limited, Upload};
+use crate::client::ClientId;
 use crate::error::ApiError;
 use crate::state::SharedState;
 
@@ -262,6 +263,7 @@ async fn submission(
 pub(crate) async fn submit(
     State(state): State<SharedState>,
     caller: Caller,
+    client: ClientId,
     QueryOf(query): QueryOf<SubmitQuery>,
     headers: HeaderMap,
     body: Body,
@@ -269,7 +271,8 @@ pub(crate) async fn submit(
     let jobs = service(&state)?;
     let job = submission(&state, query, &headers, body).await?;
     caller.may_use(&job.model)?;
-    let actor = caller.0.name().to_owned();
+    // The job belongs to the client that submits it.
+    let actor = client.to_string();
     // Refuse an unknown model before taking the input.
     state
         .pipeline
@@ -365,6 +368,7 @@ pub(crate) struct ListQuery {
 pub(crate) async fn list(
     State(state): State<SharedState>,
     caller: Caller,
+    client: ClientId,
     QueryOf(query): QueryOf<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let jobs = service(&state)?;
@@ -390,7 +394,11 @@ pub(crate) async fn list(
     let listed = jobs.list(&filter).await?;
     let visible = listed
         .iter()
-        .filter(|job| caller.may_see_job(&job.actor, &job.model).is_ok())
+        .filter(|job| {
+            caller
+                .may_see_job(job.actor == client.as_str(), &job.model)
+                .is_ok()
+        })
         .map(view)
         .collect::<Vec<_>>();
     Ok(Json(json!({ "jobs": visible })))
@@ -400,9 +408,10 @@ pub(crate) async fn list(
 pub(crate) async fn get(
     State(state): State<SharedState>,
     caller: Caller,
+    client: ClientId,
     PathOf(path): PathOf<JobPath>,
 ) -> Result<Json<Value>, ApiError> {
-    let status = visible_job(&state, &caller, &path.id).await?;
+    let status = visible_job(&state, (&caller, &client), &path.id).await?;
     Ok(Json(view(&status)))
 }
 
@@ -411,10 +420,11 @@ pub(crate) async fn get(
 pub(crate) async fn cancel(
     State(state): State<SharedState>,
     caller: Caller,
+    client: ClientId,
     PathOf(path): PathOf<JobPath>,
 ) -> Result<Json<Value>, ApiError> {
-    let job = visible_job(&state, &caller, &path.id).await?;
-    caller.may_change_job(&job.actor, &job.model)?;
+    let job = visible_job(&state, (&caller, &client), &path.id).await?;
+    caller.may_change_job(job.actor == client.as_str(), &job.model)?;
     let status = service(&state)?.cancel(&path.id, caller.0.name()).await?;
     Ok(Json(view(&status)))
 }
@@ -426,10 +436,11 @@ pub(crate) async fn cancel(
 pub(crate) async fn resume(
     State(state): State<SharedState>,
     caller: Caller,
+    client: ClientId,
     PathOf(path): PathOf<JobPath>,
 ) -> Result<Json<Value>, ApiError> {
-    let job = visible_job(&state, &caller, &path.id).await?;
-    caller.may_change_job(&job.actor, &job.model)?;
+    let job = visible_job(&state, (&caller, &client), &path.id).await?;
+    caller.may_change_job(job.actor == client.as_str(), &job.model)?;
     let status = service(&state)?.resume(&path.id).await?;
     Ok(Json(view(&status)))
 }
@@ -439,9 +450,10 @@ pub(crate) async fn resume(
 pub(crate) async fn result(
     State(state): State<SharedState>,
     caller: Caller,
+    client: ClientId,
     PathOf(path): PathOf<JobPath>,
 ) -> Result<Response, ApiError> {
-    visible_job(&state, &caller, &path.id).await?;
+    visible_job(&state, (&caller, &client), &path.id).await?;
     let result = service(&state)?.result(&path.id).await?;
     send_file(result, false).await
 }
@@ -451,9 +463,10 @@ pub(crate) async fn result(
 pub(crate) async fn errors(
     State(state): State<SharedState>,
     caller: Caller,
+    client: ClientId,
     PathOf(path): PathOf<JobPath>,
 ) -> Result<Response, ApiError> {
-    visible_job(&state, &caller, &path.id).await?;
+    visible_job(&state, (&caller, &client), &path.id).await?;
     let report = service(&state)?.bad_rows(&path.id).await?;
     send_file(report, true).await
 }
@@ -462,12 +475,12 @@ pub(crate) async fn errors(
 /// found", as one that does not exist.
 async fn visible_job(
     state: &SharedState,
-    caller: &Caller,
+    (caller, client): (&Caller, &ClientId),
     id: &str,
 ) -> Result<JobStatus, ApiError> {
     let status = service(state)?.status(id).await?;
     caller
-        .may_see_job(&status.actor, &status.model)
+        .may_see_job(status.actor == client.as_str(), &status.model)
         .map_err(|_| ApiError(InferError::not_found(format!("job '{id}' does not exist"))))?;
     Ok(status)
 }

@@ -101,7 +101,6 @@ impl Lifecycle {
     /// Internal hosts and networks webhooks may reach.
     pub fn webhook_allow(&self) -> &WebhookAllowList {
         &self.webhook_allow
-
     }
 
     /// Waits for one of the [`ARTIFACT_SLOTS`]; hold it while an artifact

@@ -128,6 +128,9 @@ pub struct LoadArgs {
     /// Extra HTTP header on every request, as "NAME: VALUE" (repeatable), e.g. an Authorization header.
     #[arg(long = "header", value_name = "NAME: VALUE")]
     pub headers: Vec<String>,
+    /// Send no API key (by default the CLI's key goes on every request: FERROSERVE_API_KEY, else the data dir's admin.key, if any).
+    #[arg(long)]
+    pub anonymous: bool,
     /// Client worker threads [default: the number of cores].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,

@@ -67,7 +67,10 @@ fn load(args: LoadArgs) -> anyhow::Result<()> {
     let visible = !args.quiet && std::io::stdout().is_terminal();
     let workload = workload::build(&ApiClient::new(&settings.url)?, &settings, rows.as_ref())?;
     let report = runtime.block_on(async {
-        let client = BenchClient::new(&settings, &args.headers)?;
+        let key = (!args.anonymous)
+            .then(crate::credentials::api_key)
+            .flatten();
+        let client = BenchClient::new(&settings, &args.headers, key.as_deref())?;
         let shared = Arc::new(Shared { client, workload });
         measure(&shared, settings, visible).await
     })?;

@@ -424,7 +424,6 @@ impl ServeConfig {
             cors_origins: ferroserve_server::cors::parse_origins(&self.cors_origins)
                 .map_err(|e| anyhow::anyhow!("invalid cors_origins: {e}"))?,
         })
-
     }
 
     /// The limits on new jobs.

@@ -99,16 +99,18 @@ async fn replicas_share_buckets_and_fall_back_when_redis_dies() {
     }
 }
 
-/// Sends one iris request with API key `key`; returns status and Retry-After.
-fn infer_as(server: &Server, key: &str) -> (u16, Option<String>) {
+/// Sends one iris request with API key `token` (none: anonymously, named
+/// by the address); returns status and Retry-After.
+fn infer_as(server: &Server, token: Option<&str>) -> (u16, Option<String>) {
     let body = serde_json::json!({"inputs": [{"name": "input", "shape": [1, 4],
         "datatype": "FP32", "data": [[5.1, 3.5, 1.4, 0.2]]}]});
-    let response = crate::common::admin_client()
+    let mut request = reqwest::blocking::Client::new()
         .post(format!("{}/v2/models/iris/infer", server.base))
-        .header("x-api-key", key)
-        .json(&body)
-        .send()
-        .expect("request is sent");
+        .json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().expect("request is sent");
     let retry_after = response
         .headers()
         .get("retry-after")
@@ -133,13 +135,21 @@ fn limited_server(redis: &RedisServer) -> Server {
     ])
 }
 
-/// Sends requests under a throw-away key until the server has checked its
-/// buckets in Redis (its link connects in the background).
+/// Sends requests under a throw-away key (`warm-up`, made on this server)
+/// until the server has checked its buckets in Redis (its link connects in
+/// the background).
 fn wait_until_shared(server: &Server) {
+    let made: serde_json::Value = crate::common::admin_client()
+        .post(format!("{}/api/v1/keys", server.base))
+        .json(&serde_json::json!({"name": "warm-up", "role": "predictor"}))
+        .send()
+        .and_then(|r| r.json())
+        .expect("a warm-up key");
+    let warm_up = made["token"].as_str().expect("token").to_owned();
     let until = Instant::now() + Duration::from_secs(10);
     let line = "ferroserve_rate_limit_checks_total{store=\"redis\"}";
     while Instant::now() < until {
-        infer_as(server, "warm-up");
+        infer_as(server, Some(&warm_up));
         let metrics = crate::common::admin_client()
             .get(format!("{}/metrics", server.base))
             .send()
@@ -163,7 +173,9 @@ fn two_server_processes_share_a_clients_bucket() {
     let mut refused = Vec::new();
     for i in 0..10 {
         let server = if i % 2 == 0 { &a } else { &b };
-        match infer_as(server, "tenant-1") {
+        // The same key (the provisioned admin key, known to both) on
+        // either process.
+        match infer_as(server, Some(crate::common::ADMIN_TOKEN)) {
             (200, _) => passed += 1,
             (429, retry_after) => refused.push(retry_after),
             (status, _) => panic!("unexpected status {status}"),
@@ -177,9 +189,5 @@ fn two_server_processes_share_a_clients_bucket() {
             .is_some_and(|s| s.parse::<u64>().unwrap_or(0) >= 1)),
         "every 429 says when to retry: {refused:?}"
     );
-    assert_eq!(
-        infer_as(&a, "tenant-2").0,
-        200,
-        "other clients are not limited"
-    );
+    assert_eq!(infer_as(&a, None).0, 200, "other clients are not limited");
 }

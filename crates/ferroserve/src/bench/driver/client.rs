@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rand::Rng;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 
 use crate::bench::args::Protocol;
 use crate::bench::encode::Body;
@@ -24,9 +24,19 @@ pub struct BenchClient {
 
 impl BenchClient {
     /// Builds the client: HTTP/1.1 keep-alive connections, no proxy, the
+    /// API key (`token`, unless an extra header sets `Authorization`), the
     /// extra headers and the content type of the protocol on every request.
-    pub fn new(settings: &Settings, headers: &[String]) -> anyhow::Result<BenchClient> {
+    pub fn new(
+        settings: &Settings,
+        headers: &[String],
+        token: Option<&str>,
+    ) -> anyhow::Result<BenchClient> {
         let mut defaults = HeaderMap::new();
+        if let Some(token) = token {
+            let value = HeaderValue::try_from(format!("Bearer {token}"))
+                .context("the API key is not a valid header value")?;
+            defaults.insert(AUTHORIZATION, value);
+        }
         let content_type = match settings.protocol {
             Protocol::HttpJson => "application/json",
             Protocol::HttpBinary => "application/octet-stream",
