@@ -90,6 +90,30 @@ pub fn spawn_model_loading(
     })
 }
 
+/// The router of the metrics address (`--metrics-http`): `GET /metrics`
+/// and nothing else, without credentials, for a scraper on a network the
+/// operator chose for it.
+pub fn metrics_app(state: SharedState) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(health::metrics))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(axum::middleware::from_fn(error_body::json_errors))
+}
+
+/// Serves [`metrics_app`] on `listener`, under the server's connection
+/// limits, for as long as the runtime runs.
+pub fn spawn_metrics_listener(
+    listener: tokio::net::TcpListener,
+    state: SharedState,
+) -> tokio::task::JoinHandle<()> {
+    let limits = state.config.limits.clone();
+    tokio::spawn(async move {
+        let router = metrics_app(state);
+        listener::serve_connections(listener, router, &limits, std::future::pending()).await;
+    })
+}
+
 /// Serves `state` on `listener` until `shutdown` resolves, then drains
 /// in-flight requests for at most the configured drain time.
 pub async fn serve(

@@ -108,11 +108,11 @@ pub async fn open(
 }
 
 /// Opens the registry for the server: [`open`], then marks registrations
-/// that an earlier run left pending as failed, and removes temporary files
-/// and unreferenced blobs older than a grace period (an hour), so that an
-/// upload in progress elsewhere (a replica on a shared registry, or a
-/// `ferroserve models register` on the same SQLite data dir) is not taken
-/// for debris.
+/// that an earlier run left pending as failed, and removes the temporary
+/// files no upload holds and unreferenced blobs older than a grace period
+/// (an hour), so that an upload in progress elsewhere (a replica on a
+/// shared registry, or a `ferroserve models register` on the same SQLite
+/// data dir) is not taken for debris.
 pub async fn open_and_recover(
     settings: &RegistrySettings,
     engines: Arc<Engines>,

@@ -119,6 +119,13 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     let poll = std::time::Duration::from_millis(config.registry_poll_ms);
     let state = Arc::new(state.with_auth(Arc::new(auth(&config, &registry, poll).await?)));
+    if let Some(metrics_address) = config.metrics_http {
+        let metrics = tokio::net::TcpListener::bind(metrics_address)
+            .await
+            .with_context(|| format!("cannot listen for metrics on {metrics_address}"))?;
+        tracing::info!(address = %metrics_address, "serving /metrics without credentials");
+        ferroserve_server::spawn_metrics_listener(metrics, state.clone());
+    }
     tracing::info!(%address, "ferroserve listening");
     // Printed for scripts and tests that start the server on port 0.
     println!("ferroserve listening on http://{address}");

@@ -160,11 +160,8 @@ impl LocalArtifactStore {
         .await
     }
 
-    /// Removes the temporary files, and the blobs whose digest is not in
-    /// `referenced`, last modified at least `min_age` ago.
-    ///
-    /// Run it on start, before uploads are accepted: an upload in progress
-    /// would be removed.
+    /// Removes the temporary files no upload holds, and the blobs whose
+    /// digest is not in `referenced` last modified at least `min_age` ago.
     pub async fn cleanup(
         &self,
         referenced: &HashSet<String>,
@@ -174,7 +171,7 @@ impl LocalArtifactStore {
         let referenced = referenced.clone();
         let report = blocking("cleanup", move || {
             Ok(CleanupReport {
-                temp_files: staging::remove_temp_files(&root.join("tmp"), min_age)?,
+                temp_files: staging::remove_temp_files(&root.join("tmp"))?,
                 unreferenced_blobs: remove_unreferenced(&root, &referenced, min_age)?,
             })
         })

@@ -214,13 +214,10 @@ impl ArtifactStore {
         }
     }
 
-    /// Removes the temporary files of interrupted uploads, and the blobs
-    /// whose digest is not in `referenced`, that are at least `min_age`
-    /// old.
-    ///
-    /// Run it on start, before uploads are accepted: the temporary file of
-    /// an upload in progress would be removed. `min_age` protects blobs
-    /// stored but not yet registered (by another replica, say).
+    /// Removes the temporary files of interrupted uploads (those no upload
+    /// holds locked), and the blobs whose digest is not in `referenced`
+    /// that are at least `min_age` old: `min_age` protects blobs stored but
+    /// not yet registered (by another process or replica, say).
     pub async fn cleanup(
         &self,
         referenced: &HashSet<String>,

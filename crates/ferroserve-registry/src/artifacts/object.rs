@@ -226,10 +226,7 @@ impl ObjectArtifactStore {
         min_age: Duration,
     ) -> Result<CleanupReport> {
         let uploads = self.uploads.clone();
-        let temp_files = blocking("cleanup", move || {
-            staging::remove_temp_files(&uploads, min_age)
-        })
-        .await?;
+        let temp_files = blocking("cleanup", move || staging::remove_temp_files(&uploads)).await?;
         let blobs = self.prefix.clone().join("sha256");
         let listed: Vec<_> = self
             .store

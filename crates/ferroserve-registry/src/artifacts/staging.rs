@@ -4,12 +4,11 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
-use super::old_enough;
 use crate::error::{RegistryError, Result};
 use crate::validate;
 
@@ -17,29 +16,50 @@ use crate::validate;
 pub(crate) const CHUNK: usize = 64 * 1024;
 
 /// Removes a temporary file when dropped, unless it was kept; this also
-/// covers an upload future that is cancelled half-way.
+/// covers an upload future that is cancelled half-way. An upload's file is
+/// also locked (`flock`) for as long as its guard lives, so that another
+/// process's cleanup tells it from the leftovers of a crash.
 #[derive(Debug)]
-pub(crate) struct TempFile(Option<PathBuf>);
+pub(crate) struct TempFile {
+    path: Option<PathBuf>,
+    _lock: Option<fs::File>,
+}
 
 impl TempFile {
     /// Guards `path`: the file there is removed when the guard is dropped.
     pub(crate) fn new(path: PathBuf) -> Self {
-        TempFile(Some(path))
+        TempFile {
+            path: Some(path),
+            _lock: None,
+        }
+    }
+
+    /// Creates the file `path`, locked while the guard lives, and returns
+    /// the guard with the file opened for writing.
+    fn create_locked(path: PathBuf) -> io::Result<(Self, tokio::fs::File)> {
+        let file = fs::File::create(&path)?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
+        let writer = tokio::fs::File::from_std(file.try_clone()?);
+        let guard = TempFile {
+            path: Some(path),
+            _lock: Some(file),
+        };
+        Ok((guard, writer))
     }
 
     pub(crate) fn path(&self) -> &Path {
-        self.0.as_deref().expect("path is taken only by keep()")
+        self.path.as_deref().expect("path is taken only by keep()")
     }
 
     /// Hands the file over to the caller, who then owns its removal.
     pub(crate) fn keep(mut self) -> PathBuf {
-        self.0.take().expect("keep() is called once")
+        self.path.take().expect("keep() is called once")
     }
 }
 
 impl Drop for TempFile {
     fn drop(&mut self) {
-        if let Some(path) = self.0.take() {
+        if let Some(path) = self.path.take() {
             let _ = fs::remove_file(path);
         }
     }
@@ -69,10 +89,9 @@ pub(crate) async fn stage<R: AsyncRead + Unpin>(dir: &Path, mut reader: R) -> Re
     tokio::fs::create_dir_all(dir)
         .await
         .map_err(|e| io_err("cannot create", dir, e))?;
-    let temp = TempFile::new(dir.join(uuid::Uuid::new_v4().simple().to_string()));
-    let mut file = tokio::fs::File::create(temp.path())
-        .await
-        .map_err(|e| io_err("cannot create", temp.path(), e))?;
+    let path = dir.join(uuid::Uuid::new_v4().simple().to_string());
+    let (temp, mut file) =
+        TempFile::create_locked(path.clone()).map_err(|e| io_err("cannot create", &path, e))?;
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     let mut buf = vec![0u8; CHUNK];
@@ -129,14 +148,19 @@ pub(crate) fn entries(dir: &Path) -> Result<Vec<fs::DirEntry>> {
     }
 }
 
-/// Removes the files of the temporary folder `dir` last written at least
-/// `min_age` ago (younger ones may be uploads in progress in another
-/// process); returns how many.
-pub(crate) fn remove_temp_files(dir: &Path, min_age: Duration) -> Result<usize> {
+/// Removes the files of the temporary folder `dir` that no upload holds
+/// (an upload in progress, in this process or another, keeps its file
+/// locked; a crash leaves it unlocked); returns how many.
+pub(crate) fn remove_temp_files(dir: &Path) -> Result<usize> {
     let mut removed = 0;
     for entry in entries(dir)? {
         let path = entry.path();
-        if !old_enough(modified_ms(&path)?, min_age) {
+        let Ok(file) = fs::File::open(&path) else {
+            continue; // Gone meanwhile (its upload finished).
+        };
+        let free =
+            rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok();
+        if !free {
             continue;
         }
         fs::remove_file(&path).map_err(|e| io_err("cannot remove", &path, e))?;

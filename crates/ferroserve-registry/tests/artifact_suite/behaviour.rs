@@ -129,24 +129,30 @@ pub(crate) async fn delete_and_exists(t: TestStore) {
 pub(crate) async fn cleanup_removes_temp_files_and_unreferenced_blobs(t: TestStore) {
     let (keep, _) = t.store.put_stream(&b"registered"[..]).await.expect("put");
     let (orphan, _) = t.store.put_stream(&b"orphan"[..]).await.expect("put");
-    // What an upload interrupted by a crash leaves behind.
+    // What an upload interrupted by a crash leaves behind: an unlocked file.
     std::fs::create_dir_all(&t.temp_dir).expect("temp dir");
     std::fs::write(t.temp_dir.join("interrupted"), b"half a mod").expect("temp");
+    // An upload in progress (here or in another process) holds its lock.
+    let in_progress = t.temp_dir.join("in-progress");
+    let held = std::fs::File::create(&in_progress).expect("temp");
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::NonBlockingLockExclusive).expect("lock");
     // Not a blob: never removed.
     t.write_raw("sha256/zz/notes.txt", b"not ours").await;
     let referenced = HashSet::from([keep.clone()]);
 
-    // Young blobs and young temporary files stay: another process (a
-    // `models register` on the same data dir) may be storing them.
+    // Young blobs stay: another process (a `models register` on the same
+    // data dir) may have stored them and not registered them yet. Unlocked
+    // temporary files go at once, however young; locked ones stay.
     let report = t
         .store
         .cleanup(&referenced, Duration::from_secs(3600))
         .await
         .expect("cleanup");
-    assert_eq!((report.temp_files, report.unreferenced_blobs), (0, 0));
+    assert_eq!((report.temp_files, report.unreferenced_blobs), (1, 0));
     assert!(t.store.exists(&orphan).await.expect("exists"));
-    assert_eq!(t.temp_files().len(), 1);
+    assert_eq!(t.temp_files(), vec![in_progress.clone()]);
 
+    drop(held);
     let report = t
         .store
         .cleanup(&referenced, Duration::ZERO)

@@ -45,6 +45,9 @@ pub struct ServeConfig {
     /// Address to listen on for HTTP [default: 127.0.0.1:8080].
     #[arg(long, env = "FERROSERVE_HTTP")]
     pub http: SocketAddr,
+    /// Also serve GET /metrics, without credentials, on this address (e.g. 0.0.0.0:9090 for a scraper); on the main address /metrics needs a reader key [default: none].
+    #[arg(long, env = "FERROSERVE_METRICS_HTTP")]
+    pub metrics_http: Option<SocketAddr>,
     /// Folder for ferroserve's own state (created if missing) [default: data].
     #[arg(long, env = "FERROSERVE_DATA_DIR")]
     pub data_dir: PathBuf,
@@ -218,6 +221,7 @@ impl Default for ServeConfig {
     fn default() -> Self {
         ServeConfig {
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_http: None,
             data_dir: PathBuf::from("data"),
             registry_url: None,
             artifact_store: None,

@@ -66,6 +66,12 @@ impl Server {
     /// its admin key is [`ADMIN_TOKEN`] (provisioned in `admin.key`).
     pub fn start_in(data_dir: &Path, args: &[&str]) -> Server {
         provision_admin_key(data_dir);
+        Server::start_unprovisioned(data_dir, args)
+    }
+
+    /// Starts the server on `data_dir` as it is (a fresh one gets an admin
+    /// key of the server's own making), without waiting for readiness.
+    pub fn start_unprovisioned(data_dir: &Path, args: &[&str]) -> Server {
         let mut child = Command::new(BIN)
             .args([
                 "serve",
