@@ -88,10 +88,7 @@ mod tests {
             vec![],
             Credential::ApiKey { id: "k1".into() },
         );
-        assert_eq!(
-            ClientId::from_principal(Some(&key), peer).as_str(),
-            "key:k1"
-        );
+        assert_eq!(ClientId::from_principal(Some(&key), peer).as_str(), "ci");
         let jwt = Principal::new("jwt:alice", Role::Reader, vec![], Credential::Jwt);
         assert_eq!(
             ClientId::from_principal(Some(&jwt), peer).as_str(),

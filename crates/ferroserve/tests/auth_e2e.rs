@@ -164,9 +164,11 @@ fn metrics_need_a_reader_key_unless_served_on_their_own_address() {
     let anonymous = reqwest::blocking::get(format!("{}/metrics", server.base)).expect("metrics");
     assert_eq!(anonymous.status(), 401);
     assert_eq!(anonymous.headers()["www-authenticate"], "Bearer");
-    assert!(server
-        .metrics()
-        .contains("# HELP ferroserve_requests_total"));
+    let with_key = server.metrics();
+    assert!(
+        with_key.contains("ferroserve_auth_failures_total"),
+        "a reader key (here the admin's) reads /metrics:\n{with_key}"
+    );
 
     let open = reqwest::blocking::get(format!("http://{address}/metrics")).expect("metrics");
     assert_eq!(open.status(), 200);
