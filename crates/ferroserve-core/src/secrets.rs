@@ -88,6 +88,48 @@ pub fn redacted_url(url: &str) -> String {
     }
 }
 
+/// A connection URL (database, Redis) for logs and errors: the password of
+/// its user info and the values of password-like query parameters
+/// (`password`, `pass`, `pwd`, `secret`, `token`, `sslpassword`) shown as
+/// [`REDACTED`]; the rest stays, so the message still says where.
+pub fn redacted_credentials(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match (base.find("://"), base.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &base[scheme + 3..at];
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let hidden = if userinfo.contains(':') {
+                format!("{user}:{REDACTED}")
+            } else {
+                user.to_owned()
+            };
+            format!("{}{hidden}{}", &base[..scheme + 3], &base[at..])
+        }
+        _ => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if is_secret_parameter(key) => format!("{key}={REDACTED}"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&pairs.join("&"));
+    }
+    out
+}
+
+fn is_secret_parameter(key: &str) -> bool {
+    ["password", "pass", "pwd", "secret", "token", "sslpassword"]
+        .iter()
+        .any(|k| key.eq_ignore_ascii_case(k))
+}
+
 fn webhook_mut(config: &mut Value) -> Option<&mut Map<String, Value>> {
     config
         .get_mut("monitoring")?
@@ -107,6 +149,27 @@ mod tests {
             "headers": {"Authorization": "Bearer s3cr3t", "X-Team": "search"},
             "max_attempts": 3
         }}})
+    }
+
+    #[test]
+    fn connection_urls_lose_their_passwords_only() {
+        assert_eq!(
+            redacted_credentials("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(
+            redacted_credentials("postgres://u@h/db?password=s3cr3t&sslmode=require"),
+            "postgres://u@h/db?password=***&sslmode=require"
+        );
+        assert_eq!(
+            redacted_credentials("redis://:secret@host:6379/0"),
+            "redis://:***@host:6379/0"
+        );
+        assert_eq!(redacted_credentials("sqlite://x.db"), "sqlite://x.db");
+        assert_eq!(
+            redacted_credentials("redis://host:6379"),
+            "redis://host:6379"
+        );
     }
 
     #[test]

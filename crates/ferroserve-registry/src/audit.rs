@@ -1,5 +1,6 @@
 //! The audit log: queries over it, and events recorded by other layers.
 
+use futures::TryStreamExt;
 use serde_json::Value;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::query::Query;
@@ -14,6 +15,8 @@ use crate::validate;
 
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 10_000;
+/// Bytes of `before` and `after` snapshots one page holds at most.
+pub(crate) const MAX_PAGE_BYTES: usize = 8 * 1024 * 1024;
 const EVENT_COLUMNS: &str = "id, at, actor, action, model, version, before, after";
 
 impl Registry {
@@ -26,11 +29,23 @@ impl Registry {
             AuditOrder::Desc => "DESC",
         };
         let sql = format!("{sql} ORDER BY id {direction} LIMIT ${}", binds + 1);
-        let rows = bind_filter(sqlx::query(&sql), filter)
+        let mut rows = bind_filter(sqlx::query(&sql), filter)
             .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(event_from_row).collect()
+            .fetch(&self.pool);
+        // Rows are read one at a time, and a page stops at MAX_PAGE_BYTES
+        // of snapshots (but holds at least one event): a page of large
+        // versions (cards, profiles) stays a bounded answer, and the
+        // caller's cursor goes on from its last event.
+        let mut events = Vec::new();
+        let mut bytes = 0usize;
+        while let Some(row) = rows.try_next().await? {
+            bytes += snapshot_bytes(&row);
+            if bytes > MAX_PAGE_BYTES && !events.is_empty() {
+                break;
+            }
+            events.push(event_from_row(&row)?);
+        }
+        Ok(events)
     }
 
     /// One page of the audit events matching `filter`, with how many more
@@ -176,6 +191,15 @@ fn bind_filter<'q>(
         query = query.bind(value);
     }
     query
+}
+
+/// Bytes of the stored `before` and `after` texts of a row.
+fn snapshot_bytes(row: &AnyRow) -> usize {
+    ["before", "after"]
+        .iter()
+        .filter_map(|col| row.try_get::<Option<String>, _>(*col).ok().flatten())
+        .map(|text| text.len())
+        .sum()
 }
 
 fn event_from_row(row: &AnyRow) -> Result<AuditEvent> {

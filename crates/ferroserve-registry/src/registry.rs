@@ -312,18 +312,9 @@ impl Registry {
     }
 }
 
-/// Hides the password of a database URL in messages.
+/// Hides the passwords of a database URL in messages.
 fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
+    ferroserve_core::secrets::redacted_credentials(url)
 }
 
 #[cfg(test)]
@@ -335,5 +326,9 @@ mod tests {
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
+        assert_eq!(
+            redact("postgres://u@h/db?password=p"),
+            "postgres://u@h/db?password=***"
+        );
     }
 }

@@ -259,3 +259,35 @@ pub(crate) async fn recorded_events(reg: Registry, _url: String) {
     assert_eq!(read.action, AuditAction::Other("retrained".into()));
     assert_eq!(read.action, "retrained");
 }
+
+pub(crate) async fn audit_pages_are_bounded_by_bytes(reg: Registry, _url: String) {
+    // Five events of 3 MiB each: one page of "limit 100" holds what fits in
+    // 8 MiB of snapshots, and the cursor goes on from its last event.
+    let big = "x".repeat(3 * 1024 * 1024);
+    for _ in 0..5 {
+        reg.record_event(
+            "big",
+            None,
+            AuditAction::ModelLoaded,
+            json!({ "blob": big }),
+            ACTOR,
+        )
+        .await
+        .expect("event");
+    }
+    let filter = AuditFilter {
+        model: Some("big".into()),
+        limit: Some(100),
+        order: AuditOrder::Asc,
+        ..AuditFilter::default()
+    };
+    let page = reg.audit_page(&filter).await.expect("page");
+    assert_eq!(page.events.len(), 2, "8 MiB hold two 3 MiB events");
+    assert_eq!(page.remaining, 3);
+    let next = AuditFilter {
+        after_id: page.next_cursor,
+        ..filter
+    };
+    let rest = reg.audit_page(&next).await.expect("page");
+    assert_eq!((rest.events.len(), rest.remaining), (2, 1));
+}

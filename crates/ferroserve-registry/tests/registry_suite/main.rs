@@ -55,6 +55,7 @@ on_both_backends!(
     audit::audit_pages_newest_first_with_a_cursor,
     audit::reconnect_keeps_data,
     audit::recorded_events,
+    audit::audit_pages_are_bounded_by_bytes,
     serving_config::serving_config_revisions,
     serving_config::concurrent_serving_configs_get_distinct_revisions,
     recovery::rollback_target_walks_production_history,

@@ -27,8 +27,8 @@ pub enum RedisOutcome<T> {
     Unavailable,
 }
 
-/// How ferroserve talks to Redis.
-#[derive(Debug, Clone)]
+/// How ferroserve talks to Redis (its `Debug` hides the URL's password).
+#[derive(Clone)]
 pub struct RedisSettings {
     /// `redis://[:password@]host:port[/db]` (secret: logged redacted).
     pub url: String,
@@ -233,14 +233,21 @@ impl RedisLink {
     }
 }
 
+impl std::fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("url", &redact(&self.url))
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("failures_to_open", &self.failures_to_open)
+            .field("cooldown", &self.cooldown)
+            .finish()
+    }
+}
+
 /// The URL without its password, for logs and errors.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
-        }
-        _ => url.to_string(),
-    }
+    ferroserve_core::secrets::redacted_credentials(url)
 }
 
 #[cfg(test)]
@@ -251,7 +258,7 @@ mod tests {
     fn passwords_stay_out_of_messages() {
         assert_eq!(
             redact("redis://:secret@host:6379/0"),
-            "redis://***@host:6379/0"
+            "redis://:***@host:6379/0"
         );
         assert_eq!(redact("redis://host:6379"), "redis://host:6379");
     }

@@ -39,7 +39,8 @@ const MIN_HEADER_BYTES: usize = 8192;
 /// Everything `ferroserve serve` needs: each field is a flag, a
 /// `FERROSERVE_*` variable and a key of the config file (sections are
 /// tables, their flags listed with them).
-#[derive(Debug, Clone, Serialize, Deserialize, Args)]
+/// Its `Debug` hides the passwords of the registry and Redis URLs.
+#[derive(Clone, Serialize, Deserialize, Args)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServeConfig {
     /// Address to listen on for HTTP [default: 127.0.0.1:8080].
@@ -263,6 +264,18 @@ impl Default for ServeConfig {
             monitoring: MonitoringSettings::default(),
             auth: AuthSettings::default(),
         }
+    }
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut shown = serde_json::to_value(self).map_err(|_| std::fmt::Error)?;
+        for secret in ["registry_url", "redis_url"] {
+            if let Some(url) = shown[secret].as_str() {
+                shown[secret] = ferroserve_core::secrets::redacted_credentials(url).into();
+            }
+        }
+        write!(f, "ServeConfig {shown}")
     }
 }
 
@@ -497,6 +510,18 @@ mod tests {
         std::fs::write(&file, text).expect("write");
         let path = file.to_str().expect("utf-8").to_owned();
         (dir, path)
+    }
+
+    #[test]
+    fn debug_text_hides_connection_passwords() {
+        let config = ServeConfig {
+            registry_url: Some("postgres://u:pw1@db/x".into()),
+            redis_url: Some("redis://:pw2@cache:6379".into()),
+            ..ServeConfig::default()
+        };
+        let text = format!("{config:?}");
+        assert!(!text.contains("pw1") && !text.contains("pw2"), "{text}");
+        assert!(text.contains("postgres://u:***@db/x"), "{text}");
     }
 
     #[test]
