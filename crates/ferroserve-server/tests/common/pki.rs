@@ -14,8 +14,11 @@ pub struct TestCa {
 /// A certificate and its key, as PEM, and the certificate as DER (what a
 /// peer sees).
 pub struct Issued {
+    /// The certificate, PEM.
     pub cert_pem: String,
+    /// Its private key, PEM (PKCS#8).
     pub key_pem: String,
+    /// The certificate, DER.
     pub der: Vec<u8>,
 }
 
