@@ -336,3 +336,38 @@ fn tritonclient_http_works_over_tls() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn plain_http_on_a_non_loopback_address_is_warned_about() {
+    let data = tempfile::tempdir().expect("tempdir");
+    common::provision_admin_key(data.path());
+    let mut child = Command::new(BIN)
+        .args(["serve", "--http", "0.0.0.0:0", "--log-format", "text"])
+        .args(["--log-level", "warn", "--data-dir"])
+        .arg(data.path())
+        .current_dir(repo_root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ferroserve starts");
+    // The warning comes before the listening line.
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("the listening line");
+    assert!(
+        line.starts_with("ferroserve listening on http://"),
+        "{line}"
+    );
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    assert!(
+        stderr.contains("plain HTTP on a non-loopback address"),
+        "{stderr}"
+    );
+}
