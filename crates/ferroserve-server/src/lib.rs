@@ -25,6 +25,7 @@ pub use routes::access_table;
 pub mod shutdown;
 pub mod state;
 pub mod telemetry;
+pub mod tls;
 pub mod v1;
 
 use axum::Router;
@@ -110,15 +111,26 @@ pub fn spawn_metrics_listener(
     let limits = state.config.limits.clone();
     tokio::spawn(async move {
         let router = metrics_app(state);
-        listener::serve_connections(listener, router, &limits, std::future::pending()).await;
+        listener::serve_connections(listener, router, &limits, None, std::future::pending()).await;
     })
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves, then drains
-/// in-flight requests for at most the configured drain time.
+/// Serves `state` over plain HTTP on `listener` until `shutdown`
+/// resolves, then drains in-flight requests for at most the configured
+/// drain time.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: SharedState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with_tls(listener, state, None, shutdown).await
+}
+
+/// Like [`serve`], over TLS with `tls`'s current certificate when given.
+pub async fn serve_with_tls(
+    listener: tokio::net::TcpListener,
+    state: SharedState,
+    tls: Option<std::sync::Arc<tls::TlsSource>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let drain = state.config.drain_timeout;
@@ -128,7 +140,7 @@ pub async fn serve(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let router = app(state);
     let server = tokio::spawn(async move {
-        listener::serve_connections(listener, router, &limits, async move {
+        listener::serve_connections(listener, router, &limits, tls, async move {
             shutdown.await;
             tracing::info!("shutdown requested; draining in-flight requests");
             let _ = stop_tx.send(true);

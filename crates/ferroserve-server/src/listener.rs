@@ -3,7 +3,9 @@
 //! within `header_read_timeout` (which also closes a keep-alive connection
 //! left idle that long), at most `max_header_count` headers of at most
 //! `max_header_bytes`; then stops accepting on shutdown and lets open
-//! connections finish.
+//! connections finish. With TLS, each connection's handshake must finish
+//! within `header_read_timeout` too, and uses the certificate current when
+//! it was accepted.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,13 +22,16 @@ use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
 use crate::state::HttpLimits;
+use crate::tls::TlsSource;
 
-/// Serves `router` on `listener` until `shutdown` resolves, then waits for
-/// the open connections to finish their requests.
+/// Serves `router` on `listener` (over TLS when `tls` is given) until
+/// `shutdown` resolves, then waits for the open connections to finish
+/// their requests.
 pub async fn serve_connections(
     listener: TcpListener,
     router: Router,
     limits: &HttpLimits,
+    tls: Option<Arc<TlsSource>>,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -53,15 +58,49 @@ pub async fn serve_connections(
                     request.extensions_mut().insert(ConnectInfo(remote));
                     request
                 });
-        let connection =
-            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(%remote, error = %e, "connection closed with an error");
+        match &tls {
+            None => {
+                let connection = graceful.watch(
+                    http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)),
+                );
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(%remote, error = %e, "connection closed with an error");
+                    }
+                    drop(permit);
+                });
             }
-            drop(permit);
-        });
+            Some(tls) => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
+                let handshake_timeout = limits.header_read_timeout;
+                let watcher = graceful.watcher();
+                let http = http.clone();
+                tokio::spawn(async move {
+                    let handshake =
+                        tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await;
+                    let stream = match handshake {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%remote, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let connection =
+                        watcher.watch(http.serve_connection(
+                            TokioIo::new(stream),
+                            TowerToHyperService::new(service),
+                        ));
+                    if let Err(e) = connection.await {
+                        tracing::debug!(%remote, error = %e, "connection closed with an error");
+                    }
+                    drop(permit);
+                });
+            }
+        }
     }
     drop(listener);
     graceful.shutdown().await;

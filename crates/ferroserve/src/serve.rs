@@ -9,6 +9,7 @@ use ferroserve_backend::Engines;
 use ferroserve_jobs::{JobOptions, JobService};
 use ferroserve_monitor::{Monitor, MonitorOptions};
 use ferroserve_server::auth::{Auth, JwtVerifier, KeyRing};
+use ferroserve_server::tls::TlsSource;
 use ferroserve_server::{AppState, ServerConfig};
 use ferroserve_serving::cache::ResultCache;
 use ferroserve_serving::guard::idempotency::IdempotencyStore;
@@ -46,6 +47,11 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         crate::example::seed_registry(&lifecycle).await?;
     }
     warn_shadowed(&lifecycle, &specs).await;
+    let tls = config
+        .tls_files()?
+        .map(TlsSource::load)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("cannot serve TLS: {e}"))?;
     let listener = tokio::net::TcpListener::bind(config.http)
         .await
         .with_context(|| format!("cannot listen on {}", config.http))?;
@@ -126,9 +132,21 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         tracing::info!(address = %metrics_address, "serving /metrics without credentials");
         ferroserve_server::spawn_metrics_listener(metrics, state.clone());
     }
-    tracing::info!(%address, "ferroserve listening");
+    let scheme = match &tls {
+        Some(tls) => {
+            tls.follow(TLS_FILES_POLL);
+            "https"
+        }
+        None => {
+            if !address.ip().is_loopback() {
+                tracing::warn!(%address, "serving plain HTTP on a non-loopback address: credentials and data cross the network unencrypted; use --tls-cert and --tls-key");
+            }
+            "http"
+        }
+    };
+    tracing::info!(%address, scheme, "ferroserve listening");
     // Printed for scripts and tests that start the server on port 0.
-    println!("ferroserve listening on http://{address}");
+    println!("ferroserve listening on {scheme}://{address}");
     let startup = state.clone();
     tokio::spawn(async move {
         controller.start().await;
@@ -146,7 +164,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     // Jobs wait for their model to load, so they may start at once; then
     // every heartbeat, jobs whose runner is gone are taken up.
     jobs.spawn_lease_watch();
-    ferroserve_server::serve(listener, state, ferroserve_server::shutdown::signal())
+    ferroserve_server::serve_with_tls(listener, state, tls, ferroserve_server::shutdown::signal())
         .await
         .context("HTTP server failed")?;
     jobs.shutdown(std::time::Duration::from_secs(config.drain_timeout_s))
@@ -154,6 +172,9 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     tracing::info!("ferroserve stopped");
     Ok(())
 }
+
+/// How often the TLS files are checked for changes.
+const TLS_FILES_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Who may call: the registry's API keys (with an admin key made on first
 /// start), JWTs when an identity provider is configured, and the anonymous

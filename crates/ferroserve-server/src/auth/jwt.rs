@@ -38,10 +38,13 @@ pub struct JwtSettings {
     pub models_claim: String,
 }
 
+/// A verification key: its `kid` (if any), algorithm and key.
+type VerifyingKey = (Option<String>, Algorithm, DecodingKey);
+
 /// Verifies tokens against the keys read last.
 pub struct JwtVerifier {
     settings: JwtSettings,
-    keys: RwLock<Arc<Vec<(Option<String>, Algorithm, DecodingKey)>>>,
+    keys: RwLock<Arc<Vec<VerifyingKey>>>,
 }
 
 impl JwtVerifier {
@@ -169,7 +172,7 @@ fn describe(kind: &JwtErrorKind) -> String {
 }
 
 /// The usable keys of the JWKS at `source`.
-async fn read_keys(source: &str) -> Result<Vec<(Option<String>, Algorithm, DecodingKey)>, String> {
+async fn read_keys(source: &str) -> Result<Vec<VerifyingKey>, String> {
     let text = if source.starts_with("http://") || source.starts_with("https://") {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))

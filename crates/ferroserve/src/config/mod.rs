@@ -19,6 +19,7 @@ use clap::{value_parser, Arg, ArgMatches, Args, Command, FromArgMatches};
 use ferroserve_backend::EngineChoice;
 use ferroserve_batcher::BatcherConfig;
 use ferroserve_monitor::webhook_target::WebhookAllowList;
+use ferroserve_server::tls::TlsFiles;
 use ferroserve_server::HttpLimits;
 use ferroserve_serving::cache::CacheConfig;
 use ferroserve_serving::guard::idempotency::IdempotencyConfig;
@@ -144,6 +145,15 @@ pub struct ServeConfig {
         value_delimiter = ','
     )]
     pub webhook_allow: Vec<String>,
+    /// PEM certificate chain to serve HTTPS with (needs --tls-key); re-read on SIGHUP and when the file changes [default: none, plain HTTP].
+    #[arg(long, env = "FERROSERVE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "FERROSERVE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM bundle of CAs: clients must present a certificate signed by one of them (needs --tls-cert) [default: none, no client certificates].
+    #[arg(long, env = "FERROSERVE_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
     /// Threads handling HTTP [default: cores - 1, at least 2].
     #[arg(long, env = "FERROSERVE_HTTP_THREADS")]
     pub http_threads: Option<usize>,
@@ -252,6 +262,9 @@ impl Default for ServeConfig {
             max_body_memory_bytes: 1024 * 1024 * 1024,
             cors_origins: Vec::new(),
             webhook_allow: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
             http_threads: None,
             log_format: LogFormat::Auto,
             log_level: "info".to_string(),
@@ -313,6 +326,7 @@ impl ServeConfig {
         if self.registry_poll_ms == 0 {
             bail!("registry_poll_ms must be at least 1");
         }
+        self.tls_files()?;
         if self.http_threads == Some(0) {
             bail!("http_threads must be at least 1");
         }
@@ -427,6 +441,25 @@ impl ServeConfig {
     pub fn webhook_allow_list(&self) -> anyhow::Result<WebhookAllowList> {
         WebhookAllowList::parse(&self.webhook_allow)
             .map_err(|e| anyhow::anyhow!("invalid webhook_allow: {e}"))
+    }
+
+    /// The files to serve HTTPS from; `None` for plain HTTP. Refuses a
+    /// certificate without its key (or the other way round) and a client
+    /// CA without a certificate.
+    pub fn tls_files(&self) -> anyhow::Result<Option<TlsFiles>> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: self.tls_client_ca.clone(),
+            })),
+            (Some(_), None) => bail!("tls_cert (--tls-cert) needs tls_key (--tls-key), the certificate's private key"),
+            (None, Some(_)) => bail!("tls_key (--tls-key) needs tls_cert (--tls-cert), the certificate of that key"),
+            (None, None) if self.tls_client_ca.is_some() => bail!(
+                "tls_client_ca (--tls-client-ca) needs tls_cert and tls_key (--tls-cert, --tls-key): client certificates are checked over TLS only"
+            ),
+            (None, None) => Ok(None),
+        }
     }
 
     /// Limits of the HTTP connections and requests.
@@ -641,6 +674,41 @@ mod tests {
             ),
         ] {
             let err = format!("{:#}", load(&argv).unwrap_err());
+            assert!(err.contains(words), "{argv:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn tls_files_come_in_pairs_and_a_client_ca_needs_them() {
+        assert!(load(&[])
+            .expect("defaults")
+            .tls_files()
+            .expect("plain")
+            .is_none());
+        let config = load(&[
+            "--tls-cert",
+            "/x/cert.pem",
+            "--tls-key",
+            "/x/key.pem",
+            "--tls-client-ca",
+            "/x/ca.pem",
+        ])
+        .expect("valid");
+        let files = config.tls_files().expect("valid").expect("TLS");
+        assert_eq!(files.cert, PathBuf::from("/x/cert.pem"));
+        assert_eq!(files.client_ca, Some(PathBuf::from("/x/ca.pem")));
+        let (_dir, file) = config_file("tls_cert = \"/x/c.pem\"\ntls_key = \"/x/k.pem\"\n");
+        let config = load(&["--config", &file]).expect("valid");
+        assert_eq!(config.tls_key, Some(PathBuf::from("/x/k.pem")));
+        for (argv, words) in [
+            (&["--tls-cert", "/x/c.pem"][..], "needs tls_key"),
+            (&["--tls-key", "/x/k.pem"][..], "needs tls_cert"),
+            (
+                &["--tls-client-ca", "/x/ca.pem"][..],
+                "needs tls_cert and tls_key",
+            ),
+        ] {
+            let err = format!("{:#}", load(argv).unwrap_err());
             assert!(err.contains(words), "{argv:?}: {err}");
         }
     }

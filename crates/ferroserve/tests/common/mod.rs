@@ -169,7 +169,9 @@ impl Server {
 
     /// `host:port` of the server.
     pub fn host_port(&self) -> &str {
-        self.base.trim_start_matches("http://")
+        self.base
+            .split_once("://")
+            .map_or(self.base.as_str(), |(_, rest)| rest)
     }
 
     /// Sends a signal (`TERM`, `KILL`...) to the server process.
