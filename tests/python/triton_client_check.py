@@ -79,35 +79,43 @@ def check_result(result: httpclient.InferResult, mode: str) -> None:
     )
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print(f"usage: {argv[0]} HOST:PORT", file=sys.stderr)
-        return 2
-    url = argv[1]
-    client = httpclient.InferenceServerClient(url=url)
+def run_checks(client, checks) -> int:
+    """Runs `checks(client)`; prints OK and returns 0 when it passes, else
+    prints what failed and returns 1. Closes the client either way."""
     try:
-        check_health(client)
-        check_metadata(client)
-        for binary in (False, True):
-            mode = "binary" if binary else "json"
-            check_result(infer(client, binary), mode)
-        result = infer(client, binary=False, request_id="abc")
-        check_result(result, "request_id")
-        response_id = result.get_response().get("id")
-        check(response_id == "abc", f"response id is {response_id!r}, expected 'abc'")
+        checks(client)
     except CheckFailed as e:
         print(f"FAIL: {e}", file=sys.stderr)
         return 1
     except InferenceServerException as e:
         print(f"FAIL: server returned an error: {e}", file=sys.stderr)
         return 1
-    except Exception as e:  # connection refused, malformed response, ...
+    except Exception as e:  # connection or handshake refused, malformed response, ...
         print(f"FAIL: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     finally:
         client.close()
     print("OK")
     return 0
+
+
+def all_checks(client) -> None:
+    check_health(client)
+    check_metadata(client)
+    for binary in (False, True):
+        mode = "binary" if binary else "json"
+        check_result(infer(client, binary), mode)
+    result = infer(client, binary=False, request_id="abc")
+    check_result(result, "request_id")
+    response_id = result.get_response().get("id")
+    check(response_id == "abc", f"response id is {response_id!r}, expected 'abc'")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print(f"usage: {argv[0]} HOST:PORT", file=sys.stderr)
+        return 2
+    return run_checks(httpclient.InferenceServerClient(url=argv[1]), all_checks)
 
 
 if __name__ == "__main__":

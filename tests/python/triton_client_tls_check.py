@@ -15,9 +15,14 @@ exits 1.
 import sys
 
 import tritonclient.http as httpclient
-from tritonclient.utils import InferenceServerException
 
-from triton_client_check import CheckFailed, check, check_result, infer
+from triton_client_check import check, check_result, infer, run_checks
+
+
+def tls_checks(client) -> None:
+    check(client.is_server_live(), "is_server_live() returned False over TLS")
+    check(client.is_model_ready("iris"), "is_model_ready('iris') returned False over TLS")
+    check_result(infer(client, binary=True), "tls")
 
 
 def main(argv: list[str]) -> int:
@@ -28,23 +33,7 @@ def main(argv: list[str]) -> int:
     client = httpclient.InferenceServerClient(
         url=url, ssl=True, ssl_options={"ca_certs": ca_file}
     )
-    try:
-        check(client.is_server_live(), "is_server_live() returned False over TLS")
-        check(client.is_model_ready("iris"), "is_model_ready('iris') returned False over TLS")
-        check_result(infer(client, binary=True), "tls")
-    except CheckFailed as e:
-        print(f"FAIL: {e}", file=sys.stderr)
-        return 1
-    except InferenceServerException as e:
-        print(f"FAIL: server returned an error: {e}", file=sys.stderr)
-        return 1
-    except Exception as e:  # handshake refused, certificate not trusted, ...
-        print(f"FAIL: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    finally:
-        client.close()
-    print("OK")
-    return 0
+    return run_checks(client, tls_checks)
 
 
 if __name__ == "__main__":
