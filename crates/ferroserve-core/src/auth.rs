@@ -44,14 +44,14 @@ impl Role {
     /// Whether this role may use a route that needs `access`.
     pub fn grants(self, access: Access) -> bool {
         use Access::*;
-        match (self, access) {
-            (_, Open) | (Role::Admin, _) => true,
-            (_, Metadata) => true,
-            (Role::Reader | Role::Deployer, Read | Jobs) => true,
-            (Role::Predictor, Infer | Jobs) => true,
-            (Role::Deployer, Deploy) => true,
-            _ => false,
-        }
+        matches!(
+            (self, access),
+            (_, Open | Metadata)
+                | (Role::Admin, _)
+                | (Role::Reader | Role::Deployer, Read | Jobs)
+                | (Role::Predictor, Infer | Jobs)
+                | (Role::Deployer, Deploy)
+        )
     }
 
     /// Whether this role reads every principal's jobs (else only its own).

@@ -38,10 +38,13 @@ pub struct JwtSettings {
     pub models_claim: String,
 }
 
+/// A usable verification key: its `kid` (if any), algorithm and key.
+type VerificationKey = (Option<String>, Algorithm, DecodingKey);
+
 /// Verifies tokens against the keys read last.
 pub struct JwtVerifier {
     settings: JwtSettings,
-    keys: RwLock<Arc<Vec<(Option<String>, Algorithm, DecodingKey)>>>,
+    keys: RwLock<Arc<Vec<VerificationKey>>>,
 }
 
 impl JwtVerifier {
@@ -169,7 +172,7 @@ fn describe(kind: &JwtErrorKind) -> String {
 }
 
 /// The usable keys of the JWKS at `source`.
-async fn read_keys(source: &str) -> Result<Vec<(Option<String>, Algorithm, DecodingKey)>, String> {
+async fn read_keys(source: &str) -> Result<Vec<VerificationKey>, String> {
     let text = if source.starts_with("http://") || source.starts_with("https://") {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -201,7 +204,7 @@ async fn read_keys(source: &str) -> Result<Vec<(Option<String>, Algorithm, Decod
 }
 
 /// A key of the set with the algorithm it verifies, if it is one of ours.
-fn usable(jwk: &Jwk) -> Option<(Option<String>, Algorithm, DecodingKey)> {
+fn usable(jwk: &Jwk) -> Option<VerificationKey> {
     use jsonwebtoken::jwk::AlgorithmParameters as P;
     let alg = match (&jwk.algorithm, jwk.common.key_algorithm) {
         (P::RSA(_), _) => Algorithm::RS256,
