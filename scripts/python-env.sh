@@ -6,6 +6,7 @@
 #   runtime  onnxruntime only (provides libonnxruntime.so for ferroserve)
 #   test     runtime + numpy + tritonclient[http] (client conformance checks)
 #            + moto[server] (an S3-compatible server for the artifact store tests)
+#            + schemathesis (API fuzzer run against the OpenAPI document)
 #   dev      test + scikit-learn/skl2onnx/onnx (regenerate committed models)
 #
 # pip is skipped when the requested set is already installed: a stamp file

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: installs what the tests need (ONNX Runtime and
-# the Triton client into .venv), then runs every test of the workspace.
+# Runs the whole test suite: installs what the tests need (ONNX Runtime, the
+# Triton client and the schemathesis API fuzzer into .venv), then runs every
+# test of the workspace.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/python-env.sh test

@@ -24,7 +24,7 @@ impl Registry {
         actor: &str,
     ) -> Result<()> {
         validate::alias_name(alias)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         db::lock_model(&mut tx, model).await?;
         db::require_version(&mut tx, model, version).await?;
         let old = alias_version(&mut tx, model, alias).await?;
@@ -52,7 +52,7 @@ impl Registry {
 
     /// Removes an alias; fails if the model has no such alias.
     pub async fn delete_alias(&self, model: &str, alias: &str, actor: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         db::lock_model(&mut tx, model).await?;
         let old = alias_version(&mut tx, model, alias).await?.ok_or_else(|| {
             RegistryError::AliasNotFound {

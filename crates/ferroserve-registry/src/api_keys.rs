@@ -178,7 +178,7 @@ impl Registry {
             revoked_at: None,
             last_used_at: None,
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let taken = sqlx::query("SELECT id FROM api_keys WHERE token_hash = $1")
             .bind(&stored.token_hash)
             .fetch_optional(&mut *tx)
@@ -223,7 +223,7 @@ impl Registry {
     /// the key as it now is.
     pub async fn revoke_api_key(&self, id: &str, actor: &str) -> Result<ApiKey> {
         let now = db::now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let sql = format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1");
         let row = sqlx::query(&sql)
             .bind(id)

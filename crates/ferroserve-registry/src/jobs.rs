@@ -74,7 +74,7 @@ impl Registry {
             finished_at: None,
             cancel_requested: false,
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let inserted = sqlx::query(
             "INSERT INTO jobs (id, kind, model, version, spec, state, rows_total, checkpoint, \
              actor, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
@@ -263,7 +263,7 @@ impl Registry {
     ///
     /// Refused with a conflict when the job has already finished.
     pub async fn cancel_job(&self, id: &str, actor: &str) -> Result<Job> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         // Writes first so that the read below is of a locked row.
         let locked = sqlx::query("UPDATE jobs SET updated_at = updated_at WHERE id = $1")
             .bind(id)

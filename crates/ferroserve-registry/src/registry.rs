@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
 use crate::audit_action::AuditAction;
 use crate::db::{self, Audit, DbKind, EmbeddedMigrations};
@@ -74,6 +74,17 @@ impl Registry {
         self.db_kind
     }
 
+    /// Begins a transaction that writes. On SQLite it takes the write lock
+    /// at once (`BEGIN IMMEDIATE`): a deferred transaction that reads first
+    /// cannot wait for the lock when it later writes after another
+    /// connection's commit, and fails with "database is locked" instead.
+    pub(crate) async fn write_transaction(&self) -> Result<Transaction<'static, Any>> {
+        Ok(match self.db_kind {
+            DbKind::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            DbKind::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// Closes every connection of the pool.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -99,7 +110,7 @@ impl Registry {
             created_at: now,
             updated_at: now,
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let inserted = sqlx::query(&format!(
             "INSERT INTO models ({}) VALUES ($1, $2, $3, $4, $5)",
             db::MODEL_COLUMNS
@@ -167,7 +178,7 @@ impl Registry {
     /// history stays. Artifacts that no version references any more are
     /// removed by the next [`ArtifactStore::cleanup`](crate::ArtifactStore::cleanup).
     pub async fn delete_model(&self, name: &str, actor: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         db::lock_model(&mut tx, name).await?;
         let before = db::require_model(&mut tx, name).await?;
         let rows = sqlx::query(
@@ -283,7 +294,7 @@ impl Registry {
         action: AuditAction,
         change: impl FnOnce(&mut RegisteredModel) -> Result<()>,
     ) -> Result<RegisteredModel> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         db::lock_model(&mut tx, name).await?;
         let before = db::require_model(&mut tx, name).await?;
         let mut after = before.clone();

@@ -43,7 +43,7 @@ impl Registry {
                 text.len()
             )));
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         db::lock_model(&mut tx, model).await?;
         let previous = latest(&mut tx, model).await?;
         let now = db::now_ms();

@@ -51,7 +51,7 @@ impl Registry {
     /// derived from it keep their `lineage.parent_version`; its number is
     /// never given to another version.
     pub async fn delete_version(&self, model: &str, version: i64, actor: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         db::lock_model(&mut tx, model).await?;
         let before = db::require_version(&mut tx, model, version).await?;
         if before.stage == Stage::Production {
@@ -105,7 +105,7 @@ impl Registry {
         actor: &str,
     ) -> Result<ModelVersion> {
         validate::new_version(&new)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         db::lock_model(&mut tx, model).await?;
         if let Some(parent) = new.meta.lineage.parent_version {
             if db::fetch_version(&mut tx, model, parent).await?.is_none() {
@@ -221,7 +221,7 @@ impl Registry {
         archive_existing: bool,
         actor: &str,
     ) -> Result<ModelVersion> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         db::lock_model(&mut tx, model).await?;
         let before = db::require_version(&mut tx, model, version).await?;
         let promoting = matches!(stage, Stage::Staging | Stage::Production);
@@ -360,7 +360,7 @@ impl Registry {
         action: AuditAction,
         change: impl FnOnce(&mut ModelVersion) -> Result<()>,
     ) -> Result<ModelVersion> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         db::lock_model(&mut tx, model).await?;
         let before = db::require_version(&mut tx, model, version).await?;
         let mut after = before.clone();

@@ -2,8 +2,8 @@
 //! and DNS rebinding): on a loopback listener, requests for a host that is
 //! not a loopback name (421); requests that change state from another
 //! origin than the server's own or a `--cors-origin` (403); and requests
-//! that change state with a body that is not JSON, multipart, binary or a
-//! batch job input (415), since a page can send `text/plain` or a form
+//! that change state with a body that is not JSON, multipart, binary, a
+//! batch job input or a Markdown model card (415), since a page can send `text/plain` or a form
 //! without asking first (inference requests may also send none, as KServe
 //! clients do).
 
@@ -18,7 +18,7 @@ use crate::state::SharedState;
 use ferroserve_core::request::INFERENCE_HEADER_CONTENT_LENGTH;
 
 /// Content types (without parameters) a state-changing body may have.
-pub const ACCEPTED_CONTENT_TYPES: [&str; 9] = [
+pub const ACCEPTED_CONTENT_TYPES: [&str; 10] = [
     "application/json",
     "multipart/form-data",
     "application/octet-stream",
@@ -28,6 +28,8 @@ pub const ACCEPTED_CONTENT_TYPES: [&str; 9] = [
     "application/x-jsonlines",
     "application/vnd.apache.parquet",
     "application/x-parquet",
+    // A model card (`PUT .../card`); not a type a page can send unasked.
+    "text/markdown",
 ];
 
 /// Host names a loopback listener answers to (with any port).
@@ -154,7 +156,7 @@ fn check_content_type(method: &Method, headers: &HeaderMap) -> Result<(), Refusa
         message: format!(
             "a {method} body needs Content-Type application/json, multipart/form-data or \
              application/octet-stream (batch job inputs: text/csv, application/x-ndjson or \
-             application/vnd.apache.parquet); got {given}"
+             application/vnd.apache.parquet; model cards: text/markdown); got {given}"
         ),
     })
 }

@@ -579,8 +579,13 @@ async fn repository_extension_lists_loads_and_unloads() {
     assert_eq!(expect_status(&all, 200).as_array().expect("rows").len(), 2);
 
     let idle = "/v2/repository/models/idle/load";
-    let error = expect_status(&call(app, Method::POST, idle, None, None).await, 503);
-    assert!(error["error"].to_string().contains("idle"), "{error}");
+    // Nothing to serve is the model's state, not a server failure: 409.
+    let error = expect_status(&call(app, Method::POST, idle, None, None).await, 409);
+    let message = error["error"].to_string();
+    assert!(
+        message.contains("idle") && message.contains("nothing to serve"),
+        "{error}"
+    );
     expect_status(
         &call(
             app,
@@ -713,4 +718,23 @@ fn reference_profile() -> Value {
         builder.push_row(&[Cell::Number(x)]).expect("one cell");
     }
     builder.finish().expect("rows").to_json()
+}
+
+#[tokio::test]
+async fn a_model_card_is_accepted_as_documented_markdown() {
+    let r = registry_app().await;
+    let app = &r.app;
+    assert_eq!(register(app, "m1", "iris").await, 1);
+    let card = "/api/v1/models/m1/versions/1/card";
+    let markdown = "# m1\n\nA test model.\n";
+    let put = Request::builder()
+        .method(Method::PUT)
+        .uri(card)
+        .header("content-type", "text/markdown; charset=utf-8")
+        .body(Body::from(markdown))
+        .expect("request");
+    expect_status(&send(app, put).await, 204);
+    let reply = get(app, card).await;
+    assert_eq!(reply.status.as_u16(), 200);
+    assert_eq!(reply.body, markdown.as_bytes());
 }

@@ -94,8 +94,9 @@ impl ServingError {
             | ServingError::ConfigFile { .. }
             | ServingError::Cache(_)
             | ServingError::Redis { .. } => ErrorKind::InvalidInput,
-            ServingError::Conflict(_) => ErrorKind::Conflict,
-            ServingError::NothingToServe { .. } => ErrorKind::Unavailable,
+            // Asking to serve a model that has nothing to serve conflicts
+            // with its registry state: retrying will not help.
+            ServingError::Conflict(_) | ServingError::NothingToServe { .. } => ErrorKind::Conflict,
             ServingError::CheckLost(_) | ServingError::RepositoryRead { .. } => ErrorKind::Internal,
             ServingError::Registry(e) => e.kind(),
             ServingError::Infer(e) => e.kind,
@@ -149,7 +150,7 @@ mod tests {
             e.to_string(),
             "model 'iris' has nothing to serve: no ready version"
         );
-        assert_eq!(InferError::from(e).kind, ErrorKind::Unavailable);
+        assert_eq!(InferError::from(e).kind, ErrorKind::Conflict);
         let e = ServingError::repository_read(
             "/models/a",
             std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),

@@ -69,4 +69,5 @@ on_both_backends!(
     jobs::unfinished_and_cleanup,
     job_leases::job_leases,
     api_keys::api_keys_lifecycle,
+    api_keys::concurrent_key_creations_all_succeed,
 );

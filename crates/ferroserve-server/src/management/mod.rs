@@ -496,6 +496,90 @@ mod tests {
         }
     }
 
+    /// Every operation, with its path and method.
+    fn operations(doc: &Value) -> Vec<(String, String, &Value)> {
+        let mut ops = Vec::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("path item") {
+                if method != "parameters" {
+                    ops.push((method.clone(), path.clone(), op));
+                }
+            }
+        }
+        ops
+    }
+
+    /// `node`, or what its `$ref` points to.
+    fn resolved<'a>(doc: &'a Value, node: &'a Value) -> &'a Value {
+        match node["$ref"].as_str() {
+            Some(r) => r
+                .trim_start_matches("#/")
+                .split('/')
+                .fold(doc, |node, part| &node[part]),
+            None => node,
+        }
+    }
+
+    #[test]
+    fn openapi_documents_the_refusals_of_bodies_and_queries() {
+        let doc = document();
+        for (method, path, op) in operations(&doc) {
+            let responses = &op["responses"];
+            if op.get("requestBody").is_some() {
+                // The request guard answers 415 to a body of another type;
+                // the body extractors answer 400 to one that does not parse.
+                for status in ["400", "415"] {
+                    assert!(
+                        responses[status].is_object(),
+                        "{method} {path} takes a body but does not document {status}"
+                    );
+                }
+            }
+            let has_query = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|p| resolved(&doc, p)["in"] == "query");
+            if has_query {
+                assert!(
+                    responses["400"].is_object(),
+                    "{method} {path} takes query parameters but does not document 400"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn openapi_never_extends_a_closed_schema() {
+        // `allOf` with a member that forbids additional properties rejects
+        // every property the other members add.
+        fn check(doc: &Value, node: &Value, at: &str) {
+            match node {
+                Value::Object(map) => {
+                    for member in map
+                        .get("allOf")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
+                        assert_ne!(
+                            resolved(doc, member)["additionalProperties"],
+                            Value::Bool(false),
+                            "{at}: allOf extends a schema closed by additionalProperties: false"
+                        );
+                    }
+                    for (key, value) in map {
+                        check(doc, value, &format!("{at}/{key}"));
+                    }
+                }
+                Value::Array(items) => items.iter().for_each(|v| check(doc, v, at)),
+                _ => {}
+            }
+        }
+        let doc = document();
+        check(&doc, &doc, "#");
+    }
+
     fn collect_refs(node: &Value, refs: &mut Vec<String>) {
         match node {
             Value::Object(map) => {
