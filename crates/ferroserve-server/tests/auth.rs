@@ -503,3 +503,69 @@ fn now_ms() -> i64 {
         .unwrap()
         .as_millis() as i64
 }
+
+#[tokio::test]
+async fn es256_tokens_verify_against_an_ec_key_of_the_jwks() {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("EC key");
+    // The uncompressed point: 0x04, then x and y (32 bytes each).
+    let point = key.public_key_raw();
+    assert_eq!((point.len(), point[0]), (65, 4));
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let jwks = dir.path().join("jwks.json");
+    let set = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "ec1", "alg": "ES256",
+                               "x": b64(&point[1..33]), "y": b64(&point[33..])}]});
+    std::fs::write(&jwks, set.to_string()).expect("jwks");
+    let verifier = JwtVerifier::load(JwtSettings {
+        jwks: jwks.display().to_string(),
+        issuer: Some(ISSUER.into()),
+        audience: Some(AUDIENCE.into()),
+        role_claim: "role".into(),
+        models_claim: "models".into(),
+    })
+    .await
+    .expect("jwks loads");
+    let registry_app =
+        registry_app_with_auth(ServerConfig::default(), |auth| auth.with_jwt(verifier)).await;
+    let router = app(registry_app.state.clone());
+    let claims = json!({"sub": "svc@idp", "iss": ISSUER, "aud": AUDIENCE, "role": "reader",
+                        "models": "fraud-* iris", "exp": 4_000_000_000u64});
+    let mut header = Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("ec1".into());
+    let signing = EncodingKey::from_ec_der(&key.serialize_der());
+    let token = jsonwebtoken::encode(&header, &claims, &signing).expect("jwt");
+    let me = call(
+        &router,
+        &Method::GET,
+        "/api/v1/whoami",
+        bearer(&token).as_deref(),
+    )
+    .await;
+    assert_eq!(
+        me.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&me.body)
+    );
+    assert_eq!(
+        me.json(),
+        json!({"name": "jwt:svc@idp", "role": "reader", "models": ["fraud-*", "iris"], "anonymous": false})
+    );
+    // The same claims signed by another EC key do not verify.
+    let other = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("EC key");
+    let forged = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &EncodingKey::from_ec_der(&other.serialize_der()),
+    )
+    .expect("jwt");
+    let refused = call(
+        &router,
+        &Method::GET,
+        "/api/v1/whoami",
+        bearer(&forged).as_deref(),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(refused.error().contains("signature"), "{}", refused.error());
+}
