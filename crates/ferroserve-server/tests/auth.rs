@@ -569,3 +569,75 @@ async fn es256_tokens_verify_against_an_ec_key_of_the_jwks() {
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     assert!(refused.error().contains("signature"), "{}", refused.error());
 }
+
+#[tokio::test]
+async fn rs256_tokens_verify_against_an_rsa_key_of_a_jwks_file() {
+    let keys = common::repo_root().join("testdata/auth");
+    let verifier = JwtVerifier::load(JwtSettings {
+        jwks: keys.join("rs256-test-jwks.json").display().to_string(),
+        issuer: Some(ISSUER.into()),
+        audience: None,
+        role_claim: "groups_role".into(),
+        models_claim: "models".into(),
+    })
+    .await
+    .expect("jwks loads");
+    let registry_app =
+        registry_app_with_auth(ServerConfig::default(), |auth| auth.with_jwt(verifier)).await;
+    let router = app(registry_app.state.clone());
+    let der = std::fs::read(keys.join("rs256-test-key.der")).expect("test key");
+    let mut header = Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("rsa1".into());
+    let sign = |claims: serde_json::Value| {
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_rsa_der(&der)).expect("jwt")
+    };
+    let good = sign(
+        json!({"sub": "ops", "iss": ISSUER, "groups_role": "deployer",
+                           "exp": 4_000_000_000u64}),
+    );
+    let me = call(
+        &router,
+        &Method::GET,
+        "/api/v1/whoami",
+        bearer(&good).as_deref(),
+    )
+    .await;
+    assert_eq!(
+        me.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&me.body)
+    );
+    assert_eq!(
+        me.json()["role"],
+        "deployer",
+        "the role comes from the configured claim"
+    );
+    let expired = sign(
+        json!({"sub": "ops", "iss": ISSUER, "groups_role": "deployer",
+                              "exp": 1_000_000_000u64}),
+    );
+    let refused = call(
+        &router,
+        &Method::GET,
+        "/api/v1/whoami",
+        bearer(&expired).as_deref(),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(refused.error().contains("expired"), "{}", refused.error());
+    let roleless = sign(json!({"sub": "ops", "iss": ISSUER, "exp": 4_000_000_000u64}));
+    let refused = call(
+        &router,
+        &Method::GET,
+        "/api/v1/whoami",
+        bearer(&roleless).as_deref(),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        refused.error().contains("groups_role"),
+        "{}",
+        refused.error()
+    );
+}
