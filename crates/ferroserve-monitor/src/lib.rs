@@ -14,6 +14,7 @@ pub mod profile;
 pub mod quality;
 pub mod watch;
 pub mod webhook;
+pub mod webhook_config;
 pub mod webhook_target;
 pub mod window;
 
