@@ -80,6 +80,16 @@ impl ApiKey {
     }
 }
 
+/// The current time in unix ms, the clock key times are kept in.
+pub fn now_ms() -> i64 {
+    db::now_ms()
+}
+
+/// The expiry (unix ms) of a key made now to live for `lifetime`.
+pub fn expiry_after(lifetime: std::time::Duration) -> i64 {
+    now_ms().saturating_add(i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// The hex SHA-256 of a token, as stored.
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))

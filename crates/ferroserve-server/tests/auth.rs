@@ -49,6 +49,26 @@ fn jwt(secret: &[u8], issuer: &str, audience: &str, role: &str) -> String {
     jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret)).expect("jwt")
 }
 
+/// An app accepting the JWTs the JWKS file `jwks` verifies, from
+/// [`ISSUER`], for `audience` (any when `None`), with the role in
+/// `role_claim`.
+async fn app_with_jwks(
+    jwks: &std::path::Path,
+    audience: Option<&str>,
+    role_claim: &str,
+) -> RegistryApp {
+    let verifier = JwtVerifier::load(JwtSettings {
+        jwks: jwks.display().to_string(),
+        issuer: Some(ISSUER.into()),
+        audience: audience.map(str::to_owned),
+        role_claim: role_claim.into(),
+        models_claim: "models".into(),
+    })
+    .await
+    .expect("jwks loads");
+    registry_app_with_auth(ServerConfig::default(), |auth| auth.with_jwt(verifier)).await
+}
+
 async fn app_with_jwt() -> (RegistryApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let jwks = dir.path().join("jwks.json");
@@ -58,16 +78,7 @@ async fn app_with_jwt() -> (RegistryApp, tempfile::TempDir) {
         json!({"keys": [{"kty": "oct", "kid": "k1", "alg": "HS256", "k": k}]}).to_string(),
     )
     .expect("jwks");
-    let verifier = JwtVerifier::load(JwtSettings {
-        jwks: jwks.display().to_string(),
-        issuer: Some(ISSUER.into()),
-        audience: Some(AUDIENCE.into()),
-        role_claim: "role".into(),
-        models_claim: "models".into(),
-    })
-    .await
-    .expect("jwks loads");
-    let app = registry_app_with_auth(ServerConfig::default(), |auth| auth.with_jwt(verifier)).await;
+    let app = app_with_jwks(&jwks, Some(AUDIENCE), "role").await;
     (app, dir)
 }
 
@@ -516,17 +527,7 @@ async fn es256_tokens_verify_against_an_ec_key_of_the_jwks() {
     let set = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "ec1", "alg": "ES256",
                                "x": b64(&point[1..33]), "y": b64(&point[33..])}]});
     std::fs::write(&jwks, set.to_string()).expect("jwks");
-    let verifier = JwtVerifier::load(JwtSettings {
-        jwks: jwks.display().to_string(),
-        issuer: Some(ISSUER.into()),
-        audience: Some(AUDIENCE.into()),
-        role_claim: "role".into(),
-        models_claim: "models".into(),
-    })
-    .await
-    .expect("jwks loads");
-    let registry_app =
-        registry_app_with_auth(ServerConfig::default(), |auth| auth.with_jwt(verifier)).await;
+    let registry_app = app_with_jwks(&jwks, Some(AUDIENCE), "role").await;
     let router = app(registry_app.state.clone());
     let claims = json!({"sub": "svc@idp", "iss": ISSUER, "aud": AUDIENCE, "role": "reader",
                         "models": "fraud-* iris", "exp": 4_000_000_000u64});
@@ -573,17 +574,7 @@ async fn es256_tokens_verify_against_an_ec_key_of_the_jwks() {
 #[tokio::test]
 async fn rs256_tokens_verify_against_an_rsa_key_of_a_jwks_file() {
     let keys = common::repo_root().join("testdata/auth");
-    let verifier = JwtVerifier::load(JwtSettings {
-        jwks: keys.join("rs256-test-jwks.json").display().to_string(),
-        issuer: Some(ISSUER.into()),
-        audience: None,
-        role_claim: "groups_role".into(),
-        models_claim: "models".into(),
-    })
-    .await
-    .expect("jwks loads");
-    let registry_app =
-        registry_app_with_auth(ServerConfig::default(), |auth| auth.with_jwt(verifier)).await;
+    let registry_app = app_with_jwks(&keys.join("rs256-test-jwks.json"), None, "groups_role").await;
     let router = app(registry_app.state.clone());
     let der = std::fs::read(keys.join("rs256-test-key.der")).expect("test key");
     let mut header = Header::new(jsonwebtoken::Algorithm::RS256);

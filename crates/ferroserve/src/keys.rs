@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use ferroserve_core::{ModelPattern, Role};
+use ferroserve_registry::api_keys::{expiry_after, now_ms};
 use ferroserve_registry::{NewApiKey, Registry};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -110,9 +111,7 @@ fn direct(args: &KeysArgs, actor: String) -> anyhow::Result<Value> {
                     .map(|p| ModelPattern::new(p))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(anyhow::Error::msg)?;
-                let expires_at = expires_in.map(|d| {
-                    now_ms().saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-                });
+                let expires_at = expires_in.map(expiry_after);
                 let spec = NewApiKey {
                     name: name.clone(),
                     role: *role,
@@ -190,11 +189,4 @@ fn print(answer: &Value, json: bool) {
         ]);
     }
     print!("{table}");
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use ferroserve_core::{Credential, Principal};
-use ferroserve_registry::api_keys::{token_hash, TOKEN_PREFIX};
+use ferroserve_registry::api_keys::{now_ms, token_hash, TOKEN_PREFIX};
 use ferroserve_registry::{ApiKey, Registry, RegistryError};
 
 use super::failure::{AuthFailure, FailureReason};
@@ -144,11 +144,4 @@ impl KeyRing {
             }
         })
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

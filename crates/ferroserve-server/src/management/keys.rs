@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ferroserve_core::{InferError, ModelPattern, Role};
+use ferroserve_registry::api_keys::expiry_after;
 use ferroserve_registry::{ApiKey, NewApiKey};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -69,9 +70,7 @@ pub(crate) async fn create(
                 "field 'expires_in_seconds' must be at least 1",
             )))
         }
-        Some(secs) => Some(
-            now_ms().saturating_add(i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX)),
-        ),
+        Some(secs) => Some(expiry_after(std::time::Duration::from_secs(secs))),
         None => None,
     };
     let spec = NewApiKey {
@@ -120,11 +119,4 @@ pub(crate) async fn whoami(Caller(principal): Caller) -> Json<Value> {
         "models": principal.model_patterns(),
         "anonymous": principal.is_anonymous(),
     }))
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
