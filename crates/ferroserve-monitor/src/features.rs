@@ -137,18 +137,18 @@ pub fn prediction_kind(datatype: DataType) -> FeatureKind {
 /// The output that carries a version's prediction, and what kind of model
 /// the version is.
 #[derive(Debug, Clone)]
-pub(crate) struct PredictionSource {
+pub struct PredictionSource {
     /// Output name.
-    pub(crate) output: String,
+    pub output: String,
     /// Classifier or regressor.
-    pub(crate) task: Task,
+    pub task: Task,
 }
 
 impl PredictionSource {
     /// The output named like the profile's prediction, else the first
     /// output with one value per row. A categorical prediction profile (or,
     /// without one, a non-float output) makes the version a classifier.
-    pub(crate) fn find(
+    pub fn find(
         signature: &ModelSignature,
         profile: Option<&ReferenceProfile>,
     ) -> Option<PredictionSource> {
@@ -169,7 +169,7 @@ impl PredictionSource {
 
     /// One outcome per row of the prediction output in `outputs`, or
     /// `None` when the output is absent (the request asked for others).
-    pub(crate) fn read(&self, outputs: &[Tensor]) -> Option<Vec<Outcome>> {
+    pub fn read(&self, outputs: &[Tensor]) -> Option<Vec<Outcome>> {
         let tensor = outputs.iter().find(|t| t.name == self.output)?;
         if tensor.row_len() == 0 {
             return None;
