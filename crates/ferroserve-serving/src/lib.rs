@@ -15,6 +15,7 @@ pub mod pipeline;
 pub mod redis_link;
 pub mod repository;
 pub mod request_metrics;
+pub mod rollout;
 
 pub use error::ServingError;
 pub use manager::{ModelManager, ModelSpec, ServedVersion, DEFAULT_MAX_INPUT_BYTES};
