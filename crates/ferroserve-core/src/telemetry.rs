@@ -81,6 +81,19 @@ pub const BREAKER_OPENED: &str = "ferroserve_breaker_opened_total";
 /// Requests answered by a fallback, by `model` and `kind` (`cache`,
 /// `version`, `static`, `unavailable`).
 pub const FALLBACKS: &str = "ferroserve_fallbacks_total";
+/// Copies of live requests sent to a shadow version, by `model`, `version`
+/// and `outcome` (`ok`, `error`, `dropped`).
+pub const SHADOW_REQUESTS: &str = "ferroserve_shadow_requests_total";
+/// Time a shadow version took to answer a copy in seconds, by `model`, `version`.
+pub const SHADOW_DURATION: &str = "ferroserve_shadow_duration_seconds";
+/// Rows a shadow classifier labelled like the primary (`agree="true"`) or
+/// not (`agree="false"`), by `model`, `version`, `agree`.
+pub const SHADOW_AGREEMENT: &str = "ferroserve_shadow_agreement_total";
+/// Per-row `|shadow - primary|` of a shadow regressor, by `model`, `version`.
+pub const SHADOW_ABS_DIFFERENCE: &str = "ferroserve_shadow_abs_difference";
+/// Per-row `|shadow - primary| / max(|primary|, 1e-12)` of a shadow
+/// regressor, by `model`, `version`.
+pub const SHADOW_REL_DIFFERENCE: &str = "ferroserve_shadow_rel_difference";
 /// Requests refused by a concurrency limit, by `model` and `scope`
 /// (`server`, `model`).
 pub const CONCURRENCY_REFUSED: &str = "ferroserve_concurrency_refused_total";
@@ -155,6 +168,11 @@ pub const METRICS: &[(&str, MetricKind, &str)] = {
         (BREAKER_STATE, Gauge, "State of a model version's circuit breaker, by model and version: 0 closed, 1 open, 2 half-open."),
         (BREAKER_OPENED, Counter, "Times a model version's circuit breaker opened, by model and version."),
         (FALLBACKS, Counter, "Requests answered by a fallback while a breaker was open, by model and kind (cache, version, static, unavailable)."),
+        (SHADOW_REQUESTS, Counter, "Copies of live requests sent to a shadow version, by model, version and outcome (ok, error, dropped)."),
+        (SHADOW_DURATION, Histogram, "Time a shadow version took to answer a copy of a live request in seconds, by model and version."),
+        (SHADOW_AGREEMENT, Counter, "Rows a shadow classifier labelled like the primary version (agree=true) or not (agree=false), by model and version."),
+        (SHADOW_ABS_DIFFERENCE, Histogram, "Per-row absolute difference between a shadow regressor's prediction and the primary's, by model and version."),
+        (SHADOW_REL_DIFFERENCE, Histogram, "Per-row relative difference |shadow - primary| / max(|primary|, 1e-12) of a shadow regressor, by model and version."),
         (CONCURRENCY_REFUSED, Counter, "Requests refused by a concurrency limit, by model and scope (server, model)."),
         (IDEMPOTENCY_TOTAL, Counter, "Idempotency-Key claims, by result (first, replay, mismatch, in_progress)."),
         (IDEMPOTENCY_REDIS_FALLBACK_TOTAL, Counter, "Idempotency-Key claims that Redis could not serve and that fell back to the in-process store."),

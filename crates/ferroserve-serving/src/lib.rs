@@ -1,8 +1,9 @@
 //! Serving layer of ferroserve: the model manager (load, warm up, serve,
 //! look up by name and version), the request pipeline every front end and
 //! job calls once, the protections and result cache it applies, the model
-//! repository reader, and the lifecycle that makes serving follow the
-//! model registry.
+//! repository reader, the lifecycle that makes serving follow the
+//! model registry, and the shadow lanes that mirror traffic to a version
+//! whose answers are compared, never returned.
 
 pub mod cache;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod redis_link;
 pub mod repository;
 pub mod request_metrics;
 pub mod rollout;
+pub mod shadow;
 
 pub use error::ServingError;
 pub use manager::{ModelManager, ModelSpec, ServedVersion, DEFAULT_MAX_INPUT_BYTES};
