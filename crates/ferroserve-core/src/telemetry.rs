@@ -114,6 +114,15 @@ pub const RATE_LIMIT_CHECKS_TOTAL: &str = "ferroserve_rate_limit_checks_total";
 /// `refused` (the host is internal and not allowed) or `busy` (too many
 /// deliveries in flight).
 pub const ALERT_WEBHOOK_DELIVERIES: &str = "ferroserve_alert_webhook_deliveries_total";
+/// Gauge of the percent of a model's unpinned requests a version gets
+/// during a rollout, by model and version.
+pub const ROLLOUT_WEIGHT: &str = "ferroserve_rollout_weight";
+/// Gauge, 1 for the state a model's latest rollout is in, by model and state.
+pub const ROLLOUT_STATE: &str = "ferroserve_rollout_state";
+/// Gauge of a rollout gate's value at its last check, by model and gate.
+pub const ROLLOUT_GATE_VALUE: &str = "ferroserve_rollout_gate_value";
+/// Gauge of a rollout gate's failed checks in a row, by model and gate.
+pub const ROLLOUT_GATE_FAILURES: &str = "ferroserve_rollout_gate_failures";
 /// Rows handled by batch jobs, by model and result (`done`, `failed`).
 pub const JOB_ROWS: &str = "ferroserve_job_rows_total";
 /// Jobs that reached a final state, by kind and state.
@@ -179,6 +188,10 @@ pub const METRICS: &[(&str, MetricKind, &str)] = {
         (RATE_LIMITED_TOTAL, Counter, "Requests refused by a rate limit, by model and scope (client, model, model_client)."),
         (RATE_LIMIT_CHECKS_TOTAL, Counter, "Rate-limit checks, by store (redis, local, local_fallback)."),
         (ALERT_WEBHOOK_DELIVERIES, Counter, "Alert webhook deliveries, by outcome (delivered, rejected, gave_up, refused, busy)."),
+        (ROLLOUT_WEIGHT, Gauge, "Percent of a model's requests naming no version that a version gets during a rollout, by model and version."),
+        (ROLLOUT_STATE, Gauge, "1 for the state of a model's latest rollout (progressing, paused, awaiting_approval, completed, rolled_back, aborted), by model and state."),
+        (ROLLOUT_GATE_VALUE, Gauge, "Value of a rollout gate at its last check (error_rate and fallback_rate: canary minus stable; p99_ratio: canary over stable; prediction_psi), by model and gate."),
+        (ROLLOUT_GATE_FAILURES, Gauge, "Checks in a row a rollout gate failed, by model and gate."),
         (JOB_ROWS, Counter, "Rows handled by batch jobs, by model and result (done, failed)."),
         (JOBS_FINISHED, Counter, "Jobs that reached a final state, by kind and state."),
         (JOBS_RUNNING, Gauge, "Batch and asynchronous jobs running on this server."),

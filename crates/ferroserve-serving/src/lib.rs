@@ -2,7 +2,7 @@
 //! look up by name and version), the request pipeline every front end and
 //! job calls once, the protections and result cache it applies, the model
 //! repository reader, the lifecycle that makes serving follow the
-//! model registry, and the shadow lanes that mirror traffic to a version
+//! model registry, traffic rules and rollouts, and the shadow lanes that mirror traffic to a version
 //! whose answers are compared, never returned.
 
 pub mod cache;
@@ -18,6 +18,7 @@ pub mod repository;
 pub mod request_metrics;
 pub mod rollout;
 pub mod shadow;
+pub mod traffic;
 
 pub use error::ServingError;
 pub use manager::{ModelManager, ModelSpec, ServedVersion, DEFAULT_MAX_INPUT_BYTES};

@@ -301,7 +301,7 @@ fn check_limit(field: &str, max: f64, least: f64) -> Result<(), String> {
 
 /// A header name as RFC 9110 allows it: a non-empty token (letters, digits
 /// and ``!#$%&'*+-.^_`|~``), at most [`MAX_STICKY_HEADER_BYTES`] bytes.
-fn check_header_name(name: &str) -> Result<(), String> {
+pub fn check_header_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("a header name cannot be empty".into());
     }
