@@ -65,6 +65,12 @@ pub const BATCH_SIZE_BUCKETS: &[f64] = &[
     1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
 ];
 
+/// Buckets for the differences between a shadow's predictions and the
+/// primary's (absolute or relative): decades from one millionth to a thousand.
+pub const DIFFERENCE_BUCKETS: &[f64] = &[
+    0.000_001, 0.000_01, 0.000_1, 0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0,
+];
+
 /// Result cache lookups, by `layer` (`l1`, `l2`) and `result` (`hit`,
 /// `miss`, `error`, `unavailable` (breaker open or not connected),
 /// `skipped_cheap` (model faster than a Redis round trip), `bypass`).

@@ -4,7 +4,10 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use ferroserve_core::telemetry::{BATCH_SIZE, BATCH_SIZE_BUCKETS, DURATION_BUCKETS};
+use ferroserve_core::telemetry::{
+    BATCH_SIZE, BATCH_SIZE_BUCKETS, DIFFERENCE_BUCKETS, DURATION_BUCKETS, SHADOW_ABS_DIFFERENCE,
+    SHADOW_REL_DIFFERENCE,
+};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use metrics_util::MetricKindMask;
 
@@ -31,6 +34,18 @@ pub fn prometheus() -> PrometheusHandle {
                     b.set_buckets_for_metric(
                         Matcher::Full(BATCH_SIZE.to_string()),
                         BATCH_SIZE_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(SHADOW_ABS_DIFFERENCE.to_string()),
+                        DIFFERENCE_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(SHADOW_REL_DIFFERENCE.to_string()),
+                        DIFFERENCE_BUCKETS,
                     )
                 })
                 .expect("bucket lists are non-empty")
