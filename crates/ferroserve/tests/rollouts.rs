@@ -184,30 +184,19 @@ fn a_healthy_canary_goes_10_then_50_then_100_and_becomes_production() {
                 });
             }
         });
-    assert!(
-        weights.starts_with(&[10, 50]) && weights[2..].iter().all(|&w| w == 100),
-        "the canary went 10 then 50: {weights:?}\n{done:#}"
-    );
+    assert_eq!(weights, [10, 50], "the canary went 10 then 50:\n{done:#}");
     assert!(
         weight_gauge_seen,
         "ferroserve_rollout_weight for iris v2 while progressing"
     );
-    let actions = decision_actions(&done);
+    // The step before the last 100 % passing promotes the canary.
     assert_eq!(
-        actions.first().map(String::as_str),
-        Some("started"),
-        "{actions:?}"
+        decision_actions(&done),
+        ["started", "stepped", "completed"],
+        "{done:#}"
     );
-    assert_eq!(
-        actions.last().map(String::as_str),
-        Some("completed"),
-        "{actions:?}"
-    );
-    let stepped = actions.iter().filter(|a| *a == "stepped").count();
-    assert!(
-        (1..=2).contains(&stepped) && actions.len() == 2 + stepped,
-        "started, the steps, completed: {actions:?}"
-    );
+    assert_eq!(done["weight"], 100, "{done:#}");
+    server.wait_for_metric("ferroserve_rollout_state{model=\"iris\",state=\"completed\"} 1");
     // Each step lasted at least its 2 s.
     let times: Vec<i64> = done["decisions"]
         .as_array()
@@ -219,6 +208,11 @@ fn a_healthy_canary_goes_10_then_50_then_100_and_becomes_production() {
         times[1] - times[0] >= 2000 && times[2] - times[1] >= 2000,
         "steps of at least 2 s: {times:?}"
     );
+    // Each step passed with at least its minimum of canary requests.
+    for step in &done["decisions"].as_array().expect("decisions")[1..] {
+        let canary = step["figures"]["canary"]["requests"].as_u64().unwrap_or(0);
+        assert!(canary >= STEP_MIN_REQUESTS, "{step:#}");
+    }
 
     assert_eq!(stage_of(&server, 2), "Production");
     assert_eq!(stage_of(&server, 1), "Archived");
