@@ -81,6 +81,19 @@ pub const BREAKER_OPENED: &str = "ferroserve_breaker_opened_total";
 /// Requests answered by a fallback, by `model` and `kind` (`cache`,
 /// `version`, `static`, `unavailable`).
 pub const FALLBACKS: &str = "ferroserve_fallbacks_total";
+/// Copies of live requests sent to a shadow version, by `model`, `version`
+/// and `outcome` (`ok`, `error`, `dropped`).
+pub const SHADOW_REQUESTS: &str = "ferroserve_shadow_requests_total";
+/// Time a shadow version took to answer a copy in seconds, by `model`, `version`.
+pub const SHADOW_DURATION: &str = "ferroserve_shadow_duration_seconds";
+/// Rows a shadow classifier labelled like the primary (`agree="true"`) or
+/// not (`agree="false"`), by `model`, `version`, `agree`.
+pub const SHADOW_AGREEMENT: &str = "ferroserve_shadow_agreement_total";
+/// Per-row `|shadow - primary|` of a shadow regressor, by `model`, `version`.
+pub const SHADOW_ABS_DIFFERENCE: &str = "ferroserve_shadow_abs_difference";
+/// Per-row `|shadow - primary| / max(|primary|, 1e-12)` of a shadow
+/// regressor, by `model`, `version`.
+pub const SHADOW_REL_DIFFERENCE: &str = "ferroserve_shadow_rel_difference";
 /// Requests refused by a concurrency limit, by `model` and `scope`
 /// (`server`, `model`).
 pub const CONCURRENCY_REFUSED: &str = "ferroserve_concurrency_refused_total";
@@ -101,6 +114,15 @@ pub const RATE_LIMIT_CHECKS_TOTAL: &str = "ferroserve_rate_limit_checks_total";
 /// `refused` (the host is internal and not allowed) or `busy` (too many
 /// deliveries in flight).
 pub const ALERT_WEBHOOK_DELIVERIES: &str = "ferroserve_alert_webhook_deliveries_total";
+/// Gauge of the percent of a model's unpinned requests a version gets
+/// during a rollout, by model and version.
+pub const ROLLOUT_WEIGHT: &str = "ferroserve_rollout_weight";
+/// Gauge, 1 for the state a model's latest rollout is in, by model and state.
+pub const ROLLOUT_STATE: &str = "ferroserve_rollout_state";
+/// Gauge of a rollout gate's value at its last check, by model and gate.
+pub const ROLLOUT_GATE_VALUE: &str = "ferroserve_rollout_gate_value";
+/// Gauge of a rollout gate's failed checks in a row, by model and gate.
+pub const ROLLOUT_GATE_FAILURES: &str = "ferroserve_rollout_gate_failures";
 /// Rows handled by batch jobs, by model and result (`done`, `failed`).
 pub const JOB_ROWS: &str = "ferroserve_job_rows_total";
 /// Jobs that reached a final state, by kind and state.
@@ -155,12 +177,21 @@ pub const METRICS: &[(&str, MetricKind, &str)] = {
         (BREAKER_STATE, Gauge, "State of a model version's circuit breaker, by model and version: 0 closed, 1 open, 2 half-open."),
         (BREAKER_OPENED, Counter, "Times a model version's circuit breaker opened, by model and version."),
         (FALLBACKS, Counter, "Requests answered by a fallback while a breaker was open, by model and kind (cache, version, static, unavailable)."),
+        (SHADOW_REQUESTS, Counter, "Copies of live requests sent to a shadow version, by model, version and outcome (ok, error, dropped)."),
+        (SHADOW_DURATION, Histogram, "Time a shadow version took to answer a copy of a live request in seconds, by model and version."),
+        (SHADOW_AGREEMENT, Counter, "Rows a shadow classifier labelled like the primary version (agree=true) or not (agree=false), by model and version."),
+        (SHADOW_ABS_DIFFERENCE, Histogram, "Per-row absolute difference between a shadow regressor's prediction and the primary's, by model and version."),
+        (SHADOW_REL_DIFFERENCE, Histogram, "Per-row relative difference |shadow - primary| / max(|primary|, 1e-12) of a shadow regressor, by model and version."),
         (CONCURRENCY_REFUSED, Counter, "Requests refused by a concurrency limit, by model and scope (server, model)."),
         (IDEMPOTENCY_TOTAL, Counter, "Idempotency-Key claims, by result (first, replay, mismatch, in_progress)."),
         (IDEMPOTENCY_REDIS_FALLBACK_TOTAL, Counter, "Idempotency-Key claims that Redis could not serve and that fell back to the in-process store."),
         (RATE_LIMITED_TOTAL, Counter, "Requests refused by a rate limit, by model and scope (client, model, model_client)."),
         (RATE_LIMIT_CHECKS_TOTAL, Counter, "Rate-limit checks, by store (redis, local, local_fallback)."),
         (ALERT_WEBHOOK_DELIVERIES, Counter, "Alert webhook deliveries, by outcome (delivered, rejected, gave_up, refused, busy)."),
+        (ROLLOUT_WEIGHT, Gauge, "Percent of a model's requests naming no version that a version gets during a rollout, by model and version."),
+        (ROLLOUT_STATE, Gauge, "1 for the state of a model's latest rollout (progressing, paused, awaiting_approval, completed, rolled_back, aborted), by model and state."),
+        (ROLLOUT_GATE_VALUE, Gauge, "Value of a rollout gate at its last check (error_rate and fallback_rate: canary minus stable; p99_ratio: canary over stable; prediction_psi), by model and gate."),
+        (ROLLOUT_GATE_FAILURES, Gauge, "Checks in a row a rollout gate failed, by model and gate."),
         (JOB_ROWS, Counter, "Rows handled by batch jobs, by model and result (done, failed)."),
         (JOBS_FINISHED, Counter, "Jobs that reached a final state, by kind and state."),
         (JOBS_RUNNING, Gauge, "Batch and asynchronous jobs running on this server."),

@@ -224,6 +224,29 @@ impl Monitor {
     }
 }
 
+impl Monitor {
+    /// POSTs `body` (an event of `model`, e.g. a rollout's step or
+    /// rollback) to `webhook` in the background, with the alerts' retries
+    /// and target checks; the outcome is logged.
+    pub fn notify(
+        &self,
+        model: &str,
+        webhook: super::webhook::WebhookConfig,
+        body: serde_json::Value,
+    ) {
+        let shared = self.shared.clone();
+        let model = model.to_owned();
+        self.shared.runtime.spawn(async move {
+            match shared.webhook.deliver(&webhook, &body).await {
+                Ok(delivery) => {
+                    tracing::info!(%model, attempts = delivery.attempts, "event delivered to the webhook")
+                }
+                Err(e) => tracing::error!(%model, error = %e, "event not delivered to the webhook"),
+            }
+        });
+    }
+}
+
 struct Worker {
     shared: Arc<Shared>,
     observed: Receiver<Observation>,

@@ -69,13 +69,29 @@ pub enum AuditAction {
     CreateApiKey,
     /// An API key was revoked.
     RevokeApiKey,
+    /// A rollout of a canary version started.
+    RolloutStarted,
+    /// A rollout moved its canary to another step.
+    RolloutStepped,
+    /// A rollout was paused.
+    RolloutPaused,
+    /// A paused rollout was resumed.
+    RolloutResumed,
+    /// A rollout waits for approval before it promotes its canary.
+    RolloutAwaitingApproval,
+    /// A rollout was rolled back to its stable version (a gate failed).
+    RolloutRolledBack,
+    /// A rollout completed: its canary was promoted.
+    RolloutCompleted,
+    /// A rollout was aborted.
+    RolloutAborted,
     /// Any other action: 1-64 characters of `[a-z_]` when recorded.
     Other(String),
 }
 
 impl AuditAction {
     /// Every named action (all but [`AuditAction::Other`]).
-    pub const NAMED: [AuditAction; 28] = [
+    pub const NAMED: [AuditAction; 36] = [
         AuditAction::CreateModel,
         AuditAction::DeleteModel,
         AuditAction::SetModelTag,
@@ -104,6 +120,14 @@ impl AuditAction {
         AuditAction::ModelUnloaded,
         AuditAction::CreateApiKey,
         AuditAction::RevokeApiKey,
+        AuditAction::RolloutStarted,
+        AuditAction::RolloutStepped,
+        AuditAction::RolloutPaused,
+        AuditAction::RolloutResumed,
+        AuditAction::RolloutAwaitingApproval,
+        AuditAction::RolloutRolledBack,
+        AuditAction::RolloutCompleted,
+        AuditAction::RolloutAborted,
     ];
 
     /// The name as stored and shown, e.g. `serving_swapped`.
@@ -137,6 +161,14 @@ impl AuditAction {
             AuditAction::ModelUnloaded => "model_unloaded",
             AuditAction::CreateApiKey => "create_api_key",
             AuditAction::RevokeApiKey => "revoke_api_key",
+            AuditAction::RolloutStarted => "rollout_started",
+            AuditAction::RolloutStepped => "rollout_stepped",
+            AuditAction::RolloutPaused => "rollout_paused",
+            AuditAction::RolloutResumed => "rollout_resumed",
+            AuditAction::RolloutAwaitingApproval => "rollout_awaiting_approval",
+            AuditAction::RolloutRolledBack => "rollout_rolled_back",
+            AuditAction::RolloutCompleted => "rollout_completed",
+            AuditAction::RolloutAborted => "rollout_aborted",
             AuditAction::Other(name) => name,
         }
     }
@@ -199,5 +231,20 @@ mod tests {
         let other: AuditAction = serde_json::from_str("\"retrained\"").expect("parses");
         assert_eq!(other, AuditAction::Other("retrained".into()));
         assert_eq!(other, "retrained");
+    }
+
+    #[test]
+    fn named_actions_have_distinct_names() {
+        let names: std::collections::HashSet<&str> =
+            AuditAction::NAMED.iter().map(AuditAction::as_str).collect();
+        assert_eq!(names.len(), AuditAction::NAMED.len());
+        assert_eq!(
+            AuditAction::from("rollout_awaiting_approval"),
+            AuditAction::RolloutAwaitingApproval
+        );
+        assert_eq!(
+            AuditAction::RolloutRolledBack.as_str(),
+            "rollout_rolled_back"
+        );
     }
 }

@@ -75,6 +75,11 @@ impl EmbeddedMigrations {
                     "api_keys",
                     include_str!("../migrations/sqlite/0005_api_keys.sql"),
                 ),
+                (
+                    6,
+                    "rollouts",
+                    include_str!("../migrations/sqlite/0006_rollouts.sql"),
+                ),
             ],
             DbKind::Postgres => &[
                 (
@@ -101,6 +106,11 @@ impl EmbeddedMigrations {
                     5,
                     "api_keys",
                     include_str!("../migrations/postgres/0005_api_keys.sql"),
+                ),
+                (
+                    6,
+                    "rollouts",
+                    include_str!("../migrations/postgres/0006_rollouts.sql"),
                 ),
             ],
         }

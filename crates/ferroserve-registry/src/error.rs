@@ -64,6 +64,9 @@ pub enum RegistryError {
     /// No API key has this id.
     #[error("API key '{0}' does not exist")]
     ApiKeyNotFound(String),
+    /// No rollout has this id.
+    #[error("rollout {0} does not exist")]
+    RolloutNotFound(i64),
     /// A job with this id was already created.
     #[error("job '{0}' already exists")]
     JobExists(String),
@@ -160,6 +163,7 @@ impl RegistryError {
             | RegistryError::TagNotFound { .. }
             | RegistryError::JobNotFound(_)
             | RegistryError::ApiKeyNotFound(_)
+            | RegistryError::RolloutNotFound(_)
             | RegistryError::ArtifactMissing { .. }
             | RegistryError::DataMissing { .. } => ErrorKind::NotFound,
             RegistryError::ModelExists(_)
@@ -243,5 +247,8 @@ mod tests {
         let e = RegistryError::JobExists("j-1".into());
         assert_eq!(e.to_string(), "job 'j-1' already exists");
         assert_eq!(e.kind(), ErrorKind::Conflict);
+        let e = RegistryError::RolloutNotFound(7);
+        assert_eq!(e.to_string(), "rollout 7 does not exist");
+        assert_eq!(e.kind(), ErrorKind::NotFound);
     }
 }

@@ -1,6 +1,6 @@
 //! Model registry store of ferroserve: registered models, versions, stages,
 //! aliases, lineage, model cards, reference profiles, serving configuration,
-//! batch and async inference jobs and an audit log, kept in SQLite (the
+//! rollouts, batch and async inference jobs and an audit log, kept in SQLite (the
 //! embedded default) or PostgreSQL through `sqlx`, plus a content-addressed
 //! artifact store on a local folder or an S3-compatible object store.
 //!
@@ -31,6 +31,10 @@
 //!   finishes are not.
 //! - API keys are stored as the SHA-256 hash of their token, never the
 //!   token; creating and revoking a key are audited (model `""`).
+//! - A model has at most one active rollout (progressing, paused or
+//!   awaiting approval). Starting and moving a rollout write its decision,
+//!   an audit event and the model's `updated_at` in one transaction; a
+//!   move is refused when the rollout moved since the caller read it.
 //! - Artifacts are stored before the version that refers to them is
 //!   registered; [`ArtifactStore::cleanup`] with
 //!   [`Registry::referenced_digests`] removes what a crash left behind.
@@ -49,6 +53,7 @@ mod jobs;
 mod recovery;
 mod registry;
 mod rollback;
+pub mod rollouts;
 mod serving_config;
 pub mod stage;
 pub mod types;
@@ -69,6 +74,7 @@ pub use job_types::{
 };
 pub use recovery::INTERRUPTED_REASON;
 pub use registry::Registry;
+pub use rollouts::{NewRollout, Rollout, RolloutDecision, RolloutMove, RolloutState};
 pub use types::{
     AuditEvent, AuditFilter, AuditOrder, AuditPage, Lineage, ModelQuery, ModelVersion, NewVersion,
     RegisteredModel, ServingConfigRevision, Stage, Tags, VersionMeta, VersionStatus,

@@ -91,16 +91,17 @@ impl InferInput {
     /// `protocol`: its timeout header, cache directive and request keys.
     pub(crate) fn call(
         &self,
+        state: &AppState,
         protocol: &'static str,
         model: &str,
         version: Option<&str>,
     ) -> Result<Call, InferError> {
-        let mut call = Call::online(
-            protocol,
-            model,
-            version.map(str::to_owned),
-            self.client.shared(),
-        );
+        let version = inference_headers::pinned_version(&self.headers, version)?;
+        let mut call = Call::online(protocol, model, version, self.client.shared());
+        call.sticky = state
+            .pipeline
+            .sticky_header(model)
+            .and_then(|name| self.header(&name));
         call.start = self.start;
         call.principal = self.principal.clone();
         call.timeout = inference_headers::timeout(&self.headers)?;
@@ -140,7 +141,7 @@ pub(crate) async fn handle<P: Protocol>(
     version: Option<&str>,
     input: &InferInput,
 ) -> Response {
-    let call = match input.call(P::LABEL, model, version) {
+    let call = match input.call(state, P::LABEL, model, version) {
         Ok(call) => call,
         Err(e) => return ApiError(e).into_response(),
     };
@@ -161,11 +162,17 @@ async fn infer<P: Protocol>(
         .await?;
     let served = answer.served().clone();
     let (cache, fallback) = (answer.cache, answer.fallback.clone());
+    let variant = answer.variant().and_then(|v| HeaderValue::from_str(v).ok());
     let mut response = protocol.encode(&served, answer.context, answer.response)?;
     if let Some(value) = cache.header_value() {
         response
             .headers_mut()
             .insert(CACHE_HEADER, HeaderValue::from_static(value));
+    }
+    if let Some(variant) = variant {
+        response
+            .headers_mut()
+            .insert(inference_headers::VARIANT_HEADER, variant);
     }
     if let Some(used) = fallback {
         if let Ok(value) = HeaderValue::from_str(&used.header_value()) {

@@ -12,6 +12,7 @@ use ferroserve_core::Role;
 use ferroserve_jobs::JobService;
 use ferroserve_serving::guard::idempotency::IdempotencyStore;
 use ferroserve_serving::lifecycle::Controller;
+use ferroserve_serving::rollout::Rollouts;
 use ferroserve_serving::{ModelManager, Pipeline};
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -100,6 +101,8 @@ pub struct AppState {
     /// Registry-driven lifecycle; `None` when the registry is not enabled,
     /// and the management and repository APIs answer 503.
     pub controller: Option<Arc<Controller>>,
+    /// Rollouts of new versions; `None` without a registry.
+    pub rollouts: Option<Arc<Rollouts>>,
     /// Idempotency keys; `None`: the header is ignored.
     pub idempotency: Option<Arc<IdempotencyStore>>,
     /// Batch and asynchronous inference jobs; `None` without a registry.
@@ -122,6 +125,7 @@ impl AppState {
             config,
             metrics,
             controller: None,
+            rollouts: None,
             idempotency: None,
             jobs: None,
             auth: Arc::new(Auth::new(Some(Role::Predictor))),
@@ -133,6 +137,7 @@ impl AppState {
     /// model manager the pipeline must serve from, see
     /// [`Pipeline::for_controller`]).
     pub fn with_controller(mut self, controller: Arc<Controller>) -> Self {
+        self.rollouts = Some(Rollouts::new(controller.clone()));
         self.controller = Some(controller);
         self
     }

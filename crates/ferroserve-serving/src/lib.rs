@@ -1,8 +1,9 @@
 //! Serving layer of ferroserve: the model manager (load, warm up, serve,
 //! look up by name and version), the request pipeline every front end and
 //! job calls once, the protections and result cache it applies, the model
-//! repository reader, and the lifecycle that makes serving follow the
-//! model registry.
+//! repository reader, the lifecycle that makes serving follow the
+//! model registry, traffic rules and rollouts, and the shadow lanes that mirror traffic to a version
+//! whose answers are compared, never returned.
 
 pub mod cache;
 pub mod error;
@@ -15,6 +16,9 @@ pub mod pipeline;
 pub mod redis_link;
 pub mod repository;
 pub mod request_metrics;
+pub mod rollout;
+pub mod shadow;
+pub mod traffic;
 
 pub use error::ServingError;
 pub use manager::{ModelManager, ModelSpec, ServedVersion, DEFAULT_MAX_INPUT_BYTES};

@@ -19,6 +19,7 @@ use crate::guard::breaker::BreakerPolicy;
 use crate::guard::fallback::Fallback;
 use crate::guard::rate_limit::ModelRateLimit;
 use crate::guard::ProtectionPolicy;
+use crate::traffic::TrafficPolicy;
 
 /// Which version answers requests that name none.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -124,6 +125,10 @@ pub struct ModelServingConfig {
     /// `{"window_rows": 500, "alerts": [{"rule": "feature_psi", "above": 0.25}]}`
     /// (registry-only).
     pub monitoring: MonitorPolicy,
+    /// A/B split, shadow version and pinning switch, e.g.
+    /// `{"split": [{"version": 2, "weight": 50}, {"version": 3, "weight": 50}],
+    /// "sticky_header": "X-User-ID"}` (registry-only).
+    pub traffic: TrafficPolicy,
 }
 
 impl ModelServingConfig {
@@ -194,6 +199,9 @@ impl ModelServingConfig {
             .validate()
             .map_err(|e| InferError::invalid(format!("serving config: {}", e.message)))?;
         self.monitoring
+            .validate()
+            .map_err(|e| InferError::invalid(format!("serving config: {e}")))?;
+        self.traffic
             .validate()
             .map_err(|e| InferError::invalid(format!("serving config: {e}")))?;
         Ok(())
@@ -268,11 +276,12 @@ impl ModelServingConfig {
 
 /// Fields a repository `config.toml` refuses: they only mean something for
 /// a model whose versions live in the registry.
-const REGISTRY_ONLY: [&str; 4] = [
+const REGISTRY_ONLY: [&str; 5] = [
     "serve",
     "request_timeout_ms",
     "allow_interface_change",
     "monitoring",
+    "traffic",
 ];
 
 /// `version_policy` as a repository `config.toml` spells it.

@@ -1,5 +1,5 @@
 //! The one blocking client of the CLI's calls to a server (`predict`,
-//! `drift`, and `models`, `profile`, `jobs`, `batch`, `keys` with `--url`):
+//! `drift`, `rollout`, and `models`, `profile`, `jobs`, `batch`, `keys` with `--url`):
 //! paths are joined to the server's base URL here, the API key (see
 //! [`crate::credentials::api_key`]) goes in `Authorization: Bearer`, and
 //! an error status becomes an

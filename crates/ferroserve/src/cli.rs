@@ -34,6 +34,8 @@ pub enum Command {
     Jobs(crate::jobs::JobsArgs),
     /// Create, list and revoke API keys (roles reader, predictor, deployer, admin), on a server (--url) or a data dir.
     Keys(crate::keys::KeysArgs),
+    /// Roll a new version out as a staged canary on a server (--url): start, status, pause, resume, abort, promote; gates on error rate, p99 latency, fallbacks and prediction shift roll back a bad one.
+    Rollout(crate::rollout::RolloutArgs),
 }
 
 /// Flags of `ferroserve drift`.

@@ -1,8 +1,8 @@
 //! The `ferroserve` command line: `serve` runs the server, `predict` sends
 //! one request to a running server, `models` manages the model registry,
 //! `profile` builds reference profiles, `drift` reads the monitor, `bench`
-//! load-tests a server, `batch` scores whole files and `jobs` manages the
-//! jobs that do.
+//! load-tests a server, `batch` scores whole files, `jobs` manages the
+//! jobs that do, `keys` manages API keys and `rollout` runs staged canaries.
 
 // A binary exports nothing, so `pub` here means "used by sibling modules".
 #![allow(unreachable_pub)]
@@ -23,6 +23,7 @@ mod pipe;
 mod predict;
 mod profile;
 mod registry;
+mod rollout;
 mod serve;
 
 use clap::Parser;
@@ -44,6 +45,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Batch(args) => batch::run(args),
         cli::Command::Jobs(args) => jobs::run(args),
         cli::Command::Keys(args) => keys::run(args),
+        cli::Command::Rollout(args) => rollout::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

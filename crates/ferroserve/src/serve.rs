@@ -148,6 +148,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     // Printed for scripts and tests that start the server on port 0.
     println!("ferroserve listening on {scheme}://{address}");
     let startup = state.clone();
+    let rollouts = state.rollouts.clone();
     tokio::spawn(async move {
         controller.start().await;
         startup.mark_started();
@@ -156,6 +157,9 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             "initial model loading finished"
         );
         controller.spawn_follower(poll);
+        if let Some(rollouts) = rollouts {
+            rollouts.spawn_driver();
+        }
     });
     jobs.spawn_housekeeping(
         std::time::Duration::from_secs(config.job_retention_hours.saturating_mul(3600)),

@@ -12,6 +12,7 @@ mod job_leases;
 mod jobs;
 mod models;
 mod recovery;
+mod rollouts;
 mod serving_config;
 mod stages;
 mod versions;
@@ -70,4 +71,11 @@ on_both_backends!(
     job_leases::job_leases,
     api_keys::api_keys_lifecycle,
     api_keys::concurrent_key_creations_all_succeed,
+    rollouts::rollout_start_and_read,
+    rollouts::one_active_rollout_per_model,
+    rollouts::rollout_moves_compare_and_set,
+    rollouts::rollout_steps_decisions_and_audit,
+    rollouts::rollout_validation,
+    rollouts::rollout_decisions_are_capped,
+    rollouts::rollouts_go_with_their_model,
 );

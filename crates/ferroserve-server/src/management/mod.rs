@@ -16,6 +16,7 @@ mod keys;
 mod models;
 mod monitoring;
 mod repository;
+mod rollout;
 mod serving_config;
 mod versions;
 
@@ -265,6 +266,30 @@ pub(crate) fn table() -> Vec<Route> {
             "/api/v1/models/{model}/rollback",
             Access::Deploy,
             versions::rollback,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/models/{model}/rollout",
+            Access::Deploy,
+            rollout::start,
+        ),
+        route(
+            Method::GET,
+            "/api/v1/models/{model}/rollout",
+            Access::Read,
+            rollout::status,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/models/{model}/rollout/{action}",
+            Access::Deploy,
+            rollout::act,
+        ),
+        route(
+            Method::GET,
+            "/api/v1/models/{model}/shadow",
+            Access::Read,
+            rollout::shadow,
         ),
         route(
             Method::GET,

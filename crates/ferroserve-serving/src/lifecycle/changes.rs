@@ -160,6 +160,17 @@ impl Lifecycle {
                     ServingError::Invalid(format!("serving config: monitoring.webhook: {e}"))
                 })?;
         }
+        if !parsed.traffic.split.is_empty() {
+            if let Some(rollout) = self.registry().active_rollout(model).await? {
+                return Err(ServingError::conflict(format!(
+                    "model '{model}' is rolling out version {} (rollout {}, {}); a static \
+                     traffic split would fight it. Finish or abort the rollout first",
+                    rollout.canary_version,
+                    rollout.id,
+                    rollout.state.as_str()
+                )));
+            }
+        }
         let change = ServingChange::Config(&parsed);
         self.plan(model)
             .await?

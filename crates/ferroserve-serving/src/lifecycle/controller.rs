@@ -24,6 +24,7 @@ use tokio::sync::Mutex;
 use super::config::{LoadSettings, ModelServingConfig};
 use super::plan::{same_interface, ServingPlan, WhenNothingServes};
 use super::register::Lifecycle;
+use super::routing::{self, RoutingParts};
 use super::status::{IndexEntry, ModelOrigin, ServingFailure, ServingStatus};
 use crate::error::{Result, ServingError};
 use crate::manager::{ModelEntry, ModelManager, VersionEntry, VersionKey, VersionState};
@@ -58,6 +59,8 @@ struct ControlState {
     unloaded: HashSet<String>,
     /// `updated_at` of each registry model when it was last reconciled.
     seen: HashMap<String, i64>,
+    /// The rollout window and shadow lane in force, by model.
+    routing: HashMap<String, RoutingParts>,
 }
 
 /// Keeps the model manager in line with the registry and the static models.
@@ -351,6 +354,7 @@ impl Controller {
                 state.revisions.remove(model);
                 state.targets.remove(model);
                 state.seen.remove(model);
+                state.routing.remove(model);
                 self.set_degraded(model, None);
                 return Ok(());
             }
@@ -373,6 +377,21 @@ impl Controller {
             (plan.target(), plan.wanted())
         };
         state.targets.insert(model.to_owned(), target);
+        // A running rollout routes while its stable version is the target;
+        // the driver ends one whose target moved.
+        let rollout = match target {
+            Some(stable) => registry
+                .active_rollout(model)
+                .await?
+                .filter(|r| r.stable_version == stable),
+            None => None,
+        };
+        let mut wanted = wanted;
+        if let Some(rollout) = &rollout {
+            if !wanted.contains(&rollout.canary_version) {
+                wanted.push(rollout.canary_version);
+            }
+        }
         let current = self.manager.entry(model).unwrap_or_default();
         let current_default = current.default_version().cloned();
         let mut next = ModelEntry::default();
@@ -452,6 +471,17 @@ impl Controller {
                 );
             }
         }
+        let previous = state.routing.remove(model).unwrap_or_default();
+        let (routing, parts) = routing::build(
+            model,
+            &plan.config,
+            rollout.as_ref(),
+            &next,
+            &previous,
+            &self.manager,
+        );
+        next.routing = routing;
+        state.routing.insert(model.to_owned(), parts);
         let before = current_default.map(|s| s.version().to_owned());
         let after = next.default_version().map(|s| s.version().to_owned());
         state
@@ -603,6 +633,17 @@ impl Controller {
 }
 
 impl Controller {
+    /// Why `version` of `model` failed to load at the last reconcile, if it did.
+    pub async fn version_failure(&self, model: &str, version: i64) -> Option<String> {
+        let state = self.state.lock().await;
+        state
+            .failures
+            .get(model)?
+            .iter()
+            .find(|f| f.version == version)
+            .map(|f| f.reason.clone())
+    }
+
     /// Logs a model becoming degraded (or healthy again) at warn and
     /// records it in the audit log.
     async fn record_degraded(&self, model: &str, reason: Option<&str>) {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod controller;
 pub mod plan;
 pub mod register;
+mod routing;
 pub mod status;
 
 pub use alert_audit::audit_alerts;

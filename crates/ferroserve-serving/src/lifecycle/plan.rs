@@ -97,7 +97,57 @@ impl ServingPlan {
 
     /// Every version to load: the target and what the version policy adds.
     pub fn wanted(&self) -> Vec<i64> {
-        self.config.wanted_versions(&self.versions, self.target())
+        let mut wanted = self.config.wanted_versions(&self.versions, self.target());
+        wanted.extend(
+            self.config
+                .traffic
+                .versions()
+                .into_iter()
+                .filter(|n| self.is_ready(*n)),
+        );
+        wanted.sort_unstable();
+        wanted.dedup();
+        wanted
+    }
+
+    /// Whether `version` exists and is ready.
+    fn is_ready(&self, version: i64) -> bool {
+        self.versions
+            .iter()
+            .any(|v| v.version == version && v.status == VersionStatus::Ready)
+    }
+
+    /// Why the traffic rules of `self.config` cannot be served: a version
+    /// they name is missing or not ready, or (unless interface changes are
+    /// allowed) a split version's interface differs from the target's.
+    fn traffic_problem(&self) -> Option<String> {
+        let traffic = &self.config.traffic;
+        for version in traffic.versions() {
+            if !self.is_ready(version) {
+                let state = match self.versions.iter().find(|v| v.version == version) {
+                    None => format!("does not exist ({})", self.version_list()),
+                    Some(v) => format!("is {}, not ready", v.status.as_str()),
+                };
+                return Some(format!("traffic names version {version}, which {state}"));
+            }
+        }
+        if self.config.allow_interface_change {
+            return None;
+        }
+        let target = self.target()?;
+        let serving = self.signature_of(target)?;
+        traffic.split.iter().find_map(|arm| {
+            let candidate = self.signature_of(arm.version)?;
+            same_interface(&serving, &candidate)
+                .err()
+                .map(|difference| {
+                    format!(
+                        "traffic.split version {} has another interface than version {target} \
+                     ({difference}); set allow_interface_change to allow it",
+                        arm.version
+                    )
+                })
+        })
     }
 
     /// The plan as it will be once `change` is made.
@@ -169,6 +219,13 @@ impl ServingPlan {
         when_nothing: WhenNothingServes,
     ) -> Result<ServingPlan> {
         let after = self.after(change);
+        if let ServingChange::Config(_) = change {
+            if let Some(problem) = after.traffic_problem() {
+                return Err(ServingError::conflict(format!(
+                    "{change} cannot serve model '{model}': {problem}"
+                )));
+            }
+        }
         match (self.target(), after.target()) {
             (_, None) if when_nothing == WhenNothingServes::Unload => {}
             (Some(now), None) => {

@@ -20,6 +20,8 @@ use ferroserve_batcher::{Batcher, BatcherLabels};
 use ferroserve_core::telemetry;
 pub use served::{InFlight, ServedVersion};
 
+use crate::traffic::{Picked, Routing, StickyKey};
+
 /// Most input bytes one request may carry unless the server sets its own
 /// body limit: the server's default `max_body_bytes`, 64 MiB.
 pub const DEFAULT_MAX_INPUT_BYTES: usize = 64 * 1024 * 1024;
@@ -62,6 +64,9 @@ pub struct ModelEntry {
     /// Label of the version served when a request names none; `None` means
     /// the highest ready version.
     pub default: Option<String>,
+    /// Traffic split, shadow and pinning rules; `None`: every request
+    /// naming no version goes to the default, and pins are allowed.
+    pub routing: Option<Arc<Routing>>,
 }
 
 impl ModelEntry {
@@ -174,30 +179,104 @@ impl ModelManager {
             .get(model)
             .ok_or_else(|| InferError::not_found(format!("unknown model '{model}'")))?;
         match version {
-            None => entry.default_version().cloned().ok_or_else(|| {
-                InferError::new(
-                    ferroserve_core::ErrorKind::Unavailable,
-                    format!("model '{model}' is not ready ({})", describe_states(entry)),
-                )
-            }),
-            Some(v) => {
-                let found = entry
-                    .versions
-                    .get(&VersionKey(v.to_string()))
-                    .ok_or_else(|| {
-                        InferError::not_found(format!("unknown version '{v}' of model '{model}'"))
-                    })?;
-                found.served.clone().ok_or_else(|| {
-                    InferError::new(
-                        ferroserve_core::ErrorKind::Unavailable,
-                        format!(
-                            "model '{model}' version {v} is not ready ({})",
-                            state_text(&found.state)
-                        ),
-                    )
-                })
-            }
+            None => Self::default_of(entry, model),
+            Some(v) => Self::version_of(entry, model, v),
         }
+    }
+
+    /// The version that answers a call to `model`: the `version` it pins
+    /// (refused when the model's traffic rules disallow pins), else — for
+    /// an online call (`split`) — an arm of its split or rollout (by
+    /// `sticky`, the caller's sticky header value, else at random), else
+    /// its default.
+    pub fn pick(
+        &self,
+        model: &str,
+        version: Option<&str>,
+        sticky: Option<&str>,
+        split: bool,
+    ) -> Result<Picked, InferError> {
+        let table = self.table.load();
+        let entry = table
+            .get(model)
+            .ok_or_else(|| InferError::not_found(format!("unknown model '{model}'")))?;
+        let routing = entry.routing.clone();
+        if let Some(pinned) = version {
+            if routing.as_ref().is_some_and(|r| !r.allow_pinning()) {
+                return Err(InferError::new(
+                    ferroserve_core::ErrorKind::PermissionDenied,
+                    format!(
+                        "model '{model}' does not let callers choose a version (its serving \
+                         config sets traffic.allow_pinning to false); send the request without \
+                         version {pinned} in the path or the x-model-version header"
+                    ),
+                ));
+            }
+            return Ok(Picked {
+                served: Self::version_of(entry, model, pinned)?,
+                variant: None,
+                side: None,
+                routing,
+            });
+        }
+        if let Some(arm) = routing
+            .as_ref()
+            .filter(|_| split)
+            .and_then(|r| r.pick(sticky.map_or_else(StickyKey::random, StickyKey::of)))
+        {
+            return Ok(Picked {
+                served: arm.served.clone(),
+                variant: Some(arm.variant.clone()),
+                side: arm.side,
+                routing,
+            });
+        }
+        Ok(Picked {
+            served: Self::default_of(entry, model)?,
+            variant: None,
+            side: None,
+            routing,
+        })
+    }
+
+    /// The header that keeps a caller of `model` on one version of its
+    /// split or rollout, when it has one.
+    pub fn sticky_header(&self, model: &str) -> Option<Arc<str>> {
+        let table = self.table.load();
+        table.get(model)?.routing.as_ref()?.sticky_header().cloned()
+    }
+
+    /// The default version of `entry` (model `model`), or why none serves.
+    fn default_of(entry: &ModelEntry, model: &str) -> Result<Arc<ServedVersion>, InferError> {
+        entry.default_version().cloned().ok_or_else(|| {
+            InferError::new(
+                ferroserve_core::ErrorKind::Unavailable,
+                format!("model '{model}' is not ready ({})", describe_states(entry)),
+            )
+        })
+    }
+
+    /// Version `v` of `entry` (model `model`), or why it does not serve.
+    fn version_of(
+        entry: &ModelEntry,
+        model: &str,
+        v: &str,
+    ) -> Result<Arc<ServedVersion>, InferError> {
+        let found = entry
+            .versions
+            .get(&VersionKey(v.to_string()))
+            .ok_or_else(|| {
+                InferError::not_found(format!("unknown version '{v}' of model '{model}'"))
+            })?;
+        found.served.clone().ok_or_else(|| {
+            InferError::new(
+                ferroserve_core::ErrorKind::Unavailable,
+                format!(
+                    "model '{model}' version {v} is not ready ({})",
+                    state_text(&found.state)
+                ),
+            )
+        })
     }
 
     /// Changes of the model table: the value is bumped on each change, so a

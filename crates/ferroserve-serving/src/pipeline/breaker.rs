@@ -55,7 +55,7 @@ impl FallbackUsed {
 /// Answers `request` on `served`: from the result cache when the model
 /// caches and the caller allows; else from the model unless its breaker is
 /// open; else from the model's fallbacks, in order; else 503.
-pub(super) async fn protect(
+pub(crate) async fn protect(
     manager: &ModelManager,
     cache: Option<&ResultCache>,
     served: &Arc<ServedVersion>,

@@ -22,6 +22,9 @@ pub struct Call {
     pub model: String,
     /// Version pinned by the caller; `None` lets the route stage choose.
     pub version: Option<String>,
+    /// The value of the model's sticky header in the request, which keeps
+    /// one caller on one version of a split or rollout.
+    pub sticky: Option<String>,
     /// Who asks (an API key, a JWT subject or an address), for per-client
     /// rate limits.
     pub client: Arc<str>,
@@ -60,6 +63,7 @@ impl Call {
         Call {
             model: model.into(),
             version,
+            sticky: None,
             client,
             principal: None,
             timeout: None,
@@ -132,19 +136,32 @@ pub struct Answer<C> {
     /// What the decoder kept for the encoder.
     pub context: C,
     held: InFlight,
+    variant: Option<Arc<str>>,
     _permits: Permits,
 }
 
 impl<C> Answer<C> {
-    pub(crate) fn new(held: InFlight, permits: Permits, reached: Reached, context: C) -> Self {
+    pub(crate) fn new(
+        routed: super::route::Routed,
+        permits: Permits,
+        reached: Reached,
+        context: C,
+    ) -> Self {
         Answer {
             response: reached.response,
             cache: reached.cache,
             fallback: reached.fallback,
             context,
-            held,
+            held: routed.held,
+            variant: routed.variant,
             _permits: permits,
         }
+    }
+
+    /// The variant of a split or rollout that answered (`canary`,
+    /// `stable`, an A/B variant), when one chose the version.
+    pub fn variant(&self) -> Option<&str> {
+        self.variant.as_deref()
     }
 
     /// The version the request was routed to.

@@ -3,10 +3,11 @@
 //! jobs). One call, [`Pipeline::infer`], walks the stages in order:
 //!
 //! ```text
-//! route → admit → decode → contract → cache → breaker/fallback → batch → observe
+//! route → admit → decode → contract → cache → breaker/fallback → batch → observe → shadow
 //! ```
 //!
-//! - **route** ([`route`]): which loaded version answers (pinned or default);
+//! - **route** ([`route`]): which loaded version answers (pinned, an arm of
+//!   a rollout or A/B split, or the default);
 //! - **admit** ([`admit`]): server and model concurrency, per-client rate
 //!   limits — online calls only;
 //! - **decode**: the front end's decoder, run for the routed version after
@@ -15,7 +16,10 @@
 //! - **cache** ([`cache`]): the result cache, per the call's directive;
 //! - **breaker/fallback, batch** ([`breaker`]): the version's circuit
 //!   breaker and fallbacks around the batcher, at the call's priority;
-//! - **observe** ([`observe`]): request metrics, failure logs, drift samples.
+//! - **observe** ([`observe`]): request metrics, rollout windows, failure
+//!   logs, drift samples;
+//! - **shadow** ([`shadow`]): a copy for the model's shadow version, after
+//!   the answer.
 
 pub mod admit;
 pub mod breaker;
@@ -25,6 +29,7 @@ pub mod contract;
 pub mod deadline;
 pub mod observe;
 pub mod route;
+mod shadow;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -123,6 +128,18 @@ impl Pipeline {
         self.cache.as_ref()
     }
 
+    /// The header that keeps a caller of `model` on one version of its
+    /// split or rollout: a front end puts its value in [`Call::sticky`].
+    pub fn sticky_header(&self, model: &str) -> Option<Arc<str>> {
+        self.manager.sticky_header(model)
+    }
+
+    /// The shadow lane of `model`, when it has one.
+    pub fn shadow(&self, model: &str) -> Option<Arc<crate::shadow::ShadowLane>> {
+        let entry = self.manager.entry(model)?;
+        entry.routing.as_ref()?.shadow().cloned()
+    }
+
     /// The version a call to `model` (`version`) would be routed to, for
     /// metadata and readiness; errors explain what is not served.
     pub async fn find(
@@ -141,40 +158,44 @@ impl Pipeline {
         call: Call,
         decode: impl FnOnce(&ServedVersion) -> Result<Decoded<C>, InferError>,
     ) -> Result<Answer<C>, InferError> {
-        let held = match route::route(
+        let routed = match route::route(
             &self.manager,
             self.registry.as_ref(),
             &call.model,
             call.version.as_deref(),
+            call.sticky.as_deref(),
+            call.priority == Priority::Online,
         )
         .await
         {
-            Ok(held) => held,
+            Ok(routed) => routed,
             Err(e) => {
                 observe::failed(&call, None, &e);
                 return Err(e);
             }
         };
-        match self.run(&call, held.served(), decode).await {
-            Ok((permits, reached, context)) => Ok(Answer::new(held, permits, reached, context)),
+        match self.run(&call, &routed, decode).await {
+            Ok((permits, reached, context)) => Ok(Answer::new(routed, permits, reached, context)),
             Err(e) => {
-                observe::failed(&call, Some(held.served()), &e);
+                observe::failed(&call, Some(&routed), &e);
                 Err(e)
             }
         }
     }
 
-    /// The stages after route, on the version `served`.
+    /// The stages after route, on the version `routed` holds.
     async fn run<C>(
         &self,
         call: &Call,
-        served: &Arc<ServedVersion>,
+        routed: &route::Routed,
         decode: impl FnOnce(&ServedVersion) -> Result<Decoded<C>, InferError>,
     ) -> Result<(admit::Permits, call::Reached, C), InferError> {
+        let served = routed.held.served();
         let permits = self.admit(call, served).await?;
         let decoded = decode(served)?;
         let deadline = self.deadline(call, served, decoded.timeout);
         let sampled = self.check_contract(call, served, &decoded.request)?;
+        let shadow_copy = shadow::copy(call, routed, &decoded.request);
         let reached = breaker::protect(
             &self.manager,
             call.cache.and(self.cache.as_deref()),
@@ -185,7 +206,8 @@ impl Pipeline {
             call.priority,
         )
         .await?;
-        observe::answered(call, served, &reached, sampled);
+        observe::answered(call, routed, &reached, sampled);
+        shadow::offer(shadow_copy, &reached);
         Ok((permits, reached, decoded.context))
     }
 

@@ -1,7 +1,8 @@
-//! Route: which loaded version answers a call. Today the caller's pinned
-//! version, else the model's default; traffic splits and shadows decide
-//! here next. A model or version that is not served is explained with the
-//! registry, on the error path only.
+//! Route: which loaded version answers a call — the caller's pinned
+//! version (when the model allows pins), else an arm of the model's
+//! rollout or A/B split (sticky by a header's value, else at random), else
+//! its default. A model or version that is not served is explained with
+//! the registry, on the error path only.
 
 use std::sync::Arc;
 
@@ -9,26 +10,49 @@ use ferroserve_core::{ErrorKind, InferError};
 use ferroserve_registry::{Registry, VersionStatus};
 
 use crate::manager::InFlight;
+use crate::rollout::window::Side;
+use crate::traffic::Routing;
 use crate::ModelManager;
 
-/// Finds the version that answers `model` (`version` when pinned) and
-/// enters the request into it; a version closed meanwhile (retired by a
-/// swap) is looked up again.
+/// A call entered into the version that answers it.
+pub(crate) struct Routed {
+    /// The hold on the version.
+    pub(crate) held: InFlight,
+    /// The variant a split or rollout chose.
+    pub(crate) variant: Option<Arc<str>>,
+    /// The rollout side, when a rollout chose.
+    pub(crate) side: Option<Side>,
+    /// The model's routing (shadow lane, rollout window).
+    pub(crate) routing: Option<Arc<Routing>>,
+}
+
+/// Finds the version that answers `model` (`version` when pinned, else,
+/// for online calls (`split`), by the model's routing with the caller's
+/// `sticky` value) and enters the request into it; a version closed
+/// meanwhile (retired by a swap) is looked up again. Jobs' calls go to the
+/// default version: a canary is judged on live traffic.
 pub(crate) async fn route(
     manager: &ModelManager,
     registry: Option<&Registry>,
     model: &str,
     version: Option<&str>,
-) -> Result<InFlight, InferError> {
+    sticky: Option<&str>,
+    split: bool,
+) -> Result<Routed, InferError> {
     // Twice at most: a swap publishes the new table before it retires the
     // old version, so the second lookup finds the new one.
     for _ in 0..2 {
-        let served = match manager.get(model, version) {
-            Ok(served) => served,
+        let picked = match manager.pick(model, version, sticky, split) {
+            Ok(picked) => picked,
             Err(e) => return Err(explain(registry, model, version, e).await),
         };
-        if let Some(held) = served.enter() {
-            return Ok(held);
+        if let Some(held) = picked.served.enter() {
+            return Ok(Routed {
+                held,
+                variant: picked.variant,
+                side: picked.side,
+                routing: picked.routing,
+            });
         }
     }
     Err(InferError::new(

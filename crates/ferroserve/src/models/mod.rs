@@ -19,7 +19,7 @@ mod store;
 pub use args::{ModelsArgs, RegistryArgs, TargetArgs};
 // Remote batch jobs reach the client through here.
 pub use direct::open_lifecycle;
-pub use output::{fields, format_time, Table};
+pub use output::{fields, format_time, short_number, Table};
 
 use args::ModelsCommand;
 use store::ModelStore;

@@ -1,0 +1,250 @@
+//! The rollout driver: a task that checks each running rollout at its
+//! interval — the gates over this server's window, the step's minimum time
+//! and requests — and moves it on: next step, awaiting approval,
+//! completed, or rolled back with the gate and figures that failed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferroserve_registry::{AuditAction, Rollout, RolloutState};
+use serde_json::{json, Value};
+
+use super::gates::{judge, step_done, Decision, GateTracker};
+use super::live::LiveRollout;
+use super::service::{settings_of, Checks, Rollouts};
+use super::window::Side;
+use crate::error::Result;
+use crate::lifecycle::Controller;
+
+/// How often the driver looks for rollouts due a check.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Actor of the driver's decisions in the audit log.
+pub const ROLLOUT_ACTOR: &str = "ferroserve-rollout";
+
+/// The live side of `rollout` on this server, when it routes it.
+pub(super) fn live_of(controller: &Controller, rollout: &Rollout) -> Option<Arc<LiveRollout>> {
+    let entry = controller.manager().entry(&rollout.model)?;
+    let live = entry.routing.as_ref()?.rollout()?.clone();
+    (live.id == rollout.id && live.step == rollout.step).then_some(live)
+}
+
+impl Rollouts {
+    /// Checks the running rollouts until the task is dropped.
+    pub fn spawn_driver(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(TICK);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                self.tick().await;
+            }
+        })
+    }
+
+    /// One pass over the running rollouts.
+    pub async fn tick(&self) {
+        let registry = self.controller.lifecycle().registry();
+        let active = match registry.active_rollouts().await {
+            Ok(active) => active,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the running rollouts; checking them later");
+                return;
+            }
+        };
+        if let Ok(mut checks) = self.checks.lock() {
+            checks.retain(|id, _| active.iter().any(|r| r.id == *id));
+        }
+        for rollout in active {
+            if let Err(e) = self.check(&rollout).await {
+                tracing::warn!(model = %rollout.model, rollout = rollout.id, error = %e, "rollout check failed; trying again at the next check");
+            }
+        }
+    }
+
+    /// Checks `rollout` when its interval has passed, and moves it when
+    /// the figures say so.
+    async fn check(&self, rollout: &Rollout) -> Result<()> {
+        let settings = settings_of(rollout);
+        let interval = Duration::from_millis(settings.check_interval_ms);
+        let due = self.checks.lock().is_ok_and(|checks| {
+            checks
+                .get(&rollout.id)
+                .is_none_or(|c| c.last_check.elapsed() >= interval)
+        });
+        if !due {
+            return Ok(());
+        }
+        let plan = self.controller.lifecycle().plan(&rollout.model).await?;
+        match plan.target() {
+            Some(target) if target == rollout.stable_version => {}
+            Some(target) if target == rollout.canary_version => {
+                let reason =
+                    format!("version {target} was made the serving version outside the rollout");
+                self.complete(rollout, &reason, json!({}), ROLLOUT_ACTOR)
+                    .await?;
+                return Ok(());
+            }
+            moved => {
+                let now = moved.map_or_else(|| "nothing".to_owned(), |v| format!("version {v}"));
+                let reason = format!(
+                    "the model's serving target moved from version {} to {now} outside the rollout",
+                    rollout.stable_version
+                );
+                self.change(
+                    rollout,
+                    RolloutState::Aborted,
+                    rollout.step,
+                    AuditAction::RolloutAborted,
+                    &reason,
+                    json!({}),
+                    ROLLOUT_ACTOR,
+                )
+                .await?;
+                return Ok(());
+            }
+        }
+        if !plan
+            .versions
+            .iter()
+            .any(|v| v.version == rollout.canary_version)
+        {
+            let reason = format!(
+                "canary version {} was deleted from the registry",
+                rollout.canary_version
+            );
+            self.change(
+                rollout,
+                RolloutState::Aborted,
+                rollout.step,
+                AuditAction::RolloutAborted,
+                &reason,
+                json!({}),
+                ROLLOUT_ACTOR,
+            )
+            .await?;
+            return Ok(());
+        }
+        if rollout.state == RolloutState::Paused {
+            return Ok(());
+        }
+        if let Some(reason) = self
+            .controller
+            .version_failure(&rollout.model, rollout.canary_version)
+            .await
+        {
+            let reason = format!("the canary cannot serve: {reason}");
+            self.change(
+                rollout,
+                RolloutState::RolledBack,
+                rollout.step,
+                AuditAction::RolloutRolledBack,
+                &reason,
+                json!({}),
+                ROLLOUT_ACTOR,
+            )
+            .await?;
+            return Ok(());
+        }
+        let Some(live) = live_of(&self.controller, rollout) else {
+            // Not routed here yet (still loading): nothing to judge.
+            return Ok(());
+        };
+        let stable = live.window().figures(Side::Stable);
+        let canary = live.window().figures(Side::Canary);
+        let results = judge(&settings, &stable, &canary);
+        let figures = json!({ "stable": stable, "canary": canary, "gates": results });
+        let decision = {
+            let Ok(mut checks) = self.checks.lock() else {
+                return Ok(());
+            };
+            let entry = checks.entry(rollout.id).or_insert_with(|| Checks {
+                tracker: GateTracker::new(settings.failure_threshold),
+                last_check: Instant::now(),
+                results: Vec::new(),
+            });
+            entry.last_check = Instant::now();
+            let decision = entry.tracker.observe(&results);
+            entry.results = results;
+            super::gauges::publish(rollout, Some((&entry.results, &entry.tracker)));
+            decision
+        };
+        match decision {
+            Decision::Rollback { reason, .. } => {
+                let reason = format!("gate {reason}");
+                self.change(
+                    rollout,
+                    RolloutState::RolledBack,
+                    rollout.step,
+                    AuditAction::RolloutRolledBack,
+                    &reason,
+                    figures,
+                    ROLLOUT_ACTOR,
+                )
+                .await?;
+            }
+            Decision::Advance if rollout.state == RolloutState::Progressing => {
+                let age_ms = ferroserve_registry::api_keys::now_ms() - rollout.step_started_at;
+                let age = Duration::from_millis(u64::try_from(age_ms).unwrap_or(0));
+                if step_done(&settings, age, canary_requests(&figures), true) {
+                    self.advance(rollout, figures).await?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Moves `rollout` past a step that passed: to the next step, to
+    /// awaiting approval before the last, or to completion.
+    async fn advance(&self, rollout: &Rollout, figures: Value) -> Result<()> {
+        let settings = settings_of(rollout);
+        let next = rollout.step + 1;
+        let weight = settings.weight_at(rollout.step);
+        if next < settings.final_step() {
+            let reason = format!(
+                "step {} ({weight}%) passed every gate; canary to {}%",
+                rollout.step,
+                settings.weight_at(next)
+            );
+            self.change(
+                rollout,
+                RolloutState::Progressing,
+                next,
+                AuditAction::RolloutStepped,
+                &reason,
+                figures,
+                ROLLOUT_ACTOR,
+            )
+            .await?;
+        } else if settings.approve_final {
+            let reason = format!(
+                "step {} ({weight}%) passed every gate; waiting for `rollout promote` to promote the canary",
+                rollout.step
+            );
+            self.change(
+                rollout,
+                RolloutState::AwaitingApproval,
+                rollout.step,
+                AuditAction::RolloutAwaitingApproval,
+                &reason,
+                figures,
+                ROLLOUT_ACTOR,
+            )
+            .await?;
+        } else {
+            let reason = format!(
+                "step {} ({weight}%) passed every gate; canary promoted",
+                rollout.step
+            );
+            self.complete(rollout, &reason, figures, ROLLOUT_ACTOR)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The canary's request count in a check's figures.
+fn canary_requests(figures: &Value) -> u64 {
+    figures["canary"]["requests"].as_u64().unwrap_or(0)
+}
