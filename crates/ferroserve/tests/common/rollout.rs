@@ -161,6 +161,27 @@ pub fn wait_for_rollout_state(
     }
 }
 
+/// Polls the rollout of iris (every 10 ms, at most 10 s) until this
+/// server's routing no longer routes it (its status has no `window`): the
+/// registry records a rollout's end first and the server's routing follows
+/// at its next reconcile, so only from then on does every request go to the
+/// version that won. Returns when that was first seen.
+pub fn wait_until_routing_follows(server: &Server) -> Instant {
+    let give_up = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = rollout_status(server);
+        let now = Instant::now();
+        if status["window"].is_null() {
+            return now;
+        }
+        assert!(
+            now < give_up,
+            "the server still routes the rollout 10 s after it ended:\n{status:#}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// The `action` of each decision of a rollout status, oldest first.
 pub fn decision_actions(status: &Value) -> Vec<String> {
     status["decisions"]
