@@ -7,7 +7,9 @@
 pub mod dependency;
 pub mod iris;
 pub mod load;
+pub mod recording_load;
 pub mod redis;
+pub mod rollout;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
