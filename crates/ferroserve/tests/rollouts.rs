@@ -284,22 +284,7 @@ fn a_canary_failing_a_fifth_of_its_requests_is_rolled_back_within_its_first_step
     let (done, rolled_back_at) =
         wait_for_rollout_state(&server, "rolled_back", Duration::from_secs(60), |_| {});
     let routed_at = wait_until_routing_follows(&server);
-    assert_eq!(
-        done["step"], 0,
-        "rolled back within the first step:\n{done:#}"
-    );
-    assert_eq!(
-        decision_actions(&done),
-        ["started", "rolled_back"],
-        "{done:#}"
-    );
-    let reason = decision(&done, "rolled_back")["reason"]
-        .as_str()
-        .unwrap_or_default();
-    assert!(
-        reason.contains("error_rate"),
-        "the reason names the gate: {reason}"
-    );
+    assert_rolled_back_in_first_step(&done, "error_rate");
     assert_eq!(stage_of(&server, 1), "Production");
     assert_ne!(stage_of(&server, 2), "Production");
 
@@ -374,22 +359,7 @@ fn a_canary_five_times_slower_is_rolled_back_within_its_first_step() {
             held_after_one_failure |= s["state"] == "progressing" && one_failure;
         });
     let routed_at = wait_until_routing_follows(&server);
-    assert_eq!(
-        done["step"], 0,
-        "rolled back within the first step:\n{done:#}"
-    );
-    assert_eq!(
-        decision_actions(&done),
-        ["started", "rolled_back"],
-        "{done:#}"
-    );
-    let reason = decision(&done, "rolled_back")["reason"]
-        .as_str()
-        .unwrap_or_default();
-    assert!(
-        reason.contains("p99_ratio"),
-        "the reason names the gate: {reason}"
-    );
+    assert_rolled_back_in_first_step(&done, "p99_ratio");
     assert!(
         held_after_one_failure,
         "one failed p99_ratio check did not roll back yet:\n{done:#}"
@@ -837,4 +807,22 @@ fn the_rollout_api_refuses_what_it_must_and_readers_only_read() {
     load.wait_for_replies(50, Duration::from_secs(60));
     let replies = load.stop_expecting_no_failure(50);
     all_answered_by_after(&replies, "1", aborted_at, 30);
+}
+
+/// Asserts that the rollout status `done` was rolled back during its first
+/// step, with no other decision, for a reason naming `gate`.
+fn assert_rolled_back_in_first_step(done: &Value, gate: &str) {
+    assert_eq!(
+        done["step"], 0,
+        "rolled back within the first step:\n{done:#}"
+    );
+    assert_eq!(
+        decision_actions(done),
+        ["started", "rolled_back"],
+        "{done:#}"
+    );
+    let reason = decision(done, "rolled_back")["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.contains(gate), "the reason names the gate: {reason}");
 }

@@ -91,16 +91,8 @@ impl Rollouts {
                     "the model's serving target moved from version {} to {now} outside the rollout",
                     rollout.stable_version
                 );
-                self.change(
-                    rollout,
-                    RolloutState::Aborted,
-                    rollout.step,
-                    AuditAction::RolloutAborted,
-                    &reason,
-                    json!({}),
-                    ROLLOUT_ACTOR,
-                )
-                .await?;
+                self.end(rollout, RolloutState::Aborted, &reason, json!({}))
+                    .await?;
                 return Ok(());
             }
         }
@@ -113,16 +105,8 @@ impl Rollouts {
                 "canary version {} was deleted from the registry",
                 rollout.canary_version
             );
-            self.change(
-                rollout,
-                RolloutState::Aborted,
-                rollout.step,
-                AuditAction::RolloutAborted,
-                &reason,
-                json!({}),
-                ROLLOUT_ACTOR,
-            )
-            .await?;
+            self.end(rollout, RolloutState::Aborted, &reason, json!({}))
+                .await?;
             return Ok(());
         }
         if rollout.state == RolloutState::Paused {
@@ -134,16 +118,8 @@ impl Rollouts {
             .await
         {
             let reason = format!("the canary cannot serve: {reason}");
-            self.change(
-                rollout,
-                RolloutState::RolledBack,
-                rollout.step,
-                AuditAction::RolloutRolledBack,
-                &reason,
-                json!({}),
-                ROLLOUT_ACTOR,
-            )
-            .await?;
+            self.end(rollout, RolloutState::RolledBack, &reason, json!({}))
+                .await?;
             return Ok(());
         }
         let Some(live) = live_of(&self.controller, rollout) else {
@@ -172,16 +148,8 @@ impl Rollouts {
         match decision {
             Decision::Rollback { reason, .. } => {
                 let reason = format!("gate {reason}");
-                self.change(
-                    rollout,
-                    RolloutState::RolledBack,
-                    rollout.step,
-                    AuditAction::RolloutRolledBack,
-                    &reason,
-                    figures,
-                    ROLLOUT_ACTOR,
-                )
-                .await?;
+                self.end(rollout, RolloutState::RolledBack, &reason, figures)
+                    .await?;
             }
             Decision::Advance if rollout.state == RolloutState::Progressing => {
                 let age_ms = ferroserve_registry::api_keys::now_ms() - rollout.step_started_at;
@@ -193,6 +161,32 @@ impl Rollouts {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Ends `rollout` in `state` (aborted or rolled back) at its step,
+    /// with the driver as the actor.
+    async fn end(
+        &self,
+        rollout: &Rollout,
+        state: RolloutState,
+        reason: &str,
+        figures: Value,
+    ) -> Result<()> {
+        let action = match state {
+            RolloutState::RolledBack => AuditAction::RolloutRolledBack,
+            _ => AuditAction::RolloutAborted,
+        };
+        self.change(
+            rollout,
+            state,
+            rollout.step,
+            action,
+            reason,
+            figures,
+            ROLLOUT_ACTOR,
+        )
+        .await
+        .map(drop)
     }
 
     /// Moves `rollout` past a step that passed: to the next step, to

@@ -7,16 +7,6 @@ use ferroserve_registry::{Rollout, RolloutState};
 use super::gates::{GateResult, GateTracker};
 use super::service::settings_of;
 
-/// Every state a rollout can be in, for the one-hot state gauge.
-const STATES: [RolloutState; 6] = [
-    RolloutState::Progressing,
-    RolloutState::Paused,
-    RolloutState::AwaitingApproval,
-    RolloutState::Completed,
-    RolloutState::RolledBack,
-    RolloutState::Aborted,
-];
-
 /// Sets the gauges of `rollout`, and of its last gate check when given.
 pub(super) fn publish(rollout: &Rollout, gates: Option<(&[GateResult], &GateTracker)>) {
     let model = rollout.model.clone();
@@ -31,7 +21,7 @@ pub(super) fn publish(rollout: &Rollout, gates: Option<(&[GateResult], &GateTrac
     metrics::gauge!(telemetry::ROLLOUT_WEIGHT, "model" => model.clone(),
         "version" => rollout.stable_version.to_string())
     .set(100.0 - canary_weight);
-    for state in STATES {
+    for state in RolloutState::ALL {
         let on = if state == rollout.state { 1.0 } else { 0.0 };
         metrics::gauge!(telemetry::ROLLOUT_STATE, "model" => model.clone(), "state" => state.as_str())
             .set(on);

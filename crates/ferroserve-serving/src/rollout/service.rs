@@ -304,6 +304,8 @@ impl Rollouts {
                     )))
                 }
             }
+            // Serve the canary everywhere before the rollout says it is done.
+            self.controller.reconcile(model).await;
         }
         let settings = settings_of(rollout);
         self.change(
