@@ -479,6 +479,49 @@ mod tests {
     }
 
     #[test]
+    fn traffic_rules_name_ready_versions_with_the_served_interface() {
+        let plan = plan(json!("production"));
+        let split = |arms: serde_json::Value| {
+            config(json!({"serve": "production", "traffic": {"split": arms}}))
+        };
+        let missing = split(json!([{"version": 2, "weight": 1}, {"version": 9, "weight": 1}]));
+        let err = refused(&plan, ServingChange::Config(&missing));
+        assert!(
+            err.contains("traffic names version 9, which does not exist"),
+            "{err}"
+        );
+        let other_interface =
+            split(json!([{"version": 2, "weight": 1}, {"version": 4, "weight": 1}]));
+        let err = refused(&plan, ServingChange::Config(&other_interface));
+        assert!(
+            err.contains("traffic.split version 4 has another interface"),
+            "{err}"
+        );
+        let shadow = config(json!({"traffic": {"shadow": {"version": 4, "percent": 5}}}));
+        let after = plan
+            .check(
+                "iris",
+                &ServingChange::Config(&shadow),
+                WhenNothingServes::Refuse,
+            )
+            .expect("a shadow may have another interface: it only gets copies");
+        assert_eq!(
+            after.wanted(),
+            vec![2, 4],
+            "the shadow version is loaded too"
+        );
+        let good = split(json!([{"version": 2, "weight": 1}, {"version": 3, "weight": 1}]));
+        let after = plan
+            .check(
+                "iris",
+                &ServingChange::Config(&good),
+                WhenNothingServes::Refuse,
+            )
+            .expect("ready versions with the same interface");
+        assert_eq!(after.wanted(), vec![2, 3]);
+    }
+
+    #[test]
     fn a_typo_is_refused_even_when_nothing_serves_yet() {
         let mut plan = plan(json!("production"));
         plan.versions.retain(|v| v.stage != Stage::Production);
