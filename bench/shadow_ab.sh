@@ -3,14 +3,14 @@
 # serving the bundled iris (version 1, Production) with a second iris
 # version loaded that fails every request (fault injection, error rate 1),
 # driven by `ferroserve bench` (KServe v2 JSON, 64 connections) alternately
-# without a shadow and with version 2 shadowing 100 % of the requests, in
+# without a shadow and with version 2 shadowing PERCENT % of the requests, in
 # the order none, shadow, shadow, none, RUNS runs of DURATION each after a
 # 2 s warm-up; then `bench compare` gives the verdict of each pair and the
 # shadow report shows what the shadow did.
-# Usage: bench/shadow_ab.sh BINARY OUT_DIR [RUNS] [DURATION]
+# Usage: bench/shadow_ab.sh BINARY OUT_DIR [RUNS] [DURATION] [PERCENT]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-binary="$1" out="$2" runs="${3:-3}" duration="${4:-5s}"
+binary="$1" out="$2" runs="${3:-3}" duration="${4:-5s}" percent="${5:-100}"
 mkdir -p "$out"
 port=$((20000 + RANDOM % 20000))
 url="http://127.0.0.1:$port"
@@ -29,7 +29,7 @@ api() { # METHOD PATH [BODY]
 }
 plain='{"serve": "production", "version_policy": {"specific": [2]}}'
 shadowed='{"serve": "production", "version_policy": {"specific": [2]},
-  "traffic": {"shadow": {"version": 2, "percent": 100}}}'
+  "traffic": {"shadow": {"version": 2, "percent": '"$percent"'}}}'
 api PUT /api/v1/models/iris/serving-config "$plain"
 api PUT /api/v1/models/iris/versions/2/faults '{"error_rate": 1.0}'
 
@@ -45,11 +45,13 @@ run() { # side
 run none-1
 run shadow-1
 run shadow-2
+curl -sf -H "authorization: Bearer $FERROSERVE_API_KEY" "$url/api/v1/models/iris/shadow" \
+    >"$out/shadow-report.json"
 run none-2
 for pair in 1 2; do
-    echo "== iris JSON, pair $pair: no shadow → shadow failing every copy"
+    echo "== iris JSON, pair $pair: no shadow → shadow of $percent % failing every copy"
     "$binary" bench compare "$out/iris-none-$pair.json" "$out/iris-shadow-$pair.json"
 done
-echo "== the shadow's own figures"
-curl -sf -H "authorization: Bearer $FERROSERVE_API_KEY" "$url/api/v1/models/iris/shadow"
+echo "== the shadow's own figures after the shadow runs"
+cat "$out/shadow-report.json"
 echo
