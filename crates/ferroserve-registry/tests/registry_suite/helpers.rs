@@ -65,15 +65,19 @@ pub(crate) async fn event_count(reg: &Registry) -> usize {
     reg.audit_events(&all).await.expect("audit events").len()
 }
 
-pub(crate) async fn last_event(reg: &Registry, model: &str) -> AuditEvent {
+/// Every audit event of `model`, oldest first.
+pub(crate) async fn model_events(reg: &Registry, model: &str) -> Vec<AuditEvent> {
     let filter = AuditFilter {
         model: Some(model.into()),
         limit: Some(10_000),
         ..AuditFilter::default()
     };
-    reg.audit_events(&filter)
+    reg.audit_events(&filter).await.expect("audit events")
+}
+
+pub(crate) async fn last_event(reg: &Registry, model: &str) -> AuditEvent {
+    model_events(reg, model)
         .await
-        .expect("audit events")
         .pop()
         .expect("at least one event")
 }

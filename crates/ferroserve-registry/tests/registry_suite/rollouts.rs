@@ -6,8 +6,7 @@ use ferroserve_core::ErrorKind;
 use ferroserve_registry::api_keys::now_ms;
 use ferroserve_registry::rollouts::{KEPT_FIRST_DECISIONS, MAX_ROLLOUT_DECISIONS};
 use ferroserve_registry::{
-    AuditAction, AuditFilter, NewRollout, Registry, RegistryError, Rollout, RolloutMove,
-    RolloutState,
+    AuditAction, NewRollout, Registry, RegistryError, Rollout, RolloutMove, RolloutState,
 };
 use serde_json::{json, Value};
 use sqlx::{Connection, Row};
@@ -58,14 +57,8 @@ async fn clock_past(t: i64) {
 }
 
 async fn rollout_events(reg: &Registry, model: &str) -> Vec<(String, Option<i64>, Value)> {
-    let filter = AuditFilter {
-        model: Some(model.into()),
-        limit: Some(10_000),
-        ..AuditFilter::default()
-    };
-    reg.audit_events(&filter)
+    model_events(reg, model)
         .await
-        .expect("audit events")
         .into_iter()
         .filter(|e| e.action.as_str().starts_with("rollout_"))
         .map(|e| (e.action.to_string(), e.version, e.after.unwrap_or_default()))

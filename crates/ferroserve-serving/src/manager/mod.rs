@@ -239,11 +239,10 @@ impl ModelManager {
         })
     }
 
-    /// The header that keeps a caller of `model` on one version of its
-    /// split or rollout, when it has one.
-    pub fn sticky_header(&self, model: &str) -> Option<Arc<str>> {
-        let table = self.table.load();
-        table.get(model)?.routing.as_ref()?.sticky_header().cloned()
+    /// The routing of `model` (split, rollout, shadow, pinning), when it
+    /// has any besides its default.
+    pub fn routing(&self, model: &str) -> Option<Arc<Routing>> {
+        self.table.load().get(model)?.routing.clone()
     }
 
     /// The default version of `entry` (model `model`), or why none serves.

@@ -131,13 +131,12 @@ impl Pipeline {
     /// The header that keeps a caller of `model` on one version of its
     /// split or rollout: a front end puts its value in [`Call::sticky`].
     pub fn sticky_header(&self, model: &str) -> Option<Arc<str>> {
-        self.manager.sticky_header(model)
+        self.manager.routing(model)?.sticky_header().cloned()
     }
 
     /// The shadow lane of `model`, when it has one.
     pub fn shadow(&self, model: &str) -> Option<Arc<crate::shadow::ShadowLane>> {
-        let entry = self.manager.entry(model)?;
-        entry.routing.as_ref()?.shadow().cloned()
+        self.manager.routing(model)?.shadow().cloned()
     }
 
     /// The version a call to `model` (`version`) would be routed to, for

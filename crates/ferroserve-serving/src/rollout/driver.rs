@@ -19,13 +19,21 @@ use crate::lifecycle::Controller;
 /// How often the driver looks for rollouts due a check.
 const TICK: Duration = Duration::from_millis(100);
 
+/// How long the driver trusts its list of running rollouts before it reads
+/// them from the registry again (changes made by this server drop it at
+/// once; those of other servers are seen within this).
+const REREAD: Duration = Duration::from_secs(1);
+
 /// Actor of the driver's decisions in the audit log.
 pub const ROLLOUT_ACTOR: &str = "ferroserve-rollout";
 
 /// The live side of `rollout` on this server, when it routes it.
 pub(super) fn live_of(controller: &Controller, rollout: &Rollout) -> Option<Arc<LiveRollout>> {
-    let entry = controller.manager().entry(&rollout.model)?;
-    let live = entry.routing.as_ref()?.rollout()?.clone();
+    let live = controller
+        .manager()
+        .routing(&rollout.model)?
+        .rollout()?
+        .clone();
     (live.id == rollout.id && live.step == rollout.step).then_some(live)
 }
 
@@ -44,22 +52,43 @@ impl Rollouts {
 
     /// One pass over the running rollouts.
     pub async fn tick(&self) {
+        let Some(active) = self.running_rollouts().await else {
+            return;
+        };
+        for rollout in active {
+            if let Err(e) = self.check(&rollout).await {
+                // Moved elsewhere meanwhile, say: read them all again.
+                self.forget_running();
+                tracing::warn!(model = %rollout.model, rollout = rollout.id, error = %e, "rollout check failed; trying again at the next check");
+            }
+        }
+    }
+
+    /// The running rollouts: from the registry when the list is older than
+    /// [`REREAD`] or a change here dropped it, else as last read.
+    async fn running_rollouts(&self) -> Option<Vec<Rollout>> {
+        if let Ok(running) = self.running.lock() {
+            if let Some((read_at, rollouts)) = running.as_ref() {
+                if read_at.elapsed() < REREAD {
+                    return Some(rollouts.clone());
+                }
+            }
+        }
         let registry = self.controller.lifecycle().registry();
         let active = match registry.active_rollouts().await {
             Ok(active) => active,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the running rollouts; checking them later");
-                return;
+                return None;
             }
         };
         if let Ok(mut checks) = self.checks.lock() {
             checks.retain(|id, _| active.iter().any(|r| r.id == *id));
         }
-        for rollout in active {
-            if let Err(e) = self.check(&rollout).await {
-                tracing::warn!(model = %rollout.model, rollout = rollout.id, error = %e, "rollout check failed; trying again at the next check");
-            }
+        if let Ok(mut running) = self.running.lock() {
+            *running = Some((Instant::now(), active.clone()));
         }
+        Some(active)
     }
 
     /// Checks `rollout` when its interval has passed, and moves it when

@@ -60,6 +60,9 @@ pub(super) struct Checks {
 pub struct Rollouts {
     pub(super) controller: Arc<Controller>,
     pub(super) checks: Mutex<HashMap<i64, Checks>>,
+    /// The running rollouts as last read from the registry, and when;
+    /// `None` after a change here, so the driver reads them again.
+    pub(super) running: Mutex<Option<(Instant, Vec<Rollout>)>>,
 }
 
 impl Rollouts {
@@ -68,6 +71,7 @@ impl Rollouts {
         Arc::new(Rollouts {
             controller,
             checks: Mutex::new(HashMap::new()),
+            running: Mutex::new(None),
         })
     }
 
@@ -144,6 +148,7 @@ impl Rollouts {
                 actor,
             })
             .await?;
+        self.forget_running();
         self.controller.reconcile(model).await;
         self.announce(&rollout, "started", &reason, &json!({}))
             .await;
@@ -255,12 +260,21 @@ impl Rollouts {
         if let Ok(mut checks) = self.checks.lock() {
             checks.remove(&rollout.id);
         }
+        self.forget_running();
         tracing::info!(model = %rollout.model, rollout = rollout.id, state = state.as_str(), step, reason, "rollout moved");
         self.controller.reconcile(&rollout.model).await;
         super::gauges::publish(&moved, None);
         self.announce(&moved, &decision_name(&action), reason, &figures)
             .await;
         Ok(moved)
+    }
+
+    /// Drops the driver's list of running rollouts, so its next pass
+    /// reads them from the registry.
+    pub(super) fn forget_running(&self) {
+        if let Ok(mut running) = self.running.lock() {
+            *running = None;
+        }
     }
 
     /// Promotes the canary of `rollout` to what the model serves (its

@@ -235,3 +235,30 @@ pub fn client_with(token: &str) -> reqwest::blocking::Client {
         .build()
         .expect("client")
 }
+
+/// Threads of the background load: one request in flight on each.
+pub const LOAD_THREADS: usize = 3;
+/// Time between gate checks.
+pub const CHECK_INTERVAL_MS: u64 = 250;
+
+/// A rollout of v2 that stays in its first step for the whole test: ten
+/// minutes long, with latency noise on a busy machine kept from rolling it
+/// back (a 1 s slack on the p99 gate).
+pub fn long_rollout_of_v2() -> Value {
+    json!({"version": 2, "step_seconds": 600, "check_interval_ms": CHECK_INTERVAL_MS,
+           "gates": {"p99_ratio": {"slack_ms": 1000}}})
+}
+
+/// A server allowing fault injection, with iris v2 registered and loaded
+/// ahead by the version policy (so a fault set on it now is in force from
+/// the first request a rollout sends it).
+pub fn server_with_loaded_v2() -> Server {
+    let server = Server::start(&["--enable-fault-injection"]);
+    let v2 = register_iris_version(&server, "canary under test");
+    assert_eq!(v2, 2);
+    set_serving_config(
+        &server,
+        &json!({"serve": "production", "version_policy": {"latest": 2}}),
+    );
+    server
+}
