@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 use ferroserve_backend::{LoadedModel, Runner};
+use ferroserve_core::telemetry::TRACE_TARGET;
 use ferroserve_core::tensor::element_count;
 use ferroserve_core::{InferError, Tensor};
 
@@ -177,11 +178,16 @@ impl Worker {
         let mut rows = Vec::with_capacity(batch.len());
         let mut replies = Vec::with_capacity(batch.len());
         let mut inputs = Vec::with_capacity(batch.len());
+        // The root of a trace of its own, linked to the span of every
+        // request it serves (their traces are many; a span has one parent).
         let span = tracing::debug_span!(
+            target: TRACE_TARGET,
             "batch",
+            otel.name = "engine batch",
             model = %self.shared.labels.model,
             version = %self.shared.labels.version,
             requests = batch.len(),
+            rows = tracing::field::Empty,
         );
         for request in batch {
             metrics
@@ -196,6 +202,7 @@ impl Worker {
             inputs.push(request.inputs);
         }
         self.shared.release(total_rows);
+        span.record("rows", total_rows);
         let _entered = span.enter();
 
         if inputs.len() == 1 {

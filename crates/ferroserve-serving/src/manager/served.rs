@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use ferroserve_core::{
     FeatureSchema, InferError, InferRequest, InferResponse, ModelSignature, Tensor, TensorData,
 };
-use tracing::instrument;
 
 use crate::cache::ModelCachePolicy;
 use crate::ewma::Ewma;
@@ -238,8 +237,9 @@ impl ServedVersion {
 
     /// Validates `request` against the signature, runs it through the
     /// batcher at `priority`, and returns the requested outputs (all, in
-    /// declaration order, when none were named).
-    #[instrument(level = "debug", skip_all, fields(model = %self.name, version = %self.version))]
+    /// declaration order, when none were named). No span of its own: the
+    /// batcher queues the caller's span (the request's), which the engine
+    /// batch's span links to.
     pub async fn infer(
         &self,
         request: InferRequest,

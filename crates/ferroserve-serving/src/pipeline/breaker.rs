@@ -13,9 +13,12 @@ use ferroserve_batcher::Priority;
 use ferroserve_core::telemetry;
 use ferroserve_core::{ErrorKind, InferError, InferRequest, InferResponse};
 
+use tracing::Instrument;
+
 use super::cache::{lookup, Lookup, Storage};
 use super::call::Reached;
 use super::deadline::Deadline;
+use super::stage_span;
 use crate::cache::{CacheDirective, CacheKey, CacheStatus, ResultCache};
 use crate::guard::breaker::{Admission, Outcome};
 use crate::guard::fallback::{repeat_rows, ReadyFallback};
@@ -67,14 +70,22 @@ pub(crate) async fn protect(
     let storage = Storage::of(cache, served);
     // Hashed once: for the lookup, the store and the `cache` fallback.
     let key = storage.as_ref().map(|s| s.key(served, &request));
-    let status = match lookup(storage.as_ref(), key.as_ref(), served, &request, directive).await {
+    let status = match lookup(storage.as_ref(), key.as_ref(), served, &request, directive)
+        .instrument(stage_span("cache"))
+        .await
+    {
         Lookup::Hit(reached) => return Ok(reached),
         Lookup::Miss(status) => status,
     };
     match served.protection().breaker.admit() {
         admission @ Admission::Run { .. } => {
             let start = Instant::now();
+            // Spans the queue wait, the engine run and the split. Not
+            // entered: the queued request carries the request's own span,
+            // which the engine batch's span links to.
+            let batch_stage = stage_span("batch");
             let result = served.infer(request, instant(deadline), priority).await;
+            drop(batch_stage);
             served
                 .protection()
                 .breaker

@@ -20,6 +20,10 @@
 //!   logs, drift samples;
 //! - **shadow** ([`shadow`]): a copy for the model's shadow version, after
 //!   the answer.
+//!
+//! Each stage runs in a span of its own (see [`stage_span`]), a child of
+//! the front end's request span; the spans are exported as OpenTelemetry
+//! traces when an OTLP endpoint is configured and cost nothing otherwise.
 
 pub mod admit;
 pub mod breaker;
@@ -35,9 +39,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferroserve_batcher::Priority;
+use ferroserve_core::telemetry::TRACE_TARGET;
 use ferroserve_core::InferError;
 use ferroserve_monitor::Monitor;
 use ferroserve_registry::Registry;
+use tracing::Instrument;
 
 pub use breaker::FallbackUsed;
 pub use call::{Answer, Call, Decoded};
@@ -165,6 +171,7 @@ impl Pipeline {
             call.sticky.as_deref(),
             call.priority == Priority::Online,
         )
+        .instrument(stage_span("route"))
         .await
         {
             Ok(routed) => routed,
@@ -173,6 +180,7 @@ impl Pipeline {
                 return Err(e);
             }
         };
+        record_served(routed.held.served());
         match self.run(&call, &routed, decode).await {
             Ok((permits, reached, context)) => Ok(Answer::new(routed, permits, reached, context)),
             Err(e) => {
@@ -190,10 +198,14 @@ impl Pipeline {
         decode: impl FnOnce(&ServedVersion) -> Result<Decoded<C>, InferError>,
     ) -> Result<(admit::Permits, call::Reached, C), InferError> {
         let served = routed.held.served();
-        let permits = self.admit(call, served).await?;
-        let decoded = decode(served)?;
+        let permits = self
+            .admit(call, served)
+            .instrument(stage_span("admit"))
+            .await?;
+        let decoded = stage_span("decode").in_scope(|| decode(served))?;
         let deadline = self.deadline(call, served, decoded.timeout);
-        let sampled = self.check_contract(call, served, &decoded.request)?;
+        let sampled = stage_span("contract")
+            .in_scope(|| self.check_contract(call, served, &decoded.request))?;
         let shadow_copy = shadow::copy(call, routed, &decoded.request);
         let reached = breaker::protect(
             &self.manager,
@@ -224,5 +236,23 @@ impl Pipeline {
             Priority::Background => None,
         };
         Deadline::tightest(call.start, default, [call.timeout, body])
+    }
+}
+
+/// The span of one pipeline stage (`route`, `admit`, `decode`,
+/// `contract`, `cache`, `batch`), a child of the current (request) span.
+/// At debug level, so that the request span stays the one JSON log lines
+/// name; disabled, and free, unless traces are exported.
+pub(crate) fn stage_span(stage: &'static str) -> tracing::Span {
+    tracing::debug_span!(target: TRACE_TARGET, "stage", otel.name = stage)
+}
+
+/// Names the routed model and version on the request span (a span without
+/// these fields ignores them).
+fn record_served(served: &ServedVersion) {
+    let span = tracing::Span::current();
+    if !span.is_disabled() {
+        span.record("model", served.name());
+        span.record("version", served.version());
     }
 }
