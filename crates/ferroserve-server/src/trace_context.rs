@@ -124,6 +124,16 @@ impl Injector for HeaderInjector {
 mod tests {
     use super::*;
 
+    /// The caller's trace: trace `4bf9...4736`, span `00f0...02b7`, sampled.
+    fn callers_headers() -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            TRACEPARENT,
+            HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        );
+        headers
+    }
+
     #[test]
     fn without_traces_the_span_is_off_and_answers_carry_nothing() {
         use tracing_subscriber::filter::{LevelFilter, Targets};
@@ -136,11 +146,7 @@ mod tests {
             .with_target(TRACE_TARGET, LevelFilter::OFF);
         let subscriber = tracing_subscriber::registry().with(filter);
         tracing::subscriber::with_default(subscriber, || {
-            let mut headers = HeaderMap::new();
-            headers.insert(
-                TRACEPARENT,
-                HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
-            );
+            let headers = callers_headers();
             let span = request_span(&headers, "POST /v2/models/m/infer", "http");
             assert!(span.is_disabled());
             assert!(response_headers(&span).is_empty());
@@ -167,11 +173,7 @@ mod tests {
         let subscriber = tracing_subscriber::registry()
             .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
         tracing::subscriber::with_default(subscriber, || {
-            let mut headers = HeaderMap::new();
-            headers.insert(
-                TRACEPARENT,
-                HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
-            );
+            let mut headers = callers_headers();
             let span = request_span(&headers, "POST /v2/models/m/infer", "http");
             let context = span.context();
             let own = context.span().span_context().clone();

@@ -19,6 +19,7 @@ mod jobs;
 mod keys;
 mod logging;
 mod models;
+mod otlp;
 mod pipe;
 mod predict;
 mod profile;

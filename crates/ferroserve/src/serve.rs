@@ -1,6 +1,7 @@
 //! `ferroserve serve`: builds the runtime, finds the engines, opens the
 //! registry, starts the controller that serves registry and file models,
-//! and runs the HTTP server until SIGTERM/SIGINT.
+//! and runs the HTTP server until SIGTERM/SIGINT; traces still buffered
+//! are sent before it exits.
 
 use std::sync::Arc;
 
@@ -20,18 +21,34 @@ use ferroserve_serving::repository::{self, ServingDefaults};
 use ferroserve_serving::{ModelManager, ModelSpec, Pipeline};
 
 use crate::config::{ServeConfig, ServeFlags};
+use crate::otlp::Traces;
 
 /// Runs the server.
 pub fn run(flags: &ServeFlags) -> anyhow::Result<()> {
     let config = ServeConfig::load(flags)?;
-    crate::logging::init(config.log_format, &config.log_level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(config.http_threads())
         .thread_name("ferroserve-http")
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config))
+    let export = config.traces.export();
+    // The exporter's connection lives on the runtime.
+    let traces = export
+        .as_ref()
+        .map(|export| runtime.block_on(async { Traces::start(export) }))
+        .transpose()?;
+    crate::logging::init_with_traces(config.log_format, &config.log_level, traces.as_ref());
+    if let Some(export) = &export {
+        tracing::info!(endpoint = %export.endpoint, sample_ratio = export.sample_ratio, "exporting traces over OTLP");
+    }
+    let result = runtime.block_on(serve(config));
+    // After the server stopped, with the runtime still carrying the
+    // exporter's connection: the last spans are sent.
+    if let Some(traces) = traces {
+        traces.shutdown();
+    }
+    result
 }
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {

@@ -11,80 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::logged::Logged;
 use common::{post, repo_root, Server, BIN};
 use serde_json::{json, Value};
-
-/// A server whose standard error (a pipe, not a terminal) is collected.
-struct Logged {
-    child: Child,
-    base: String,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Logged {
-    /// Starts `ferroserve serve` on `data_dir` with `args` and waits until
-    /// it listens.
-    fn start(data_dir: &Path, args: &[&str]) -> Logged {
-        common::provision_admin_key(data_dir);
-        let mut child = Command::new(BIN)
-            .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
-            .args(["serve", "--http", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(args)
-            .env_remove("RUST_LOG")
-            .env_remove("FERROSERVE_LOG_FORMAT")
-            .current_dir(repo_root())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("ferroserve starts");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().expect("lines").push(line);
-            }
-        });
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().expect("stdout is piped"))
-            .read_line(&mut first)
-            .expect("reads the listening line");
-        let base = first
-            .trim()
-            .strip_prefix("ferroserve listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .to_owned();
-        Logged { child, base, lines }
-    }
-
-    /// Waits (at most 30 s) for a log line containing `needle`.
-    fn wait_for_line(&self, needle: &str) -> String {
-        let until = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < until {
-            if let Some(line) = self.lines().into_iter().find(|l| l.contains(needle)) {
-                return line;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!(
-            "no log line with {needle:?} in:\n{}",
-            self.lines().join("\n")
-        );
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.lines.lock().expect("lines").clone()
-    }
-}
-
-impl Drop for Logged {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn json_logs_carry_plain_values_and_no_debug_text() {

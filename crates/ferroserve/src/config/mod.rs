@@ -8,6 +8,7 @@
 
 mod file;
 mod sections;
+mod traces;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,8 @@ pub use sections::{
     AuthSettings, BatchingSettings, CacheSettings, IdempotencySettings, ModelFiles,
     MonitoringSettings, RateLimitSettings,
 };
+
+pub use traces::{OtlpExport, TracesSettings};
 
 use crate::logging::LogFormat;
 
@@ -187,6 +190,9 @@ pub struct ServeConfig {
     /// Who may call without credentials, and JWTs (`[auth]`).
     #[command(flatten)]
     pub auth: AuthSettings,
+    /// OpenTelemetry traces (`[traces]`).
+    #[command(flatten)]
+    pub traces: TracesSettings,
 }
 
 /// The command line of `ferroserve serve`: `--config` and the settings
@@ -276,6 +282,7 @@ impl Default for ServeConfig {
             enable_fault_injection: false,
             monitoring: MonitoringSettings::default(),
             auth: AuthSettings::default(),
+            traces: TracesSettings::default(),
         }
     }
 }
@@ -323,6 +330,7 @@ impl ServeConfig {
             bail!("intra_op_threads must be at least 1");
         }
         self.auth.anonymous_role()?;
+        self.traces.validate()?;
         if self.registry_poll_ms == 0 {
             bail!("registry_poll_ms must be at least 1");
         }
@@ -527,17 +535,17 @@ mod tests {
     use super::*;
 
     /// `serve`'s command line parsed from `argv`.
-    fn parse(argv: &[&str]) -> Result<ServeFlags, clap::Error> {
+    pub(super) fn parse(argv: &[&str]) -> Result<ServeFlags, clap::Error> {
         let matches = ServeFlags::augment_args(Command::new("serve"))
             .try_get_matches_from(std::iter::once("serve").chain(argv.iter().copied()))?;
         ServeFlags::from_arg_matches(&matches)
     }
 
-    fn load(argv: &[&str]) -> anyhow::Result<ServeConfig> {
+    pub(super) fn load(argv: &[&str]) -> anyhow::Result<ServeConfig> {
         ServeConfig::load(&parse(argv)?)
     }
 
-    fn config_file(text: &str) -> (tempfile::TempDir, String) {
+    pub(super) fn config_file(text: &str) -> (tempfile::TempDir, String) {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("ferroserve.toml");
         std::fs::write(&file, text).expect("write");

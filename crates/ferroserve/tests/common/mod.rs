@@ -7,6 +7,7 @@
 pub mod dependency;
 pub mod iris;
 pub mod load;
+pub mod logged;
 pub mod recording_load;
 pub mod redis;
 pub mod rollout;
@@ -112,17 +113,7 @@ impl Server {
 
     /// Waits (at most 60 s) until `/readyz` answers 200.
     pub fn wait_ready(&self) {
-        let client = reqwest::blocking::Client::new();
-        let until = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < until {
-            if let Ok(r) = client.get(format!("{}/readyz", self.base)).send() {
-                if r.status().is_success() {
-                    return;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("server at {} never became ready", self.base);
+        wait_ready(&self.base);
     }
 
     /// Polls `/metrics` until a line equal to `line` appears.
@@ -191,6 +182,21 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Waits (at most 60 s) until `/readyz` of the server at `base` answers 200.
+pub fn wait_ready(base: &str) {
+    let client = reqwest::blocking::Client::new();
+    let until = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < until {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send() {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("server at {base} never became ready");
 }
 
 /// The admin key of every test server: provisioned in its data dir's
