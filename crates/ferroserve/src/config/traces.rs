@@ -97,7 +97,7 @@ mod tests {
                 &["--otlp-sample-ratio", "1.5"][..],
                 "otlp_sample_ratio (--otlp-sample-ratio) must be between 0 and 1, got 1.5",
             ),
-            (&["--otlp-sample-ratio", "-0.1"][..], "got -0.1"),
+            (&["--otlp-sample-ratio=-0.1"][..], "got -0.1"),
             (&["--otlp-sample-ratio", "NaN"][..], "got NaN"),
             (
                 &["--otlp-endpoint", "collector:4317"][..],
