@@ -10,6 +10,7 @@ pub mod client;
 pub mod cors;
 pub mod error;
 pub mod error_body;
+pub mod grpc;
 pub mod health;
 pub mod idempotency;
 pub mod inference;
