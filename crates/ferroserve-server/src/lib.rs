@@ -26,6 +26,7 @@ pub mod shutdown;
 pub mod state;
 pub mod telemetry;
 pub mod tls;
+pub mod triton;
 pub mod v1;
 
 use axum::Router;
