@@ -27,6 +27,8 @@ pub mod shutdown;
 pub mod state;
 pub mod telemetry;
 pub mod tls;
+pub mod trace_context;
+pub mod triton;
 pub mod v1;
 
 use axum::Router;

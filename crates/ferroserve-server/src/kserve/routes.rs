@@ -21,7 +21,7 @@ use crate::state::SharedState;
 /// `GET /v2`: server metadata, with the protocol extensions implemented
 /// (the model repository one only when the registry is enabled).
 pub(crate) async fn server_metadata(State(state): State<SharedState>) -> Json<serde_json::Value> {
-    let mut extensions = vec!["binary_tensor_data"];
+    let mut extensions = vec!["binary_tensor_data", "model_configuration", "statistics"];
     if state.controller.is_some() {
         extensions.push("model_repository");
     }

@@ -407,11 +407,14 @@ async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
-/// Every (method, path, access) of the management and repository APIs.
+/// Every (method, path, access) of the management and repository APIs
+/// and of Triton's configuration and statistics extensions: what
+/// `openapi.json` documents.
 #[cfg(test)]
 fn route_list() -> Vec<(Method, &'static str, Access)> {
     table()
         .into_iter()
+        .chain(crate::triton::routes::table())
         .map(|r| (r.method, r.path, r.access))
         .collect()
 }
