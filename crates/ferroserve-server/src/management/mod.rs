@@ -15,7 +15,7 @@ mod jobs;
 mod keys;
 mod models;
 mod monitoring;
-mod repository;
+pub(crate) mod repository;
 mod rollout;
 mod serving_config;
 mod versions;
@@ -30,7 +30,7 @@ use serde::Deserialize;
 use crate::error::ApiError;
 use crate::routes::{route, Route};
 
-pub(crate) use extract::MAX_JSON_BYTES;
+pub(crate) use extract::{registry_disabled, MAX_JSON_BYTES};
 pub(crate) use jobs::created as jobs_created;
 
 /// The OpenAPI 3.1 document of every route in [`table`].
