@@ -1,6 +1,12 @@
 //! Names of every Prometheus metric ferroserve exports, in one place, and the
 //! histogram buckets they use.
 
+/// `tracing` target of the spans exported as OpenTelemetry traces: the
+/// request span, its pipeline stages and the engine batches. Only these
+/// reach the OTLP exporter, and without one they are switched off, so
+/// that they cost nothing.
+pub const TRACE_TARGET: &str = "ferroserve::trace";
+
 /// Requests answered, by `model`, `version`, `protocol` and `code`.
 pub const REQUESTS_TOTAL: &str = "ferroserve_requests_total";
 /// End-to-end request time in seconds, by `model`, `version`, `protocol`.
