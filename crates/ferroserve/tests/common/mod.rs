@@ -88,6 +88,8 @@ impl Server {
                 "--data-dir",
             ])
             .arg(data_dir)
+            // gRPC's default port would be shared by every test server.
+            .args(if args.contains(&"--grpc") { &[][..] } else { &["--grpc", "off"][..] })
             .args(args)
             .current_dir(repo_root())
             .stdout(Stdio::piped())
