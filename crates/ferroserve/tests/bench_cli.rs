@@ -252,13 +252,19 @@ fn grpc_failures_are_counted_by_status_code() {
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{protocol}: {stdout}");
-        assert!(stderr.contains("no request succeeded"), "{protocol}: {stderr}");
+        assert!(
+            stderr.contains("no request succeeded"),
+            "{protocol}: {stderr}"
+        );
         let kind = if protocol == "grpc" {
             "InvalidArgument"
         } else {
             "stream error"
         };
-        assert!(stdout.contains(&format!("{kind}: 5")), "{protocol}: {stdout}");
+        assert!(
+            stdout.contains(&format!("{kind}: 5")),
+            "{protocol}: {stdout}"
+        );
     }
 }
 

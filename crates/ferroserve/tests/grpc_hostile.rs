@@ -166,7 +166,10 @@ fn claimed_sizes() -> Vec<Case> {
         },
         Case {
             what: "a BYTES element claiming 4 GiB",
-            request: strings_raw(&[1, 1], [u32::MAX.to_le_bytes().as_slice(), b"cat"].concat()),
+            request: strings_raw(
+                &[1, 1],
+                [u32::MAX.to_le_bytes().as_slice(), b"cat"].concat(),
+            ),
             code: Code::InvalidArgument,
             says: "input 'text'",
         },
@@ -280,11 +283,7 @@ fn signature_and_parameters() -> Vec<Case> {
 /// A well-formed request whose rows make it bigger than [`LIMIT`].
 fn oversized() -> ModelInferRequest {
     let rows = LIMIT / 16 + 1;
-    iris_raw(
-        "FP32",
-        &[rows as i64, 4],
-        fp32_bytes(&vec![1.0; rows * 4]),
-    )
+    iris_raw("FP32", &[rows as i64, 4], fp32_bytes(&vec![1.0; rows * 4]))
 }
 
 fn all_cases() -> Vec<Case> {
@@ -348,7 +347,10 @@ async fn exchange(
     request: ModelInferRequest,
     what: &str,
 ) -> ModelStreamInferResponse {
-    requests.send(request).await.expect("the stream takes requests");
+    requests
+        .send(request)
+        .await
+        .expect("the stream takes requests");
     answers
         .message()
         .await

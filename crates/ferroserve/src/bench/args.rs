@@ -72,7 +72,11 @@ pub struct LoadArgs {
     #[arg(long, default_value = "http://127.0.0.1:8080", env = "FERROSERVE_URL")]
     pub url: String,
     /// The server's gRPC address, for --protocol grpc and grpc-stream.
-    #[arg(long, default_value = "http://127.0.0.1:8081", env = "FERROSERVE_GRPC_URL")]
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:8081",
+        env = "FERROSERVE_GRPC_URL"
+    )]
     pub grpc_url: String,
     /// HTTP/2 connections the gRPC requests share, in turn (grpc and grpc-stream).
     #[arg(long, value_name = "N", default_value_t = 1)]

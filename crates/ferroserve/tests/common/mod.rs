@@ -89,7 +89,11 @@ impl Server {
             ])
             .arg(data_dir)
             // gRPC's default port would be shared by every test server.
-            .args(if args.contains(&"--grpc") { &[][..] } else { &["--grpc", "off"][..] })
+            .args(if args.contains(&"--grpc") {
+                &[][..]
+            } else {
+                &["--grpc", "off"][..]
+            })
             .args(args)
             .current_dir(repo_root())
             .stdout(Stdio::piped())
@@ -176,7 +180,11 @@ impl Server {
 
     /// `HOST:PORT` of the gRPC server (the test must have given `--grpc`).
     pub fn grpc_host_port(&self) -> &str {
-        host_port(self.grpc.as_deref().expect("the server was started with --grpc"))
+        host_port(
+            self.grpc
+                .as_deref()
+                .expect("the server was started with --grpc"),
+        )
     }
 
     /// Sends a signal (`TERM`, `KILL`...) to the server process.
