@@ -22,6 +22,23 @@ fn bench(args: &[&str]) -> Output {
         .expect("ferroserve runs")
 }
 
+/// Sends five iris requests to `server`, with `extra` flags.
+fn five_requests(server: &Server, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "--url",
+        &server.base,
+        "--model",
+        "iris",
+        "--quiet",
+        "--requests",
+        "5",
+        "--warmup",
+        "0s",
+    ];
+    args.extend_from_slice(extra);
+    bench(&args)
+}
+
 /// Runs a load against `server` that must succeed, with `--output` in `out`.
 fn bench_ok(server: &Server, out: &Path, args: &[&str]) -> Value {
     let path = out.to_str().expect("utf-8 temp path");
@@ -232,23 +249,17 @@ fn grpc_failures_are_counted_by_status_code() {
     let grpc = server.grpc.clone().expect("the server listens for gRPC");
     // A row of the wrong width: every request is refused.
     for protocol in ["grpc", "grpc-stream"] {
-        let output = bench(&[
-            "--url",
-            &server.base,
-            "--model",
-            "iris",
-            "--quiet",
-            "--requests",
-            "5",
-            "--warmup",
-            "0s",
-            "--shape",
-            "input=1,3",
-            "--protocol",
-            protocol,
-            "--grpc-url",
-            &grpc,
-        ]);
+        let output = five_requests(
+            &server,
+            &[
+                "--shape",
+                "input=1,3",
+                "--protocol",
+                protocol,
+                "--grpc-url",
+                &grpc,
+            ],
+        );
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{protocol}: {stdout}");
@@ -427,19 +438,13 @@ fn input_files_with_a_label_column() {
 fn latency_columns_state_their_unit() {
     let server = Server::start(&[]);
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = bench(&[
-        "--url",
-        &server.base,
-        "--model",
-        "iris",
-        "--quiet",
-        "--requests",
-        "5",
-        "--warmup",
-        "0s",
-        "-o",
-        dir.path().join("run.json").to_str().expect("utf-8 path"),
-    ]);
+    let out = five_requests(
+        &server,
+        &[
+            "-o",
+            dir.path().join("run.json").to_str().expect("utf-8 path"),
+        ],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     let header = stdout
