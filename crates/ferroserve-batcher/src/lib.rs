@@ -20,6 +20,7 @@ mod config;
 mod metrics;
 mod shared;
 mod state;
+pub mod stats;
 mod worker;
 
 #[cfg(test)]
@@ -42,6 +43,7 @@ pub use config::{
 
 use self::metrics::BatcherMetrics;
 use self::shared::{BatchCommand, BatchRequest, Shared};
+use self::stats::{BatcherStats, StatsCollector};
 use self::worker::{batch_task, Worker};
 
 /// Which queue position a request takes.
@@ -81,6 +83,8 @@ struct Inner {
     command_tx: Sender<BatchCommand>,
     closed: AtomicBool,
     instances: usize,
+    /// The settings it started with.
+    config: BatcherConfig,
     workers: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -112,6 +116,7 @@ impl Batcher {
 
         let shared = Arc::new(Shared {
             metrics: BatcherMetrics::new(&labels),
+            stats: StatsCollector::default(),
             labels: labels.clone(),
             queued_rows: AtomicUsize::new(0),
             max_queue_size: config.max_queue_size,
@@ -156,6 +161,7 @@ impl Batcher {
                 command_tx,
                 closed: AtomicBool::new(false),
                 instances: config.instance_count,
+                config,
                 workers: Mutex::new(workers),
             }),
         })
@@ -289,6 +295,24 @@ impl Batcher {
     /// has no batch dimension.
     pub fn max_batch_rows(&self) -> usize {
         self.inner.shared.max_batch_size
+    }
+
+    /// The settings this batcher started with.
+    pub fn config(&self) -> &BatcherConfig {
+        &self.inner.config
+    }
+
+    /// What the workers counted so far: rows and runs, queue waits, and
+    /// the time batches took to assemble, run and split, also per batch
+    /// size.
+    pub fn stats(&self) -> BatcherStats {
+        self.inner.shared.stats.read()
+    }
+
+    /// Forgets the statistics counted so far (the warm-up runs are not
+    /// traffic).
+    pub fn reset_stats(&self) {
+        self.inner.shared.stats.reset();
     }
 
     /// Counts `rows` as waiting, or refuses them if the queue would exceed

@@ -9,6 +9,7 @@ use ferroserve_core::{ErrorKind, InferError, Tensor};
 use tokio::sync::oneshot;
 
 use super::metrics::BatcherMetrics;
+use super::stats::StatsCollector;
 use super::BatcherLabels;
 
 /// Where a request's answer goes.
@@ -53,6 +54,8 @@ pub(crate) struct Shared {
     pub(crate) batching: bool,
     /// Metric handles.
     pub(crate) metrics: BatcherMetrics,
+    /// Triton-style timing statistics.
+    pub(crate) stats: StatsCollector,
     /// Woken when the queue empties or the batcher closes: background
     /// requests wait on it for their turn.
     pub(crate) drained: tokio::sync::Notify,

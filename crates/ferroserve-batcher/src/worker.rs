@@ -14,6 +14,7 @@ use ferroserve_core::{InferError, Tensor};
 
 use super::shared::{BatchCommand, BatchRequest, ReplySender, Shared};
 use super::state::BatchState;
+use super::stats::RunTimer;
 use super::BatcherConfig;
 
 /// Everything one worker thread owns.
@@ -190,9 +191,9 @@ impl Worker {
             rows = tracing::field::Empty,
         );
         for request in batch {
-            metrics
-                .queue_duration
-                .record(started.saturating_duration_since(request.enqueued_at));
+            let waited = started.saturating_duration_since(request.enqueued_at);
+            metrics.queue_duration.record(waited);
+            self.shared.stats.queued(waited);
             if !span.is_disabled() {
                 span.follows_from(&request.span);
             }
@@ -207,29 +208,65 @@ impl Worker {
 
         if inputs.len() == 1 {
             let only = inputs.pop().unwrap_or_default();
-            let result = self.infer(&only, total_rows);
-            answer(replies, vec![result]);
+            if let Some(reply_tx) = replies.pop() {
+                self.run_alone(&only, reply_tx, total_rows, started);
+            }
             return;
         }
         match join_rows(&inputs) {
-            Ok(joined) => {
-                let results = self
-                    .infer(&joined, total_rows)
-                    .and_then(|outputs| split_rows(outputs, &rows, total_rows, &self.shared));
-                match results {
-                    Ok(per_request) => answer(replies, per_request.into_iter().map(Ok).collect()),
-                    Err(error) => answer(replies, vec![Err(error); rows.len()]),
-                }
-            }
+            Ok(joined) => self.run_joined(&joined, replies, &rows, RunTimer::from(started)),
             // Requests that are each valid may still not stack (another
             // dynamic dimension differs): they run one at a time instead.
             Err(_) => {
                 for ((request_inputs, reply_tx), rows) in inputs.into_iter().zip(replies).zip(rows)
                 {
-                    let result = self.infer(&request_inputs, rows);
-                    let _ = reply_tx.send(result);
+                    self.run_alone(&request_inputs, reply_tx, rows, Instant::now());
                 }
             }
+        }
+    }
+
+    /// Runs the stacked inputs of several requests once and answers each
+    /// with its rows; `timer` started when the batch did.
+    fn run_joined(
+        &mut self,
+        joined: &[Tensor],
+        replies: Vec<ReplySender>,
+        rows: &[usize],
+        mut timer: RunTimer,
+    ) {
+        let total_rows = rows.iter().sum();
+        timer.input_done();
+        let ran = self.infer(joined, total_rows);
+        timer.infer_done();
+        match ran.and_then(|outputs| split_rows(outputs, rows, total_rows, &self.shared)) {
+            Ok(per_request) => {
+                answer(replies, per_request.into_iter().map(Ok).collect());
+                self.shared
+                    .stats
+                    .ran(total_rows, rows.len(), timer.finish());
+            }
+            Err(error) => answer(replies, vec![Err(error); rows.len()]),
+        }
+    }
+
+    /// Runs one request's inputs on their own; its phases are timed from
+    /// `started`.
+    fn run_alone(
+        &mut self,
+        inputs: &[Tensor],
+        reply_tx: ReplySender,
+        rows: usize,
+        started: Instant,
+    ) {
+        let mut timer = RunTimer::from(started);
+        timer.input_done();
+        let result = self.infer(inputs, rows);
+        timer.infer_done();
+        let succeeded = result.is_ok();
+        let _ = reply_tx.send(result);
+        if succeeded {
+            self.shared.stats.ran(rows, 1, timer.finish());
         }
     }
 

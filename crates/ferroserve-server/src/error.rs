@@ -1,5 +1,6 @@
-//! The one place where an [`InferError`] becomes an HTTP response: the status
-//! from its kind and a KServe-style JSON body `{"error": "..."}`.
+//! The one place where an [`InferError`] becomes an answer: over HTTP the
+//! status from its kind and a KServe-style JSON body `{"error": "..."}`,
+//! over gRPC the code from its kind ([`grpc_code_of`]) with the same message.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -46,6 +47,30 @@ impl ApiError {
 /// HTTP status code of an error kind.
 pub fn status_of(kind: ErrorKind) -> StatusCode {
     StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// gRPC status code of an error kind: the same kinds as [`status_of`],
+/// spelled as gRPC codes (a full queue or a rate limit is
+/// `RESOURCE_EXHAUSTED`, a conflict with the current state
+/// `FAILED_PRECONDITION`).
+pub fn grpc_code_of(kind: ErrorKind) -> tonic::Code {
+    use tonic::Code;
+    match kind {
+        ErrorKind::InvalidInput | ErrorKind::Unprocessable => Code::InvalidArgument,
+        ErrorKind::NotFound => Code::NotFound,
+        ErrorKind::Conflict => Code::FailedPrecondition,
+        ErrorKind::PayloadTooLarge
+        | ErrorKind::QueueFull
+        | ErrorKind::RateLimited
+        | ErrorKind::Overloaded
+        | ErrorKind::InsufficientStorage => Code::ResourceExhausted,
+        ErrorKind::Unavailable => Code::Unavailable,
+        ErrorKind::DeadlineExceeded | ErrorKind::RequestTimeout => Code::DeadlineExceeded,
+        ErrorKind::Unsupported => Code::Unimplemented,
+        ErrorKind::Unauthenticated => Code::Unauthenticated,
+        ErrorKind::PermissionDenied => Code::PermissionDenied,
+        ErrorKind::Internal => Code::Internal,
+    }
 }
 
 /// A JSON error answer `{"error": message}` with `status`.

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use crate::state::SharedState;
+use crate::state::{AppState, SharedState};
 
 /// `GET /livez`, `GET /v2/health/live`: the process answers.
 pub async fn live() -> Response {
@@ -18,7 +18,7 @@ pub async fn live() -> Response {
 /// and warmed up. Models that serve, but not the version the registry
 /// selects, are listed under `degraded` with the reason (still ready).
 pub async fn ready(State(state): State<SharedState>) -> Response {
-    let ready = state.started() && state.manager().all_ready();
+    let ready = server_ready(&state);
     let status = if ready {
         StatusCode::OK
     } else {
@@ -35,6 +35,13 @@ pub async fn ready(State(state): State<SharedState>) -> Response {
         json!({ "ready": ready, "degraded": degraded })
     };
     (status, Json(body)).into_response()
+}
+
+/// Whether the server is ready: startup loading has finished and every
+/// configured model serves (HTTP's readiness probe and gRPC's
+/// `ServerReady` and health check answer the same).
+pub fn server_ready(state: &AppState) -> bool {
+    state.started() && state.manager().all_ready()
 }
 
 /// `GET /startupz`: initial model loading has finished (successfully or not).

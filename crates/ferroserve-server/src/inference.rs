@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use ferroserve_core::{InferError, InferResponse, Principal};
 use ferroserve_monitor::RequestKeys;
 use ferroserve_serving::cache::CacheDirective;
-use ferroserve_serving::{Call, Decoded, ServedVersion};
+use ferroserve_serving::{Answer, Call, Decoded, ServedVersion};
 
 use crate::auth::Caller;
 use crate::body::read_limited;
@@ -51,14 +51,21 @@ pub(crate) trait Protocol {
     ) -> Result<Response, InferError>;
 }
 
+/// Who sent an inference request and when it arrived, whatever the
+/// protocol carried it.
+#[derive(Clone)]
+pub(crate) struct Requester {
+    pub(crate) client: ClientId,
+    pub(crate) principal: Option<Arc<Principal>>,
+    pub(crate) start: Instant,
+}
+
 /// What an inference request brings besides its path: the caller, the
 /// headers and the body (read up to the server's limit).
 pub(crate) struct InferInput {
-    pub(crate) client: ClientId,
-    pub(crate) principal: Option<Arc<Principal>>,
+    pub(crate) requester: Requester,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
-    pub(crate) start: Instant,
 }
 
 impl FromRequest<SharedState> for InferInput {
@@ -77,18 +84,20 @@ impl FromRequest<SharedState> for InferInput {
         )
         .await?;
         Ok(InferInput {
-            client,
-            principal,
+            requester: Requester {
+                client,
+                principal,
+                start,
+            },
             headers: parts.headers,
             body,
-            start,
         })
     }
 }
 
 impl InferInput {
     /// The pipeline call of this request to `model` (`version`) over
-    /// `protocol`: its timeout header, cache directive and request keys.
+    /// `protocol`.
     pub(crate) fn call(
         &self,
         state: &AppState,
@@ -96,39 +105,56 @@ impl InferInput {
         model: &str,
         version: Option<&str>,
     ) -> Result<Call, InferError> {
-        let version = inference_headers::pinned_version(&self.headers, version)?;
-        let mut call = Call::online(protocol, model, version, self.client.shared());
-        call.sticky = state
-            .pipeline
-            .sticky_header(model)
-            .and_then(|name| self.header(&name));
-        call.start = self.start;
-        call.principal = self.principal.clone();
-        call.timeout = inference_headers::timeout(&self.headers)?;
-        call.cache = Some(CacheDirective::from_cache_control(
-            self.headers
-                .get(header::CACHE_CONTROL)
-                .and_then(|v| v.to_str().ok()),
-        ));
-        call.keys = RequestKeys {
-            request_ids: self
-                .header(crate::request_id::REQUEST_ID)
-                .into_iter()
-                .collect(),
-            idempotency_key: self.header(inference_headers::IDEMPOTENCY_KEY),
-            // The pipeline adds the call's client.
-            client: None,
-        };
-        Ok(call)
+        call_from_headers(
+            state,
+            protocol,
+            (model, version),
+            &self.headers,
+            &self.requester,
+        )
     }
+}
 
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers
+/// The pipeline call of a request to `target` (model and the version its
+/// path or message names) over `protocol`, from the headers it sent (gRPC
+/// metadata included): the pinned version, the sticky header, the timeout,
+/// the cache directive and the request keys. Every front end builds its
+/// calls here.
+pub(crate) fn call_from_headers(
+    state: &AppState,
+    protocol: &'static str,
+    (model, version): (&str, Option<&str>),
+    headers: &HeaderMap,
+    requester: &Requester,
+) -> Result<Call, InferError> {
+    let text = |name: &str| {
+        headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
-    }
+    };
+    let version = inference_headers::pinned_version(headers, version)?;
+    let mut call = Call::online(protocol, model, version, requester.client.shared());
+    call.sticky = state
+        .pipeline
+        .sticky_header(model)
+        .and_then(|name| text(&name));
+    call.start = requester.start;
+    call.principal = requester.principal.clone();
+    call.timeout = inference_headers::timeout(headers)?;
+    call.cache = Some(CacheDirective::from_cache_control(
+        headers
+            .get(header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok()),
+    ));
+    call.keys = RequestKeys {
+        request_ids: text(crate::request_id::REQUEST_ID).into_iter().collect(),
+        idempotency_key: text(inference_headers::IDEMPOTENCY_KEY),
+        // The pipeline adds the call's client.
+        client: None,
+    };
+    Ok(call)
 }
 
 /// Answers one inference request: decode, one call into the pipeline
@@ -160,24 +186,28 @@ async fn infer<P: Protocol>(
         .pipeline
         .infer(call, |served| protocol.decode(served, body))
         .await?;
+    let headers = answer_headers(&answer);
     let served = answer.served().clone();
-    let (cache, fallback) = (answer.cache, answer.fallback.clone());
-    let variant = answer.variant().and_then(|v| HeaderValue::from_str(v).ok());
     let mut response = protocol.encode(&served, answer.context, answer.response)?;
-    if let Some(value) = cache.header_value() {
-        response
-            .headers_mut()
-            .insert(CACHE_HEADER, HeaderValue::from_static(value));
+    response.headers_mut().extend(headers);
+    Ok(response)
+}
+
+/// The headers (gRPC: metadata) telling how the pipeline reached an
+/// answer: the cache's part, the variant of a split or rollout, the
+/// fallback of an open circuit breaker.
+pub(crate) fn answer_headers<C>(answer: &Answer<C>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Some(value) = answer.cache.header_value() {
+        headers.insert(CACHE_HEADER, HeaderValue::from_static(value));
     }
-    if let Some(variant) = variant {
-        response
-            .headers_mut()
-            .insert(inference_headers::VARIANT_HEADER, variant);
+    if let Some(variant) = answer.variant().and_then(|v| HeaderValue::from_str(v).ok()) {
+        headers.insert(inference_headers::VARIANT_HEADER, variant);
     }
-    if let Some(used) = fallback {
+    if let Some(used) = &answer.fallback {
         if let Ok(value) = HeaderValue::from_str(&used.header_value()) {
-            response.headers_mut().insert(FALLBACK_HEADER, value);
+            headers.insert(FALLBACK_HEADER, value);
         }
     }
-    Ok(response)
+    headers
 }

@@ -1,15 +1,18 @@
-//! HTTP front end of ferroserve: KServe v2 (JSON and binary tensors) and v1
-//! predict, the management API and model repository extension, Kubernetes
-//! probes, Prometheus metrics, authentication with roles, request ids, and
-//! graceful shutdown. Handlers
-//! decode, call the serving layer once, and encode.
+//! Front ends of ferroserve: over HTTP, KServe v2 (JSON and binary
+//! tensors) and v1 predict, the management API and model repository
+//! extension, Kubernetes probes, Prometheus metrics; over gRPC, KServe v2
+//! with the Triton extensions ([`grpc`]). Both share authentication with
+//! roles, request ids and graceful shutdown. Handlers decode, call the
+//! serving layer once, and encode.
 
 pub mod auth;
 pub mod body;
 pub mod client;
 pub mod cors;
+mod drain;
 pub mod error;
 pub mod error_body;
+pub mod grpc;
 pub mod health;
 pub mod idempotency;
 pub mod inference;
@@ -27,6 +30,7 @@ pub mod state;
 pub mod telemetry;
 pub mod tls;
 pub mod trace_context;
+pub mod triton;
 pub mod v1;
 
 use axum::Router;
@@ -127,8 +131,24 @@ pub async fn serve(
     serve_with_tls(listener, state, None, shutdown).await
 }
 
-/// Like [`serve`], over TLS with `tls`'s current certificate when given.
+/// Like [`serve`], over TLS with `tls`'s current certificate when given;
+/// closes the models once drained.
 pub async fn serve_with_tls(
+    listener: tokio::net::TcpListener,
+    state: SharedState,
+    tls: Option<std::sync::Arc<tls::TlsSource>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let manager = state.manager().clone();
+    let result = serve_http_until_drained(listener, state, tls, shutdown).await;
+    manager.close_all();
+    result
+}
+
+/// Like [`serve_with_tls`], but leaves the models loaded: for a process
+/// that serves other front ends (gRPC) too and closes the models once
+/// every one of them has drained.
+pub async fn serve_http_until_drained(
     listener: tokio::net::TcpListener,
     state: SharedState,
     tls: Option<std::sync::Arc<tls::TlsSource>>,
@@ -136,29 +156,10 @@ pub async fn serve_with_tls(
 ) -> std::io::Result<()> {
     let drain = state.config.drain_timeout;
     let limits = state.config.limits.clone();
-    let manager = state.manager().clone();
     tokio::spawn(telemetry::upkeep_task(state.metrics.clone()));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let router = app(state);
-    let server = tokio::spawn(async move {
-        listener::serve_connections(listener, router, &limits, tls, async move {
-            shutdown.await;
-            tracing::info!("shutdown requested; draining in-flight requests");
-            let _ = stop_tx.send(true);
-        })
-        .await;
-    });
-    let mut stopped = stop_rx.clone();
-    let result = tokio::select! {
-        r = server => r.map_err(std::io::Error::other),
-        _ = async {
-            let _ = stopped.wait_for(|s| *s).await;
-            tokio::time::sleep(drain).await;
-        } => {
-            tracing::warn!(drain_secs = drain.as_secs_f64(), "drain time exceeded; closing remaining connections");
-            Ok(())
-        }
-    };
-    manager.close_all();
-    result
+    drain::serve_until_drained("HTTP", drain, shutdown, move |stop| async move {
+        listener::serve_connections(listener, router, &limits, tls, stop).await;
+    })
+    .await
 }

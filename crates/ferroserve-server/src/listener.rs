@@ -76,18 +76,10 @@ pub async fn serve_connections(
                 let watcher = graceful.watcher();
                 let http = http.clone();
                 tokio::spawn(async move {
-                    let handshake =
-                        tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await;
-                    let stream = match handshake {
-                        Ok(Ok(stream)) => stream,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%remote, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%remote, "TLS handshake timed out");
-                            return;
-                        }
+                    let Some(stream) =
+                        tls_handshake(&acceptor, stream, handshake_timeout, remote).await
+                    else {
+                        return;
                     };
                     let connection =
                         watcher.watch(http.serve_connection(
@@ -109,10 +101,31 @@ pub async fn serve_connections(
 /// Smallest read buffer hyper accepts.
 const MIN_BUF_BYTES: usize = 8192;
 
+/// The TLS session over `stream` once its handshake with `acceptor`
+/// finishes within `timeout`; `None` (logged) when it fails or takes longer.
+pub(crate) async fn tls_handshake(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    stream: tokio::net::TcpStream,
+    timeout: std::time::Duration,
+    remote: SocketAddr,
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(e)) => {
+            tracing::debug!(%remote, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%remote, "TLS handshake timed out");
+            None
+        }
+    }
+}
+
 /// The next connection once one of `connections` is free; `None` when the
 /// accept failed (out of file descriptors, say: logged, and retried after
 /// a pause so the loop does not spin).
-async fn accept(
+pub(crate) async fn accept(
     listener: &TcpListener,
     connections: &Arc<Semaphore>,
 ) -> Option<(

@@ -19,7 +19,7 @@ use serde_json::json;
 use crate::auth::{self, Scope};
 use crate::management::{self, MAX_JSON_BYTES};
 use crate::state::SharedState;
-use crate::{health, idempotency, kserve, v1};
+use crate::{health, idempotency, kserve, triton, v1};
 
 /// One route: method, path (axum syntax, which is also OpenAPI's),
 /// handler, what it needs of its caller, and the body limit of its
@@ -152,6 +152,7 @@ pub(crate) fn table(state: &SharedState) -> Vec<Route> {
             once(post(v1::predict)),
         ),
     ];
+    routes.extend(triton::routes::table());
     routes.extend(management::table());
     routes
 }

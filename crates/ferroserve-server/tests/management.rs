@@ -600,7 +600,12 @@ async fn repository_extension_lists_loads_and_unloads() {
     let metadata = expect_status(&get(app, "/v2").await, 200);
     assert_eq!(
         metadata["extensions"],
-        json!(["binary_tensor_data", "model_repository"])
+        json!([
+            "binary_tensor_data",
+            "model_configuration",
+            "statistics",
+            "model_repository"
+        ])
     );
 }
 
@@ -613,7 +618,12 @@ async fn without_a_registry_every_documented_route_is_unavailable() {
     assert_eq!(doc["openapi"], "3.1.0");
     let mut checked = 0;
     for (path, item) in doc["paths"].as_object().expect("paths") {
-        if path == "/api/v1/openapi.json" || path == "/api/v1/whoami" {
+        // Triton's config and statistics need no registry, only served models.
+        if path == "/api/v1/openapi.json"
+            || path == "/api/v1/whoami"
+            || path.ends_with("/config")
+            || path.ends_with("/stats")
+        {
             continue;
         }
         let uri = path
@@ -643,7 +653,10 @@ async fn without_a_registry_every_documented_route_is_unavailable() {
     }
     assert!(checked >= 30, "only {checked} routes documented");
     let metadata = expect_status(&get(&app, "/v2").await, 200);
-    assert_eq!(metadata["extensions"], json!(["binary_tensor_data"]));
+    assert_eq!(
+        metadata["extensions"],
+        json!(["binary_tensor_data", "model_configuration", "statistics"])
+    );
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ pub mod repository;
 pub mod request_metrics;
 pub mod rollout;
 pub mod shadow;
+pub mod stats;
 pub mod traffic;
 
 pub use error::ServingError;

@@ -1,7 +1,7 @@
 //! `ferroserve serve`: builds the runtime, finds the engines, opens the
 //! registry, starts the controller that serves registry and file models,
-//! and runs the HTTP server until SIGTERM/SIGINT; traces still buffered
-//! are sent before it exits.
+//! and runs the HTTP and gRPC servers until SIGTERM/SIGINT; traces still
+//! buffered are sent before it exits.
 
 use std::sync::Arc;
 
@@ -10,6 +10,8 @@ use ferroserve_backend::Engines;
 use ferroserve_jobs::{JobOptions, JobService};
 use ferroserve_monitor::{Monitor, MonitorOptions};
 use ferroserve_server::auth::{Auth, JwtVerifier, KeyRing};
+use ferroserve_server::grpc::{GrpcListen, GrpcOptions};
+use ferroserve_server::shutdown::Shutdown;
 use ferroserve_server::tls::TlsSource;
 use ferroserve_server::{AppState, ServerConfig};
 use ferroserve_serving::cache::ResultCache;
@@ -73,6 +75,14 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.http))?;
     let address = listener.local_addr().context("listener has no address")?;
+    let grpc_listener = match config.grpc {
+        GrpcListen::Off => None,
+        GrpcListen::On(grpc) => Some(
+            tokio::net::TcpListener::bind(grpc)
+                .await
+                .with_context(|| format!("cannot listen for gRPC on {grpc}"))?,
+        ),
+    };
     let server_config = ServerConfig {
         http: address,
         max_body_bytes: config.max_body_bytes,
@@ -164,6 +174,17 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     tracing::info!(%address, scheme, "ferroserve listening");
     // Printed for scripts and tests that start the server on port 0.
     println!("ferroserve listening on {scheme}://{address}");
+    let shutdown = Shutdown::on_signal();
+    let grpc = match grpc_listener {
+        Some(grpc_listener) => Some(start_grpc(
+            grpc_listener,
+            &state,
+            &config,
+            tls.clone(),
+            &shutdown,
+        )?),
+        None => None,
+    };
     let startup = state.clone();
     let rollouts = state.rollouts.clone();
     tokio::spawn(async move {
@@ -185,13 +206,52 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     // Jobs wait for their model to load, so they may start at once; then
     // every heartbeat, jobs whose runner is gone are taken up.
     jobs.spawn_lease_watch();
-    ferroserve_server::serve_with_tls(listener, state, tls, ferroserve_server::shutdown::signal())
-        .await
-        .context("HTTP server failed")?;
+    let manager = state.manager().clone();
+    let http =
+        ferroserve_server::serve_http_until_drained(listener, state, tls, shutdown.wait()).await;
+    if let Some(grpc) = grpc {
+        match grpc.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "gRPC server failed"),
+            Err(e) => tracing::error!(error = %e, "gRPC server stopped abnormally"),
+        }
+    }
+    // Every front end has drained: the models can go.
+    manager.close_all();
+    http.context("HTTP server failed")?;
     jobs.shutdown(std::time::Duration::from_secs(config.drain_timeout_s))
         .await;
     tracing::info!("ferroserve stopped");
     Ok(())
+}
+
+/// Starts the gRPC server on `listener` with TLS when HTTP has it, and
+/// prints its address (for scripts and tests that start on port 0).
+fn start_grpc(
+    listener: tokio::net::TcpListener,
+    state: &Arc<AppState>,
+    config: &ServeConfig,
+    tls: Option<Arc<TlsSource>>,
+    shutdown: &Shutdown,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let address = listener
+        .local_addr()
+        .context("gRPC listener has no address")?;
+    let mut options = GrpcOptions::for_state(state);
+    options.max_message_bytes = config.grpc_max_message_bytes();
+    if tls.is_none() && !address.ip().is_loopback() {
+        tracing::warn!(%address, "serving plain gRPC on a non-loopback address: credentials and data cross the network unencrypted; use --tls-cert and --tls-key");
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%address, scheme, "ferroserve gRPC listening");
+    println!("ferroserve gRPC listening on {address}");
+    Ok(tokio::spawn(ferroserve_server::grpc::serve(
+        listener,
+        state.clone(),
+        options,
+        tls,
+        shutdown.wait(),
+    )))
 }
 
 /// How often the TLS files are checked for changes.

@@ -1,7 +1,7 @@
 //! End-to-end tests of `ferroserve bench` against the real server serving
-//! the bundled iris model: closed loop, open loop at a fixed rate, a Zipf
-//! key mix that hits the result cache, input files, clear errors on bad
-//! flags, and `bench compare` of two saved runs.
+//! the bundled iris model: closed loop, open loop at a fixed rate, gRPC
+//! unary and streams, a Zipf key mix that hits the result cache, input
+//! files, clear errors on bad flags, and `bench compare` of two saved runs.
 
 mod common;
 
@@ -20,6 +20,23 @@ fn bench(args: &[&str]) -> Output {
         .env_remove("FERROSERVE_URL")
         .output()
         .expect("ferroserve runs")
+}
+
+/// Sends five iris requests to `server`, with `extra` flags.
+fn five_requests(server: &Server, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "--url",
+        &server.base,
+        "--model",
+        "iris",
+        "--quiet",
+        "--requests",
+        "5",
+        "--warmup",
+        "0s",
+    ];
+    args.extend_from_slice(extra);
+    bench(&args)
 }
 
 /// Runs a load against `server` that must succeed, with `--output` in `out`.
@@ -164,6 +181,102 @@ fn open_loop_keeps_the_intended_rate() {
         "achieved {achieved} requests/s for 200 intended"
     );
     assert_eq!(report["settings"]["load"]["mode"], "open");
+}
+
+#[test]
+fn grpc_unary_and_stream_runs_compare() {
+    let server = Server::start(&["--grpc", "127.0.0.1:0"]);
+    let grpc = server.grpc.clone().expect("the server listens for gRPC");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a, b, open) = (
+        dir.path().join("unary.json"),
+        dir.path().join("stream.json"),
+        dir.path().join("open.json"),
+    );
+    let closed = [
+        "-c",
+        "4",
+        "--requests",
+        "200",
+        "--warmup",
+        "300ms",
+        "--runs",
+        "2",
+        "--grpc-url",
+        &grpc,
+        "--grpc-connections",
+        "2",
+    ];
+    for (protocol, out) in [("grpc", &a), ("grpc-stream", &b)] {
+        let mut args = closed.to_vec();
+        args.extend(["--protocol", protocol]);
+        let report = bench_ok(&server, out, &args);
+        assert_sane(&report);
+        assert_eq!(report["total"]["ok"], 400, "{protocol}");
+        assert_eq!(report["settings"]["protocol"], protocol);
+        assert_eq!(report["settings"]["grpc"]["url"], grpc.as_str());
+        assert_eq!(report["settings"]["grpc"]["connections"], 2);
+    }
+    let compare = bench(&["compare", a.to_str().unwrap(), b.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&compare.stdout);
+    assert!(compare.status.success(), "{text}");
+    assert!(text.contains("differ in settings: protocol"), "{text}");
+
+    // Open loop over streams: as many streams as requests in flight.
+    let report = bench_ok(
+        &server,
+        &open,
+        &[
+            "--rate",
+            "200",
+            "--requests",
+            "300",
+            "--warmup",
+            "0s",
+            "--protocol",
+            "grpc-stream",
+            "--grpc-url",
+            &grpc,
+        ],
+    );
+    assert_sane(&report);
+    assert_eq!(report["total"]["ok"], 300);
+}
+
+#[test]
+fn grpc_failures_are_counted_by_status_code() {
+    let server = Server::start(&["--grpc", "127.0.0.1:0"]);
+    let grpc = server.grpc.clone().expect("the server listens for gRPC");
+    // A row of the wrong width: every request is refused.
+    for protocol in ["grpc", "grpc-stream"] {
+        let output = five_requests(
+            &server,
+            &[
+                "--shape",
+                "input=1,3",
+                "--protocol",
+                protocol,
+                "--grpc-url",
+                &grpc,
+            ],
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{protocol}: {stdout}");
+        assert!(
+            stderr.contains("no request succeeded"),
+            "{protocol}: {stderr}"
+        );
+        let kind = if protocol == "grpc" {
+            "InvalidArgument"
+        } else {
+            "stream error"
+        };
+        assert!(
+            stdout.contains(&format!("{kind}: 5")),
+            "{protocol}: {stdout}"
+        );
+    }
 }
 
 #[test]
@@ -325,19 +438,13 @@ fn input_files_with_a_label_column() {
 fn latency_columns_state_their_unit() {
     let server = Server::start(&[]);
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = bench(&[
-        "--url",
-        &server.base,
-        "--model",
-        "iris",
-        "--quiet",
-        "--requests",
-        "5",
-        "--warmup",
-        "0s",
-        "-o",
-        dir.path().join("run.json").to_str().expect("utf-8 path"),
-    ]);
+    let out = five_requests(
+        &server,
+        &[
+            "-o",
+            dir.path().join("run.json").to_str().expect("utf-8 path"),
+        ],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     let header = stdout

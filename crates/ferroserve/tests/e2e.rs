@@ -1,6 +1,7 @@
 //! End-to-end tests of the real binary on a free port: the bundled example
-//! out of the box, `tritonclient.http` unmodified, the `predict` client, a
-//! model repository, and graceful shutdown on SIGTERM.
+//! out of the box, `tritonclient.http` and `tritonclient.grpc` unmodified,
+//! the `predict` client, a model repository, and graceful shutdown on
+//! SIGTERM.
 
 mod common;
 
@@ -44,6 +45,28 @@ fn tritonclient_http_works_unmodified() {
     assert!(
         out.status.success() && stdout.contains("OK"),
         "triton client check failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn tritonclient_grpc_works_unmodified() {
+    let python = common::dependency::require(
+        Some(repo_root().join(".venv/bin/python")).filter(|p| p.exists()),
+        "the repository's Python environment with tritonclient[grpc] (.venv/bin/python)",
+        "run scripts/python-env.sh test",
+    );
+    let server = Server::start(&["--grpc", "127.0.0.1:0"]);
+    let out = Command::new(&python)
+        .arg(repo_root().join("tests/python/triton_grpc_check.py"))
+        .arg(server.grpc_host_port())
+        .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("OK"),
+        "triton gRPC client check failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
 }

@@ -154,47 +154,11 @@ pub async fn require(access: Access, scope: Scope, request: Request, next: Next)
 
 async fn check(access: Access, scope: Scope, parts: &mut Parts) -> Result<(), AuthFailure> {
     let principal = principal_of(parts)?;
-    let route = || format!("{} {}", parts.method, parts.uri.path());
-    if !principal.may(access) {
-        let needed = Role::needed_for(access)
-            .iter()
-            .map(|r| r.as_str())
-            .collect::<Vec<_>>()
-            .join(" or ");
-        return Err(if principal.is_anonymous() {
-            AuthFailure::new(
-                FailureReason::Missing,
-                format!(
-                    "{} needs credentials with role {needed}; callers without credentials \
-                     have role {}",
-                    route(),
-                    principal.role()
-                ),
-            )
-        } else {
-            AuthFailure::new(
-                FailureReason::Role,
-                format!(
-                    "'{}' has role {}; {} needs role {needed}",
-                    principal.name(),
-                    principal.role(),
-                    route()
-                ),
-            )
-        });
-    }
+    let route = format!("{} {}", parts.method, parts.uri.path());
+    may_access(&principal, access, &route)?;
     match scope {
         Scope::Handler => Ok(()),
-        Scope::AllModels if principal.all_models() => Ok(()),
-        Scope::AllModels => Err(AuthFailure::new(
-            FailureReason::Model,
-            format!(
-                "'{}' is limited to models {}; {} spans every model",
-                principal.name(),
-                patterns(&principal),
-                route()
-            ),
-        )),
+        Scope::AllModels => may_span_all_models(&principal, &route),
         Scope::PathModel => {
             // A path whose parameters cannot be read is refused by the
             // handler's own extractor (400), before any handler code runs.
@@ -209,6 +173,55 @@ async fn check(access: Access, scope: Scope, parts: &mut Parts) -> Result<(), Au
             may_use(&principal, model)
         }
     }
+}
+
+/// `Ok` when `principal`'s role grants `access`, else the refusal naming
+/// `route` (what was called, as the caller wrote it) and the roles needed:
+/// a 401 for an anonymous caller, a 403 for a known one.
+pub fn may_access(principal: &Principal, access: Access, route: &str) -> Result<(), AuthFailure> {
+    if principal.may(access) {
+        return Ok(());
+    }
+    let needed = Role::needed_for(access)
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(" or ");
+    Err(if principal.is_anonymous() {
+        AuthFailure::new(
+            FailureReason::Missing,
+            format!(
+                "{route} needs credentials with role {needed}; callers without credentials \
+                 have role {}",
+                principal.role()
+            ),
+        )
+    } else {
+        AuthFailure::new(
+            FailureReason::Role,
+            format!(
+                "'{}' has role {}; {route} needs role {needed}",
+                principal.name(),
+                principal.role(),
+            ),
+        )
+    })
+}
+
+/// `Ok` when `principal` may use every model, as `route` (which spans
+/// them all) needs.
+pub fn may_span_all_models(principal: &Principal, route: &str) -> Result<(), AuthFailure> {
+    if principal.all_models() {
+        return Ok(());
+    }
+    Err(AuthFailure::new(
+        FailureReason::Model,
+        format!(
+            "'{}' is limited to models {}; {route} spans every model",
+            principal.name(),
+            patterns(principal),
+        ),
+    ))
 }
 
 /// `Ok` when `principal` may use `model`, else the 403 saying so.

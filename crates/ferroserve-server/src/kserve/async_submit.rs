@@ -49,7 +49,7 @@ pub(crate) async fn submit(
     let signature = served.signature();
     signature.validate_output_names(request.outputs.iter().map(|o| o.name.as_str()))?;
     signature.validate_inputs(request.inputs)?;
-    let actor = input.client.to_string();
+    let actor = input.requester.client.to_string();
     jobs.admit(&actor).await?;
     let id = JobService::new_id();
     let files = jobs.files(&id);

@@ -16,20 +16,28 @@ use serde_json::json;
 use super::async_submit;
 use crate::error::ApiError;
 use crate::inference::{handle, InferInput, Protocol};
-use crate::state::SharedState;
+use crate::state::{AppState, SharedState};
 
-/// `GET /v2`: server metadata, with the protocol extensions implemented
-/// (the model repository one only when the registry is enabled).
+/// `GET /v2`: server metadata.
 pub(crate) async fn server_metadata(State(state): State<SharedState>) -> Json<serde_json::Value> {
-    let mut extensions = vec!["binary_tensor_data"];
+    Json(json!({
+        "name": SERVER_NAME,
+        "version": env!("CARGO_PKG_VERSION"),
+        "extensions": server_extensions(&state),
+    }))
+}
+
+/// The server's name in its metadata.
+pub(crate) const SERVER_NAME: &str = "ferroserve";
+
+/// The protocol extensions implemented (the model repository one only when
+/// the registry is enabled), as every protocol's server metadata lists them.
+pub(crate) fn server_extensions(state: &AppState) -> Vec<&'static str> {
+    let mut extensions = vec!["binary_tensor_data", "model_configuration", "statistics"];
     if state.controller.is_some() {
         extensions.push("model_repository");
     }
-    Json(json!({
-        "name": "ferroserve",
-        "version": env!("CARGO_PKG_VERSION"),
-        "extensions": extensions,
-    }))
+    extensions
 }
 
 /// `GET /v2/models/{m}`: metadata of the default version.
@@ -54,26 +62,35 @@ async fn metadata(
     version: Option<&str>,
 ) -> Result<Response, ApiError> {
     let served = state.pipeline.find(model, version).await?;
+    let signature = served.signature();
+    Ok(Json(json!({
+        "name": served.name(),
+        "versions": served_versions(state, model),
+        "platform": platform_of(&served),
+        "inputs": signature.inputs,
+        "outputs": signature.outputs,
+    }))
+    .into_response())
+}
+
+/// The versions of `model` that serve, as its metadata lists them.
+pub(crate) fn served_versions(state: &AppState, model: &str) -> Vec<String> {
     let snapshot = state.manager().snapshot();
-    let versions: Vec<&str> = snapshot
+    snapshot
         .get(model)
         .map(|m| {
             m.versions
                 .values()
                 .filter(|v| v.served.is_some())
-                .map(|v| v.version.as_str())
+                .map(|v| v.version.clone())
                 .collect()
         })
-        .unwrap_or_default();
-    let signature = served.signature();
-    Ok(Json(json!({
-        "name": served.name(),
-        "versions": versions,
-        "platform": format!("{}_onnx", served.engine()),
-        "inputs": signature.inputs,
-        "outputs": signature.outputs,
-    }))
-    .into_response())
+        .unwrap_or_default()
+}
+
+/// The platform a version's metadata names (`ort_onnx`, `tract_onnx`).
+pub(crate) fn platform_of(served: &ServedVersion) -> String {
+    format!("{}_onnx", served.engine())
 }
 
 /// `GET /v2/models/{m}/ready`.

@@ -15,7 +15,7 @@ mod jobs;
 mod keys;
 mod models;
 mod monitoring;
-mod repository;
+pub(crate) mod repository;
 mod rollout;
 mod serving_config;
 mod versions;
@@ -30,7 +30,7 @@ use serde::Deserialize;
 use crate::error::ApiError;
 use crate::routes::{route, Route};
 
-pub(crate) use extract::MAX_JSON_BYTES;
+pub(crate) use extract::{registry_disabled, MAX_JSON_BYTES};
 pub(crate) use jobs::created as jobs_created;
 
 /// The OpenAPI 3.1 document of every route in [`table`].
@@ -407,11 +407,14 @@ async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
-/// Every (method, path, access) of the management and repository APIs.
+/// Every (method, path, access) of the management and repository APIs
+/// and of Triton's configuration and statistics extensions: what
+/// `openapi.json` documents.
 #[cfg(test)]
 fn route_list() -> Vec<(Method, &'static str, Access)> {
     table()
         .into_iter()
+        .chain(crate::triton::routes::table())
         .map(|r| (r.method, r.path, r.access))
         .collect()
 }

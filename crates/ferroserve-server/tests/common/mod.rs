@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
 pub mod auth;
+pub mod grpc;
 pub mod pki;
 pub mod registry;
 

@@ -13,7 +13,8 @@ use crate::cache::ModelCachePolicy;
 use crate::ewma::Ewma;
 use crate::guard::{ProtectionPolicy, VersionProtection};
 use crate::request_metrics::RequestMetrics;
-use ferroserve_batcher::{Batcher, Priority};
+use crate::stats::{RequestStats, VersionStatistics};
+use ferroserve_batcher::{Batcher, BatcherConfig, Priority};
 
 /// A model version that is loaded, warmed up and accepting requests.
 pub struct ServedVersion {
@@ -25,6 +26,7 @@ pub struct ServedVersion {
     request_timeout: Option<Duration>,
     batcher: Batcher,
     metrics: RequestMetrics,
+    stats: RequestStats,
     cache_policy: ModelCachePolicy,
     inference_cost: Ewma,
     cache_identity: String,
@@ -86,6 +88,7 @@ impl ServedVersion {
         ServedVersion {
             protection,
             metrics: RequestMetrics::new(&name, &version),
+            stats: RequestStats::default(),
             name,
             version,
             engine,
@@ -214,6 +217,23 @@ impl ServedVersion {
         &self.metrics
     }
 
+    /// Request outcomes the pipeline counts for [`ServedVersion::statistics`].
+    pub fn request_stats(&self) -> &RequestStats {
+        &self.stats
+    }
+
+    /// Triton-style statistics of this version since it was loaded (the
+    /// warm-up runs not included).
+    pub fn statistics(&self) -> VersionStatistics {
+        self.stats
+            .join(&self.name, &self.version, self.batcher.stats())
+    }
+
+    /// The batching settings this version runs with.
+    pub fn batching(&self) -> &BatcherConfig {
+        self.batcher.config()
+    }
+
     /// Rows waiting in this version's batch queue.
     pub fn queue_depth(&self) -> usize {
         self.batcher.queue_depth()
@@ -274,6 +294,7 @@ impl ServedVersion {
                 )
             })?;
         }
+        self.batcher.reset_stats();
         Ok(())
     }
 

@@ -88,7 +88,12 @@ pub(super) async fn lookup(
         storage.cache.count_bypass();
         return Lookup::Miss(CacheStatus::Bypass);
     }
-    match storage.get(served, key).await {
+    let started = std::time::Instant::now();
+    let found = storage.get(served, key).await;
+    served
+        .request_stats()
+        .cache_lookup(found.is_some(), started.elapsed());
+    match found {
         Some((outputs, hit)) => Lookup::Hit(Reached {
             response: served.answer(request.id.clone(), outputs),
             cache: hit,

@@ -48,6 +48,7 @@ pub(super) fn failed(call: &Call, routed: Option<&Routed>, error: &InferError) {
 /// routed the call, in its window.
 fn record(call: &Call, routed: &Routed, status: u16, fallback: bool, outputs: Option<&[Tensor]>) {
     let elapsed = call.start.elapsed();
+    routed.held.request_stats().record(status < 400, elapsed);
     routed
         .held
         .metrics()

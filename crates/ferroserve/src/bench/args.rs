@@ -32,6 +32,10 @@ pub enum Protocol {
     HttpJson,
     /// KServe v2 binary tensor extension over HTTP (JSON header + raw little-endian bytes; outputs asked in binary too).
     HttpBinary,
+    /// KServe v2 gRPC `ModelInfer` calls with raw input contents (to --grpc-url).
+    Grpc,
+    /// KServe v2 gRPC requests over long-lived `ModelStreamInfer` streams, one request in flight per stream (to --grpc-url).
+    GrpcStream,
 }
 
 impl Protocol {
@@ -40,7 +44,14 @@ impl Protocol {
         match self {
             Protocol::HttpJson => "http-json",
             Protocol::HttpBinary => "http-binary",
+            Protocol::Grpc => "grpc",
+            Protocol::GrpcStream => "grpc-stream",
         }
+    }
+
+    /// Whether requests go over gRPC.
+    pub fn is_grpc(self) -> bool {
+        matches!(self, Protocol::Grpc | Protocol::GrpcStream)
     }
 }
 
@@ -57,13 +68,23 @@ pub enum KeyDist {
 /// Flags of a load run.
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// Server base URL.
+    /// Server base URL (HTTP: model metadata and metrics come from here with every protocol).
     #[arg(long, default_value = "http://127.0.0.1:8080", env = "FERROSERVE_URL")]
     pub url: String,
+    /// The server's gRPC address, for --protocol grpc and grpc-stream.
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:8081",
+        env = "FERROSERVE_GRPC_URL"
+    )]
+    pub grpc_url: String,
+    /// HTTP/2 connections the gRPC requests share, in turn (grpc and grpc-stream).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub grpc_connections: usize,
     /// Model to load, as NAME or NAME=WEIGHT; repeat for a weighted mix of models (e.g. --model a=3 --model b=1).
     #[arg(long = "model", value_name = "NAME[=WEIGHT]", required = true)]
     pub models: Vec<String>,
-    /// Wire format: http-json or http-binary.
+    /// Wire format: http-json, http-binary, grpc or grpc-stream.
     #[arg(long, value_enum, default_value = "http-json")]
     pub protocol: Protocol,
     /// Closed loop: clients each sending their next request as soon as the last is answered [default: 1 unless --rate].
@@ -87,7 +108,7 @@ pub struct LoadArgs {
     /// Measured runs, each recorded separately (compare needs at least 2 per side for its tests).
     #[arg(long, value_name = "K", default_value_t = 1)]
     pub runs: usize,
-    /// Client-side limit on each HTTP exchange (sending the request and reading the whole answer); one over it counts as the error "timeout".
+    /// Client-side limit on each exchange (sending the request and reading the whole answer); one over it counts as the error "timeout".
     #[arg(long, value_name = "TIME", default_value = "30s")]
     pub timeout: String,
     /// Rows per request: the size given to each input's dynamic first (batch) dimension.
@@ -125,7 +146,7 @@ pub struct LoadArgs {
     /// Client-side tail latency: with probability P hold a request MS milliseconds before sending it (counted in its latency), as P:MS.
     #[arg(long, value_name = "P:MS")]
     pub inject_delay: Option<String>,
-    /// Extra HTTP header on every request, as "NAME: VALUE" (repeatable), e.g. an Authorization header.
+    /// Extra HTTP header (gRPC metadata) on every request, as "NAME: VALUE" (repeatable), e.g. an Authorization header.
     #[arg(long = "header", value_name = "NAME: VALUE")]
     pub headers: Vec<String>,
     /// Send no API key (by default the CLI's key goes on every request: FERROSERVE_API_KEY, else the data dir's admin.key, if any).

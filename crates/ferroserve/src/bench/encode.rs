@@ -1,8 +1,11 @@
 //! Encoding of request bodies, once before the load starts: KServe v2 JSON,
-//! or the binary tensor extension (JSON header + raw little-endian bytes).
+//! the binary tensor extension (JSON header + raw little-endian bytes), or a
+//! gRPC `ModelInferRequest` with raw input contents.
 
 use bytes::Bytes;
 use ferroserve_core::DataType;
+use ferroserve_server::grpc::proto::{model_infer_request::InferInputTensor, ModelInferRequest};
+use prost::Message;
 use serde::Serialize;
 use serde_json::json;
 
@@ -19,9 +22,13 @@ pub struct Body {
     pub header_len: Option<usize>,
 }
 
-/// Encodes one request.
-pub fn encode(inputs: &[InputTensor], protocol: Protocol) -> Body {
+/// Encodes one request to `model`.
+pub fn encode(model: &str, inputs: &[InputTensor], protocol: Protocol) -> Body {
     match protocol {
+        Protocol::Grpc | Protocol::GrpcStream => Body {
+            bytes: Bytes::from(grpc_request(model, inputs).encode_to_vec()),
+            header_len: None,
+        },
         Protocol::HttpJson => {
             let inputs: Vec<JsonInput<'_>> = inputs
                 .iter()
@@ -65,6 +72,27 @@ pub fn encode(inputs: &[InputTensor], protocol: Protocol) -> Body {
             }
         }
     }
+}
+
+/// A `ModelInferRequest` carrying every input as raw little-endian bytes
+/// (what `tritonclient.grpc` sends).
+fn grpc_request(model: &str, inputs: &[InputTensor]) -> ModelInferRequest {
+    let mut request = ModelInferRequest {
+        model_name: model.to_string(),
+        ..Default::default()
+    };
+    for input in inputs {
+        request.inputs.push(InferInputTensor {
+            name: input.name.clone(),
+            datatype: input.datatype.as_str().to_string(),
+            shape: input.shape.iter().map(|&d| d as i64).collect(),
+            ..Default::default()
+        });
+        let mut raw = Vec::new();
+        write_binary(input, &mut raw);
+        request.raw_input_contents.push(Bytes::from(raw));
+    }
+    request
 }
 
 // Serialized directly, never through `serde_json::Value`, which would
@@ -157,7 +185,7 @@ mod tests {
 
     #[test]
     fn json_body() {
-        let body = encode(&[iris_input()], Protocol::HttpJson);
+        let body = encode("iris", &[iris_input()], Protocol::HttpJson);
         assert!(body.header_len.is_none());
         let value: serde_json::Value = serde_json::from_slice(&body.bytes).unwrap();
         assert_eq!(
@@ -172,7 +200,7 @@ mod tests {
 
     #[test]
     fn binary_body() {
-        let body = encode(&[iris_input()], Protocol::HttpBinary);
+        let body = encode("iris", &[iris_input()], Protocol::HttpBinary);
         let len = body.header_len.unwrap();
         let header: serde_json::Value = serde_json::from_slice(&body.bytes[..len]).unwrap();
         assert_eq!(header["inputs"][0]["parameters"]["binary_data_size"], 16);
@@ -180,5 +208,22 @@ mod tests {
         let raw = &body.bytes[len..];
         assert_eq!(raw.len(), 16);
         assert_eq!(raw[..4], 5.1f32.to_le_bytes());
+    }
+
+    #[test]
+    fn grpc_body() {
+        for protocol in [Protocol::Grpc, Protocol::GrpcStream] {
+            let body = encode("iris", &[iris_input()], protocol);
+            assert!(body.header_len.is_none());
+            let request = ModelInferRequest::decode(body.bytes).unwrap();
+            assert_eq!(request.model_name, "iris");
+            assert_eq!(request.inputs[0].name, "input");
+            assert_eq!(request.inputs[0].datatype, "FP32");
+            assert_eq!(request.inputs[0].shape, vec![1, 4]);
+            assert!(request.inputs[0].contents.is_none());
+            let raw = &request.raw_input_contents[0];
+            assert_eq!(raw.len(), 16);
+            assert_eq!(raw[..4], 5.1f32.to_le_bytes());
+        }
     }
 }

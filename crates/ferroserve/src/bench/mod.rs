@@ -1,5 +1,6 @@
 //! `ferroserve bench`: a load generator for the KServe v2 infer endpoint
-//! (closed or open loop, random or file inputs, key and model mixes) that
+//! over HTTP (JSON or binary) or gRPC (unary or streams), closed or open
+//! loop, with random or file inputs and key and model mixes, that
 //! reports latency percentiles from an HDR histogram with the server's own
 //! figures, and `ferroserve bench compare` of two saved runs.
 

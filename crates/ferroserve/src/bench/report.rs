@@ -226,7 +226,7 @@ impl Report {
             out,
             "ferroserve bench: {} at {}, {load}, {}, {} run(s) of {stop} after {} s of warm-up",
             models.join(" "),
-            s.url,
+            s.grpc.as_ref().map_or(&s.url, |g| &g.url),
             s.protocol.as_str(),
             s.runs,
             s.warmup_s
@@ -335,6 +335,7 @@ pub(super) mod tests {
                 weight: 1.0,
             }],
             protocol: Protocol::HttpJson,
+            grpc: None,
             load: Load::Closed { concurrency: 4 },
             stop: Stop::DurationS(1.0),
             warmup_s: 0.0,

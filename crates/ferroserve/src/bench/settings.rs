@@ -58,6 +58,15 @@ pub struct InjectDelay {
     pub delay_ms: f64,
 }
 
+/// Where gRPC requests go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GrpcTarget {
+    /// The server's gRPC address.
+    pub url: String,
+    /// HTTP/2 connections the requests share.
+    pub connections: usize,
+}
+
 /// Every setting of a load run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
@@ -67,6 +76,9 @@ pub struct Settings {
     pub models: Vec<ModelWeight>,
     /// Wire format.
     pub protocol: Protocol,
+    /// The gRPC server, with the gRPC protocols.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<GrpcTarget>,
     /// Closed or open loop.
     pub load: Load,
     /// End of each measured run.
@@ -152,6 +164,13 @@ impl Settings {
                 bail!("--shape {name} is given twice");
             }
         }
+        if args.grpc_connections == 0 {
+            bail!("--grpc-connections must be at least 1");
+        }
+        let grpc = args.protocol.is_grpc().then(|| GrpcTarget {
+            url: args.grpc_url.trim_end_matches('/').to_string(),
+            connections: args.grpc_connections,
+        });
         let header_names = args
             .headers
             .iter()
@@ -161,6 +180,7 @@ impl Settings {
             url: args.url.trim_end_matches('/').to_string(),
             models,
             protocol: args.protocol,
+            grpc,
             load,
             stop,
             warmup_s: parse_duration(&args.warmup)

@@ -1,5 +1,6 @@
 //! The workload: for each model of the mix, its infer URL and a pool of
-//! pre-encoded bodies, and how a request picks its model and body.
+//! pre-encoded bodies (HTTP or gRPC), and how a request picks its model and
+//! body.
 
 use anyhow::{bail, Context};
 use ferroserve_core::TensorSpec;
@@ -83,7 +84,7 @@ pub fn build(
         };
         let bodies: Vec<Body> = inputs
             .iter()
-            .map(|i| encode(i, settings.protocol))
+            .map(|i| encode(&model.name, i, settings.protocol))
             .collect();
         models.push(ModelLoad {
             infer_url: infer_url(&settings.url, &model.name)?,

@@ -20,6 +20,7 @@ use clap::{value_parser, Arg, ArgMatches, Args, Command, FromArgMatches};
 use ferroserve_backend::EngineChoice;
 use ferroserve_batcher::BatcherConfig;
 use ferroserve_monitor::webhook_target::WebhookAllowList;
+use ferroserve_server::grpc::GrpcListen;
 use ferroserve_server::tls::TlsFiles;
 use ferroserve_server::HttpLimits;
 use ferroserve_serving::cache::CacheConfig;
@@ -53,6 +54,12 @@ pub struct ServeConfig {
     /// Also serve GET /metrics, without credentials, on this address (e.g. 0.0.0.0:9090 for a scraper); on the main address /metrics needs a reader key [default: none].
     #[arg(long, env = "FERROSERVE_METRICS_HTTP")]
     pub metrics_http: Option<SocketAddr>,
+    /// Address to listen on for gRPC (KServe v2 with Triton's extensions), or off [default: 127.0.0.1:8081].
+    #[arg(long, env = "FERROSERVE_GRPC")]
+    pub grpc: GrpcListen,
+    /// Largest gRPC message accepted, in bytes; larger ones are refused with RESOURCE_EXHAUSTED [default: max_body_bytes].
+    #[arg(long, env = "FERROSERVE_GRPC_MAX_MESSAGE_BYTES")]
+    pub grpc_max_message_bytes: Option<usize>,
     /// Folder for ferroserve's own state (created if missing) [default: data].
     #[arg(long, env = "FERROSERVE_DATA_DIR")]
     pub data_dir: PathBuf,
@@ -239,6 +246,8 @@ impl Default for ServeConfig {
         ServeConfig {
             http: SocketAddr::from(([127, 0, 0, 1], 8080)),
             metrics_http: None,
+            grpc: GrpcListen::default(),
+            grpc_max_message_bytes: None,
             data_dir: PathBuf::from("data"),
             registry_url: None,
             artifact_store: None,
@@ -371,6 +380,7 @@ impl ServeConfig {
             ("max_header_count", self.max_header_count),
             ("max_header_bytes", self.max_header_bytes),
             ("max_body_memory_bytes", self.max_body_memory_bytes),
+            ("grpc_max_message_bytes", self.grpc_max_message_bytes()),
         ] {
             if value == 0 {
                 bail!("{what} must be at least 1");
@@ -491,6 +501,11 @@ impl ServeConfig {
             max_queued_per_client: self.max_queued_jobs_per_client,
             min_free_disk_bytes: self.min_free_disk_bytes,
         }
+    }
+
+    /// Largest gRPC message accepted: the largest request body unless set.
+    pub fn grpc_max_message_bytes(&self) -> usize {
+        self.grpc_max_message_bytes.unwrap_or(self.max_body_bytes)
     }
 
     /// Default deadline of a request.

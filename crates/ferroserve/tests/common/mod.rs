@@ -14,7 +14,7 @@ pub mod rollout;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -48,6 +48,8 @@ pub fn run_direct(command: &str, args: &[&str], data_dir: &Path, cwd: &Path) -> 
 pub struct Server {
     pub child: Child,
     pub base: String,
+    /// `http://HOST:PORT` of the gRPC server, when the test gave `--grpc ADDR`.
+    pub grpc: Option<String>,
     /// The data dir (a fresh temporary one unless the test gave one).
     pub data_dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
@@ -87,6 +89,12 @@ impl Server {
                 "--data-dir",
             ])
             .arg(data_dir)
+            // gRPC's default port would be shared by every test server.
+            .args(if args.contains(&"--grpc") {
+                &[][..]
+            } else {
+                &["--grpc", "off"][..]
+            })
             .args(args)
             .current_dir(repo_root())
             .stdout(Stdio::piped())
@@ -94,18 +102,14 @@ impl Server {
             .spawn()
             .expect("ferroserve binary starts");
         let stdout = child.stdout.take().expect("stdout is piped");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("reads the listening line");
-        let base = line
-            .trim()
-            .strip_prefix("ferroserve listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
+        let wants_grpc = args
+            .windows(2)
+            .any(|pair| pair[0] == "--grpc" && pair[1] != "off");
+        let (base, grpc) = listening_lines(BufReader::new(stdout), wants_grpc);
         Server {
             child,
             base,
+            grpc,
             data_dir: data_dir.to_path_buf(),
             _temp: None,
         }
@@ -162,9 +166,16 @@ impl Server {
 
     /// `host:port` of the server.
     pub fn host_port(&self) -> &str {
-        self.base
-            .split_once("://")
-            .map_or(self.base.as_str(), |(_, rest)| rest)
+        host_port(&self.base)
+    }
+
+    /// `HOST:PORT` of the gRPC server (the test must have given `--grpc`).
+    pub fn grpc_host_port(&self) -> &str {
+        host_port(
+            self.grpc
+                .as_deref()
+                .expect("the server was started with --grpc"),
+        )
     }
 
     /// Sends a signal (`TERM`, `KILL`...) to the server process.
@@ -197,6 +208,41 @@ pub fn wait_ready(base: &str) {
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("server at {base} never became ready");
+}
+
+/// The HTTP base URL and (when `wants_grpc`) the gRPC URL from the
+/// server's "listening" lines; the rest of its output is drained in the
+/// background, so the server never writes to a closed pipe.
+fn listening_lines(mut out: BufReader<ChildStdout>, wants_grpc: bool) -> (String, Option<String>) {
+    let (mut base, mut grpc) = (None, None);
+    while base.is_none() || (wants_grpc && grpc.is_none()) {
+        let mut line = String::new();
+        let read = out.read_line(&mut line).expect("reads the server's output");
+        assert!(read > 0, "the server's output ended before it listened");
+        let line = line.trim();
+        if let Some(addr) = line.strip_prefix("ferroserve gRPC listening on ") {
+            grpc = Some(with_scheme(addr));
+        } else if let Some(addr) = line.strip_prefix("ferroserve listening on ") {
+            base = Some(addr.to_string());
+        } else {
+            panic!("unexpected line {line:?} before the server listened");
+        }
+    }
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    (base.expect("the HTTP address was read"), grpc)
+}
+
+fn with_scheme(addr: &str) -> String {
+    if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    }
+}
+
+/// `HOST:PORT` of a URL (the whole text when it has no scheme).
+pub fn host_port(url: &str) -> &str {
+    url.split_once("://").map_or(url, |(_, rest)| rest)
 }
 
 /// The admin key of every test server: provisioned in its data dir's

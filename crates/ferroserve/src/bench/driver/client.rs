@@ -1,5 +1,5 @@
-//! Sending one pre-encoded request and classifying its outcome; the
-//! optional client-side delay held before sending.
+//! Sending one pre-encoded request (over HTTP or gRPC) and classifying its
+//! outcome; the optional client-side delay held before sending.
 
 use std::time::Duration;
 
@@ -11,13 +11,28 @@ use crate::bench::args::Protocol;
 use crate::bench::encode::Body;
 use crate::bench::settings::{parse_header, InjectDelay, Settings};
 
+use super::grpc::{Connections, StreamPool};
+
 /// KServe v2 header giving the length of the JSON part of a binary request.
 use ferroserve_core::request::INFERENCE_HEADER_CONTENT_LENGTH;
 
-/// An HTTP client set up for the run.
-#[derive(Debug, Clone)]
+/// How inference requests travel.
+#[derive(Debug)]
+enum Transport {
+    /// POSTs to the infer URL.
+    Http,
+    /// `ModelInfer` calls.
+    Grpc(Connections),
+    /// Requests over `ModelStreamInfer` streams.
+    GrpcStream(StreamPool),
+}
+
+/// The clients set up for the run: HTTP (metadata, metrics and the HTTP
+/// protocols) and, with a gRPC protocol, the gRPC connections.
+#[derive(Debug)]
 pub struct BenchClient {
     http: reqwest::Client,
+    transport: Transport,
     timeout: Duration,
     inject: Option<InjectDelay>,
 }
@@ -38,8 +53,8 @@ impl BenchClient {
             defaults.insert(AUTHORIZATION, value);
         }
         let content_type = match settings.protocol {
-            Protocol::HttpJson => "application/json",
             Protocol::HttpBinary => "application/octet-stream",
+            _ => "application/json",
         };
         defaults.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         for header in headers {
@@ -59,8 +74,19 @@ impl BenchClient {
             .default_headers(defaults)
             .build()
             .context("cannot build the HTTP client")?;
+        let grpc = |target: &crate::bench::settings::GrpcTarget| {
+            Connections::new(&target.url, target.connections, headers, token)
+        };
+        let transport = match (settings.protocol, &settings.grpc) {
+            (Protocol::Grpc, Some(target)) => Transport::Grpc(grpc(target)?),
+            (Protocol::GrpcStream, Some(target)) => {
+                Transport::GrpcStream(StreamPool::new(grpc(target)?))
+            }
+            _ => Transport::Http,
+        };
         Ok(BenchClient {
             http,
+            transport,
             timeout: settings.timeout(),
             inject: settings.inject_delay,
         })
@@ -78,9 +104,24 @@ impl BenchClient {
             .then(|| Duration::from_secs_f64(inject.delay_ms / 1e3))
     }
 
-    /// Sends `body` to `url` and reads the whole answer. `Err` holds the
-    /// failure kind: the HTTP status code, `timeout`, `connect` or `other`.
+    /// Sends `body` (to `url` over HTTP, else over gRPC) and reads the
+    /// whole answer. `Err` holds the failure kind: the HTTP status code or
+    /// gRPC status code name, `timeout`, `connect`, `stream error` (an
+    /// error answer on a stream) or `other`.
     pub async fn send(&self, url: &reqwest::Url, body: &Body) -> Result<(), String> {
+        let exchange = match &self.transport {
+            Transport::Http => return self.send_http(url, body).await,
+            Transport::Grpc(connections) => {
+                tokio::time::timeout(self.timeout, connections.unary(body.bytes.clone())).await
+            }
+            Transport::GrpcStream(pool) => {
+                tokio::time::timeout(self.timeout, pool.send(body.bytes.clone())).await
+            }
+        };
+        exchange.unwrap_or_else(|_| Err("timeout".to_string()))
+    }
+
+    async fn send_http(&self, url: &reqwest::Url, body: &Body) -> Result<(), String> {
         let mut request = self.http.post(url.clone()).body(body.bytes.clone());
         if let Some(len) = body.header_len {
             request = request.header(INFERENCE_HEADER_CONTENT_LENGTH, len);

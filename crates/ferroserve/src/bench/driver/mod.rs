@@ -3,6 +3,7 @@
 
 mod client;
 mod closed;
+mod grpc;
 mod open;
 mod progress;
 mod record;
@@ -20,7 +21,7 @@ use super::workload::Workload;
 /// What every load task shares.
 #[derive(Debug)]
 pub struct Shared {
-    /// The HTTP client.
+    /// The HTTP and gRPC clients.
     pub client: BenchClient,
     /// Models and bodies.
     pub workload: Workload,
