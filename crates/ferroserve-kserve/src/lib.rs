@@ -10,5 +10,5 @@ pub mod request;
 pub mod response;
 
 pub use binary_choice::BinaryChoice;
-pub use request::{decode_request, timeout_parameter, BINARY_DATA_OUTPUT};
+pub use request::{declared_input, decode_request, timeout_parameter, BINARY_DATA_OUTPUT};
 pub use response::{encode_response, EncodedResponse};

@@ -293,27 +293,37 @@ pub fn decode_request(body: &[u8], json_len: Option<usize>) -> Result<InferReque
     })
 }
 
-fn decode_input(input: InputJson<'_>, binary: &mut &[u8]) -> Result<Tensor, InferError> {
-    let name = input.name;
-    let datatype: DataType = input
-        .datatype
+/// What input `name` declares: its element type (from `datatype`), its
+/// shape (from the wire's signed dimensions) and the element count the
+/// shape needs; refused, naming the input, when the type is unknown, a
+/// dimension negative or the count beyond `usize`. Every protocol checks
+/// a claimed shape here before it sizes anything by it.
+pub fn declared_input(
+    name: &str,
+    datatype: &str,
+    shape: &[i64],
+) -> Result<(DataType, Vec<usize>, usize), InferError> {
+    let datatype: DataType = datatype
         .parse()
         .map_err(|e| InferError::invalid(format!("input '{name}': {e}")))?;
-    let shape = input
-        .shape
+    let dims = shape
         .iter()
-        .map(|&d| {
-            usize::try_from(d).map_err(|_| {
-                InferError::invalid(format!(
-                    "input '{name}': shape {:?} has a negative dimension",
-                    input.shape
-                ))
-            })
-        })
-        .collect::<Result<Vec<usize>, _>>()?;
-    let count = element_count(&shape).ok_or_else(|| {
-        InferError::invalid(format!("input '{name}': shape {shape:?} is too large"))
+        .map(|&d| usize::try_from(d))
+        .collect::<Result<Vec<usize>, _>>()
+        .map_err(|_| {
+            InferError::invalid(format!(
+                "input '{name}': shape {shape:?} has a negative dimension"
+            ))
+        })?;
+    let count = element_count(&dims).ok_or_else(|| {
+        InferError::invalid(format!("input '{name}': shape {dims:?} is too large"))
     })?;
+    Ok((datatype, dims, count))
+}
+
+fn decode_input(input: InputJson<'_>, binary: &mut &[u8]) -> Result<Tensor, InferError> {
+    let name = input.name;
+    let (datatype, shape, count) = declared_input(&name, &input.datatype, &input.shape)?;
     let binary_size = match input.parameters.get(BINARY_DATA_SIZE) {
         None => None,
         Some(v) => Some(

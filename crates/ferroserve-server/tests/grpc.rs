@@ -328,3 +328,55 @@ async fn a_stream_answers_every_request_in_order_and_outlives_a_bad_one() {
     }
     assert_eq!(seen, COUNT);
 }
+
+#[tokio::test]
+async fn model_config_and_statistics_are_tritons() {
+    use ferroserve_server::grpc::proto::{DataType, ModelConfigRequest, ModelStatisticsRequest};
+    let (address, _state) = iris_server().await;
+    let mut client = client(address).await;
+    let config = client
+        .model_config(ModelConfigRequest {
+            name: "iris".into(),
+            version: String::new(),
+        })
+        .await
+        .expect("config")
+        .into_inner()
+        .config
+        .expect("a config");
+    assert_eq!(config.name, "iris");
+    assert!(config.max_batch_size > 0, "{config:?}");
+    assert_eq!(config.input[0].name, "input");
+    assert_eq!(config.input[0].data_type, DataType::TypeFp32 as i32);
+    assert_eq!(config.input[0].dims, vec![4]);
+
+    client
+        .model_infer(iris_request("counted"))
+        .await
+        .expect("inference");
+    let stats = client
+        .model_statistics(ModelStatisticsRequest {
+            name: "iris".into(),
+            version: String::new(),
+        })
+        .await
+        .expect("statistics")
+        .into_inner();
+    let iris = &stats.model_stats[0];
+    assert_eq!((iris.name.as_str(), iris.version.as_str()), ("iris", "1"));
+    let success = iris
+        .inference_stats
+        .as_ref()
+        .and_then(|s| s.success)
+        .expect("success counts");
+    assert_eq!(success.count, 1, "{iris:?}");
+    assert!(success.ns > 0, "{iris:?}");
+    let status = client
+        .model_config(ModelConfigRequest {
+            name: "nope".into(),
+            version: String::new(),
+        })
+        .await
+        .expect_err("unknown model");
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+}

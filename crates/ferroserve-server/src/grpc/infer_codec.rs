@@ -10,10 +10,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use ferroserve_core::request::MAX_REQUEST_KEY_BYTES;
-use ferroserve_core::tensor::element_count;
 use ferroserve_core::{
     DataType, InferError, InferRequest, InferResponse, RequestedOutput, Tensor, TensorData,
 };
+use ferroserve_kserve::declared_input;
 use ferroserve_kserve::elements::{decode_binary, encode_binary};
 use prost::bytes::Bytes;
 
@@ -74,26 +74,7 @@ fn decode_inputs(
 
 /// The element type and shape an input declares, with its element count.
 fn declared(input: &InferInputTensor) -> Result<(DataType, Vec<usize>, usize), InferError> {
-    let name = &input.name;
-    let datatype: DataType = input
-        .datatype
-        .parse()
-        .map_err(|e| InferError::invalid(format!("input '{name}': {e}")))?;
-    let shape = input
-        .shape
-        .iter()
-        .map(|&d| usize::try_from(d))
-        .collect::<Result<Vec<usize>, _>>()
-        .map_err(|_| {
-            InferError::invalid(format!(
-                "input '{name}': shape {:?} has a negative dimension",
-                input.shape
-            ))
-        })?;
-    let count = element_count(&shape).ok_or_else(|| {
-        InferError::invalid(format!("input '{name}': shape {shape:?} is too large"))
-    })?;
-    Ok((datatype, shape, count))
+    declared_input(&input.name, &input.datatype, &input.shape)
 }
 
 fn decode_raw(input: InferInputTensor, bytes: &[u8]) -> Result<Tensor, InferError> {
