@@ -60,7 +60,7 @@ pub struct BatchStats {
     pub compute_input: StatCount,
     /// The engine run.
     pub compute_infer: StatCount,
-    /// Cutting the outputs back into each request's rows and answering.
+    /// Cutting the outputs back into each request's rows.
     pub compute_output: StatCount,
 }
 

@@ -241,10 +241,12 @@ impl Worker {
         timer.infer_done();
         match ran.and_then(|outputs| split_rows(outputs, rows, total_rows, &self.shared)) {
             Ok(per_request) => {
-                answer(replies, per_request.into_iter().map(Ok).collect());
+                // Counted before answering: whoever reads the statistics
+                // after its answer finds its run in them.
                 self.shared
                     .stats
                     .ran(total_rows, rows.len(), timer.finish());
+                answer(replies, per_request.into_iter().map(Ok).collect());
             }
             Err(error) => answer(replies, vec![Err(error); rows.len()]),
         }
@@ -263,11 +265,10 @@ impl Worker {
         timer.input_done();
         let result = self.infer(inputs, rows);
         timer.infer_done();
-        let succeeded = result.is_ok();
-        let _ = reply_tx.send(result);
-        if succeeded {
+        if result.is_ok() {
             self.shared.stats.ran(rows, 1, timer.finish());
         }
+        let _ = reply_tx.send(result);
     }
 
     /// Runs one batch on the engine; an engine panic becomes an error for
