@@ -380,18 +380,30 @@ def scale_f64() -> None:
     save("scale_f64", model, {"x": x})
 
 
+def scale_half(stem: str, elem_type: int, compute: np.dtype, nodes: list) -> onnx.GraphProto:
+    """y = x * scale + offset on [N, 2] tensors of `elem_type`; `nodes` turn
+    x into y through the initializers `scale` (2) and `offset` (0.5), both
+    of the `compute` type."""
+    return helper.make_graph(
+        nodes,
+        stem,
+        [helper.make_tensor_value_info("x", elem_type, ["N", 2])],
+        [helper.make_tensor_value_info("y", elem_type, ["N", 2])],
+        [
+            init("scale", np.array(2.0, dtype=compute)),
+            init("offset", np.array(0.5, dtype=compute)),
+        ],
+    )
+
+
 def scale_fp16() -> None:
-    graph = helper.make_graph(
+    graph = scale_half(
+        "scale_fp16",
+        TensorProto.FLOAT16,
+        np.float16,
         [
             helper.make_node("Mul", ["x", "scale"], ["scaled"], name="mul"),
             helper.make_node("Add", ["scaled", "offset"], ["y"], name="add"),
-        ],
-        "scale_fp16",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT16, ["N", 2])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT16, ["N", 2])],
-        [
-            init("scale", np.array(2.0, dtype=np.float16)),
-            init("offset", np.array(0.5, dtype=np.float16)),
         ],
     )
     model = make_model(graph, "FP16 y = 2 * x + 0.5, computed in half precision")
@@ -402,19 +414,15 @@ def scale_fp16() -> None:
 def scale_bf16() -> None:
     # ONNX Runtime's CPU provider has no bfloat16 arithmetic kernels, only
     # Cast: widen to FP32, compute, narrow back (as mixed-precision graphs do).
-    graph = helper.make_graph(
+    graph = scale_half(
+        "scale_bf16",
+        TensorProto.BFLOAT16,
+        np.float32,
         [
             helper.make_node("Cast", ["x"], ["wide"], name="widen", to=TensorProto.FLOAT),
             helper.make_node("Mul", ["wide", "scale"], ["scaled"], name="mul"),
             helper.make_node("Add", ["scaled", "offset"], ["sum"], name="add"),
             helper.make_node("Cast", ["sum"], ["y"], name="narrow", to=TensorProto.BFLOAT16),
-        ],
-        "scale_bf16",
-        [helper.make_tensor_value_info("x", TensorProto.BFLOAT16, ["N", 2])],
-        [helper.make_tensor_value_info("y", TensorProto.BFLOAT16, ["N", 2])],
-        [
-            init("scale", np.array(2.0, dtype=np.float32)),
-            init("offset", np.array(0.5, dtype=np.float32)),
         ],
     )
     model = make_model(graph, "BF16 y = 2 * x + 0.5, computed in FP32 between Casts")

@@ -18,7 +18,7 @@ import ml_dtypes
 import numpy as np
 import tritonclient.http as httpclient
 
-from triton_client_check import check, run_checks
+from triton_client_check import check, main
 
 ROWS = [[1.5, -3.0], [0.1, 1000.0]]
 
@@ -69,12 +69,5 @@ def all_checks(client) -> None:
     check_bf16(client)
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print(f"usage: {argv[0]} HOST:PORT", file=sys.stderr)
-        return 2
-    return run_checks(httpclient.InferenceServerClient(url=argv[1]), all_checks)
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(main(sys.argv, all_checks))

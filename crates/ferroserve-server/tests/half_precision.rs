@@ -99,23 +99,6 @@ fn binary_request(model: &str, datatype: &str, bytes: &[u8], binary_out: bool) -
         .expect("request")
 }
 
-/// The JSON header and the binary tail of a reply.
-fn split_binary(reply: &Reply) -> (Value, &[u8]) {
-    assert_eq!(
-        reply.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    let json_len: usize = reply.headers["inference-header-content-length"]
-        .to_str()
-        .expect("ascii")
-        .parse()
-        .expect("number");
-    let header = serde_json::from_slice(&reply.body[..json_len]).expect("json header");
-    (header, &reply.body[json_len..])
-}
-
 #[tokio::test]
 async fn fp16_round_trips_as_little_endian_binary() {
     let app = half_app().await;
@@ -124,7 +107,7 @@ async fn fp16_round_trips_as_little_endian_binary() {
         .flat_map(|&x| f16::from_f64(x).to_le_bytes())
         .collect();
     let reply = send(&app, binary_request("scale_fp16", "FP16", &bytes, true)).await;
-    let (header, tail) = split_binary(&reply);
+    let (header, tail) = reply.binary_parts();
     assert_eq!(header["outputs"][0]["datatype"], "FP16");
     assert_eq!(header["outputs"][0]["parameters"]["binary_data_size"], 8);
     let want: Vec<u8> = FP16_INPUT
@@ -148,7 +131,7 @@ async fn bf16_round_trips_as_little_endian_binary() {
         .flat_map(|&x| bf16::from_f64(x).to_le_bytes())
         .collect();
     let reply = send(&app, binary_request("scale_bf16", "BF16", &bytes, true)).await;
-    let (header, tail) = split_binary(&reply);
+    let (header, tail) = reply.binary_parts();
     assert_eq!(header["outputs"][0]["datatype"], "BF16");
     assert_eq!(header["outputs"][0]["parameters"]["binary_data_size"], 8);
     let got: Vec<f64> = tail
