@@ -19,6 +19,7 @@ describing the real ONNX type (see the ZipMap model).
 import json
 from pathlib import Path
 
+import ml_dtypes
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -44,6 +45,8 @@ IR_VERSION = 8  # the IR version that goes with opset 17
 SKL_OPSETS = {"": OPSET, "ai.onnx.ml": ML_OPSET}
 
 KSERVE_DATATYPE = {
+    np.dtype(np.float16): "FP16",
+    np.dtype(ml_dtypes.bfloat16): "BF16",
     np.dtype(np.float32): "FP32",
     np.dtype(np.float64): "FP64",
     np.dtype(np.int64): "INT64",
@@ -127,7 +130,7 @@ def tensor_json(name: str, value) -> dict:
     datatype = KSERVE_DATATYPE[value.dtype]
     if datatype == "BOOL":
         data = [bool(v) for v in value.ravel()]
-    elif datatype.startswith("FP"):
+    elif datatype in ("FP16", "BF16", "FP32", "FP64"):
         data = [float(v) for v in value.ravel()]
     else:
         data = [int(v) for v in value.ravel()]
@@ -140,7 +143,10 @@ def save(stem: str, model: onnx.ModelProto, inputs: dict[str, np.ndarray]) -> No
 
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     output_names = [o.name for o in sess.get_outputs()]
-    results = sess.run(output_names, inputs)
+    if any(v.dtype == ml_dtypes.bfloat16 for v in inputs.values()):
+        results = run_bf16(model, output_names, inputs)
+    else:
+        results = sess.run(output_names, inputs)
 
     reference = {
         "model": f"{stem}.onnx",
@@ -150,6 +156,46 @@ def save(stem: str, model: onnx.ModelProto, inputs: dict[str, np.ndarray]) -> No
     (REFERENCE / f"{stem}.json").write_text(json.dumps(reference, indent=1) + "\n")
     outs = ", ".join(f"{o['name']}:{o['datatype']}{o['shape']}" for o in reference["outputs"])
     print(f"{stem}.onnx ({path.stat().st_size} bytes) -> {outs}")
+
+
+def run_bf16(
+    model: onnx.ModelProto, output_names: list[str], inputs: dict[str, np.ndarray]
+) -> list[np.ndarray]:
+    """Runs a model with BF16 tensors in ONNX Runtime.
+
+    onnxruntime's Python API has no numpy type for bfloat16: inputs go in as
+    OrtValues built from their bits, and each BF16 output is read through an
+    extra Cast to FLOAT added to a copy of the model (exact: every BF16 value
+    is an FP32 value).
+    """
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    graph = probe.graph
+    read_names = []
+    for output in list(graph.output):
+        if output.type.tensor_type.elem_type != TensorProto.BFLOAT16:
+            read_names.append(output.name)
+            continue
+        wide = f"{output.name}__as_float"
+        graph.node.append(helper.make_node("Cast", [output.name], [wide], to=TensorProto.FLOAT))
+        graph.output.append(helper.make_tensor_value_info(wide, TensorProto.FLOAT, None))
+        read_names.append(wide)
+    sess = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    feeds = {}
+    for name, value in inputs.items():
+        if value.dtype == ml_dtypes.bfloat16:
+            feeds[name] = ort.OrtValue.ortvalue_from_numpy_with_onnx_type(
+                value.view(np.uint16), onnx_element_type=TensorProto.BFLOAT16
+            )
+        else:
+            feeds[name] = ort.OrtValue.ortvalue_from_numpy(value)
+    values = sess.run_with_ort_values(read_names, feeds)
+    results = []
+    for name, value in zip(output_names, values):
+        array = value.numpy()
+        wide = name not in read_names
+        results.append(array.astype(ml_dtypes.bfloat16) if wide else array)
+    return results
 
 
 def sample_rows(X: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -334,6 +380,58 @@ def scale_f64() -> None:
     save("scale_f64", model, {"x": x})
 
 
+def scale_half(stem: str, elem_type: int, compute: np.dtype, nodes: list) -> onnx.GraphProto:
+    """y = x * scale + offset on [N, 2] tensors of `elem_type`; `nodes` turn
+    x into y through the initializers `scale` (2) and `offset` (0.5), both
+    of the `compute` type."""
+    return helper.make_graph(
+        nodes,
+        stem,
+        [helper.make_tensor_value_info("x", elem_type, ["N", 2])],
+        [helper.make_tensor_value_info("y", elem_type, ["N", 2])],
+        [
+            init("scale", np.array(2.0, dtype=compute)),
+            init("offset", np.array(0.5, dtype=compute)),
+        ],
+    )
+
+
+def scale_fp16() -> None:
+    graph = scale_half(
+        "scale_fp16",
+        TensorProto.FLOAT16,
+        np.float16,
+        [
+            helper.make_node("Mul", ["x", "scale"], ["scaled"], name="mul"),
+            helper.make_node("Add", ["scaled", "offset"], ["y"], name="add"),
+        ],
+    )
+    model = make_model(graph, "FP16 y = 2 * x + 0.5, computed in half precision")
+    x = np.random.default_rng(105).normal(0.0, 10.0, (3, 2)).astype(np.float16)
+    save("scale_fp16", model, {"x": x})
+
+
+def scale_bf16() -> None:
+    # ONNX Runtime's CPU provider has no bfloat16 arithmetic kernels, only
+    # Cast: widen to FP32, compute, narrow back (as mixed-precision graphs do).
+    graph = scale_half(
+        "scale_bf16",
+        TensorProto.BFLOAT16,
+        np.float32,
+        [
+            helper.make_node("Cast", ["x"], ["wide"], name="widen", to=TensorProto.FLOAT),
+            helper.make_node("Mul", ["wide", "scale"], ["scaled"], name="mul"),
+            helper.make_node("Add", ["scaled", "offset"], ["sum"], name="add"),
+            helper.make_node("Cast", ["sum"], ["y"], name="narrow", to=TensorProto.BFLOAT16),
+        ],
+    )
+    model = make_model(graph, "BF16 y = 2 * x + 0.5, computed in FP32 between Casts")
+    x = np.random.default_rng(106).normal(0.0, 10.0, (3, 2))
+    x[2, 1] = 1e6  # past FP16's range, well inside BF16's
+    x = x.astype(ml_dtypes.bfloat16)
+    save("scale_bf16", model, {"x": x})
+
+
 def string_label() -> None:
     graph = helper.make_graph(
         [
@@ -364,6 +462,8 @@ def main() -> None:
     mlp_fixed()
     add_int64()
     scale_f64()
+    scale_fp16()
+    scale_bf16()
     string_label()
 
 

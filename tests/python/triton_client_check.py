@@ -111,11 +111,12 @@ def all_checks(client) -> None:
     check(response_id == "abc", f"response id is {response_id!r}, expected 'abc'")
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], checks=all_checks) -> int:
+    """Runs `checks` against the server at argv[1] (HOST:PORT)."""
     if len(argv) != 2:
         print(f"usage: {argv[0]} HOST:PORT", file=sys.stderr)
         return 2
-    return run_checks(httpclient.InferenceServerClient(url=argv[1]), all_checks)
+    return run_checks(httpclient.InferenceServerClient(url=argv[1]), checks)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use ferroserve_core::{DataType, Dim, ModelSignature, Tensor, TensorData, TensorSpec};
+use ferroserve_core::{half, DataType, Dim, ModelSignature, Tensor, TensorData, TensorSpec};
 use tract_onnx::prelude::{
     tract_ndarray, DatumType, Framework, InferenceFact, InferenceModel, InferenceModelExt,
     IntoRunnable, IntoTValue, TDim, TValue, TVec, Tensor as TractTensor, TractError,
@@ -100,6 +100,7 @@ fn prepare(
     }
     crate::external_data::refuse_in_model(&proto)
         .map_err(|e| BackendError::Load(format!("{}: {e}", source.describe())))?;
+    refuse_bf16(&proto)?;
     let mut model = onnx.model_for_proto_model(&proto).map_err(declined)?;
     let missing = unimplemented_ops(&model);
     if !missing.is_empty() {
@@ -128,6 +129,36 @@ fn prepare(
     }
     let plan = typed.into_runnable().map_err(declined)?;
     Ok((plan, signature))
+}
+
+/// tract has no bfloat16 element type: a model whose inputs or outputs are
+/// BF16 is declined up front, naming the tensor, rather than with whatever
+/// tract's parser says about the type.
+fn refuse_bf16(proto: &tract_onnx::pb::ModelProto) -> Result<(), BackendError> {
+    use tract_onnx::pb::{tensor_proto::DataType as OnnxType, type_proto};
+    let Some(graph) = &proto.graph else {
+        return Ok(());
+    };
+    let is_bf16 = |value: &tract_onnx::pb::ValueInfoProto| {
+        matches!(
+            value.r#type.as_ref().and_then(|t| t.value.as_ref()),
+            Some(type_proto::Value::TensorType(t)) if t.elem_type == OnnxType::Bfloat16 as i32
+        )
+    };
+    let roles = [("input", &graph.input), ("output", &graph.output)];
+    for (role, values) in roles {
+        if let Some(value) = values.iter().find(|v| is_bf16(v)) {
+            return Err(BackendError::Unsupported {
+                engine: ENGINE,
+                reason: format!(
+                    "{role} '{}' is BF16 (bfloat16), an element type tract does not have",
+                    value.name
+                ),
+                suggestion: ALTERNATIVE,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Operators the model uses that tract does not implement (tract keeps them
@@ -242,6 +273,7 @@ fn data_type(dt: DatumType) -> Option<DataType> {
         DatumType::I16 => DataType::Int16,
         DatumType::I32 => DataType::Int32,
         DatumType::I64 => DataType::Int64,
+        DatumType::F16 => DataType::Fp16,
         DatumType::F32 => DataType::Fp32,
         DatumType::F64 => DataType::Fp64,
         DatumType::String => DataType::Bytes,
@@ -355,6 +387,8 @@ fn input_value(tensor: &Tensor) -> Result<TValue, BackendError> {
         TensorData::Int16(v) => copy!(v),
         TensorData::Int32(v) => copy!(v),
         TensorData::Int64(v) => copy!(v),
+        TensorData::Fp16(v) => copy!(v),
+        TensorData::Bf16(_) => return Err(bf16_unsupported(&tensor.name)),
         TensorData::Fp32(v) => copy!(v),
         TensorData::Fp64(v) => copy!(v),
         TensorData::Bytes(items) => {
@@ -370,6 +404,15 @@ fn input_value(tensor: &Tensor) -> Result<TValue, BackendError> {
             tensor.name
         ))
     })
+}
+
+/// tract has no bfloat16 element type: a BF16 model is refused at load
+/// (its input has no tract type), so this only meets a BF16 tensor sent to
+/// an input of another type, which the signature check catches first.
+fn bf16_unsupported(name: &str) -> BackendError {
+    BackendError::Input(format!(
+        "input '{name}' is BF16, which tract cannot compute with; load the model with onnxruntime"
+    ))
 }
 
 /// The elements of a `BYTES` input as strings (tract strings are UTF-8).
@@ -411,6 +454,7 @@ fn output_tensor(name: &str, value: &TractTensor) -> Result<Tensor, BackendError
         DatumType::I16 => copy!(i16, Int16),
         DatumType::I32 => copy!(i32, Int32),
         DatumType::I64 => copy!(i64, Int64),
+        DatumType::F16 => copy!(half::f16, Fp16),
         DatumType::F32 => copy!(f32, Fp32),
         DatumType::F64 => copy!(f64, Fp64),
         DatumType::String => TensorData::Bytes(

@@ -2,12 +2,16 @@
 //! `testdata/` and must match the outputs recorded there by ONNX Runtime's
 //! Python package (`testdata/make_models.py`).
 //!
-//! Tolerance: floating-point outputs match when `|a - b| <= 1e-5 * max(1, |b|)`
-//! (`b` the reference value); integers, booleans and strings match exactly.
+//! Tolerance: floating-point outputs match when `|a - b| <= tol * max(1, |b|)`
+//! (`b` the reference value), `tol` 1e-5 for FP32 and FP64 and one unit in
+//! the last place for the half types (2^-10 for FP16, 2^-7 for BF16: engines
+//! may round an intermediate differently); integers, booleans and strings
+//! match exactly.
 //!
 //! ONNX Runtime must run every model; tract may instead decline a model with
-//! [`BackendError::UnsupportedOp`], and the suite prints which ones it
-//! declined. Without the ONNX Runtime library these tests fail: run
+//! [`BackendError::UnsupportedOp`] or [`BackendError::Unsupported`], and the
+//! suite prints which ones it declined and asserts the reason for those it
+//! must decline (BF16: tract has no bfloat16). Without the ONNX Runtime library these tests fail: run
 //! `scripts/python-env.sh runtime` first.
 
 use std::path::{Path, PathBuf};
@@ -17,11 +21,16 @@ use ferroserve_backend::{
     Backend, BackendError, EngineChoice, Engines, LoadOptions, LoadedModel, ModelSource,
     OrtBackend, TractBackend,
 };
+use ferroserve_core::half::{bf16, f16};
 use ferroserve_core::{DataType, Dim, Tensor, TensorData};
 use serde_json::Value;
 
-/// Relative tolerance for floating-point outputs (see the module docs).
+/// Relative tolerance for FP32 and FP64 outputs (see the module docs).
 const TOLERANCE: f64 = 1e-5;
+/// Relative tolerance for FP16 outputs: one unit in the last place.
+const FP16_TOLERANCE: f64 = 1.0 / 1024.0;
+/// Relative tolerance for BF16 outputs: one unit in the last place.
+const BF16_TOLERANCE: f64 = 1.0 / 128.0;
 
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
@@ -104,6 +113,8 @@ fn tensor_of(json: &Value) -> Tensor {
     let f64s = || items.iter().map(|v| v.as_f64().expect("number"));
     let i64s = || items.iter().map(|v| v.as_i64().expect("integer"));
     let data = match datatype {
+        DataType::Fp16 => TensorData::Fp16(f64s().map(f16::from_f64).collect()),
+        DataType::Bf16 => TensorData::Bf16(f64s().map(bf16::from_f64).collect()),
         DataType::Fp32 => TensorData::Fp32(f64s().map(|v| v as f32).collect()),
         DataType::Fp64 => TensorData::Fp64(f64s().collect()),
         DataType::Int64 => TensorData::Int64(i64s().collect()),
@@ -131,21 +142,22 @@ fn compare(actual: &Tensor, expected: &Tensor) -> Vec<String> {
             actual.shape, expected.shape
         )];
     }
-    let close = |a: f64, b: f64| (a - b).abs() <= TOLERANCE * b.abs().max(1.0);
-    let floats: Option<(Vec<f64>, Vec<f64>)> = match (&actual.data, &expected.data) {
-        (TensorData::Fp32(a), TensorData::Fp32(b)) => Some((
-            a.iter().map(|&v| f64::from(v)).collect(),
-            b.iter().map(|&v| f64::from(v)).collect(),
-        )),
-        (TensorData::Fp64(a), TensorData::Fp64(b)) => Some((a.clone(), b.clone())),
+    fn wide<T: Copy + Into<f64>>(values: &[T]) -> Vec<f64> {
+        values.iter().map(|&v| v.into()).collect()
+    }
+    let floats: Option<(Vec<f64>, Vec<f64>, f64)> = match (&actual.data, &expected.data) {
+        (TensorData::Fp16(a), TensorData::Fp16(b)) => Some((wide(a), wide(b), FP16_TOLERANCE)),
+        (TensorData::Bf16(a), TensorData::Bf16(b)) => Some((wide(a), wide(b), BF16_TOLERANCE)),
+        (TensorData::Fp32(a), TensorData::Fp32(b)) => Some((wide(a), wide(b), TOLERANCE)),
+        (TensorData::Fp64(a), TensorData::Fp64(b)) => Some((a.clone(), b.clone(), TOLERANCE)),
         _ => None,
     };
     match floats {
-        Some((a, b)) => a
+        Some((a, b, tolerance)) => a
             .iter()
             .zip(&b)
             .enumerate()
-            .filter(|(_, (&a, &b))| !close(a, b))
+            .filter(|(_, (&a, &b))| (a - b).abs() > tolerance * b.abs().max(1.0))
             .take(3)
             .map(|(i, (a, b))| format!("output '{name}'[{i}]: {a}, expected {b}"))
             .collect(),
@@ -219,7 +231,7 @@ fn run_case(engine: &dyn Backend, case: &Case) -> Outcome {
     let source = ModelSource::File(model_path(&case.model));
     let model = match engine.load(&source, &LoadOptions::default()) {
         Ok(model) => model,
-        Err(error @ BackendError::UnsupportedOp { .. }) => {
+        Err(error @ (BackendError::UnsupportedOp { .. } | BackendError::Unsupported { .. })) => {
             return Outcome::Declined(error.to_string())
         }
         Err(error) => return Outcome::Failed(vec![format!("load: {error}")]),
@@ -255,9 +267,9 @@ fn run_case(engine: &dyn Backend, case: &Case) -> Outcome {
     }
 }
 
-/// Runs every case on `engine`; returns the declined models and panics with
-/// every failure at once.
-fn run_all(engine: &dyn Backend) -> Vec<String> {
+/// Runs every case on `engine`; returns the declined models with the
+/// engine's reason, and panics with every failure at once.
+fn run_all(engine: &dyn Backend) -> Vec<(String, String)> {
     let mut declined = Vec::new();
     let mut failures = Vec::new();
     for case in cases() {
@@ -265,7 +277,7 @@ fn run_all(engine: &dyn Backend) -> Vec<String> {
             Outcome::Passed => println!("{} {}: ok", engine.name(), case.model),
             Outcome::Declined(why) => {
                 println!("{} {}: declined ({why})", engine.name(), case.model);
-                declined.push(case.model.clone());
+                declined.push((case.model.clone(), why));
             }
             Outcome::Failed(problems) => failures.push(format!(
                 "{} ({}):\n  {}",
@@ -294,18 +306,25 @@ fn onnxruntime_matches_every_reference() {
 fn tract_matches_or_declines_every_reference() {
     let declined = run_all(&TractBackend::new());
     println!("tract declined: {declined:?}");
+    let reason = |model: &str| declined.iter().find(|(m, _)| m == model).map(|(_, r)| r);
     for model in [
         "mlp.onnx",
         "cnn.onnx",
         "mlp_fixed.onnx",
         "add_int64.onnx",
         "scale_f64.onnx",
+        "scale_fp16.onnx",
     ] {
-        assert!(
-            !declined.contains(&model.to_string()),
-            "tract must run {model}"
-        );
+        assert_eq!(reason(model), None, "tract must run {model}");
     }
+    assert_eq!(
+        reason("scale_bf16.onnx").map(String::as_str),
+        Some(
+            "engine tract cannot load this model: input 'x' is BF16 (bfloat16), an element type \
+             tract does not have; use engine onnxruntime"
+        ),
+        "tract has no bfloat16: it must decline the BF16 model and say why"
+    );
 }
 
 fn load(engine: &dyn Backend, file: &str) -> Arc<dyn LoadedModel> {
@@ -495,5 +514,36 @@ fn engines_pick_onnxruntime_when_present() {
     ] {
         let model = engines.load(choice, &source, &options).expect("loads");
         assert_eq!(model.engine(), engine);
+    }
+}
+
+#[test]
+fn fp16_runs_on_both_engines_and_other_widths_are_input_errors() {
+    let x = |data: TensorData| Tensor::new("x", vec![1, 2], data).expect("valid");
+    let halves = [1.5, -3.0].map(f16::from_f64).to_vec();
+    for engine in engines() {
+        let model = load(engine.as_ref(), "scale_fp16.onnx");
+        let mut runner = model.runner().expect("runner");
+        let outputs = runner
+            .infer(&[x(TensorData::Fp16(halves.clone()))])
+            .expect("FP16 runs");
+        let expected = [3.5, -5.5].map(f16::from_f64).to_vec();
+        assert_eq!(
+            outputs[0].data,
+            TensorData::Fp16(expected),
+            "{}",
+            engine.name()
+        );
+        for wrong in [
+            TensorData::Bf16(vec![bf16::ONE; 2]),
+            TensorData::Fp32(vec![1.0; 2]),
+        ] {
+            let error = runner.infer(&[x(wrong)]).unwrap_err();
+            assert!(
+                matches!(&error, BackendError::Input(m) if m.contains("'x'")),
+                "{}: {error}",
+                engine.name()
+            );
+        }
     }
 }

@@ -27,6 +27,10 @@ pub enum DataType {
     Int32,
     /// Signed 64-bit integer.
     Int64,
+    /// IEEE 754 half precision (binary16).
+    Fp16,
+    /// bfloat16: the upper half of an IEEE 754 single (8-bit exponent).
+    Bf16,
     /// IEEE 754 single precision.
     Fp32,
     /// IEEE 754 double precision.
@@ -37,7 +41,7 @@ pub enum DataType {
 
 impl DataType {
     /// Every data type, in a stable order.
-    pub const ALL: [DataType; 12] = [
+    pub const ALL: [DataType; 14] = [
         DataType::Bool,
         DataType::Uint8,
         DataType::Uint16,
@@ -47,6 +51,8 @@ impl DataType {
         DataType::Int16,
         DataType::Int32,
         DataType::Int64,
+        DataType::Fp16,
+        DataType::Bf16,
         DataType::Fp32,
         DataType::Fp64,
         DataType::Bytes,
@@ -64,6 +70,8 @@ impl DataType {
             DataType::Int16 => "INT16",
             DataType::Int32 => "INT32",
             DataType::Int64 => "INT64",
+            DataType::Fp16 => "FP16",
+            DataType::Bf16 => "BF16",
             DataType::Fp32 => "FP32",
             DataType::Fp64 => "FP64",
             DataType::Bytes => "BYTES",
@@ -75,11 +83,19 @@ impl DataType {
     pub fn element_size(self) -> Option<usize> {
         match self {
             DataType::Bool | DataType::Uint8 | DataType::Int8 => Some(1),
-            DataType::Uint16 | DataType::Int16 => Some(2),
+            DataType::Uint16 | DataType::Int16 | DataType::Fp16 | DataType::Bf16 => Some(2),
             DataType::Uint32 | DataType::Int32 | DataType::Fp32 => Some(4),
             DataType::Uint64 | DataType::Int64 | DataType::Fp64 => Some(8),
             DataType::Bytes => None,
         }
+    }
+
+    /// Whether elements are floating point numbers (FP16, BF16, FP32, FP64).
+    pub fn is_float(self) -> bool {
+        matches!(
+            self,
+            DataType::Fp16 | DataType::Bf16 | DataType::Fp32 | DataType::Fp64
+        )
     }
 }
 
@@ -91,7 +107,7 @@ impl fmt::Display for DataType {
 
 /// Error returned when a data type name is not one of the KServe v2 names.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown datatype {0:?}; expected one of BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP32, FP64, BYTES")]
+#[error("unknown datatype {0:?}; expected one of BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, BF16, FP32, FP64, BYTES")]
 pub struct UnknownDataType(pub String);
 
 impl FromStr for DataType {

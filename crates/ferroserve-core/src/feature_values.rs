@@ -35,6 +35,8 @@ pub fn value_at(data: &TensorData, index: usize) -> Value<'_> {
         TensorData::Int16(v) => v.get(index).map(|x| Value::Number((*x).into())),
         TensorData::Int32(v) => v.get(index).map(|x| Value::Number((*x).into())),
         TensorData::Int64(v) => v.get(index).map(|x| Value::Number(*x as f64)),
+        TensorData::Fp16(v) => v.get(index).map(|x| number(widen(x.to_f32()))),
+        TensorData::Bf16(v) => v.get(index).map(|x| number(widen(x.to_f32()))),
         TensorData::Fp32(v) => v.get(index).map(|x| number(widen(*x))),
         TensorData::Fp64(v) => v.get(index).map(|x| number(*x)),
         TensorData::Bytes(v) => v.get(index).map(|x| Value::Text(x)),
@@ -63,5 +65,16 @@ mod tests {
         assert_eq!(value_at(&TensorData::Int64(vec![7]), 1), Value::Null);
         assert_eq!(value_at(&TensorData::Fp32(Vec::new()), 0), Value::Null);
         assert_eq!(value_at(&TensorData::Bytes(Vec::new()), 3), Value::Null);
+    }
+
+    #[test]
+    fn half_values_are_numbers_and_nan_is_missing() {
+        use half::{bf16, f16};
+        let fp16 = TensorData::Fp16(vec![f16::from_f32(1.5), f16::NAN]);
+        assert_eq!(value_at(&fp16, 0), Value::Number(1.5));
+        assert_eq!(value_at(&fp16, 1), Value::Null);
+        let bf16 = TensorData::Bf16(vec![bf16::from_f32(-2.0), bf16::NAN]);
+        assert_eq!(value_at(&bf16, 0), Value::Number(-2.0));
+        assert_eq!(value_at(&bf16, 1), Value::Null);
     }
 }

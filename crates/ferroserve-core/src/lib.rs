@@ -10,6 +10,7 @@ pub mod datatype;
 pub mod engine;
 pub mod error;
 pub mod feature_values;
+pub mod half_bits;
 pub mod json;
 pub mod request;
 pub mod schema;
@@ -17,6 +18,9 @@ pub mod secrets;
 pub mod signature;
 pub mod telemetry;
 pub mod tensor;
+
+/// The half-precision element types (`f16`, `bf16`) of FP16 and BF16 tensors.
+pub use half;
 
 pub use auth::{Access, Credential, ModelPattern, Principal, Role, UnknownRole};
 pub use cells::{Cell, ColumnSpec, FeatureKind};

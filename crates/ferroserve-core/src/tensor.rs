@@ -1,6 +1,7 @@
 //! Named, shaped tensors with typed storage, and the row operations the
 //! batcher needs (concatenate along the batch dimension, split it again).
 
+use half::{bf16, f16};
 use serde::{Deserialize, Serialize};
 
 use crate::{DataType, InferError};
@@ -33,6 +34,12 @@ pub enum TensorData {
     Fp64(Vec<f64>),
     /// `BYTES` elements (each a byte string).
     Bytes(Vec<Vec<u8>>),
+    // The half types come last so that the serde forms of the older
+    // variants (their variant indices in the shared cache) do not move.
+    /// `FP16` elements (stored by their bits in serde forms).
+    Fp16(#[serde(with = "crate::half_bits::f16_vec")] Vec<f16>),
+    /// `BF16` elements (stored by their bits in serde forms).
+    Bf16(#[serde(with = "crate::half_bits::bf16_vec")] Vec<bf16>),
 }
 
 /// Applies `$body` to the vector inside any [`TensorData`] variant, rebuilding
@@ -49,6 +56,8 @@ macro_rules! each_variant {
             TensorData::Int16($v) => $body,
             TensorData::Int32($v) => $body,
             TensorData::Int64($v) => $body,
+            TensorData::Fp16($v) => $body,
+            TensorData::Bf16($v) => $body,
             TensorData::Fp32($v) => $body,
             TensorData::Fp64($v) => $body,
             TensorData::Bytes($v) => $body,
@@ -65,6 +74,8 @@ macro_rules! each_variant {
             TensorData::Int16($v) => TensorData::Int16($body),
             TensorData::Int32($v) => TensorData::Int32($body),
             TensorData::Int64($v) => TensorData::Int64($body),
+            TensorData::Fp16($v) => TensorData::Fp16($body),
+            TensorData::Bf16($v) => TensorData::Bf16($body),
             TensorData::Fp32($v) => TensorData::Fp32($body),
             TensorData::Fp64($v) => TensorData::Fp64($body),
             TensorData::Bytes($v) => TensorData::Bytes($body),
@@ -85,6 +96,8 @@ impl TensorData {
             TensorData::Int16(_) => DataType::Int16,
             TensorData::Int32(_) => DataType::Int32,
             TensorData::Int64(_) => DataType::Int64,
+            TensorData::Fp16(_) => DataType::Fp16,
+            TensorData::Bf16(_) => DataType::Bf16,
             TensorData::Fp32(_) => DataType::Fp32,
             TensorData::Fp64(_) => DataType::Fp64,
             TensorData::Bytes(_) => DataType::Bytes,
@@ -103,6 +116,8 @@ impl TensorData {
             DataType::Int16 => TensorData::Int16(Vec::with_capacity(capacity)),
             DataType::Int32 => TensorData::Int32(Vec::with_capacity(capacity)),
             DataType::Int64 => TensorData::Int64(Vec::with_capacity(capacity)),
+            DataType::Fp16 => TensorData::Fp16(Vec::with_capacity(capacity)),
+            DataType::Bf16 => TensorData::Bf16(Vec::with_capacity(capacity)),
             DataType::Fp32 => TensorData::Fp32(Vec::with_capacity(capacity)),
             DataType::Fp64 => TensorData::Fp64(Vec::with_capacity(capacity)),
             DataType::Bytes => TensorData::Bytes(Vec::with_capacity(capacity)),
@@ -149,7 +164,10 @@ impl TensorData {
                 }
             };
         }
-        ext!(Bool, Uint8, Uint16, Uint32, Uint64, Int8, Int16, Int32, Int64, Fp32, Fp64, Bytes);
+        ext!(
+            Bool, Uint8, Uint16, Uint32, Uint64, Int8, Int16, Int32, Int64, Fp16, Bf16, Fp32, Fp64,
+            Bytes
+        );
         Ok(())
     }
 
@@ -392,6 +410,22 @@ mod tests {
         assert_eq!(joined.shape, vec![3, 2]);
         assert_eq!(joined.slice_rows(0, 1).expect("in range"), a);
         assert_eq!(joined.slice_rows(1, 3).expect("in range"), b);
+    }
+
+    #[test]
+    fn half_precision_rows_join_and_split_like_any_other() {
+        let halves = |v: &[f32]| TensorData::Fp16(v.iter().map(|&x| f16::from_f32(x)).collect());
+        let a = Tensor::new("h", vec![1, 2], halves(&[1.0, 2.0])).expect("valid");
+        let b = Tensor::new("h", vec![1, 2], halves(&[-0.5, 65504.0])).expect("valid");
+        let joined = Tensor::concat_rows(&[&a, &b]).expect("same shapes");
+        assert_eq!(joined.data, halves(&[1.0, 2.0, -0.5, 65504.0]));
+        assert_eq!(joined.slice_rows(1, 2).expect("row 1"), b);
+        assert_eq!(joined.data.byte_size(), 8);
+        let brain =
+            Tensor::new("h", vec![1, 2], TensorData::Bf16(vec![bf16::ONE; 2])).expect("valid");
+        let err = Tensor::concat_rows(&[&a, &brain]).unwrap_err();
+        assert_eq!(err.message, "cannot join a FP16 tensor with a BF16 tensor");
+        assert_eq!(brain.repeat_rows(2).expect("small").data.len(), 4);
     }
 
     #[test]

@@ -1,9 +1,14 @@
 //! Typed decoding of tensor elements from JSON (nested or flat arrays) and
 //! from the little-endian binary tensor encoding, with errors that name the
 //! input and the element.
+//!
+//! The binary encoding is also the gRPC protocol's `raw_input_contents` /
+//! `raw_output_contents` (the only form FP16 and BF16 take there):
+//! [`decode_binary`] and [`encode_binary`] serve both front ends.
 
 use std::fmt;
 
+use ferroserve_core::half::{bf16, f16};
 use ferroserve_core::{DataType, InferError, TensorData};
 use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
 
@@ -25,6 +30,11 @@ trait JsonElement: Sized {
     fn from_str(_: &str) -> Option<Self> {
         None
     }
+    /// Why a number was refused when it is a number of the wrong size
+    /// (floats: the finite range), added to the element's error.
+    fn range_note() -> Option<&'static str> {
+        None
+    }
 }
 
 impl JsonElement for bool {
@@ -41,26 +51,53 @@ impl JsonElement for Vec<u8> {
     }
 }
 
+/// Floats take any JSON number that rounds to a finite value of their
+/// type (to nearest, ties to even); a number past the largest finite value
+/// is an error rather than an infinity, for every float width alike.
 macro_rules! float_element {
-    ($t:ty, $dt:expr) => {
+    ($t:ty, $dt:ident, $max:literal, |$x:ident| $narrow:expr) => {
         impl JsonElement for $t {
-            const TYPE: DataType = $dt;
+            const TYPE: DataType = DataType::$dt;
+            #[allow(clippy::cast_precision_loss)]
             fn from_u64(v: u64) -> Option<Self> {
-                Some(v as $t)
+                <Self as JsonElement>::from_f64(v as f64)
             }
+            #[allow(clippy::cast_precision_loss)]
             fn from_i64(v: i64) -> Option<Self> {
-                Some(v as $t)
+                <Self as JsonElement>::from_f64(v as f64)
             }
             #[allow(clippy::cast_possible_truncation)]
-            fn from_f64(v: f64) -> Option<Self> {
-                let narrowed = v as $t;
+            fn from_f64($x: f64) -> Option<Self> {
+                let narrowed: $t = $narrow;
                 narrowed.is_finite().then_some(narrowed)
+            }
+            fn range_note() -> Option<&'static str> {
+                Some($max)
             }
         }
     };
 }
-float_element!(f32, DataType::Fp32);
-float_element!(f64, DataType::Fp64);
+float_element!(f16, Fp16, "finite FP16 values lie within ±65504", |v| {
+    f16::from_f64(v)
+});
+float_element!(
+    bf16,
+    Bf16,
+    "finite BF16 values lie within ±3.3895314e38",
+    |v| bf16::from_f64(v)
+);
+float_element!(
+    f32,
+    Fp32,
+    "finite FP32 values lie within ±3.4028235e38",
+    |v| v as f32
+);
+float_element!(
+    f64,
+    Fp64,
+    "finite FP64 values lie within ±1.7976931348623157e308",
+    |v| v
+);
 
 macro_rules! int_element {
     ($t:ty, $dt:expr) => {
@@ -92,6 +129,19 @@ int_element!(i16, DataType::Int16);
 int_element!(i32, DataType::Int32);
 int_element!(i64, DataType::Int64);
 
+/// ` (finite FP16 values lie within ±65504)` after a refused number, or
+/// nothing.
+struct RangeNote(Option<&'static str>);
+
+impl fmt::Display for RangeNote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(note) => write!(f, " ({note})"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Appends every scalar of an arbitrarily nested JSON array to a vector.
 struct Flatten<'v, T> {
     input: &'v str,
@@ -108,7 +158,14 @@ impl<'de, T: JsonElement> DeserializeSeed<'de> for Flatten<'_, T> {
 }
 
 impl<T: JsonElement> Flatten<'_, T> {
-    fn push<E: de::Error>(self, value: Option<T>, shown: fmt::Arguments<'_>) -> Result<(), E> {
+    /// Pushes one element; a refused number of a float type says the
+    /// type's finite range, since a number it refuses is one too large.
+    fn push<E: de::Error>(
+        self,
+        value: Option<T>,
+        shown: fmt::Arguments<'_>,
+        number: bool,
+    ) -> Result<(), E> {
         match value {
             Some(v) if self.out.len() < self.limit => {
                 self.out.push(v);
@@ -119,10 +176,11 @@ impl<T: JsonElement> Flatten<'_, T> {
                 self.input, self.limit
             ))),
             None => Err(E::custom(format_args!(
-                "input '{}': element {}: {shown} is not a valid {}",
+                "input '{}': element {}: {shown} is not a valid {}{}",
                 self.input,
                 self.out.len(),
-                T::TYPE
+                T::TYPE,
+                RangeNote(T::range_note().filter(|_| number)),
             ))),
         }
     }
@@ -149,30 +207,31 @@ impl<'de, T: JsonElement> Visitor<'de> for Flatten<'_, T> {
     }
 
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
-        self.push(T::from_bool(v), format_args!("{v}"))
+        self.push(T::from_bool(v), format_args!("{v}"), false)
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        self.push(T::from_u64(v), format_args!("{v}"))
+        self.push(T::from_u64(v), format_args!("{v}"), true)
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        self.push(T::from_i64(v), format_args!("{v}"))
+        self.push(T::from_i64(v), format_args!("{v}"), true)
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
         self.push(
             T::from_f64(v),
             format_args!("{}", ferroserve_core::json::float_text(v)),
+            true,
         )
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        self.push(T::from_str(v), format_args!("{v:?}"))
+        self.push(T::from_str(v), format_args!("{v:?}"), false)
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        self.push(None, format_args!("null"))
+        self.push(None, format_args!("null"), false)
     }
 }
 
@@ -211,6 +270,8 @@ fn decode_elements<'de, D: de::Deserializer<'de>>(
         DataType::Int16 => TensorData::Int16(collect(input, count, deserializer)?),
         DataType::Int32 => TensorData::Int32(collect(input, count, deserializer)?),
         DataType::Int64 => TensorData::Int64(collect(input, count, deserializer)?),
+        DataType::Fp16 => TensorData::Fp16(collect(input, count, deserializer)?),
+        DataType::Bf16 => TensorData::Bf16(collect(input, count, deserializer)?),
         DataType::Fp32 => TensorData::Fp32(collect(input, count, deserializer)?),
         DataType::Fp64 => TensorData::Fp64(collect(input, count, deserializer)?),
         DataType::Bytes => TensorData::Bytes(collect(input, count, deserializer)?),
@@ -359,6 +420,8 @@ pub fn decode_binary(
         DataType::Int16 => fixed!(i16, Int16),
         DataType::Int32 => fixed!(i32, Int32),
         DataType::Int64 => fixed!(i64, Int64),
+        DataType::Fp16 => fixed!(f16, Fp16),
+        DataType::Bf16 => fixed!(bf16, Bf16),
         DataType::Fp32 => fixed!(f32, Fp32),
         DataType::Fp64 => fixed!(f64, Fp64),
         DataType::Bytes => TensorData::Bytes(decode_binary_strings(input, bytes, count)?),
@@ -418,6 +481,8 @@ pub fn encode_binary(data: &TensorData, out: &mut Vec<u8>) -> Result<(), InferEr
         TensorData::Int16(v) => le!(v),
         TensorData::Int32(v) => le!(v),
         TensorData::Int64(v) => le!(v),
+        TensorData::Fp16(v) => le!(v),
+        TensorData::Bf16(v) => le!(v),
         TensorData::Fp32(v) => le!(v),
         TensorData::Fp64(v) => le!(v),
         TensorData::Bytes(v) => {
@@ -441,131 +506,4 @@ fn bytes_length_prefix(element: usize, len: usize) -> Result<[u8; 4], InferError
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nested_and_flat_json_decode_alike() {
-        let flat = decode_json("x", DataType::Fp32, "[1, 2.5, 3, 4]", 4).expect("flat");
-        let nested = decode_json("x", DataType::Fp32, "[[1, 2.5], [3, 4]]", 4).expect("nested");
-        assert_eq!(flat, nested);
-        assert_eq!(flat, TensorData::Fp32(vec![1.0, 2.5, 3.0, 4.0]));
-    }
-
-    #[test]
-    fn json_errors_name_input_element_and_type() {
-        let err = decode_json("x", DataType::Int64, "[1, 2.5]", 2).unwrap_err();
-        assert_eq!(
-            err.message,
-            "input 'x': element 1: 2.5 is not a valid INT64"
-        );
-        let err = decode_json("x", DataType::Int32, "[1, 3000000000]", 2).unwrap_err();
-        assert!(
-            err.message.contains("3000000000 is not a valid INT32"),
-            "{err}"
-        );
-        let err = decode_json("x", DataType::Bool, "[true, 1]", 2).unwrap_err();
-        assert!(
-            err.message.contains("element 1: 1 is not a valid BOOL"),
-            "{err}"
-        );
-        let err = decode_json("x", DataType::Fp32, "[1, null]", 2).unwrap_err();
-        assert!(err.message.contains("null is not a valid FP32"), "{err}");
-        let err = decode_json("x", DataType::Fp32, "[1, 2, 3]", 2).unwrap_err();
-        assert!(
-            err.message.contains("more elements than the shape allows"),
-            "{err}"
-        );
-        let err = decode_json("x", DataType::Fp32, "[1]", 2).unwrap_err();
-        assert!(
-            err.message.contains("needs 2 elements but data has 1"),
-            "{err}"
-        );
-        let err = decode_json("x", DataType::Fp32, "[1e300]", 1).unwrap_err();
-        assert!(err.message.contains("not a valid FP32"), "{err}");
-    }
-
-    #[test]
-    fn bytes_from_json_strings() {
-        let data = decode_json("t", DataType::Bytes, r#"["cat", "dög"]"#, 2).expect("ok");
-        assert_eq!(
-            data,
-            TensorData::Bytes(vec![b"cat".to_vec(), "dög".as_bytes().to_vec()])
-        );
-    }
-
-    #[test]
-    fn binary_round_trips_every_type() {
-        let samples = vec![
-            TensorData::Bool(vec![true, false]),
-            TensorData::Uint8(vec![1, 255]),
-            TensorData::Uint16(vec![1, 65535]),
-            TensorData::Uint32(vec![1, 7]),
-            TensorData::Uint64(vec![1, u64::MAX]),
-            TensorData::Int8(vec![-1, 5]),
-            TensorData::Int16(vec![-1, 5]),
-            TensorData::Int32(vec![-1, 5]),
-            TensorData::Int64(vec![-1, i64::MIN]),
-            TensorData::Fp32(vec![1.5, -0.25]),
-            TensorData::Fp64(vec![1e-300, 2.0]),
-            TensorData::Bytes(vec![b"ab".to_vec(), Vec::new()]),
-        ];
-        for data in samples {
-            let mut bytes = Vec::new();
-            encode_binary(&data, &mut bytes).expect("short elements");
-            let back = decode_binary("x", data.datatype(), &bytes, data.len()).expect("decodes");
-            assert_eq!(back, data);
-        }
-    }
-
-    #[test]
-    fn binary_size_mismatch_is_explained() {
-        let err = decode_binary("x", DataType::Fp32, &[0; 7], 2).unwrap_err();
-        assert_eq!(
-            err.message,
-            "input 'x': binary data has 7 bytes but shape needs 8 (2 FP32 elements of 4 bytes)"
-        );
-        let err = decode_binary("x", DataType::Bytes, &[9, 0, 0, 0, 1], 1).unwrap_err();
-        assert!(err.message.contains("BYTES length 9 exceeds"), "{err}");
-        let err = decode_binary("x", DataType::Bytes, &[1, 0], 1).unwrap_err();
-        assert!(err.message.contains("truncated"), "{err}");
-    }
-
-    #[test]
-    fn a_length_past_the_prefix_is_an_error_not_truncated() {
-        let too_long = usize::try_from(u64::from(u32::MAX) + 1).expect("64-bit");
-        let err = bytes_length_prefix(3, too_long).unwrap_err();
-        assert!(
-            err.message.contains("BYTES element 3 has 4294967296 bytes"),
-            "{err}"
-        );
-        assert_eq!(bytes_length_prefix(0, 5).expect("fits"), [5, 0, 0, 0]);
-    }
-
-    #[test]
-    fn a_count_the_bytes_cannot_hold_is_refused_first() {
-        let err = check_declared_count("x", &[10_000_000_000_000_000], 10_000_000_000_000_000, 2)
-            .unwrap_err();
-        assert_eq!(
-            err.message,
-            "input 'x': shape [10000000000000000] declares 10000000000000000 elements but the request holds only 2 bytes of data for them"
-        );
-        check_declared_count("x", &[2], 2, 5).expect("fits");
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn arbitrary_json_never_panics(text in ".{0,64}", n in 0usize..8) {
-            for dt in DataType::ALL {
-                let _ = decode_json("x", dt, &text, n);
-            }
-        }
-
-        #[test]
-        fn arbitrary_binary_never_panics(bytes in proptest::collection::vec(0u8..=255, 0..64), n in 0usize..16) {
-            for dt in DataType::ALL {
-                let _ = decode_binary("x", dt, &bytes, n);
-            }
-        }
-    }
-}
+mod tests;

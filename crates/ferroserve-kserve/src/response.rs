@@ -37,7 +37,8 @@ impl Serialize for OutputJson<'_> {
     }
 }
 
-/// JSON form of tensor elements: numbers, booleans, or strings for `BYTES`.
+/// JSON form of tensor elements: numbers (FP16 and BF16 widened exactly to
+/// FP32, so they read back to the same value), booleans, or strings for `BYTES`.
 pub struct DataJson<'a>(pub &'a TensorData);
 
 impl Serialize for DataJson<'_> {
@@ -52,6 +53,8 @@ impl Serialize for DataJson<'_> {
             TensorData::Int16(v) => v.serialize(s),
             TensorData::Int32(v) => v.serialize(s),
             TensorData::Int64(v) => v.serialize(s),
+            TensorData::Fp16(v) => s.collect_seq(v.iter().map(|x| x.to_f32())),
+            TensorData::Bf16(v) => s.collect_seq(v.iter().map(|x| x.to_f32())),
             TensorData::Fp32(v) => v.serialize(s),
             TensorData::Fp64(v) => v.serialize(s),
             TensorData::Bytes(v) => {

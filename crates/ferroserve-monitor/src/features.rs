@@ -128,9 +128,10 @@ pub fn one_value_per_row(spec: &TensorSpec) -> bool {
 /// How a prediction of `datatype` is profiled and compared: float scores
 /// as numbers, labels (integers, booleans, strings) as categories.
 pub fn prediction_kind(datatype: DataType) -> FeatureKind {
-    match datatype {
-        DataType::Fp32 | DataType::Fp64 => FeatureKind::Numeric,
-        _ => FeatureKind::Categorical,
+    if datatype.is_float() {
+        FeatureKind::Numeric
+    } else {
+        FeatureKind::Categorical
     }
 }
 
@@ -217,6 +218,16 @@ mod tests {
 
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn every_float_width_is_a_numeric_prediction() {
+        for datatype in DataType::ALL {
+            let numeric = prediction_kind(datatype) == FeatureKind::Numeric;
+            assert_eq!(numeric, datatype.is_float(), "{datatype}");
+        }
+        assert_eq!(prediction_kind(DataType::Fp16), FeatureKind::Numeric);
+        assert_eq!(prediction_kind(DataType::Bf16), FeatureKind::Numeric);
     }
 
     #[test]

@@ -99,23 +99,11 @@ async fn binary_tensors_in_and_out() {
             .expect("request"),
     )
     .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::OK,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    let json_len: usize = reply.headers["inference-header-content-length"]
-        .to_str()
-        .expect("ascii")
-        .parse()
-        .expect("number");
-    let v: serde_json::Value =
-        serde_json::from_slice(&reply.body[..json_len]).expect("json header");
+    let (v, tail) = reply.binary_parts();
     assert_eq!(v["outputs"][0]["name"], "label");
     assert_eq!(v["outputs"][0]["parameters"]["binary_data_size"], 24);
     assert_eq!(v["outputs"][1]["shape"], json!([3, 3]));
-    let labels: Vec<i64> = reply.body[json_len..]
+    let labels: Vec<i64> = tail
         .chunks_exact(8)
         .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")))
         .collect();

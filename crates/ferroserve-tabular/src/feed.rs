@@ -2,6 +2,7 @@
 //! features]` matrix, or one tensor per feature matched by name; and the
 //! values they get (a null takes the schema's default).
 
+use ferroserve_core::half::{bf16, f16};
 use ferroserve_core::signature::format_shape;
 use ferroserve_core::{DataType, ModelSignature, Tensor, TensorData, TensorSpec};
 
@@ -269,6 +270,8 @@ fn numbers_as(datatype: DataType, values: &[f64], input: &str) -> Result<TensorD
         };
     }
     Ok(match datatype {
+        DataType::Fp16 => TensorData::Fp16(values.iter().map(|&x| f16::from_f64(x)).collect()),
+        DataType::Bf16 => TensorData::Bf16(values.iter().map(|&x| bf16::from_f64(x)).collect()),
         DataType::Fp32 => cast!(Fp32, f32),
         DataType::Fp64 => cast!(Fp64, f64),
         DataType::Int64 => cast!(Int64, i64),

@@ -30,23 +30,8 @@ fn iris_is_served_out_of_the_box() {
 
 #[test]
 fn tritonclient_http_works_unmodified() {
-    let python = common::dependency::require(
-        Some(repo_root().join(".venv/bin/python")).filter(|p| p.exists()),
-        "the repository's Python environment with tritonclient (.venv/bin/python)",
-        "run scripts/python-env.sh test",
-    );
     let server = Server::start(&[]);
-    let out = Command::new(&python)
-        .arg(repo_root().join("tests/python/triton_client_check.py"))
-        .arg(server.host_port())
-        .output()
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("OK"),
-        "triton client check failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::python_check::run("triton_client_check.py", [server.host_port()]);
 }
 
 #[test]

@@ -313,28 +313,13 @@ fn bad_tls_settings_stop_the_server_at_start() {
 
 #[test]
 fn tritonclient_http_works_over_tls() {
-    let python = common::dependency::require(
-        Some(repo_root().join(".venv/bin/python")).filter(|p| p.exists()),
-        "the repository's Python environment with tritonclient (.venv/bin/python)",
-        "run scripts/python-env.sh test",
-    );
     let ca = TestCa::new("ferroserve test CA");
     let server = TlsServer::start(&ca.server_cert("ferroserve-a", 1), &[]);
     server.wait_ready(&https_client(&ca, None));
     let ca_file = server.path("ca.pem");
     std::fs::write(&ca_file, ca.pem()).expect("write");
-    let out = Command::new(&python)
-        .arg(repo_root().join("tests/python/triton_client_tls_check.py"))
-        .arg(server.server.host_port())
-        .arg(&ca_file)
-        .output()
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("OK"),
-        "triton client TLS check failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let address = std::ffi::OsStr::new(server.server.host_port());
+    common::python_check::run("triton_client_tls_check.py", [address, ca_file.as_os_str()]);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! types, declared shapes, input views and the outputs a session returns
 //! (tensors, and the `seq(map(...))` of scikit-learn's ZipMap).
 
-use ferroserve_core::{DataType, Dim, Tensor, TensorData, TensorSpec};
+use ferroserve_core::{half, DataType, Dim, Tensor, TensorData, TensorSpec};
 use ort::session::SessionInputValue;
 use ort::value::{
     DynMapValueType, DynValue, PrimitiveTensorElementType, Tensor as OrtTensor, TensorElementType,
@@ -38,6 +38,8 @@ pub(crate) fn data_type(ty: TensorElementType) -> Option<DataType> {
         TensorElementType::Int16 => DataType::Int16,
         TensorElementType::Int32 => DataType::Int32,
         TensorElementType::Int64 => DataType::Int64,
+        TensorElementType::Float16 => DataType::Fp16,
+        TensorElementType::Bfloat16 => DataType::Bf16,
         TensorElementType::Float32 => DataType::Fp32,
         TensorElementType::Float64 => DataType::Fp64,
         TensorElementType::String => DataType::Bytes,
@@ -121,6 +123,8 @@ pub(crate) fn input_value(tensor: &Tensor) -> Result<SessionInputValue<'_>, Back
         TensorData::Int16(v) => view!(v),
         TensorData::Int32(v) => view!(v),
         TensorData::Int64(v) => view!(v),
+        TensorData::Fp16(v) => view!(v),
+        TensorData::Bf16(v) => view!(v),
         TensorData::Fp32(v) => view!(v),
         TensorData::Fp64(v) => view!(v),
         TensorData::Bytes(items) => {
@@ -203,6 +207,8 @@ fn tensor_parts(name: &str, value: &DynValue) -> Result<(Vec<usize>, TensorData)
         TensorElementType::Int16 => copy!(i16, Int16),
         TensorElementType::Int32 => copy!(i32, Int32),
         TensorElementType::Int64 => copy!(i64, Int64),
+        TensorElementType::Float16 => copy!(half::f16, Fp16),
+        TensorElementType::Bfloat16 => copy!(half::bf16, Bf16),
         TensorElementType::Float32 => copy!(f32, Fp32),
         TensorElementType::Float64 => copy!(f64, Fp64),
         TensorElementType::String => {

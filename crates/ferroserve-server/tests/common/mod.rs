@@ -102,6 +102,24 @@ impl Reply {
         })
     }
 
+    /// The JSON header and the binary tail of a 200 reply with binary
+    /// outputs (split at `inference-header-content-length`).
+    pub fn binary_parts(&self) -> (serde_json::Value, &[u8]) {
+        assert_eq!(
+            self.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+        let json_len: usize = self.headers["inference-header-content-length"]
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("number");
+        let header = serde_json::from_slice(&self.body[..json_len]).expect("json header");
+        (header, &self.body[json_len..])
+    }
+
     pub fn error(&self) -> String {
         self.json()["error"]
             .as_str()

@@ -95,6 +95,8 @@ fn hash_data(hasher: &mut blake3::Hasher, data: &TensorData) {
         TensorData::Int16(v) => le!(v.iter().copied()),
         TensorData::Int32(v) => le!(v.iter().copied()),
         TensorData::Int64(v) => le!(v.iter().copied()),
+        TensorData::Fp16(v) => le!(v.iter().copied()),
+        TensorData::Bf16(v) => le!(v.iter().copied()),
         TensorData::Fp32(v) => le!(v.iter().copied()),
         TensorData::Fp64(v) => le!(v.iter().copied()),
         TensorData::Bytes(v) => {
@@ -174,6 +176,21 @@ mod tests {
             .parameters
             .insert("top_k".into(), serde_json::json!(3));
         assert_ne!(key, CacheKey::new("m", "1", &semantic));
+    }
+
+    #[test]
+    fn half_types_with_the_same_bits_have_different_keys() {
+        use ferroserve_core::half::{bf16, f16};
+        let one = |data| request(vec![Tensor::new("x", vec![1], data).expect("shape fits")]);
+        let fp16 = one(TensorData::Fp16(vec![f16::from_bits(0x3c00)]));
+        let bf16 = one(TensorData::Bf16(vec![bf16::from_bits(0x3c00)]));
+        let uint16 = one(TensorData::Uint16(vec![0x3c00]));
+        let keys = [&fp16, &bf16, &uint16].map(|r| CacheKey::new("m", "1", r));
+        assert_ne!(keys[0], keys[1]);
+        assert_ne!(keys[0], keys[2]);
+        assert_ne!(keys[1], keys[2]);
+        let other = one(TensorData::Fp16(vec![f16::from_bits(0x3c01)]));
+        assert_ne!(keys[0], CacheKey::new("m", "1", &other), "data");
     }
 
     #[test]

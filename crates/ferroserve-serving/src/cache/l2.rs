@@ -106,4 +106,20 @@ mod tests {
         assert_eq!(decode(&bytes), Some(outputs));
         assert_eq!(decode(b"\xff\xff"), None);
     }
+
+    #[test]
+    fn half_precision_entries_round_trip_and_older_variants_keep_their_tags() {
+        use ferroserve_core::half::{bf16, f16};
+        let outputs = vec![
+            Tensor::new("h", vec![2], TensorData::Fp16(vec![f16::ONE, f16::MAX])).expect("fits"),
+            Tensor::new("b", vec![1], TensorData::Bf16(vec![bf16::MIN])).expect("fits"),
+        ];
+        let bytes = postcard::to_stdvec(&outputs).expect("encodes");
+        assert_eq!(decode(&bytes), Some(outputs));
+        // Entries written before FP16/BF16 existed (by other replicas, or
+        // before an upgrade) still decode as what they were.
+        let tag = |data: TensorData| postcard::to_stdvec(&data).expect("encodes")[0];
+        assert_eq!(tag(TensorData::Fp32(Vec::new())), 9);
+        assert_eq!(tag(TensorData::Bytes(Vec::new())), 11);
+    }
 }

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use ferroserve_core::half::{bf16, f16};
 use ferroserve_core::{DataType, Dim, InferError, ModelSignature, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -201,6 +202,12 @@ fn to_data(datatype: DataType, values: &[&Value]) -> Result<TensorData, String> 
         DataType::Int16 => TensorData::Int16(each(values, "INT16", int)?),
         DataType::Int32 => TensorData::Int32(each(values, "INT32", int)?),
         DataType::Int64 => TensorData::Int64(each(values, "INT64", Value::as_i64)?),
+        DataType::Fp16 => TensorData::Fp16(each(values, "FP16", |v| {
+            v.as_f64().map(f16::from_f64).filter(|h| h.is_finite())
+        })?),
+        DataType::Bf16 => TensorData::Bf16(each(values, "BF16", |v| {
+            v.as_f64().map(bf16::from_f64).filter(|h| h.is_finite())
+        })?),
         DataType::Fp32 => TensorData::Fp32(each(values, "FP32", |v| v.as_f64().map(|f| f as f32))?),
         DataType::Fp64 => TensorData::Fp64(each(values, "FP64", Value::as_f64)?),
         DataType::Bytes => TensorData::Bytes(each(values, "BYTES string", |v| {

@@ -347,7 +347,7 @@ fn sample_inputs(signature: &ModelSignature) -> Result<Vec<Tensor>, InferError> 
 }
 
 fn zeros(datatype: ferroserve_core::DataType, count: usize) -> TensorData {
-    use ferroserve_core::DataType as D;
+    use ferroserve_core::{half, DataType as D};
     match datatype {
         D::Bool => TensorData::Bool(vec![false; count]),
         D::Uint8 => TensorData::Uint8(vec![0; count]),
@@ -358,6 +358,8 @@ fn zeros(datatype: ferroserve_core::DataType, count: usize) -> TensorData {
         D::Int16 => TensorData::Int16(vec![0; count]),
         D::Int32 => TensorData::Int32(vec![0; count]),
         D::Int64 => TensorData::Int64(vec![0; count]),
+        D::Fp16 => TensorData::Fp16(vec![half::f16::ZERO; count]),
+        D::Bf16 => TensorData::Bf16(vec![half::bf16::ZERO; count]),
         D::Fp32 => TensorData::Fp32(vec![0.0; count]),
         D::Fp64 => TensorData::Fp64(vec![0.0; count]),
         D::Bytes => TensorData::Bytes(vec![Vec::new(); count]),

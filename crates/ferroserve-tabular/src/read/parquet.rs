@@ -7,8 +7,8 @@ use std::path::Path;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type,
-    UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+    Decimal128Type, Float16Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
+    Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
 use arrow_array::Array;
 use arrow_schema::DataType;
@@ -192,6 +192,12 @@ fn cells_of(array: &dyn Array, column: &str, file: &str) -> Result<Vec<Cell>, Ta
     Ok(match array.data_type() {
         DataType::Float64 => numbers!(Float64Type),
         DataType::Float32 => numbers!(Float32Type),
+        DataType::Float16 => {
+            let a = array.as_primitive::<Float16Type>();
+            (0..a.len())
+                .map(|i| cell(i, Cell::Number(a.value(i).to_f64())))
+                .collect()
+        }
         DataType::Int64 => numbers!(Int64Type),
         DataType::Int32 => numbers!(Int32Type),
         DataType::Int16 => numbers!(Int16Type),

@@ -3,6 +3,7 @@
 //! gRPC `ModelInferRequest` with raw input contents.
 
 use bytes::Bytes;
+use ferroserve_core::half::{bf16, f16};
 use ferroserve_core::DataType;
 use ferroserve_server::grpc::proto::{model_infer_request::InferInputTensor, ModelInferRequest};
 use prost::Message;
@@ -131,6 +132,13 @@ fn typed(input: &InputTensor) -> Data<'_> {
         Values::Numbers(n) => n,
     };
     match input.datatype {
+        DataType::Fp16 => Data::F32(numbers.iter().map(|&v| f16::from_f64(v).to_f32()).collect()),
+        DataType::Bf16 => Data::F32(
+            numbers
+                .iter()
+                .map(|&v| bf16::from_f64(v).to_f32())
+                .collect(),
+        ),
         DataType::Fp32 => Data::F32(numbers.iter().map(|&v| v as f32).collect()),
         DataType::Fp64 => Data::F64(numbers),
         DataType::Bool => Data::Bool(numbers.iter().map(|&v| v != 0.0).collect()),
@@ -164,6 +172,8 @@ fn write_binary(input: &InputTensor, out: &mut Vec<u8>) {
             DataType::Int16 => out.extend_from_slice(&(v as i16).to_le_bytes()),
             DataType::Int32 => out.extend_from_slice(&(v as i32).to_le_bytes()),
             DataType::Int64 => out.extend_from_slice(&(v as i64).to_le_bytes()),
+            DataType::Fp16 => out.extend_from_slice(&f16::from_f64(v).to_le_bytes()),
+            DataType::Bf16 => out.extend_from_slice(&bf16::from_f64(v).to_le_bytes()),
             DataType::Fp32 => out.extend_from_slice(&(v as f32).to_le_bytes()),
             DataType::Fp64 | DataType::Bytes => out.extend_from_slice(&v.to_le_bytes()),
         }

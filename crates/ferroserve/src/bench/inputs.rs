@@ -99,7 +99,7 @@ pub fn random_inputs(
                         .map(|_| format!("k{}", rng.random_range(0..1_000_000u32)))
                         .collect(),
                 ),
-                DataType::Fp32 | DataType::Fp64 => {
+                float if float.is_float() => {
                     Values::Numbers((0..count).map(|_| rng.random::<f64>()).collect())
                 }
                 DataType::Bool => Values::Numbers(

@@ -8,6 +8,7 @@ pub mod dependency;
 pub mod iris;
 pub mod load;
 pub mod logged;
+pub mod python_check;
 pub mod recording_load;
 pub mod redis;
 pub mod rollout;
