@@ -61,10 +61,13 @@ async fn metadata_names_fp16_and_bf16() {
     }
 }
 
+/// A model, its datatype, four input values and what the model makes of one.
+type JsonCase = (&'static str, &'static str, [f64; 4], fn(f64) -> f64);
+
 #[tokio::test]
 async fn fp16_and_bf16_round_trip_as_json() {
     let app = half_app().await;
-    let cases: [(&str, &str, [f64; 4], fn(f64) -> f64); 2] = [
+    let cases: [JsonCase; 2] = [
         ("scale_fp16", "FP16", FP16_INPUT, |x| fp16_model(x).to_f64()),
         ("scale_bf16", "BF16", BF16_INPUT, |x| bf16_model(x).to_f64()),
     ];
