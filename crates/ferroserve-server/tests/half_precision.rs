@@ -35,13 +35,14 @@ fn ok_json(reply: &Reply) -> Value {
     reply.json()
 }
 
-/// The `data` numbers of output 0.
-fn output_numbers(v: &Value) -> Vec<f64> {
+/// The `data` numbers of output 0, read as the FP32 values the server
+/// writes half values as (their shortest FP32 spelling).
+fn output_numbers(v: &Value) -> Vec<f32> {
     v["outputs"][0]["data"]
         .as_array()
         .expect("data array")
         .iter()
-        .map(|n| n.as_f64().expect("a number"))
+        .map(|n| n.as_f64().expect("a number") as f32)
         .collect()
 }
 
@@ -62,14 +63,14 @@ async fn metadata_names_fp16_and_bf16() {
 }
 
 /// A model, its datatype, four input values and what the model makes of one.
-type JsonCase = (&'static str, &'static str, [f64; 4], fn(f64) -> f64);
+type JsonCase = (&'static str, &'static str, [f64; 4], fn(f64) -> f32);
 
 #[tokio::test]
 async fn fp16_and_bf16_round_trip_as_json() {
     let app = half_app().await;
     let cases: [JsonCase; 2] = [
-        ("scale_fp16", "FP16", FP16_INPUT, |x| fp16_model(x).to_f64()),
-        ("scale_bf16", "BF16", BF16_INPUT, |x| bf16_model(x).to_f64()),
+        ("scale_fp16", "FP16", FP16_INPUT, |x| fp16_model(x).to_f32()),
+        ("scale_bf16", "BF16", BF16_INPUT, |x| bf16_model(x).to_f32()),
     ];
     for (model, datatype, input, expected) in cases {
         let request = json!({"inputs": [
@@ -77,12 +78,13 @@ async fn fp16_and_bf16_round_trip_as_json() {
         let v = ok_json(&post_json(&app, &format!("/v2/models/{model}/infer"), request).await);
         assert_eq!(v["outputs"][0]["datatype"], datatype);
         assert_eq!(v["outputs"][0]["shape"], json!([2, 2]));
-        let want: Vec<f64> = input.iter().map(|&x| expected(x)).collect();
+        let want: Vec<f32> = input.iter().map(|&x| expected(x)).collect();
         assert_eq!(output_numbers(&v), want, "{model}");
     }
     // The numbers read back are exactly the half values: 0.1 went in as the
-    // nearest FP16 (0.0999755859375), so 2 * it + 0.5 is 0.69970703125.
-    assert_eq!(fp16_model(0.1).to_f64(), 0.69970703125);
+    // nearest FP16 (0.0999755859375); 2 * it + 0.5 = 0.699951171875 lies
+    // halfway between two FP16 values and rounds to the even one.
+    assert_eq!(fp16_model(0.1).to_f64(), 0.7001953125);
 }
 
 /// A binary infer request for `x` of `datatype`, output `y` in binary form
@@ -122,7 +124,7 @@ async fn fp16_round_trips_as_little_endian_binary() {
     // Binary in, JSON out: the same values as numbers.
     let reply = send(&app, binary_request("scale_fp16", "FP16", &bytes, false)).await;
     let numbers = output_numbers(&ok_json(&reply));
-    let want: Vec<f64> = FP16_INPUT.iter().map(|&x| fp16_model(x).to_f64()).collect();
+    let want: Vec<f32> = FP16_INPUT.iter().map(|&x| fp16_model(x).to_f32()).collect();
     assert_eq!(numbers, want);
 }
 

@@ -127,7 +127,7 @@ fn a_misplaced_config_key_names_its_section() {
         std::fs::write(&file, text).expect("write");
         let out = Command::new(BIN)
             .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
-            .args(["serve", "--http", "127.0.0.1:0", "--config"])
+            .args(["serve", "--http", "127.0.0.1:0", "--grpc", "off", "--config"])
             .arg(&file)
             .arg("--data-dir")
             .arg(dir.path().join("data"))

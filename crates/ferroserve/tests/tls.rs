@@ -283,7 +283,15 @@ fn bad_tls_settings_stop_the_server_at_start() {
     for (args, words) in cases {
         let data = tempfile::tempdir().expect("tempdir");
         let mut child = Command::new(BIN)
-            .args(["serve", "--http", "127.0.0.1:0", "--log-format", "text"])
+            .args([
+                "serve",
+                "--http",
+                "127.0.0.1:0",
+                "--grpc",
+                "off",
+                "--log-format",
+                "text",
+            ])
             .arg("--data-dir")
             .arg(data.path())
             .args(args)
@@ -327,7 +335,15 @@ fn plain_http_on_a_non_loopback_address_is_warned_about() {
     let data = tempfile::tempdir().expect("tempdir");
     common::provision_admin_key(data.path());
     let mut child = Command::new(BIN)
-        .args(["serve", "--http", "0.0.0.0:0", "--log-format", "text"])
+        .args([
+            "serve",
+            "--http",
+            "0.0.0.0:0",
+            "--grpc",
+            "off",
+            "--log-format",
+            "text",
+        ])
         .args(["--log-level", "warn", "--data-dir"])
         .arg(data.path())
         .current_dir(repo_root())

@@ -29,7 +29,14 @@ impl Logged {
         let mut child = Command::new(BIN)
             .env("FERROSERVE_API_KEY", super::ADMIN_TOKEN)
             .envs(env.iter().copied())
-            .args(["serve", "--http", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "serve",
+                "--http",
+                "127.0.0.1:0",
+                "--grpc",
+                "off",
+                "--data-dir",
+            ])
             .arg(data_dir)
             .args(args)
             .env_remove("RUST_LOG")
