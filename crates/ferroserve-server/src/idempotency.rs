@@ -3,7 +3,8 @@
 //! per key and client and model; a retry with the same body gets the first
 //! answer again, marked `Idempotent-Replayed: true`, and the same key with
 //! another body is a 422. A layer on the inference routes: a replay never
-//! reaches the handler or the pipeline.
+//! reaches the handler or the pipeline. The gRPC front end keeps its
+//! answers through the same [`once_keyed`] (see `grpc::idempotent`).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -120,49 +121,96 @@ pub(crate) async fn once<F>(
 where
     F: Future<Output = Response>,
 {
-    let Some(store) = &state.idempotency else {
+    if state.idempotency.is_none() {
         return run.await;
-    };
+    }
     let key = match key_of(headers, body, state.config.idempotency_request_id) {
         Ok(Some(key)) => key,
         Ok(None) => return run.await,
         Err(e) => return ApiError(e).into_response(),
     };
+    once_keyed(state, scope, key, fingerprint(headers, body), deadline, run).await
+}
+
+/// An answer the idempotency store can keep for retries and give again:
+/// an HTTP response here, a gRPC answer in the gRPC front end.
+pub(crate) trait Replayable: Sized {
+    /// The answer refusing the request (a store failure, a key used with
+    /// another request).
+    fn refused(error: InferError) -> Self;
+
+    /// The answer again, and what of it to keep for retries (`None`: a
+    /// transient refusal the retry should try again).
+    async fn kept(self) -> (Self, Option<StoredResponse>);
+
+    /// The answer a retry gets from what was kept.
+    fn replayed(stored: StoredResponse) -> Self;
+}
+
+/// Runs `run` at most once per `key` of a client on a route (`scope`) when
+/// the server honours keys: the first request runs and what [`Replayable::kept`]
+/// says is kept; a retry with the same `fingerprint` gets it back, waiting
+/// until `deadline` while the first still runs; the same key with another
+/// fingerprint is refused as unprocessable.
+pub(crate) async fn once_keyed<A, F>(
+    state: &AppState,
+    scope: Scope<'_>,
+    key: String,
+    fingerprint: [u8; 32],
+    deadline: Instant,
+    run: F,
+) -> A
+where
+    A: Replayable,
+    F: Future<Output = A>,
+{
+    let Some(store) = &state.idempotency else {
+        return run.await;
+    };
     let scoped = format!("{}\n{}\n{key}", scope.client, scope.route);
-    match store
-        .claim(&scoped, fingerprint(headers, body), deadline)
-        .await
-    {
-        Err(e) => ApiError(e).into_response(),
-        Ok(Claim::Mismatch) => mismatch(&key),
+    match store.claim(&scoped, fingerprint, deadline).await {
+        Err(e) => A::refused(e),
+        Ok(Claim::Mismatch) => A::refused(mismatch(&key)),
         Ok(Claim::Replay(stored)) => {
             tracing::debug!(model = scope.model, "replaying an idempotent answer");
-            let mut response = rebuild(stored);
-            response
-                .headers_mut()
-                .insert(REPLAYED, HeaderValue::from_static("true"));
-            response
+            A::replayed(stored)
         }
         Ok(Claim::First(guard)) => {
-            let (parts, body) = run.await.into_parts();
-            let bytes = match axum::body::to_bytes(body, usize::MAX).await {
-                Ok(bytes) => bytes,
-                Err(e) => {
-                    guard.complete(None).await;
-                    return ApiError(InferError::internal(format!(
-                        "cannot buffer the response: {e}"
-                    )))
-                    .into_response();
-                }
-            };
-            let kept = keep(parts.status).then(|| StoredResponse {
-                status: parts.status.as_u16(),
-                headers: replayable_headers(&parts.headers),
-                body: bytes.to_vec(),
-            });
+            let (answer, kept) = run.await.kept().await;
             guard.complete(kept).await;
-            Response::from_parts(parts, Body::from(bytes))
+            answer
         }
+    }
+}
+
+impl Replayable for Response {
+    fn refused(error: InferError) -> Self {
+        ApiError(error).into_response()
+    }
+
+    async fn kept(self) -> (Self, Option<StoredResponse>) {
+        let (parts, body) = self.into_parts();
+        let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let error = InferError::internal(format!("cannot buffer the response: {e}"));
+                return (ApiError(error).into_response(), None);
+            }
+        };
+        let kept = keep(parts.status).then(|| StoredResponse {
+            status: parts.status.as_u16(),
+            headers: replayable_headers(&parts.headers),
+            body: bytes.to_vec(),
+        });
+        (Response::from_parts(parts, Body::from(bytes)), kept)
+    }
+
+    fn replayed(stored: StoredResponse) -> Self {
+        let mut response = rebuild(stored);
+        response
+            .headers_mut()
+            .insert(REPLAYED, HeaderValue::from_static("true"));
+        response
     }
 }
 
@@ -174,27 +222,43 @@ fn key_of(
     body: &[u8],
     use_request_id: bool,
 ) -> Result<Option<String>, InferError> {
-    let mut values = headers.get_all(IDEMPOTENCY_KEY).iter();
-    if let Some(value) = values.next() {
-        if values.next().is_some() {
-            return Err(InferError::invalid(
-                "the Idempotency-Key header was sent more than once; send one key",
-            ));
-        }
-        let bytes = value.as_bytes();
-        if !valid_key(bytes) {
-            return Err(InferError::invalid(format!(
-                "the Idempotency-Key header must be 1 to {MAX_KEY_LEN} visible ASCII characters \
-                 (no spaces); got {} bytes",
-                bytes.len()
-            )));
-        }
-        return Ok(Some(String::from_utf8_lossy(bytes).into_owned()));
+    if let Some(key) = header_key(headers)? {
+        return Ok(Some(key));
     }
     if !use_request_id {
         return Ok(None);
     }
-    Ok(body_id(headers, body).filter(|id| valid_key(id.as_bytes())))
+    Ok(body_id(headers, body).and_then(request_id_key))
+}
+
+/// The `Idempotency-Key` header (or gRPC metadata key) of a request: none,
+/// or one key of 1 to 255 visible ASCII characters; anything else is an
+/// error saying so.
+pub(crate) fn header_key(headers: &HeaderMap) -> Result<Option<String>, InferError> {
+    let mut values = headers.get_all(IDEMPOTENCY_KEY).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(InferError::invalid(
+            "the Idempotency-Key header was sent more than once; send one key",
+        ));
+    }
+    let bytes = value.as_bytes();
+    if !valid_key(bytes) {
+        return Err(InferError::invalid(format!(
+            "the Idempotency-Key header must be 1 to {MAX_KEY_LEN} visible ASCII characters \
+             (no spaces); got {} bytes",
+            bytes.len()
+        )));
+    }
+    Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+/// A request's own id as its key, when it could be one (an id that could
+/// not was not written as a key, and is no key).
+pub(crate) fn request_id_key(id: String) -> Option<String> {
+    valid_key(id.as_bytes()).then_some(id)
 }
 
 fn valid_key(bytes: &[u8]) -> bool {
@@ -271,15 +335,14 @@ fn rebuild(stored: StoredResponse) -> Response {
 }
 
 /// 422: the key was first used with another request.
-fn mismatch(key: &str) -> Response {
-    ApiError(InferError::new(
+fn mismatch(key: &str) -> InferError {
+    InferError::new(
         ErrorKind::Unprocessable,
         format!(
             "Idempotency-Key '{key}' was already used with a different request; \
              use a new key for a new request"
         ),
-    ))
-    .into_response()
+    )
 }
 
 #[cfg(test)]

@@ -149,15 +149,9 @@ fn model_repository_serves_versions_by_policy() {
 
 #[test]
 fn bad_configuration_fails_at_start_with_a_clear_message() {
-    let out = Command::new(BIN)
+    let data = tempfile::tempdir().expect("tempdir");
+    let out = common::serve_command(data.path(), &["--model", "x=/does/not/exist.onnx"])
         .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
-        .args([
-            "serve",
-            "--http",
-            "127.0.0.1:0",
-            "--model",
-            "x=/does/not/exist.onnx",
-        ])
         .output()
         .expect("runs");
     assert!(!out.status.success());

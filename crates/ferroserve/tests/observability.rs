@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::logged::Logged;
-use common::{post, repo_root, Server, BIN};
+use common::{post, repo_root, Server};
 use serde_json::{json, Value};
 
 #[test]
@@ -125,12 +124,10 @@ fn a_misplaced_config_key_names_its_section() {
         ("cache = true\n", "`cache` is a section"),
     ] {
         std::fs::write(&file, text).expect("write");
-        let out = Command::new(BIN)
+        let out = common::serve_command(&dir.path().join("data"), &[])
             .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
-            .args(["serve", "--http", "127.0.0.1:0", "--grpc", "off", "--config"])
+            .arg("--config")
             .arg(&file)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
             .output()
             .expect("runs");
         assert!(!out.status.success());

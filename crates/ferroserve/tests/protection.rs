@@ -542,3 +542,112 @@ fn an_idempotency_key_runs_a_request_once_through_the_real_route() {
     let bad = drill.infer("iris", &[("idempotency-key", "has space")]);
     assert_eq!(bad.status, 400, "{}", bad.body);
 }
+
+/// The gRPC answer to `message` with `metadata`: the outputs' raw bytes
+/// and whether it was a replay, or the refusal.
+fn grpc_infer(
+    runtime: &tokio::runtime::Runtime,
+    url: &str,
+    message: ferroserve_server::grpc::proto::ModelInferRequest,
+    metadata: &[(&'static str, &str)],
+) -> Result<(Vec<Vec<u8>>, bool), tonic::Status> {
+    use ferroserve_server::grpc::proto::grpc_inference_service_client::GrpcInferenceServiceClient;
+    let mut request = tonic::Request::new(message);
+    for (name, value) in metadata {
+        request
+            .metadata_mut()
+            .insert(*name, value.parse().expect("metadata value"));
+    }
+    runtime.block_on(async {
+        let mut client = GrpcInferenceServiceClient::connect(url.to_owned())
+            .await
+            .expect("the gRPC server accepts connections");
+        let answer = client.model_infer(request).await?;
+        let replayed = answer.metadata().get("idempotent-replayed").is_some();
+        let raw = answer.into_inner().raw_output_contents;
+        Ok((raw.into_iter().map(|b| b.to_vec()).collect(), replayed))
+    })
+}
+
+/// A one-row iris request over gRPC with `row` as raw FP32 bytes.
+fn grpc_iris(row: [f32; 4], id: &str) -> ferroserve_server::grpc::proto::ModelInferRequest {
+    use ferroserve_server::grpc::proto::model_infer_request::InferInputTensor;
+    ferroserve_server::grpc::proto::ModelInferRequest {
+        model_name: "iris".into(),
+        id: id.into(),
+        inputs: vec![InferInputTensor {
+            name: "input".into(),
+            datatype: "FP32".into(),
+            shape: vec![1, 4],
+            ..Default::default()
+        }],
+        raw_input_contents: vec![row.iter().flat_map(|v| v.to_le_bytes()).collect()],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn an_idempotency_key_runs_a_grpc_call_once() {
+    let server = Server::start(&[
+        "--no-example",
+        "--model",
+        "iris=examples/iris/model.onnx",
+        "--grpc",
+        "127.0.0.1:0",
+        "--idempotency-request-id",
+    ]);
+    let url = server.grpc.clone().expect("the server listens for gRPC");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let token = format!("Bearer {}", common::ADMIN_TOKEN);
+    let keyed = [
+        ("authorization", token.as_str()),
+        ("idempotency-key", "grpc-order-7"),
+    ];
+    let row = [5.1, 3.5, 1.4, 0.2];
+    let served = || server.metric_sum("ferroserve_requests_total", &["protocol=\"grpc\""]);
+
+    let (first, replayed) = grpc_infer(&runtime, &url, grpc_iris(row, ""), &keyed).expect("first");
+    assert!(!replayed);
+    let after_first = served();
+    let (again, replayed) = grpc_infer(&runtime, &url, grpc_iris(row, ""), &keyed).expect("again");
+    assert!(replayed, "the retry is a replay");
+    assert_eq!(again, first);
+    assert_eq!(served(), after_first, "a replay never reaches the pipeline");
+
+    let other = grpc_infer(&runtime, &url, grpc_iris([6.3, 3.3, 6.0, 2.5], ""), &keyed)
+        .expect_err("the same key with another message");
+    assert_eq!(other.code(), tonic::Code::InvalidArgument, "{other:?}");
+    assert!(other.message().contains("grpc-order-7"), "{other:?}");
+
+    let bad = [
+        ("authorization", token.as_str()),
+        ("idempotency-key", "has space"),
+    ];
+    let refused = grpc_infer(&runtime, &url, grpc_iris(row, ""), &bad).expect_err("a bad key");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+
+    // A refusal of the request itself is kept too.
+    let mut bad_shape = grpc_iris(row, "");
+    bad_shape.inputs[0].shape = vec![2, 4];
+    let kept = [
+        ("authorization", token.as_str()),
+        ("idempotency-key", "grpc-order-8"),
+    ];
+    let first = grpc_infer(&runtime, &url, bad_shape.clone(), &kept).expect_err("bad shape");
+    let again = grpc_infer(&runtime, &url, bad_shape, &kept).expect_err("bad shape again");
+    assert_eq!(
+        (first.code(), first.message()),
+        (again.code(), again.message())
+    );
+
+    // With request ids as keys, a call without a key has its own id as
+    // one.
+    let plain = [("authorization", token.as_str())];
+    let (by_id, replayed) =
+        grpc_infer(&runtime, &url, grpc_iris(row, "id-1"), &plain).expect("by id");
+    assert!(!replayed);
+    let (by_id_again, replayed) =
+        grpc_infer(&runtime, &url, grpc_iris(row, "id-1"), &plain).expect("by id again");
+    assert!(replayed);
+    assert_eq!(by_id_again, by_id);
+}

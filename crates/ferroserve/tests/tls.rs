@@ -10,10 +10,10 @@ mod common;
 mod pki;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{repo_root, Server, ADMIN_TOKEN, BIN};
+use common::{Server, ADMIN_TOKEN};
 use pki::{Issued, TestCa};
 use serde_json::{json, Value};
 
@@ -282,20 +282,8 @@ fn bad_tls_settings_stop_the_server_at_start() {
     ];
     for (args, words) in cases {
         let data = tempfile::tempdir().expect("tempdir");
-        let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--http",
-                "127.0.0.1:0",
-                "--grpc",
-                "off",
-                "--log-format",
-                "text",
-            ])
-            .arg("--data-dir")
-            .arg(data.path())
-            .args(args)
-            .current_dir(repo_root())
+        let mut child = common::serve_command(data.path(), args)
+            .args(["--log-format", "text"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -334,19 +322,8 @@ fn tritonclient_http_works_over_tls() {
 fn plain_http_on_a_non_loopback_address_is_warned_about() {
     let data = tempfile::tempdir().expect("tempdir");
     common::provision_admin_key(data.path());
-    let mut child = Command::new(BIN)
-        .args([
-            "serve",
-            "--http",
-            "0.0.0.0:0",
-            "--grpc",
-            "off",
-            "--log-format",
-            "text",
-        ])
-        .args(["--log-level", "warn", "--data-dir"])
-        .arg(data.path())
-        .current_dir(repo_root())
+    let mut child = common::serve_command(data.path(), &["--http", "0.0.0.0:0"])
+        .args(["--log-format", "text", "--log-level", "warn"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

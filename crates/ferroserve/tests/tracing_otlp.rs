@@ -3,6 +3,7 @@
 //! request sent with a W3C `traceparent` comes back as the span tree
 //! request → pipeline stages, with an engine batch span linked to it; the
 //! answer names the request span, and JSON log lines carry the trace id.
+//! A gRPC call with `traceparent` metadata makes the same tree.
 
 mod common;
 
@@ -12,6 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::logged::Logged;
+use ferroserve_server::grpc::proto::grpc_inference_service_client::GrpcInferenceServiceClient;
+use ferroserve_server::grpc::proto::model_infer_request::InferInputTensor;
+use ferroserve_server::grpc::proto::ModelInferRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -26,6 +30,8 @@ const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
 /// A second trace, for the request whose log line is read.
 const LOGGED_TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
+/// A third, for the gRPC call.
+const GRPC_TRACE_ID: &str = "5b8aa5a2d2c872e8321cf37308d69df2";
 
 /// Every span the receiver was sent.
 #[derive(Clone, Default)]
@@ -101,6 +107,56 @@ fn infer(base: &str, model: &str, traceparent: &str) -> (u16, Option<String>, Va
     (status, traceparent, answer.json().unwrap_or(Value::Null))
 }
 
+/// Calls gRPC `ModelInfer` on `url` with one iris row and `traceparent`
+/// metadata; returns the answer's `traceparent`.
+fn infer_over_grpc(runtime: &tokio::runtime::Runtime, url: &str, traceparent: &str) -> String {
+    let values: [f32; 4] = [5.1, 3.5, 1.4, 0.2];
+    let mut request = tonic::Request::new(ModelInferRequest {
+        model_name: "iris".into(),
+        inputs: vec![InferInputTensor {
+            name: "input".into(),
+            datatype: "FP32".into(),
+            shape: vec![1, 4],
+            ..Default::default()
+        }],
+        raw_input_contents: vec![values.iter().flat_map(|v| v.to_le_bytes()).collect()],
+        ..Default::default()
+    });
+    let metadata = request.metadata_mut();
+    metadata.insert("traceparent", traceparent.parse().expect("metadata"));
+    metadata.insert(
+        "authorization",
+        format!("Bearer {}", common::ADMIN_TOKEN)
+            .parse()
+            .expect("metadata"),
+    );
+    runtime.block_on(async {
+        let mut client = GrpcInferenceServiceClient::connect(url.to_owned())
+            .await
+            .expect("the gRPC server accepts connections");
+        let answer = client
+            .model_infer(request)
+            .await
+            .expect("the call succeeds");
+        answer
+            .metadata()
+            .get("traceparent")
+            .expect("the answer carries a traceparent")
+            .to_str()
+            .expect("ASCII")
+            .to_owned()
+    })
+}
+
+/// The span id a `traceparent` names, after checking its trace.
+fn span_of(traceparent: &str, trace_id: &str) -> String {
+    let parts: Vec<&str> = traceparent.split('-').collect();
+    assert_eq!(parts.len(), 4, "{traceparent}");
+    assert_eq!((parts[0], parts[1], parts[3]), ("00", trace_id, "01"));
+    assert_ne!(parts[2], CALLER_SPAN_ID);
+    parts[2].to_owned()
+}
+
 #[test]
 fn a_traced_request_reaches_the_collector_as_request_stages_and_a_linked_batch() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -120,6 +176,8 @@ fn a_traced_request_reaches_the_collector_as_request_stages_and_a_linked_batch()
             "info,ferroserve_serving=debug",
             "--drain-timeout-s",
             "5",
+            "--grpc",
+            "127.0.0.1:0",
         ],
         &[("OTEL_BSP_SCHEDULE_DELAY", "60000")],
     );
@@ -132,11 +190,14 @@ fn a_traced_request_reaches_the_collector_as_request_stages_and_a_linked_batch()
     );
     assert_eq!(status, 200, "{body}");
     let answered = answered.expect("the answer carries a traceparent");
-    let parts: Vec<&str> = answered.split('-').collect();
-    assert_eq!(parts.len(), 4, "{answered}");
-    assert_eq!((parts[0], parts[1], parts[3]), ("00", TRACE_ID, "01"));
-    let request_span_id = parts[2].to_owned();
-    assert_ne!(request_span_id, CALLER_SPAN_ID);
+    let request_span_id = span_of(&answered, TRACE_ID);
+    let grpc_url = server.grpc.clone().expect("the server listens for gRPC");
+    let grpc_answered = infer_over_grpc(
+        &runtime,
+        &grpc_url,
+        &format!("00-{GRPC_TRACE_ID}-{CALLER_SPAN_ID}-01"),
+    );
+    let grpc_span_id = span_of(&grpc_answered, GRPC_TRACE_ID);
 
     // A request the pipeline refuses logs (at debug) inside its span: the
     // JSON line names the trace.
@@ -152,28 +213,56 @@ fn a_traced_request_reaches_the_collector_as_request_stages_and_a_linked_batch()
 
     server.signal_and_wait("TERM");
     let spans = wait_for_spans(&received, |spans| {
-        spans.iter().any(|s| hex(&s.span_id) == request_span_id)
+        [&request_span_id, &grpc_span_id]
+            .iter()
+            .all(|id| spans.iter().any(|s| &&hex(&s.span_id) == id))
             && spans
                 .iter()
                 .any(|s| name_of(s) == "engine batch" && !s.links.is_empty())
     });
+    assert_request_tree(
+        &spans,
+        (TRACE_ID, &request_span_id),
+        "POST /v2/models/{model}/infer",
+        ("http", "200"),
+    );
+    assert_request_tree(
+        &spans,
+        (GRPC_TRACE_ID, &grpc_span_id),
+        "grpc /inference.GRPCInferenceService/ModelInfer",
+        ("grpc", "Ok"),
+    );
+}
 
+/// Checks that the request span `span_id` of `trace_id` was received as
+/// `name` with its `protocol` and `status` attributes, parented on the
+/// caller's span, with every pipeline stage as its child and an engine
+/// batch (a trace of its own) linked to it.
+fn assert_request_tree(
+    spans: &[Span],
+    (trace_id, request_span_id): (&str, &str),
+    name: &str,
+    (protocol, status): (&str, &str),
+) {
     let request = spans
         .iter()
         .find(|s| hex(&s.span_id) == request_span_id)
-        .expect("the request span");
-    assert_eq!(hex(&request.trace_id), TRACE_ID);
+        .unwrap_or_else(|| panic!("no request span {request_span_id} in {spans:#?}"));
+    assert_eq!(hex(&request.trace_id), trace_id);
     assert_eq!(hex(&request.parent_span_id), CALLER_SPAN_ID);
-    assert_eq!(name_of(request), "POST /v2/models/{model}/infer");
+    assert_eq!(name_of(request), name);
     let attributes = string_attributes(request);
     assert_eq!(attributes.get("model").map(String::as_str), Some("iris"));
-    assert_eq!(attributes.get("protocol").map(String::as_str), Some("http"));
-    assert_eq!(attributes.get("status").map(String::as_str), Some("200"));
+    assert_eq!(
+        attributes.get("protocol").map(String::as_str),
+        Some(protocol)
+    );
+    assert_eq!(attributes.get("status").map(String::as_str), Some(status));
 
     let stages: Vec<&str> = spans
         .iter()
         .filter(|s| hex(&s.parent_span_id) == request_span_id)
-        .inspect(|s| assert_eq!(hex(&s.trace_id), TRACE_ID))
+        .inspect(|s| assert_eq!(hex(&s.trace_id), trace_id))
         .map(name_of)
         .collect();
     for stage in ["route", "admit", "decode", "contract", "cache", "batch"] {
@@ -185,13 +274,13 @@ fn a_traced_request_reaches_the_collector_as_request_stages_and_a_linked_batch()
         .find(|s| {
             name_of(s) == "engine batch"
                 && s.links.iter().any(|link| {
-                    hex(&link.trace_id) == TRACE_ID && hex(&link.span_id) == request_span_id
+                    hex(&link.trace_id) == trace_id && hex(&link.span_id) == request_span_id
                 })
         })
         .unwrap_or_else(|| panic!("no engine batch linked to the request in {spans:#?}"));
     assert_ne!(
         hex(&batch.trace_id),
-        TRACE_ID,
+        trace_id,
         "a batch is a trace of its own"
     );
     assert!(batch.parent_span_id.is_empty());

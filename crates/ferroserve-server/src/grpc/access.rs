@@ -130,15 +130,34 @@ pub fn access_table() -> Vec<(&'static str, Access)> {
 pub(crate) struct Incoming {
     pub(crate) headers: HeaderMap,
     pub(crate) peer: Option<SocketAddr>,
+    /// For a stream: its method and the principal authenticated and
+    /// granted the method's access when it opened, so each of its
+    /// requests only has its model checked.
+    opened: Option<(Method, Option<Arc<Principal>>)>,
 }
 
 impl Incoming {
-    /// The metadata and peer of `request`.
-    pub(crate) fn of<T>(request: &tonic::Request<T>) -> Incoming {
-        Incoming {
-            headers: request.metadata().clone().into_headers(),
-            peer: request.remote_addr(),
-        }
+    /// The caller of `request` and its message (the metadata is moved,
+    /// not copied).
+    pub(crate) fn split<T>(request: tonic::Request<T>) -> (Incoming, T) {
+        let peer = request.remote_addr();
+        let (metadata, _, message) = request.into_parts();
+        let incoming = Incoming {
+            headers: metadata.into_headers(),
+            peer,
+            opened: None,
+        };
+        (incoming, message)
+    }
+
+    /// Opens a stream of `method` calls: authenticates the caller and
+    /// checks the method's access once, for every request of the stream.
+    pub(crate) fn open_stream(&mut self, state: &AppState, method: Method) -> Result<(), Status> {
+        let principal = self
+            .principal(state, method, Models::NoneInParticular)
+            .map_err(|failure| self.refusal(failure, method))?;
+        self.opened = Some((method, principal));
+        Ok(())
     }
 
     /// The caller when it may call `method` on `models`: authenticated by
@@ -153,14 +172,23 @@ impl Incoming {
         method: Method,
         models: Models<'_>,
     ) -> Result<Requester, Status> {
-        let principal = self
-            .principal(state, method, models)
-            .map_err(|failure| status_of(&failure.into_error(self.peer, "gRPC", method.path())))?;
+        let principal = match &self.opened {
+            Some((opened, principal)) if *opened == method => principal
+                .as_ref()
+                .map_or(Ok(()), |principal| may_models(principal, models, method))
+                .map(|()| principal.clone()),
+            _ => self.principal(state, method, models),
+        }
+        .map_err(|failure| self.refusal(failure, method))?;
         Ok(Requester {
             client: ClientId::from_principal(principal.as_deref(), self.peer),
             principal,
             start: Instant::now(),
         })
+    }
+
+    fn refusal(&self, failure: AuthFailure, method: Method) -> Status {
+        status_of(&failure.into_error(self.peer, "gRPC", method.path()))
     }
 
     fn principal(
@@ -174,14 +202,27 @@ impl Incoming {
             return Ok(None);
         }
         let principal = state.auth.authenticate(&self.headers)?;
-        let route = format!("gRPC {}", method.path());
-        may_access(&principal, method.access(), &route)?;
-        match models {
-            Models::One(model) => may_use(&principal, model)?,
-            Models::All => may_span_all_models(&principal, &route)?,
-            Models::NoneInParticular => {}
-        }
+        may_access(&principal, method.access(), &route_of(method))?;
+        may_models(&principal, models, method)?;
         Ok(Some(principal))
+    }
+}
+
+/// How a method is named in refusals and the audit of them.
+fn route_of(method: Method) -> String {
+    format!("gRPC {}", method.path())
+}
+
+/// Whether `principal`'s model patterns allow `models`.
+fn may_models(
+    principal: &Principal,
+    models: Models<'_>,
+    method: Method,
+) -> Result<(), AuthFailure> {
+    match models {
+        Models::One(model) => may_use(principal, model),
+        Models::All => may_span_all_models(principal, &route_of(method)),
+        Models::NoneInParticular => Ok(()),
     }
 }
 

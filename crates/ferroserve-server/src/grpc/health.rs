@@ -85,8 +85,9 @@ impl Health for HealthService {
         &self,
         request: Request<HealthCheckRequest>,
     ) -> Result<Response<HealthCheckResponse>, Status> {
-        let service = &request.get_ref().service;
-        self.authorize(&Incoming::of(&request), service)?;
+        let (incoming, HealthCheckRequest { service }) = Incoming::split(request);
+        let service = &service;
+        self.authorize(&incoming, service)?;
         match self.status_of(service).await? {
             ServingStatus::ServiceUnknown => Err(Status::not_found(format!(
                 "unknown service '{service}': ask for '' (the server) or a model's name"
@@ -101,11 +102,11 @@ impl Health for HealthService {
         &self,
         request: Request<HealthCheckRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        self.authorize(&Incoming::of(&request), &request.get_ref().service)?;
+        let (incoming, HealthCheckRequest { service }) = Incoming::split(request);
+        self.authorize(&incoming, &service)?;
         let watcher = HealthService {
             state: self.state.clone(),
         };
-        let service = request.into_inner().service;
         // State: the service, the status last sent, and whether to wait
         // before looking (every time but the first).
         let changes = futures::stream::unfold(

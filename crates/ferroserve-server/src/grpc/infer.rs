@@ -10,12 +10,13 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use ferroserve_core::InferError;
 use ferroserve_kserve::timeout_parameter;
-use ferroserve_serving::Decoded;
+use ferroserve_serving::{Call, Decoded};
 use tonic::metadata::MetadataMap;
 use tonic::Status;
 
 use super::access::{named_model, Incoming, Method, Models};
 use super::errors::{status_of, to_status};
+use super::idempotent::{self, KeyScope, KeySource};
 use super::infer_codec::{decode_request, encode_response};
 use super::proto::{ModelInferRequest, ModelInferResponse};
 use crate::inference::{answer_headers, call_from_headers};
@@ -34,7 +35,8 @@ pub(crate) struct Inferred {
 }
 
 /// Answers `message` for the caller `incoming` describes, as `method`
-/// (`ModelInfer`, or `ModelStreamInfer` for a request of a stream).
+/// (`ModelInfer`, or `ModelStreamInfer` for a request of a stream), at
+/// most once per idempotency key.
 pub(crate) async fn infer(
     state: &AppState,
     incoming: &Incoming,
@@ -55,6 +57,33 @@ pub(crate) async fn infer(
     if let Some(deadline) = grpc_timeout(&incoming.headers).map_err(to_status)? {
         call.timeout = Some(call.timeout.map_or(deadline, |own| own.min(deadline)));
     }
+    let source = match method {
+        Method::ModelStreamInfer => KeySource::StreamRequest,
+        _ => KeySource::Call,
+    };
+    let Some(key) = idempotent::key_of(state, &incoming.headers, source, &message)? else {
+        return run(state, call, message).await;
+    };
+    let deadline = requester.start + call.timeout.unwrap_or(state.config.request_timeout);
+    let scope = KeyScope {
+        client: requester.client.as_str(),
+        model: &model,
+        version: version.as_deref(),
+    };
+    let fingerprint = idempotent::fingerprint(&message);
+    idempotent::once(
+        state,
+        scope,
+        key,
+        fingerprint,
+        deadline,
+        run(state, call, message),
+    )
+    .await
+}
+
+/// `message` through the pipeline as `call`.
+async fn run(state: &AppState, call: Call, message: ModelInferRequest) -> Result<Inferred, Status> {
     let answer = state
         .pipeline
         .infer(call, move |_served| {

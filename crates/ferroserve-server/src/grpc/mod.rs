@@ -6,6 +6,7 @@
 pub mod access;
 pub mod errors;
 mod health;
+mod idempotent;
 mod infer;
 mod infer_codec;
 mod model_info;

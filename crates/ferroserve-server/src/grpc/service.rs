@@ -6,7 +6,7 @@ use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
-use super::access::{Incoming, Method, Models};
+use super::access::{Incoming, Method};
 use super::infer::infer;
 use super::proto::grpc_inference_service_server::GrpcInferenceService;
 use super::proto::*;
@@ -47,8 +47,8 @@ impl GrpcInferenceService for InferenceService {
     }
 
     async fn model_ready(&self, request: Request<ModelReadyRequest>) -> Answer<ModelReadyResponse> {
-        let incoming = Incoming::of(&request);
-        models::model_ready(&self.state, &incoming, request.into_inner())
+        let (incoming, message) = Incoming::split(request);
+        models::model_ready(&self.state, &incoming, message)
             .await
             .map(Response::new)
     }
@@ -57,30 +57,25 @@ impl GrpcInferenceService for InferenceService {
         &self,
         request: Request<ServerMetadataRequest>,
     ) -> Answer<ServerMetadataResponse> {
-        models::server_metadata(&self.state, &Incoming::of(&request)).map(Response::new)
+        models::server_metadata(&self.state, &Incoming::split(request).0).map(Response::new)
     }
 
     async fn model_metadata(
         &self,
         request: Request<ModelMetadataRequest>,
     ) -> Answer<ModelMetadataResponse> {
-        let incoming = Incoming::of(&request);
-        models::model_metadata(&self.state, &incoming, request.into_inner())
+        let (incoming, message) = Incoming::split(request);
+        models::model_metadata(&self.state, &incoming, message)
             .await
             .map(Response::new)
     }
 
     async fn model_infer(&self, request: Request<ModelInferRequest>) -> Answer<ModelInferResponse> {
-        let incoming = Incoming::of(&request);
+        let (incoming, message) = Incoming::split(request);
         let span = super::request_span(&incoming, Method::ModelInfer);
-        let result = infer(
-            &self.state,
-            &incoming,
-            Method::ModelInfer,
-            request.into_inner(),
-        )
-        .instrument(span.clone())
-        .await;
+        let result = infer(&self.state, &incoming, Method::ModelInfer, message)
+            .instrument(span.clone())
+            .await;
         super::record_outcome(&span, result.as_ref().err());
         let inferred = result?;
         let mut metadata = inferred.metadata.into_headers();
@@ -100,20 +95,11 @@ impl GrpcInferenceService for InferenceService {
         &self,
         request: Request<Streaming<ModelInferRequest>>,
     ) -> Answer<AnswerStream> {
-        let incoming = Incoming::of(&request);
+        let (mut incoming, message) = Incoming::split(request);
         // Credentials are checked when the stream opens; each request's
         // model when it comes.
-        incoming.authorize(
-            &self.state,
-            Method::ModelStreamInfer,
-            Models::NoneInParticular,
-        )?;
-        let stream = serve_stream(
-            self.state.clone(),
-            incoming,
-            request.into_inner(),
-            self.stream_in_flight,
-        );
+        incoming.open_stream(&self.state, Method::ModelStreamInfer)?;
+        let stream = serve_stream(self.state.clone(), incoming, message, self.stream_in_flight);
         Ok(Response::new(stream))
     }
 
@@ -121,8 +107,8 @@ impl GrpcInferenceService for InferenceService {
         &self,
         request: Request<ModelConfigRequest>,
     ) -> Answer<ModelConfigResponse> {
-        let incoming = Incoming::of(&request);
-        model_info::model_config(&self.state, &incoming, request.into_inner())
+        let (incoming, message) = Incoming::split(request);
+        model_info::model_config(&self.state, &incoming, message)
             .await
             .map(Response::new)
     }
@@ -131,8 +117,8 @@ impl GrpcInferenceService for InferenceService {
         &self,
         request: Request<ModelStatisticsRequest>,
     ) -> Answer<ModelStatisticsResponse> {
-        let incoming = Incoming::of(&request);
-        model_info::model_statistics(&self.state, &incoming, request.into_inner())
+        let (incoming, message) = Incoming::split(request);
+        model_info::model_statistics(&self.state, &incoming, message)
             .await
             .map(Response::new)
     }
@@ -141,8 +127,8 @@ impl GrpcInferenceService for InferenceService {
         &self,
         request: Request<RepositoryIndexRequest>,
     ) -> Answer<RepositoryIndexResponse> {
-        let incoming = Incoming::of(&request);
-        repository::index(&self.state, &incoming, request.into_inner())
+        let (incoming, message) = Incoming::split(request);
+        repository::index(&self.state, &incoming, message)
             .await
             .map(Response::new)
     }
@@ -151,8 +137,8 @@ impl GrpcInferenceService for InferenceService {
         &self,
         request: Request<RepositoryModelLoadRequest>,
     ) -> Answer<RepositoryModelLoadResponse> {
-        let incoming = Incoming::of(&request);
-        repository::load(&self.state, &incoming, request.into_inner()).await?;
+        let (incoming, message) = Incoming::split(request);
+        repository::load(&self.state, &incoming, message).await?;
         Ok(Response::new(RepositoryModelLoadResponse {}))
     }
 
@@ -160,8 +146,8 @@ impl GrpcInferenceService for InferenceService {
         &self,
         request: Request<RepositoryModelUnloadRequest>,
     ) -> Answer<RepositoryModelUnloadResponse> {
-        let incoming = Incoming::of(&request);
-        repository::unload(&self.state, &incoming, request.into_inner()).await?;
+        let (incoming, message) = Incoming::split(request);
+        repository::unload(&self.state, &incoming, message).await?;
         Ok(Response::new(RepositoryModelUnloadResponse {}))
     }
 }

@@ -7,21 +7,21 @@
 //! GOAWAY and lets open calls finish.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::Watcher;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tonic::service::Routes;
 use tonic::transport::server::TcpConnectInfo;
 use tower::ServiceExt;
 
 use super::errors::size_limit_answer;
 use super::GrpcOptions;
-use crate::listener::{accept, tls_handshake};
+use crate::listener::{accept_connections, Stream};
 use crate::state::HttpLimits;
 use crate::tls::TlsSource;
 
@@ -44,18 +44,9 @@ pub(crate) async fn serve_connections(
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
         .keep_alive_interval(Some(options.keepalive_interval))
         .keep_alive_timeout(options.keepalive_timeout);
-    let connections = Arc::new(Semaphore::new(limits.max_connections));
-    let graceful = GracefulShutdown::new();
     let local = listener.local_addr().ok();
-    tokio::pin!(shutdown);
-    loop {
-        let accepted = tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = accept(&listener, &connections) => accepted,
-        };
-        let Some((stream, remote, permit)) = accepted else {
-            continue;
-        };
+    let acceptor = move || tls.as_ref().map(|tls| h2_acceptor(tls));
+    let serve = move |stream: Stream, remote: SocketAddr, watcher: Watcher| {
         let peer = TcpConnectInfo {
             local_addr: local,
             remote_addr: Some(remote),
@@ -69,36 +60,9 @@ pub(crate) async fn serve_connections(
                 })
                 .map_response(size_limit_answer),
         );
-        let acceptor = tls.as_ref().map(|tls| h2_acceptor(tls));
-        let handshake_timeout = limits.header_read_timeout;
-        let watcher = graceful.watcher();
-        let http = http.clone();
-        tokio::spawn(async move {
-            let result = match acceptor {
-                None => {
-                    watcher
-                        .watch(http.serve_connection(TokioIo::new(stream), service))
-                        .await
-                }
-                Some(acceptor) => {
-                    let Some(stream) =
-                        tls_handshake(&acceptor, stream, handshake_timeout, remote).await
-                    else {
-                        return;
-                    };
-                    watcher
-                        .watch(http.serve_connection(TokioIo::new(stream), service))
-                        .await
-                }
-            };
-            if let Err(e) = result {
-                tracing::debug!(%remote, error = %e, "gRPC connection closed with an error");
-            }
-            drop(permit);
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
+        watcher.watch(http.serve_connection(TokioIo::new(stream), service))
+    };
+    accept_connections("gRPC", listener, limits, acceptor, shutdown, serve).await;
 }
 
 /// A TLS acceptor with `tls`'s current certificate that negotiates HTTP/2.

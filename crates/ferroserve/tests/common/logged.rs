@@ -7,12 +7,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{repo_root, BIN};
-
 /// A server whose standard error (a pipe, not a terminal) is collected.
 pub struct Logged {
     pub child: Child,
     pub base: String,
+    /// `http://HOST:PORT` of the gRPC server, when the test gave `--grpc ADDR`.
+    pub grpc: Option<String>,
     lines: Arc<Mutex<Vec<String>>>,
 }
 
@@ -26,22 +26,11 @@ impl Logged {
     /// Like [`Logged::start`], with `env` set for the server.
     pub fn start_with_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Logged {
         super::provision_admin_key(data_dir);
-        let mut child = Command::new(BIN)
+        let mut child = super::serve_command(data_dir, args)
             .env("FERROSERVE_API_KEY", super::ADMIN_TOKEN)
             .envs(env.iter().copied())
-            .args([
-                "serve",
-                "--http",
-                "127.0.0.1:0",
-                "--grpc",
-                "off",
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .args(args)
             .env_remove("RUST_LOG")
             .env_remove("FERROSERVE_LOG_FORMAT")
-            .current_dir(repo_root())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -55,16 +44,14 @@ impl Logged {
                 sink.lock().expect("lines").push(line);
             }
         });
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().expect("stdout is piped"))
-            .read_line(&mut first)
-            .expect("reads the listening line");
-        let base = first
-            .trim()
-            .strip_prefix("ferroserve listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .to_owned();
-        Logged { child, base, lines }
+        let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        let (base, grpc) = super::listening_lines(stdout, super::wants_grpc(args));
+        Logged {
+            child,
+            base,
+            grpc,
+            lines,
+        }
     }
 
     /// Waits (at most 30 s) for a log line containing `needle`.

@@ -45,6 +45,23 @@ pub fn run_direct(command: &str, args: &[&str], data_dir: &Path, cwd: &Path) -> 
         .expect("ferroserve runs")
 }
 
+/// `ferroserve serve` on `data_dir` with `args`, run from the repository
+/// root: on a free loopback port unless `args` give `--http`, and without
+/// gRPC unless they give `--grpc` (its default port would be shared by
+/// every test server).
+pub fn serve_command(data_dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command.arg("serve").arg("--data-dir").arg(data_dir);
+    if !args.contains(&"--http") {
+        command.args(["--http", "127.0.0.1:0"]);
+    }
+    if !args.contains(&"--grpc") {
+        command.args(["--grpc", "off"]);
+    }
+    command.args(args).current_dir(repo_root());
+    command
+}
+
 /// A running `ferroserve serve`, killed when dropped.
 pub struct Server {
     pub child: Child,
@@ -78,35 +95,14 @@ impl Server {
     /// Starts the server on `data_dir` as it is (a fresh one gets an admin
     /// key of the server's own making), without waiting for readiness.
     pub fn start_unprovisioned(data_dir: &Path, args: &[&str]) -> Server {
-        let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--http",
-                "127.0.0.1:0",
-                "--log-format",
-                "text",
-                "--log-level",
-                "warn",
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            // gRPC's default port would be shared by every test server.
-            .args(if args.contains(&"--grpc") {
-                &[][..]
-            } else {
-                &["--grpc", "off"][..]
-            })
-            .args(args)
-            .current_dir(repo_root())
+        let mut child = serve_command(data_dir, args)
+            .args(["--log-format", "text", "--log-level", "warn"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("ferroserve binary starts");
         let stdout = child.stdout.take().expect("stdout is piped");
-        let wants_grpc = args
-            .windows(2)
-            .any(|pair| pair[0] == "--grpc" && pair[1] != "off");
-        let (base, grpc) = listening_lines(BufReader::new(stdout), wants_grpc);
+        let (base, grpc) = listening_lines(BufReader::new(stdout), wants_grpc(args));
         Server {
             child,
             base,
@@ -211,10 +207,19 @@ pub fn wait_ready(base: &str) {
     panic!("server at {base} never became ready");
 }
 
+/// Whether a server started with `args` listens for gRPC.
+pub fn wants_grpc(args: &[&str]) -> bool {
+    args.windows(2)
+        .any(|pair| pair[0] == "--grpc" && pair[1] != "off")
+}
+
 /// The HTTP base URL and (when `wants_grpc`) the gRPC URL from the
 /// server's "listening" lines; the rest of its output is drained in the
 /// background, so the server never writes to a closed pipe.
-fn listening_lines(mut out: BufReader<ChildStdout>, wants_grpc: bool) -> (String, Option<String>) {
+pub fn listening_lines(
+    mut out: BufReader<ChildStdout>,
+    wants_grpc: bool,
+) -> (String, Option<String>) {
     let (mut base, mut grpc) = (None, None);
     while base.is_none() || (wants_grpc && grpc.is_none()) {
         let mut line = String::new();
