@@ -112,6 +112,11 @@ impl EmbeddedMigrations {
                     "rollouts",
                     include_str!("../migrations/postgres/0006_rollouts.sql"),
                 ),
+                (
+                    7,
+                    "change_notifications",
+                    include_str!("../migrations/postgres/0007_change_notifications.sql"),
+                ),
             ],
         }
     }

@@ -44,6 +44,7 @@ pub mod api_keys;
 pub mod artifacts;
 mod audit;
 pub mod audit_action;
+pub mod changes;
 mod db;
 pub mod durable;
 pub mod error;
@@ -66,6 +67,7 @@ pub use artifacts::{
     ArtifactStore, CleanupReport, LocalArtifactStore, ObjectArtifactStore, VerifiedArtifact,
 };
 pub use audit_action::AuditAction;
+pub use changes::ChangeFeed;
 pub use db::DbKind;
 pub use error::{RegistryError, Result};
 pub use job_types::{

@@ -1,12 +1,14 @@
 //! The [`Registry`] handle: connection, migrations and registered-model operations.
 
 use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
 
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
 use crate::audit_action::AuditAction;
+use crate::changes::ChangeFeed;
 use crate::db::{self, Audit, DbKind, EmbeddedMigrations};
 use crate::error::{RegistryError, Result};
 use crate::types::{ModelQuery, RegisteredModel, Stage, Tags};
@@ -23,6 +25,25 @@ use crate::validate;
 pub struct Registry {
     pub(crate) pool: AnyPool,
     db_kind: DbKind,
+    /// PostgreSQL only: where to listen for changes, and the listener once
+    /// someone asked for it (shared by the clones).
+    changes: Option<Arc<Changes>>,
+}
+
+/// The change notifications of a PostgreSQL registry.
+struct Changes {
+    /// The registry's URL, credentials included (never printed).
+    url: String,
+    feed: OnceLock<ChangeFeed>,
+}
+
+impl std::fmt::Debug for Changes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Changes")
+            .field("url", &redact(&self.url))
+            .field("feed", &self.feed)
+            .finish()
+    }
 }
 
 impl Registry {
@@ -66,7 +87,31 @@ impl Registry {
             .run(&pool)
             .await?;
         tracing::info!(db = db_kind.as_str(), "registry connected");
-        Ok(Registry { pool, db_kind })
+        let changes = (db_kind == DbKind::Postgres).then(|| {
+            Arc::new(Changes {
+                url: url.to_owned(),
+                feed: OnceLock::new(),
+            })
+        });
+        Ok(Registry {
+            pool,
+            db_kind,
+            changes,
+        })
+    }
+
+    /// A feed of the changes made through any replica, as they commit
+    /// (PostgreSQL: `LISTEN` on [`CHANNEL`](crate::changes::CHANNEL), one
+    /// listening connection per registry, opened at the first call);
+    /// `None` on SQLite, whose readers poll. Call within a Tokio runtime.
+    pub fn change_feed(&self) -> Option<ChangeFeed> {
+        let changes = self.changes.as_ref()?;
+        Some(
+            changes
+                .feed
+                .get_or_init(|| ChangeFeed::listen(changes.url.clone()))
+                .clone(),
+        )
     }
 
     /// Which database this registry runs on.

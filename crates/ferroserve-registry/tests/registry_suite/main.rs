@@ -4,6 +4,7 @@
 mod aliases;
 mod api_keys;
 mod audit;
+mod changes;
 mod common;
 #[path = "../support/dependency.rs"]
 mod dependency;
@@ -53,6 +54,7 @@ on_both_backends!(
     stages::stage_transitions,
     aliases::aliases_and_resolve,
     audit::audit_log,
+    changes::change_feed,
     audit::audit_pages_newest_first_with_a_cursor,
     audit::reconnect_keeps_data,
     audit::recorded_events,

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use ferroserve_core::{Credential, Principal};
 use ferroserve_registry::api_keys::{now_ms, token_hash, TOKEN_PREFIX};
+use ferroserve_registry::changes::tick_or_change;
 use ferroserve_registry::{ApiKey, Registry, RegistryError};
 
 use super::failure::{AuthFailure, FailureReason};
@@ -123,17 +124,20 @@ impl KeyRing {
         self.registry.touch_api_keys(&used).await
     }
 
-    /// Re-reads the keys and writes their use every `every`, until the
-    /// runtime stops; a registry error is logged and retried on the next
-    /// beat (the keys read last stay in force meanwhile).
+    /// Re-reads the keys and writes their use every `every`, and at once
+    /// when the registry notifies a change (a key made or revoked through
+    /// another replica), until the runtime stops; a registry error is
+    /// logged and retried on the next beat (the keys read last stay in
+    /// force meanwhile).
     pub fn follow(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
         let ring = Arc::downgrade(self);
+        let mut feed = self.registry.change_feed();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await;
             loop {
-                tick.tick().await;
+                tick_or_change(&mut tick, feed.as_mut()).await;
                 let Some(ring) = ring.upgrade() else { return };
                 if let Err(e) = ring.flush_last_used().await {
                     tracing::warn!(error = %e, "cannot record when API keys were last used");

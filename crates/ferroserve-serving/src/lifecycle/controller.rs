@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferroserve_backend::ModelSource;
+use ferroserve_registry::changes::tick_or_change;
 use ferroserve_registry::{AuditAction, ModelVersion, RegistryError};
 use serde_json::json;
 use tokio::sync::Mutex;
@@ -154,14 +155,16 @@ impl Controller {
         Ok(())
     }
 
-    /// Polls the registry every `every` for changes made elsewhere (another
-    /// replica, the CLI on the data dir) until the task is dropped.
+    /// Follows changes made elsewhere (another replica, the CLI on the data
+    /// dir) until the task is dropped: at once when the registry notifies
+    /// them (PostgreSQL), and by polling every `every` in any case.
     pub fn spawn_follower(self: Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let mut feed = self.lifecycle.registry().change_feed();
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(every);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                ticker.tick().await;
+                tick_or_change(&mut ticker, feed.as_mut()).await;
                 if let Err(e) = self.sync_changed().await {
                     tracing::warn!(error = %e, "cannot poll the registry; serving what is loaded");
                 }

@@ -8,9 +8,12 @@ pub mod dependency;
 pub mod iris;
 pub mod load;
 pub mod logged;
+#[path = "../../../ferroserve-registry/tests/registry_suite/common/pg.rs"]
+pub mod pg;
 pub mod python_check;
 pub mod recording_load;
 pub mod redis;
+pub mod registry_api;
 pub mod rollout;
 
 use std::io::{BufRead, BufReader};

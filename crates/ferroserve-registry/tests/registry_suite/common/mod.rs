@@ -3,6 +3,10 @@
 
 pub(crate) mod pg;
 
+// The PostgreSQL helper finds it here, in this suite and in the server's
+// end-to-end tests that include it.
+use crate::dependency;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 

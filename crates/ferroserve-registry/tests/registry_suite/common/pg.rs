@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::dependency;
+use super::dependency;
 
 const INSTALL_HINT: &str = "PostgreSQL server binaries (initdb, pg_ctl, postgres) are needed \
      for the PostgreSQL registry tests; install them with `apt-get install postgresql` \
