@@ -9,18 +9,8 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{json, Value};
 
+pub use super::registry_api::iris_variant;
 use super::{admin_client, repo_root, Server, BIN};
-
-/// The iris model with its `doc_string` set to `label`: the same model and
-/// interface, other bytes, so every variant is a distinct artifact.
-pub fn iris_variant(label: &str) -> Vec<u8> {
-    let mut bytes = std::fs::read(repo_root().join("examples/iris/model.onnx")).expect("iris");
-    // ModelProto field 6 (doc_string), length-delimited; the last one wins.
-    bytes.push(0x32);
-    bytes.push(u8::try_from(label.len()).expect("short label"));
-    bytes.extend_from_slice(label.as_bytes());
-    bytes
-}
 
 /// Uploads an iris variant labelled `label` and registers it as a new
 /// version of iris (stage None); returns its number.
