@@ -51,6 +51,7 @@ pub mod error;
 mod job_leases;
 mod job_types;
 mod jobs;
+pub mod leader;
 mod recovery;
 mod registry;
 mod rollback;
@@ -74,6 +75,7 @@ pub use job_types::{
     Job, JobCheckpointOutcome, JobFilter, JobOwner, JobProgress, JobState, NewJob,
     DEFAULT_JOB_HEARTBEAT, DEFAULT_JOB_LEASE,
 };
+pub use leader::Leadership;
 pub use recovery::INTERRUPTED_REASON;
 pub use registry::Registry;
 pub use rollouts::{NewRollout, Rollout, RolloutDecision, RolloutMove, RolloutState};

@@ -11,6 +11,7 @@ use crate::audit_action::AuditAction;
 use crate::changes::ChangeFeed;
 use crate::db::{self, Audit, DbKind, EmbeddedMigrations};
 use crate::error::{RegistryError, Result};
+use crate::leader::Leadership;
 use crate::types::{ModelQuery, RegisteredModel, Stage, Tags};
 use crate::validate;
 
@@ -25,23 +26,26 @@ use crate::validate;
 pub struct Registry {
     pub(crate) pool: AnyPool,
     db_kind: DbKind,
-    /// PostgreSQL only: where to listen for changes, and the listener once
-    /// someone asked for it (shared by the clones).
-    changes: Option<Arc<Changes>>,
+    /// PostgreSQL only: the change listener and the leadership competition,
+    /// each started when first asked for (shared by the clones).
+    coordination: Option<Arc<Coordination>>,
 }
 
-/// The change notifications of a PostgreSQL registry.
-struct Changes {
+/// What a PostgreSQL registry starts on demand: its change notifications
+/// and the competition for leadership.
+struct Coordination {
     /// The registry's URL, credentials included (never printed).
     url: String,
     feed: OnceLock<ChangeFeed>,
+    leadership: OnceLock<Leadership>,
 }
 
-impl std::fmt::Debug for Changes {
+impl std::fmt::Debug for Coordination {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Changes")
+        f.debug_struct("Coordination")
             .field("url", &redact(&self.url))
             .field("feed", &self.feed)
+            .field("leadership", &self.leadership)
             .finish()
     }
 }
@@ -87,16 +91,17 @@ impl Registry {
             .run(&pool)
             .await?;
         tracing::info!(db = db_kind.as_str(), "registry connected");
-        let changes = (db_kind == DbKind::Postgres).then(|| {
-            Arc::new(Changes {
+        let coordination = (db_kind == DbKind::Postgres).then(|| {
+            Arc::new(Coordination {
                 url: url.to_owned(),
                 feed: OnceLock::new(),
+                leadership: OnceLock::new(),
             })
         });
         Ok(Registry {
             pool,
             db_kind,
-            changes,
+            coordination,
         })
     }
 
@@ -105,13 +110,27 @@ impl Registry {
     /// listening connection per registry, opened at the first call);
     /// `None` on SQLite, whose readers poll. Call within a Tokio runtime.
     pub fn change_feed(&self) -> Option<ChangeFeed> {
-        let changes = self.changes.as_ref()?;
+        let coordination = self.coordination.as_ref()?;
         Some(
-            changes
+            coordination
                 .feed
-                .get_or_init(|| ChangeFeed::listen(changes.url.clone()))
+                .get_or_init(|| ChangeFeed::listen(coordination.url.clone()))
                 .clone(),
         )
+    }
+
+    /// Whether this replica leads the work one replica does at a time
+    /// (PostgreSQL: it holds the registry's leader lock, competed for from
+    /// the first call on; SQLite: one node, always). Call within a Tokio
+    /// runtime.
+    pub fn leadership(&self) -> Leadership {
+        match &self.coordination {
+            None => Leadership::always(),
+            Some(coordination) => coordination
+                .leadership
+                .get_or_init(|| Leadership::compete(coordination.url.clone()))
+                .clone(),
+        }
     }
 
     /// Which database this registry runs on.

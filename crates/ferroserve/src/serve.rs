@@ -194,6 +194,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             ready = startup.manager().all_ready(),
             "initial model loading finished"
         );
+        report_leadership(controller.lifecycle().registry().leadership());
         controller.spawn_follower(poll);
         if let Some(rollouts) = rollouts {
             rollouts.spawn_driver();
@@ -223,6 +224,17 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .await;
     tracing::info!("ferroserve stopped");
     Ok(())
+}
+
+/// Keeps the `ferroserve_leader` gauge on whether this replica leads.
+fn report_leadership(mut leadership: ferroserve_registry::Leadership) {
+    tokio::spawn(async move {
+        loop {
+            let leads = if leadership.is_leader() { 1.0 } else { 0.0 };
+            metrics::gauge!(ferroserve_core::telemetry::LEADER).set(leads);
+            leadership.changed().await;
+        }
+    });
 }
 
 /// Starts the gRPC server on `listener` with TLS when HTTP has it, and

@@ -11,6 +11,7 @@ mod dependency;
 mod helpers;
 mod job_leases;
 mod jobs;
+mod leader;
 mod models;
 mod recovery;
 mod rollouts;
@@ -55,6 +56,7 @@ on_both_backends!(
     aliases::aliases_and_resolve,
     audit::audit_log,
     changes::change_feed,
+    leader::leadership,
     audit::audit_pages_newest_first_with_a_cursor,
     audit::reconnect_keeps_data,
     audit::recorded_events,

@@ -38,14 +38,20 @@ pub(super) fn live_of(controller: &Controller, rollout: &Rollout) -> Option<Arc<
 }
 
 impl Rollouts {
-    /// Checks the running rollouts until the task is dropped.
+    /// Checks the running rollouts until the task is dropped, while this
+    /// replica leads (one replica drives every rollout; the others serve
+    /// its decisions and take over when it dies; see
+    /// [`Leadership`](ferroserve_registry::Leadership)).
     pub fn spawn_driver(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let leadership = self.controller.lifecycle().registry().leadership();
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(TICK);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
-                self.tick().await;
+                if leadership.is_leader() {
+                    self.tick().await;
+                }
             }
         })
     }
