@@ -1,13 +1,14 @@
 //! Replicas sharing one PostgreSQL registry and one artifact store follow
 //! each other's changes as they commit: with polling slowed to a minute, a
-//! promotion made through one replica is served by the other within a
-//! second, because the registry notifies it (LISTEN/NOTIFY).
+//! promotion made through one of three replicas is served by the two
+//! others within a second, because the registry notifies it
+//! (LISTEN/NOTIFY), and no request of the traffic on all three fails.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::load::{client, iris_request, send};
+use common::load::{client, iris_request, send, Load};
 use common::pg::TempPostgres;
 use common::registry_api::{iris_variant, promote, register};
 use common::Server;
@@ -40,7 +41,7 @@ fn time_until_served(server: &Server, version: &str, since: Instant) -> Duration
 }
 
 #[test]
-fn a_promotion_through_one_replica_is_served_by_another_within_a_second() {
+fn a_promotion_through_one_replica_is_served_by_the_others_within_a_second_under_load() {
     let postgres = TempPostgres::start();
     let registry = postgres.url("postgres");
     let artifacts = tempfile::tempdir().expect("shared artifact folder");
@@ -56,30 +57,41 @@ fn a_promotion_through_one_replica_is_served_by_another_within_a_second() {
             "--no-example",
         ])
     };
-    let a = replica();
-    let b = replica();
+    let (a, b, c) = (replica(), replica(), replica());
+    let others = [&b, &c];
 
     let first = register(&a, "iris", iris_variant("v1"));
     let promoted = Instant::now();
     promote(&a, "iris", first);
-    time_until_served(&b, &first.to_string(), promoted);
+    for replica in [&a, &b, &c] {
+        time_until_served(replica, &first.to_string(), promoted);
+    }
+    // Traffic on every replica while versions change under it.
+    let loads: Vec<Load> = [&a, &b, &c]
+        .iter()
+        .map(|replica| Load::start(&replica.base, 1))
+        .collect();
 
     let mut figures = Vec::new();
     for label in ["v2", "v3", "v4"] {
         let version = register(&a, "iris", iris_variant(label));
         promote(&a, "iris", version);
         let answered = Instant::now();
-        let took = time_until_served(&b, &version.to_string(), answered);
-        assert!(
-            took < PROPAGATION,
-            "replica B served version {version} {took:?} after A's promotion answered"
-        );
-        figures.push(took);
+        for replica in others {
+            let took = time_until_served(replica, &version.to_string(), answered);
+            assert!(
+                took < PROPAGATION,
+                "{} served version {version} {took:?} after the promotion through {} answered",
+                replica.base,
+                a.base
+            );
+            figures.push(took);
+        }
         assert_eq!(served_version(&a), Some(version.to_string()));
     }
-    eprintln!("promotion through A served by B after {figures:?}");
+    eprintln!("promotions through A served by B and C after {figures:?}");
 
-    // And back: a change through B reaches A as quickly.
+    // And the other way: a rollback through B reaches A and C as quickly.
     let (status, body) = send(
         client()
             .post(format!("{}/api/v1/models/iris/rollback", b.base))
@@ -89,11 +101,17 @@ fn a_promotion_through_one_replica_is_served_by_another_within_a_second() {
     let answered = Instant::now();
     let back = body["version"]["version"].clone();
     assert_eq!(back, json!(first + 2), "{body}");
-    let took = time_until_served(&a, &back.to_string(), answered);
-    assert!(
-        took < PROPAGATION,
-        "replica A followed B's rollback after {took:?}"
-    );
-    drop((a, b));
+    for replica in [&a, &c] {
+        let took = time_until_served(replica, &back.to_string(), answered);
+        assert!(
+            took < PROPAGATION,
+            "{} followed B's rollback after {took:?}",
+            replica.base
+        );
+    }
+    for load in loads {
+        load.stop_expecting_no_failure(10);
+    }
+    drop((a, b, c));
     drop(postgres);
 }
