@@ -5,12 +5,11 @@
 
 mod common;
 
+use common::grpc::{fp32_bytes, iris_raw, tensor};
 use common::Server;
 use ferroserve_server::grpc::proto::grpc_inference_service_client::GrpcInferenceServiceClient;
 use ferroserve_server::grpc::proto::infer_parameter::ParameterChoice;
-use ferroserve_server::grpc::proto::model_infer_request::{
-    InferInputTensor, InferRequestedOutputTensor,
-};
+use ferroserve_server::grpc::proto::model_infer_request::InferRequestedOutputTensor;
 use ferroserve_server::grpc::proto::{
     InferParameter, InferTensorContents, ModelInferRequest, ModelStreamInferResponse,
 };
@@ -53,29 +52,6 @@ async fn connect(server: &Server) -> Client {
     GrpcInferenceServiceClient::connect(url)
         .await
         .expect("the gRPC server accepts connections")
-}
-
-fn tensor(name: &str, datatype: &str, shape: &[i64]) -> InferInputTensor {
-    InferInputTensor {
-        name: name.into(),
-        datatype: datatype.into(),
-        shape: shape.to_vec(),
-        ..Default::default()
-    }
-}
-
-fn fp32_bytes(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-/// An iris request with one input given as raw bytes.
-fn iris_raw(datatype: &str, shape: &[i64], raw: Vec<u8>) -> ModelInferRequest {
-    ModelInferRequest {
-        model_name: "iris".into(),
-        inputs: vec![tensor("input", datatype, shape)],
-        raw_input_contents: vec![raw.into()],
-        ..Default::default()
-    }
 }
 
 /// An iris request with one input given as typed contents.

@@ -9,6 +9,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use common::grpc::iris_row;
 use common::{repo_root, Server};
 use serde_json::{json, Value};
 
@@ -551,39 +552,10 @@ fn grpc_infer(
     message: ferroserve_server::grpc::proto::ModelInferRequest,
     metadata: &[(&'static str, &str)],
 ) -> Result<(Vec<Vec<u8>>, bool), tonic::Status> {
-    use ferroserve_server::grpc::proto::grpc_inference_service_client::GrpcInferenceServiceClient;
-    let mut request = tonic::Request::new(message);
-    for (name, value) in metadata {
-        request
-            .metadata_mut()
-            .insert(*name, value.parse().expect("metadata value"));
-    }
-    runtime.block_on(async {
-        let mut client = GrpcInferenceServiceClient::connect(url.to_owned())
-            .await
-            .expect("the gRPC server accepts connections");
-        let answer = client.model_infer(request).await?;
-        let replayed = answer.metadata().get("idempotent-replayed").is_some();
-        let raw = answer.into_inner().raw_output_contents;
-        Ok((raw.into_iter().map(|b| b.to_vec()).collect(), replayed))
-    })
-}
-
-/// A one-row iris request over gRPC with `row` as raw FP32 bytes.
-fn grpc_iris(row: [f32; 4], id: &str) -> ferroserve_server::grpc::proto::ModelInferRequest {
-    use ferroserve_server::grpc::proto::model_infer_request::InferInputTensor;
-    ferroserve_server::grpc::proto::ModelInferRequest {
-        model_name: "iris".into(),
-        id: id.into(),
-        inputs: vec![InferInputTensor {
-            name: "input".into(),
-            datatype: "FP32".into(),
-            shape: vec![1, 4],
-            ..Default::default()
-        }],
-        raw_input_contents: vec![row.iter().flat_map(|v| v.to_le_bytes()).collect()],
-        ..Default::default()
-    }
+    let answer = common::grpc::model_infer(runtime, url, message, metadata)?;
+    let replayed = answer.metadata().get("idempotent-replayed").is_some();
+    let raw = answer.into_inner().raw_output_contents;
+    Ok((raw.into_iter().map(|b| b.to_vec()).collect(), replayed))
 }
 
 #[test]
@@ -606,15 +578,15 @@ fn an_idempotency_key_runs_a_grpc_call_once() {
     let row = [5.1, 3.5, 1.4, 0.2];
     let served = || server.metric_sum("ferroserve_requests_total", &["protocol=\"grpc\""]);
 
-    let (first, replayed) = grpc_infer(&runtime, &url, grpc_iris(row, ""), &keyed).expect("first");
+    let (first, replayed) = grpc_infer(&runtime, &url, iris_row(row, ""), &keyed).expect("first");
     assert!(!replayed);
     let after_first = served();
-    let (again, replayed) = grpc_infer(&runtime, &url, grpc_iris(row, ""), &keyed).expect("again");
+    let (again, replayed) = grpc_infer(&runtime, &url, iris_row(row, ""), &keyed).expect("again");
     assert!(replayed, "the retry is a replay");
     assert_eq!(again, first);
     assert_eq!(served(), after_first, "a replay never reaches the pipeline");
 
-    let other = grpc_infer(&runtime, &url, grpc_iris([6.3, 3.3, 6.0, 2.5], ""), &keyed)
+    let other = grpc_infer(&runtime, &url, iris_row([6.3, 3.3, 6.0, 2.5], ""), &keyed)
         .expect_err("the same key with another message");
     assert_eq!(other.code(), tonic::Code::InvalidArgument, "{other:?}");
     assert!(other.message().contains("grpc-order-7"), "{other:?}");
@@ -623,11 +595,11 @@ fn an_idempotency_key_runs_a_grpc_call_once() {
         ("authorization", token.as_str()),
         ("idempotency-key", "has space"),
     ];
-    let refused = grpc_infer(&runtime, &url, grpc_iris(row, ""), &bad).expect_err("a bad key");
+    let refused = grpc_infer(&runtime, &url, iris_row(row, ""), &bad).expect_err("a bad key");
     assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
 
     // A refusal of the request itself is kept too.
-    let mut bad_shape = grpc_iris(row, "");
+    let mut bad_shape = iris_row(row, "");
     bad_shape.inputs[0].shape = vec![2, 4];
     let kept = [
         ("authorization", token.as_str()),
@@ -644,10 +616,10 @@ fn an_idempotency_key_runs_a_grpc_call_once() {
     // one.
     let plain = [("authorization", token.as_str())];
     let (by_id, replayed) =
-        grpc_infer(&runtime, &url, grpc_iris(row, "id-1"), &plain).expect("by id");
+        grpc_infer(&runtime, &url, iris_row(row, "id-1"), &plain).expect("by id");
     assert!(!replayed);
     let (by_id_again, replayed) =
-        grpc_infer(&runtime, &url, grpc_iris(row, "id-1"), &plain).expect("by id again");
+        grpc_infer(&runtime, &url, iris_row(row, "id-1"), &plain).expect("by id again");
     assert!(replayed);
     assert_eq!(by_id_again, by_id);
 }

@@ -13,9 +13,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::logged::Logged;
-use ferroserve_server::grpc::proto::grpc_inference_service_client::GrpcInferenceServiceClient;
-use ferroserve_server::grpc::proto::model_infer_request::InferInputTensor;
-use ferroserve_server::grpc::proto::ModelInferRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -110,42 +107,21 @@ fn infer(base: &str, model: &str, traceparent: &str) -> (u16, Option<String>, Va
 /// Calls gRPC `ModelInfer` on `url` with one iris row and `traceparent`
 /// metadata; returns the answer's `traceparent`.
 fn infer_over_grpc(runtime: &tokio::runtime::Runtime, url: &str, traceparent: &str) -> String {
-    let values: [f32; 4] = [5.1, 3.5, 1.4, 0.2];
-    let mut request = tonic::Request::new(ModelInferRequest {
-        model_name: "iris".into(),
-        inputs: vec![InferInputTensor {
-            name: "input".into(),
-            datatype: "FP32".into(),
-            shape: vec![1, 4],
-            ..Default::default()
-        }],
-        raw_input_contents: vec![values.iter().flat_map(|v| v.to_le_bytes()).collect()],
-        ..Default::default()
-    });
-    let metadata = request.metadata_mut();
-    metadata.insert("traceparent", traceparent.parse().expect("metadata"));
-    metadata.insert(
-        "authorization",
-        format!("Bearer {}", common::ADMIN_TOKEN)
-            .parse()
-            .expect("metadata"),
-    );
-    runtime.block_on(async {
-        let mut client = GrpcInferenceServiceClient::connect(url.to_owned())
-            .await
-            .expect("the gRPC server accepts connections");
-        let answer = client
-            .model_infer(request)
-            .await
-            .expect("the call succeeds");
-        answer
-            .metadata()
-            .get("traceparent")
-            .expect("the answer carries a traceparent")
-            .to_str()
-            .expect("ASCII")
-            .to_owned()
-    })
+    let token = format!("Bearer {}", common::ADMIN_TOKEN);
+    let metadata = [
+        ("traceparent", traceparent),
+        ("authorization", token.as_str()),
+    ];
+    let message = common::grpc::iris_row([5.1, 3.5, 1.4, 0.2], "");
+    let answer =
+        common::grpc::model_infer(runtime, url, message, &metadata).expect("the call succeeds");
+    answer
+        .metadata()
+        .get("traceparent")
+        .expect("the answer carries a traceparent")
+        .to_str()
+        .expect("ASCII")
+        .to_owned()
 }
 
 /// The span id a `traceparent` names, after checking its trace.

@@ -5,6 +5,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod dependency;
+pub mod grpc;
 pub mod iris;
 pub mod load;
 pub mod logged;
