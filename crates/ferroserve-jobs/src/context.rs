@@ -8,10 +8,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use ferroserve_core::ErrorKind;
-use ferroserve_registry::{JobOwner, Registry, DEFAULT_JOB_HEARTBEAT, DEFAULT_JOB_LEASE};
+use ferroserve_registry::{
+    JobOwner, NamedFiles, Registry, DEFAULT_JOB_HEARTBEAT, DEFAULT_JOB_LEASE,
+};
 use ferroserve_serving::{Pipeline, ServedVersion};
 
 use super::error::JobError;
+use super::files::JobFiles;
 use super::owner::ProcessOwner;
 use super::quota::JobQuotas;
 
@@ -22,8 +25,12 @@ const MODEL_PATIENCE: Duration = Duration::from_secs(60);
 /// Settings of the job service.
 #[derive(Debug, Clone)]
 pub struct JobOptions {
-    /// Folder holding one folder per job.
+    /// This process's working folder: one folder per job it ran, holding a
+    /// copy of the job's input, and the lock files of the runners of this host.
     pub root: PathBuf,
+    /// Where the jobs' files are kept, for every replica to read: the job
+    /// area of the artifact store.
+    pub shared: NamedFiles,
     /// Jobs of each kind (batch, asynchronous inference) running at once;
     /// the others wait their turn. Each kind has slots of its own, so a
     /// long batch job never holds up asynchronous requests.
@@ -39,18 +46,29 @@ pub struct JobOptions {
 }
 
 impl JobOptions {
-    /// Options keeping jobs under `root`, run by this process under an id
+    /// Options keeping jobs' files in `shared` and working copies under `root`, run by this process under an id
     /// of its own (a restarted server is another runner: it takes up the
     /// jobs of the one before once that is provably gone), with the
     /// default lease (30 s) and heartbeat (10 s).
-    pub fn in_folder(root: PathBuf, max_running: usize) -> Result<Self, JobError> {
-        Self::with_lease(root, max_running, DEFAULT_JOB_LEASE, DEFAULT_JOB_HEARTBEAT)
+    pub fn in_folder(
+        root: PathBuf,
+        shared: NamedFiles,
+        max_running: usize,
+    ) -> Result<Self, JobError> {
+        Self::with_lease(
+            root,
+            shared,
+            max_running,
+            DEFAULT_JOB_LEASE,
+            DEFAULT_JOB_HEARTBEAT,
+        )
     }
 
     /// Options as [`JobOptions::in_folder`], with leases of `lease` renewed
     /// every `heartbeat` (which must be shorter).
     pub fn with_lease(
         root: PathBuf,
+        shared: NamedFiles,
         max_running: usize,
         lease: Duration,
         heartbeat: Duration,
@@ -66,6 +84,7 @@ impl JobOptions {
         let process = ProcessOwner::start(&root, lease)?;
         Ok(JobOptions {
             root,
+            shared,
             max_running,
             quotas: JobQuotas::default(),
             heartbeat,
@@ -103,6 +122,11 @@ pub(crate) struct Live {
 impl JobContext {
     pub(crate) fn root(&self) -> &Path {
         &self.options.root
+    }
+
+    /// The files of job `id`.
+    pub(crate) fn files(&self, id: &str) -> JobFiles {
+        JobFiles::new(&self.options.root, &self.options.shared, id)
     }
 
     pub(crate) fn owner(&self) -> &JobOwner {

@@ -1,7 +1,8 @@
 //! Housekeeping of the job service: unfinished jobs whose runner is gone
 //! are taken up every heartbeat; finished jobs are forgotten with their
-//! files after the retention time, and so are folders no job owns and the
-//! lock files of runners that are gone.
+//! files after the retention time (by the leader), and so are stored files
+//! no job owns, working folders no running job needs and the lock files of
+//! runners that are gone.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,15 +15,51 @@ use tokio::task::JoinHandle;
 use super::context::now_ms;
 use super::error::JobError;
 use super::files::off_runtime;
-use super::owner::remove_gone;
+use super::owner::{remove_gone, OWNERS_DIR};
 use super::service::JobService;
 
 impl JobService {
-    /// Forgets the jobs that finished more than `retention` ago, with their
-    /// files (up to 10 000 per state at a time), and removes job folders the registry does not know once they
-    /// are an hour old (a submission cut short by a crash leaves one).
-    /// Returns how many jobs and folders went.
+    /// Forgets the jobs that finished more than `retention` ago, with
+    /// their stored files (up to 10 000 per state at a time), and stored
+    /// files no job owns once they are an hour old (a submission cut short
+    /// by a crash leaves some): work for one replica, the leader, done here
+    /// only while this process leads. Every replica then removes its own
+    /// working folders of jobs that are finished or unknown. Returns how
+    /// many jobs and folders went.
     pub async fn purge(&self, retention: Duration) -> Result<(u64, usize), JobError> {
+        let (mut jobs, mut folders) = (0, 0);
+        if self.ctx.registry().leadership().is_leader() {
+            jobs = self.purge_finished(retention).await?;
+            folders += self.purge_stored_orphans().await?;
+        }
+        let root = self.ctx.root().to_owned();
+        let found = off_runtime(move || Ok(job_folders(&root))).await?;
+        for (id, age) in found {
+            if id == OWNERS_DIR {
+                continue;
+            }
+            let unneeded = match self.ctx.registry().job(&id).await {
+                Err(e) if e.kind() == ErrorKind::NotFound => age >= ORPHAN_AGE,
+                // Results an older release appended there are stored first.
+                Ok(job) if job.state.is_finished() => self.keep_appended(&job).await.is_ok(),
+                Ok(_) => false,
+                Err(_) => false,
+            };
+            if unneeded {
+                self.files(&id).remove_working().await?;
+                folders += 1;
+            }
+        }
+        let (root, mine) = (self.ctx.root().to_owned(), self.ctx.owner().id.clone());
+        let owners = off_runtime(move || Ok(remove_gone(&root, &mine))).await?;
+        if jobs > 0 || folders > 0 || owners > 0 {
+            tracing::info!(jobs, folders, owners, "finished jobs purged");
+        }
+        Ok((jobs, folders))
+    }
+
+    /// Forgets the jobs that finished before `retention`, with their files.
+    async fn purge_finished(&self, retention: Duration) -> Result<u64, JobError> {
         let cutoff = now_ms().saturating_sub(retention.as_millis().min(i64::MAX as u128) as i64);
         for state in JobState::ALL.into_iter().filter(|s| s.is_finished()) {
             let filter = JobFilter {
@@ -42,36 +79,34 @@ impl JobService {
                 }
             }
         }
-        let jobs = self
-            .ctx
+        self.ctx
             .registry()
             .delete_finished_jobs(cutoff)
             .await
+            .map_err(JobError::from)
+    }
+
+    /// Removes the stored files of jobs the registry does not know, once
+    /// nothing under them changed for an hour.
+    async fn purge_stored_orphans(&self) -> Result<usize, JobError> {
+        let entries = self
+            .ctx
+            .options
+            .shared
+            .entries()
+            .await
             .map_err(JobError::from)?;
-        let mut folders = 0;
-        let root = self.ctx.root().to_owned();
-        let found = off_runtime(move || Ok(job_folders(&root))).await?;
-        for (id, age) in found {
-            if age < ORPHAN_AGE {
-                continue;
-            }
-            if id == "owners" {
-                continue;
-            }
-            match self.ctx.registry().job(&id).await {
-                Err(e) if e.kind() == ErrorKind::NotFound => {
-                    self.files(&id).remove().await?;
-                    folders += 1;
+        let mut removed = 0;
+        let young = now_ms().saturating_sub(ORPHAN_AGE.as_millis() as i64);
+        for entry in entries.into_iter().filter(|e| e.modified_ms < young) {
+            if let Err(e) = self.ctx.registry().job(&entry.name).await {
+                if e.kind() == ErrorKind::NotFound {
+                    self.files(&entry.name).remove().await?;
+                    removed += 1;
                 }
-                _ => {}
             }
         }
-        let (root, mine) = (self.ctx.root().to_owned(), self.ctx.owner().id.clone());
-        let owners = off_runtime(move || Ok(remove_gone(&root, &mine))).await?;
-        if jobs > 0 || folders > 0 || owners > 0 {
-            tracing::info!(jobs, folders, owners, "finished jobs purged");
-        }
-        Ok((jobs, folders))
+        Ok(removed)
     }
 
     /// Takes up, every heartbeat, the unfinished jobs whose runner is gone
@@ -156,7 +191,8 @@ mod tests {
     async fn service(dir: &Path) -> Arc<JobService> {
         let url = format!("sqlite://{}?mode=rwc", dir.join("registry.db").display());
         let registry = Registry::connect(&url).await.expect("registry");
-        let options = JobOptions::in_folder(dir.join("jobs"), 1).expect("options");
+        let shared = ferroserve_registry::NamedFiles::local(dir.join("store"));
+        let options = JobOptions::in_folder(dir.join("jobs"), shared, 1).expect("options");
         let manager = Arc::new(ModelManager::new(Arc::new(Engines::discover(None))));
         JobService::new(
             options,
@@ -176,6 +212,10 @@ mod tests {
         let owner = jobs.ctx.owner().to_owned();
         for id in ["old", "running"] {
             jobs.files(id).create().await.expect("folder");
+            jobs.files(id)
+                .store_request(bytes::Bytes::from_static(b"{}"))
+                .await
+                .expect("stored file");
             registry
                 .create_job(NewJob {
                     id: id.into(),
@@ -197,18 +237,23 @@ mod tests {
         // An orphan folder is left alone while it is young.
         jobs.files("orphan").create().await.expect("orphan");
 
+        // Within the retention time the job and its stored files stay; the
+        // working folder of a finished job goes.
         assert_eq!(
             jobs.purge(Duration::from_secs(3600)).await.expect("purge"),
-            (0, 0)
+            (0, 1)
         );
+        assert!(!jobs.files("old").dir().exists());
+        assert!(jobs.files("old").request().await.is_ok());
         assert_eq!(jobs.purge(Duration::ZERO).await.expect("purge"), (1, 0));
         let status = jobs.status("old").await.unwrap_err();
         assert_eq!(status.kind(), ErrorKind::NotFound);
         assert!(
-            !jobs.files("old").dir().exists(),
-            "the folder of a purged job goes at once"
+            jobs.files("old").request().await.is_err(),
+            "the stored files of a purged job go at once"
         );
         assert!(jobs.files("running").dir().exists());
+        assert!(jobs.files("running").request().await.is_ok());
         assert!(jobs.files("orphan").dir().exists());
         assert_eq!(
             jobs.status("running").await.expect("kept").state,

@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 
 use super::context::JobContext;
 use super::error::JobError;
-use super::files::JobFiles;
 use super::lease::JobLease;
 use super::run::Ending;
 use ferroserve_serving::{Call, Decoded};
@@ -95,8 +94,8 @@ pub(crate) async fn run_infer_job(
     job: &Job,
     lease: &JobLease,
 ) -> Result<Ending, JobError> {
-    let files = JobFiles::new(ctx.root(), &job.id);
-    let body = files.read(files.request()).await?;
+    let files = ctx.files(&job.id);
+    let body = files.request().await?;
     let json_len = job
         .spec
         .get("json_len")
@@ -114,8 +113,8 @@ pub(crate) async fn run_infer_job(
     }
     let ok = (200..300).contains(&answer.status);
     let failure = (!ok).then(|| error_message(&answer.body));
-    // On disk before the checkpoint says the job succeeded.
-    files.write_durably(files.response(), answer.body).await?;
+    // Stored before the checkpoint says the job succeeded.
+    files.store_response(answer.body.into()).await?;
     let stored = StoredAnswer {
         status: answer.status,
         content_type: answer.content_type.clone(),

@@ -12,12 +12,9 @@ use std::time::Duration;
 use ferroserve_registry::{Job, JobOwner, JobState};
 
 use super::error::JobError;
-use super::files::JobFiles;
-use super::spec::BatchJobSpec;
-use super::JobKind;
 
 /// The folder under the jobs root holding one lock file per live runner.
-const OWNERS_DIR: &str = "owners";
+pub(crate) const OWNERS_DIR: &str = "owners";
 
 /// This process as a runner: its identity and the lock it holds.
 #[derive(Debug, Clone)]
@@ -109,12 +106,6 @@ pub(crate) enum Claim {
 
 /// Whether `me` may take up unfinished `job` now (`now` in unix ms).
 pub(crate) fn claim_of(root: &Path, me: &JobOwner, job: &Job, now: i64) -> Claim {
-    if !has_files(root, job) {
-        return Claim::No(format!(
-            "its files are not under {} (it was submitted elsewhere)",
-            root.display()
-        ));
-    }
     let Some(holder) = job
         .owner
         .as_deref()
@@ -139,19 +130,6 @@ pub(crate) fn claim_of(root: &Path, me: &JobOwner, job: &Job, now: i64) -> Claim
     Claim::No(format!(
         "runner {who} is running it (its lease runs {left} s more unless renewed)"
     ))
-}
-
-/// Whether the input of `job` is in this data dir.
-fn has_files(root: &Path, job: &Job) -> bool {
-    let files = JobFiles::new(root, &job.id);
-    if job.kind == JobKind::Infer.as_str() {
-        return files.request().is_file();
-    }
-    match serde_json::from_value::<BatchJobSpec>(job.spec.clone()) {
-        Ok(spec) => files.input(spec.input_format).is_file(),
-        // An unreadable spec fails the job, where it can be seen.
-        Err(_) => true,
-    }
 }
 
 /// This host's name.
@@ -231,13 +209,6 @@ mod tests {
         let now = 1_000_000;
         let (live, ended) = (Some(now + 10_000), Some(now - 1));
         let claim = |job: &Job| claim_of(dir.path(), &me.owner, job, now);
-
-        // No files here: submitted elsewhere.
-        assert!(
-            matches!(claim(&job(None, &host, None)), Claim::No(why) if why.contains("not under"))
-        );
-        std::fs::create_dir_all(dir.path().join("j1")).expect("folder");
-        std::fs::write(dir.path().join("j1/input.csv"), "a\n1\n").expect("input");
 
         assert_eq!(claim(&job(None, &host, None)), Claim::Now, "queued");
         let theirs = other.owner.id.as_str();

@@ -17,7 +17,7 @@ use tokio::runtime::Handle;
 
 use super::context::JobContext;
 use super::error::JobError;
-use super::files::{AppendFile, Checkpoint, JobFiles};
+use super::files::{Checkpoint, Report};
 use super::lease::JobLease;
 use super::output::ResultEncoder;
 use super::spec::batch_spec;
@@ -54,12 +54,15 @@ pub(crate) fn run_batch_job(
     lease: &JobLease,
 ) -> Result<Ending, JobError> {
     let spec = batch_spec(job)?;
-    let files = JobFiles::new(ctx.root(), &job.id);
-    let input = files.input(spec.input_format);
+    let files = ctx.files(&job.id);
+    let input = runtime.block_on(files.local_input(spec.input_format))?;
     let name = spec.input_name();
     // Messages name the user's input, never the copy in the server's folder.
     let named = |text: String| text.replace(&input.display().to_string(), &name);
     let mut checkpoint = Checkpoint::from_json(&job.checkpoint)?;
+    if checkpoint.is_appended() {
+        runtime.block_on(files.adopt_appended(&mut checkpoint, spec.output_format))?;
+    }
     let Some(served) = runtime.block_on(ctx.served(&job.model, job.version.as_deref()))? else {
         return Ok(Ending::Interrupted);
     };
@@ -82,9 +85,6 @@ pub(crate) fn run_batch_job(
         .map(|&i| served.signature().outputs[i].name.clone())
         .collect();
     let results = ResultEncoder::new(spec.output_format, names);
-    let mut output =
-        AppendFile::resume(&files.output(spec.output_format), checkpoint.output_bytes)?;
-    let mut errors = AppendFile::resume(&files.errors(), checkpoint.errors_bytes)?;
 
     let mut cells: Vec<Cell> = Vec::new();
     for _ in 0..checkpoint.rows_read {
@@ -103,7 +103,7 @@ pub(crate) fn run_batch_job(
         pending: Vec::new(),
         encoder,
         results,
-        has_header: output.len() > 0,
+        has_header: checkpoint.output_bytes > 0,
         rows_done: job.rows_done.max(0) as u64,
         rows_failed: job.rows_failed.max(0) as u64,
         first_bad: None,
@@ -171,10 +171,23 @@ pub(crate) fn run_batch_job(
         if let Some(why) = lease.lost() {
             return Ok(Ending::Lost(why));
         }
-        output.append(chunk.output.as_bytes())?;
-        errors.append(chunk.errors.as_bytes())?;
-        checkpoint.output_bytes = output.len();
-        checkpoint.errors_bytes = errors.len();
+        // Stored before the checkpoint that counts them; a part past the
+        // checkpoint is written again by whoever resumes.
+        for (report, text) in [
+            (Report::Output, std::mem::take(&mut chunk.output)),
+            (Report::Errors, std::mem::take(&mut chunk.errors)),
+        ] {
+            if text.is_empty() {
+                continue;
+            }
+            let (parts, bytes) = match report {
+                Report::Output => (&mut checkpoint.output_parts, &mut checkpoint.output_bytes),
+                Report::Errors => (&mut checkpoint.errors_parts, &mut checkpoint.errors_bytes),
+            };
+            *bytes += text.len() as u64;
+            runtime.block_on(files.put_part(report, *parts, bytes::Bytes::from(text)))?;
+            *parts += 1;
+        }
         let before = (chunk_start_done, chunk_start_failed);
         let (done, failed) = chunk.finish();
         (chunk_start_done, chunk_start_failed) = (done, failed);
@@ -272,7 +285,7 @@ struct BatchTarget<'a> {
     output_indexes: &'a [usize],
 }
 
-/// The work of one chunk not yet on disk.
+/// The work of one chunk not yet stored.
 struct Chunk {
     /// Result lines.
     output: String,

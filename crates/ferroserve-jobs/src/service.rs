@@ -4,19 +4,19 @@
 //! heartbeat), reports progress, and cancels on request.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use ferroserve_core::ErrorKind;
-use ferroserve_registry::{Job, JobFilter, JobState, NewJob, Registry, RegistryError};
+use ferroserve_registry::{FileStream, Job, JobFilter, JobState, NewJob, Registry, RegistryError};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 pub use super::context::JobOptions;
 use super::context::{now_ms, JobContext};
 use super::error::JobError;
-use super::files::{off_runtime, Checkpoint, JobFiles};
+use super::files::{off_runtime, Checkpoint, JobFiles, Report};
 use super::infer::{run_infer_job, StoredAnswer};
 use super::lease::{heartbeat_task, JobLease};
 use super::owner::{claim_of, Claim};
@@ -75,7 +75,7 @@ impl JobService {
 
     /// Where job `id` keeps its files.
     pub fn files(&self, id: &str) -> JobFiles {
-        JobFiles::new(self.ctx.root(), id)
+        self.ctx.files(id)
     }
 
     /// Takes up every unfinished job whose runner is gone (its lease ran
@@ -156,7 +156,8 @@ impl JobService {
 
     /// Creates a batch job whose input is already in
     /// [`JobFiles::input`] of `id`, after checking that the input can be
-    /// read and fills the model's inputs; the job then runs in turn.
+    /// read and fills the model's inputs, and storing it where every
+    /// replica finds it; the job then runs in turn.
     pub async fn submit_batch(
         self: &Arc<Self>,
         id: String,
@@ -166,7 +167,10 @@ impl JobService {
         actor: &str,
     ) -> Result<JobStatus, JobError> {
         let files = self.files(&id);
-        let checked = self.check_batch(&files, model, version, &spec).await;
+        let checked = match self.check_batch(&files, model, version, &spec).await {
+            Ok(()) => files.store_input(spec.input_format).await,
+            Err(e) => Err(e),
+        };
         if let Err(e) = checked {
             let _ = files.remove().await;
             return Err(e);
@@ -177,8 +181,8 @@ impl JobService {
             .await
     }
 
-    /// Creates an asynchronous inference job whose KServe v2 request body is
-    /// already in [`JobFiles::request`] of `id`; `json_len` is the length of
+    /// Creates an asynchronous inference job whose KServe v2 request body
+    /// was stored by [`JobFiles::store_request`] of `id`; `json_len` is the length of
     /// its JSON header when it carries binary tensors.
     pub async fn submit_infer(
         self: &Arc<Self>,
@@ -293,15 +297,16 @@ impl JobService {
         if job.kind == JobKind::Infer.as_str() {
             let answer = StoredAnswer::of(&job.checkpoint);
             return Ok(JobResult {
-                path: files.response(),
+                body: files.response().await?,
                 content_type: answer
                     .and_then(|a| a.content_type)
                     .unwrap_or_else(|| "application/json".to_owned()),
             });
         }
         let spec = batch_spec(&job)?;
+        let parts = self.stored_parts(&job, &spec).await?;
         Ok(JobResult {
-            path: files.output(spec.output_format),
+            body: files.report(Report::Output, parts.output_parts).await?,
             content_type: spec.output_format.content_type().to_owned(),
         })
     }
@@ -314,10 +319,39 @@ impl JobService {
                 "job {id} is an inference request; only batch jobs report bad rows"
             )));
         }
+        let spec = batch_spec(&job)?;
+        let parts = self.stored_parts(&job, &spec).await?;
         Ok(JobResult {
-            path: self.files(id).errors(),
+            body: self
+                .files(id)
+                .report(Report::Errors, parts.errors_parts)
+                .await?,
             content_type: "application/x-ndjson".to_owned(),
         })
+    }
+
+    /// Stores the results a finished batch job of an older release
+    /// appended to its working folder, before that folder goes.
+    pub(crate) async fn keep_appended(&self, job: &Job) -> Result<(), JobError> {
+        let appended = Checkpoint::from_json(&job.checkpoint).is_ok_and(|c| c.is_appended());
+        if job.kind != JobKind::Batch.as_str() || !appended {
+            return Ok(());
+        }
+        let spec = batch_spec(job)?;
+        self.stored_parts(job, &spec).await.map(drop)
+    }
+
+    /// The stored parts the checkpoint of batch job `job` counts; the
+    /// results of a job checkpointed by an older release are stored as
+    /// parts first.
+    async fn stored_parts(&self, job: &Job, spec: &BatchJobSpec) -> Result<Checkpoint, JobError> {
+        let mut checkpoint = Checkpoint::from_json(&job.checkpoint)?;
+        if checkpoint.is_appended() {
+            self.files(&job.id)
+                .adopt_appended(&mut checkpoint, spec.output_format)
+                .await?;
+        }
+        Ok(checkpoint)
     }
 
     fn status_of(&self, job: Job) -> JobStatus {
@@ -488,13 +522,40 @@ impl JobService {
     }
 }
 
-/// A file to send back for a job.
-#[derive(Debug, Clone)]
+/// A file to send back for a job: its bytes, streamed from the job store.
 pub struct JobResult {
-    /// Where it is (it may not exist yet for a report with no bad row).
-    pub path: PathBuf,
+    /// The bytes, one stored part after the other.
+    pub body: FileStream,
     /// Its HTTP content type.
     pub content_type: String,
+}
+
+impl std::fmt::Debug for JobResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobResult")
+            .field("content_type", &self.content_type)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JobResult {
+    /// Writes the bytes to the local file `to` (created or truncated);
+    /// returns how many there were.
+    pub async fn save(self, to: &Path) -> Result<u64, JobError> {
+        use futures::TryStreamExt;
+        use tokio::io::AsyncWriteExt;
+        let failed =
+            |e: std::io::Error| JobError::Internal(format!("cannot write {}: {e}", to.display()));
+        let mut file = tokio::fs::File::create(to).await.map_err(failed)?;
+        let mut body = self.body;
+        let mut size = 0u64;
+        while let Some(chunk) = body.try_next().await.map_err(JobError::from)? {
+            file.write_all(&chunk).await.map_err(failed)?;
+            size += chunk.len() as u64;
+        }
+        file.flush().await.map_err(failed)?;
+        Ok(size)
+    }
 }
 
 #[cfg(test)]
@@ -504,12 +565,14 @@ mod tests {
     #[tokio::test]
     async fn each_start_runs_jobs_under_an_owner_of_its_own() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let first = JobOptions::in_folder(dir.path().join("jobs"), 1).expect("first");
-        let again = JobOptions::in_folder(dir.path().join("jobs"), 1).expect("again");
+        let shared = || ferroserve_registry::NamedFiles::local(dir.path().join("store"));
+        let first = JobOptions::in_folder(dir.path().join("jobs"), shared(), 1).expect("first");
+        let again = JobOptions::in_folder(dir.path().join("jobs"), shared(), 1).expect("again");
         assert_ne!(first.owner().id, again.owner().id);
         assert_eq!(first.owner().lease, ferroserve_registry::DEFAULT_JOB_LEASE);
         let e = JobOptions::with_lease(
             dir.path().join("jobs"),
+            shared(),
             1,
             Duration::from_secs(5),
             Duration::from_secs(5),

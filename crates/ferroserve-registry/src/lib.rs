@@ -65,7 +65,8 @@ mod versions;
 
 pub use api_keys::{ApiKey, NewApiKey};
 pub use artifacts::{
-    ArtifactStore, CleanupReport, LocalArtifactStore, ObjectArtifactStore, VerifiedArtifact,
+    ArtifactStore, CleanupReport, FileStream, LocalArtifactStore, NamedEntry, NamedFiles,
+    ObjectArtifactStore, VerifiedArtifact,
 };
 pub use audit_action::AuditAction;
 pub use changes::ChangeFeed;

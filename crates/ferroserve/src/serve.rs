@@ -136,8 +136,16 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         )))
         .with_concurrency_limit(config.max_concurrent_requests);
     let pipeline = Arc::new(pipeline);
-    let mut job_options =
-        JobOptions::in_folder(config.data_dir.join("jobs"), config.max_running_jobs)?;
+    // Job files live in the artifact store, where every replica finds them.
+    let job_files = controller.lifecycle().artifacts().named("jobs");
+    let lease = std::time::Duration::from_millis(config.job_lease_ms);
+    let mut job_options = JobOptions::with_lease(
+        config.data_dir.join("jobs"),
+        job_files,
+        config.max_running_jobs,
+        lease,
+        lease / 3,
+    )?;
     job_options.quotas = config.job_quotas();
     let jobs = JobService::new(job_options, registry.clone(), pipeline.clone());
     let mut state = AppState::new(

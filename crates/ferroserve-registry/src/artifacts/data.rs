@@ -20,9 +20,10 @@ const SCHEME: &str = "artifacts:";
 
 /// Top folders of the store that belong to the store itself, with what
 /// they hold.
-const OWN_AREAS: [(&str, &str); 2] = [
+const OWN_AREAS: [(&str, &str); 3] = [
     ("sha256", "content-addressed artifact blobs"),
     ("tmp", "uploads in progress"),
+    ("jobs", "the inputs and results of jobs"),
 ];
 
 /// Resolves `uri` to a path relative to the store: `artifacts:/REL/PATH`,
@@ -36,7 +37,7 @@ pub(super) fn resolve(uri: &str, locations: &[String]) -> Result<String> {
     let refuse = |what: String| {
         RegistryError::Invalid(format!(
             "{what}; use {SCHEME}/REL/PATH or {location}/REL/PATH, with REL/PATH \
-             relative to the store and outside its sha256/ and tmp/ folders"
+             relative to the store and outside its sha256/, tmp/ and jobs/ folders"
         ))
     };
     if uri.is_empty() {
@@ -245,6 +246,7 @@ mod tests {
             ("artifacts:/sha256/ab/cd", "own sha256/ folder"),
             ("s3://bucket/prefix/tmp/upload", "own tmp/ folder"),
             ("artifacts:/tmp", "own tmp/ folder"),
+            ("artifacts:/jobs/0f/output/00000000", "own jobs/ folder"),
         ] {
             let e = resolve(uri, &s3()).expect_err(uri).to_string();
             assert!(e.contains(says), "{uri}: {e}");

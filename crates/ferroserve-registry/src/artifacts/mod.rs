@@ -9,12 +9,13 @@
 //! unverified bytes; reads check the digest again.
 //!
 //! Users may also put data files (batch job inputs) in the store's
-//! location with their own tools, outside `sha256/` and `tmp/`: they are
+//! location with their own tools, outside `sha256/`, `tmp/` and `jobs/`: they are
 //! named by URI ([`ArtifactStore::data_path`]) and copied out as they are
 //! ([`ArtifactStore::download_data`]).
 
 mod data;
 mod local;
+mod named;
 mod object;
 mod staging;
 mod verified;
@@ -26,6 +27,7 @@ use std::time::Duration;
 use tokio::io::AsyncRead;
 
 pub use local::LocalArtifactStore;
+pub use named::{FileStream, NamedEntry, NamedFiles};
 pub use object::ObjectArtifactStore;
 pub use verified::VerifiedArtifact;
 
@@ -123,7 +125,7 @@ impl ArtifactStore {
     /// [`RegistryError::Invalid`], saying what is wrong and which forms are
     /// accepted: another scheme or a location outside this store, an empty
     /// path, `.` or `..` or empty components, an absolute path, backslashes,
-    /// control characters, and paths under the store's own `sha256/` and
+    /// control characters, and paths under the store's own `sha256/`, `jobs/` and
     /// `tmp/` folders.
     pub fn data_path(&self, uri: &str) -> Result<String> {
         let locations = match self {
@@ -131,6 +133,15 @@ impl ArtifactStore {
             ArtifactStore::Object(s) => vec![s.location()],
         };
         data::resolve(uri, &locations)
+    }
+
+    /// The area `dir` of the store (`jobs`), holding files by name beside
+    /// the blobs: a folder of a local store, a key prefix of an object store.
+    pub fn named(&self, dir: &str) -> NamedFiles {
+        match self {
+            ArtifactStore::Local(s) => NamedFiles::in_folder(s.root(), dir),
+            ArtifactStore::Object(s) => s.named(dir),
+        }
     }
 
     /// Copies the data file at `rel` (as [`data_path`](Self::data_path)

@@ -21,7 +21,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio_util::io::StreamReader;
 
-use super::staging::{self, io_err, Staged};
+use super::staging::{self, Staged};
 use super::verified::VerifiedArtifact;
 use super::{blob_parts, blocking, data, digest_from_parts, old_enough, CleanupReport};
 use crate::error::{RegistryError, Result};
@@ -102,6 +102,11 @@ impl ObjectArtifactStore {
         } else {
             format!("{}/{}", self.base, self.prefix)
         }
+    }
+
+    /// The area `dir` under the prefix (see [`NamedFiles`](super::NamedFiles)).
+    pub fn named(&self, dir: &str) -> super::NamedFiles {
+        super::NamedFiles::in_objects(self.store.clone(), &self.base, &self.prefix, dir)
     }
 
     /// The key of the blob of `digest` (whether or not it exists).
@@ -267,27 +272,9 @@ impl ObjectArtifactStore {
             tracing::debug!(key = %key, "artifact already stored");
             return Ok(());
         }
-        let mut source = tokio::fs::File::open(staged.file.path())
+        upload_file(&self.store, &key, staged.file.path())
             .await
-            .map_err(|e| io_err("cannot open", staged.file.path(), e))?;
-        // Buffers up to PART_SIZE and sends one request; beyond that it
-        // switches to a multipart upload of PART_SIZE parts.
-        let mut writer = BufWriter::with_capacity(self.store.clone(), key.clone(), PART_SIZE)
-            .with_max_concurrency(UPLOAD_CONCURRENCY);
-        if let Err(e) = tokio::io::copy(&mut source, &mut writer).await {
-            // Drops the parts already sent of a multipart upload.
-            let _ = writer.abort().await;
-            return Err(RegistryError::Io(format!(
-                "cannot upload {}: {e}",
-                self.url(&key)
-            )));
-        }
-        writer.shutdown().await.map_err(|e| {
-            RegistryError::Io(format!(
-                "cannot complete the upload of {}: {e}",
-                self.url(&key)
-            ))
-        })?;
+            .map_err(|e| RegistryError::Io(format!("{e} ({})", self.url(&key))))?;
         tracing::info!(key = %key, size = staged.size, "artifact uploaded");
         Ok(())
     }
@@ -308,4 +295,28 @@ impl ObjectArtifactStore {
     fn error(&self, what: &str, key: &Key, e: object_store::Error) -> RegistryError {
         RegistryError::Io(format!("{what} {}: {e}", self.url(key)))
     }
+}
+
+/// Sends the local file `from` as `key`: in one request when small, as a
+/// multipart upload of `PART_SIZE` parts beyond that (aborted on failure,
+/// so no part is left behind).
+pub(super) async fn upload_file(
+    store: &Arc<dyn ObjectStore>,
+    key: &Key,
+    from: &Path,
+) -> std::result::Result<(), String> {
+    let mut source = tokio::fs::File::open(from)
+        .await
+        .map_err(|e| format!("cannot open the file to upload: {e}"))?;
+    let mut writer = BufWriter::with_capacity(store.clone(), key.clone(), PART_SIZE)
+        .with_max_concurrency(UPLOAD_CONCURRENCY);
+    if let Err(e) = tokio::io::copy(&mut source, &mut writer).await {
+        // Drops the parts already sent of a multipart upload.
+        let _ = writer.abort().await;
+        return Err(format!("cannot upload: {e}"));
+    }
+    writer
+        .shutdown()
+        .await
+        .map_err(|e| format!("cannot complete the upload: {e}"))
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::dependency;
+use super::dependency;
 
 const INSTALL_HINT: &str = "moto_server (an S3-compatible server) is needed for the S3 \
      artifact store tests: run `scripts/python-env.sh test`, which installs it into .venv";

@@ -53,9 +53,8 @@ pub(crate) async fn submit(
     jobs.admit(&actor).await?;
     let id = JobService::new_id();
     let files = jobs.files(&id);
-    files.create().await?;
-    // On disk, folder and all, before the client is told 202.
-    if let Err(e) = files.write_durably(files.request(), body.clone()).await {
+    // Stored, where every replica finds it, before the client is told 202.
+    if let Err(e) = files.store_request(body.clone()).await {
         let _ = files.remove().await;
         return Err(InferError::internal(format!(
             "cannot keep the asynchronous request: {e}"

@@ -20,7 +20,7 @@ use ferroserve_registry::{ArtifactStore, JobFilter, JobState};
 use ferroserve_tabular::Format;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio_util::io::{ReaderStream, StreamReader};
+use tokio_util::io::StreamReader;
 
 use super::extract::{parse_json, registry_disabled, PathOf, QueryOf, MAX_JSON_BYTES};
 use crate::auth::Caller;
@@ -455,7 +455,7 @@ pub(crate) async fn result(
 ) -> Result<Response, ApiError> {
     visible_job(&state, (&caller, &client), &path.id).await?;
     let result = service(&state)?.result(&path.id).await?;
-    send_file(result, false).await
+    Ok(send(result))
 }
 
 /// `GET /api/v1/jobs/{id}/errors`: the bad rows so far, one JSON object
@@ -468,7 +468,7 @@ pub(crate) async fn errors(
 ) -> Result<Response, ApiError> {
     visible_job(&state, (&caller, &client), &path.id).await?;
     let report = service(&state)?.bad_rows(&path.id).await?;
-    send_file(report, true).await
+    Ok(send(report))
 }
 
 /// Job `id` when the caller may see it; a job it may not see is "not
@@ -485,15 +485,8 @@ async fn visible_job(
     Ok(status)
 }
 
-async fn send_file(result: JobResult, missing_is_empty: bool) -> Result<Response, ApiError> {
-    let body = match tokio::fs::File::open(&result.path).await {
-        Ok(file) => Body::from_stream(ReaderStream::new(file)),
-        Err(e) if missing_is_empty && e.kind() == std::io::ErrorKind::NotFound => Body::empty(),
-        Err(e) => {
-            return Err(ApiError(InferError::internal(format!(
-                "cannot read the job's file: {e}"
-            ))))
-        }
-    };
-    Ok(([(header::CONTENT_TYPE, result.content_type)], body).into_response())
+/// Streams a job's file from the job store.
+fn send(result: JobResult) -> Response {
+    let body = Body::from_stream(result.body);
+    ([(header::CONTENT_TYPE, result.content_type)], body).into_response()
 }

@@ -93,7 +93,8 @@ impl LocalRunner {
                 failures.concat()
             );
         }
-        let options = JobOptions::in_folder(settings.data_dir.join("jobs"), 1)?;
+        let shared = controller.lifecycle().artifacts().named("jobs");
+        let options = JobOptions::in_folder(settings.data_dir.join("jobs"), shared, 1)?;
         // Background calls have no default deadline; the timeout is unused.
         let pipeline = Pipeline::for_controller(&controller, std::time::Duration::from_secs(30));
         let jobs = JobService::new(options, registry, Arc::new(pipeline));
@@ -172,11 +173,13 @@ impl JobRunner for LocalRunner {
 
     fn save_result(&self, id: &str, out: &Path) -> anyhow::Result<()> {
         let result = self.runtime.block_on(self.jobs.result(id))?;
-        copy_file(&result.path, out)
+        self.runtime.block_on(result.save(out))?;
+        Ok(())
     }
 
     fn save_errors(&self, id: &str, out: &Path) -> anyhow::Result<()> {
         let report = self.runtime.block_on(self.jobs.bad_rows(id))?;
-        copy_file(&report.path, out)
+        self.runtime.block_on(report.save(out))?;
+        Ok(())
     }
 }

@@ -83,6 +83,9 @@ pub struct ServeConfig {
     /// How long finished jobs and their results are kept, in hours [default: 168].
     #[arg(long, env = "FERROSERVE_JOB_RETENTION_HOURS")]
     pub job_retention_hours: u64,
+    /// How long a running job stays with its runner without a heartbeat before another replica takes it over, in ms; renewed every third of it [default: 30000].
+    #[arg(long, env = "FERROSERVE_JOB_LEASE_MS")]
+    pub job_lease_ms: u64,
     /// Models served from single files (`[models]`: name = path).
     #[command(flatten)]
     pub models: ModelFiles,
@@ -249,6 +252,7 @@ impl Default for ServeConfig {
             max_queued_jobs_per_client: ferroserve_jobs::DEFAULT_MAX_QUEUED_JOBS_PER_CLIENT,
             min_free_disk_bytes: ferroserve_jobs::DEFAULT_MIN_FREE_DISK_BYTES,
             job_retention_hours: 168,
+            job_lease_ms: ferroserve_registry::DEFAULT_JOB_LEASE.as_millis() as u64,
             models: ModelFiles::default(),
             model_repository: None,
             engine: EngineChoice::Auto,

@@ -29,6 +29,12 @@ impl ServeConfig {
         if self.http_threads == Some(0) {
             bail!("http_threads must be at least 1");
         }
+        if self.job_lease_ms < 300 {
+            bail!(
+                "job_lease_ms must be at least 300 (a running job is renewed every third of it), not {}",
+                self.job_lease_ms
+            );
+        }
         if self.max_running_jobs == 0 {
             bail!("max_running_jobs must be at least 1");
         }

@@ -9,6 +9,8 @@ pub mod grpc;
 pub mod iris;
 pub mod load;
 pub mod logged;
+#[path = "../../../ferroserve-registry/tests/artifact_suite/moto.rs"]
+pub mod moto;
 #[path = "../../../ferroserve-registry/tests/registry_suite/common/pg.rs"]
 pub mod pg;
 pub mod python_check;
