@@ -207,7 +207,7 @@ pub const METRICS: &[(&str, MetricKind, &str)] = {
         (ROLLOUT_STATE, Gauge, "1 for the state of a model's latest rollout (progressing, paused, awaiting_approval, completed, rolled_back, aborted), by model and state."),
         (ROLLOUT_GATE_VALUE, Gauge, "Value of a rollout gate at its last check (error_rate and fallback_rate: canary minus stable; p99_ratio: canary over stable; prediction_psi), by model and gate."),
         (ROLLOUT_GATE_FAILURES, Gauge, "Checks in a row a rollout gate failed, by model and gate."),
-        (LEADER, Gauge, "1 while this replica leads the work one replica does at a time (driving rollouts), else 0; one node always leads."),
+        (LEADER, Gauge, "1 while this replica leads the work one replica does at a time (driving rollouts, purging finished jobs), else 0; one node always leads."),
         (JOB_ROWS, Counter, "Rows handled by batch jobs, by model and result (done, failed)."),
         (JOBS_FINISHED, Counter, "Jobs that reached a final state, by kind and state."),
         (JOBS_RUNNING, Gauge, "Batch and asynchronous jobs running on this server."),

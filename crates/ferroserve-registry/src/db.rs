@@ -80,6 +80,11 @@ impl EmbeddedMigrations {
                     "rollouts",
                     include_str!("../migrations/sqlite/0006_rollouts.sql"),
                 ),
+                (
+                    8,
+                    "rollout_shares",
+                    include_str!("../migrations/sqlite/0008_rollout_shares.sql"),
+                ),
             ],
             DbKind::Postgres => &[
                 (
@@ -116,6 +121,11 @@ impl EmbeddedMigrations {
                     7,
                     "change_notifications",
                     include_str!("../migrations/postgres/0007_change_notifications.sql"),
+                ),
+                (
+                    8,
+                    "rollout_shares",
+                    include_str!("../migrations/postgres/0008_rollout_shares.sql"),
                 ),
             ],
         }

@@ -55,6 +55,7 @@ pub mod leader;
 mod recovery;
 mod registry;
 mod rollback;
+mod rollout_shares;
 pub mod rollouts;
 mod serving_config;
 pub mod stage;
@@ -79,6 +80,7 @@ pub use job_types::{
 pub use leader::Leadership;
 pub use recovery::INTERRUPTED_REASON;
 pub use registry::Registry;
+pub use rollout_shares::MAX_ROLLOUT_SHARE_BYTES;
 pub use rollouts::{NewRollout, Rollout, RolloutDecision, RolloutMove, RolloutState};
 pub use types::{
     AuditEvent, AuditFilter, AuditOrder, AuditPage, Lineage, ModelQuery, ModelVersion, NewVersion,

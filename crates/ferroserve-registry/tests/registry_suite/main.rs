@@ -82,4 +82,5 @@ on_both_backends!(
     rollouts::rollout_validation,
     rollouts::rollout_decisions_are_capped,
     rollouts::rollouts_go_with_their_model,
+    rollouts::rollout_shares_per_replica_and_step,
 );

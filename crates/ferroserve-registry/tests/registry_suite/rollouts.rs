@@ -737,12 +737,19 @@ pub(crate) async fn rollouts_go_with_their_model(reg: Registry, url: String) {
         .start_rollout(new_rollout("wine", 1, 2))
         .await
         .expect("start");
+    reg.put_rollout_share(iris.id, 1, "replica-a", &json!({"n": 1}))
+        .await
+        .expect("share");
 
     reg.delete_model("iris", ACTOR).await.expect("delete");
     let e = reg.latest_rollout("iris").await.expect_err("model gone");
     assert_eq!(e, RegistryError::ModelNotFound("iris".into()));
     let mut conn = sqlx::AnyConnection::connect(&url).await.expect("connect");
-    for (table, column) in [("rollouts", "id"), ("rollout_decisions", "rollout_id")] {
+    for (table, column) in [
+        ("rollouts", "id"),
+        ("rollout_decisions", "rollout_id"),
+        ("rollout_shares", "rollout_id"),
+    ] {
         let left: i64 = sqlx::query(&format!(
             "SELECT COUNT(*) AS n FROM {table} WHERE {column} = $1"
         ))
@@ -780,4 +787,54 @@ pub(crate) async fn rollouts_go_with_their_model(reg: Registry, url: String) {
         None,
         "a model created again starts without rollouts"
     );
+}
+
+/// Each replica's share of a step is kept apart and replaced whole; the
+/// shares of other steps and rollouts are not mixed in.
+pub(crate) async fn rollout_shares_per_replica_and_step(reg: Registry, _url: String) {
+    model_with_ready_versions(&reg, "iris", 2).await;
+    let rollout = reg
+        .start_rollout(new_rollout("iris", 1, 2))
+        .await
+        .expect("start");
+    assert_eq!(reg.rollout_shares(rollout.id, 0).await.expect("none"), []);
+    for (replica, requests) in [("replica-b", 5), ("replica-a", 1), ("replica-a", 7)] {
+        reg.put_rollout_share(rollout.id, 0, replica, &json!({"requests": requests}))
+            .await
+            .expect("share");
+    }
+    reg.put_rollout_share(rollout.id, 1, "replica-a", &json!({"requests": 100}))
+        .await
+        .expect("next step");
+    assert_eq!(
+        reg.rollout_shares(rollout.id, 0).await.expect("shares"),
+        [
+            ("replica-a".to_owned(), json!({"requests": 7})),
+            ("replica-b".to_owned(), json!({"requests": 5})),
+        ]
+    );
+    assert_eq!(
+        reg.rollout_shares(rollout.id, 1)
+            .await
+            .expect("step 1")
+            .len(),
+        1
+    );
+    assert_eq!(
+        reg.rollout_shares(rollout.id + 1, 0).await.expect("other"),
+        []
+    );
+
+    let huge = json!({"latency_us": vec![[1_000_000u64, 1_000_000u64]; 20_000]});
+    let e = reg
+        .put_rollout_share(rollout.id, 0, "replica-a", &huge)
+        .await
+        .expect_err("too large");
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("at most"), "{e}");
+    let e = reg
+        .put_rollout_share(rollout.id, 0, "", &json!({}))
+        .await
+        .expect_err("no replica");
+    assert!(e.to_string().contains("replica"), "{e}");
 }

@@ -1,6 +1,6 @@
 //! The rollout driver: a task that checks each running rollout at its
-//! interval — the gates over this server's window, the step's minimum time
-//! and requests — and moves it on: next step, awaiting approval,
+//! interval — the gates over every replica's window added up, the step's
+//! minimum time and requests — and moves it on: next step, awaiting approval,
 //! completed, or rolled back with the gate and figures that failed.
 
 use std::sync::Arc;
@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use ferroserve_registry::{AuditAction, Rollout, RolloutState};
 use serde_json::{json, Value};
 
+use super::fleet::SHARE_EVERY;
 use super::gates::{judge, step_done, Decision, GateTracker};
 use super::live::LiveRollout;
 use super::service::{settings_of, Checks, Rollouts};
-use super::window::Side;
 use crate::error::Result;
 use crate::lifecycle::Controller;
 
@@ -47,8 +47,15 @@ impl Rollouts {
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(TICK);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut shared = Instant::now();
             loop {
                 ticker.tick().await;
+                // Every replica shares its figures, the leader too: the
+                // next leader adds them up.
+                if self.shares_figures() && shared.elapsed() >= SHARE_EVERY {
+                    shared = Instant::now();
+                    self.share_figures().await;
+                }
                 if leadership.is_leader() {
                     self.tick().await;
                 }
@@ -72,7 +79,7 @@ impl Rollouts {
 
     /// The running rollouts: from the registry when the list is older than
     /// [`REREAD`] or a change here dropped it, else as last read.
-    async fn running_rollouts(&self) -> Option<Vec<Rollout>> {
+    pub(super) async fn running_rollouts(&self) -> Option<Vec<Rollout>> {
         if let Ok(running) = self.running.lock() {
             if let Some((read_at, rollouts)) = running.as_ref() {
                 if read_at.elapsed() < REREAD {
@@ -161,10 +168,14 @@ impl Rollouts {
             // Not routed here yet (still loading): nothing to judge.
             return Ok(());
         };
-        let stable = live.window().figures(Side::Stable);
-        let canary = live.window().figures(Side::Canary);
-        let results = judge(&settings, &stable, &canary);
-        let figures = json!({ "stable": stable, "canary": canary, "gates": results });
+        let fleet = self.fleet_figures(rollout, &live).await?;
+        let results = judge(&settings, &fleet.stable, &fleet.canary);
+        let figures = json!({
+            "stable": fleet.stable,
+            "canary": fleet.canary,
+            "replicas": fleet.replicas,
+            "gates": results,
+        });
         let decision = {
             let Ok(mut checks) = self.checks.lock() else {
                 return Ok(());

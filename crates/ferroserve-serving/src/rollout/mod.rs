@@ -5,6 +5,7 @@
 //!
 //! - [`settings`]: steps, minima, gates and their defaults;
 //! - [`window`]: the figures of both sides since the step began;
+//! - `fleet`: every replica's window added up, shared through the registry;
 //! - [`gates`]: judging a window, and when failures roll back;
 //! - [`live`]: a rollout as this server routes it;
 //! - [`service`]: start, pause, resume, abort, promote, status;
@@ -12,6 +13,7 @@
 //! - [`gauges`]: their metrics.
 
 pub mod driver;
+mod fleet;
 pub mod gates;
 mod gauges;
 pub mod live;

@@ -63,6 +63,8 @@ pub struct Rollouts {
     /// The running rollouts as last read from the registry, and when;
     /// `None` after a change here, so the driver reads them again.
     pub(super) running: Mutex<Option<(Instant, Vec<Rollout>)>>,
+    /// This process's id among the replicas sharing rollout figures.
+    pub(super) replica: String,
 }
 
 impl Rollouts {
@@ -72,6 +74,7 @@ impl Rollouts {
             controller,
             checks: Mutex::new(HashMap::new()),
             running: Mutex::new(None),
+            replica: uuid::Uuid::new_v4().to_string(),
         })
     }
 
@@ -164,7 +167,7 @@ impl Rollouts {
                 "model '{model}' has never had a rollout; start one with `ferroserve rollout start {model} VERSION`"
             )))
         })?;
-        Ok(self.describe(&rollout))
+        Ok(self.describe(&rollout).await)
     }
 
     /// Applies `action` to `model`'s running rollout and returns its status.
@@ -336,7 +339,7 @@ impl Rollouts {
 
     /// The status of `rollout` as JSON, with this server's live window and
     /// the last gate results.
-    fn describe(&self, rollout: &Rollout) -> Value {
+    async fn describe(&self, rollout: &Rollout) -> Value {
         let settings = settings_of(rollout);
         let weights = settings.weights();
         let weight = match rollout.state {
@@ -345,13 +348,26 @@ impl Rollouts {
             _ => settings.weight_at(rollout.step),
         };
         let live = super::driver::live_of(&self.controller, rollout);
-        let window = live.as_ref().map(|live| {
-            json!({
-                "seconds": live.window().started().elapsed().as_secs_f64(),
-                "stable": live.window().figures(Side::Stable),
-                "canary": live.window().figures(Side::Canary),
-            })
-        });
+        let window = match &live {
+            Some(live) => match self.fleet_figures(rollout, live).await {
+                Ok(fleet) => Some(json!({
+                    "seconds": live.window().started().elapsed().as_secs_f64(),
+                    "replicas": fleet.replicas,
+                    "stable": fleet.stable,
+                    "canary": fleet.canary,
+                })),
+                Err(e) => {
+                    tracing::warn!(rollout = rollout.id, error = %e, "cannot read the other replicas' rollout figures");
+                    Some(json!({
+                        "seconds": live.window().started().elapsed().as_secs_f64(),
+                        "replicas": 1,
+                        "stable": live.window().figures(Side::Stable),
+                        "canary": live.window().figures(Side::Canary),
+                    }))
+                }
+            },
+            None => None,
+        };
         let gates: Vec<Value> = self
             .checks
             .lock()

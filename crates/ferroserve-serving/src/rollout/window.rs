@@ -1,7 +1,9 @@
 //! The figures of stable and canary over one rollout window (the current
 //! step, on this server): requests, 5xx errors, fallback answers, latency
 //! and predicted classes, recorded by the request tasks as they answer and
-//! read by the gate checks.
+//! read by the gate checks. A window's [`WindowShare`] is what replicas
+//! exchange: counts and histogram buckets that add up, so the figures of
+//! the whole service are those of every replica's share merged.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,7 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Most distinct predicted classes counted per side; further classes count
 /// under [`OTHER_CLASSES`].
@@ -128,11 +130,69 @@ impl SideCounters {
         }
     }
 
-    fn figures(&self) -> SideFigures {
+    /// This side's counts and histogram buckets, to add up with other
+    /// replicas'.
+    fn share(&self) -> SideShare {
         let requests = self.requests.load(Ordering::Relaxed);
         // Read apart from `requests`, a count may run one ahead of it.
-        let errors = self.errors.load(Ordering::Relaxed).min(requests);
-        let fallbacks = self.fallbacks.load(Ordering::Relaxed).min(requests);
+        let latency_us = lock(&self.latency_us)
+            .iter_recorded()
+            .map(|bucket| (bucket.value_iterated_to(), bucket.count_at_value()))
+            .collect();
+        SideShare {
+            requests,
+            errors: self.errors.load(Ordering::Relaxed).min(requests),
+            fallbacks: self.fallbacks.load(Ordering::Relaxed).min(requests),
+            latency_us,
+            classes: lock(&self.classes).clone(),
+        }
+    }
+}
+
+/// One side's figures as a replica shares them: counts, the latency
+/// histogram's recorded buckets (`[microseconds, count]`), and class counts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SideShare {
+    /// Requests answered (4xx excluded).
+    pub requests: u64,
+    /// Requests answered with a 5xx.
+    pub errors: u64,
+    /// Requests a fallback answered.
+    pub fallbacks: u64,
+    /// Latency buckets: the bucket's value in microseconds and its count.
+    pub latency_us: Vec<(u64, u64)>,
+    /// Predicted-class counts (classifiers only).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub classes: BTreeMap<String, u64>,
+}
+
+impl SideShare {
+    /// The figures of `shares` added up: counts summed, histograms merged,
+    /// classes summed (past [`MAX_CLASSES`] under [`OTHER_CLASSES`]).
+    pub fn figures<'a>(shares: impl IntoIterator<Item = &'a SideShare>) -> SideFigures {
+        let mut histogram = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3)
+            .expect("bounds 1..=3.6e9 with 3 significant figures are valid");
+        let (mut requests, mut errors, mut fallbacks) = (0u64, 0u64, 0u64);
+        let mut classes: BTreeMap<String, u64> = BTreeMap::new();
+        for share in shares {
+            requests += share.requests;
+            errors += share.errors.min(share.requests);
+            fallbacks += share.fallbacks.min(share.requests);
+            for &(micros, count) in &share.latency_us {
+                let _ = histogram.record_n(micros.clamp(1, MAX_LATENCY_US), count);
+            }
+            for (class, count) in &share.classes {
+                let named = classes.len() - usize::from(classes.contains_key(OTHER_CLASSES));
+                let name =
+                    if class == OTHER_CLASSES || classes.contains_key(class) || named < MAX_CLASSES
+                    {
+                        class.clone()
+                    } else {
+                        OTHER_CLASSES.to_owned()
+                    };
+                *classes.entry(name).or_insert(0) += count;
+            }
+        }
         let rate = |count: u64| {
             if requests == 0 {
                 0.0
@@ -140,19 +200,40 @@ impl SideCounters {
                 count as f64 / requests as f64
             }
         };
-        let p99_ms = {
-            let histogram = lock(&self.latency_us);
-            (!histogram.is_empty()).then(|| histogram.value_at_quantile(0.99) as f64 / 1000.0)
-        };
         SideFigures {
             requests,
             errors,
             error_rate: rate(errors),
             fallbacks,
             fallback_rate: rate(fallbacks),
-            p99_ms,
-            classes: lock(&self.classes).clone(),
+            p99_ms: (!histogram.is_empty())
+                .then(|| histogram.value_at_quantile(0.99) as f64 / 1000.0),
+            classes,
         }
+    }
+}
+
+/// Both sides of one replica's window, as it shares them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WindowShare {
+    /// The stable version's side.
+    pub stable: SideShare,
+    /// The canary's side.
+    pub canary: SideShare,
+}
+
+impl WindowShare {
+    /// The share of `side`.
+    pub fn side(&self, side: Side) -> &SideShare {
+        match side {
+            Side::Stable => &self.stable,
+            Side::Canary => &self.canary,
+        }
+    }
+
+    /// The figures of `side` over every share of `shares`.
+    pub fn merged(shares: &[WindowShare], side: Side) -> SideFigures {
+        SideShare::figures(shares.iter().map(|share| share.side(side)))
     }
 }
 
@@ -219,7 +300,15 @@ impl RolloutWindow {
 
     /// Figures of `side` so far.
     pub fn figures(&self, side: Side) -> SideFigures {
-        self.side(side).figures()
+        SideShare::figures([&self.side(side).share()])
+    }
+
+    /// Both sides so far, as shared with other replicas.
+    pub fn share(&self) -> WindowShare {
+        WindowShare {
+            stable: self.stable.share(),
+            canary: self.canary.share(),
+        }
     }
 }
 
@@ -234,6 +323,50 @@ mod tests {
             fallback: false,
             classes: &[],
         }
+    }
+
+    #[test]
+    fn shares_of_replicas_add_up_to_the_figures_of_all_their_requests() {
+        let (one, two, all) = (
+            RolloutWindow::new(),
+            RolloutWindow::new(),
+            RolloutWindow::new(),
+        );
+        let classes = ["setosa".to_string()];
+        for (i, millis) in (1..=300u64).enumerate() {
+            let outcome = Outcome {
+                status: if i % 10 == 0 { 500 } else { 200 },
+                fallback: i % 25 == 0,
+                classes: &classes,
+                ..answer(200, millis)
+            };
+            // Uneven: a third on one replica, the rest on the other.
+            let replica = if i % 3 == 0 { &one } else { &two };
+            replica.record(Side::Canary, &outcome);
+            all.record(Side::Canary, &outcome);
+        }
+        two.record(Side::Stable, &answer(200, 4));
+        all.record(Side::Stable, &answer(200, 4));
+        let shares: Vec<WindowShare> = [&one, &two]
+            .iter()
+            .map(|w| {
+                // As the registry keeps them: through JSON.
+                let json = serde_json::to_value(w.share()).expect("share to JSON");
+                serde_json::from_value(json).expect("share from JSON")
+            })
+            .collect();
+        for side in [Side::Canary, Side::Stable] {
+            assert_eq!(
+                WindowShare::merged(&shares, side),
+                all.figures(side),
+                "{side:?}"
+            );
+        }
+        assert_eq!(all.figures(Side::Canary).classes["setosa"], 300);
+        assert_eq!(
+            WindowShare::merged(&[], Side::Canary),
+            SideFigures::default()
+        );
     }
 
     #[test]

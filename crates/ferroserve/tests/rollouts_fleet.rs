@@ -1,0 +1,115 @@
+//! Rollouts judged over the whole service: two replicas on one PostgreSQL
+//! registry and one artifact folder, every request sent to the one that
+//! does not lead. The leader, which answers none of them, takes a healthy
+//! canary through its steps and rolls back a canary failing on the other
+//! replica, on the figures each replica shares through the registry; the
+//! rollout's status reads alike through either replica.
+
+mod common;
+
+use std::time::Duration;
+
+use common::load::Load;
+use common::registry_api::promote;
+use common::rollout::{
+    decision_actions, inject_faults, register_iris_version, rollout_status, start_rollout,
+    wait_for_rollout_state,
+};
+use common::Server;
+use serde_json::{json, Value};
+
+/// Canary requests a step needs before its gates may pass or fail.
+const STEP_MIN_REQUESTS: u64 = 30;
+
+/// Rollout settings of the test: short steps, checks every 250 ms, and a
+/// latency gate kept from judging scheduling noise on a busy machine.
+fn rollout_of(version: i64, step_seconds: u64) -> Value {
+    json!({"version": version, "steps": [10, 50, 100], "step_seconds": step_seconds,
+           "step_min_requests": STEP_MIN_REQUESTS, "check_interval_ms": 250,
+           "failure_threshold": 2, "gates": {"p99_ratio": {"slack_ms": 1000}}})
+}
+
+/// Requests for iris `server` answered, from its `/metrics`.
+fn iris_requests(server: &Server) -> f64 {
+    server.metric_sum("ferroserve_requests_total", &["model=\"iris\""])
+}
+
+#[test]
+fn a_rollout_advances_and_rolls_back_on_the_figures_of_every_replica() {
+    let postgres = common::pg::TempPostgres::start();
+    let registry = postgres.url("postgres");
+    let artifacts = tempfile::tempdir().expect("shared artifact folder");
+    let store = artifacts.path().to_str().expect("UTF-8 path");
+    let replica = || {
+        Server::start(&[
+            "--registry-url",
+            &registry,
+            "--artifact-store",
+            store,
+            "--enable-fault-injection",
+            "--no-example",
+        ])
+    };
+    let leader = replica();
+    leader.wait_for_metric("ferroserve_leader 1");
+    let follower = replica();
+    follower.wait_for_metric("ferroserve_leader 0");
+
+    let stable = register_iris_version(&leader, "stable");
+    promote(&leader, "iris", stable);
+    // Uneven traffic: all of it on the follower.
+    let load = Load::start(&follower.base, 2);
+    load.wait_for_answers(50);
+
+    let healthy = register_iris_version(&leader, "healthy canary");
+    start_rollout(&leader, &rollout_of(healthy, 1));
+    let (done, _) = wait_for_rollout_state(&leader, "completed", Duration::from_secs(120), |_| {});
+    assert_eq!(
+        decision_actions(&done),
+        ["started", "stepped", "completed"],
+        "{done:#}"
+    );
+    for decision in &done["decisions"].as_array().expect("decisions")[1..] {
+        let figures = &decision["figures"];
+        assert_eq!(figures["replicas"], 2, "{decision:#}");
+        let canary = figures["canary"]["requests"].as_u64().unwrap_or(0);
+        assert!(canary >= STEP_MIN_REQUESTS, "{decision:#}");
+    }
+    assert_eq!(
+        iris_requests(&leader),
+        0.0,
+        "the leader judged figures it answered none of"
+    );
+
+    let failing = register_iris_version(&leader, "failing canary");
+    start_rollout(&leader, &rollout_of(failing, 60));
+    inject_faults(&follower, failing, &json!({"error_rate": 0.5}));
+    let (done, _) = wait_for_rollout_state(&leader, "rolled_back", Duration::from_secs(60), |_| {});
+    let last = done["decisions"]
+        .as_array()
+        .and_then(|d| d.last())
+        .expect("a decision");
+    assert_eq!(last["action"], "rolled_back", "{done:#}");
+    assert!(
+        last["reason"].as_str().unwrap_or("").contains("error_rate"),
+        "{last:#}"
+    );
+    assert_eq!(last["figures"]["replicas"], 2, "{last:#}");
+    assert!(
+        last["figures"]["canary"]["errors"].as_u64().unwrap_or(0) > 0,
+        "{last:#}"
+    );
+    assert_eq!(iris_requests(&leader), 0.0);
+
+    // Either replica reports the same rollout.
+    let seen = rollout_status(&follower);
+    assert_eq!(seen["state"], "rolled_back", "{seen:#}");
+    assert_eq!(seen["decisions"], done["decisions"]);
+    let samples = load.stop();
+    assert!(
+        samples.iter().any(|s| s.status == 200),
+        "the follower answered"
+    );
+    drop((leader, follower));
+    drop(postgres);
+}
