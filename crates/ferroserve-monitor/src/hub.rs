@@ -4,6 +4,7 @@
 //! closes windows on time and applies feedback, and where alerts go.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -82,17 +83,19 @@ struct FeedbackCall {
 
 type Watches = HashMap<String, HashMap<String, Arc<Watch>>>;
 
-struct Shared {
-    watches: ArcSwap<Watches>,
+pub(crate) struct Shared {
+    pub(crate) watches: ArcSwap<Watches>,
+    /// Whether windows are pooled across replicas (see [`crate::pool`]).
+    pub(crate) pooled: Arc<AtomicBool>,
     webhook: WebhookSender,
     alert_sink: Option<AlertSink>,
     /// Runs alert deliveries.
-    runtime: tokio::runtime::Handle,
+    pub(crate) runtime: tokio::runtime::Handle,
 }
 
 /// Watches served versions against their reference profiles.
 pub struct Monitor {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     observations: Sender<Observation>,
     feedback: Sender<FeedbackCall>,
 }
@@ -115,6 +118,7 @@ impl Monitor {
         let (feedback, feedback_calls) = crossbeam_channel::bounded(FEEDBACK_QUEUE);
         let shared = Arc::new(Shared {
             watches: ArcSwap::from_pointee(Watches::new()),
+            pooled: Arc::new(AtomicBool::new(false)),
             webhook: WebhookSender::with_allow_list(options.webhook_allow.clone()),
             alert_sink,
             runtime: tokio::runtime::Handle::current(),
@@ -161,7 +165,13 @@ impl Monitor {
                     .filter(|w| *w.spec() == spec)
                     .cloned();
                 let watch = kept.unwrap_or_else(|| {
-                    Arc::new(Watch::new(model, &version, spec, self.observations.clone()))
+                    Arc::new(Watch::new(
+                        model,
+                        &version,
+                        spec,
+                        self.observations.clone(),
+                        self.shared.pooled.clone(),
+                    ))
                 });
                 (version, watch)
             })
@@ -367,7 +377,7 @@ fn isolated<T>(what: &str, work: impl FnOnce() -> T) -> Option<T> {
 }
 
 /// Logs, counts, audits and delivers the alerts that fired on `watch`.
-fn dispatch(shared: &Arc<Shared>, watch: &Arc<Watch>, fired: Vec<Fired>) {
+pub(crate) fn dispatch(shared: &Arc<Shared>, watch: &Arc<Watch>, fired: Vec<Fired>) {
     for fired in fired {
         let alert = Alert {
             model: watch.model().to_owned(),

@@ -169,7 +169,7 @@ mod tests {
                 outputs: Vec::new(),
             },
         };
-        Arc::new(Watch::new("m", "1", spec, sender))
+        Arc::new(Watch::new("m", "1", spec, sender, Default::default()))
     }
 
     fn pending(watch: &Arc<Watch>, value: f64) -> Arc<Pending> {

@@ -3,7 +3,7 @@
 //! online quality and its alert rules.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -105,6 +105,10 @@ pub struct Watch {
     prediction: Option<PredictionSource>,
     note: Option<String>,
     sender: crossbeam_channel::Sender<Observation>,
+    /// Set when the service's replicas pool their windows: this watch then
+    /// hands its rows over ([`Watch::take_part`]) and only the leader
+    /// closes windows ([`Watch::close_pooled`]).
+    pooled: Arc<AtomicBool>,
     sampler: Sampler,
     observed: AtomicU64,
     dropped: AtomicU64,
@@ -158,6 +162,7 @@ impl Watch {
         version: &str,
         spec: WatchSpec,
         sender: crossbeam_channel::Sender<Observation>,
+        pooled: Arc<AtomicBool>,
     ) -> Self {
         let profile = spec.profile.as_deref();
         let feature_names: Vec<String> = match (profile, &spec.schema) {
@@ -222,6 +227,7 @@ impl Watch {
             prediction,
             note,
             sender,
+            pooled,
             observed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             state: Mutex::new(state),
@@ -336,7 +342,7 @@ impl Watch {
                     }
                 }
                 window.rows += rows;
-                let full = window.rows >= self.spec.policy.window_rows;
+                let full = window.rows >= self.spec.policy.window_rows && !self.is_pooled();
                 state.window = Some(window);
                 if full {
                     fired = self.close_window(&mut state, "rows");
@@ -351,6 +357,9 @@ impl Watch {
 
     /// Closes the window when it is old enough and holds enough rows.
     pub(crate) fn tick(&self) -> Vec<Fired> {
+        if self.is_pooled() {
+            return Vec::new();
+        }
         let mut state = self.lock();
         let due = state.opened.elapsed() >= Duration::from_secs(self.spec.policy.window_seconds);
         let rows = state.window.as_ref().map_or(0, |w| w.rows);
@@ -372,10 +381,109 @@ impl Watch {
             closed_at_ms: now_ms(),
             closed_by,
         };
-        let report = evaluate(baseline, &window, &self.spec.policy, closing);
         state.window = Some(Window::new(baseline));
         state.opened = Instant::now();
         state.opened_at_ms = now_ms();
+        self.report_window(state, &window, closing)
+    }
+
+    /// Whether the replicas pool their windows.
+    fn is_pooled(&self) -> bool {
+        self.pooled.load(Ordering::Relaxed)
+    }
+
+    /// The rows taken in since the last call, as a part of the service's
+    /// window (`None` when there were none, or drift is not computed);
+    /// the open window starts empty again.
+    pub(crate) fn take_part(&self) -> Option<(u64, serde_json::Value)> {
+        let baseline = self.baseline.as_ref()?;
+        let mut state = self.lock();
+        if state.window.as_ref().is_none_or(|w| w.rows == 0) {
+            return None;
+        }
+        let part = state.window.replace(Window::new(baseline))?.into_part();
+        let rows = part.rows as u64;
+        match serde_json::to_value(part) {
+            Ok(part) => Some((rows, part)),
+            Err(e) => {
+                tracing::error!(model = %self.model, version = %self.version, error = %e, "cannot serialize a window part");
+                None
+            }
+        }
+    }
+
+    /// Gives back a part [`Watch::take_part`] took that could not be
+    /// pooled, so that its rows count in the next one.
+    pub(crate) fn restore_part(&self, part: serde_json::Value) {
+        let Ok(part) = serde_json::from_value::<Window>(part) else {
+            return;
+        };
+        if let Some(window) = self.lock().window.as_mut() {
+            window.absorb(part);
+        }
+    }
+
+    /// Closes the service's window `index`, opened at `opened_at_ms`, from
+    /// the parts every replica pooled (on the leader): its report joins the
+    /// history, and the alerts it fires are returned.
+    pub(crate) fn close_pooled(
+        &self,
+        parts: Vec<serde_json::Value>,
+        index: u64,
+        opened_at_ms: u64,
+        closed_by: &'static str,
+    ) -> Vec<Fired> {
+        let Some(baseline) = &self.baseline else {
+            return Vec::new();
+        };
+        let mut window = Window::new(baseline);
+        for part in parts {
+            let absorbed = serde_json::from_value::<Window>(part).map(|p| window.absorb(p));
+            if !matches!(absorbed, Ok(true)) {
+                tracing::warn!(model = %self.model, version = %self.version, "a window part of another shape was left out");
+            }
+        }
+        let closing = Closing {
+            index,
+            opened_at_ms,
+            closed_at_ms: now_ms(),
+            closed_by,
+        };
+        let mut state = self.lock();
+        state.closed = index;
+        state.opened = Instant::now();
+        state.opened_at_ms = now_ms();
+        self.report_window(&mut state, &window, closing)
+    }
+
+    /// Whether the service's window, holding `rows` rows and opened at
+    /// `opened_at_ms`, is due to close, and why (`rows` or `time`).
+    pub(crate) fn pooled_due(&self, rows: u64, opened_at_ms: u64) -> Option<&'static str> {
+        let policy = &self.spec.policy;
+        let age_ms = now_ms().saturating_sub(opened_at_ms);
+        if rows >= policy.window_rows as u64 {
+            Some("rows")
+        } else if age_ms >= policy.window_seconds.saturating_mul(1000)
+            && rows >= policy.min_rows as u64
+        {
+            Some("time")
+        } else {
+            None
+        }
+    }
+
+    /// Evaluates a closed window, publishes it, keeps it in the history
+    /// and returns the alerts it fires.
+    fn report_window(
+        &self,
+        state: &mut WatchState,
+        window: &Window,
+        closing: Closing,
+    ) -> Vec<Fired> {
+        let Some(baseline) = &self.baseline else {
+            return Vec::new();
+        };
+        let report = evaluate(baseline, window, &self.spec.policy, closing);
         self.publish_drift(&report);
         let fired = state.alerts.on_window(&report);
         state.history.push_back(report);

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::drift::{
     dataset_drifted, drifted_share, histogram, jensen_shannon_distance, ks_against_reference, psi,
@@ -87,7 +87,7 @@ impl Baseline {
 }
 
 /// Live values of one feature in the open window.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 enum Column {
     Numeric(Vec<f64>),
     /// Counts per reference bucket.
@@ -126,14 +126,33 @@ impl Column {
 }
 
 /// The values of one feature (or the prediction) within a window.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Slot {
     column: Column,
     nulls: u64,
 }
 
-/// The open window of a version.
-#[derive(Debug, Clone)]
+impl Slot {
+    fn absorb(&mut self, other: Slot) -> bool {
+        self.nulls += other.nulls;
+        match (&mut self.column, other.column) {
+            (Column::Numeric(mine), Column::Numeric(theirs)) => mine.extend(theirs),
+            (Column::Categorical(mine), Column::Categorical(theirs))
+                if mine.len() == theirs.len() =>
+            {
+                for (m, t) in mine.iter_mut().zip(theirs) {
+                    *m += t;
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// The open window of a version; serialized, a replica's part of the
+/// service's window, which [`Window::absorb`] adds to another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Window {
     /// Rows observed.
     pub(crate) rows: usize,
@@ -164,6 +183,34 @@ impl Window {
                 slot.nulls += 1;
             }
         }
+    }
+
+    /// Adds the rows and values of `other`, a part of the same version's
+    /// window from another replica. A slot whose kind or bucket count does
+    /// not match this window's (a part of another profile) adds nothing;
+    /// returns whether every slot matched.
+    pub(crate) fn absorb(&mut self, other: Window) -> bool {
+        let mut matched = self.features.len() == other.features.len()
+            && self.prediction.is_some() == other.prediction.is_some();
+        self.rows += other.rows;
+        for (mine, theirs) in self.features.iter_mut().zip(other.features) {
+            matched &= mine.absorb(theirs);
+        }
+        if let (Some(mine), Some(theirs)) = (&mut self.prediction, other.prediction) {
+            matched &= mine.absorb(theirs);
+        }
+        matched
+    }
+
+    /// The window without the values a part cannot carry (JSON has no
+    /// NaN or infinity); such values make no statistic either way.
+    pub(crate) fn into_part(mut self) -> Window {
+        for slot in self.features.iter_mut().chain(self.prediction.as_mut()) {
+            if let Column::Numeric(values) = &mut slot.column {
+                values.retain(|v| v.is_finite());
+            }
+        }
+        self
     }
 
     /// Records one predicted value.
@@ -388,6 +435,42 @@ mod tests {
             window.rows += 1;
         }
         window
+    }
+
+    #[test]
+    fn parts_from_replicas_add_up_to_the_window_of_all_their_rows() {
+        let baseline = baseline();
+        let (first, second) = (
+            window_of(&baseline, 80.0, "green"),
+            window_of(&baseline, 0.0, ""),
+        );
+        let mut whole = first.clone();
+        // As the registry keeps a part: through JSON.
+        let part: Window =
+            serde_json::from_value(serde_json::to_value(second.clone().into_part()).expect("to"))
+                .expect("from");
+        assert!(whole.absorb(part));
+        assert_eq!(whole.rows, 200);
+        let mut direct = Window::new(&baseline);
+        assert!(direct.absorb(first));
+        assert!(direct.absorb(second));
+        let policy = MonitorPolicy::default();
+        assert_eq!(
+            evaluate(&baseline, &whole, &policy, closing()),
+            evaluate(&baseline, &direct, &policy, closing())
+        );
+
+        // A part of another profile adds its rows but no values.
+        let mut other = Window::new(&baseline);
+        other.features.pop();
+        assert!(!whole.absorb(other));
+        // Values JSON cannot carry are left out of a part.
+        let mut odd = Window::new(&baseline);
+        odd.push(&baseline, 0, Value::Number(f64::NAN));
+        odd.push(&baseline, 0, Value::Number(1.0));
+        let part = odd.into_part();
+        assert_eq!(part.features[0].column, Column::Numeric(vec![1.0]));
+        assert!(serde_json::to_string(&part).is_ok());
     }
 
     #[test]

@@ -85,6 +85,11 @@ impl EmbeddedMigrations {
                     "rollout_shares",
                     include_str!("../migrations/sqlite/0008_rollout_shares.sql"),
                 ),
+                (
+                    9,
+                    "monitor_pool",
+                    include_str!("../migrations/sqlite/0009_monitor_pool.sql"),
+                ),
             ],
             DbKind::Postgres => &[
                 (
@@ -126,6 +131,11 @@ impl EmbeddedMigrations {
                     8,
                     "rollout_shares",
                     include_str!("../migrations/postgres/0008_rollout_shares.sql"),
+                ),
+                (
+                    9,
+                    "monitor_pool",
+                    include_str!("../migrations/postgres/0009_monitor_pool.sql"),
                 ),
             ],
         }

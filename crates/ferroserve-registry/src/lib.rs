@@ -52,6 +52,7 @@ mod job_leases;
 mod job_types;
 mod jobs;
 pub mod leader;
+mod monitor_pool;
 mod recovery;
 mod registry;
 mod rollback;
@@ -78,6 +79,7 @@ pub use job_types::{
     DEFAULT_JOB_HEARTBEAT, DEFAULT_JOB_LEASE,
 };
 pub use leader::Leadership;
+pub use monitor_pool::{PoolWindow, TakenParts};
 pub use recovery::INTERRUPTED_REASON;
 pub use registry::Registry;
 pub use rollout_shares::MAX_ROLLOUT_SHARE_BYTES;

@@ -17,7 +17,7 @@ use ferroserve_server::{AppState, ServerConfig};
 use ferroserve_serving::cache::ResultCache;
 use ferroserve_serving::guard::idempotency::IdempotencyStore;
 use ferroserve_serving::guard::rate_limit::RateLimiter;
-use ferroserve_serving::lifecycle::{audit_alerts, Controller, Lifecycle};
+use ferroserve_serving::lifecycle::{audit_alerts, registry_window_pool, Controller, Lifecycle};
 use ferroserve_serving::redis_link::RedisLink;
 use ferroserve_serving::repository::{self, ServingDefaults};
 use ferroserve_serving::{ModelManager, ModelSpec, Pipeline};
@@ -119,6 +119,10 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         ));
     }
     let controller = Arc::new(controller);
+    if let (Some(monitor), Some(pool)) = (controller.monitor(), registry_window_pool(&registry)) {
+        // Replicas on one registry pool their windows; the leader closes them.
+        monitor.pool_windows(pool);
+    }
     let redis = config
         .redis_settings()
         .map(RedisLink::start)

@@ -13,6 +13,7 @@ mod job_leases;
 mod jobs;
 mod leader;
 mod models;
+mod monitor_pool;
 mod recovery;
 mod rollouts;
 mod serving_config;
@@ -83,4 +84,5 @@ on_both_backends!(
     rollouts::rollout_decisions_are_capped,
     rollouts::rollouts_go_with_their_model,
     rollouts::rollout_shares_per_replica_and_step,
+    monitor_pool::windows_pool_parts_and_close_once,
 );

@@ -11,6 +11,7 @@ pub mod plan;
 pub mod register;
 mod routing;
 pub mod status;
+mod window_pool;
 
 pub use alert_audit::audit_alerts;
 pub use config::{ModelServingConfig, ServeTarget, VersionPolicy};
@@ -18,3 +19,4 @@ pub use controller::{Controller, SERVER_ACTOR};
 pub use plan::{same_interface, ServingChange, ServingPlan, WhenNothingServes};
 pub use register::{ArtifactInfo, Lifecycle, RegisterVersion};
 pub use status::{IndexEntry, ModelOrigin, ServingFailure, ServingStatus};
+pub use window_pool::registry_window_pool;

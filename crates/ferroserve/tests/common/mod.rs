@@ -18,6 +18,7 @@ pub mod recording_load;
 pub mod redis;
 pub mod registry_api;
 pub mod rollout;
+pub mod webhook;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
