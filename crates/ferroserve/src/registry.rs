@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ferroserve_backend::Engines;
-use ferroserve_registry::{ArtifactStore, Registry};
+use ferroserve_registry::{ArtifactStore, DbKind, Registry};
 use ferroserve_serving::lifecycle::{Lifecycle, SERVER_ACTOR};
 
 /// Where the registry and its artifacts live.
@@ -107,17 +107,28 @@ pub async fn open(
     Ok(Lifecycle::new(registry, artifacts, engines))
 }
 
-/// Opens the registry for the server: [`open`], then marks registrations
-/// that an earlier run left pending as failed, and removes the temporary
-/// files no upload holds and unreferenced blobs older than a grace period
-/// (an hour), so that an upload in progress elsewhere (a replica on a
-/// shared registry, or a `ferroserve models register` on the same SQLite
-/// data dir) is not taken for debris.
+/// Opens the registry for the server: [`open`], then, on a registry of one
+/// node (SQLite), [`recover`]s at once. On a registry replicas share
+/// (PostgreSQL) recovery is work for one replica, the leader:
+/// [`spawn_recovery_on_leader`].
 pub async fn open_and_recover(
     settings: &RegistrySettings,
     engines: Arc<Engines>,
 ) -> anyhow::Result<Lifecycle> {
     let lifecycle = open(settings, engines, Access::Create).await?;
+    if lifecycle.registry().db_kind() == DbKind::Sqlite {
+        recover(&lifecycle).await?;
+    }
+    tracing::info!(artifacts = %lifecycle.artifacts().describe(), "model registry open");
+    Ok(lifecycle)
+}
+
+/// Marks registrations that an earlier run left pending as failed, and
+/// removes the temporary files no upload holds and unreferenced blobs
+/// older than a grace period (an hour), so that an upload in progress
+/// elsewhere (a replica on a shared registry, or a `ferroserve models
+/// register` on the same SQLite data dir) is not taken for debris.
+pub async fn recover(lifecycle: &Lifecycle) -> anyhow::Result<()> {
     let (registry, artifacts) = (lifecycle.registry(), lifecycle.artifacts());
     let grace = RECOVERY_GRACE;
     let stale = registry
@@ -139,9 +150,39 @@ pub async fn open_and_recover(
         .cleanup(&referenced, grace)
         .await
         .context("cannot clean the artifact store")?;
-    tracing::info!(artifacts = %artifacts.describe(), "model registry open");
-    Ok(lifecycle)
+    Ok(())
 }
+
+/// On a registry replicas share, [`recover`]s whenever this replica leads:
+/// as soon as it becomes the leader, then every [`RECOVERY_EVERY`] while
+/// it stays so. Nothing on a registry of one node (recovered at open).
+pub fn spawn_recovery_on_leader(lifecycle: Arc<Lifecycle>) {
+    if lifecycle.registry().db_kind() == DbKind::Sqlite {
+        return;
+    }
+    let leadership = lifecycle.registry().leadership();
+    tokio::spawn(async move {
+        let mut last: Option<std::time::Instant> = None;
+        let mut ticks = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            ticks.tick().await;
+            if !leadership.is_leader() {
+                last = None;
+                continue;
+            }
+            if last.is_some_and(|at| at.elapsed() < RECOVERY_EVERY) {
+                continue;
+            }
+            last = Some(std::time::Instant::now());
+            if let Err(e) = recover(&lifecycle).await {
+                tracing::warn!(error = format!("{e:#}"), "registry recovery failed; trying again later");
+            }
+        }
+    });
+}
+
+/// How often the leader of a shared registry recovers.
+const RECOVERY_EVERY: Duration = Duration::from_secs(3600);
 
 /// How old a pending registration, a temporary upload or an unreferenced
 /// blob must be before a starting server takes it for debris.

@@ -102,8 +102,11 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             .with_max_input_bytes(config.max_body_bytes),
     );
     let registry = lifecycle.registry().clone();
+    let lifecycle = Arc::new(lifecycle);
+    // On a shared registry, what an interrupted run left is tidied by the leader.
+    crate::registry::spawn_recovery_on_leader(lifecycle.clone());
     let mut controller = Controller::new(
-        Arc::new(lifecycle),
+        lifecycle,
         manager.clone(),
         serving_defaults(&config),
         specs,
