@@ -16,9 +16,9 @@ require_podman() {
         return 0
     fi
     if [[ -n "${CI:-}" ]]; then
-        die "podman not found, needed for $what (scripts/container-deps.sh installs it, as root)"
+        die "podman not found, needed for $what (scripts/system-deps.sh installs it, as root)"
     fi
-    echo "skipped: $what needs podman, which is not installed (scripts/container-deps.sh installs it, as root)" >&2
+    echo "skipped: $what needs podman, which is not installed (scripts/system-deps.sh installs it, as root)" >&2
     exit 0
 }
 

@@ -205,6 +205,23 @@ impl Monitor {
         })
     }
 
+    /// [`Monitor::report`] as JSON, each version as
+    /// [`Watch::report_json`] gives it (the service's windows where the
+    /// replicas pool them).
+    pub fn report_json(&self, model: &str) -> Option<serde_json::Value> {
+        let watches = self.shared.watches.load();
+        let versions = watches.get(model)?;
+        let mut versions: Vec<&Arc<Watch>> = versions.values().collect();
+        versions.sort_by_key(|w| {
+            (
+                w.version().parse::<i64>().unwrap_or(i64::MAX),
+                w.version().to_owned(),
+            )
+        });
+        let versions: Vec<serde_json::Value> = versions.iter().map(|w| w.report_json()).collect();
+        Some(serde_json::json!({ "model": model, "versions": versions }))
+    }
+
     /// Applies ground truth to the predictions it names that `client`
     /// made (others' are reported as unknown). The monitor drains the
     /// observation queue first, so feedback finds every prediction

@@ -61,6 +61,12 @@ pub trait WindowPool: Send + Sync {
         version: &str,
         seen: PooledWindow,
     ) -> PoolFuture<Option<TakenWindow>>;
+    /// Keeps the leader's `report` of `model` `version` (a
+    /// [`VersionDrift`](crate::VersionDrift) as JSON) after it closed a
+    /// window, for every replica to answer drift reads with.
+    fn publish(&self, model: &str, version: &str, report: serde_json::Value) -> PoolFuture<()>;
+    /// The report last published for `model` `version`, if any.
+    fn published(&self, model: &str, version: &str) -> PoolFuture<Option<serde_json::Value>>;
 }
 
 impl Monitor {
@@ -107,6 +113,14 @@ impl Monitor {
             }
         }
         if !pool.leads() {
+            for watch in &watches {
+                match pool.published(watch.model(), watch.version()).await {
+                    Ok(report) => watch.set_service_report(report),
+                    Err(e) => {
+                        tracing::debug!(model = %watch.model(), error = %e, "cannot read the service's drift report")
+                    }
+                }
+            }
             return;
         }
         for watch in &watches {
@@ -124,6 +138,10 @@ impl Monitor {
                     let fired =
                         watch.close_pooled(taken.parts, taken.index, taken.opened_at_ms, closed_by);
                     dispatch(&self.shared, watch, fired);
+                    let report = serde_json::to_value(watch.report()).unwrap_or_default();
+                    if let Err(e) = pool.publish(model, version, report).await {
+                        tracing::warn!(%model, %version, error = %e, "cannot publish the service's drift report");
+                    }
                 }
                 Ok(None) => {}
                 Err(e) => {
@@ -151,6 +169,7 @@ mod tests {
     struct MemoryPool {
         parts: Mutex<Vec<(u64, serde_json::Value)>>,
         window: Mutex<PooledWindow>,
+        report: Mutex<Option<serde_json::Value>>,
         failing: AtomicBool,
     }
 
@@ -185,6 +204,19 @@ mod tests {
                     ..*pool.window.lock().expect("window")
                 })
             })
+        }
+
+        fn publish(&self, _: &str, _: &str, report: serde_json::Value) -> PoolFuture<()> {
+            let pool = self.pool.clone();
+            Box::pin(async move {
+                *pool.report.lock().expect("report") = Some(report);
+                Ok(())
+            })
+        }
+
+        fn published(&self, _: &str, _: &str) -> PoolFuture<Option<serde_json::Value>> {
+            let pool = self.pool.clone();
+            Box::pin(async move { Ok(pool.report.lock().expect("report").clone()) })
         }
 
         fn take(&self, _: &str, _: &str, seen: PooledWindow) -> PoolFuture<Option<TakenWindow>> {
@@ -314,5 +346,16 @@ mod tests {
             0
         );
         assert!(pool.parts.lock().expect("parts").is_empty());
+
+        // The other replica answers drift reads with the service's windows.
+        follower.0.pool_once(&follower.1).await;
+        let seen = follower.0.report_json("m").expect("watched");
+        assert_eq!(seen["versions"][0]["windows_closed"], 1, "{seen:#}");
+        assert_eq!(seen["versions"][0]["latest"]["rows"], 24, "{seen:#}");
+        assert_eq!(seen["versions"][0]["alerts"][0]["fired"], 1, "{seen:#}");
+        assert_eq!(
+            leader.0.report_json("m").expect("watched")["versions"][0]["windows_closed"],
+            1
+        );
     }
 }

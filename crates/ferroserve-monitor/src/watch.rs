@@ -109,6 +109,9 @@ pub struct Watch {
     /// hands its rows over ([`Watch::take_part`]) and only the leader
     /// closes windows ([`Watch::close_pooled`]).
     pooled: Arc<AtomicBool>,
+    /// The leader's report of this version, on the other replicas of a
+    /// service that pools its windows.
+    service_report: Mutex<Option<serde_json::Value>>,
     sampler: Sampler,
     observed: AtomicU64,
     dropped: AtomicU64,
@@ -228,6 +231,7 @@ impl Watch {
             note,
             sender,
             pooled,
+            service_report: Mutex::new(None),
             observed: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             state: Mutex::new(state),
@@ -533,6 +537,41 @@ impl Watch {
         while state.recent_alerts.len() > RECENT_ALERTS {
             state.recent_alerts.pop_front();
         }
+    }
+
+    /// Keeps the leader's report of this version (see [`Watch::report_json`]).
+    pub(crate) fn set_service_report(&self, report: Option<serde_json::Value>) {
+        *self
+            .service_report
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = report;
+    }
+
+    /// The version's monitoring figures as JSON. Where the replicas pool
+    /// their windows, the closed windows and alerts are the service's (the
+    /// leader's report), and the request counts and contract violations
+    /// this replica's own.
+    pub fn report_json(&self) -> serde_json::Value {
+        let mut mine = serde_json::to_value(self.report()).unwrap_or_default();
+        let service = self
+            .service_report
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(service) =
+            service.filter(|s| s["windows_closed"].as_u64() > mine["windows_closed"].as_u64())
+        {
+            for key in [
+                "windows_closed",
+                "latest",
+                "history",
+                "alerts",
+                "recent_alerts",
+            ] {
+                mine[key] = service[key].clone();
+            }
+        }
+        mine
     }
 
     /// The version's monitoring figures.

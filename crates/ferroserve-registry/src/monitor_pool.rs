@@ -145,4 +145,44 @@ impl Registry {
             opened_at: seen.opened_at,
         }))
     }
+
+    /// Keeps `report`, the leader's report of `model` `version` after it
+    /// closed a window, for every replica to answer drift reads with.
+    pub async fn publish_window_report(
+        &self,
+        model: &str,
+        version: &str,
+        report: &Value,
+    ) -> Result<()> {
+        sqlx::query("UPDATE monitor_windows SET report = $1 WHERE model = $2 AND version = $3")
+            .bind(db::to_text(report)?)
+            .bind(model)
+            .bind(version)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The report [`Registry::publish_window_report`] kept for `model`
+    /// `version`, if any.
+    pub async fn window_report(&self, model: &str, version: &str) -> Result<Option<Value>> {
+        let row =
+            sqlx::query("SELECT report FROM monitor_windows WHERE model = $1 AND version = $2")
+                .bind(model)
+                .bind(version)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(text) = row
+            .map(|r| r.try_get::<Option<String>, _>("report"))
+            .transpose()?
+            .flatten()
+        else {
+            return Ok(None);
+        };
+        serde_json::from_str(&text).map(Some).map_err(|e| {
+            RegistryError::Invalid(format!(
+                "the window report of {model} version {version} is unreadable: {e}"
+            ))
+        })
+    }
 }

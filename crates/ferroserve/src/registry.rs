@@ -175,7 +175,10 @@ pub fn spawn_recovery_on_leader(lifecycle: Arc<Lifecycle>) {
             }
             last = Some(std::time::Instant::now());
             if let Err(e) = recover(&lifecycle).await {
-                tracing::warn!(error = format!("{e:#}"), "registry recovery failed; trying again later");
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "registry recovery failed; trying again later"
+                );
             }
         }
     });

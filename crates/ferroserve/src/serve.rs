@@ -105,12 +105,8 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let lifecycle = Arc::new(lifecycle);
     // On a shared registry, what an interrupted run left is tidied by the leader.
     crate::registry::spawn_recovery_on_leader(lifecycle.clone());
-    let mut controller = Controller::new(
-        lifecycle,
-        manager.clone(),
-        serving_defaults(&config),
-        specs,
-    );
+    let mut controller =
+        Controller::new(lifecycle, manager.clone(), serving_defaults(&config), specs);
     if let Some(options) = config.monitoring.options() {
         let options = MonitorOptions {
             webhook_allow,

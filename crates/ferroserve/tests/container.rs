@@ -46,7 +46,7 @@ fn tail(text: &str, n: usize) -> String {
 #[test]
 fn the_container_image_builds_from_the_binary_and_serves_iris() {
     if Command::new("podman").arg("--version").output().is_err() {
-        let why = "podman not found: scripts/container-deps.sh installs it (as root; \
+        let why = "podman not found: scripts/system-deps.sh installs it (as root; \
                    scripts/test.sh runs it)";
         assert!(std::env::var_os("CI").is_none(), "{why}");
         eprintln!("skipped: {why}");

@@ -11,9 +11,8 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
+use common::fleet::SharedRegistry;
 use common::iris::iris_csv;
-use common::moto;
-use common::pg::TempPostgres;
 use common::registry_api::{iris_variant, promote, register};
 use common::Server;
 use serde_json::{json, Value};
@@ -121,26 +120,9 @@ fn assert_results(server: &Server, id: &str) {
 
 #[test]
 fn a_job_whose_replica_is_killed_is_taken_over_and_read_through_any_replica() {
-    let postgres = TempPostgres::start();
-    let registry = postgres.url("postgres");
-    let s3 = moto::server();
-    let bucket = format!("jobs-{}", std::process::id());
-    tokio::runtime::Runtime::new()
-        .expect("runtime")
-        .block_on(s3.create_bucket(&bucket));
-    let store = format!("s3://{bucket}/fleet");
+    let shared = SharedRegistry::on_s3("jobs");
     let lease = LEASE_MS.to_string();
-    let replica = || {
-        Server::start(&[
-            "--registry-url",
-            &registry,
-            "--artifact-store",
-            &store,
-            "--job-lease-ms",
-            &lease,
-            "--no-example",
-        ])
-    };
+    let replica = || shared.replica(&["--job-lease-ms", &lease]);
     let (a, b) = (replica(), replica());
     let version = register(&a, "iris", iris_variant("jobs"));
     promote(&a, "iris", version);
@@ -223,5 +205,5 @@ fn a_job_whose_replica_is_killed_is_taken_over_and_read_through_any_replica() {
     assert_eq!(answer["id"], "r1", "{answer}");
     assert_eq!(answer["outputs"][0]["name"], "label", "{answer}");
     drop((b, c));
-    drop(postgres);
+    drop(shared);
 }

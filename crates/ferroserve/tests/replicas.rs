@@ -8,8 +8,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::fleet::SharedRegistry;
 use common::load::{client, iris_request, send, Load};
-use common::pg::TempPostgres;
 use common::registry_api::{iris_variant, promote, register};
 use common::Server;
 use serde_json::json;
@@ -42,21 +42,8 @@ fn time_until_served(server: &Server, version: &str, since: Instant) -> Duration
 
 #[test]
 fn a_promotion_through_one_replica_is_served_by_the_others_within_a_second_under_load() {
-    let postgres = TempPostgres::start();
-    let registry = postgres.url("postgres");
-    let artifacts = tempfile::tempdir().expect("shared artifact folder");
-    let store = artifacts.path().to_str().expect("UTF-8 path");
-    let replica = || {
-        Server::start(&[
-            "--registry-url",
-            &registry,
-            "--artifact-store",
-            store,
-            "--registry-poll-ms",
-            "60000",
-            "--no-example",
-        ])
-    };
+    let shared = SharedRegistry::start();
+    let replica = || shared.replica(&["--registry-poll-ms", "60000"]);
     let (a, b, c) = (replica(), replica(), replica());
     let others = [&b, &c];
 
@@ -113,5 +100,5 @@ fn a_promotion_through_one_replica_is_served_by_the_others_within_a_second_under
         load.stop_expecting_no_failure(10);
     }
     drop((a, b, c));
-    drop(postgres);
+    drop(shared);
 }

@@ -9,6 +9,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::fleet::SharedRegistry;
 use common::load::Load;
 use common::registry_api::promote;
 use common::rollout::{
@@ -36,20 +37,8 @@ fn iris_requests(server: &Server) -> f64 {
 
 #[test]
 fn a_rollout_advances_and_rolls_back_on_the_figures_of_every_replica() {
-    let postgres = common::pg::TempPostgres::start();
-    let registry = postgres.url("postgres");
-    let artifacts = tempfile::tempdir().expect("shared artifact folder");
-    let store = artifacts.path().to_str().expect("UTF-8 path");
-    let replica = || {
-        Server::start(&[
-            "--registry-url",
-            &registry,
-            "--artifact-store",
-            store,
-            "--enable-fault-injection",
-            "--no-example",
-        ])
-    };
+    let shared = SharedRegistry::start();
+    let replica = || shared.replica(&["--enable-fault-injection"]);
     let leader = replica();
     leader.wait_for_metric("ferroserve_leader 1");
     let follower = replica();
@@ -111,5 +100,5 @@ fn a_rollout_advances_and_rolls_back_on_the_figures_of_every_replica() {
         "the follower answered"
     );
     drop((leader, follower));
-    drop(postgres);
+    drop(shared);
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use ferroserve_core::{ErrorKind, InferError};
-use ferroserve_monitor::{Feedback, FeedbackOutcome, ModelDrift, Monitor};
+use ferroserve_monitor::{Feedback, FeedbackOutcome, Monitor};
 use ferroserve_serving::lifecycle::Controller;
 use serde_json::Value;
 
@@ -43,9 +43,9 @@ fn not_watched(c: &Controller, model: &str) -> ApiError {
 pub(crate) async fn drift(
     Ctl(c): Ctl,
     PathOf(path): PathOf<ModelPath>,
-) -> Result<Json<ModelDrift>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     monitor(&c)?
-        .report(&path.model)
+        .report_json(&path.model)
         .map(Json)
         .ok_or_else(|| not_watched(&c, &path.model))
 }

@@ -65,6 +65,28 @@ impl WindowPool for RegistryWindowPool {
         })
     }
 
+    fn publish(&self, model: &str, version: &str, report: serde_json::Value) -> PoolFuture<()> {
+        let registry = self.registry.clone();
+        let (model, version) = (model.to_owned(), version.to_owned());
+        Box::pin(async move {
+            registry
+                .publish_window_report(&model, &version, &report)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn published(&self, model: &str, version: &str) -> PoolFuture<Option<serde_json::Value>> {
+        let registry = self.registry.clone();
+        let (model, version) = (model.to_owned(), version.to_owned());
+        Box::pin(async move {
+            registry
+                .window_report(&model, &version)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
     fn take(
         &self,
         model: &str,

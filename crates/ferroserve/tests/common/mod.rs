@@ -5,6 +5,8 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod dependency;
+pub mod drift;
+pub mod fleet;
 pub mod grpc;
 pub mod iris;
 pub mod load;

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Installs what the container image test (crates/ferroserve/tests/container.rs:
-# scripts/container-image.sh and scripts/container-test.sh) needs, when it is
-# missing, with apt-get (Debian/Ubuntu):
+# Installs the system packages the test suite needs beside the Rust
+# toolchain and .venv, when they are missing, with apt-get (Debian/Ubuntu):
+# - for the fleet end-to-end test (crates/ferroserve/tests/fleet_e2e.rs:
+#   three replicas behind a real load balancer): haproxy;
+# - for the container image test (crates/ferroserve/tests/container.rs:
+#   scripts/container-image.sh and scripts/container-test.sh):
 #   podman, runc (crun refuses hosts with hybrid cgroups), iptables (podman's
 #   bridge network and `-p` port forwarding), debootstrap and
 #   debian-archive-keyring (the local base image when Docker Hub cannot be
@@ -9,7 +12,7 @@
 #   binary's debug sections); uidmap and slirp4netns too when not root
 #   (rootless podman).
 #
-# Usage: scripts/container-deps.sh
+# Usage: scripts/system-deps.sh
 #
 # Prints nothing and exits 0 when everything is there (a few `command -v`s).
 # As root, installs what is missing with `apt-get install -y
@@ -24,6 +27,7 @@ need() {
     command -v "$1" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$1" >/dev/null 2>&1 \
         || missing+=("$2")
 }
+need haproxy haproxy
 need podman podman
 need runc runc
 need iptables iptables
@@ -40,12 +44,12 @@ fi
 
 hint="apt-get install -y --no-install-recommends ${missing[*]}"
 if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
-    echo "container-deps: missing for the container image test: ${missing[*]}" >&2
-    echo "container-deps: install them as root (Debian/Ubuntu: $hint), then run this again" >&2
+    echo "system-deps: missing for the test suite: ${missing[*]}" >&2
+    echo "system-deps: install them as root (Debian/Ubuntu: $hint), then run this again" >&2
     exit 1
 fi
 
-echo "container-deps: installing ${missing[*]} (apt-get)..." >&2
+echo "system-deps: installing ${missing[*]} (apt-get)..." >&2
 export DEBIAN_FRONTEND=noninteractive
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
@@ -56,8 +60,8 @@ if ! install; then
     # Package lists missing or stale (a fresh image has none).
     if ! apt-get update -q >"$log" 2>&1 || ! install; then
         tail -n 20 "$log" >&2
-        echo "container-deps: failed: $hint" >&2
+        echo "system-deps: failed: $hint" >&2
         exit 1
     fi
 fi
-echo "container-deps: installed ${missing[*]}" >&2
+echo "system-deps: installed ${missing[*]}" >&2
