@@ -59,37 +59,36 @@ impl Registry {
     }
 
     /// The open window of `model` `version`, opened now when it had none.
+    /// One statement once the window exists (the leader asks every second).
     pub async fn pooled_window(&self, model: &str, version: &str) -> Result<PoolWindow> {
-        sqlx::query(
-            "INSERT INTO monitor_windows (model, version, opened_at, closed) VALUES ($1, $2, $3, 0) \
-             ON CONFLICT (model, version) DO NOTHING",
-        )
-        .bind(model)
-        .bind(version)
-        .bind(db::now_ms())
-        .execute(&self.pool)
-        .await?;
-        let window = sqlx::query(
-            "SELECT opened_at, closed FROM monitor_windows WHERE model = $1 AND version = $2",
-        )
-        .bind(model)
-        .bind(version)
-        .fetch_one(&self.pool)
-        .await?;
-        let rows: i64 = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(rows_count), 0) AS BIGINT) AS n FROM monitor_window_parts \
-             WHERE model = $1 AND version = $2",
-        )
-        .bind(model)
-        .bind(version)
-        .fetch_one(&self.pool)
-        .await?
-        .try_get("n")?;
-        Ok(PoolWindow {
-            rows: u64::try_from(rows).unwrap_or(0),
-            opened_at: window.try_get("opened_at")?,
-            closed: u64::try_from(window.try_get::<i64, _>("closed")?).unwrap_or(0),
-        })
+        loop {
+            let found = sqlx::query(
+                "SELECT w.opened_at, w.closed, \
+                 (SELECT CAST(COALESCE(SUM(p.rows_count), 0) AS BIGINT) FROM monitor_window_parts p \
+                  WHERE p.model = w.model AND p.version = w.version) AS n \
+                 FROM monitor_windows w WHERE w.model = $1 AND w.version = $2",
+            )
+            .bind(model)
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(window) = found {
+                return Ok(PoolWindow {
+                    rows: u64::try_from(window.try_get::<i64, _>("n")?).unwrap_or(0),
+                    opened_at: window.try_get("opened_at")?,
+                    closed: u64::try_from(window.try_get::<i64, _>("closed")?).unwrap_or(0),
+                });
+            }
+            sqlx::query(
+                "INSERT INTO monitor_windows (model, version, opened_at, closed) \
+                 VALUES ($1, $2, $3, 0) ON CONFLICT (model, version) DO NOTHING",
+            )
+            .bind(model)
+            .bind(version)
+            .bind(db::now_ms())
+            .execute(&self.pool)
+            .await?;
+        }
     }
 
     /// Takes every part of the open window of `model` `version` and opens
