@@ -1,8 +1,9 @@
 //! Running one batch job: read a chunk of rows, turn them into the model's
-//! inputs, run them a batch at a time behind online traffic, append the
-//! results and the bad rows, checkpoint, and go on until the input ends,
-//! the job is cancelled, or the server stops (the job then resumes from its
-//! last checkpoint on the next start).
+//! inputs, run them a batch at a time behind online traffic, store the
+//! chunk's results and bad rows as parts in the job store, checkpoint, and
+//! go on until the input ends, the job is cancelled, or the server stops
+//! (the job then resumes from its last checkpoint, here or on another
+//! replica).
 //!
 //! Runs on a blocking thread: the reader and the files are plain I/O, and
 //! the batcher and registry calls are awaited with the runtime's handle.

@@ -102,6 +102,7 @@ impl Monitor {
             .load()
             .values()
             .flat_map(|versions| versions.values().cloned())
+            .filter(|watch| watch.computes_drift())
             .collect();
         for watch in &watches {
             let (model, version) = (watch.model(), watch.version());

@@ -391,6 +391,12 @@ impl Watch {
         self.report_window(state, &window, closing)
     }
 
+    /// Whether drift is computed (the version has a reference profile whose
+    /// features the inputs hold): only then are there windows to pool.
+    pub(crate) fn computes_drift(&self) -> bool {
+        self.baseline.is_some()
+    }
+
     /// Whether the replicas pool their windows.
     fn is_pooled(&self) -> bool {
         self.pooled.load(Ordering::Relaxed)
