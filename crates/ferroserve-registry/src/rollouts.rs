@@ -407,6 +407,15 @@ impl Registry {
                 "rollout {id} of model '{model}' changed while its model's write lock was held"
             )));
         }
+        // The replicas' figures of a step that no longer runs are read no
+        // more (a replica may still store one more share of it, later).
+        if !change.state.is_active() || change.step != before.step {
+            sqlx::query("DELETE FROM rollout_shares WHERE rollout_id = $1 AND step = $2")
+                .bind(id)
+                .bind(i64::from(before.step))
+                .execute(&mut *tx)
+                .await?;
+        }
         let decision = RolloutDecision {
             at: now,
             action: decided.to_owned(),

@@ -825,6 +825,40 @@ pub(crate) async fn rollout_shares_per_replica_and_step(reg: Registry, _url: Str
         []
     );
 
+    // Moving on drops the shares of the step left; ending drops the rest.
+    let stepped = reg
+        .move_rollout(
+            rollout.id,
+            move_of(
+                &rollout,
+                AuditAction::RolloutStepped,
+                RolloutState::Progressing,
+                1,
+            ),
+        )
+        .await
+        .expect("step");
+    assert_eq!(reg.rollout_shares(rollout.id, 0).await.expect("left"), []);
+    assert_eq!(
+        reg.rollout_shares(rollout.id, 1)
+            .await
+            .expect("running")
+            .len(),
+        1
+    );
+    reg.move_rollout(
+        rollout.id,
+        move_of(
+            &stepped,
+            AuditAction::RolloutAborted,
+            RolloutState::Aborted,
+            1,
+        ),
+    )
+    .await
+    .expect("abort");
+    assert_eq!(reg.rollout_shares(rollout.id, 1).await.expect("ended"), []);
+
     let huge = json!({"latency_us": vec![[1_000_000u64, 1_000_000u64]; 20_000]});
     let e = reg
         .put_rollout_share(rollout.id, 0, "replica-a", &huge)
