@@ -118,9 +118,12 @@ impl JobFiles {
             return Ok(copy);
         }
         self.create().await?;
+        // Fetched under another name, then renamed: a copy cut short by a
+        // crash is never taken for the whole input.
+        let partial = copy.with_extension("fetching");
         let found = self
             .shared
-            .fetch(&name, &copy)
+            .fetch(&name, &partial)
             .await
             .map_err(|e| stored_error("fetch the input of", &self.id, e))?;
         if !found {
@@ -130,6 +133,13 @@ impl JobFiles {
                 self.shared.describe()
             )));
         }
+        let (from, to) = (partial, copy.clone());
+        off_runtime(move || {
+            fs::rename(&from, &to)
+                .and_then(|()| durable::fsync_parent(&to))
+                .map_err(|e| io_error("keep the fetched input as", &to, &e))
+        })
+        .await?;
         Ok(copy)
     }
 

@@ -337,8 +337,8 @@ impl Rollouts {
         .await
     }
 
-    /// The status of `rollout` as JSON, with this server's live window and
-    /// the last gate results.
+    /// The status of `rollout` as JSON, with the live window of every
+    /// replica added up and the last gate results (the leader's).
     async fn describe(&self, rollout: &Rollout) -> Value {
         let settings = settings_of(rollout);
         let weights = settings.weights();
@@ -349,23 +349,26 @@ impl Rollouts {
         };
         let live = super::driver::live_of(&self.controller, rollout);
         let window = match &live {
-            Some(live) => match self.fleet_figures(rollout, live).await {
-                Ok(fleet) => Some(json!({
+            Some(live) => {
+                let (stable, canary, replicas) = match self.fleet_figures(rollout, live).await {
+                    Ok(fleet) => (fleet.stable, fleet.canary, fleet.replicas),
+                    Err(e) => {
+                        tracing::warn!(rollout = rollout.id, error = %e, "cannot read the other replicas' rollout figures; showing this one's");
+                        let window = live.window();
+                        (
+                            window.figures(Side::Stable),
+                            window.figures(Side::Canary),
+                            1,
+                        )
+                    }
+                };
+                Some(json!({
                     "seconds": live.window().started().elapsed().as_secs_f64(),
-                    "replicas": fleet.replicas,
-                    "stable": fleet.stable,
-                    "canary": fleet.canary,
-                })),
-                Err(e) => {
-                    tracing::warn!(rollout = rollout.id, error = %e, "cannot read the other replicas' rollout figures");
-                    Some(json!({
-                        "seconds": live.window().started().elapsed().as_secs_f64(),
-                        "replicas": 1,
-                        "stable": live.window().figures(Side::Stable),
-                        "canary": live.window().figures(Side::Canary),
-                    }))
-                }
-            },
+                    "replicas": replicas,
+                    "stable": stable,
+                    "canary": canary,
+                }))
+            }
             None => None,
         };
         let gates: Vec<Value> = self
