@@ -1,6 +1,9 @@
 //! Parquet samples, read as Arrow record batches of only the columns the
 //! profile needs. Numbers (integers, floats, decimals) become numbers;
 //! strings and booleans text; dictionary-encoded columns their values.
+//! The Parquet decoder can panic on a garbled file instead of returning an
+//! error: every call into it is contained, and its panic becomes the
+//! file's error.
 
 use std::fs::File;
 use std::path::Path;
@@ -45,12 +48,13 @@ impl ParquetReader {
     pub(super) fn open(path: &Path) -> Result<Self, TabularError> {
         let file = path.display().to_string();
         let handle = File::open(path).map_err(|e| TabularError::cannot_open(&file, &e))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(handle).map_err(|e| {
-            TabularError::NotParquet {
-                file: file.clone(),
-                cause: e.to_string(),
-            }
-        })?;
+        let not_parquet = |cause: String| TabularError::NotParquet {
+            file: file.clone(),
+            cause,
+        };
+        let builder = contained(|| ParquetRecordBatchReaderBuilder::try_new(handle))
+            .map_err(not_parquet)?
+            .map_err(|e| not_parquet(e.to_string()))?;
         let columns = builder
             .schema()
             .fields()
@@ -85,15 +89,19 @@ impl ParquetReader {
             .map(|p| roots.binary_search(p).expect("every pick is a root"))
             .collect();
         let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-        let reader = builder
-            .with_projection(mask)
-            .with_batch_size(BATCH_ROWS)
-            .build()
-            .map_err(|e| TabularError::CannotRead {
-                file: self.file.clone(),
-                cause: e.to_string(),
-                io: None,
-            })?;
+        let cannot_read = |cause: String| TabularError::CannotRead {
+            file: self.file.clone(),
+            cause,
+            io: None,
+        };
+        let reader = contained(|| {
+            builder
+                .with_projection(mask)
+                .with_batch_size(BATCH_ROWS)
+                .build()
+        })
+        .map_err(cannot_read)?
+        .map_err(|e| cannot_read(e.to_string()))?;
         self.batches = Some(reader);
         Ok(())
     }
@@ -104,13 +112,19 @@ impl ParquetReader {
             return Ok(false);
         };
         loop {
-            let batch = match batches.next() {
-                None => return Ok(false),
-                Some(batch) => batch.map_err(|e| TabularError::BadParquetData {
-                    file: self.file.clone(),
-                    row: self.rows_read,
-                    cause: e.to_string(),
-                })?,
+            let bad = |cause: String| TabularError::BadParquetData {
+                file: self.file.clone(),
+                row: self.rows_read,
+                cause,
+            };
+            let batch = match contained(|| batches.next()) {
+                Ok(None) => return Ok(false),
+                Ok(Some(batch)) => batch.map_err(|e| bad(e.to_string()))?,
+                Err(panic) => {
+                    // A decoder that panicked is not asked again.
+                    self.batches = None;
+                    return Err(bad(panic));
+                }
             };
             if batch.num_rows() == 0 {
                 continue;
@@ -242,6 +256,19 @@ fn cells_of(array: &dyn Array, column: &str, file: &str) -> Result<Vec<Cell>, Ta
                 datatype: other.to_string(),
             })
         }
+    })
+}
+
+/// Runs one call into the Parquet decoder; a panic in it (a garbled file
+/// can make the decoder's own checks fail) becomes `Err` with its message.
+fn contained<T>(call: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).map_err(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_owned());
+        format!("the Parquet decoder failed on it ({message})")
     })
 }
 
