@@ -437,7 +437,7 @@ async fn deliver(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::profile::{Cell, ColumnSpec, ProfileBuilder};
     use crate::watch::RequestKeys;
@@ -445,7 +445,8 @@ mod tests {
     use ferroserve_core::{DataType, Dim, ModelSignature, Tensor, TensorData, TensorSpec};
     use serde_json::json;
 
-    fn spec(window_rows: usize) -> WatchSpec {
+    /// A watch of `x` against the reference 0..10, in windows of `window_rows`.
+    pub(crate) fn spec(window_rows: usize) -> WatchSpec {
         let mut builder = ProfileBuilder::new(vec![ColumnSpec::inferred("x")]).expect("columns");
         for i in 0..10 {
             builder
@@ -466,7 +467,8 @@ mod tests {
         }
     }
 
-    fn row(value: f64) -> Vec<Tensor> {
+    /// One row of `x`.
+    pub(crate) fn row(value: f64) -> Vec<Tensor> {
         vec![Tensor::new("x", vec![1], TensorData::Fp64(vec![value])).expect("tensor")]
     }
 

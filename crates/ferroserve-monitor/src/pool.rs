@@ -157,10 +157,8 @@ impl Monitor {
 mod tests {
     use super::*;
     use crate::hub::MonitorOptions;
-    use crate::profile::{Cell, ColumnSpec, ProfileBuilder};
     use crate::watch::RequestKeys;
-    use crate::{AlertRule, MonitorPolicy, WatchSpec};
-    use ferroserve_core::{DataType, Dim, ModelSignature, Tensor, TensorData, TensorSpec};
+    use crate::{AlertRule, WatchSpec};
     use std::sync::atomic::AtomicBool;
     use std::sync::Mutex;
 
@@ -241,35 +239,18 @@ mod tests {
     /// A watch of `x` against the reference 0..10, alerting on a PSI above
     /// 0.25 in one window of 20 rows.
     fn spec() -> WatchSpec {
-        let mut builder = ProfileBuilder::new(vec![ColumnSpec::inferred("x")]).expect("columns");
-        for i in 0..10 {
-            builder
-                .push_row(&[Cell::Number(f64::from(i))])
-                .expect("row");
-        }
-        WatchSpec {
-            policy: MonitorPolicy {
-                window_rows: 20,
-                alerts: vec![AlertRule::FeaturePsi {
-                    above: 0.25,
-                    windows: 1,
-                }],
-                ..MonitorPolicy::default()
-            },
-            profile: Some(Arc::new(builder.finish().expect("profile"))),
-            schema: None,
-            signature: ModelSignature {
-                inputs: vec![TensorSpec::new("x", DataType::Fp64, vec![Dim::Dynamic])],
-                outputs: vec![TensorSpec::new("y", DataType::Int64, vec![Dim::Dynamic])],
-            },
-        }
+        let mut spec = crate::hub::tests::spec(20);
+        spec.policy.alerts = vec![AlertRule::FeaturePsi {
+            above: 0.25,
+            windows: 1,
+        }];
+        spec
     }
 
     fn observe(monitor: &Monitor, values: impl Iterator<Item = f64>) {
         let watch = monitor.watch("m", "1").expect("watched");
         for value in values {
-            let x = Tensor::new("x", vec![1], TensorData::Fp64(vec![value])).expect("x");
-            watch.observe(vec![x], &[], RequestKeys::default());
+            watch.observe(crate::hub::tests::row(value), &[], RequestKeys::default());
         }
     }
 

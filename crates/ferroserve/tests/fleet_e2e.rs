@@ -40,14 +40,14 @@ use common::drift::{
     watched_iris,
 };
 use common::fleet::SharedRegistry;
-use common::iris::iris_csv;
+use common::iris::repeated_iris;
 use common::load::{client, iris_request, send};
 use common::recording_load::{assert_no_failure_but, RecordingLoad, Reply};
 use common::redis::RedisServer;
 use common::registry_api::{iris_variant, promote, register};
 use common::rollout::{
     api, client_with, create_key, decision_actions, register_iris_version, start_rollout,
-    wait_for_rollout_state,
+    stepping_rollout, wait_for_rollout_state, STEP_MIN_REQUESTS,
 };
 use common::webhook::Webhook;
 use common::Server;
@@ -83,8 +83,6 @@ const CHECK_FALL: u64 = 2;
 /// and one sent on a refused connection (503), the first of which marks
 /// the replica down (see [`haproxy_config`]). After that none.
 const KILL_FAILURE_BOUND: usize = 3 * LOAD_THREADS;
-/// Canary requests a rollout step needs before its gates may pass.
-const STEP_MIN_REQUESTS: u64 = 30;
 /// HAProxy's backend of the replicas.
 const BACKEND: &str = "replicas";
 
@@ -365,18 +363,6 @@ fn get_json(url: &str) -> Value {
     body
 }
 
-/// `JOB_ROWS` rows cycling through iris, species included.
-fn job_input() -> String {
-    let iris: Vec<String> = iris_csv().lines().skip(1).map(str::to_owned).collect();
-    let mut text = String::with_capacity(JOB_ROWS * 20);
-    text.push_str("sepal_length,sepal_width,petal_length,petal_width,species\n");
-    for row in 0..JOB_ROWS {
-        text.push_str(&iris[row % iris.len()]);
-        text.push('\n');
-    }
-    text
-}
-
 /// Submits the batch job to `base`; returns its id.
 fn submit_job(base: &str) -> String {
     let (status, job) = send(
@@ -385,7 +371,7 @@ fn submit_job(base: &str) -> String {
                 "{base}/api/v1/jobs?model=iris&chunk_rows={CHUNK_ROWS}&exclude=species"
             ))
             .header("content-type", "text/csv")
-            .body(job_input()),
+            .body(repeated_iris(JOB_ROWS)),
     );
     assert_eq!(status, 201, "{job}");
     job["id"].as_str().expect("id").to_owned()
@@ -693,12 +679,7 @@ fn three_replicas_behind_haproxy_act_as_one_service() {
     load.wait_for_replies(50, Duration::from_secs(30));
     let canary = register_iris_version(leader, "fleet canary");
     let rollout_started = Instant::now();
-    start_rollout(
-        leader,
-        &json!({"version": canary, "steps": [10, 50, 100], "step_seconds": 1,
-                "step_min_requests": STEP_MIN_REQUESTS, "check_interval_ms": 250,
-                "failure_threshold": 2, "gates": {"p99_ratio": {"slack_ms": 1000}}}),
-    );
+    start_rollout(leader, &stepping_rollout(canary, 1));
     let (status, _) = wait_for_rollout_state(leader, "completed", Duration::from_secs(120), |_| {});
     assert_eq!(
         decision_actions(&status),

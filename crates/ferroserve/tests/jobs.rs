@@ -8,7 +8,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
-use common::iris::{iris_csv, iris_rows, online_labels};
+use common::iris::{iris_csv, iris_rows, online_labels, repeated_iris};
 use common::{run_direct, Server};
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
@@ -346,18 +346,6 @@ fn an_async_request_is_accepted_at_once_and_answered_through_its_job() {
     );
     let (status, _) = common::post(&format!("{}/v2/models/iris/infer", server.base), &request);
     assert_eq!(status, 200, "the server still answers");
-}
-
-/// `rows` data rows cycling through the iris rows, as CSV.
-fn repeated_iris(rows: usize) -> String {
-    let iris: Vec<String> = iris_csv().lines().skip(1).map(str::to_owned).collect();
-    let mut text = String::with_capacity(rows * 20);
-    text.push_str("sepal_length,sepal_width,petal_length,petal_width,species\n");
-    for i in 0..rows {
-        text.push_str(&iris[i % iris.len()]);
-        text.push('\n');
-    }
-    text
 }
 
 #[test]

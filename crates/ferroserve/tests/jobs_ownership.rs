@@ -14,32 +14,10 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::iris::{iris_rows, online_labels};
+use common::iris::{iris_lines, iris_rows, online_labels, repeated_iris};
 use common::load::Load;
 use common::{repo_root, run_direct, Server, BIN};
 use serde_json::{json, Value};
-
-/// The 150 iris rows as text lines (4 features and the species).
-fn iris_lines() -> Vec<String> {
-    std::fs::read_to_string(repo_root().join("examples/iris/iris.csv"))
-        .expect("iris.csv")
-        .lines()
-        .skip(1)
-        .map(str::to_owned)
-        .collect()
-}
-
-/// `rows` data rows cycling through the iris rows, as CSV.
-fn repeated_iris(rows: usize) -> String {
-    let iris = iris_lines();
-    let mut text = String::with_capacity(rows * 20);
-    text.push_str("sepal_length,sepal_width,petal_length,petal_width,species\n");
-    for i in 0..rows {
-        text.push_str(&iris[i % iris.len()]);
-        text.push('\n');
-    }
-    text
-}
 
 /// Checks a CSV result of `rows` repeated iris rows: every row once, in
 /// order, with the reference label.

@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
 use common::fleet::SharedRegistry;
-use common::iris::iris_csv;
+use common::iris::repeated_iris_with;
 use common::registry_api::{iris_variant, promote, register};
 use common::Server;
 use serde_json::{json, Value};
@@ -36,18 +36,11 @@ fn get_json(url: &str) -> Value {
 
 /// `ROWS` rows cycling through iris, with the rows of `BAD_ROWS` broken.
 fn input() -> String {
-    let iris: Vec<String> = iris_csv().lines().skip(1).map(str::to_owned).collect();
-    let mut text = String::with_capacity(ROWS * 20);
-    text.push_str("sepal_length,sepal_width,petal_length,petal_width,species\n");
-    for row in 1..=ROWS {
-        if BAD_ROWS.contains(&row) {
-            text.push_str("wide,3.5,1.4,0.2,setosa\n");
-        } else {
-            text.push_str(&iris[(row - 1) % iris.len()]);
-            text.push('\n');
-        }
-    }
-    text
+    repeated_iris_with(ROWS, |row| {
+        BAD_ROWS
+            .contains(&row)
+            .then(|| "wide,3.5,1.4,0.2,setosa".to_owned())
+    })
 }
 
 /// Polls job `id` through `server` until it is finished (5 minutes at most).

@@ -14,21 +14,10 @@ use common::load::Load;
 use common::registry_api::promote;
 use common::rollout::{
     decision_actions, inject_faults, register_iris_version, rollout_status, start_rollout,
-    wait_for_rollout_state,
+    stepping_rollout, wait_for_rollout_state, STEP_MIN_REQUESTS,
 };
 use common::Server;
-use serde_json::{json, Value};
-
-/// Canary requests a step needs before its gates may pass or fail.
-const STEP_MIN_REQUESTS: u64 = 30;
-
-/// Rollout settings of the test: short steps, checks every 250 ms, and a
-/// latency gate kept from judging scheduling noise on a busy machine.
-fn rollout_of(version: i64, step_seconds: u64) -> Value {
-    json!({"version": version, "steps": [10, 50, 100], "step_seconds": step_seconds,
-           "step_min_requests": STEP_MIN_REQUESTS, "check_interval_ms": 250,
-           "failure_threshold": 2, "gates": {"p99_ratio": {"slack_ms": 1000}}})
-}
+use serde_json::json;
 
 /// Requests for iris `server` answered, from its `/metrics`.
 fn iris_requests(server: &Server) -> f64 {
@@ -51,7 +40,7 @@ fn a_rollout_advances_and_rolls_back_on_the_figures_of_every_replica() {
     load.wait_for_answers(50);
 
     let healthy = register_iris_version(&leader, "healthy canary");
-    start_rollout(&leader, &rollout_of(healthy, 1));
+    start_rollout(&leader, &stepping_rollout(healthy, 1));
     let (done, _) = wait_for_rollout_state(&leader, "completed", Duration::from_secs(120), |_| {});
     assert_eq!(
         decision_actions(&done),
@@ -71,7 +60,7 @@ fn a_rollout_advances_and_rolls_back_on_the_figures_of_every_replica() {
     );
 
     let failing = register_iris_version(&leader, "failing canary");
-    start_rollout(&leader, &rollout_of(failing, 60));
+    start_rollout(&leader, &stepping_rollout(failing, 60));
     inject_faults(&follower, failing, &json!({"error_rate": 0.5}));
     let (done, _) = wait_for_rollout_state(&leader, "rolled_back", Duration::from_secs(60), |_| {});
     let last = done["decisions"]

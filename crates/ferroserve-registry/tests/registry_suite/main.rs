@@ -15,6 +15,7 @@ mod leader;
 mod models;
 mod monitor_pool;
 mod recovery;
+mod rollout_shares;
 mod rollouts;
 mod serving_config;
 mod stages;
@@ -83,6 +84,6 @@ on_both_backends!(
     rollouts::rollout_validation,
     rollouts::rollout_decisions_are_capped,
     rollouts::rollouts_go_with_their_model,
-    rollouts::rollout_shares_per_replica_and_step,
+    rollout_shares::rollout_shares_per_replica_and_step,
     monitor_pool::windows_pool_parts_and_close_once,
 );

@@ -17,7 +17,7 @@ fn settings() -> Value {
     json!({"steps": [10, 50, 100], "step_seconds": 60})
 }
 
-fn new_rollout(model: &str, stable: i64, canary: i64) -> NewRollout<'_> {
+pub(crate) fn new_rollout(model: &str, stable: i64, canary: i64) -> NewRollout<'_> {
     NewRollout {
         model,
         stable_version: stable,
@@ -30,7 +30,7 @@ fn new_rollout(model: &str, stable: i64, canary: i64) -> NewRollout<'_> {
 }
 
 /// A move of `rollout` from where it is now.
-fn move_of(
+pub(crate) fn move_of(
     rollout: &Rollout,
     action: AuditAction,
     state: RolloutState,
@@ -787,88 +787,4 @@ pub(crate) async fn rollouts_go_with_their_model(reg: Registry, url: String) {
         None,
         "a model created again starts without rollouts"
     );
-}
-
-/// Each replica's share of a step is kept apart and replaced whole; the
-/// shares of other steps and rollouts are not mixed in.
-pub(crate) async fn rollout_shares_per_replica_and_step(reg: Registry, _url: String) {
-    model_with_ready_versions(&reg, "iris", 2).await;
-    let rollout = reg
-        .start_rollout(new_rollout("iris", 1, 2))
-        .await
-        .expect("start");
-    assert_eq!(reg.rollout_shares(rollout.id, 0).await.expect("none"), []);
-    for (replica, requests) in [("replica-b", 5), ("replica-a", 1), ("replica-a", 7)] {
-        reg.put_rollout_share(rollout.id, 0, replica, &json!({"requests": requests}))
-            .await
-            .expect("share");
-    }
-    reg.put_rollout_share(rollout.id, 1, "replica-a", &json!({"requests": 100}))
-        .await
-        .expect("next step");
-    assert_eq!(
-        reg.rollout_shares(rollout.id, 0).await.expect("shares"),
-        [
-            ("replica-a".to_owned(), json!({"requests": 7})),
-            ("replica-b".to_owned(), json!({"requests": 5})),
-        ]
-    );
-    assert_eq!(
-        reg.rollout_shares(rollout.id, 1)
-            .await
-            .expect("step 1")
-            .len(),
-        1
-    );
-    assert_eq!(
-        reg.rollout_shares(rollout.id + 1, 0).await.expect("other"),
-        []
-    );
-
-    // Moving on drops the shares of the step left; ending drops the rest.
-    let stepped = reg
-        .move_rollout(
-            rollout.id,
-            move_of(
-                &rollout,
-                AuditAction::RolloutStepped,
-                RolloutState::Progressing,
-                1,
-            ),
-        )
-        .await
-        .expect("step");
-    assert_eq!(reg.rollout_shares(rollout.id, 0).await.expect("left"), []);
-    assert_eq!(
-        reg.rollout_shares(rollout.id, 1)
-            .await
-            .expect("running")
-            .len(),
-        1
-    );
-    reg.move_rollout(
-        rollout.id,
-        move_of(
-            &stepped,
-            AuditAction::RolloutAborted,
-            RolloutState::Aborted,
-            1,
-        ),
-    )
-    .await
-    .expect("abort");
-    assert_eq!(reg.rollout_shares(rollout.id, 1).await.expect("ended"), []);
-
-    let huge = json!({"latency_us": vec![[1_000_000u64, 1_000_000u64]; 20_000]});
-    let e = reg
-        .put_rollout_share(rollout.id, 0, "replica-a", &huge)
-        .await
-        .expect_err("too large");
-    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
-    assert!(e.to_string().contains("at most"), "{e}");
-    let e = reg
-        .put_rollout_share(rollout.id, 0, "", &json!({}))
-        .await
-        .expect_err("no replica");
-    assert!(e.to_string().contains("replica"), "{e}");
 }

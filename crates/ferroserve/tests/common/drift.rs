@@ -16,10 +16,8 @@ pub const WINDOW: usize = 150;
 
 /// The 150 iris training rows' features.
 pub fn iris_rows() -> Vec<[f64; 4]> {
-    super::iris::iris_csv()
-        .lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
+    super::iris::iris_lines()
+        .iter()
         .map(|line| {
             let cells: Vec<f64> = line
                 .split(',')

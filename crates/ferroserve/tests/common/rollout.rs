@@ -231,6 +231,20 @@ pub const LOAD_THREADS: usize = 3;
 /// Time between gate checks.
 pub const CHECK_INTERVAL_MS: u64 = 250;
 
+/// Canary requests a step of [`stepping_rollout`] needs before its gates
+/// may pass or fail.
+pub const STEP_MIN_REQUESTS: u64 = 30;
+
+/// A rollout of `version` through 10, 50 and 100 % in steps of
+/// `step_seconds` and at least [`STEP_MIN_REQUESTS`] canary requests, checked every 250 ms,
+/// rolled back after two failed checks, with a latency gate kept from
+/// judging scheduling noise on a busy machine (a 1 s slack).
+pub fn stepping_rollout(version: i64, step_seconds: u64) -> Value {
+    json!({"version": version, "steps": [10, 50, 100], "step_seconds": step_seconds,
+           "step_min_requests": STEP_MIN_REQUESTS, "check_interval_ms": CHECK_INTERVAL_MS,
+           "failure_threshold": 2, "gates": {"p99_ratio": {"slack_ms": 1000}}})
+}
+
 /// A rollout of v2 that stays in its first step for the whole test: ten
 /// minutes long, with latency noise on a busy machine kept from rolling it
 /// back (a 1 s slack on the p99 gate).
