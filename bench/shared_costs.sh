@@ -10,7 +10,9 @@
 #     result cache with L2 in Redis (1000 distinct inputs, cost-aware off);
 #     a per-client rate limit in Redis; one idempotency key sent again and
 #     again (a retry storm: every request after the first is a replay),
-# and prints each per request (per second when idle). Redis calls get a
+# and prints each per request (per second when idle), with the keys of
+# predictions handed over for feedback through any replica (rows inserted
+# into monitor_predictions). Redis calls get a
 # 1 s timeout, so that none falls back to the replica's own state on this
 # busy machine (the fallback is another condition, measured elsewhere).
 # Usage: bench/shared_costs.sh BINARY [REQUESTS]
@@ -40,6 +42,7 @@ psql() { command psql -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -Atqc "
 psql "CREATE EXTENSION pg_stat_statements" >/dev/null
 redis-server --port "$redis_port" --save '' --appendonly no --daemonize yes >/dev/null
 
+handed_over() { psql "SELECT coalesce(sum(rows), 0) FROM pg_stat_statements WHERE query ILIKE 'INSERT INTO monitor_predictions%'"; }
 statements() { psql "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query NOT ILIKE '%pg_stat_statements%'"; }
 # Round trips: the commands a replica sends (GET, SET, EVAL, EVALSHA,
 # PTTL, SCRIPT LOAD), not those its scripts run inside Redis (TIME, HMGET,
@@ -64,13 +67,15 @@ measure() { # name bench-flags...
     local name="$1"; shift
     "$binary" bench --url "http://127.0.0.1:$http_port" --model iris --protocol http-json \
         -c 16 --requests 500 --warmup 0s --anonymous --quiet "$@" >/dev/null
-    local pg0 r0 pg1 r1
-    pg0="$(statements)" r0="$(redis_calls)"
+    local pg0 r0 pg1 r1 h0 h1
+    pg0="$(statements)" r0="$(redis_calls)" h0="$(handed_over)"
     "$binary" bench --url "http://127.0.0.1:$http_port" --model iris --protocol http-json \
         -c 16 --requests "$requests" --warmup 0s --anonymous --quiet "$@" >/dev/null
     pg1="$(statements)" r1="$(redis_calls)"
-    python3 -c "import sys; n=int(sys.argv[1]); print(f'| {sys.argv[2]} | {n} | {(int(sys.argv[4])-int(sys.argv[3]))/n:.3f} | {(int(sys.argv[6])-int(sys.argv[5]))/n:.3f} |')" \
-        "$requests" "$name" "$pg0" "$pg1" "$r0" "$r1"
+    sleep 2 # the last hand-over of predictions
+    h1="$(handed_over)"
+    python3 -c "import sys; n=int(sys.argv[1]); d=lambda a, b: (int(b)-int(a))/n; print(f'| {sys.argv[2]} | {n} | {d(*sys.argv[3:5]):.3f} | {d(*sys.argv[5:7]):.3f} | {d(*sys.argv[7:9]):.3f} |')" \
+        "$requests" "$name" "$pg0" "$pg1" "$r0" "$r1" "$h0" "$h1"
 }
 
 start
@@ -80,8 +85,8 @@ sleep 20
 pg1="$(statements)" r1="$(redis_calls)"
 echo "idle replica: $((pg1 - pg0)) PostgreSQL statements in 20 s, $((r1 - r0)) Redis round trips"
 echo
-echo "| setting | requests | PostgreSQL statements per request | Redis round trips per request |"
-echo "|---|---:|---:|---:|"
+echo "| setting | requests | PostgreSQL statements per request | Redis round trips per request | prediction keys handed over per request |"
+echo "|---|---:|---:|---:|---:|"
 measure "plain (no cache, no limit)"
 stop
 

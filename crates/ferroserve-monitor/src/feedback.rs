@@ -126,11 +126,7 @@ impl Feedback {
         let mut batches: Vec<Batch> = Vec::new();
         let mut seen: Vec<Arc<Pending>> = Vec::new();
         for (id, entry) in self.entries {
-            let key = match &entry.request_id {
-                Some(request_id) => request_key(model, request_id),
-                None => idempotency_key(model, entry.idempotency_key.as_deref().unwrap_or("")),
-            };
-            let pending = match lookup(&key) {
+            let pending = match lookup(&entry.store_key(model)) {
                 Lookup::Pending(pending) if pending.client.as_deref() == Some(client) => pending,
                 Lookup::Labeled(owner) if owner.as_deref() == Some(client) => {
                     outcome.already_labeled.push(id);
@@ -180,6 +176,26 @@ impl Feedback {
             }
         }
         Matched { outcome, batches }
+    }
+}
+
+impl Feedback {
+    /// The keys of the pending-prediction store its entries name.
+    pub(crate) fn store_keys(&self, model: &str) -> Vec<String> {
+        self.entries
+            .iter()
+            .map(|(_, entry)| entry.store_key(model))
+            .collect()
+    }
+}
+
+impl Entry {
+    /// The key of the pending-prediction store it names.
+    fn store_key(&self, model: &str) -> String {
+        match &self.request_id {
+            Some(request_id) => request_key(model, request_id),
+            None => idempotency_key(model, self.idempotency_key.as_deref().unwrap_or("")),
+        }
     }
 }
 

@@ -4,8 +4,8 @@
 //! closes windows on time and applies feedback, and where alerts go.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -16,6 +16,8 @@ use tokio::sync::oneshot;
 use super::alerts::{Alert, Fired};
 use super::feedback::{Feedback, FeedbackOutcome, Pending};
 use super::pending::PendingStore;
+use super::pool::WindowPool;
+use super::pooled_feedback::HandOver;
 use super::watch::{now_ms, Observation, VersionDrift, Watch, WatchSpec};
 use super::webhook::WebhookSender;
 use super::webhook_target::WebhookAllowList;
@@ -72,6 +74,14 @@ impl Default for MonitorOptions {
     }
 }
 
+/// Work for the monitor thread besides observations.
+enum Call {
+    /// Feedback to apply to the predictions this replica keeps.
+    Feedback(FeedbackCall),
+    /// Take in everything queued now, then answer.
+    Drain(oneshot::Sender<()>),
+}
+
 /// A feedback call on its way to the monitor thread.
 struct FeedbackCall {
     model: String,
@@ -87,6 +97,17 @@ pub(crate) struct Shared {
     pub(crate) watches: ArcSwap<Watches>,
     /// Whether windows are pooled across replicas (see [`crate::pool`]).
     pub(crate) pooled: Arc<AtomicBool>,
+    /// Where they are pooled, with the predictions awaiting feedback.
+    pub(crate) pool: OnceLock<Arc<dyn WindowPool>>,
+    /// Predictions served here since the last hand-over to the pool.
+    pub(crate) hand_over: Mutex<HandOver>,
+    /// Held while predictions are on their way to the pool, so that a
+    /// feedback call finds every one handed over before it.
+    pub(crate) handing_over: tokio::sync::Mutex<()>,
+    /// How long a prediction waits for its feedback.
+    pub(crate) feedback_ttl: Duration,
+    /// Predictions kept for feedback at most (by the service, when pooled).
+    pub(crate) max_pending: usize,
     webhook: WebhookSender,
     alert_sink: Option<AlertSink>,
     /// Runs alert deliveries.
@@ -97,7 +118,7 @@ pub(crate) struct Shared {
 pub struct Monitor {
     pub(crate) shared: Arc<Shared>,
     observations: Sender<Observation>,
-    feedback: Sender<FeedbackCall>,
+    calls: Sender<Call>,
 }
 
 /// Monitoring figures of a model, by served version.
@@ -115,10 +136,18 @@ impl Monitor {
     /// when one is given. The thread stops when the monitor is dropped.
     pub fn start(options: MonitorOptions, alert_sink: Option<AlertSink>) -> Arc<Monitor> {
         let (observations, observed) = crossbeam_channel::bounded(options.queue_capacity.max(1));
-        let (feedback, feedback_calls) = crossbeam_channel::bounded(FEEDBACK_QUEUE);
+        let (calls, received) = crossbeam_channel::bounded(FEEDBACK_QUEUE);
         let shared = Arc::new(Shared {
             watches: ArcSwap::from_pointee(Watches::new()),
             pooled: Arc::new(AtomicBool::new(false)),
+            pool: OnceLock::new(),
+            hand_over: Mutex::new(HandOver::new(
+                options.max_pending,
+                options.max_pending_bytes,
+            )),
+            handing_over: tokio::sync::Mutex::new(()),
+            feedback_ttl: options.feedback_ttl,
+            max_pending: options.max_pending,
             webhook: WebhookSender::with_allow_list(options.webhook_allow.clone()),
             alert_sink,
             runtime: tokio::runtime::Handle::current(),
@@ -126,7 +155,7 @@ impl Monitor {
         let worker = Worker {
             shared: shared.clone(),
             observed,
-            feedback_calls,
+            calls: received,
             pending: PendingStore::new(
                 options.max_pending,
                 options.max_pending_bytes,
@@ -143,7 +172,7 @@ impl Monitor {
         Arc::new(Monitor {
             shared,
             observations,
-            feedback,
+            calls,
         })
     }
 
@@ -225,28 +254,47 @@ impl Monitor {
     /// Applies ground truth to the predictions it names that `client`
     /// made (others' are reported as unknown). The monitor drains the
     /// observation queue first, so feedback finds every prediction
-    /// answered before it was sent.
+    /// answered before it was sent. Where the replicas pool their
+    /// predictions, feedback finds those served by any replica, and labels
+    /// each once for the whole service.
     pub async fn feedback(
         &self,
         model: &str,
         client: Arc<str>,
         feedback: Feedback,
     ) -> Result<FeedbackOutcome, String> {
+        if let Some(pool) = self.shared.pool.get() {
+            return self
+                .pooled_feedback(pool.as_ref(), model, &client, feedback)
+                .await;
+        }
         let (reply, answer) = oneshot::channel();
-        let call = FeedbackCall {
+        self.call(Call::Feedback(FeedbackCall {
             model: model.to_owned(),
             client,
             feedback,
             reply,
-        };
-        self.feedback.try_send(call).map_err(|e| match e {
+        }))?;
+        answer.await.map_err(|_| {
+            "the monitor could not apply this feedback (see the server log)".to_owned()
+        })
+    }
+
+    /// Returns once the monitor took in every observation queued before.
+    pub(crate) async fn drained(&self) -> Result<(), String> {
+        let (reply, answer) = oneshot::channel();
+        self.call(Call::Drain(reply))?;
+        answer
+            .await
+            .map_err(|_| "the monitor has stopped".to_owned())
+    }
+
+    fn call(&self, call: Call) -> Result<(), String> {
+        self.calls.try_send(call).map_err(|e| match e {
             TrySendError::Full(_) => {
                 "the monitor is busy with other feedback; retry shortly".to_owned()
             }
             TrySendError::Disconnected(_) => "the monitor has stopped".to_owned(),
-        })?;
-        answer.await.map_err(|_| {
-            "the monitor could not apply this feedback (see the server log)".to_owned()
         })
     }
 }
@@ -277,7 +325,7 @@ impl Monitor {
 struct Worker {
     shared: Arc<Shared>,
     observed: Receiver<Observation>,
-    feedback_calls: Receiver<FeedbackCall>,
+    calls: Receiver<Call>,
     pending: PendingStore,
     tick: Duration,
 }
@@ -291,8 +339,12 @@ impl Worker {
         loop {
             self.drain();
             isolated("closing due windows", || self.close_due_windows());
-            match self.feedback_calls.recv_timeout(self.tick) {
-                Ok(call) => {
+            match self.calls.recv_timeout(self.tick) {
+                Ok(Call::Drain(reply)) => {
+                    self.drain();
+                    let _ = reply.send(());
+                }
+                Ok(Call::Feedback(call)) => {
                     self.drain();
                     let FeedbackCall {
                         model,
@@ -339,6 +391,15 @@ impl Worker {
         };
         let keys = observation.keys.store_keys(watch.model());
         if keys.is_empty() {
+            return;
+        }
+        if self.shared.pooled.load(Ordering::Relaxed) && self.shared.pool.get().is_some() {
+            let client = observation.keys.client.as_deref();
+            self.shared
+                .hand_over
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(&watch, &keys, client, &outcomes);
             return;
         }
         let pending = Arc::new(Pending {

@@ -11,6 +11,7 @@ pub mod hub;
 mod pending;
 pub mod policy;
 pub mod pool;
+mod pooled_feedback;
 pub mod profile;
 pub mod quality;
 pub mod watch;

@@ -43,19 +43,21 @@ struct Stored {
 
 /// Bytes one entry under `key` holding `pending` (if any) is counted as.
 fn weight(key: &str, pending: Option<&Pending>) -> usize {
-    let outcomes = pending.map_or(0, |p| {
-        p.outcomes
-            .iter()
-            .map(|o| {
-                std::mem::size_of::<Outcome>()
-                    + match o {
-                        Outcome::Label(label) => label.len(),
-                        Outcome::Number(_) => 0,
-                    }
-            })
-            .sum()
-    });
-    ENTRY_OVERHEAD + key.len() + outcomes
+    ENTRY_OVERHEAD + key.len() + pending.map_or(0, |p| outcomes_weight(&p.outcomes))
+}
+
+/// Bytes `outcomes` are counted as wherever predictions wait for feedback.
+pub(crate) fn outcomes_weight(outcomes: &[Outcome]) -> usize {
+    outcomes
+        .iter()
+        .map(|o| {
+            std::mem::size_of::<Outcome>()
+                + match o {
+                    Outcome::Label(label) => label.len(),
+                    Outcome::Number(_) => 0,
+                }
+        })
+        .sum()
 }
 
 impl PendingStore {

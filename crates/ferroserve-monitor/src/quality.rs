@@ -58,7 +58,7 @@ pub enum Task {
 
 /// Metrics over the labeled pairs of one window; the fields of the other
 /// task are `None` (and left out of JSON).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QualityReport {
     /// The kind of model the metrics are for.
     pub task: Task,

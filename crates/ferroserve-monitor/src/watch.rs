@@ -156,6 +156,8 @@ struct WatchState {
     alerts: AlertTracker,
     recent_alerts: VecDeque<Alert>,
     quality: Option<QualityWindow>,
+    /// Rows labeled by feedback so far.
+    labeled: u64,
     violations: BTreeMap<(usize, Violation), u64>,
 }
 
@@ -206,6 +208,7 @@ impl Watch {
             quality: prediction
                 .as_ref()
                 .map(|p| QualityWindow::new(p.task, spec.policy.feedback_window)),
+            labeled: 0,
             violations: BTreeMap::new(),
         };
         let labels = [("model", model.to_owned()), ("version", version.to_owned())];
@@ -397,6 +400,12 @@ impl Watch {
         self.baseline.is_some()
     }
 
+    /// Whether online quality is computed (the version has a prediction
+    /// output to compare labels with).
+    pub(crate) fn computes_quality(&self) -> bool {
+        self.prediction.is_some()
+    }
+
     /// Whether the replicas pool their windows.
     fn is_pooled(&self) -> bool {
         self.pooled.load(Ordering::Relaxed)
@@ -510,22 +519,15 @@ impl Watch {
         pairs: &[(Outcome, Outcome)],
     ) -> Result<(Option<QualityReport>, Vec<Fired>), String> {
         let mut state = self.lock();
-        let Some(quality) = &mut state.quality else {
-            return Err(format!(
-                "version {} has no prediction output to compare labels with",
-                self.version
-            ));
-        };
         // Check every pair before adding any, so that a bad batch adds nothing.
-        for (predicted, truth) in pairs {
-            quality.check(predicted, truth).map_err(|e| e.to_string())?;
-        }
+        let quality = Self::checked(&mut state, &self.version, pairs)?;
         for (predicted, truth) in pairs {
             quality
                 .push(predicted.clone(), truth.clone())
                 .map_err(|e| e.to_string())?;
         }
         let report = quality.report();
+        state.labeled += pairs.len() as u64;
         let fired = match &report {
             Some(report) => {
                 self.publish_quality(report);
@@ -534,6 +536,34 @@ impl Watch {
             None => Vec::new(),
         };
         Ok((report, fired))
+    }
+
+    /// Whether [`Watch::label`] would take `pairs`; the error says why not.
+    pub(crate) fn check_labels(&self, pairs: &[(Outcome, Outcome)]) -> Result<(), String> {
+        Self::checked(&mut self.lock(), &self.version, pairs).map(|_| ())
+    }
+
+    /// The quality window of `state`, once every pair is checked to fit it.
+    fn checked<'s>(
+        state: &'s mut WatchState,
+        version: &str,
+        pairs: &[(Outcome, Outcome)],
+    ) -> Result<&'s mut QualityWindow, String> {
+        let Some(quality) = &mut state.quality else {
+            return Err(format!(
+                "version {version} has no prediction output to compare labels with"
+            ));
+        };
+        for (predicted, truth) in pairs {
+            quality.check(predicted, truth).map_err(|e| e.to_string())?;
+        }
+        Ok(quality)
+    }
+
+    /// The online quality of the version: the service's where the replicas
+    /// pool their predictions (as last published), this replica's otherwise.
+    pub(crate) fn quality(&self) -> Option<QualityReport> {
+        serde_json::from_value(self.report_json()["quality"].take()).ok()
     }
 
     /// Remembers a fired alert for reports.
@@ -554,9 +584,10 @@ impl Watch {
     }
 
     /// The version's monitoring figures as JSON. Where the replicas pool
-    /// their windows, the closed windows and alerts are the service's (the
-    /// leader's report), and the request counts and contract violations
-    /// this replica's own.
+    /// their windows, the closed windows, online quality and alerts are the
+    /// service's (the leader's report, when it is ahead of this replica's
+    /// own), and the request counts and contract violations this
+    /// replica's own.
     pub fn report_json(&self) -> serde_json::Value {
         let mut mine = serde_json::to_value(self.report()).unwrap_or_default();
         let service = self
@@ -564,13 +595,16 @@ impl Watch {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
+        let ahead = |s: &serde_json::Value, key: &str| s[key].as_u64() > mine[key].as_u64();
         if let Some(service) =
-            service.filter(|s| s["windows_closed"].as_u64() > mine["windows_closed"].as_u64())
+            service.filter(|s| ahead(s, "windows_closed") || ahead(s, "labeled_rows"))
         {
             for key in [
                 "windows_closed",
                 "latest",
                 "history",
+                "quality",
+                "labeled_rows",
                 "alerts",
                 "recent_alerts",
             ] {
@@ -609,6 +643,7 @@ impl Watch {
             history: state.history.iter().map(WindowSummary::of).collect(),
             contract_violations: contract,
             quality: state.quality.as_ref().and_then(QualityWindow::report),
+            labeled_rows: state.labeled,
             alerts: state.alerts.statuses(),
             recent_alerts: state.recent_alerts.iter().cloned().collect(),
         }
@@ -767,6 +802,8 @@ pub struct VersionDrift {
     pub contract_violations: BTreeMap<String, BTreeMap<&'static str, u64>>,
     /// Online quality over the labeled predictions in the window.
     pub quality: Option<QualityReport>,
+    /// Rows labeled by feedback so far.
+    pub labeled_rows: u64,
     /// Where each alert rule stands.
     pub alerts: Vec<RuleStatus>,
     /// Alerts fired lately, oldest first.

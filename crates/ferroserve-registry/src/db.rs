@@ -90,6 +90,11 @@ impl EmbeddedMigrations {
                     "monitor_pool",
                     include_str!("../migrations/sqlite/0009_monitor_pool.sql"),
                 ),
+                (
+                    10,
+                    "monitor_feedback",
+                    include_str!("../migrations/sqlite/0010_monitor_feedback.sql"),
+                ),
             ],
             DbKind::Postgres => &[
                 (
@@ -137,6 +142,11 @@ impl EmbeddedMigrations {
                     "monitor_pool",
                     include_str!("../migrations/postgres/0009_monitor_pool.sql"),
                 ),
+                (
+                    10,
+                    "monitor_feedback",
+                    include_str!("../migrations/postgres/0010_monitor_feedback.sql"),
+                ),
             ],
         }
     }
@@ -169,6 +179,14 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// `$first, $first+1, ...`: `count` placeholders for an `IN (...)` list.
+pub(crate) fn placeholder_list(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub(crate) fn to_text<T: Serialize>(value: &T) -> Result<String> {

@@ -52,6 +52,7 @@ mod job_leases;
 mod job_types;
 mod jobs;
 pub mod leader;
+mod monitor_feedback;
 mod monitor_pool;
 mod recovery;
 mod registry;
@@ -79,6 +80,7 @@ pub use job_types::{
     DEFAULT_JOB_HEARTBEAT, DEFAULT_JOB_LEASE,
 };
 pub use leader::Leadership;
+pub use monitor_feedback::{FoundPrediction, LabelBatch, PredictionKey};
 pub use monitor_pool::{PoolWindow, TakenParts};
 pub use recovery::INTERRUPTED_REASON;
 pub use registry::Registry;

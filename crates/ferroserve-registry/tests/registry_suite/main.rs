@@ -13,6 +13,7 @@ mod job_leases;
 mod jobs;
 mod leader;
 mod models;
+mod monitor_feedback;
 mod monitor_pool;
 mod recovery;
 mod rollout_shares;
@@ -86,4 +87,5 @@ on_both_backends!(
     rollouts::rollouts_go_with_their_model,
     rollout_shares::rollout_shares_per_replica_and_step,
     monitor_pool::windows_pool_parts_and_close_once,
+    monitor_feedback::predictions_are_found_and_labeled_once,
 );

@@ -42,6 +42,12 @@ pub fn shifted_rows() -> Vec<[f64; 4]> {
 /// feature PSI above 0.25 alerts `webhook`, and promotes it; returns the
 /// version.
 pub fn watched_iris(server: &Server, model: &str, webhook: &str) -> i64 {
+    let psi = json!([{"rule": "feature_psi", "above": 0.25, "windows": 1}]);
+    watched_iris_alerting(server, model, webhook, psi)
+}
+
+/// [`watched_iris`] with other alert rules.
+pub fn watched_iris_alerting(server: &Server, model: &str, webhook: &str, alerts: Value) -> i64 {
     let bytes = std::fs::read(repo_root().join("examples/iris/model.onnx")).expect("iris");
     let version = register(server, model, bytes);
     let profile: Value = serde_json::from_str(
@@ -66,7 +72,7 @@ pub fn watched_iris(server: &Server, model: &str, webhook: &str) -> i64 {
     );
     let config = json!({"monitoring": {
         "window_rows": WINDOW, "window_seconds": 3600, "max_observed_rows_per_s": 10_000,
-        "alerts": [{"rule": "feature_psi", "above": 0.25, "windows": 1}],
+        "alerts": alerts,
         "webhook": {"url": webhook, "initial_backoff_ms": 10}
     }});
     put(format!("/api/v1/models/{model}/serving-config"), &config);
@@ -78,17 +84,61 @@ pub fn watched_iris(server: &Server, model: &str, webhook: &str) -> i64 {
 /// of `bases` in turn.
 pub fn send_rows(bases: &[&str], model: &str, rows: &[[f64; 4]]) {
     for (i, chunk) in rows.chunks(BATCH).enumerate() {
-        let data: Vec<f64> = chunk.iter().flatten().copied().collect();
-        let body = json!({"inputs": [{"name": "input", "shape": [chunk.len(), 4],
-            "datatype": "FP32", "data": data}]});
-        let base = bases[i % bases.len()];
-        let (status, answer) = send(
-            client()
-                .post(format!("{base}/v2/models/{model}/infer"))
-                .json(&body),
-        );
-        assert_eq!(status, 200, "{answer}");
+        infer(bases[i % bases.len()], model, chunk, None);
     }
+}
+
+/// Infers `rows` of `model` at `base`, with `request_id` if given;
+/// returns the answer.
+fn infer(base: &str, model: &str, rows: &[[f64; 4]], request_id: Option<&str>) -> Value {
+    let data: Vec<f64> = rows.iter().flatten().copied().collect();
+    let body = json!({"inputs": [{"name": "input", "shape": [rows.len(), 4],
+        "datatype": "FP32", "data": data}]});
+    let mut request = client().post(format!("{base}/v2/models/{model}/infer"));
+    if let Some(id) = request_id {
+        request = request.header("x-request-id", id);
+    }
+    let (status, answer) = send(request.json(&body));
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+/// A request sent by [`send_identified_rows`]: its id and the labels
+/// answered for its rows.
+pub struct Identified {
+    pub request_id: String,
+    pub predicted: Vec<i64>,
+}
+
+/// [`send_rows`] with a request id on each request (`tag-N`); returns
+/// what each was answered.
+pub fn send_identified_rows(
+    bases: &[&str],
+    model: &str,
+    rows: &[[f64; 4]],
+    tag: &str,
+) -> Vec<Identified> {
+    rows.chunks(BATCH)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let request_id = format!("{tag}-{i}");
+            let answer = infer(bases[i % bases.len()], model, chunk, Some(&request_id));
+            let label = answer["outputs"]
+                .as_array()
+                .and_then(|o| o.iter().find(|t| t["name"] == "label"))
+                .expect("label output");
+            let predicted = label["data"]
+                .as_array()
+                .expect("labels")
+                .iter()
+                .map(|v| v.as_i64().expect("integer label"))
+                .collect();
+            Identified {
+                request_id,
+                predicted,
+            }
+        })
+        .collect()
 }
 
 /// The drift report of `model` `version` at `base` (`null` while the
