@@ -95,6 +95,11 @@ impl EmbeddedMigrations {
                     "monitor_feedback",
                     include_str!("../migrations/sqlite/0010_monitor_feedback.sql"),
                 ),
+                (
+                    11,
+                    "tracking",
+                    include_str!("../migrations/sqlite/0011_tracking.sql"),
+                ),
             ],
             DbKind::Postgres => &[
                 (
@@ -146,6 +151,11 @@ impl EmbeddedMigrations {
                     10,
                     "monitor_feedback",
                     include_str!("../migrations/postgres/0010_monitor_feedback.sql"),
+                ),
+                (
+                    11,
+                    "tracking",
+                    include_str!("../migrations/postgres/0011_tracking.sql"),
                 ),
             ],
         }

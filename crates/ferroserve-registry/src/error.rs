@@ -67,6 +67,15 @@ pub enum RegistryError {
     /// No rollout has this id.
     #[error("rollout {0} does not exist")]
     RolloutNotFound(i64),
+    /// No tracking experiment has this id or name.
+    #[error("experiment {0} does not exist")]
+    ExperimentNotFound(String),
+    /// An experiment of this name exists already.
+    #[error("experiment '{0}' already exists")]
+    ExperimentExists(String),
+    /// No tracking run has this id.
+    #[error("run '{0}' does not exist")]
+    RunNotFound(String),
     /// A job with this id was already created.
     #[error("job '{0}' already exists")]
     JobExists(String),
@@ -164,10 +173,13 @@ impl RegistryError {
             | RegistryError::JobNotFound(_)
             | RegistryError::ApiKeyNotFound(_)
             | RegistryError::RolloutNotFound(_)
+            | RegistryError::ExperimentNotFound(_)
+            | RegistryError::RunNotFound(_)
             | RegistryError::ArtifactMissing { .. }
             | RegistryError::DataMissing { .. } => ErrorKind::NotFound,
             RegistryError::ModelExists(_)
             | RegistryError::JobExists(_)
+            | RegistryError::ExperimentExists(_)
             | RegistryError::JobLeaseLost { .. }
             | RegistryError::Conflict(_) => ErrorKind::Conflict,
             RegistryError::InvalidName { .. }

@@ -61,6 +61,7 @@ mod rollout_shares;
 pub mod rollouts;
 mod serving_config;
 pub mod stage;
+pub mod tracking;
 pub mod types;
 pub mod uri;
 pub mod validate;

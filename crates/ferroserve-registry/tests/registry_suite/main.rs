@@ -20,6 +20,7 @@ mod rollout_shares;
 mod rollouts;
 mod serving_config;
 mod stages;
+mod tracking;
 mod versions;
 
 macro_rules! on_both_backends {
@@ -88,4 +89,6 @@ on_both_backends!(
     rollout_shares::rollout_shares_per_replica_and_step,
     monitor_pool::windows_pool_parts_and_close_once,
     monitor_feedback::predictions_are_found_and_labeled_once,
+    tracking::experiments_are_named_once_and_deleted_with_their_runs,
+    tracking::runs_log_params_metrics_tags_and_inputs,
 );
