@@ -73,6 +73,9 @@ pub enum RegistryError {
     /// An experiment of this name exists already.
     #[error("experiment '{0}' already exists")]
     ExperimentExists(String),
+    /// No logged model has this id.
+    #[error("logged model '{0}' does not exist")]
+    LoggedModelNotFound(String),
     /// No tracking run has this id.
     #[error("run '{0}' does not exist")]
     RunNotFound(String),
@@ -175,6 +178,7 @@ impl RegistryError {
             | RegistryError::RolloutNotFound(_)
             | RegistryError::ExperimentNotFound(_)
             | RegistryError::RunNotFound(_)
+            | RegistryError::LoggedModelNotFound(_)
             | RegistryError::ArtifactMissing { .. }
             | RegistryError::DataMissing { .. } => ErrorKind::NotFound,
             RegistryError::ModelExists(_)

@@ -69,8 +69,8 @@ mod versions;
 
 pub use api_keys::{ApiKey, NewApiKey};
 pub use artifacts::{
-    ArtifactStore, CleanupReport, FileStream, LocalArtifactStore, NamedEntry, NamedFiles,
-    ObjectArtifactStore, VerifiedArtifact,
+    ArtifactStore, CleanupReport, FileStream, LocalArtifactStore, NamedChild, NamedEntry,
+    NamedFiles, ObjectArtifactStore, VerifiedArtifact,
 };
 pub use audit_action::AuditAction;
 pub use changes::ChangeFeed;

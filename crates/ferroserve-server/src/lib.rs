@@ -20,6 +20,7 @@ pub mod inference_headers;
 pub mod kserve;
 pub mod listener;
 mod management;
+mod mlflow;
 pub mod request_guard;
 pub mod request_id;
 mod routes;
@@ -73,11 +74,15 @@ fn routes(state: SharedState) -> Router {
         .with_state(state)
 }
 
-async fn not_found(uri: axum::http::Uri) -> error::ApiError {
-    error::ApiError(InferError::not_found(format!(
-        "no route for {}",
-        uri.path()
-    )))
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = uri.path();
+    // MLflow's clients read their own error format, and some calls check
+    // for ENDPOINT_NOT_FOUND.
+    if path.starts_with("/api/2.0/mlflow") {
+        return mlflow::MlflowError::endpoint_not_found(path).into_response();
+    }
+    error::ApiError(InferError::not_found(format!("no route for {path}"))).into_response()
 }
 
 /// Loads `specs` in the background, marking startup complete when every one

@@ -65,11 +65,19 @@ fn check(state: &SharedState, request: &Request) -> Result<(), Refusal> {
     // origin check above), and inference changes no stored state.
     let untyped_inference =
         !headers.contains_key(header::CONTENT_TYPE) && is_inference(request.uri().path());
-    if !empty && !binary_tensors && !untyped_inference {
+    // MLflow's client uploads artifacts with their own types (text/plain,
+    // image/png...); a PUT is never a simple cross-site request, so a page
+    // cannot send one without the CORS approval checked above.
+    let artifact_upload =
+        request.method() == Method::PUT && request.uri().path().starts_with(MLFLOW_ARTIFACTS);
+    if !empty && !binary_tensors && !untyped_inference && !artifact_upload {
         check_content_type(request.method(), headers)?;
     }
     Ok(())
 }
+
+/// Where MLflow's artifact proxy takes uploads.
+const MLFLOW_ARTIFACTS: &str = "/api/2.0/mlflow-artifacts/artifacts/";
 
 /// Whether `path` is an inference route (KServe v2 or v1).
 fn is_inference(path: &str) -> bool {

@@ -97,3 +97,34 @@ CREATE TABLE tracking_run_inputs (
     tags          TEXT NOT NULL,
     PRIMARY KEY (run_id, name, digest)
 );
+
+-- Models logged by runs (MLflow 3's logged models): where their files are
+-- and whether they are whole (LOGGED_MODEL_PENDING until the client
+-- finalizes them READY, or UPLOAD_FAILED), with their tags and params.
+CREATE TABLE tracking_logged_models (
+    model_id         TEXT PRIMARY KEY,
+    experiment_id    BIGINT NOT NULL REFERENCES tracking_experiments (id),
+    name             TEXT NOT NULL,
+    source_run_id    TEXT,
+    status           TEXT NOT NULL,
+    status_message   TEXT,
+    model_type       TEXT,
+    artifact_uri     TEXT NOT NULL,
+    creation_time    BIGINT NOT NULL,
+    last_update_time BIGINT NOT NULL
+);
+CREATE INDEX tracking_logged_models_experiment ON tracking_logged_models (experiment_id, creation_time);
+
+CREATE TABLE tracking_logged_model_tags (
+    model_id TEXT NOT NULL REFERENCES tracking_logged_models (model_id) ON DELETE CASCADE,
+    key      TEXT NOT NULL,
+    value    TEXT NOT NULL,
+    PRIMARY KEY (model_id, key)
+);
+
+CREATE TABLE tracking_logged_model_params (
+    model_id TEXT NOT NULL REFERENCES tracking_logged_models (model_id) ON DELETE CASCADE,
+    key      TEXT NOT NULL,
+    value    TEXT NOT NULL,
+    PRIMARY KEY (model_id, key)
+);

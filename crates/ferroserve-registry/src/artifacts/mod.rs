@@ -27,7 +27,7 @@ use std::time::Duration;
 use tokio::io::AsyncRead;
 
 pub use local::LocalArtifactStore;
-pub use named::{FileStream, NamedEntry, NamedFiles};
+pub use named::{FileStream, NamedChild, NamedEntry, NamedFiles};
 pub use object::ObjectArtifactStore;
 pub use verified::VerifiedArtifact;
 

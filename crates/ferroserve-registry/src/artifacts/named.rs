@@ -52,6 +52,17 @@ impl fmt::Debug for NamedFiles {
     }
 }
 
+/// A file or folder directly under a folder of an area.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedChild {
+    /// Its name within the folder.
+    pub name: String,
+    /// Whether it is a folder.
+    pub is_dir: bool,
+    /// Its size in bytes (0 for a folder).
+    pub size: u64,
+}
+
 /// A name's last part and its modification time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamedEntry {
@@ -150,6 +161,53 @@ impl NamedFiles {
         }
     }
 
+    /// Stores what `stream` yields as `name`, refusing (and keeping
+    /// nothing) past `limit` bytes; returns the size. The bytes go through
+    /// a temporary file (beside the file in a folder area, in the system's
+    /// temporary folder for an object store), so a reader never sees part.
+    pub async fn put_stream<C, E>(
+        &self,
+        name: &str,
+        stream: impl futures::Stream<Item = std::result::Result<C, E>>,
+        limit: u64,
+    ) -> Result<u64>
+    where
+        C: AsRef<[u8]>,
+        E: fmt::Display,
+    {
+        let parts = checked(name)?;
+        let unique = uuid::Uuid::new_v4().simple().to_string();
+        match &self.area {
+            Area::Folder(dir) => {
+                let path = local(dir, &parts);
+                let parent = path.parent().expect("a named file has a folder").to_owned();
+                let file_name = path.file_name().unwrap_or_default().to_string_lossy();
+                let temp = parent.join(format!("{file_name}.tmp-{unique}"));
+                let created = parent.clone();
+                blocking("create", move || {
+                    durable::create_dir_all(&created)
+                        .map_err(|e| io_err("cannot create", &created, e))
+                })
+                .await?;
+                // Removed on failure; renamed into place once whole.
+                let size = data::write_limited(stream, name, &temp, limit).await?;
+                blocking("store", move || {
+                    std::fs::rename(&temp, &path).map_err(|e| io_err("cannot store", &path, e))?;
+                    durable::fsync_parent(&path).map_err(|e| io_err("cannot sync", &path, e))
+                })
+                .await?;
+                Ok(size)
+            }
+            Area::Object { .. } => {
+                let temp = std::env::temp_dir().join(format!("ferroserve-upload-{unique}"));
+                let _removed_when_done = super::staging::TempFile::new(temp.clone());
+                let size = data::write_limited(stream, name, &temp, limit).await?;
+                self.put_file(name, &temp).await?;
+                Ok(size)
+            }
+        }
+    }
+
     /// The local path of `name` when the area is a folder (the file may
     /// not exist); `None` for an object store.
     pub fn local_path(&self, name: &str) -> Result<Option<PathBuf>> {
@@ -220,28 +278,37 @@ impl NamedFiles {
         Ok(true)
     }
 
-    /// Removes `dir` and everything under it (nothing there is fine).
+    /// Removes `dir` and everything under it, or the file `dir` (nothing
+    /// there is fine).
     pub async fn remove_all(&self, dir: &str) -> Result<()> {
         let parts = checked(dir)?;
         match &self.area {
             Area::Folder(root) => {
                 let path = local(root, &parts);
-                blocking("remove", move || match std::fs::remove_dir_all(&path) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        Err(io_err("cannot remove", &path, e))
+                blocking("remove", move || {
+                    let removed = if path.is_file() {
+                        std::fs::remove_file(&path)
+                    } else {
+                        std::fs::remove_dir_all(&path)
+                    };
+                    match removed {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            Err(io_err("cannot remove", &path, e))
+                        }
+                        _ => Ok(()),
                     }
-                    _ => Ok(()),
                 })
                 .await
             }
             Area::Object { store, .. } => {
                 let prefix = self.key(&parts);
-                let keys: Vec<Key> = store
+                let mut keys: Vec<Key> = store
                     .list(Some(&prefix))
                     .map_ok(|meta| meta.location)
                     .try_collect()
                     .await
                     .map_err(|e| self.error("cannot list", &prefix, e))?;
+                keys.push(prefix);
                 for key in keys {
                     match store.delete(&key).await {
                         Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
@@ -251,6 +318,78 @@ impl NamedFiles {
                 Ok(())
             }
         }
+    }
+
+    /// What is directly under the folder `dir` (the area itself when
+    /// empty), by name; nothing when there is no such folder.
+    pub async fn children(&self, dir: &str) -> Result<Vec<NamedChild>> {
+        let parts = if dir.is_empty() {
+            Vec::new()
+        } else {
+            checked(dir)?
+        };
+        let mut children = match &self.area {
+            Area::Folder(root) => {
+                let path = local(root, &parts);
+                blocking("list", move || {
+                    let entries = match std::fs::read_dir(&path) {
+                        Ok(entries) => entries,
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                            ) =>
+                        {
+                            return Ok(Vec::new())
+                        }
+                        Err(e) => return Err(io_err("cannot list", &path, e)),
+                    };
+                    let mut children = Vec::new();
+                    for entry in entries {
+                        let entry = entry.map_err(|e| io_err("cannot list", &path, e))?;
+                        let name = entry.file_name().to_string_lossy().into_owned();
+                        // Files still being written have a temporary name.
+                        if name.contains(".tmp-") {
+                            continue;
+                        }
+                        let meta = entry
+                            .metadata()
+                            .map_err(|e| io_err("cannot read", &path, e))?;
+                        children.push(NamedChild {
+                            name,
+                            is_dir: meta.is_dir(),
+                            size: if meta.is_dir() { 0 } else { meta.len() },
+                        });
+                    }
+                    Ok(children)
+                })
+                .await?
+            }
+            Area::Object { store, .. } => {
+                let key = self.key(&parts);
+                let listed = store
+                    .list_with_delimiter(Some(&key))
+                    .await
+                    .map_err(|e| self.error("cannot list", &key, e))?;
+                let name_of = |location: &Key| location.filename().unwrap_or_default().to_owned();
+                listed
+                    .common_prefixes
+                    .iter()
+                    .map(|dir| NamedChild {
+                        name: name_of(dir),
+                        is_dir: true,
+                        size: 0,
+                    })
+                    .chain(listed.objects.iter().map(|file| NamedChild {
+                        name: name_of(&file.location),
+                        is_dir: false,
+                        size: file.size,
+                    }))
+                    .collect()
+            }
+        };
+        children.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(children)
     }
 
     /// The top-level names of the area, each with the last time anything
@@ -417,6 +556,13 @@ mod tests {
                     .as_deref(),
                 Some(&b"row\n2\n"[..])
             );
+            let children = area.children("j1").await.expect("children");
+            let listed: Vec<(&str, bool, u64)> = children
+                .iter()
+                .map(|c| (c.name.as_str(), c.is_dir, c.size))
+                .collect();
+            assert_eq!(listed, [("input.csv", false, 8), ("output", true, 0)]);
+            assert!(area.children("j9").await.expect("none").is_empty());
             let copy = dir.path().join("copy.csv");
             assert!(area.fetch("j1/input.csv", &copy).await.expect("fetch"));
             assert_eq!(std::fs::read(&copy).expect("copy"), b"a,b\n1,2\n");
@@ -432,6 +578,38 @@ mod tests {
                 .map(|e| e.name)
                 .collect();
             assert_eq!(names.len(), 2, "{} lists {names:?}", area.describe());
+            let chunks =
+                futures::stream::iter([Ok::<_, std::io::Error>(&b"ab"[..]), Ok(&b"c"[..])]);
+            let size = area.put_stream("j3/f", chunks, 3).await.expect("stream");
+            assert_eq!(
+                (size, area.get("j3/f").await.expect("get").as_deref()),
+                (3, Some(&b"abc"[..]))
+            );
+            let over = futures::stream::iter([Ok::<_, std::io::Error>(&b"abcd"[..])]);
+            assert!(
+                area.put_stream("j3/g", over, 3).await.is_err(),
+                "over the limit"
+            );
+            assert!(
+                area.get("j3/g").await.expect("get").is_none(),
+                "nothing kept"
+            );
+            let listed: Vec<String> = area
+                .children("j3")
+                .await
+                .expect("children")
+                .into_iter()
+                .map(|c| c.name)
+                .collect();
+            assert_eq!(listed, ["f"], "no temporary file left");
+            area.remove_all("j3").await.expect("remove");
+            area.remove_all("j2/request.body")
+                .await
+                .expect("remove a file");
+            assert!(area.get("j2/request.body").await.expect("gone").is_none());
+            area.put("j2/request.body", Bytes::from_static(b"{}"))
+                .await
+                .expect("j2 again");
             area.remove_all("j1").await.expect("remove");
             area.remove_all("j1").await.expect("removing twice is fine");
             assert_eq!(area.get("j1/input.csv").await.expect("gone"), None);

@@ -5,6 +5,7 @@
 //! lineage of the model versions registered from it.
 
 mod experiments;
+mod logged_models;
 mod logging;
 mod runs;
 
@@ -15,6 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{RegistryError, Result};
 
+pub use logged_models::{
+    LoggedModel, NewLoggedModel, LOGGED_MODEL_PENDING, LOGGED_MODEL_READY,
+    LOGGED_MODEL_UPLOAD_FAILED,
+};
 pub use logging::{MetricPage, MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS};
 pub use runs::RUN_NAME_TAG;
 

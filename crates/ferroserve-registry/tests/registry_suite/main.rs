@@ -91,4 +91,5 @@ on_both_backends!(
     monitor_feedback::predictions_are_found_and_labeled_once,
     tracking::experiments_are_named_once_and_deleted_with_their_runs,
     tracking::runs_log_params_metrics_tags_and_inputs,
+    tracking::logged_models_are_created_pending_and_finalized,
 );

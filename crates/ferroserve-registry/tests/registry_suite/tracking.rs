@@ -318,3 +318,79 @@ pub(crate) async fn runs_log_params_metrics_tags_and_inputs(reg: Registry, _url:
         Err(RegistryError::RunNotFound(_))
     ));
 }
+
+pub(crate) async fn logged_models_are_created_pending_and_finalized(reg: Registry, _url: String) {
+    use ferroserve_registry::tracking::{NewLoggedModel, LOGGED_MODEL_PENDING, LOGGED_MODEL_READY};
+    let id = reg
+        .create_experiment("models", None, &BTreeMap::new())
+        .await
+        .expect("experiment");
+    let run = reg
+        .create_run(&NewRun {
+            experiment_id: id,
+            ..NewRun::default()
+        })
+        .await
+        .expect("run");
+    let created = reg
+        .create_logged_model(&NewLoggedModel {
+            experiment_id: id,
+            name: Some("iris".into()),
+            source_run_id: Some(run.info.run_id.clone()),
+            model_type: None,
+            tags: BTreeMap::from([("flavor".to_owned(), "onnx".to_owned())]),
+            params: BTreeMap::from([("alpha".to_owned(), "0.5".to_owned())]),
+        })
+        .await
+        .expect("create");
+    assert!(created.model_id.starts_with("m-"), "{}", created.model_id);
+    assert_eq!(created.status, LOGGED_MODEL_PENDING);
+    assert_eq!(
+        created.artifact_uri,
+        format!(
+            "mlflow-artifacts:/{id}/models/{}/artifacts",
+            created.model_id
+        )
+    );
+    assert_eq!(created.params["alpha"], "0.5");
+    let ready = reg
+        .finalize_logged_model(&created.model_id, LOGGED_MODEL_READY)
+        .await
+        .expect("finalize");
+    assert_eq!(ready.status, LOGGED_MODEL_READY);
+    assert!(reg
+        .finalize_logged_model(&created.model_id, "DONE")
+        .await
+        .is_err());
+    reg.set_logged_model_tags(
+        &created.model_id,
+        &BTreeMap::from([("k".to_owned(), "v".to_owned())]),
+    )
+    .await
+    .expect("tags");
+    reg.delete_logged_model_tag(&created.model_id, "flavor")
+        .await
+        .expect("delete tag");
+    let listed = reg.logged_models(&[id]).await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        listed[0].tags,
+        BTreeMap::from([("k".to_owned(), "v".to_owned())])
+    );
+    assert!(matches!(
+        reg.create_logged_model(&NewLoggedModel {
+            experiment_id: id,
+            source_run_id: Some("nope".into()),
+            ..NewLoggedModel::default()
+        })
+        .await,
+        Err(RegistryError::RunNotFound(_))
+    ));
+    reg.delete_logged_model(&created.model_id)
+        .await
+        .expect("delete");
+    assert!(matches!(
+        reg.logged_model(&created.model_id).await,
+        Err(RegistryError::LoggedModelNotFound(_))
+    ));
+}
