@@ -38,6 +38,11 @@ def main(base):
     expect_error(
         "RESOURCE_ALREADY_EXISTS", lambda: client.create_experiment("iris-tracking")
     )
+    client.set_experiment_tag(experiment.experiment_id, "owner", "ana")
+    client.set_experiment_tag(experiment.experiment_id, "draft", "yes")
+    client.delete_experiment_tag(experiment.experiment_id, "draft")
+    tags = client.get_experiment(experiment.experiment_id).tags
+    assert tags.get("owner") == "ana" and "draft" not in tags, tags
 
     X, y = load_iris(return_X_y=True)
     X = X.astype(np.float32)

@@ -342,10 +342,12 @@ async fn the_table_keeps_changes_behind_roles_that_may_change() {
             assert!(
                 matches!(access, Access::Infer | Access::Deploy | Access::Admin)
                     || (method == Method::POST && path == "/v2/repository/index")
-                    // MLflow's searches are POSTs that change nothing.
+                    // MLflow's searches (and its latest-versions read)
+                    // are POSTs that change nothing.
                     || (method == Method::POST
                         && path.starts_with("/api/2.0/mlflow/")
-                        && path.ends_with("/search")),
+                        && (path.ends_with("/search")
+                            || path.ends_with("/get-latest-versions"))),
                 "{method} {path} changes state but needs only {access}"
             );
         }

@@ -2,12 +2,15 @@
 //! params, 1,000 metric steps, tags, input dataset and artifact logged and
 //! read back exactly, runs searched by metric filter and order, an ONNX
 //! model logged from scikit-learn and loaded back through `models:/`, and
-//! MLflow's error codes (`tests/python/mlflow_tracking_check.py`). The
-//! roles apply: a reader reads and cannot log, nobody anonymous gets in.
+//! MLflow's error codes (`tests/python/mlflow_tracking_check.py`); a model
+//! registered by MLflow is served by ferroserve, loaded back by MLflow
+//! through its alias, and shares one registry with ferroserve's CLI
+//! (`tests/python/mlflow_registry_check.py`). The roles apply: a reader
+//! reads and cannot log, nobody anonymous gets in.
 
 mod common;
 
-use common::rollout::{client_with, create_key};
+use common::rollout::{cli_ok, client_with, create_key};
 use common::{Server, ADMIN_TOKEN};
 use serde_json::{json, Value};
 
@@ -18,6 +21,43 @@ fn the_mlflow_client_tracks_runs_and_logs_models_into_ferroserve() {
         "mlflow_tracking_check.py",
         [server.base.as_str(), ADMIN_TOKEN],
     );
+}
+
+#[test]
+fn a_model_the_mlflow_client_registers_is_served_and_shares_ferroserves_registry() {
+    let server = Server::start(&[]);
+    // A model registered with ferroserve's CLI, which MLflow must list.
+    cli_ok(
+        &server,
+        &[
+            "models",
+            "register",
+            "--name",
+            "from-cli",
+            "examples/iris/model.onnx",
+        ],
+    );
+    common::python_check::run(
+        "mlflow_registry_check.py",
+        [server.base.as_str(), ADMIN_TOKEN],
+    );
+    // What MLflow registered, ferroserve's CLI shows, with the run's
+    // params and metrics as lineage.
+    let listed = cli_ok(&server, &["models", "list"]);
+    assert!(listed.contains("iris-mlflow"), "{listed}");
+    let shown = cli_ok(&server, &["models", "show", "iris-mlflow/1"]);
+    for expected in [
+        "Production",
+        "run ",
+        "C  1.0",
+        "accuracy  0.97",
+        "mlflow.source=",
+    ] {
+        assert!(
+            shown.contains(expected),
+            "{expected:?} missing from:\n{shown}"
+        );
+    }
 }
 
 fn call(

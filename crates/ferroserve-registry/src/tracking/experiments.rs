@@ -224,6 +224,26 @@ impl Registry {
         Ok(())
     }
 
+    /// Removes tag `key` of experiment `id`.
+    pub async fn delete_experiment_tag(&self, id: i64, key: &str) -> Result<()> {
+        self.experiment(id).await?;
+        let removed = sqlx::query(
+            "DELETE FROM tracking_experiment_tags WHERE experiment_id = $1 AND key = $2",
+        )
+        .bind(id)
+        .bind(key)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if removed == 0 {
+            return Err(RegistryError::TagNotFound {
+                target: format!("experiment {id}"),
+                key: key.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     /// Deletes experiment `id` and its runs (all can be restored); the
     /// default experiment stays.
     pub async fn delete_experiment(&self, id: i64) -> Result<()> {

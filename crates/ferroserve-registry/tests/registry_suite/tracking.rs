@@ -75,6 +75,14 @@ pub(crate) async fn experiments_are_named_once_and_deleted_with_their_runs(
     reg.set_experiment_tag(id, "team", "risk")
         .await
         .expect("tag");
+    reg.set_experiment_tag(id, "gone", "soon")
+        .await
+        .expect("tag");
+    reg.delete_experiment_tag(id, "gone").await.expect("untag");
+    assert!(matches!(
+        reg.delete_experiment_tag(id, "gone").await,
+        Err(RegistryError::TagNotFound { .. })
+    ));
     let renamed = reg.experiment(id).await.expect("get");
     assert_eq!(
         (renamed.name.as_str(), renamed.tags["team"].as_str()),

@@ -230,6 +230,25 @@ pub(super) async fn set_tag(
     Ok(Json(json!({})))
 }
 
+#[derive(Deserialize)]
+pub(super) struct DeleteExperimentTag {
+    experiment_id: String,
+    key: String,
+}
+
+/// `POST experiments/delete-experiment-tag`.
+pub(super) async fn delete_tag(
+    Ctl(c): Ctl,
+    MlflowBody(req): MlflowBody<DeleteExperimentTag>,
+) -> MlflowResult {
+    let id = numeric_id("experiment", &req.experiment_id)?;
+    c.lifecycle()
+        .registry()
+        .delete_experiment_tag(id, &req.key)
+        .await?;
+    Ok(Json(json!({})))
+}
+
 /// Experiment ids (strings of digits) as the store's.
 pub(super) fn experiment_ids(ids: &[String]) -> Result<Vec<i64>, MlflowError> {
     ids.iter().map(|id| numeric_id("experiment", id)).collect()

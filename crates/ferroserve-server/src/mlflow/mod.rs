@@ -7,7 +7,9 @@
 mod artifacts;
 mod experiments;
 mod logged_models;
+mod model_versions;
 mod protocol;
+mod registered_models;
 mod runs;
 mod search;
 
@@ -38,6 +40,9 @@ fn get<H: Handler<T, SharedState>, T: 'static>(
     route(Method::GET, path, access, handler)
 }
 
+/// A registered model's aliases.
+const ALIAS: &str = "/api/2.0/mlflow/registered-models/alias";
+
 /// A logged model, by id.
 const LOGGED_MODEL: &str = "/api/2.0/mlflow/logged-models/{model_id}";
 
@@ -46,7 +51,7 @@ const ARTIFACT: &str = "/api/2.0/mlflow-artifacts/artifacts/{*path}";
 
 /// Every route of the MLflow API.
 pub(crate) fn table() -> Vec<Route> {
-    use Access::{Deploy, Read};
+    use Access::{Admin, Deploy, Read};
     vec![
         post(
             "/api/2.0/mlflow/experiments/create",
@@ -83,6 +88,11 @@ pub(crate) fn table() -> Vec<Route> {
             "/api/2.0/mlflow/experiments/set-experiment-tag",
             Deploy,
             experiments::set_tag,
+        ),
+        post(
+            "/api/2.0/mlflow/experiments/delete-experiment-tag",
+            Deploy,
+            experiments::delete_tag,
         ),
         post("/api/2.0/mlflow/runs/create", Deploy, runs::create),
         get("/api/2.0/mlflow/runs/get", Read, runs::get),
@@ -136,6 +146,110 @@ pub(crate) fn table() -> Vec<Route> {
             "/api/2.0/mlflow/logged-models/{model_id}/params",
             Deploy,
             logged_models::log_params,
+        ),
+        post(
+            "/api/2.0/mlflow/registered-models/create",
+            Deploy,
+            registered_models::create,
+        ),
+        get(
+            "/api/2.0/mlflow/registered-models/get",
+            Read,
+            registered_models::get,
+        ),
+        get(
+            "/api/2.0/mlflow/registered-models/search",
+            Read,
+            registered_models::search,
+        ),
+        post(
+            "/api/2.0/mlflow/registered-models/rename",
+            Deploy,
+            registered_models::rename,
+        ),
+        route(
+            Method::PATCH,
+            "/api/2.0/mlflow/registered-models/update",
+            Deploy,
+            registered_models::update,
+        ),
+        route(
+            Method::DELETE,
+            "/api/2.0/mlflow/registered-models/delete",
+            Admin,
+            registered_models::delete,
+        ),
+        post(
+            "/api/2.0/mlflow/registered-models/set-tag",
+            Deploy,
+            registered_models::set_tag,
+        ),
+        route(
+            Method::DELETE,
+            "/api/2.0/mlflow/registered-models/delete-tag",
+            Deploy,
+            registered_models::delete_tag,
+        ),
+        post(ALIAS, Deploy, registered_models::set_alias),
+        route(
+            Method::DELETE,
+            ALIAS,
+            Deploy,
+            registered_models::delete_alias,
+        ),
+        get(ALIAS, Read, registered_models::get_by_alias),
+        post(
+            "/api/2.0/mlflow/registered-models/get-latest-versions",
+            Read,
+            registered_models::latest_versions,
+        ),
+        post(
+            "/api/2.0/mlflow/model-versions/create",
+            Deploy,
+            model_versions::create,
+        ),
+        get(
+            "/api/2.0/mlflow/model-versions/get",
+            Read,
+            model_versions::get,
+        ),
+        route(
+            Method::PATCH,
+            "/api/2.0/mlflow/model-versions/update",
+            Deploy,
+            model_versions::update,
+        ),
+        route(
+            Method::DELETE,
+            "/api/2.0/mlflow/model-versions/delete",
+            Admin,
+            model_versions::delete,
+        ),
+        post(
+            "/api/2.0/mlflow/model-versions/transition-stage",
+            Deploy,
+            model_versions::transition_stage,
+        ),
+        get(
+            "/api/2.0/mlflow/model-versions/search",
+            Read,
+            model_versions::search,
+        ),
+        post(
+            "/api/2.0/mlflow/model-versions/set-tag",
+            Deploy,
+            model_versions::set_tag,
+        ),
+        route(
+            Method::DELETE,
+            "/api/2.0/mlflow/model-versions/delete-tag",
+            Deploy,
+            model_versions::delete_tag,
+        ),
+        get(
+            "/api/2.0/mlflow/model-versions/get-download-uri",
+            Read,
+            model_versions::download_uri,
         ),
         get("/api/2.0/mlflow-artifacts/artifacts", Read, artifacts::list),
         get(ARTIFACT, Read, artifacts::download),

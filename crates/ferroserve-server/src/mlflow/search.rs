@@ -249,6 +249,11 @@ impl Filter {
     pub(crate) fn matches(&self, item: &impl Searchable) -> Result<bool, MlflowError> {
         for condition in &self.0 {
             let Some(field) = item.field(condition.entity, &condition.key)? else {
+                // Something it does not have is not equal to anything (MLflow's
+                // clients filter `tag.x != 'true'` and expect untagged items).
+                if matches!(condition.op, Op::Ne | Op::NotIn) {
+                    continue;
+                }
                 return Ok(false);
             };
             if !condition.holds(&field) {
@@ -514,6 +519,10 @@ mod tests {
         assert!(!holds("attributes.status NOT IN ('FINISHED')"));
         assert!(!holds("metrics.rmse > 0.4"));
         assert!(!holds("metrics.missing > 0"));
+        assert!(
+            holds("tags.`mlflow.prompt.is_prompt` != 'true'"),
+            "an absent tag is not equal"
+        );
         for bad in [
             "rmse <",
             "metrics.rmse < 'a'",
