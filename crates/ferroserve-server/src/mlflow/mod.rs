@@ -1,8 +1,11 @@
-//! The MLflow-compatible REST API under `/api/2.0/mlflow`: the official
-//! `mlflow` client's tracking calls (experiments, runs, what they log) on
-//! ferroserve's registry database, with MLflow's JSON shapes and error
-//! format. Reads need the reader role; logging and registry writes the
-//! deployer role (MLflow's clients send their token as a bearer token).
+//! The MLflow-compatible REST API under `/api/2.0/mlflow` and its artifact
+//! proxy under `/api/2.0/mlflow-artifacts`: the official `mlflow` client's
+//! tracking calls (experiments, runs, what they log, logged models) on
+//! ferroserve's registry database, and its model registry calls on
+//! ferroserve's own models and versions, with MLflow's JSON shapes and
+//! error format. Reads need the reader role, logging and registry writes
+//! the deployer role, deleting a model or version the admin role
+//! (MLflow's clients send their token as a bearer token).
 
 mod artifacts;
 mod experiments;
