@@ -14,6 +14,7 @@ pub mod pool;
 mod pooled_feedback;
 pub mod profile;
 pub mod quality;
+pub mod version_report;
 pub mod watch;
 pub mod webhook;
 pub mod webhook_config;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::management::extract::BodyBytes;
+use crate::management::extract::{parse_json, BodyBytes};
 
 /// An error as MLflow's clients expect it.
 #[derive(Debug)]
@@ -122,10 +122,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for MlflowBody<T> {
         } else {
             &bytes[..]
         };
-        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-        serde_path_to_error::deserialize(&mut deserializer)
-            .map(MlflowBody)
-            .map_err(|e| malformed(&e.path().to_string(), e.inner()))
+        // The management API's decoding, which names the field at fault.
+        Ok(MlflowBody(parse_json(bytes)?))
     }
 }
 
@@ -139,14 +137,6 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for MlflowQuery<T>
         axum::extract::Query::<T>::try_from_uri(&parts.uri)
             .map(|query| MlflowQuery(query.0))
             .map_err(|e| MlflowError::invalid(format!("malformed request: {}", e.body_text())))
-    }
-}
-
-fn malformed(path: &str, e: impl std::fmt::Display) -> MlflowError {
-    if path == "." {
-        MlflowError::invalid(format!("malformed request: {e}"))
-    } else {
-        MlflowError::invalid(format!("malformed request: field '{path}': {e}"))
     }
 }
 
