@@ -207,13 +207,9 @@ impl Tensor {
         data: TensorData,
     ) -> Result<Tensor, InferError> {
         let name = name.into();
-        // The row length is checked too: `[0, 2^33, 2^33]` counts no
-        // elements, but its rows would overflow every later product.
-        let expected = element_count(&shape)
-            .filter(|_| element_count(shape.get(1..).unwrap_or_default()).is_some())
-            .ok_or_else(|| {
-                InferError::invalid(format!("tensor '{name}': shape {shape:?} is too large"))
-            })?;
+        let expected = element_count(&shape).ok_or_else(|| {
+            InferError::invalid(format!("tensor '{name}': shape {shape:?} is too large"))
+        })?;
         if expected != data.len() {
             return Err(InferError::invalid(format!(
                 "tensor '{name}': shape {shape:?} needs {expected} elements but {} were given",
@@ -340,9 +336,14 @@ impl Tensor {
     }
 }
 
-/// Product of the dimensions, or `None` on overflow.
+/// Product of the dimensions, or `None` on overflow. A row's length (the
+/// product of the dimensions after the first) must fit too: `[0, 2^33, 2^33]`
+/// counts no elements, but its rows would overflow every later product, so
+/// no part of the server can be handed such a shape.
 pub fn element_count(shape: &[usize]) -> Option<usize> {
-    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+    let product = |dims: &[usize]| dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+    product(shape.get(1..).unwrap_or_default())?;
+    product(shape)
 }
 
 #[cfg(test)]
@@ -351,6 +352,16 @@ mod tests {
 
     fn f32_tensor(shape: Vec<usize>, data: Vec<f32>) -> Tensor {
         Tensor::new("x", shape, TensorData::Fp32(data)).expect("valid tensor")
+    }
+
+    #[test]
+    fn a_shape_whose_rows_overflow_counts_nothing_even_with_no_elements() {
+        assert_eq!(element_count(&[0, 2, 2, usize::MAX / 3]), None);
+        assert_eq!(element_count(&[0, 1 << 33, 1 << 33]), None);
+        assert_eq!(element_count(&[usize::MAX / 3, 0]), Some(0));
+        assert_eq!(element_count(&[]), Some(1));
+        let err = Tensor::new("x", vec![0, 2, 2, usize::MAX / 3], TensorData::Fp32(vec![]));
+        assert!(err.unwrap_err().message.contains("is too large"));
     }
 
     #[test]
