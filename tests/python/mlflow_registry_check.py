@@ -6,7 +6,10 @@ points the alias champion at version 1, then checks that ferroserve
 serves it (KServe v2 inference gives scikit-learn's labels), that MLflow
 loads it back through the alias, that stage transitions and searches see
 ferroserve's registry, that a model without an ONNX flavor is registered
-as not servable, and MLflow's error codes. Prints OK.
+as not servable, that a DataFrame input example names the features (v1
+`:predict` takes them by name) while a signature that contradicts the
+ONNX file is refused, that a rename serves under the new name, and
+MLflow's error codes. Prints OK.
 """
 
 import os
@@ -14,9 +17,11 @@ import sys
 
 import mlflow
 import numpy as np
+import pandas as pd
 import requests
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from skl2onnx import to_onnx
@@ -88,6 +93,8 @@ def main(base, token):
     assert failed.status == "FAILED_REGISTRATION", failed
     assert "no ONNX flavor" in failed.status_message, failed.status_message
 
+    check_signatures_and_rename(base, token, client, clf, X)
+
     # MLflow's error codes.
     try:
         client.get_registered_model("no-such-model")
@@ -95,6 +102,57 @@ def main(base, token):
     except MlflowException as e:
         assert e.error_code == "RESOURCE_DOES_NOT_EXIST", e.error_code
     print("OK")
+
+
+def check_signatures_and_rename(base, token, client, clf, X):
+    """The feature names of an input example, a contradicting signature
+    refused, and a rename that serves under the new name."""
+    auth = {"authorization": f"Bearer {token}"}
+    names = list(load_iris().feature_names)
+    onx = to_onnx(clf, X[:1], options={id(clf): {"zipmap": False}})
+    frame = pd.DataFrame(X[:5], columns=names)
+    with mlflow.start_run():
+        mlflow.onnx.log_model(
+            onx, name="model", input_example=frame, registered_model_name="iris-named"
+        )
+    version = requests.get(f"{base}/api/v1/models/iris-named/versions/1", headers=auth,
+                           timeout=30).json()
+    features = [f["name"] for f in version["feature_schema"]["features"]]
+    assert features == names, features
+    rows = [dict(zip(names, map(float, row))) for row in X[:10]]
+    answer = requests.post(f"{base}/v1/models/iris-named:predict", headers=auth,
+                           json={"instances": rows}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    labels = [p["label"] for p in answer.json()["predictions"]]
+    assert labels == clf.predict(X[:10]).tolist(), labels
+
+    # A signature of three columns for a model of four is refused.
+    with mlflow.start_run():
+        try:
+            mlflow.onnx.log_model(
+                onx, name="model", signature=infer_signature(X[:, :3]),
+                registered_model_name="iris-wrong",
+            )
+            raise AssertionError("a signature that contradicts the ONNX file was taken")
+        except MlflowException as e:
+            assert e.error_code == "INVALID_PARAMETER_VALUE", e.error_code
+            assert "has [-1, 4]" in e.message, e.message
+
+    # A rename serves under the new name; the old one serves nothing.
+    client.rename_registered_model("iris-named", "iris-renamed")
+    assert client.get_registered_model("iris-renamed").latest_versions[0].version == "1"
+    assert client.get_model_version("iris-renamed", "1").status == "READY"
+    answer = requests.post(f"{base}/v1/models/iris-renamed:predict", headers=auth,
+                           json={"instances": rows}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    gone = requests.post(f"{base}/v1/models/iris-named:predict", headers=auth,
+                         json={"instances": rows}, timeout=30)
+    assert gone.status_code == 404, gone.text
+    try:
+        client.rename_registered_model("iris-renamed", "from-cli")
+        raise AssertionError("a rename onto a taken name was done")
+    except MlflowException as e:
+        assert e.error_code == "RESOURCE_ALREADY_EXISTS", e.error_code
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ pub enum AuditAction {
     CreateModel,
     /// A model was deleted.
     DeleteModel,
+    /// A model was renamed (recorded under both names).
+    RenameModel,
     /// A model's tag was set.
     SetModelTag,
     /// A model's tag was removed.
@@ -91,9 +93,10 @@ pub enum AuditAction {
 
 impl AuditAction {
     /// Every named action (all but [`AuditAction::Other`]).
-    pub const NAMED: [AuditAction; 36] = [
+    pub const NAMED: [AuditAction; 37] = [
         AuditAction::CreateModel,
         AuditAction::DeleteModel,
+        AuditAction::RenameModel,
         AuditAction::SetModelTag,
         AuditAction::DeleteModelTag,
         AuditAction::SetModelDescription,
@@ -135,6 +138,7 @@ impl AuditAction {
         match self {
             AuditAction::CreateModel => "create_model",
             AuditAction::DeleteModel => "delete_model",
+            AuditAction::RenameModel => "rename_model",
             AuditAction::SetModelTag => "set_model_tag",
             AuditAction::DeleteModelTag => "delete_model_tag",
             AuditAction::SetModelDescription => "set_model_description",

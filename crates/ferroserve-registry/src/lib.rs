@@ -56,6 +56,7 @@ mod monitor_feedback;
 mod monitor_pool;
 mod recovery;
 mod registry;
+mod rename;
 mod rollback;
 mod rollout_shares;
 pub mod rollouts;

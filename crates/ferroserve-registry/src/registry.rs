@@ -239,8 +239,9 @@ impl Registry {
     ///
     /// Refused while a version is in `Production`: move it to `Archived`
     /// first, so that a served model is never removed by accident. Its audit
-    /// history stays. Artifacts that no version references any more are
-    /// removed by the next [`ArtifactStore::cleanup`](crate::ArtifactStore::cleanup).
+    /// history stays; its pooled monitoring data goes. Artifacts that no
+    /// version references any more are removed by the next
+    /// [`ArtifactStore::cleanup`](crate::ArtifactStore::cleanup).
     pub async fn delete_model(&self, name: &str, actor: &str) -> Result<()> {
         let mut tx = self.write_transaction().await?;
         db::lock_model(&mut tx, name).await?;
@@ -273,6 +274,7 @@ impl Registry {
             .bind(name)
             .execute(&mut *tx)
             .await?;
+        crate::rename::forget_monitoring(&mut tx, name).await?;
         let mut before = db::snapshot(&before)?;
         before["versions"] = serde_json::json!(versions);
         let event = Audit {

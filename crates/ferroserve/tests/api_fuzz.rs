@@ -46,6 +46,10 @@ fn management_api_conforms_to_its_openapi_document_under_fuzzing() {
         // Revoking keys would revoke the run's own admin key (the listing
         // hands its id to the stateful phase) and leave nothing but 401s.
         .args(["--exclude-operation-id", "revokeKey"])
+        // Renaming iris would leave nothing under the name checked below
+        // (the rename's refusals are tested in models_cli and the registry
+        // suite).
+        .args(["--exclude-operation-id", "renameModel"])
         .args(["--output-sanitize", "false", "--report-dir"])
         .arg(report_dir.path())
         .env("NO_COLOR", "1")

@@ -4,8 +4,10 @@
 //! model logged from scikit-learn and loaded back through `models:/`, and
 //! MLflow's error codes (`tests/python/mlflow_tracking_check.py`); a model
 //! registered by MLflow is served by ferroserve, loaded back by MLflow
-//! through its alias, and shares one registry with ferroserve's CLI
-//! (`tests/python/mlflow_registry_check.py`). The roles apply: a reader
+//! through its alias, takes its feature names from the input example,
+//! is refused with a signature that contradicts the ONNX file, serves
+//! under a new name once renamed, and shares one registry with
+//! ferroserve's CLI (`tests/python/mlflow_registry_check.py`). The roles apply: a reader
 //! reads and cannot log, nobody anonymous gets in.
 
 mod common;

@@ -495,3 +495,65 @@ fn delete_asks_for_confirmation_and_keeps_the_history() {
     let history = ws.json(&["history", "iris"]);
     assert_eq!(history["events"][0]["action"], "delete_model");
 }
+
+#[test]
+fn rename_moves_the_model_on_a_data_dir_and_through_a_server() {
+    let ws = Workspace::new();
+    ws.register(&["--stage", "Production"]);
+    ws.ok(&["alias", "iris", "champion", "1"]);
+    let out = ws.ok(&["rename", "iris", "blooms"]);
+    assert!(out.contains("renamed model iris to blooms"), "{out}");
+    let detail = ws.json(&["show", "blooms"]);
+    assert_eq!(detail["versions"][0]["stage"], "Production");
+    assert_eq!(detail["aliases"]["champion"], 1);
+    let err = ws.fails(&["show", "iris"]);
+    assert!(err.contains("model 'iris' does not exist"), "{err}");
+    // The history stays under each name, with the rename under both.
+    assert_eq!(
+        ws.json(&["history", "iris"])["events"][0]["action"],
+        "rename_model"
+    );
+    assert_eq!(
+        ws.json(&["history", "blooms"])["events"][0]["action"],
+        "rename_model"
+    );
+    ws.register(&[]);
+    let err = ws.fails(&["rename", "blooms", "iris"]);
+    assert!(err.contains("model 'iris' already exists"), "{err}");
+
+    // Through a server, the new name serves at once and the old one is gone.
+    let server = Server::start_in(&ws.path("server-data"), &["--no-example"]);
+    let remote = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
+            .arg("models")
+            .args(args)
+            .args(["--url", &server.base, "--json"])
+            .output()
+            .expect("ferroserve runs");
+        serde_json::from_str::<Value>(&succeeded(args, out)).expect("JSON output")
+    };
+    remote(&[
+        "register",
+        &ws.model(),
+        "--name",
+        "flowers",
+        "--stage",
+        "Production",
+    ]);
+    let answer = remote(&["rename", "flowers", "petals"]);
+    assert_eq!(answer["model"]["name"], "petals");
+    assert_eq!(answer["renamed_from"], "flowers");
+    let client = reqwest::blocking::Client::new();
+    let status = |model: &str| {
+        client
+            .get(format!("{}/v2/models/{model}/ready", server.base))
+            .bearer_auth(common::ADMIN_TOKEN)
+            .send()
+            .expect("request is sent")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(status("petals"), 200, "the new name serves");
+    assert_eq!(status("flowers"), 404, "the old name serves nothing");
+}

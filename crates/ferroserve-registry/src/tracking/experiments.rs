@@ -154,9 +154,23 @@ impl Registry {
         if experiments.is_empty() {
             return Ok(experiments);
         }
-        let rows = sqlx::query("SELECT experiment_id, key, value FROM tracking_experiment_tags")
-            .fetch_all(&self.pool)
-            .await?;
+        // One experiment reads its own tags; a list reads them all at once.
+        let rows = match experiments.as_slice() {
+            [one] => {
+                sqlx::query(
+                    "SELECT experiment_id, key, value FROM tracking_experiment_tags \
+                     WHERE experiment_id = $1",
+                )
+                .bind(one.id)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            _ => {
+                sqlx::query("SELECT experiment_id, key, value FROM tracking_experiment_tags")
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
         let mut by_id: BTreeMap<i64, BTreeMap<String, String>> = BTreeMap::new();
         for row in &rows {
             by_id

@@ -49,6 +49,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     models::models_crud,
     models::delete_model_rules,
+    models::rename_moves_the_model_and_refuses_while_it_runs,
     versions::version_numbers_and_fields,
     versions::concurrent_versions_get_distinct_numbers,
     versions::status_changes,

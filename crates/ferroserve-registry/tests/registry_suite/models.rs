@@ -132,3 +132,137 @@ pub(crate) async fn delete_model_rules(reg: Registry, _url: String) {
         RegistryError::ModelNotFound("nope".into())
     );
 }
+
+/// Rows of `table` that belong to `model`.
+async fn rows_of(url: &str, table: &str, model: &str) -> i64 {
+    use sqlx::{Connection, Row};
+    let mut conn = sqlx::AnyConnection::connect(url).await.expect("connect");
+    sqlx::query(&format!(
+        "SELECT COUNT(*) AS n FROM {table} WHERE model = $1"
+    ))
+    .bind(model)
+    .fetch_one(&mut conn)
+    .await
+    .expect("count")
+    .try_get("n")
+    .expect("n")
+}
+
+pub(crate) async fn rename_moves_the_model_and_refuses_while_it_runs(reg: Registry, url: String) {
+    use crate::jobs::new_job;
+    use crate::rollouts::{move_of, new_rollout};
+    use ferroserve_registry::{AuditAction, RolloutState};
+
+    model_with_ready_versions(&reg, "iris", 2).await;
+    reg.create_model("mnist", "", BTreeMap::new(), ACTOR)
+        .await
+        .expect("create");
+    reg.set_alias("iris", "champion", 2, ACTOR)
+        .await
+        .expect("alias");
+    reg.set_serving_config("iris", json!({"serve": "latest"}), ACTOR)
+        .await
+        .expect("config");
+    reg.add_window_part("iris", "1", "replica-a", 3, &json!({}))
+        .await
+        .expect("window part");
+    let rollout = reg
+        .start_rollout(new_rollout("iris", 1, 2))
+        .await
+        .expect("rollout");
+    reg.create_job(new_job("job-1", "iris")).await.expect("job");
+
+    let e = reg.rename_model("iris", "mnist", ACTOR).await.unwrap_err();
+    assert!(e.to_string().contains("rollout"), "{e}");
+    reg.move_rollout(
+        rollout.id,
+        move_of(
+            &rollout,
+            AuditAction::RolloutAborted,
+            RolloutState::Aborted,
+            0,
+        ),
+    )
+    .await
+    .expect("abort");
+    let e = reg.rename_model("iris", "iris2", ACTOR).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    assert!(e.to_string().contains("1 job(s) for it are queued"), "{e}");
+    reg.cancel_job("job-1", ACTOR).await.expect("cancel");
+    let e = reg.rename_model("iris", "mnist", ACTOR).await.unwrap_err();
+    assert_eq!(e, RegistryError::ModelExists("mnist".into()));
+    let e = reg
+        .rename_model("iris", "bad name", ACTOR)
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("model name 'bad name' is invalid"),
+        "{e}"
+    );
+    let e = reg.rename_model("iris", "iris", ACTOR).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    let e = reg.rename_model("nope", "other", ACTOR).await.unwrap_err();
+    assert_eq!(e, RegistryError::ModelNotFound("nope".into()));
+    // Refusals changed nothing.
+    assert_eq!(reg.list_versions("iris").await.expect("versions").len(), 2);
+
+    let renamed = reg
+        .rename_model("iris", "iris2", ACTOR)
+        .await
+        .expect("rename");
+    assert_eq!(renamed.name, "iris2");
+    assert_eq!(renamed.description, "test model");
+    assert_eq!(
+        reg.get_model("iris").await.unwrap_err(),
+        RegistryError::ModelNotFound("iris".into())
+    );
+    let versions = reg.list_versions("iris2").await.expect("versions");
+    assert_eq!(
+        versions
+            .iter()
+            .map(|v| (v.model.as_str(), v.version))
+            .collect::<Vec<_>>(),
+        [("iris2", 1), ("iris2", 2)]
+    );
+    assert_eq!(reg.aliases("iris2").await.expect("aliases")["champion"], 2);
+    let config = reg
+        .serving_config("iris2")
+        .await
+        .expect("config")
+        .expect("set");
+    assert_eq!(config.config, json!({"serve": "latest"}));
+    let moved = reg
+        .latest_rollout("iris2")
+        .await
+        .expect("rollouts")
+        .expect("one");
+    assert_eq!((moved.id, moved.state), (rollout.id, RolloutState::Aborted));
+    assert_eq!(rows_of(&url, "monitor_window_parts", "iris2").await, 1);
+    assert_eq!(rows_of(&url, "monitor_window_parts", "iris").await, 0);
+    // The history stays where it happened; the rename is under both names.
+    for name in ["iris", "iris2"] {
+        let last = last_event(&reg, name).await;
+        assert_eq!(last.action, "rename_model");
+        assert_eq!(last.before.as_ref().expect("before")["name"], "iris");
+        assert_eq!(last.after.as_ref().expect("after")["name"], "iris2");
+    }
+    assert!(model_events(&reg, "iris")
+        .await
+        .iter()
+        .any(|e| e.action == "create_version"));
+    // Numbers go on from the renamed model's.
+    let next = reg
+        .create_version("iris2", new_version(3), ACTOR)
+        .await
+        .expect("version");
+    assert_eq!(next.version, 3);
+    // The old name is free.
+    reg.create_model("iris", "", BTreeMap::new(), ACTOR)
+        .await
+        .expect("the old name again");
+
+    // A deleted model's pooled monitoring goes with it.
+    reg.delete_model("iris2", ACTOR).await.expect("delete");
+    assert_eq!(rows_of(&url, "monitor_window_parts", "iris2").await, 0);
+}

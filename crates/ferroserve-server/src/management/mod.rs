@@ -136,6 +136,12 @@ pub(crate) fn table() -> Vec<Route> {
             models::delete,
         ),
         route(
+            Method::POST,
+            "/api/v1/models/{model}/rename",
+            Access::Admin,
+            models::rename,
+        ),
+        route(
             Method::PUT,
             "/api/v1/models/{model}/tags/{key}",
             Access::Deploy,

@@ -32,6 +32,13 @@ pub(crate) struct ModelPatch {
     description: String,
 }
 
+/// `POST /api/v1/models/{model}/rename` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewName {
+    name: String,
+}
+
 /// A model with its aliases (`GET /api/v1/models/{model}`).
 #[derive(Serialize)]
 pub(crate) struct ModelDetails {
@@ -136,6 +143,23 @@ pub(crate) async fn delete(
         .await?;
     c.reconcile(&path.model).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/models/{model}/rename`: the model, its versions, aliases,
+/// serving config and rollout history take the new name, which serves
+/// from then on; the old name serves nothing. Refused while a rollout or
+/// a job of the model runs. A key limited to some models must cover both
+/// names.
+pub(crate) async fn rename(
+    Ctl(c): Ctl,
+    Actor(actor): Actor,
+    caller: Caller,
+    PathOf(path): PathOf<ModelPath>,
+    JsonBody(new): JsonBody<NewName>,
+) -> Result<Json<RegisteredModel>, ApiError> {
+    caller.may_use(&new.name)?;
+    let model = c.rename_model(&path.model, &new.name, &actor).await?;
+    Ok(Json(model))
 }
 
 /// `PUT /api/v1/models/{model}/tags/{key}`.

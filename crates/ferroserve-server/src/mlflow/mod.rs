@@ -10,6 +10,7 @@
 mod artifacts;
 mod experiments;
 mod logged_models;
+mod mlmodel;
 mod model_versions;
 mod protocol;
 mod registered_models;
@@ -167,7 +168,7 @@ pub(crate) fn table() -> Vec<Route> {
         ),
         post(
             "/api/2.0/mlflow/registered-models/rename",
-            Deploy,
+            Admin,
             registered_models::rename,
         ),
         route(

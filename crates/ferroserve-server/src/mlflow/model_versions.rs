@@ -1,7 +1,8 @@
 //! `/api/2.0/mlflow/model-versions/...`: versions of ferroserve's models as
 //! MLflow sees them. A version created from an MLflow model with an ONNX
 //! flavor (`MLmodel` and the ONNX file, in ferroserve's artifact store) is
-//! loaded by an engine, registered with its signature and the run's
+//! loaded by an engine, registered with its signature (and the feature
+//! names its MLflow signature or input example give) and the run's
 //! params, metrics and datasets as lineage, and served like any other; a
 //! model without one is registered as not servable, saying why.
 
@@ -17,13 +18,13 @@ use serde_json::json;
 use tokio_util::io::StreamReader;
 
 use super::artifacts::files;
+use super::mlmodel::MlModel;
 use super::protocol::{tag_map, KeyValue, MlflowBody, MlflowError, MlflowQuery, MlflowResult};
 use super::registered_models::{
     parse_stage, serve_newest, version_json, version_number, ModelView, RegistrySearch,
     MODEL_ID_TAG, SOURCE_TAG,
 };
 use super::search::{Entity, Field, Searchable};
-use crate::error::ApiError;
 use crate::management::extract::{Actor, Ctl};
 
 /// Model versions one search page holds by default, and at most.
@@ -31,15 +32,6 @@ const DEFAULT_PAGE: usize = 200;
 const MAX_PAGE: usize = 10_000;
 /// The prefix of the artifact proxy's URIs.
 const PROXY: &str = "mlflow-artifacts:/";
-
-/// The parts of an `MLmodel` file this server reads.
-#[derive(Deserialize)]
-struct MlModel {
-    #[serde(default)]
-    flavors: BTreeMap<String, serde_norway::Value>,
-    run_id: Option<String>,
-    model_id: Option<String>,
-}
 
 /// Where an MLflow source's files are: its `mlflow-artifacts:/` URI and
 /// the folder of the proxy's area it names.
@@ -109,43 +101,28 @@ pub(super) async fn create(
 ) -> MlflowResult {
     let (uri, folder) = source_folder(&c, &req.source).await?;
     let area = files(&c);
-    let mlmodel_bytes = area
-        .get(&format!("{folder}/MLmodel"))
-        .await?
-        .ok_or_else(|| {
-            MlflowError::invalid(format!("source '{}' holds no MLmodel file", req.source))
-        })?;
-    let mlmodel: MlModel = serde_norway::from_slice(&mlmodel_bytes).map_err(|e| {
-        MlflowError::invalid(format!(
-            "the MLmodel file of '{}' is not valid: {e}",
-            req.source
-        ))
-    })?;
-    let onnx_file = mlmodel
-        .flavors
-        .get("onnx")
-        .and_then(|flavor| flavor.get("data"))
-        .and_then(|data| data.as_str())
-        .map(str::to_owned);
-
+    let mlmodel = MlModel::read(&area, &folder).await?;
     let mut meta = VersionMeta {
         model_card: req.description.filter(|d| !d.is_empty()),
         tags: tag_map(req.tags),
         ..VersionMeta::default()
     };
-    let run_id = req.run_id.filter(|r| !r.is_empty()).or(mlmodel.run_id);
+    let run_id = req
+        .run_id
+        .filter(|r| !r.is_empty())
+        .or(mlmodel.run_id.clone());
     if let Some(run_id) = run_id {
         lineage_of(&c.lifecycle().registry().run(&run_id).await?, &mut meta);
     }
     meta.tags.insert(SOURCE_TAG.to_owned(), uri);
-    if let Some(model_id) = req.model_id.or(mlmodel.model_id) {
+    if let Some(model_id) = req.model_id.or(mlmodel.model_id.clone()) {
         meta.tags.insert(MODEL_ID_TAG.to_owned(), model_id);
     }
     let is_new = matches!(
         c.lifecycle().registry().get_model(&req.name).await,
         Err(ferroserve_registry::RegistryError::ModelNotFound(_))
     );
-    let version = match onnx_file {
+    let version = match mlmodel.onnx_file() {
         Some(onnx_file) => {
             let stream = area
                 .open(&format!("{folder}/{onnx_file}"))
@@ -154,11 +131,11 @@ pub(super) async fn create(
                     MlflowError::invalid(format!("the ONNX file {onnx_file} is missing"))
                 })?;
             let reader = StreamReader::new(stream.map_err(std::io::Error::other));
-            let artifact = c
-                .lifecycle()
-                .upload(reader, None)
-                .await
-                .map_err(ApiError::from)?;
+            let artifact = c.lifecycle().upload(reader, None).await?;
+            let described = mlmodel
+                .describe(&area, &folder, &artifact.signature)
+                .await?;
+            meta.feature_schema = described.feature_schema;
             let request = RegisterVersion {
                 artifact_digest: artifact.sha256,
                 description: None,
@@ -166,18 +143,16 @@ pub(super) async fn create(
                 meta,
                 stage: None,
             };
-            c.lifecycle()
-                .register(&req.name, request, &actor)
-                .await
-                .map_err(ApiError::from)?
+            c.lifecycle().register(&req.name, request, &actor).await?
         }
         None => {
-            let flavors: Vec<&String> = mlmodel.flavors.keys().collect();
             let reason = format!(
-                "not servable: the MLflow model has no ONNX flavor (it has {flavors:?}); \
-                 ferroserve serves ONNX models: log it with mlflow.onnx.log_model"
+                "not servable: the MLflow model has no ONNX flavor (it has {:?}); \
+                 ferroserve serves ONNX models: log it with mlflow.onnx.log_model",
+                mlmodel.flavor_names()
             );
-            register_unservable(&c, &req.name, mlmodel_bytes, meta, &reason, &actor).await?
+            let text = mlmodel.text.clone();
+            register_unservable(&c, &req.name, text, meta, &reason, &actor).await?
         }
     };
     if is_new {
@@ -291,8 +266,7 @@ pub(super) async fn delete(
     let number = version_number(&req.version)?;
     c.lifecycle()
         .delete_version(&req.name, number, WhenNothingServes::Refuse, &actor)
-        .await
-        .map_err(ApiError::from)?;
+        .await?;
     c.reconcile(&req.name).await;
     Ok(Json(json!({})))
 }
@@ -324,8 +298,7 @@ pub(super) async fn transition_stage(
             WhenNothingServes::Refuse,
             &actor,
         )
-        .await
-        .map_err(ApiError::from)?;
+        .await?;
     c.reconcile(&req.name).await;
     answer(&c, &version).await
 }

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ferroserve_core::ErrorKind;
 use ferroserve_registry::RegistryError;
+use ferroserve_serving::ServingError;
 use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -83,6 +84,17 @@ impl From<RegistryError> for MlflowError {
         MlflowError {
             code,
             message: e.to_string(),
+        }
+    }
+}
+
+impl From<ServingError> for MlflowError {
+    /// A registry error keeps its MLflow code (`RESOURCE_ALREADY_EXISTS`
+    /// for a taken name); the rest go by their kind.
+    fn from(e: ServingError) -> Self {
+        match e {
+            ServingError::Registry(e) => e.into(),
+            other => ApiError::from(other).into(),
         }
     }
 }

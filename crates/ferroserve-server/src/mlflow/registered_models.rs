@@ -1,6 +1,6 @@
 //! `/api/2.0/mlflow/registered-models/...`: MLflow's view of ferroserve's
 //! own registry (the same models, versions, stages and aliases as
-//! `/api/v1` and the CLI): create, get, search, update, delete, tags,
+//! `/api/v1` and the CLI): create, get, search, rename, update, delete, tags,
 //! aliases and the latest version of each stage.
 
 use std::collections::BTreeMap;
@@ -16,6 +16,7 @@ use super::protocol::{
     int64, key_values, tag_map, KeyValue, MlflowBody, MlflowError, MlflowQuery, MlflowResult,
 };
 use super::search::{Entity, Field, Filter, OrderBy, Search, Searchable};
+use crate::auth::Caller;
 use crate::management::extract::{Actor, Ctl};
 
 /// The version tag keeping the MLflow source a version was registered from.
@@ -174,8 +175,7 @@ pub(super) async fn serve_newest(
             WhenNothingServes::Refuse,
             actor,
         )
-        .await
-        .map_err(crate::error::ApiError::from)?;
+        .await?;
     Ok(())
 }
 
@@ -286,15 +286,19 @@ pub(super) struct Rename {
     new_name: String,
 }
 
-/// `POST registered-models/rename`: ferroserve keeps a model's name (its
-/// serving config, keys and audit history refer to it).
-pub(super) async fn rename(MlflowBody(req): MlflowBody<Rename>) -> MlflowResult {
-    Err(MlflowError::invalid(format!(
-        "model '{}' cannot be renamed to '{}': ferroserve keeps model names (serving \
-         configs, API keys and the audit log refer to them); register the versions \
-         under the new name instead",
-        req.name, req.new_name
-    )))
+/// `POST registered-models/rename`: ferroserve's own rename (the
+/// versions, aliases, serving config and rollout history move; the new
+/// name serves). A key limited to some models must cover the new name.
+pub(super) async fn rename(
+    Ctl(c): Ctl,
+    Actor(actor): Actor,
+    caller: Caller,
+    MlflowBody(req): MlflowBody<Rename>,
+) -> MlflowResult {
+    caller.may_use(&req.new_name)?;
+    c.rename_model(&req.name, &req.new_name, &actor).await?;
+    let view = ModelView::load(&c, &req.new_name).await?;
+    Ok(Json(json!({"registered_model": view.json()})))
 }
 
 #[derive(Deserialize)]
@@ -383,8 +387,7 @@ pub(super) async fn set_alias(
     let version = version_number(&req.version)?;
     c.lifecycle()
         .set_alias(&req.name, &req.alias, version, &actor)
-        .await
-        .map_err(crate::error::ApiError::from)?;
+        .await?;
     c.reconcile(&req.name).await;
     Ok(Json(json!({})))
 }
@@ -404,8 +407,7 @@ pub(super) async fn delete_alias(
 ) -> MlflowResult {
     c.lifecycle()
         .delete_alias(&req.name, &req.alias, WhenNothingServes::Refuse, &actor)
-        .await
-        .map_err(crate::error::ApiError::from)?;
+        .await?;
     c.reconcile(&req.name).await;
     Ok(Json(json!({})))
 }

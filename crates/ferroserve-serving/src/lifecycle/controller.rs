@@ -289,6 +289,41 @@ impl Controller {
         Ok(())
     }
 
+    /// Renames registry model `from` to `to` (see
+    /// [`Registry::rename_model`](ferroserve_registry::Registry::rename_model))
+    /// and serves it under the new name: `from` stops serving once `to`
+    /// serves. Models served from files keep their names.
+    pub async fn rename_model(
+        &self,
+        from: &str,
+        to: &str,
+        actor: &str,
+    ) -> Result<ferroserve_registry::RegisteredModel> {
+        for name in [from, to] {
+            if self.static_specs.contains_key(name) {
+                return Err(ServingError::invalid(format!(
+                    "model '{name}' is served from files (the model repository): \
+                     rename its folder instead"
+                )));
+            }
+        }
+        let renamed = self
+            .lifecycle
+            .registry()
+            .rename_model(from, to, actor)
+            .await?;
+        {
+            let mut state = self.state.lock().await;
+            if state.unloaded.remove(from) {
+                state.unloaded.insert(to.to_owned());
+            }
+        }
+        self.reconcile(to).await;
+        self.reconcile(from).await;
+        tracing::info!(from, to, "model renamed");
+        Ok(renamed)
+    }
+
     /// Every model the server knows, served or not (the repository index).
     pub async fn index(&self) -> Result<Vec<IndexEntry>> {
         let snapshot = self.manager.snapshot();

@@ -144,6 +144,13 @@ pub enum ModelsCommand {
         #[arg(long, short = 'y')]
         yes: bool,
     },
+    /// Rename a model: its versions, aliases, serving config and rollout history move and the new name serves; the old one serves nothing (refused while a rollout or job of the model runs).
+    Rename {
+        /// Model name.
+        model: String,
+        /// The new name.
+        new_name: String,
+    },
     /// Move Production back to the version that was in Production before.
     Rollback {
         /// Model name.

@@ -226,6 +226,24 @@ pub fn delete(store: &dyn ModelStore, json: bool, model: &str, yes: bool) -> any
     )
 }
 
+/// `models rename NAME NEW_NAME`.
+pub fn rename(
+    store: &dyn ModelStore,
+    json: bool,
+    model: &str,
+    new_name: &str,
+) -> anyhow::Result<()> {
+    let renamed = store.rename_model(model, new_name)?;
+    emit(
+        json,
+        json!({ "model": renamed, "renamed_from": model }),
+        format!(
+            "renamed model {model} to {new_name}; it serves as {new_name} now, and its history \
+             before the rename stays under {model} (ferroserve models history {model})"
+        ),
+    )
+}
+
 /// Asks on the terminal before a model is deleted; without a terminal,
 /// `--yes` must say so.
 fn confirm_delete(model: &str, versions: usize) -> anyhow::Result<()> {

@@ -163,6 +163,11 @@ impl ModelStore for DirectModels {
         Ok(self.block_on(registry.delete_model(model, &self.actor))?)
     }
 
+    fn rename_model(&self, model: &str, new_name: &str) -> anyhow::Result<RegisteredModel> {
+        let registry = self.lifecycle.registry();
+        Ok(self.block_on(registry.rename_model(model, new_name, &self.actor))?)
+    }
+
     fn serving_config(&self, model: &str) -> anyhow::Result<ConfigRevision> {
         let registry = self.lifecycle.registry();
         self.block_on(async {

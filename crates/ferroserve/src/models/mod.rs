@@ -74,6 +74,9 @@ pub fn run(args: ModelsArgs) -> anyhow::Result<()> {
         ModelsCommand::Delete { model, yes } => {
             commands::delete(open()?.as_ref(), json, &model, yes)
         }
+        ModelsCommand::Rename { model, new_name } => {
+            commands::rename(open()?.as_ref(), json, &model, &new_name)
+        }
         ModelsCommand::Rollback { model } => commands::rollback(open()?.as_ref(), json, &model),
         ModelsCommand::Config { model, set, unload } => match set {
             Some(text) => commands::set_config(open()?.as_ref(), json, &model, &text, unload),

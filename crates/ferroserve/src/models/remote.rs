@@ -204,6 +204,14 @@ impl ModelStore for RemoteModels {
         Ok(())
     }
 
+    fn rename_model(&self, model: &str, new_name: &str) -> anyhow::Result<RegisteredModel> {
+        self.api.send_json(
+            Method::POST,
+            &format!("/api/v1/models/{}/rename", segment(model)),
+            &json!({ "name": new_name }),
+        )
+    }
+
     fn serving_config(&self, model: &str) -> anyhow::Result<ConfigRevision> {
         self.api
             .get(&format!("/api/v1/models/{}/serving-config", segment(model)))

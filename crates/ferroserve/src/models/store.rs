@@ -93,6 +93,9 @@ pub trait ModelStore {
     fn serving(&self, model: &str) -> anyhow::Result<Option<Value>>;
     /// Deletes a model with its versions and aliases (its history stays).
     fn delete_model(&self, model: &str) -> anyhow::Result<()>;
+    /// Renames a model with its versions, aliases, serving config and
+    /// rollout history.
+    fn rename_model(&self, model: &str, new_name: &str) -> anyhow::Result<RegisteredModel>;
     /// The serving config in force.
     fn serving_config(&self, model: &str) -> anyhow::Result<ConfigRevision>;
     /// Stores a new serving-config revision; `unload` allows one that
