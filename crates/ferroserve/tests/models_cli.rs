@@ -277,22 +277,25 @@ fn errors_are_clear_and_exit_non_zero() {
     assert!(err.contains("canary"), "{err}");
 }
 
+/// `ferroserve models ARGS --json` through `server` as admin, which must
+/// succeed; its JSON answer.
+fn remote_json(server: &Server, args: &[&str]) -> Value {
+    let out = Command::new(BIN)
+        .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
+        .arg("models")
+        .args(args)
+        .args(["--url", &server.base, "--json"])
+        .output()
+        .expect("ferroserve runs");
+    serde_json::from_str(&succeeded(args, out)).expect("JSON output")
+}
+
 #[test]
 fn remote_mode_goes_through_the_management_api() {
     let ws = Workspace::new();
     // The management API answers as soon as the server listens.
     let server = Server::start_in(&ws.path("server-data"), &["--no-example"]);
-    let remote = |args: &[&str]| {
-        let out = Command::new(BIN)
-            .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
-            .arg("models")
-            .args(args)
-            .args(["--url", &server.base, "--json"])
-            .output()
-            .expect("ferroserve runs");
-        let stdout = succeeded(args, out);
-        serde_json::from_str::<Value>(&stdout).expect("JSON output")
-    };
+    let remote = |args: &[&str]| remote_json(&server, args);
     let model = ws.model();
     let answer = remote(&[
         "register",
@@ -523,16 +526,7 @@ fn rename_moves_the_model_on_a_data_dir_and_through_a_server() {
 
     // Through a server, the new name serves at once and the old one is gone.
     let server = Server::start_in(&ws.path("server-data"), &["--no-example"]);
-    let remote = |args: &[&str]| {
-        let out = Command::new(BIN)
-            .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
-            .arg("models")
-            .args(args)
-            .args(["--url", &server.base, "--json"])
-            .output()
-            .expect("ferroserve runs");
-        serde_json::from_str::<Value>(&succeeded(args, out)).expect("JSON output")
-    };
+    let remote = |args: &[&str]| remote_json(&server, args);
     remote(&[
         "register",
         &ws.model(),
