@@ -10,7 +10,9 @@
 #   debian-archive-keyring (the local base image when Docker Hub cannot be
 #   reached), curl (the test's requests) and binutils (objcopy drops a
 #   binary's debug sections); uidmap and slirp4netns too when not root
-#   (rootless podman).
+#   (rootless podman);
+# - for the browser tests of the web UI (crates/ferroserve/tests/web_ui.rs,
+#   Playwright from .venv): chromium.
 #
 # Usage: scripts/system-deps.sh
 #
@@ -34,6 +36,7 @@ need iptables iptables
 need debootstrap debootstrap
 need curl curl
 need objcopy binutils
+need chromium chromium
 [[ -f /usr/share/keyrings/debian-archive-keyring.gpg ]] || missing+=(debian-archive-keyring)
 if [[ "$(id -u)" != 0 ]]; then
     need newuidmap uidmap

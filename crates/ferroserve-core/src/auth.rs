@@ -121,6 +121,17 @@ pub enum Access {
 }
 
 impl Access {
+    /// Every access, most open first.
+    pub const ALL: [Access; 7] = [
+        Access::Open,
+        Access::Metadata,
+        Access::Infer,
+        Access::Read,
+        Access::Jobs,
+        Access::Deploy,
+        Access::Admin,
+    ];
+
     /// The access's name, as the OpenAPI document's `x-ferroserve-access`.
     pub fn as_str(self) -> &'static str {
         match self {

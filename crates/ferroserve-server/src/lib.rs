@@ -32,6 +32,7 @@ pub mod telemetry;
 pub mod tls;
 pub mod trace_context;
 pub mod triton;
+mod ui;
 pub mod v1;
 
 use axum::Router;

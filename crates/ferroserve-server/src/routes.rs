@@ -155,6 +155,7 @@ pub(crate) fn table(state: &SharedState) -> Vec<Route> {
     routes.extend(triton::routes::table());
     routes.extend(management::table());
     routes.extend(crate::mlflow::table());
+    routes.extend(crate::ui::table());
     routes
 }
 

@@ -333,9 +333,13 @@ async fn the_table_keeps_changes_behind_roles_that_may_change() {
             "GET /startupz",
             "GET /v2/health/live",
             "GET /v2/health/ready",
-            "GET /api/v1/openapi.json"
+            "GET /api/v1/openapi.json",
+            "GET /",
+            "GET /ui",
+            "GET /ui/",
+            "GET /ui/{*path}"
         ],
-        "only probes and the API document are open"
+        "only probes, the API document and the web UI's files (which hold no data) are open"
     );
     for (method, path, access, _) in access_table(&registry_app.state) {
         if method != Method::GET {
@@ -386,7 +390,8 @@ async fn keys_are_managed_by_admins_and_take_effect_at_once() {
     .await;
     assert_eq!(
         me.json(),
-        json!({"name": "ci", "role": "reader", "models": ["iris*"], "anonymous": false})
+        json!({"name": "ci", "role": "reader", "models": ["iris*"], "anonymous": false,
+               "may": ["open", "metadata", "read", "jobs"]})
     );
     // X-API-Key works as well as Authorization.
     let by_header = Request::get("/api/v1/whoami")
@@ -556,7 +561,8 @@ async fn es256_tokens_verify_against_an_ec_key_of_the_jwks() {
     );
     assert_eq!(
         me.json(),
-        json!({"name": "jwt:svc@idp", "role": "reader", "models": ["fraud-*", "iris"], "anonymous": false})
+        json!({"name": "jwt:svc@idp", "role": "reader", "models": ["fraud-*", "iris"], "anonymous": false,
+               "may": ["open", "metadata", "read", "jobs"]})
     );
     // The same claims signed by another EC key do not verify.
     let other = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("EC key");

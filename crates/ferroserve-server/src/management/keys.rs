@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ferroserve_core::{InferError, ModelPattern, Role};
+use ferroserve_core::{Access, InferError, ModelPattern, Role};
 use ferroserve_registry::api_keys::expiry_after;
 use ferroserve_registry::{ApiKey, NewApiKey};
 use serde::Deserialize;
@@ -118,5 +118,10 @@ pub(crate) async fn whoami(Caller(principal): Caller) -> Json<Value> {
         "role": principal.role(),
         "models": principal.model_patterns(),
         "anonymous": principal.is_anonymous(),
+        "may": Access::ALL
+            .into_iter()
+            .filter(|&access| principal.may(access))
+            .map(Access::as_str)
+            .collect::<Vec<_>>(),
     }))
 }

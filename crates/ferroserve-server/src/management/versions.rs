@@ -2,7 +2,7 @@
 //! model cards, lineage and reference profiles of model versions, and
 //! `models:/` URI resolution.
 
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ferroserve_core::InferError;
@@ -169,21 +169,35 @@ pub(crate) async fn delete_tag(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /api/v1/models/{model}/versions/{version}/card`: Markdown.
+/// `GET /api/v1/models/{model}/versions/{version}/card`: Markdown, or
+/// HTML (raw HTML in the card shown as text) for `Accept: text/html`.
 pub(crate) async fn card(
     Ctl(c): Ctl,
     PathOf(path): PathOf<VersionPath>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let version = path.fetch(&c).await?;
     let card = version
         .meta
         .model_card
         .ok_or_else(|| missing(&path, "model card"))?;
-    Ok((
-        [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
-        card,
-    )
-        .into_response())
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    Ok(if wants_html {
+        (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            crate::ui::markdown::to_safe_html(&card),
+        )
+            .into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, "text/markdown; charset=utf-8")],
+            card,
+        )
+            .into_response()
+    })
 }
 
 /// `PUT /api/v1/models/{model}/versions/{version}/card`: Markdown.

@@ -1,0 +1,49 @@
+//! The web UI in a real browser (`tests/python/ui_check.py`: Debian's
+//! chromium, headless, driven by Playwright): sign in, the overview, a
+//! promotion through its confirmation, and what a reader may not do.
+//! Screenshots of each step are kept in `target/ui-screenshots/`.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::rollout::{cli_ok, create_key};
+use common::{repo_root, Server, ADMIN_TOKEN};
+
+/// Debian's chromium, installed by `scripts/system-deps.sh`.
+fn chromium() -> PathBuf {
+    common::dependency::require(
+        Some(PathBuf::from("/usr/bin/chromium")).filter(|p| p.exists()),
+        "chromium (/usr/bin/chromium) for the browser tests",
+        "run scripts/system-deps.sh as root (apt-get install chromium)",
+    )
+}
+
+#[test]
+fn an_admin_promotes_a_version_in_the_browser_and_a_reader_cannot() {
+    let chromium = chromium();
+    let server = Server::start(&[]);
+    // Version 2 of the example model, registered but not promoted.
+    cli_ok(
+        &server,
+        &[
+            "models",
+            "register",
+            "--name",
+            "iris",
+            "examples/iris/model.onnx",
+        ],
+    );
+    let reader = create_key(&server, "analyst", "reader");
+    let shots = repo_root().join("target/ui-screenshots");
+    common::python_check::run(
+        "ui_check.py",
+        [
+            server.base.as_str(),
+            ADMIN_TOKEN,
+            reader.as_str(),
+            chromium.to_str().expect("utf-8 path"),
+            shots.to_str().expect("utf-8 path"),
+        ],
+    );
+}

@@ -1,0 +1,100 @@
+"""The web UI in a real browser: Debian's chromium, headless, driven by
+Playwright.
+
+Usage: ui_check.py BASE_URL ADMIN_KEY READER_KEY CHROMIUM SCREENSHOT_DIR.
+The server serves iris version 1 (Production) and holds an unpromoted
+version 2. Signs in with the admin key, finds iris serving version 1 on
+the overview, promotes version 2 on the model page through the
+confirmation (which must name what changes), and sees the overview serve
+version 2. A reader sees no promote control, and the server refuses the
+call anyway. Screenshots of each step go to SCREENSHOT_DIR. Prints OK.
+"""
+
+import os
+import sys
+
+from playwright.sync_api import expect, sync_playwright
+
+
+def sign_in(page, base, key):
+    page.goto(f"{base}/")
+    expect(page).to_have_url(f"{base}/ui/")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+
+
+def serving_cell(page, model):
+    return page.locator(f'.serving[data-model="{model}"]')
+
+
+def main(base, admin_key, reader_key, chromium, shots):
+    os.makedirs(shots, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        sign_in(page, base, admin_key)
+        expect(serving_cell(page, "iris")).to_have_text("1")
+        expect(page.locator("#who")).to_contain_text("admin")
+        page.screenshot(path=f"{shots}/overview.png", full_page=True)
+
+        # Promote version 2 through the confirmation.
+        page.get_by_role("link", name="iris", exact=True).click()
+        expect(page.get_by_role("heading", name="iris", exact=True)).to_be_visible()
+        expect(page.locator("#serving-now")).to_contain_text("Serving version 1")
+        page.get_by_label("Stage for version 2").select_option("Production")
+        page.locator('button.promote[data-version="2"]').click()
+        dialog = page.locator("dialog#confirm")
+        expect(dialog).to_be_visible()
+        expect(dialog).to_contain_text("Version 2 of iris moves from None to Production.")
+        expect(dialog).to_contain_text("Version 1 now in Production moves to Archived.")
+        page.screenshot(path=f"{shots}/promote-confirmation.png")
+        dialog.get_by_role("button", name="Move to Production").click()
+        expect(page.get_by_role("status")).to_contain_text("iris serves version 2")
+        expect(page.locator("#serving-now")).to_contain_text("Serving version 2")
+        expect(page.get_by_role("heading", name="History")).to_be_visible()
+        expect(page.locator("ol.timeline")).to_contain_text("transition stage version 2")
+        page.screenshot(path=f"{shots}/model.png", full_page=True)
+
+        page.get_by_role("link", name="← Overview").click()
+        expect(serving_cell(page, "iris")).to_have_text("2")
+
+        # Dark, at phone width, the page still reads.
+        page.get_by_role("button", name="Switch between light and dark").click()
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.screenshot(path=f"{shots}/overview-dark-phone.png", full_page=True)
+        assert not errors, errors
+
+        # A reader sees no promote control; the server refuses anyway.
+        reader = browser.new_page(viewport={"width": 1280, "height": 800})
+        sign_in(reader, base, reader_key)
+        expect(reader.locator("#who")).to_contain_text("reader")
+        reader.goto(f"{base}/ui/#/models/iris")
+        expect(reader.locator("#serving-now")).to_contain_text("Serving version 2")
+        expect(reader.locator("button.promote")).to_have_count(0)
+        expect(reader.get_by_role("button", name="Set alias")).to_have_count(0)
+        refused = reader.evaluate(
+            """async (key) => (await fetch('/api/v1/models/iris/versions/1/stage', {
+                   method: 'POST',
+                   headers: {authorization: `Bearer ${key}`, 'content-type': 'application/json'},
+                   body: JSON.stringify({stage: 'Production'})})).status""",
+            reader_key,
+        )
+        assert refused == 403, refused
+        reader.screenshot(path=f"{shots}/reader-model.png", full_page=True)
+
+        # A wrong key is refused in place, saying so.
+        stranger = browser.new_page()
+        stranger.goto(f"{base}/ui/")
+        stranger.get_by_label("API key").fill("fsk_not_a_key")
+        stranger.get_by_role("button", name="Sign in").click()
+        expect(stranger.get_by_role("alert")).to_be_visible()
+        browser.close()
+    print("OK")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:6])
