@@ -2,16 +2,21 @@
 Playwright.
 
 Usage: ui_check.py BASE_URL ADMIN_KEY READER_KEY CHROMIUM SCREENSHOT_DIR.
-The server serves iris version 1 (Production) and holds an unpromoted
-version 2. Signs in with the admin key, finds iris serving version 1 on
+The server serves iris version 1 (Production) and holds unpromoted
+versions 2 and 3. Signs in with the admin key, finds iris serving version 1 on
 the overview, promotes version 2 on the model page through the
 confirmation (which must name what changes), and sees the overview serve
-version 2. A reader sees no promote control, and the server refuses the
+version 2; starts a rollout of version 3 in the rollout view, with
+traffic flowing, and watches its weight go 20 % → 60 % → 100 %. A reader sees no promote control, and the server refuses the
 call anyway. Screenshots of each step go to SCREENSHOT_DIR. Prints OK.
 """
 
 import os
 import sys
+import threading
+import time
+
+import requests
 
 from playwright.sync_api import expect, sync_playwright
 
@@ -26,6 +31,65 @@ def sign_in(page, base, key):
 
 def serving_cell(page, model):
     return page.locator(f'.serving[data-model="{model}"]')
+
+
+class Traffic:
+    """Inference requests to iris from a thread, until stopped."""
+
+    def __init__(self, base, key):
+        meta = requests.get(f"{base}/v2/models/iris", timeout=10,
+                            headers={"authorization": f"Bearer {key}"}).json()
+        self.body = {"inputs": [{"name": meta["inputs"][0]["name"], "shape": [1, 4],
+                                 "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]}
+        self.url = f"{base}/v2/models/iris/infer"
+        self.headers = {"authorization": f"Bearer {key}"}
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        with requests.Session() as session:
+            while not self.stopped.is_set():
+                session.post(self.url, json=self.body, headers=self.headers, timeout=10)
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join()
+
+
+def roll_out(page, base, key, shots):
+    """Starts a rollout of version 3 in the UI and watches its weight move
+    to the end, with traffic flowing."""
+    traffic = Traffic(base, key)
+    try:
+        page.get_by_role("link", name="iris", exact=True).click()
+        page.get_by_role("link", name="Rollout").click()
+        expect(page.get_by_role("heading", name="Rollout of iris")).to_be_visible()
+        page.get_by_label("Canary version").select_option("3")
+        page.get_by_label("Steps (canary %)").fill("20,60")
+        page.get_by_label("Shortest step (s)").fill("1")
+        page.get_by_label("Fewest canary requests per step").fill("20")
+        page.get_by_label("Check the gates every (ms)").fill("200")
+        page.get_by_label("Most canary p99 / stable p99").fill("10")
+        page.get_by_role("button", name="Start rollout").click()
+        dialog = page.locator("dialog#confirm")
+        expect(dialog).to_contain_text("Version 3 of iris takes 20 %, then 60 % of the traffic")
+        dialog.get_by_role("button", name="Start rollout").click()
+        weights, deadline = [], time.monotonic() + 90
+        while time.monotonic() < deadline:
+            state = page.locator("#rollout-state").inner_text()
+            weights.append(page.locator("#rollout-weight-text").inner_text())
+            if len(weights) == 3:
+                page.screenshot(path=f"{shots}/rollout.png", full_page=True)
+            if state.startswith("completed") or state.startswith("rolled back"):
+                break
+            time.sleep(0.2)
+        assert state.startswith("completed"), (state, weights)
+        seen = [int(w.rstrip(" %")) for w in weights]
+        assert seen[0] == 20 and seen[-1] == 100 and seen == sorted(seen), seen
+        expect(page.locator("ol.timeline")).to_contain_text("completed")
+    finally:
+        traffic.stop()
 
 
 def main(base, admin_key, reader_key, chromium, shots):
@@ -62,6 +126,8 @@ def main(base, admin_key, reader_key, chromium, shots):
         page.get_by_role("link", name="← Overview").click()
         expect(serving_cell(page, "iris")).to_have_text("2")
 
+        roll_out(page, base, admin_key, shots)
+
         # Dark, at phone width, the page still reads.
         page.get_by_role("button", name="Switch between light and dark").click()
         page.set_viewport_size({"width": 390, "height": 844})
@@ -73,7 +139,7 @@ def main(base, admin_key, reader_key, chromium, shots):
         sign_in(reader, base, reader_key)
         expect(reader.locator("#who")).to_contain_text("reader")
         reader.goto(f"{base}/ui/#/models/iris")
-        expect(reader.locator("#serving-now")).to_contain_text("Serving version 2")
+        expect(reader.locator("#serving-now")).to_contain_text("Serving version 3")
         expect(reader.locator("button.promote")).to_have_count(0)
         expect(reader.get_by_role("button", name="Set alias")).to_have_count(0)
         refused = reader.evaluate(

@@ -1,6 +1,7 @@
 //! The web UI in a real browser (`tests/python/ui_check.py`: Debian's
 //! chromium, headless, driven by Playwright): sign in, the overview, a
-//! promotion through its confirmation, and what a reader may not do.
+//! promotion through its confirmation, a rollout started and watched in
+//! the rollout view, and what a reader may not do.
 //! Screenshots of each step are kept in `target/ui-screenshots/`.
 
 mod common;
@@ -23,17 +24,20 @@ fn chromium() -> PathBuf {
 fn an_admin_promotes_a_version_in_the_browser_and_a_reader_cannot() {
     let chromium = chromium();
     let server = Server::start(&[]);
-    // Version 2 of the example model, registered but not promoted.
-    cli_ok(
-        &server,
-        &[
-            "models",
-            "register",
-            "--name",
-            "iris",
-            "examples/iris/model.onnx",
-        ],
-    );
+    // Versions 2 and 3 of the example model, registered but not promoted:
+    // 2 is promoted in the browser, then 3 rolled out.
+    for _ in 2..=3 {
+        cli_ok(
+            &server,
+            &[
+                "models",
+                "register",
+                "--name",
+                "iris",
+                "examples/iris/model.onnx",
+            ],
+        );
+    }
     let reader = create_key(&server, "analyst", "reader");
     let shots = repo_root().join("target/ui-screenshots");
     common::python_check::run(

@@ -42,6 +42,8 @@ const ASSETS: &[Asset] = &[
     asset!("js/dom.js", JS),
     asset!("js/overview.js", JS),
     asset!("js/model.js", JS),
+    asset!("js/rollout.js", JS),
+    asset!("js/confirm.js", JS),
 ];
 
 /// What the UI's pages may load and run: only the server's own files.

@@ -5,6 +5,7 @@ import { call, signIn, signOut } from "./api.js";
 import { h, replace, failure } from "./dom.js";
 import { overview } from "./overview.js";
 import { modelPage } from "./model.js";
+import { rolloutPage } from "./rollout.js";
 
 /** Who is signed in, and what their role may do (the server decides). */
 export const session = {
@@ -70,12 +71,20 @@ function signInPage(main, reason) {
   input.focus();
 }
 
+/** Counts the pages shown: a page's refresh loop ends once another shows. */
+let shown = 0;
+
 /** Shows the page the address names. */
 async function show() {
+  const page = ++shown;
+  const alive = () => page === shown;
   const main = document.getElementById("main");
   if (!session.who) {
     try {
-      session.who = await call("/api/v1/whoami");
+      const who = await call("/api/v1/whoami");
+      // Callers without a key that may not read the registry sign in first.
+      if (who.anonymous && !who.may.includes("read")) return signInPage(main);
+      session.who = who;
     } catch (error) {
       if (error.status === 401 || error.status === 403) return signInPage(main);
       return replace(main, failure(error));
@@ -84,7 +93,9 @@ async function show() {
   showWho();
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
   try {
-    if (parts[0] === "models" && parts[1]) await modelPage(main, parts[1], session);
+    if (parts[0] === "models" && parts[1] && parts[2] === "rollout") {
+      await rolloutPage(main, parts[1], session, alive);
+    } else if (parts[0] === "models" && parts[1]) await modelPage(main, parts[1], session);
     else await overview(main, session);
   } catch (error) {
     if (error.status === 401) {

@@ -4,21 +4,9 @@
 
 import { call, seg } from "./api.js";
 import { h, replace, table, when, failure } from "./dom.js";
+import { confirmChange } from "./confirm.js";
 
 const STAGES = ["Production", "Staging", "None", "Archived"];
-
-/** Asks in the page's dialog; true when confirmed. */
-function confirmChange(title, lines, ok) {
-  const dialog = document.getElementById("confirm");
-  replace(document.getElementById("confirm-title"), title);
-  replace(document.getElementById("confirm-body"), lines.map((line) => h("p", {}, line)));
-  replace(document.getElementById("confirm-ok"), ok);
-  dialog.returnValue = "";
-  dialog.showModal();
-  return new Promise((resolve) => {
-    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
-  });
-}
 
 function keyValues(caption, map) {
   const entries = Object.entries(map || {});
@@ -169,6 +157,7 @@ export async function modelPage(main, name, session) {
     replace(main,
       h("p", {}, h("a", { href: "#/" }, "← Overview")),
       h("h1", {}, name),
+      h("p", {}, h("a", { href: `#/models/${seg(name)}/rollout` }, "Rollout")),
       details.description ? h("p", {}, details.description) : null,
       h("p", { id: "serving-now" }, `Serving version ${servingVersion ?? "nothing"}`,
         serving?.degraded ? h("span", { class: "warn" }, ` (degraded: ${serving.degraded})`) : ""),
