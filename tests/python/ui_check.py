@@ -7,7 +7,9 @@ versions 2 and 3. Signs in with the admin key, finds iris serving version 1 on
 the overview, promotes version 2 on the model page through the
 confirmation (which must name what changes), and sees the overview serve
 version 2; starts a rollout of version 3 in the rollout view, with
-traffic flowing, and watches its weight go 20 % → 60 % → 100 %. A reader sees no promote control, and the server refuses the
+traffic flowing, and watches its weight go 20 % → 60 % → 100 %; uploads
+a 100,000-row CSV in the jobs view, sees the upload bar reach 100 % and
+the job succeed, and downloads a result per row. A reader sees no promote control, and the server refuses the
 call anyway. Screenshots of each step go to SCREENSHOT_DIR. Prints OK.
 """
 
@@ -92,6 +94,37 @@ def roll_out(page, base, key, shots):
         traffic.stop()
 
 
+ROWS = 100_000
+
+
+def score_a_file(page, shots):
+    """Uploads a 100,000-row CSV in the jobs view, sees the upload reach
+    100 % and the job succeed, and downloads one result per row."""
+    path = os.path.join(shots, "rows.csv")
+    with open(path, "w") as f:
+        f.write("sepal_length,sepal_width,petal_length,petal_width\n")
+        for i in range(ROWS):
+            f.write(f"{4.5 + (i % 30) / 10},{3.0 + (i % 7) / 10},{1.0 + (i % 50) / 10},{(i % 25) / 10}\n")
+    page.get_by_role("link", name="Jobs").click()
+    expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
+    page.get_by_label("Model").select_option("iris")
+    page.get_by_label("File (CSV, JSON lines, Parquet)").set_input_files(path)
+    page.get_by_role("button", name="Upload and score").click()
+    expect(page.locator("#upload-percent")).to_have_text("100 %", timeout=60_000)
+    expect(page.get_by_role("status")).to_contain_text("accepted")
+    row = page.locator("#jobs tbody tr").first
+    expect(row).to_contain_text("succeeded", timeout=180_000)
+    expect(row).to_contain_text(f"{ROWS} / {ROWS}")
+    page.screenshot(path=f"{shots}/jobs.png", full_page=True)
+    with page.expect_download() as download:
+        row.get_by_role("button", name="Results").click()
+    saved = os.path.join(shots, "results.csv")
+    download.value.save_as(saved)
+    with open(saved) as f:
+        lines = sum(1 for _ in f)
+    assert lines == ROWS + 1, lines  # a header, then a result per row
+
+
 def main(base, admin_key, reader_key, chromium, shots):
     os.makedirs(shots, exist_ok=True)
     with sync_playwright() as p:
@@ -127,6 +160,7 @@ def main(base, admin_key, reader_key, chromium, shots):
         expect(serving_cell(page, "iris")).to_have_text("2")
 
         roll_out(page, base, admin_key, shots)
+        score_a_file(page, shots)
 
         # Dark, at phone width, the page still reads.
         page.get_by_role("button", name="Switch between light and dark").click()

@@ -44,6 +44,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/model.js", JS),
     asset!("js/rollout.js", JS),
     asset!("js/confirm.js", JS),
+    asset!("js/jobs.js", JS),
 ];
 
 /// What the UI's pages may load and run: only the server's own files.

@@ -26,6 +26,12 @@ export async function signIn(key) {
   return who;
 }
 
+/** The authorization header of the signed-in key, or null. */
+export function authorization() {
+  const token = sessionStorage.getItem(KEY);
+  return token ? `Bearer ${token}` : null;
+}
+
 /**
  * Calls the API: `body` is sent as JSON; the answer is JSON, or text when
  * `accept` asks for another type. A failed call throws an ApiError with

@@ -6,6 +6,7 @@ import { h, replace, failure } from "./dom.js";
 import { overview } from "./overview.js";
 import { modelPage } from "./model.js";
 import { rolloutPage } from "./rollout.js";
+import { jobsPage } from "./jobs.js";
 
 /** Who is signed in, and what their role may do (the server decides). */
 export const session = {
@@ -93,7 +94,8 @@ async function show() {
   showWho();
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
   try {
-    if (parts[0] === "models" && parts[1] && parts[2] === "rollout") {
+    if (parts[0] === "jobs") await jobsPage(main, session, alive);
+    else if (parts[0] === "models" && parts[1] && parts[2] === "rollout") {
       await rolloutPage(main, parts[1], session, alive);
     } else if (parts[0] === "models" && parts[1]) await modelPage(main, parts[1], session);
     else await overview(main, session);
