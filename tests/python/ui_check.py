@@ -9,7 +9,8 @@ confirmation (which must name what changes), and sees the overview serve
 version 2; starts a rollout of version 3 in the rollout view, with
 traffic flowing, and watches its weight go 20 % → 60 % → 100 %; uploads
 a 100,000-row CSV in the jobs view, sees the upload bar reach 100 % and
-the job succeed, and downloads a result per row. A reader sees no promote control, and the server refuses the
+the job succeed, and downloads a result per row; makes a key (its token
+shown once) and revokes the reader's. A reader sees no promote control, and the server refuses the
 call anyway. Screenshots of each step go to SCREENSHOT_DIR. Prints OK.
 """
 
@@ -185,6 +186,27 @@ def main(base, admin_key, reader_key, chromium, shots):
         )
         assert refused == 403, refused
         reader.screenshot(path=f"{shots}/reader-model.png", full_page=True)
+
+        # An admin makes a key in the UI (its token shown once), and the
+        # reader's key, revoked there, stops working.
+        page.set_viewport_size({"width": 1280, "height": 800})
+        page.get_by_role("link", name="Keys").click()
+        page.get_by_label("Name").fill("ci-bot")
+        page.get_by_label("Role").select_option("predictor")
+        page.get_by_role("button", name="Create key").click()
+        token = page.get_by_label("New token").input_value()
+        assert token.startswith("fsk_"), token
+        who = requests.get(f"{base}/api/v1/whoami", timeout=10,
+                           headers={"authorization": f"Bearer {token}"}).json()
+        assert who["name"] == "ci-bot" and who["role"] == "predictor", who
+        page.locator('button.revoke[data-key="analyst"]').click()
+        page.locator("dialog#confirm").get_by_role("button", name="Revoke").click()
+        expect(page.locator("#keys")).to_contain_text("revoked")
+        page.screenshot(path=f"{shots}/keys.png", full_page=True)
+        gone = requests.get(f"{base}/api/v1/models", timeout=10,
+                            headers={"authorization": f"Bearer {reader_key}"})
+        assert gone.status_code == 401, gone.status_code
+        expect(reader.locator("#nav-keys")).to_be_hidden()
 
         # A wrong key is refused in place, saying so.
         stranger = browser.new_page()

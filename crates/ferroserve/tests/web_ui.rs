@@ -1,7 +1,8 @@
 //! The web UI in a real browser (`tests/python/ui_check.py`: Debian's
 //! chromium, headless, driven by Playwright): sign in, the overview, a
 //! promotion through its confirmation, a rollout started and watched in
-//! the rollout view, and what a reader may not do.
+//! the rollout view, a 100,000-row file scored in the jobs view, keys made
+//! and revoked, and what a reader may not do.
 //! Screenshots of each step are kept in `target/ui-screenshots/`.
 
 mod common;
@@ -21,7 +22,7 @@ fn chromium() -> PathBuf {
 }
 
 #[test]
-fn an_admin_promotes_a_version_in_the_browser_and_a_reader_cannot() {
+fn the_ui_promotes_rolls_out_scores_files_and_manages_keys_as_each_role_may() {
     let chromium = chromium();
     let server = Server::start(&[]);
     // Versions 2 and 3 of the example model, registered but not promoted:

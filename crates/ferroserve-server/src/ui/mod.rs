@@ -45,6 +45,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/rollout.js", JS),
     asset!("js/confirm.js", JS),
     asset!("js/jobs.js", JS),
+    asset!("js/keys.js", JS),
 ];
 
 /// What the UI's pages may load and run: only the server's own files.

@@ -7,6 +7,7 @@ import { overview } from "./overview.js";
 import { modelPage } from "./model.js";
 import { rolloutPage } from "./rollout.js";
 import { jobsPage } from "./jobs.js";
+import { keysPage } from "./keys.js";
 
 /** Who is signed in, and what their role may do (the server decides). */
 export const session = {
@@ -34,6 +35,7 @@ function toggleTheme() {
 
 function showWho() {
   const who = session.who;
+  document.getElementById("nav-keys").hidden = !session.may("admin");
   replace(document.getElementById("who"),
     who ? [h("span", { class: "name" }, who.name), " ", h("span", { class: "role" }, who.role)] : []);
   document.getElementById("sign-out").hidden = !who || who.anonymous;
@@ -95,6 +97,7 @@ async function show() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
   try {
     if (parts[0] === "jobs") await jobsPage(main, session, alive);
+    else if (parts[0] === "keys") await keysPage(main, session);
     else if (parts[0] === "models" && parts[1] && parts[2] === "rollout") {
       await rolloutPage(main, parts[1], session, alive);
     } else if (parts[0] === "models" && parts[1]) await modelPage(main, parts[1], session);
