@@ -157,6 +157,16 @@ def main(base, admin_key, reader_key, chromium, shots):
         expect(page.locator("ol.timeline")).to_contain_text("transition stage version 2")
         page.screenshot(path=f"{shots}/model.png", full_page=True)
 
+        # Try it: a form of the named features, filled from the reference
+        # profile, answered with the version and the latency.
+        expect(page.get_by_label("petal_length")).not_to_have_value("")
+        page.get_by_label("petal_length").fill("6.0")
+        page.get_by_label("petal_width").fill("2.5")
+        page.get_by_role("button", name="Predict").click()
+        expect(page.locator("#try-answer")).to_contain_text("Version 2 answered in")
+        expect(page.locator("#try-answer")).to_contain_text('"label": 2')
+        page.screenshot(path=f"{shots}/try-it.png", full_page=True)
+
         page.get_by_role("link", name="← Overview").click()
         expect(serving_cell(page, "iris")).to_have_text("2")
 
@@ -164,6 +174,7 @@ def main(base, admin_key, reader_key, chromium, shots):
         score_a_file(page, shots)
 
         # Dark, at phone width, the page still reads.
+        page.get_by_role("link", name="Overview", exact=True).click()
         page.get_by_role("button", name="Switch between light and dark").click()
         page.set_viewport_size({"width": 390, "height": 844})
         page.screenshot(path=f"{shots}/overview-dark-phone.png", full_page=True)

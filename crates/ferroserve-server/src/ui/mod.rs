@@ -46,6 +46,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/confirm.js", JS),
     asset!("js/jobs.js", JS),
     asset!("js/keys.js", JS),
+    asset!("js/tryit.js", JS),
 ];
 
 /// What the UI's pages may load and run: only the server's own files.

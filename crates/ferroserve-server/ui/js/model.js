@@ -5,6 +5,7 @@
 import { call, seg } from "./api.js";
 import { h, replace, table, when, failure } from "./dom.js";
 import { confirmChange } from "./confirm.js";
+import { tryIt } from "./tryit.js";
 
 const STAGES = ["Production", "Staging", "None", "Archived"];
 
@@ -167,6 +168,7 @@ export async function modelPage(main, name, session) {
           .concat(canDeploy ? ["Change stage"] : []),
         rows),
       canDeploy && versions.length ? aliasForm(name, versions, render, status) : null,
+      session.may("infer") && servingVersion ? await tryIt(name, shown) : null,
       shown ? lineage(shown) : null,
       shown ? await card(name, shown) : null,
       timeline(history.events || []));
