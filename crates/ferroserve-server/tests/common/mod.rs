@@ -10,6 +10,7 @@ pub mod registry;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -137,13 +138,24 @@ pub async fn send(app: &Router, request: Request<Body>) -> Reply {
         .expect("router is infallible");
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes()
-        .to_vec();
+    let streams = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    let body = if streams {
+        // An event stream never ends: its first frame stands for the body.
+        match tokio::time::timeout(Duration::from_secs(10), response.into_body().frame()).await {
+            Ok(Some(Ok(frame))) => frame.into_data().map(|d| d.to_vec()).unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    } else {
+        response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec()
+    };
     Reply {
         status,
         headers,
