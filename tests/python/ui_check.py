@@ -5,7 +5,8 @@ Usage: ui_check.py BASE_URL ADMIN_KEY READER_KEY CHROMIUM SCREENSHOT_DIR.
 The server serves iris version 1 (Production) and holds unpromoted
 versions 2 and 3. Signs in with the admin key, finds iris serving version 1 on
 the overview, promotes version 2 on the model page through the
-confirmation (which must name what changes), and sees the overview serve
+confirmation (which must name what changes) after shifted traffic made
+the drift chart gain points above the threshold, and sees the overview serve
 version 2; starts a rollout of version 3 in the rollout view, with
 traffic flowing, and watches its weight go 20 % → 60 % → 100 %; sees
 that traffic second by second in the live view; uploads
@@ -96,6 +97,32 @@ def roll_out(page, base, key, shots):
         traffic.stop()
 
 
+def see_drift(page, base, key, shots):
+    """Shifted traffic to iris (version 1, which carries its reference
+    profile) makes the drift chart gain points above the threshold."""
+    auth = {"authorization": f"Bearer {key}"}
+    config = {"monitoring": {"window_rows": 50, "window_seconds": 3600,
+                             "max_observed_rows_per_s": 10_000}}
+    stored = requests.put(f"{base}/api/v1/models/iris/serving-config", json=config,
+                          headers=auth, timeout=10)
+    assert stored.status_code == 200, stored.text
+    page.goto(f"{base}/ui/#/models/iris/drift")
+    expect(page.get_by_role("heading", name="Drift of iris")).to_be_visible()
+    shifted = [[7.5 + i % 3, 1.5, 1.0 + i % 2, 2.4] for i in range(10)]
+    body = {"inputs": [{"name": "input", "shape": [10, 4], "datatype": "FP32",
+                        "data": [x for row in shifted for x in row]}]}
+    for _ in range(25):
+        answer = requests.post(f"{base}/v2/models/iris/infer", json=body, headers=auth, timeout=10)
+        assert answer.status_code == 200, answer.text
+    page.wait_for_function(
+        """() => Number(document.querySelector('#drift-chart-1')?.dataset.above ?? 0) >= 3""",
+        timeout=30_000,
+    )
+    expect(page.locator("#drift")).to_contain_text("Data contract violations")
+    page.screenshot(path=f"{shots}/drift.png", full_page=True)
+    page.get_by_role("link", name="Overview", exact=True).click()
+
+
 def watch_live(page, base, key, shots):
     """The live view: a second-by-second figure of iris's traffic, and
     charts that gain points."""
@@ -159,6 +186,8 @@ def main(base, admin_key, reader_key, chromium, shots):
         expect(serving_cell(page, "iris")).to_have_text("1")
         expect(page.locator("#who")).to_contain_text("admin")
         page.screenshot(path=f"{shots}/overview.png", full_page=True)
+
+        see_drift(page, base, admin_key, shots)
 
         # Promote version 2 through the confirmation.
         page.get_by_role("link", name="iris", exact=True).click()

@@ -1,8 +1,9 @@
 //! The web UI in a real browser (`tests/python/ui_check.py`: Debian's
-//! chromium, headless, driven by Playwright): sign in, the overview, a
+//! chromium, headless, driven by Playwright): sign in, the overview, the
+//! drift chart gaining points above the threshold under shifted traffic, a
 //! promotion through its confirmation, a prediction from the try-it form,
-//! a rollout started and watched in
-//! the rollout view, a 100,000-row file scored in the jobs view, keys made
+//! a rollout started and watched in the rollout view, the live traffic
+//! view, a 100,000-row file scored in the jobs view, keys made
 //! and revoked, and what a reader may not do.
 //! Screenshots of each step are kept in `target/ui-screenshots/`.
 

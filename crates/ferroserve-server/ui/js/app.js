@@ -9,6 +9,7 @@ import { rolloutPage } from "./rollout.js";
 import { jobsPage } from "./jobs.js";
 import { keysPage } from "./keys.js";
 import { livePage } from "./live.js";
+import { driftPage } from "./drift.js";
 
 /** Who is signed in, and what their role may do (the server decides). */
 export const session = {
@@ -100,7 +101,9 @@ async function show() {
     if (parts[0] === "jobs") await jobsPage(main, session, alive);
     else if (parts[0] === "keys") await keysPage(main, session);
     else if (parts[0] === "live") await livePage(main, session, alive);
-    else if (parts[0] === "models" && parts[1] && parts[2] === "rollout") {
+    else if (parts[0] === "models" && parts[1] && parts[2] === "drift") {
+      await driftPage(main, parts[1], session, alive);
+    } else if (parts[0] === "models" && parts[1] && parts[2] === "rollout") {
       await rolloutPage(main, parts[1], session, alive);
     } else if (parts[0] === "models" && parts[1]) await modelPage(main, parts[1], session);
     else await overview(main, session);
