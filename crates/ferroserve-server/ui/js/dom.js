@@ -33,6 +33,23 @@ export function replace(el, ...children) {
   return el;
 }
 
+/**
+ * Calls `refresh` every `ms` while `alive()` (the page is still shown),
+ * showing a failure in `status` and trying again the next time.
+ */
+export function every(ms, alive, refresh, status) {
+  const tick = async () => {
+    if (!alive()) return;
+    try {
+      await refresh();
+    } catch (error) {
+      replace(status, failure(error));
+    }
+    setTimeout(tick, ms);
+  };
+  setTimeout(tick, ms);
+}
+
 /** A date from unix milliseconds, in the reader's locale. */
 export function when(ms) {
   return ms ? new Date(ms).toLocaleString() : "";

@@ -4,7 +4,7 @@
 // recent alerts. Refreshed every two seconds.
 
 import { call, seg } from "./api.js";
-import { h, append, replace, table, when, failure } from "./dom.js";
+import { every, h, append, replace, table, when } from "./dom.js";
 
 const REFRESH_MS = 2000;
 /** PSI above which a shift is usually called significant. */
@@ -84,14 +84,5 @@ export async function driftPage(main, name, session, alive) {
     charts = report.versions.map((version) => versionView(version, body));
   };
   await refresh();
-  const tick = async () => {
-    if (!alive()) return;
-    try {
-      await refresh();
-    } catch (error) {
-      replace(status, failure(error));
-    }
-    setTimeout(tick, REFRESH_MS);
-  };
-  setTimeout(tick, REFRESH_MS);
+  every(REFRESH_MS, alive, refresh, status);
 }

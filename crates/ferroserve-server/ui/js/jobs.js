@@ -3,7 +3,7 @@
 // download results and bad-row reports, cancel. Refreshed every second.
 
 import { call, seg, authorization } from "./api.js";
-import { h, replace, table, when, failure } from "./dom.js";
+import { every, h, replace, table, when, failure } from "./dom.js";
 import { confirmChange } from "./confirm.js";
 
 const REFRESH_MS = 1000;
@@ -169,14 +169,5 @@ export async function jobsPage(main, session, alive) {
     session.may("infer") ? uploadForm(models, refresh, status) : null,
     list);
   await refresh();
-  const tick = async () => {
-    if (!alive()) return;
-    try {
-      await refresh();
-    } catch (error) {
-      replace(status, failure(error));
-    }
-    setTimeout(tick, REFRESH_MS);
-  };
-  setTimeout(tick, REFRESH_MS);
+  every(REFRESH_MS, alive, refresh, status);
 }

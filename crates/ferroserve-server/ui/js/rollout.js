@@ -3,7 +3,7 @@
 // resume, promote, abort). Refreshed every second while shown.
 
 import { call, seg, ApiError } from "./api.js";
-import { h, replace, table, when, failure } from "./dom.js";
+import { every, h, replace, table, when, failure } from "./dom.js";
 import { confirmChange } from "./confirm.js";
 
 const ACTIVE = ["progressing", "paused", "awaiting_approval"];
@@ -149,16 +149,9 @@ export async function rolloutPage(main, name, session, alive) {
     return running;
   };
   await refresh();
-  // Refreshes while the page is shown and a rollout runs; a start restarts it.
-  const tick = async () => {
-    if (!alive()) return;
-    try {
-      const form = body.querySelector("form");
-      if (!form || !form.contains(document.activeElement)) await refresh();
-    } catch (error) {
-      replace(status, failure(error));
-    }
-    setTimeout(tick, REFRESH_MS);
-  };
-  setTimeout(tick, REFRESH_MS);
+  // Not while the start form is being filled in.
+  every(REFRESH_MS, alive, async () => {
+    const form = body.querySelector("form");
+    if (!form || !form.contains(document.activeElement)) await refresh();
+  }, status);
 }
