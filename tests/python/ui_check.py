@@ -121,6 +121,7 @@ def see_drift(page, base, key, shots):
     expect(page.locator("#drift")).to_contain_text("Data contract violations")
     page.screenshot(path=f"{shots}/drift.png", full_page=True)
     page.get_by_role("link", name="Overview", exact=True).click()
+    expect(page.locator("tbody tr", has_text="iris").get_by_role("link", name="drifted")).to_be_visible()
 
 
 def watch_live(page, base, key, shots):
@@ -139,6 +140,15 @@ def watch_live(page, base, key, shots):
         expect(page.locator("#chart-latency")).to_contain_text("p99")
         time.sleep(3)
         page.screenshot(path=f"{shots}/live.png", full_page=True)
+        # The overview shows the same traffic, per model.
+        page.get_by_role("link", name="Overview", exact=True).click()
+        page.wait_for_function(
+            """() => parseFloat(document.querySelector(
+                 'span.live[data-model="iris"][data-field="rps"]')?.textContent) > 0""",
+            timeout=20_000,
+        )
+        expect(page.locator('span.live[data-model="iris"][data-field="breaker"]')).to_have_text("closed")
+        page.screenshot(path=f"{shots}/overview-traffic.png", full_page=True)
     finally:
         traffic.stop()
 
@@ -269,6 +279,18 @@ def main(base, admin_key, reader_key, chromium, shots):
                             headers={"authorization": f"Bearer {reader_key}"})
         assert gone.status_code == 401, gone.status_code
         expect(reader.locator("#nav-keys")).to_be_hidden()
+
+        # The serving config editor shows the server's refusal in place;
+        # rolling back brings the previous Production version back.
+        page.goto(f"{base}/ui/#/models/iris")
+        page.get_by_label("Revision", exact=False).fill('{"serve": "nowhere"}')
+        page.get_by_role("button", name="Store revision").click()
+        page.locator("dialog#confirm").get_by_role("button", name="Store revision").click()
+        expect(page.locator("#config-error [role=alert]")).to_contain_text("serve")
+        page.screenshot(path=f"{shots}/config-error.png", full_page=True)
+        page.get_by_role("button", name="Roll back").click()
+        page.locator("dialog#confirm").get_by_role("button", name="Roll back").click()
+        expect(page.get_by_role("status")).to_contain_text("Version 2 is in Production again")
 
         # A wrong key is refused in place, saying so.
         stranger = browser.new_page()

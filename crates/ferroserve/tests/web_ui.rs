@@ -3,8 +3,9 @@
 //! drift chart gaining points above the threshold under shifted traffic, a
 //! promotion through its confirmation, a prediction from the try-it form,
 //! a rollout started and watched in the rollout view, the live traffic
-//! view, a 100,000-row file scored in the jobs view, keys made
-//! and revoked, and what a reader may not do.
+//! view and the overview's traffic, a 100,000-row file scored in the jobs
+//! view, keys made and revoked, the serving config editor's refusal shown
+//! in place, a rollback, and what a reader may not do.
 //! Screenshots of each step are kept in `target/ui-screenshots/`.
 
 mod common;

@@ -1,6 +1,6 @@
 //! `GET /api/v1/live`: what every served version does, second by second,
 //! pushed as server-sent events (requests and errors a second, p50 and p99
-//! latency, mean batch size, queue depth). Each event is the difference of
+//! latency, mean batch size, queue depth, the circuit breaker's state). Each event is the difference of
 //! two readings of the server's own Prometheus metrics a second apart, so
 //! the live view costs nothing on the request path and nothing at all
 //! while nobody watches; no Prometheus server is needed.
@@ -33,6 +33,8 @@ struct Totals {
     batches: f64,
     batch_rows: f64,
     queue_depth: f64,
+    /// The circuit breaker's gauge: 0 closed, 1 open, 2 half-open.
+    breaker: Option<f64>,
 }
 
 /// A histogram bucket's upper bound, ordered (`+Inf` last).
@@ -70,6 +72,7 @@ pub(crate) struct Figures {
     p99_ms: Option<f64>,
     batch_size: Option<f64>,
     queue_depth: f64,
+    breaker: &'static str,
 }
 
 /// One event: when, and every served version's figures.
@@ -127,6 +130,9 @@ fn totals(text: &str) -> BTreeMap<VersionKey, Totals> {
             }
             (Metric::Gauge(n) | Metric::Untyped(n), _) if metric == telemetry::QUEUE_DEPTH => {
                 entry.queue_depth += n;
+            }
+            (Metric::Gauge(n) | Metric::Untyped(n), _) if metric == telemetry::BREAKER_STATE => {
+                entry.breaker = Some(*n);
             }
             _ => {}
         }
@@ -191,6 +197,11 @@ fn figures(
                 p99_ms: quantile_ms(&b.durations, &n.durations, 0.99),
                 batch_size: (batches > 0.0).then(|| (n.batch_rows - b.batch_rows) / batches),
                 queue_depth: n.queue_depth,
+                breaker: match n.breaker {
+                    Some(1.0) => "open",
+                    Some(2.0) => "half-open",
+                    _ => "closed",
+                },
             }
         })
         .collect()
@@ -253,6 +264,8 @@ ferroserve_batch_size_sum{model=\"iris\",version=\"1\"} 12
 ferroserve_batch_size_count{model=\"iris\",version=\"1\"} 4
 # TYPE ferroserve_queue_depth gauge
 ferroserve_queue_depth{model=\"iris\",version=\"1\"} 3
+# TYPE ferroserve_breaker_state gauge
+ferroserve_breaker_state{model=\"iris\",version=\"1\"} 1
 ";
 
     #[test]
@@ -274,6 +287,7 @@ ferroserve_queue_depth{model=\"iris\",version=\"1\"} 3
         let iris = &listed[0];
         assert_eq!((iris.requests_per_s, iris.errors_per_s), (6.0, 1.0));
         assert_eq!(iris.batch_size, Some(3.0));
+        assert_eq!(iris.breaker, "open");
         // Half the requests took under 1 ms, the rest under 2 ms.
         assert_eq!(iris.p50_ms, Some(1.0));
         let p99 = iris.p99_ms.expect("requests");

@@ -50,6 +50,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/tryit.js", JS),
     asset!("js/live.js", JS),
     asset!("js/drift.js", JS),
+    asset!("js/config.js", JS),
     asset!("vendor/uPlot.iife.min.js", JS),
     asset!("vendor/uPlot.min.css", "text/css; charset=utf-8"),
 ];

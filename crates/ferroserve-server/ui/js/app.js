@@ -106,7 +106,7 @@ async function show() {
     } else if (parts[0] === "models" && parts[1] && parts[2] === "rollout") {
       await rolloutPage(main, parts[1], session, alive);
     } else if (parts[0] === "models" && parts[1]) await modelPage(main, parts[1], session);
-    else await overview(main, session);
+    else await overview(main, session, alive);
   } catch (error) {
     if (error.status === 401) {
       signOut();

@@ -91,6 +91,34 @@ function makeChart(spec, keys, grid) {
   return { el, chart };
 }
 
+/**
+ * Follows /api/v1/live while `alive()`: `onTick` gets each event's figures;
+ * a failure shows in `status`.
+ */
+export async function followLive(onTick, alive, status) {
+  const stop = new AbortController();
+  const watch = setInterval(() => {
+    if (!alive()) {
+      stop.abort();
+      clearInterval(watch);
+    }
+  }, 500);
+  try {
+    const auth = authorization();
+    const response = await fetch("/api/v1/live", {
+      headers: auth ? { authorization: auth, accept: "text/event-stream" } : { accept: "text/event-stream" },
+      signal: stop.signal,
+    });
+    if (!response.ok) throw new Error(`${response.status}: ${(await response.json()).error}`);
+    readEvents(response, onTick).catch((error) => {
+      if (!stop.signal.aborted) replace(status, failure(error));
+    });
+  } catch (error) {
+    clearInterval(watch);
+    if (!stop.signal.aborted) replace(status, failure(error));
+  }
+}
+
 export async function livePage(main, session, alive) {
   document.title = "Live traffic · ferroserve";
   const status = h("div", { "aria-live": "polite" });
@@ -118,30 +146,11 @@ export async function livePage(main, session, alive) {
     }
     const round = (x, digits = 1) => (x === null || x === undefined ? "—" : Number(x).toFixed(digits));
     replace(latest, table("Last second",
-      ["Model", "Version", "Requests / s", "p50 ms", "p99 ms", "Errors / s", "Batch size", "Queue"],
+      ["Model", "Version", "Requests / s", "p50 ms", "p99 ms", "Errors / s", "Batch size", "Queue", "Breaker"],
       tick.versions.map((v) => [v.model, v.version,
         h("span", { class: "rps", dataset: { model: v.model, version: v.version } }, round(v.requests_per_s)),
-        round(v.p50_ms, 2), round(v.p99_ms, 2), round(v.errors_per_s), round(v.batch_size), round(v.queue_depth, 0)])));
+        round(v.p50_ms, 2), round(v.p99_ms, 2), round(v.errors_per_s), round(v.batch_size), round(v.queue_depth, 0),
+        v.breaker])));
   };
-  const stop = new AbortController();
-  const watch = setInterval(() => {
-    if (!alive()) {
-      stop.abort();
-      clearInterval(watch);
-    }
-  }, 500);
-  try {
-    const auth = authorization();
-    const response = await fetch("/api/v1/live", {
-      headers: auth ? { authorization: auth, accept: "text/event-stream" } : { accept: "text/event-stream" },
-      signal: stop.signal,
-    });
-    if (!response.ok) throw new Error(`${response.status}: ${(await response.json()).error}`);
-    readEvents(response, draw).catch((error) => {
-      if (!stop.signal.aborted) replace(status, failure(error));
-    });
-  } catch (error) {
-    clearInterval(watch);
-    replace(status, failure(error));
-  }
+  followLive(draw, alive, status);
 }

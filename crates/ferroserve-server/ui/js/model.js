@@ -6,6 +6,7 @@ import { call, seg } from "./api.js";
 import { h, replace, table, when, failure } from "./dom.js";
 import { confirmChange } from "./confirm.js";
 import { tryIt } from "./tryit.js";
+import { configEditor } from "./config.js";
 
 const STAGES = ["Production", "Staging", "None", "Archived"];
 
@@ -99,6 +100,32 @@ function promoteControl(name, version, versions, servingVersion, refresh, status
   return h("span", { class: "inline" }, select, button);
 }
 
+function rollbackButton(name, versions, refresh, status) {
+  const production = versions.filter((v) => v.stage === "Production").map((v) => v.version);
+  if (!production.length) return null;
+  return h("button", {
+    type: "button",
+    id: "rollback",
+    class: "quiet",
+    onclick: async () => {
+      const ok = await confirmChange(`Roll back ${name}?`, [
+        `Version ${production.join(", ")} (now Production) moves to Archived, and the version ` +
+        "that was in Production before it comes back.",
+      ], "Roll back");
+      if (!ok) return;
+      try {
+        const answer = await call(`/api/v1/models/${seg(name)}/rollback`, { method: "POST", body: {} });
+        replace(status, h("p", { class: "ok", role: "status" },
+          `Version ${answer.version.version} is in Production again; ${name} serves version ` +
+          `${answer.serving?.serving_version ?? "nothing"}.`));
+        await refresh();
+      } catch (error) {
+        replace(status, failure(error));
+      }
+    },
+  }, "Roll back");
+}
+
 function aliasForm(name, versions, refresh, status) {
   const alias = h("input", { id: "alias-name", name: "alias", required: true, pattern: "[A-Za-z0-9_.\\-]+" });
   const version = h("select", { id: "alias-version", name: "version" },
@@ -168,10 +195,14 @@ export async function modelPage(main, name, session) {
         ["Version", "Stage", "Status", "Aliases", "Serving", "Metrics", "Created"]
           .concat(canDeploy ? ["Change stage"] : []),
         rows),
-      canDeploy && versions.length ? aliasForm(name, versions, render, status) : null,
+      canDeploy && versions.length
+        ? h("div", { class: "inline" }, aliasForm(name, versions, render, status),
+          rollbackButton(name, versions, render, status))
+        : null,
       session.may("infer") && servingVersion ? await tryIt(name, shown) : null,
       shown ? lineage(shown) : null,
       shown ? await card(name, shown) : null,
+      canDeploy ? await configEditor(name, render) : null,
       timeline(history.events || []));
   };
   await render();

@@ -1,14 +1,50 @@
-// Overview: every model with what it serves, and the server's health.
+// Overview: every model with what it serves, its rollout, its traffic of
+// the last second (from the live stream), its breaker and drift, and the
+// server's health.
 
-import { call, seg } from "./api.js";
+import { call, seg, ApiError } from "./api.js";
 import { h, replace, table } from "./dom.js";
+import { followLive } from "./live.js";
+
+const ACTIVE = ["progressing", "paused", "awaiting_approval"];
+
+/** `request`'s answer, or null when the server answers 404. */
+async function orNone(request) {
+  try {
+    return await request;
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return null;
+    throw error;
+  }
+}
+
+function rolloutCell(rollout) {
+  if (!rollout || !ACTIVE.includes(rollout.state)) return "—";
+  return h("a", { href: `#/models/${seg(rollout.model)}/rollout` },
+    `${rollout.state.replaceAll("_", " ")}: v${rollout.canary_version} at ${rollout.weight} %`);
+}
+
+function driftCell(name, drift) {
+  const versions = drift ? drift.versions : [];
+  const drifted = versions.some((v) => v.latest && v.latest.dataset_drift);
+  const watched = versions.some((v) => v.windows_closed > 0);
+  return h("a", { href: `#/models/${seg(name)}/drift`, class: drifted ? "warn" : "" },
+    drifted ? "drifted" : watched ? "ok" : "no window yet");
+}
+
+/** A cell the live stream fills: `field` of model `name`. */
+function liveCell(name, field) {
+  return h("span", { class: "live", dataset: { model: name, field } }, "—");
+}
 
 async function modelRow(model) {
   const base = `/api/v1/models/${seg(model.name)}`;
-  const [serving, versions, details] = await Promise.all([
+  const [serving, versions, details, rollout, drift] = await Promise.all([
     call(`${base}/serving`).catch(() => null),
     call(`${base}/versions`),
     call(base),
+    orNone(call(`${base}/rollout`)),
+    call(`${base}/drift`).catch(() => null),
   ]);
   const served = serving && serving.serving_version;
   const version = versions.versions.find((v) => String(v.version) === served);
@@ -18,24 +54,58 @@ async function modelRow(model) {
     h("span", { class: "serving", dataset: { model: model.name } }, served ?? "nothing"),
     version ? version.stage : "",
     aliases.join(", "),
+    rolloutCell(rollout),
+    liveCell(model.name, "rps"),
+    liveCell(model.name, "p99"),
+    liveCell(model.name, "errors"),
+    liveCell(model.name, "breaker"),
+    driftCell(model.name, drift),
     serving && serving.degraded ? h("span", { class: "warn" }, `degraded: ${serving.degraded}`) : "ok",
-    String(versions.versions.length),
   ];
 }
 
-export async function overview(main, session) {
+/** Sums each model's versions of one live tick into the overview's cells. */
+function fillLive(main, tick) {
+  const byModel = new Map();
+  for (const v of tick.versions) {
+    const m = byModel.get(v.model) || { rps: 0, errors: 0, p99: null, breaker: "closed" };
+    m.rps += v.requests_per_s;
+    m.errors += v.errors_per_s;
+    if (v.p99_ms !== null && v.p99_ms !== undefined) m.p99 = Math.max(m.p99 ?? 0, v.p99_ms);
+    if (v.breaker !== "closed") m.breaker = v.breaker;
+    byModel.set(v.model, m);
+  }
+  for (const cell of main.querySelectorAll("span.live")) {
+    const m = byModel.get(cell.dataset.model);
+    const text = {
+      rps: m ? m.rps.toFixed(1) : "0.0",
+      p99: m && m.p99 !== null ? `${m.p99.toFixed(2)} ms` : "—",
+      errors: m && m.rps > 0 ? `${((100 * m.errors) / m.rps).toFixed(1)} %` : "—",
+      breaker: m ? m.breaker : "—",
+    }[cell.dataset.field];
+    cell.textContent = text;
+    cell.classList.toggle("warn", cell.dataset.field === "breaker" && text !== "closed" && text !== "—");
+  }
+}
+
+export async function overview(main, session, alive) {
   document.title = "Overview · ferroserve";
   const [listed, ready] = await Promise.all([
     call("/api/v1/models"),
     fetch("/readyz").then((r) => r.ok, () => false),
   ]);
   const rows = await Promise.all(listed.models.map(modelRow));
+  const status = h("div", { "aria-live": "polite" });
   replace(main,
     h("h1", {}, "Overview"),
     h("p", { class: ready ? "ok" : "warn", id: "health" }, ready ? "Server ready" : "Server not ready"),
+    status,
     rows.length
-      ? table("Models", ["Model", "Serving version", "Stage", "Aliases", "State", "Versions"], rows)
+      ? table("Models (traffic: the last second on this server)",
+        ["Model", "Serving version", "Stage", "Aliases", "Rollout", "Requests / s", "p99", "Error rate",
+          "Breaker", "Drift", "State"], rows)
       : h("p", {}, "No models yet: register one with ferroserve models register."),
     session.may("deploy") ? null : h("p", { class: "muted" }, `Signed in as a ${session.who.role}: read only.`),
   );
+  if (rows.length) followLive((tick) => fillLive(main, tick), alive, status);
 }
