@@ -79,7 +79,7 @@ impl MlModel {
         let bytes = read_small(area, &format!("{folder}/MLmodel"))
             .await?
             .ok_or_else(|| MlflowError::invalid(format!("{folder} holds no MLmodel file")))?;
-        MlModel::parse(&bytes)
+        MlModel::parse(&bytes).map_err(|e| MlflowError::invalid(format!("{folder}: {}", e.message)))
     }
 
     fn parse(bytes: &[u8]) -> Result<MlModel, MlflowError> {

@@ -42,7 +42,8 @@ function upload(file, query, onProgress) {
 /** Downloads `path` with the signed-in key, saved as `name`. */
 async function download(path, name, status) {
   try {
-    const response = await fetch(path, { headers: { authorization: authorization() || "" } });
+    const auth = authorization();
+    const response = await fetch(path, { headers: auth ? { authorization: auth } : {} });
     if (!response.ok) throw new Error(`${response.status}: ${await response.text()}`);
     const url = URL.createObjectURL(await response.blob());
     const link = h("a", { href: url, download: name });
