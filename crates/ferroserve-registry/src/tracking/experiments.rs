@@ -249,13 +249,7 @@ impl Registry {
         .execute(&self.pool)
         .await?
         .rows_affected();
-        if removed == 0 {
-            return Err(RegistryError::TagNotFound {
-                target: format!("experiment {id}"),
-                key: key.to_owned(),
-            });
-        }
-        Ok(())
+        super::tag_removed(removed, || format!("experiment {id}"), key)
     }
 
     /// Deletes experiment `id` and its runs (all can be restored); the

@@ -297,13 +297,7 @@ impl Registry {
                 .execute(&self.pool)
                 .await?
                 .rows_affected();
-        if removed == 0 {
-            return Err(RegistryError::TagNotFound {
-                target: format!("logged model '{model_id}'"),
-                key: key.to_owned(),
-            });
-        }
-        Ok(())
+        super::tag_removed(removed, || format!("logged model '{model_id}'"), key)
     }
 
     /// Deletes logged model `model_id` (its files stay in the store).

@@ -206,12 +206,7 @@ impl Registry {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        if removed == 0 {
-            return Err(RegistryError::TagNotFound {
-                target: format!("run '{run_id}'"),
-                key: key.to_owned(),
-            });
-        }
+        super::tag_removed(removed, || format!("run '{run_id}'"), key)?;
         tx.commit().await?;
         Ok(())
     }

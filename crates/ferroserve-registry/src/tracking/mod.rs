@@ -26,6 +26,18 @@ pub use runs::RUN_NAME_TAG;
 /// The experiment MLflow clients log to unless told otherwise.
 pub const DEFAULT_EXPERIMENT_ID: i64 = 0;
 
+/// `Ok` when deleting tag `key` removed a row (`rows`), else
+/// `TagNotFound` naming `target` (an experiment, run or logged model).
+fn tag_removed(rows: u64, target: impl FnOnce() -> String, key: &str) -> Result<()> {
+    if rows == 0 {
+        return Err(RegistryError::TagNotFound {
+            target: target(),
+            key: key.to_owned(),
+        });
+    }
+    Ok(())
+}
+
 /// Longest key of a param, metric or tag (MLflow's limit).
 pub const MAX_KEY_LENGTH: usize = 250;
 /// Longest param value (MLflow's limit).
