@@ -6,7 +6,8 @@ The server serves iris version 1 (Production) and holds unpromoted
 versions 2 and 3. Signs in with the admin key, finds iris serving version 1 on
 the overview, promotes version 2 on the model page through the
 confirmation (which must name what changes) after shifted traffic made
-the drift chart gain points above the threshold, and sees the overview serve
+the drift chart gain points above the threshold (one line per feature) and
+the histogram of a chosen feature show the shift, and sees the overview serve
 version 2; starts a rollout of version 3 in the rollout view, with
 traffic flowing, and watches its weight go 20 % → 60 % → 100 %; sees
 that traffic second by second in the live view; uploads
@@ -16,6 +17,7 @@ shown once) and revokes the reader's. A reader sees no promote control, and the 
 call anyway. Screenshots of each step go to SCREENSHOT_DIR. Prints OK.
 """
 
+import json
 import os
 import sys
 import threading
@@ -118,6 +120,24 @@ def see_drift(page, base, key, shots):
         """() => Number(document.querySelector('#drift-chart-1')?.dataset.above ?? 0) >= 3""",
         timeout=30_000,
     )
+    chart = page.locator("#drift-chart-1")
+    assert chart.get_attribute("data-features") == "4", chart.get_attribute("data-features")
+    # The histogram of a chosen feature: the shifted sepal lengths (7.5 to
+    # 9.5, past the reference's largest) fill the last bin, which holds
+    # only a small share of the reference.
+    page.get_by_label("Histogram of").select_option("sepal_length")
+    histogram = page.locator("#drift-histogram-1[data-feature='sepal_length']")
+    expect(histogram).to_be_visible()
+    expect(histogram.locator("canvas")).to_be_visible()
+    reference = json.loads(histogram.get_attribute("data-reference"))
+    window = json.loads(histogram.get_attribute("data-window"))
+    assert len(reference) == len(window) >= 2, (reference, window)
+    assert window[-1] > 0.5 > reference[-1], (reference, window)
+    # The pick survives the page's refresh (which waits while the picker
+    # has the focus).
+    page.get_by_role("heading", name="Drift of iris").click()
+    page.wait_for_timeout(2500)
+    expect(page.locator("#drift-histogram-1")).to_have_attribute("data-feature", "sepal_length")
     expect(page.locator("#drift")).to_contain_text("Data contract violations")
     page.screenshot(path=f"{shots}/drift.png", full_page=True)
     page.get_by_role("link", name="Overview", exact=True).click()

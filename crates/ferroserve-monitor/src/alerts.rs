@@ -268,6 +268,7 @@ mod tests {
                 ks_p_value: None,
                 js_distance: None,
                 drifted: psi > 0.25,
+                distribution: None,
             }],
             prediction: None,
             drifted_features: usize::from(psi > 0.25),

@@ -30,6 +30,8 @@ pub struct WindowSummary {
     pub closed_at_ms: u64,
     /// Largest feature PSI.
     pub max_psi: Option<f64>,
+    /// Each feature's PSI, for the features that had values.
+    pub feature_psi: BTreeMap<String, f64>,
     /// Share of drifted features.
     pub drift_share: f64,
     /// Whether the dataset drifted.
@@ -43,6 +45,11 @@ impl WindowSummary {
             rows: report.rows,
             closed_at_ms: report.closed_at_ms,
             max_psi: report.max_feature_psi().map(|(_, psi)| psi),
+            feature_psi: report
+                .features
+                .iter()
+                .filter_map(|f| f.psi.map(|psi| (f.name.clone(), psi)))
+                .collect(),
             drift_share: report.drift_share,
             dataset_drift: report.dataset_drift,
         }

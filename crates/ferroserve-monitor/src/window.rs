@@ -25,6 +25,8 @@ enum Reference {
         count: u64,
     },
     Categorical {
+        /// The reference's categories, in bucket order.
+        names: Vec<String>,
         /// Category → bucket; values not listed go to the last bucket.
         index: HashMap<String, usize>,
         /// Reference counts per bucket, the unseen bucket last (0).
@@ -48,10 +50,15 @@ impl Reference {
                     .enumerate()
                     .map(|(i, category)| (category.value.clone(), i))
                     .collect();
+                let names = c.categories.iter().map(|c| c.value.clone()).collect();
                 let mut counts: Vec<f64> = c.categories.iter().map(|c| c.count as f64).collect();
                 // Categories the reference never saw share one bucket.
                 counts.push(0.0);
-                Reference::Categorical { index, counts }
+                Reference::Categorical {
+                    names,
+                    index,
+                    counts,
+                }
             }
         }
     }
@@ -252,6 +259,41 @@ pub struct FeatureDrift {
     /// Whether the feature drifted (KS p-value below, or JS distance at
     /// least, the model's threshold).
     pub drifted: bool,
+    /// The reference's and the window's shares of each bin or category.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distribution: Option<Distribution>,
+}
+
+/// How one feature's values spread over the reference's bins (numeric) or
+/// categories (categorical), in the reference and in a window: what a
+/// PSI compares, as shares that each add up to 1.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Distribution {
+    /// Bin edges (numeric): bin `i` spans `edges[i]..edges[i + 1]`, and
+    /// values beyond the outer edges count in the outer bins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edges: Option<Vec<f64>>,
+    /// Categories (categorical), then [`UNSEEN_CATEGORY`] for the values
+    /// the reference never saw.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<String>>,
+    /// The reference's share of each bin or category.
+    pub reference: Vec<f64>,
+    /// The window's share of each bin or category.
+    pub window: Vec<f64>,
+}
+
+/// The name [`Distribution::categories`] gives the bucket of categories
+/// the reference never saw.
+pub const UNSEEN_CATEGORY: &str = "(not in reference)";
+
+/// `counts` as shares of their sum (all 0 when the sum is 0).
+fn shares(counts: &[f64]) -> Vec<f64> {
+    let total: f64 = counts.iter().sum();
+    counts
+        .iter()
+        .map(|c| if total > 0.0 { c / total } else { 0.0 })
+        .collect()
 }
 
 /// The statistics of one closed window.
@@ -346,6 +388,7 @@ fn compare(name: &str, reference: &Reference, slot: &Slot, policy: &MonitorPolic
         ks_p_value: None,
         js_distance: None,
         drifted: false,
+        distribution: None,
     };
     if drift.count == 0 {
         return drift;
@@ -363,6 +406,12 @@ fn compare(name: &str, reference: &Reference, slot: &Slot, policy: &MonitorPolic
             if let Ok(counts) = histogram(values, edges) {
                 let actual: Vec<f64> = counts.iter().map(|&c| c as f64).collect();
                 drift.psi = psi(proportions, &actual).ok();
+                drift.distribution = Some(Distribution {
+                    edges: Some(edges.clone()),
+                    categories: None,
+                    reference: shares(proportions),
+                    window: shares(&actual),
+                });
             }
             if let Ok(ks) = ks_against_reference(quantiles, values, *count) {
                 drift.ks_statistic = Some(ks.statistic);
@@ -370,11 +419,19 @@ fn compare(name: &str, reference: &Reference, slot: &Slot, policy: &MonitorPolic
                 drift.drifted = ks.p_value < policy.ks_p_value;
             }
         }
-        (Reference::Categorical { counts, .. }, Column::Categorical(live)) => {
+        (Reference::Categorical { names, counts, .. }, Column::Categorical(live)) => {
             let actual: Vec<f64> = live.iter().map(|&c| c as f64).collect();
             drift.psi = psi(counts, &actual).ok();
             drift.js_distance = jensen_shannon_distance(counts, &actual).ok();
             drift.drifted = drift.js_distance.is_some_and(|d| d >= policy.js_threshold);
+            let mut categories = names.clone();
+            categories.push(UNSEEN_CATEGORY.to_owned());
+            drift.distribution = Some(Distribution {
+                edges: None,
+                categories: Some(categories),
+                reference: shares(counts),
+                window: shares(&actual),
+            });
         }
         _ => {}
     }
@@ -520,6 +577,57 @@ mod tests {
         assert_eq!(
             report.max_feature_psi().map(|(name, _)| name),
             Some("colour")
+        );
+    }
+
+    #[test]
+    fn a_window_shows_its_shares_beside_the_references_on_the_same_bins() {
+        let baseline = baseline();
+        let report = evaluate(
+            &baseline,
+            &window_of(&baseline, 80.0, "green"),
+            &MonitorPolicy::default(),
+            closing(),
+        );
+        let x = report.features[0].distribution.as_ref().expect("x");
+        let edges = x.edges.as_ref().expect("numeric bins");
+        assert_eq!(x.categories, None);
+        assert_eq!(
+            (x.reference.len(), x.window.len()),
+            (edges.len() - 1, edges.len() - 1)
+        );
+        for shares in [&x.reference, &x.window] {
+            assert!(
+                (shares.iter().sum::<f64>() - 1.0).abs() < 1e-9,
+                "{shares:?}"
+            );
+        }
+        // 80..180 against 0..100: everything from 99 up lands in the last
+        // bin, so the window's last bin holds most of it.
+        assert!(x.window.last().expect("bins") > &0.8, "{x:?}");
+        assert!(x.reference.last().expect("bins") < &0.2, "{x:?}");
+
+        let colour = report.features[1].distribution.as_ref().expect("colour");
+        assert_eq!(colour.edges, None);
+        let categories = colour.categories.as_ref().expect("categories");
+        assert_eq!(categories.last().map(String::as_str), Some(UNSEEN_CATEGORY));
+        assert_eq!(
+            colour.window.last(),
+            Some(&1.0),
+            "green is unseen: {colour:?}"
+        );
+        assert_eq!(colour.reference.last(), Some(&0.0));
+        assert_eq!(colour.reference.iter().sum::<f64>(), 1.0);
+
+        let summary = crate::version_report::WindowSummary::of(&report);
+        assert_eq!(summary.feature_psi.len(), 2);
+        assert_eq!(
+            summary.feature_psi.get("x"),
+            report.features[0].psi.as_ref()
+        );
+        assert_eq!(
+            summary.max_psi,
+            summary.feature_psi.values().copied().reduce(f64::max)
         );
     }
 

@@ -122,7 +122,9 @@ impl Client {
 /// PSI of `values` against the reference bins, computed here
 /// independently: numpy-style bins with out-of-range values clipped into
 /// the edge bins, empty proportions floored at 0.0001.
-fn expected_psi(values: &[f64], edges: &[f64], reference: &[f64]) -> f64 {
+/// The shares of `values` in the bins of `edges`, values beyond the outer
+/// edges counted in the outer bins.
+fn binned_shares(values: &[f64], edges: &[f64]) -> Vec<f64> {
     let bins = edges.len() - 1;
     let mut counts = vec![0.0; bins];
     for &v in values {
@@ -131,12 +133,16 @@ fn expected_psi(values: &[f64], edges: &[f64], reference: &[f64]) -> f64 {
         counts[bin] += 1.0;
     }
     let total: f64 = counts.iter().sum();
+    counts.iter().map(|c| c / total).collect()
+}
+
+fn expected_psi(values: &[f64], edges: &[f64], reference: &[f64]) -> f64 {
     let floor = |p: f64| if p == 0.0 { 0.0001 } else { p };
-    counts
+    binned_shares(values, edges)
         .iter()
         .zip(reference)
-        .map(|(&c, &e)| {
-            let (a, e) = (floor(c / total), floor(e));
+        .map(|(&a, &e)| {
+            let (a, e) = (floor(a), floor(e));
             (e - a) * (e / a).ln()
         })
         .sum()
@@ -286,6 +292,38 @@ fn drift_alerts_reach_the_webhook_and_feedback_gives_online_accuracy() {
     );
     assert_eq!(alert["figures"]["window"]["rows"], WINDOW);
     let version = client.wait_for_windows(6);
+    // The report shows what the PSI compared: each window's PSI per
+    // feature, and the last window's shares beside the reference's.
+    let last = version["history"]
+        .as_array()
+        .and_then(|windows| windows.last())
+        .expect("closed windows");
+    let last_psi = last["feature_psi"]["petal_length"].as_f64();
+    assert!(last_psi.is_some_and(|p| (p - psi).abs() < 1e-9), "{last}");
+    let distribution = version["latest"]["features"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["name"] == "petal_length"))
+        .map(|f| &f["distribution"])
+        .expect("petal_length in the last window");
+    let edges = floats(&petal["summary"]["bin_edges"]);
+    assert_eq!(floats(&distribution["edges"]), edges);
+    let close = |a: &[f64], b: &[f64]| {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-9)
+    };
+    let proportions = floats(&petal["summary"]["bin_proportions"]);
+    let reference_sum: f64 = proportions.iter().sum();
+    let reference: Vec<f64> = proportions.iter().map(|p| p / reference_sum).collect();
+    assert!(
+        close(&floats(&distribution["reference"]), &reference),
+        "{distribution}"
+    );
+    assert!(
+        close(
+            &floats(&distribution["window"]),
+            &binned_shares(&lengths, &edges)
+        ),
+        "{distribution}"
+    );
     assert_eq!(version["alerts"][0]["fired"], 1);
     assert_eq!(version["recent_alerts"][0]["rule"], "feature_psi");
     let above_max = version["contract_violations"]["petal_length"]["above_max"].as_u64();

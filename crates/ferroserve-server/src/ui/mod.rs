@@ -48,6 +48,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/jobs.js", JS),
     asset!("js/keys.js", JS),
     asset!("js/tryit.js", JS),
+    asset!("js/chart.js", JS),
     asset!("js/live.js", JS),
     asset!("js/drift.js", JS),
     asset!("js/config.js", JS),

@@ -5,9 +5,9 @@
 
 import { authorization } from "./api.js";
 import { h, replace, table, failure } from "./dom.js";
+import { PALETTE, chartWidth, themedAxis } from "./chart.js";
 
 const KEEP = 120;
-const PALETTE = ["#b4442c", "#1f5fbf", "#1f7a3a", "#9a5b00", "#7b3fa0", "#00838f"];
 const CHARTS = [
   { id: "rps", title: "Requests / s", series: [["requests_per_s", ""]] },
   { id: "latency", title: "Latency (ms)", series: [["p50_ms", " p50"], ["p99_ms", " p99"]] },
@@ -32,10 +32,6 @@ async function readEvents(response, onData) {
       if (data) onData(JSON.parse(data));
     }
   }
-}
-
-function cssVar(name) {
-  return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 }
 
 /** The series of every version seen, aligned on the ticks' times. */
@@ -73,7 +69,7 @@ class History {
 
 /** A chart of `spec` for the versions `keys`, added to `grid` at its column's width. */
 function makeChart(spec, keys, grid) {
-  const axis = { stroke: cssVar("--muted"), grid: { stroke: cssVar("--line"), width: 1 }, ticks: { stroke: cssVar("--line") } };
+  const axis = themedAxis();
   const series = [{}];
   keys.forEach((key, i) => {
     spec.series.forEach(([, suffix], j) => series.push({
@@ -86,8 +82,7 @@ function makeChart(spec, keys, grid) {
   });
   const el = h("figure", { class: "chart", id: `chart-${spec.id}` }, h("figcaption", {}, spec.title));
   grid.append(el);
-  const width = Math.max(240, el.clientWidth - 16);
-  const chart = new window.uPlot({ width, height: 180, series, axes: [axis, axis], legend: { live: false } }, [[]], el);
+  const chart = new window.uPlot({ width: chartWidth(el), height: 180, series, axes: [axis, axis], legend: { live: false } }, [[]], el);
   return { el, chart };
 }
 
