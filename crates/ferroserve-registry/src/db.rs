@@ -100,6 +100,11 @@ impl EmbeddedMigrations {
                     "tracking",
                     include_str!("../migrations/sqlite/0011_tracking.sql"),
                 ),
+                (
+                    12,
+                    "rollout_checks",
+                    include_str!("../migrations/sqlite/0012_rollout_checks.sql"),
+                ),
             ],
             DbKind::Postgres => &[
                 (
@@ -156,6 +161,11 @@ impl EmbeddedMigrations {
                     11,
                     "tracking",
                     include_str!("../migrations/postgres/0011_tracking.sql"),
+                ),
+                (
+                    12,
+                    "rollout_checks",
+                    include_str!("../migrations/postgres/0012_rollout_checks.sql"),
                 ),
             ],
         }

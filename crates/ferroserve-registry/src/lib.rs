@@ -58,6 +58,7 @@ mod recovery;
 mod registry;
 mod rename;
 mod rollback;
+mod rollout_checks;
 mod rollout_shares;
 pub mod rollouts;
 mod serving_config;
@@ -86,6 +87,7 @@ pub use monitor_feedback::{FoundPrediction, LabelBatch, PredictionKey};
 pub use monitor_pool::{PoolWindow, TakenParts};
 pub use recovery::INTERRUPTED_REASON;
 pub use registry::Registry;
+pub use rollout_checks::RolloutCheck;
 pub use rollout_shares::MAX_ROLLOUT_SHARE_BYTES;
 pub use rollouts::{NewRollout, Rollout, RolloutDecision, RolloutMove, RolloutState};
 pub use types::{

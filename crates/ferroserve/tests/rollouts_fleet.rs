@@ -3,7 +3,7 @@
 //! does not lead. The leader, which answers none of them, takes a healthy
 //! canary through its steps and rolls back a canary failing on the other
 //! replica, on the figures each replica shares through the registry; the
-//! rollout's status reads alike through either replica.
+//! rollout's status (gates included) reads alike through either replica.
 
 mod common;
 
@@ -41,7 +41,26 @@ fn a_rollout_advances_and_rolls_back_on_the_figures_of_every_replica() {
 
     let healthy = register_iris_version(&leader, "healthy canary");
     start_rollout(&leader, &stepping_rollout(healthy, 1));
-    let (done, _) = wait_for_rollout_state(&leader, "completed", Duration::from_secs(120), |_| {});
+    // The follower judges nothing, yet its status shows the leader's gates.
+    let mut follower_gates = Vec::new();
+    let (done, _) = wait_for_rollout_state(&leader, "completed", Duration::from_secs(120), |_| {
+        let seen = rollout_status(&follower);
+        if let Some(gates) = seen["gates"].as_array().filter(|g| !g.is_empty()) {
+            follower_gates.clone_from(gates);
+        }
+    });
+    let names: Vec<&str> = follower_gates
+        .iter()
+        .filter_map(|g| g["gate"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"error_rate") && names.contains(&"p99_ratio"),
+        "the follower's status showed the gates: {follower_gates:?}"
+    );
+    for gate in &follower_gates {
+        assert!(gate["consecutive_failures"].is_u64(), "{gate}");
+        assert!(gate["limit"].is_number(), "{gate}");
+    }
     assert_eq!(
         decision_actions(&done),
         ["started", "stepped", "completed"],

@@ -16,6 +16,7 @@ mod models;
 mod monitor_feedback;
 mod monitor_pool;
 mod recovery;
+mod rollout_checks;
 mod rollout_shares;
 mod rollouts;
 mod serving_config;
@@ -88,6 +89,7 @@ on_both_backends!(
     rollouts::rollout_decisions_are_capped,
     rollouts::rollouts_go_with_their_model,
     rollout_shares::rollout_shares_per_replica_and_step,
+    rollout_checks::rollout_checks_keep_the_last_per_rollout,
     monitor_pool::windows_pool_parts_and_close_once,
     monitor_feedback::predictions_are_found_and_labeled_once,
     tracking::experiments_are_named_once_and_deleted_with_their_runs,

@@ -740,6 +740,9 @@ pub(crate) async fn rollouts_go_with_their_model(reg: Registry, url: String) {
     reg.put_rollout_share(iris.id, 1, "replica-a", &json!({"n": 1}))
         .await
         .expect("share");
+    reg.put_rollout_check(iris.id, 1, &json!([]))
+        .await
+        .expect("check");
 
     reg.delete_model("iris", ACTOR).await.expect("delete");
     let e = reg.latest_rollout("iris").await.expect_err("model gone");
@@ -749,6 +752,7 @@ pub(crate) async fn rollouts_go_with_their_model(reg: Registry, url: String) {
         ("rollouts", "id"),
         ("rollout_decisions", "rollout_id"),
         ("rollout_shares", "rollout_id"),
+        ("rollout_checks", "rollout_id"),
     ] {
         let left: i64 = sqlx::query(&format!(
             "SELECT COUNT(*) AS n FROM {table} WHERE {column} = $1"

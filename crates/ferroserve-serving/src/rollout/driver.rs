@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::fleet::SHARE_EVERY;
 use super::gates::{judge, step_done, Decision, GateTracker};
 use super::live::LiveRollout;
-use super::service::{settings_of, Checks, Rollouts};
+use super::service::{gates_json, settings_of, Checks, Rollouts};
 use crate::error::Result;
 use crate::lifecycle::Controller;
 
@@ -176,7 +176,7 @@ impl Rollouts {
             "replicas": fleet.replicas,
             "gates": results,
         });
-        let decision = {
+        let (decision, gates) = {
             let Ok(mut checks) = self.checks.lock() else {
                 return Ok(());
             };
@@ -189,8 +189,20 @@ impl Rollouts {
             let decision = entry.tracker.observe(&results);
             entry.results = results;
             super::gauges::publish(rollout, Some((&entry.results, &entry.tracker)));
-            decision
+            (decision, gates_json(&entry.results, &entry.tracker))
         };
+        if self.shares_figures() {
+            // For the status reads of the other replicas.
+            if let Err(e) = self
+                .controller
+                .lifecycle()
+                .registry()
+                .put_rollout_check(rollout.id, rollout.step, &gates)
+                .await
+            {
+                tracing::warn!(model = %rollout.model, rollout = rollout.id, error = %e, "cannot keep the rollout's gate check for the other replicas");
+            }
+        }
         match decision {
             Decision::Rollback { reason, .. } => {
                 let reason = format!("gate {reason}");

@@ -48,6 +48,20 @@ impl std::str::FromStr for RolloutAction {
     }
 }
 
+/// Gate results as a status shows them: each with its failures in a row.
+pub(super) fn gates_json(results: &[GateResult], tracker: &GateTracker) -> Value {
+    Value::Array(
+        results
+            .iter()
+            .map(|r| {
+                let mut value = serde_json::to_value(r).unwrap_or_default();
+                value["consecutive_failures"] = json!(tracker.consecutive(r.gate));
+                value
+            })
+            .collect(),
+    )
+}
+
 /// The gate checks of one rollout on this server.
 pub(super) struct Checks {
     pub(super) tracker: GateTracker,
@@ -337,8 +351,40 @@ impl Rollouts {
         .await
     }
 
+    /// The gates of the last check of `rollout`'s current step: this
+    /// replica's when it judges the rollout, else (replicas sharing a
+    /// registry) the ones the judging replica kept in the registry; empty
+    /// before the step's first check.
+    async fn last_gates(&self, rollout: &Rollout) -> Value {
+        let here = self.checks.lock().ok().and_then(|checks| {
+            checks
+                .get(&rollout.id)
+                .map(|c| gates_json(&c.results, &c.tracker))
+        });
+        if let Some(gates) = here {
+            return gates;
+        }
+        if !self.shares_figures() || !rollout.state.is_active() {
+            return json!([]);
+        }
+        match self
+            .controller
+            .lifecycle()
+            .registry()
+            .rollout_check(rollout.id)
+            .await
+        {
+            Ok(Some(check)) if check.step == rollout.step => check.gates,
+            Ok(_) => json!([]),
+            Err(e) => {
+                tracing::warn!(rollout = rollout.id, error = %e, "cannot read the rollout's last gate check");
+                json!([])
+            }
+        }
+    }
+
     /// The status of `rollout` as JSON, with the live window of every
-    /// replica added up and the last gate results (the leader's).
+    /// replica added up and the last gate results (the judging replica's).
     async fn describe(&self, rollout: &Rollout) -> Value {
         let settings = settings_of(rollout);
         let weights = settings.weights();
@@ -371,23 +417,7 @@ impl Rollouts {
             }
             None => None,
         };
-        let gates: Vec<Value> = self
-            .checks
-            .lock()
-            .ok()
-            .and_then(|checks| {
-                checks.get(&rollout.id).map(|c| {
-                    c.results
-                        .iter()
-                        .map(|r| {
-                            let mut value = serde_json::to_value(r).unwrap_or_default();
-                            value["consecutive_failures"] = json!(c.tracker.consecutive(r.gate));
-                            value
-                        })
-                        .collect()
-                })
-            })
-            .unwrap_or_default();
+        let gates = self.last_gates(rollout).await;
         let decisions: Vec<Value> = rollout
             .decisions
             .iter()

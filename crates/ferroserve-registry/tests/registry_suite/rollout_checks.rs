@@ -1,0 +1,45 @@
+//! A rollout's last gate check: one per rollout, replaced whole, bounded
+//! (it goes with its model: `rollouts::rollouts_go_with_their_model`).
+
+use ferroserve_core::ErrorKind;
+use ferroserve_registry::Registry;
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::rollouts::new_rollout;
+
+/// The last check of each rollout is kept in place of the one before.
+pub(crate) async fn rollout_checks_keep_the_last_per_rollout(reg: Registry, _url: String) {
+    model_with_ready_versions(&reg, "iris", 2).await;
+    let rollout = reg
+        .start_rollout(new_rollout("iris", 1, 2))
+        .await
+        .expect("start");
+    assert_eq!(reg.rollout_check(rollout.id).await.expect("none"), None);
+    let gate = |failures: u32| json!([{"gate": "error_rate", "passed": failures == 0, "consecutive_failures": failures}]);
+    reg.put_rollout_check(rollout.id, 0, &gate(1))
+        .await
+        .expect("first");
+    reg.put_rollout_check(rollout.id, 1, &gate(0))
+        .await
+        .expect("second");
+    let kept = reg
+        .rollout_check(rollout.id)
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!((kept.step, kept.gates), (1, gate(0)));
+    assert!(kept.checked_at > 0);
+    assert_eq!(
+        reg.rollout_check(rollout.id + 1).await.expect("other"),
+        None
+    );
+
+    let huge = json!(vec!["a gate figure"; 30_000]);
+    let e = reg
+        .put_rollout_check(rollout.id, 1, &huge)
+        .await
+        .expect_err("too large");
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains("at most"), "{e}");
+}
