@@ -1,6 +1,6 @@
 //! Renaming a model: its versions, aliases, serving configs, rollout
-//! history and pooled monitoring data move to the new name in one
-//! transaction. The audit log is never rewritten: the events stay under
+//! history, pooled monitoring data and the API keys limited to it by name
+//! move to the new name in one transaction. The audit log is never rewritten: the events stay under
 //! the name they happened to, and the rename is recorded under both.
 
 use sqlx::{AnyConnection, Row};
@@ -62,12 +62,14 @@ impl Registry {
             Err(e) => return Err(e.into()),
         }
         move_rows(&mut tx, from, to).await?;
+        let keys_moved = move_key_patterns(&mut tx, from, to).await?;
         sqlx::query("DELETE FROM models WHERE name = $1")
             .bind(from)
             .execute(&mut *tx)
             .await?;
         let after = db::require_model(&mut tx, to).await?;
-        let (snapshot_before, snapshot_after) = (db::snapshot(&before)?, db::snapshot(&after)?);
+        let (snapshot_before, mut snapshot_after) = (db::snapshot(&before)?, db::snapshot(&after)?);
+        snapshot_after["api_keys_moved"] = serde_json::json!(keys_moved);
         for model in [from, to] {
             let event = Audit {
                 actor,
@@ -157,6 +159,45 @@ async fn move_rows(conn: &mut AnyConnection, from: &str, to: &str) -> Result<()>
             .await?;
     }
     Ok(())
+}
+
+/// Points the API keys limited to model `from` by its exact name at `to`
+/// instead, so that a key for the model follows it and none is left
+/// naming a free name a later model could take. Patterns with a wildcard
+/// name a family of models, not this one, and stay as they are. Returns
+/// the ids of the keys changed.
+async fn move_key_patterns(conn: &mut AnyConnection, from: &str, to: &str) -> Result<Vec<String>> {
+    // Model names have no character that is special in JSON, so the
+    // stored list holds `"from"` exactly when a pattern is the name.
+    let rows = sqlx::query("SELECT id, models FROM api_keys WHERE models LIKE $1")
+        .bind(format!("%\"{from}\"%"))
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut moved = Vec::new();
+    for row in &rows {
+        let id: String = row.try_get("id")?;
+        let models: String = row.try_get("models")?;
+        let mut patterns: Vec<String> = serde_json::from_str(&models).map_err(|e| {
+            RegistryError::Invalid(format!("API key {id} has an unreadable model list: {e}"))
+        })?;
+        if !patterns.iter().any(|p| p == from) {
+            continue;
+        }
+        for pattern in &mut patterns {
+            if pattern == from {
+                to.clone_into(pattern);
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        patterns.retain(|p| seen.insert(p.clone()));
+        sqlx::query("UPDATE api_keys SET models = $1 WHERE id = $2")
+            .bind(db::to_text(&patterns)?)
+            .bind(&id)
+            .execute(&mut *conn)
+            .await?;
+        moved.push(id);
+    }
+    Ok(moved)
 }
 
 /// Removes the pooled monitoring data of `model` (when it is deleted, so

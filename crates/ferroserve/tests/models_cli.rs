@@ -535,19 +535,39 @@ fn rename_moves_the_model_on_a_data_dir_and_through_a_server() {
         "--stage",
         "Production",
     ]);
+    let client = reqwest::blocking::Client::new();
+    let limited: serde_json::Value = client
+        .post(format!("{}/api/v1/keys", server.base))
+        .bearer_auth(common::ADMIN_TOKEN)
+        .json(&serde_json::json!({"name": "flowers-only", "role": "predictor", "models": ["flowers"]}))
+        .send()
+        .and_then(|r| r.error_for_status())
+        .and_then(|r| r.json())
+        .expect("a key limited to flowers");
+    let limited = limited["token"].as_str().expect("token").to_owned();
     let answer = remote(&["rename", "flowers", "petals"]);
     assert_eq!(answer["model"]["name"], "petals");
     assert_eq!(answer["renamed_from"], "flowers");
-    let client = reqwest::blocking::Client::new();
-    let status = |model: &str| {
+    let status = |model: &str, token: &str| {
         client
             .get(format!("{}/v2/models/{model}/ready", server.base))
-            .bearer_auth(common::ADMIN_TOKEN)
+            .bearer_auth(token)
             .send()
             .expect("request is sent")
             .status()
             .as_u16()
     };
-    assert_eq!(status("petals"), 200, "the new name serves");
-    assert_eq!(status("flowers"), 404, "the old name serves nothing");
+    assert_eq!(
+        status("petals", common::ADMIN_TOKEN),
+        200,
+        "the new name serves"
+    );
+    assert_eq!(
+        status("flowers", common::ADMIN_TOKEN),
+        404,
+        "the old name serves nothing"
+    );
+    // The key limited to the model by name followed it, at once.
+    assert_eq!(status("petals", &limited), 200);
+    assert_eq!(status("flowers", &limited), 403);
 }

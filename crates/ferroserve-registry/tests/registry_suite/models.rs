@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use ferroserve_core::ErrorKind;
-use ferroserve_registry::{ModelQuery, Registry, RegistryError, Stage};
+use ferroserve_core::{ErrorKind, ModelPattern, Role};
+use ferroserve_registry::{ModelQuery, NewApiKey, Registry, RegistryError, Stage};
 use serde_json::json;
 
 use crate::helpers::*;
@@ -207,11 +207,43 @@ pub(crate) async fn rename_moves_the_model_and_refuses_while_it_runs(reg: Regist
     // Refusals changed nothing.
     assert_eq!(reg.list_versions("iris").await.expect("versions").len(), 2);
 
+    // Keys limited to the model by name follow it; wildcards stay.
+    let limited = |name: &str, patterns: &[&str]| NewApiKey {
+        name: name.into(),
+        role: Role::Deployer,
+        models: patterns
+            .iter()
+            .map(|p| ModelPattern::new(p).expect("pattern"))
+            .collect(),
+        expires_at: None,
+    };
+    for (name, patterns) in [
+        ("by-name", &["iris", "wine-*"][..]),
+        ("family", &["iri*"]),
+        ("both", &["iris2", "iris"]),
+        ("other", &["mnist"]),
+    ] {
+        reg.create_api_key(&limited(name, patterns), ACTOR)
+            .await
+            .expect("key");
+    }
+
     let renamed = reg
         .rename_model("iris", "iris2", ACTOR)
         .await
         .expect("rename");
     assert_eq!(renamed.name, "iris2");
+    let patterns: BTreeMap<String, Vec<String>> = reg
+        .list_api_keys()
+        .await
+        .expect("keys")
+        .into_iter()
+        .map(|k| (k.name, k.models.into_iter().map(String::from).collect()))
+        .collect();
+    assert_eq!(patterns["by-name"], ["iris2", "wine-*"]);
+    assert_eq!(patterns["family"], ["iri*"]);
+    assert_eq!(patterns["both"], ["iris2"]);
+    assert_eq!(patterns["other"], ["mnist"]);
     assert_eq!(renamed.description, "test model");
     assert_eq!(
         reg.get_model("iris").await.unwrap_err(),
@@ -246,6 +278,12 @@ pub(crate) async fn rename_moves_the_model_and_refuses_while_it_runs(reg: Regist
         assert_eq!(last.action, "rename_model");
         assert_eq!(last.before.as_ref().expect("before")["name"], "iris");
         assert_eq!(last.after.as_ref().expect("after")["name"], "iris2");
+        assert_eq!(
+            last.after.as_ref().expect("after")["api_keys_moved"]
+                .as_array()
+                .map(Vec::len),
+            Some(2)
+        );
     }
     assert!(model_events(&reg, "iris")
         .await

@@ -80,6 +80,17 @@ impl Auth {
         self.keys.as_ref()
     }
 
+    /// Reads the API keys again after a change that rewrote some (a
+    /// model renamed), so that this server follows it at once; the other
+    /// replicas follow on the change's notification or at their next poll.
+    pub async fn reread_keys(&self) {
+        if let Some(keys) = &self.keys {
+            if let Err(e) = keys.refresh().await {
+                tracing::warn!(error = %e, "cannot read the API keys again; they are re-read at the next poll");
+            }
+        }
+    }
+
     /// The role of callers without credentials, if they have one.
     pub fn anonymous_role(&self) -> Option<Role> {
         self.anonymous.as_ref().map(|p| p.role())

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use ferroserve_core::InferError;
@@ -13,6 +14,7 @@ use super::extract::{Actor, Ctl, JsonBody, PathOf, QueryOf};
 use super::{ModelPath, TagValue};
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::state::SharedState;
 
 /// `POST /api/v1/models` body.
 #[derive(Deserialize)]
@@ -146,11 +148,12 @@ pub(crate) async fn delete(
 }
 
 /// `POST /api/v1/models/{model}/rename`: the model, its versions, aliases,
-/// serving config and rollout history take the new name, which serves
-/// from then on; the old name serves nothing. Refused while a rollout or
-/// a job of the model runs. A key limited to some models must cover both
-/// names.
+/// serving config, rollout history and the API keys limited to it by name
+/// take the new name, which serves from then on; the old name serves
+/// nothing. Refused while a rollout or a job of the model runs. A key
+/// limited to some models must cover both names.
 pub(crate) async fn rename(
+    State(state): State<SharedState>,
     Ctl(c): Ctl,
     Actor(actor): Actor,
     caller: Caller,
@@ -159,6 +162,7 @@ pub(crate) async fn rename(
 ) -> Result<Json<RegisteredModel>, ApiError> {
     caller.may_use(&new.name)?;
     let model = c.rename_model(&path.model, &new.name, &actor).await?;
+    state.auth.reread_keys().await;
     Ok(Json(model))
 }
 

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use axum::extract::State;
 use axum::Json;
 use ferroserve_registry::{ModelVersion, RegisteredModel, Stage, VersionStatus};
 use ferroserve_serving::lifecycle::{Controller, WhenNothingServes};
@@ -18,6 +19,7 @@ use super::protocol::{
 use super::search::{Entity, Field, Filter, OrderBy, Search, Searchable};
 use crate::auth::Caller;
 use crate::management::extract::{Actor, Ctl};
+use crate::state::SharedState;
 
 /// The version tag keeping the MLflow source a version was registered from.
 pub(super) const SOURCE_TAG: &str = "mlflow.source";
@@ -288,8 +290,10 @@ pub(super) struct Rename {
 
 /// `POST registered-models/rename`: ferroserve's own rename (the
 /// versions, aliases, serving config and rollout history move; the new
-/// name serves). A key limited to some models must cover the new name.
+/// name serves; keys limited to the model by name follow it). A key
+/// limited to some models must cover the new name.
 pub(super) async fn rename(
+    State(state): State<SharedState>,
     Ctl(c): Ctl,
     Actor(actor): Actor,
     caller: Caller,
@@ -297,6 +301,7 @@ pub(super) async fn rename(
 ) -> MlflowResult {
     caller.may_use(&req.new_name)?;
     c.rename_model(&req.name, &req.new_name, &actor).await?;
+    state.auth.reread_keys().await;
     let view = ModelView::load(&c, &req.new_name).await?;
     Ok(Json(json!({"registered_model": view.json()})))
 }

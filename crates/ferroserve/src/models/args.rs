@@ -144,7 +144,7 @@ pub enum ModelsCommand {
         #[arg(long, short = 'y')]
         yes: bool,
     },
-    /// Rename a model: its versions, aliases, serving config and rollout history move and the new name serves; the old one serves nothing (refused while a rollout or job of the model runs).
+    /// Rename a model: its versions, aliases, serving config, rollout history and the API keys limited to it by name move and the new name serves; the old one serves nothing (refused while a rollout or job of the model runs).
     Rename {
         /// Model name.
         model: String,
