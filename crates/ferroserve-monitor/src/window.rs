@@ -494,6 +494,14 @@ mod tests {
         window
     }
 
+    /// The report of a window of `window_of(shift, colour)` under the
+    /// default policy.
+    fn report_of(shift: f64, colour: &str) -> WindowReport {
+        let baseline = baseline();
+        let window = window_of(&baseline, shift, colour);
+        evaluate(&baseline, &window, &MonitorPolicy::default(), closing())
+    }
+
     #[test]
     fn parts_from_replicas_add_up_to_the_window_of_all_their_rows() {
         let baseline = baseline();
@@ -532,13 +540,7 @@ mod tests {
 
     #[test]
     fn the_reference_itself_does_not_drift() {
-        let baseline = baseline();
-        let report = evaluate(
-            &baseline,
-            &window_of(&baseline, 0.0, ""),
-            &MonitorPolicy::default(),
-            closing(),
-        );
+        let report = report_of(0.0, "");
         assert_eq!(report.rows, 100);
         for feature in &report.features {
             assert!(feature.psi.expect("psi") < 1e-9, "{feature:?}");
@@ -560,13 +562,7 @@ mod tests {
 
     #[test]
     fn shifted_values_and_unseen_categories_drift() {
-        let baseline = baseline();
-        let report = evaluate(
-            &baseline,
-            &window_of(&baseline, 80.0, "green"),
-            &MonitorPolicy::default(),
-            closing(),
-        );
+        let report = report_of(80.0, "green");
         let x = &report.features[0];
         assert!(x.psi.expect("psi") > 0.25 && x.psi_level == Some(PsiLevel::Significant));
         assert!(x.drifted && x.ks_statistic.expect("ks") > 0.7);
@@ -582,13 +578,7 @@ mod tests {
 
     #[test]
     fn a_window_shows_its_shares_beside_the_references_on_the_same_bins() {
-        let baseline = baseline();
-        let report = evaluate(
-            &baseline,
-            &window_of(&baseline, 80.0, "green"),
-            &MonitorPolicy::default(),
-            closing(),
-        );
+        let report = report_of(80.0, "green");
         let x = report.features[0].distribution.as_ref().expect("x");
         let edges = x.edges.as_ref().expect("numeric bins");
         assert_eq!(x.categories, None);
