@@ -91,6 +91,21 @@ impl Registry {
             .collect()
     }
 
+    /// Every alias of every model, by model: one read for listings of the
+    /// whole registry.
+    pub async fn all_aliases(&self) -> Result<BTreeMap<String, BTreeMap<String, i64>>> {
+        let rows = sqlx::query("SELECT model, alias, version FROM model_aliases")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut all: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+        for row in &rows {
+            all.entry(row.try_get("model")?)
+                .or_default()
+                .insert(row.try_get("alias")?, row.try_get("version")?);
+        }
+        Ok(all)
+    }
+
     /// Resolves a `models:/` URI to one version:
     /// `models:/iris/3` (that version), `models:/iris@champion` (the alias's
     /// version), `models:/iris/Production` (the newest version in that stage)

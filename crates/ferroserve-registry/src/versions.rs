@@ -174,6 +174,17 @@ impl Registry {
         rows.iter().map(db::version_from_row).collect()
     }
 
+    /// Every version of every model, by model name, oldest first: one
+    /// read for listings of the whole registry.
+    pub async fn all_versions(&self) -> Result<Vec<ModelVersion>> {
+        let sql = format!(
+            "SELECT {} FROM model_versions ORDER BY model, version",
+            db::VERSION_COLUMNS
+        );
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(db::version_from_row).collect()
+    }
+
     /// Marks a `Pending` version as verified and servable.
     pub async fn mark_version_ready(
         &self,

@@ -29,6 +29,15 @@ pub(crate) async fn aliases_and_resolve(reg: Registry, _url: String) {
             .version,
         1
     );
+    // The whole registry in one read each, as every model's own reads give it.
+    model_with_ready_versions(&reg, "wine", 1).await;
+    let all = reg.all_aliases().await.expect("all aliases");
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(all["iris"], reg.aliases("iris").await.expect("iris"));
+    let versions = reg.all_versions().await.expect("all versions");
+    let mut each = reg.list_versions("iris").await.expect("iris");
+    each.extend(reg.list_versions("wine").await.expect("wine"));
+    assert_eq!(versions, each);
     reg.set_alias("iris", "champion", 2, ACTOR)
         .await
         .expect("move");

@@ -398,10 +398,8 @@ pub(super) async fn search(
     MlflowQuery(req): MlflowQuery<RegistrySearch>,
 ) -> MlflowResult {
     let search = req.search(&["name ASC", "version_number DESC"], DEFAULT_PAGE, MAX_PAGE)?;
-    let registry = c.lifecycle().registry();
     let mut listed = Vec::new();
-    for model in registry.list_models().await? {
-        let view = ModelView::load(&c, &model.name).await?;
+    for view in ModelView::all(&c).await? {
         let aliases = view.aliases().clone();
         for version in view.into_versions() {
             listed.push(Listed {

@@ -87,6 +87,29 @@ impl ModelView {
         })
     }
 
+    /// The view of every model, by name, in three reads of the registry
+    /// (not three per model).
+    pub(super) async fn all(c: &Controller) -> Result<Vec<ModelView>, MlflowError> {
+        let registry = c.lifecycle().registry();
+        let models = registry.list_models().await?;
+        let mut versions: BTreeMap<String, Vec<ModelVersion>> = BTreeMap::new();
+        for version in registry.all_versions().await? {
+            versions
+                .entry(version.model.clone())
+                .or_default()
+                .push(version);
+        }
+        let mut aliases = registry.all_aliases().await?;
+        Ok(models
+            .into_iter()
+            .map(|model| ModelView {
+                versions: versions.remove(&model.name).unwrap_or_default(),
+                aliases: aliases.remove(&model.name).unwrap_or_default(),
+                model,
+            })
+            .collect())
+    }
+
     /// Which version each alias names.
     pub(super) fn aliases(&self) -> &BTreeMap<String, i64> {
         &self.aliases
@@ -271,12 +294,8 @@ pub(super) async fn search(
     MlflowQuery(req): MlflowQuery<RegistrySearch>,
 ) -> MlflowResult {
     let search = req.search(&["name ASC"], DEFAULT_PAGE, MAX_PAGE)?;
-    let mut views = Vec::new();
-    for model in c.lifecycle().registry().list_models().await? {
-        views.push(ModelView::load(&c, &model.name).await?);
-    }
     Ok(Json(search.answer(
-        views,
+        ModelView::all(&c).await?,
         "registered_models",
         ModelView::json,
     )?))
