@@ -1,7 +1,8 @@
 //! Renaming a model: its versions, aliases, serving configs, rollout
 //! history, pooled monitoring data and the API keys limited to it by name
-//! move to the new name in one transaction. The audit log is never rewritten: the events stay under
-//! the name they happened to, and the rename is recorded under both.
+//! move to the new name in one transaction. The audit log is never
+//! rewritten: the events stay under the name they happened to, and the
+//! rename is recorded under both.
 
 use sqlx::{AnyConnection, Row};
 
