@@ -78,6 +78,11 @@ def roll_out(page, base, key, shots):
         page.get_by_label("Fewest canary requests per step").fill("20")
         page.get_by_label("Check the gates every (ms)").fill("200")
         page.get_by_label("Most canary p99 / stable p99").fill("10")
+        page.get_by_text("More settings").click()
+        page.get_by_label("Failed checks in a row that roll back").fill("3")
+        page.get_by_label("Most 5xx rate rise").fill("0.05")
+        page.get_by_label("Fallback rate rise rolls back at once").check()
+        page.screenshot(path=f"{shots}/rollout-start.png", full_page=True)
         page.get_by_role("button", name="Start rollout").click()
         dialog = page.locator("dialog#confirm")
         expect(dialog).to_contain_text("Version 3 of iris takes 20 %, then 60 % of the traffic")
@@ -95,6 +100,13 @@ def roll_out(page, base, key, shots):
         seen = [int(w.rstrip(" %")) for w in weights]
         assert seen[0] == 20 and seen[-1] == 100 and seen == sorted(seen), seen
         expect(page.locator("ol.timeline")).to_contain_text("completed")
+        settings = requests.get(f"{base}/api/v1/models/iris/rollout", timeout=10,
+                                headers={"authorization": f"Bearer {key}"}).json()["settings"]
+        assert settings["failure_threshold"] == 3, settings
+        assert settings["gates"]["error_rate"] == {"max": 0.05, "critical": True}, settings
+        assert settings["gates"]["fallback_rate"] == {"max": 0.01, "critical": True}, settings
+        assert settings["gates"]["p99_ratio"]["max"] == 10, settings
+        assert settings["approve_final"] is False and settings.get("sticky_header") is None, settings
     finally:
         traffic.stop()
 

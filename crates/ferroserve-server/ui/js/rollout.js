@@ -82,6 +82,51 @@ function actions(name, r, refresh, status) {
     act("abort", "Abort", [`All of ${name}'s traffic goes back to version ${r.stable_version}.`]));
 }
 
+/** The gates the start form sets beyond the p99 ratio's limit, with the server's defaults. */
+const GATES = [
+  { gate: "error_rate", label: "5xx rate rise", max: 0.01, step: "0.001", critical: true },
+  { gate: "fallback_rate", label: "fallback rate rise", max: 0.01, step: "0.001", critical: false },
+  { gate: "prediction_psi", label: "predicted-class PSI", max: 0.2, step: "0.01", critical: false },
+];
+
+/** The rollout settings of the start form's fields (`data`, a FormData). */
+function settingsOf(data) {
+  const number = (key) => Number(data.get(key));
+  const gates = {
+    p99_ratio: { max: number("max_p99_ratio"), slack_ms: number("p99_slack_ms"), critical: data.has("p99_ratio_critical") },
+  };
+  for (const { gate } of GATES) gates[gate] = { max: number(`${gate}_max`), critical: data.has(`${gate}_critical`) };
+  const sticky = String(data.get("sticky_header") || "").trim();
+  return {
+    version: number("version"),
+    steps: String(data.get("steps")).split(",").map((s) => Number(s.trim())).filter((n) => n),
+    step_seconds: number("step_seconds"),
+    step_min_requests: number("step_min_requests"),
+    check_interval_ms: number("check_interval_ms"),
+    failure_threshold: number("failure_threshold"),
+    approve_final: data.has("approve_final"),
+    ...(sticky ? { sticky_header: sticky } : {}),
+    gates,
+  };
+}
+
+/** The settings a start form holds behind "More settings": every other gate and rule, at the server's defaults. */
+function moreSettings(field) {
+  const check = (id, label, checked) => [h("label", { for: id }, label), h("input", { id, name: id, type: "checkbox", checked })];
+  return h("details", { class: "more" },
+    h("summary", {}, "More settings"),
+    h("div", { class: "grid-form" },
+      field("failure_threshold", "Failed checks in a row that roll back", { type: "number", min: 1, value: 2, required: true }),
+      check("approve_final", "Wait for a promote before the last step", false),
+      field("sticky_header", "Sticky header (one caller, one version)", { placeholder: "x-user-id" }),
+      field("p99_slack_ms", "p99 differences ignored up to (ms)", { type: "number", min: 0, step: "0.5", value: 5, required: true }),
+      check("p99_ratio_critical", "p99 ratio rolls back at once", false),
+      GATES.flatMap(({ gate, label, max, step, critical }) => [
+        field(`${gate}_max`, `Most ${label}`, { type: "number", min: 0, step, value: max, required: true }),
+        check(`${gate}_critical`, `${label[0].toUpperCase()}${label.slice(1)} rolls back at once`, critical),
+      ])));
+}
+
 function startForm(name, versions, servingVersion, refresh, status) {
   const candidates = versions.filter((v) => v.status.state === "ready" && String(v.version) !== servingVersion);
   if (!candidates.length) return h("p", { class: "muted" }, "No other ready version to roll out.");
@@ -92,20 +137,13 @@ function startForm(name, versions, servingVersion, refresh, status) {
     class: "card grid-form",
     onsubmit: async (event) => {
       event.preventDefault();
-      const data = new FormData(form);
-      const body = {
-        version: Number(data.get("version")),
-        steps: String(data.get("steps")).split(",").map((s) => Number(s.trim())).filter((n) => n),
-        step_seconds: Number(data.get("step_seconds")),
-        step_min_requests: Number(data.get("step_min_requests")),
-        check_interval_ms: Number(data.get("check_interval_ms")),
-        gates: { p99_ratio: { max: Number(data.get("max_p99_ratio")) } },
-      };
+      const body = settingsOf(new FormData(form));
       const ok = await confirmChange(`Roll out version ${body.version}?`, [
         `Version ${body.version} of ${name} takes ${body.steps.join(" %, then ")} % of the traffic ` +
         `that names no version, each step at least ${body.step_seconds} s and ${body.step_min_requests} canary requests.`,
         `Version ${servingVersion} keeps the rest; a failing gate rolls back to it.`,
-      ], "Start rollout");
+        body.approve_final ? "It waits for a promote before the last step." : null,
+      ].filter(Boolean), "Start rollout");
       if (!ok) return;
       try {
         await call(`/api/v1/models/${seg(name)}/rollout`, { method: "POST", body });
@@ -122,6 +160,7 @@ function startForm(name, versions, servingVersion, refresh, status) {
   field("step_min_requests", "Fewest canary requests per step", { type: "number", min: 1, value: 200, required: true }),
   field("check_interval_ms", "Check the gates every (ms)", { type: "number", min: 100, value: 5000, required: true }),
   field("max_p99_ratio", "Most canary p99 / stable p99", { type: "number", min: 1, step: "0.1", value: 1.5, required: true }),
+  moreSettings(field),
   h("button", { type: "submit" }, "Start rollout"));
   return form;
 }
