@@ -49,6 +49,10 @@ pub struct DriftArgs {
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also print this feature's histogram in the last window beside the
+    /// reference's (shares of the reference's bins or categories).
+    #[arg(long, value_name = "NAME")]
+    pub feature: Option<String>,
 }
 
 /// Flags of `ferroserve predict`.

@@ -436,12 +436,17 @@ fn drift_alerts_reach_the_webhook_and_feedback_gives_online_accuracy() {
         "{error}"
     );
 
-    // The CLI prints the per-feature table.
-    let output = std::process::Command::new(BIN)
-        .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
-        .args(["drift", "iris", "--url", &server.base])
-        .output()
-        .expect("drift runs");
+    // The CLI prints the per-feature table, each feature's PSI by window
+    // and, asked for, a feature's histogram against the reference.
+    let drift_cli = |extra: &[&str]| {
+        std::process::Command::new(BIN)
+            .env("FERROSERVE_API_KEY", common::ADMIN_TOKEN)
+            .args(["drift", "iris", "--url", &server.base])
+            .args(extra)
+            .output()
+            .expect("drift runs")
+    };
+    let output = drift_cli(&["--feature", "petal_length"]);
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{text}");
     assert!(
@@ -451,6 +456,24 @@ fn drift_alerts_reach_the_webhook_and_feedback_gives_online_accuracy() {
     assert!(
         text.contains("online quality over 300 labeled predictions"),
         "{text}"
+    );
+    assert!(text.contains("psi by window"), "{text}");
+    assert!(
+        text.contains("petal_length: share of values per bin, reference against window 6"),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.contains(" ref ")).count(),
+        edges.len() - 1,
+        "{text}"
+    );
+    let output = drift_cli(&["--feature", "petal_size"]);
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        error.contains("no closed window of model iris has feature 'petal_size'")
+            && error.contains("petal_width"),
+        "{error}"
     );
 
     // Another client (here, another API key) can neither label this
