@@ -324,6 +324,15 @@ def main(base, admin_key, reader_key, chromium, shots):
         page.locator("dialog#confirm").get_by_role("button", name="Roll back").click()
         expect(page.get_by_role("status")).to_contain_text("Version 2 is in Production again")
 
+        # An A/B split in the serving config shows on the overview.
+        split = {"serve": "production", "traffic": {"split": [
+            {"version": 2, "weight": 70}, {"version": 3, "weight": 30}]}}
+        stored = requests.put(f"{base}/api/v1/models/iris/serving-config", json=split, timeout=10,
+                              headers={"authorization": f"Bearer {admin_key}"})
+        assert stored.status_code == 200, stored.text
+        page.get_by_role("link", name="Overview", exact=True).click()
+        expect(page.locator("span.traffic[data-model=iris]")).to_have_text("A/B: v2 70 %, v3 30 %")
+
         # A wrong key is refused in place, saying so.
         stranger = browser.new_page()
         stranger.goto(f"{base}/ui/")

@@ -1,6 +1,6 @@
-// Overview: every model with what it serves, its rollout, its traffic of
-// the last second (from the live stream), its breaker and drift, and the
-// server's health.
+// Overview: every model with what it serves, its rollout or traffic split,
+// its traffic of the last second (from the live stream), its breaker and
+// drift, and the server's health.
 
 import { call, seg, ApiError } from "./api.js";
 import { h, replace, table } from "./dom.js";
@@ -18,10 +18,21 @@ async function orNone(request) {
   }
 }
 
-function rolloutCell(rollout) {
-  if (!rollout || !ACTIVE.includes(rollout.state)) return "—";
-  return h("a", { href: `#/models/${seg(rollout.model)}/rollout` },
-    `${rollout.state.replaceAll("_", " ")}: v${rollout.canary_version} at ${rollout.weight} %`);
+/** How requests that name no version are shared: a running rollout, else the serving config's A/B split and shadow. */
+function trafficCell(name, rollout, config) {
+  if (rollout && ACTIVE.includes(rollout.state)) {
+    return h("a", { href: `#/models/${seg(name)}/rollout` },
+      `rollout ${rollout.state.replaceAll("_", " ")}: v${rollout.canary_version} at ${rollout.weight} %`);
+  }
+  const traffic = config?.config?.traffic ?? {};
+  const parts = [];
+  const split = traffic.split ?? [];
+  if (split.length) {
+    const total = split.reduce((sum, arm) => sum + arm.weight, 0);
+    parts.push(`A/B: ${split.map((arm) => `v${arm.version} ${Math.round((100 * arm.weight) / total)} %`).join(", ")}`);
+  }
+  if (traffic.shadow) parts.push(`shadow v${traffic.shadow.version} ${traffic.shadow.percent} %`);
+  return parts.length ? h("span", { class: "traffic", dataset: { model: name } }, parts.join("; ")) : "—";
 }
 
 function driftCell(name, drift) {
@@ -39,12 +50,13 @@ function liveCell(name, field) {
 
 async function modelRow(model) {
   const base = `/api/v1/models/${seg(model.name)}`;
-  const [serving, versions, details, rollout, drift] = await Promise.all([
+  const [serving, versions, details, rollout, drift, config] = await Promise.all([
     call(`${base}/serving`).catch(() => null),
     call(`${base}/versions`),
     call(base),
     orNone(call(`${base}/rollout`)),
     call(`${base}/drift`).catch(() => null),
+    call(`${base}/serving-config`).catch(() => null),
   ]);
   const served = serving && serving.serving_version;
   const version = versions.versions.find((v) => String(v.version) === served);
@@ -54,7 +66,7 @@ async function modelRow(model) {
     h("span", { class: "serving", dataset: { model: model.name } }, served ?? "nothing"),
     version ? version.stage : "",
     aliases.join(", "),
-    rolloutCell(rollout),
+    trafficCell(model.name, rollout, config),
     liveCell(model.name, "rps"),
     liveCell(model.name, "p99"),
     liveCell(model.name, "errors"),
@@ -102,7 +114,7 @@ export async function overview(main, session, alive) {
     status,
     rows.length
       ? table("Models (traffic: the last second on this server)",
-        ["Model", "Serving version", "Stage", "Aliases", "Rollout", "Requests / s", "p99", "Error rate",
+        ["Model", "Serving version", "Stage", "Aliases", "Traffic", "Requests / s", "p99", "Error rate",
           "Breaker", "Drift", "State"], rows)
       : h("p", {}, "No models yet: register one with ferroserve models register."),
     session.may("deploy") ? null : h("p", { class: "muted" }, `Signed in as a ${session.who.role}: read only.`),
