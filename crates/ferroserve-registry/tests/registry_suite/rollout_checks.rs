@@ -2,11 +2,11 @@
 //! (it goes with its model: `rollouts::rollouts_go_with_their_model`).
 
 use ferroserve_core::ErrorKind;
-use ferroserve_registry::Registry;
+use ferroserve_registry::{AuditAction, Registry, RolloutState};
 use serde_json::json;
 
 use crate::helpers::*;
-use crate::rollouts::new_rollout;
+use crate::rollouts::{move_of, new_rollout};
 
 /// The last check of each rollout is kept in place of the one before.
 pub(crate) async fn rollout_checks_keep_the_last_per_rollout(reg: Registry, _url: String) {
@@ -17,10 +17,22 @@ pub(crate) async fn rollout_checks_keep_the_last_per_rollout(reg: Registry, _url
         .expect("start");
     assert_eq!(reg.rollout_check(rollout.id).await.expect("none"), None);
     let gate = |failures: u32| json!([{"gate": "error_rate", "passed": failures == 0, "consecutive_failures": failures}]);
-    reg.put_rollout_check(rollout.id, 0, &gate(1))
+    reg.put_rollout_check(&rollout, &gate(1))
         .await
         .expect("first");
-    reg.put_rollout_check(rollout.id, 1, &gate(0))
+    let stepped = reg
+        .move_rollout(
+            rollout.id,
+            move_of(
+                &rollout,
+                AuditAction::RolloutStepped,
+                RolloutState::Progressing,
+                1,
+            ),
+        )
+        .await
+        .expect("step");
+    reg.put_rollout_check(&stepped, &gate(0))
         .await
         .expect("second");
     let kept = reg
@@ -28,7 +40,10 @@ pub(crate) async fn rollout_checks_keep_the_last_per_rollout(reg: Registry, _url
         .await
         .expect("read")
         .expect("kept");
-    assert_eq!((kept.step, kept.gates), (1, gate(0)));
+    assert_eq!(
+        (kept.step, kept.moved_at, kept.gates),
+        (1, stepped.updated_at, gate(0))
+    );
     assert!(kept.checked_at > 0);
     assert_eq!(
         reg.rollout_check(rollout.id + 1).await.expect("other"),
@@ -37,7 +52,7 @@ pub(crate) async fn rollout_checks_keep_the_last_per_rollout(reg: Registry, _url
 
     let huge = json!(vec!["a gate figure"; 30_000]);
     let e = reg
-        .put_rollout_check(rollout.id, 1, &huge)
+        .put_rollout_check(&stepped, &huge)
         .await
         .expect_err("too large");
     assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");

@@ -740,7 +740,7 @@ pub(crate) async fn rollouts_go_with_their_model(reg: Registry, url: String) {
     reg.put_rollout_share(iris.id, 1, "replica-a", &json!({"n": 1}))
         .await
         .expect("share");
-    reg.put_rollout_check(iris.id, 1, &json!([]))
+    reg.put_rollout_check(&iris, &json!([]))
         .await
         .expect("check");
 

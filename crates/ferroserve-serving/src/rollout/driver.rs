@@ -180,11 +180,19 @@ impl Rollouts {
             let Ok(mut checks) = self.checks.lock() else {
                 return Ok(());
             };
-            let entry = checks.entry(rollout.id).or_insert_with(|| Checks {
+            let fresh = || Checks {
                 tracker: GateTracker::new(settings.failure_threshold),
                 last_check: Instant::now(),
                 results: Vec::new(),
-            });
+                moved_at: rollout.updated_at,
+            };
+            let entry = checks.entry(rollout.id).or_insert_with(fresh);
+            if entry.moved_at != rollout.updated_at {
+                // Moved since (a step, a pause and resume), maybe through
+                // another replica: failures in a row start again, as they
+                // do after a move made here.
+                *entry = fresh();
+            }
             entry.last_check = Instant::now();
             let decision = entry.tracker.observe(&results);
             entry.results = results;
@@ -197,7 +205,7 @@ impl Rollouts {
                 .controller
                 .lifecycle()
                 .registry()
-                .put_rollout_check(rollout.id, rollout.step, &gates)
+                .put_rollout_check(rollout, &gates)
                 .await
             {
                 tracing::warn!(model = %rollout.model, rollout = rollout.id, error = %e, "cannot keep the rollout's gate check for the other replicas");

@@ -67,6 +67,9 @@ pub(super) struct Checks {
     pub(super) tracker: GateTracker,
     pub(super) last_check: Instant,
     pub(super) results: Vec<GateResult>,
+    /// The rollout's `updated_at` at the last check: once the rollout
+    /// moves (through any replica), its results are no longer current.
+    pub(super) moved_at: i64,
 }
 
 /// Starts, changes and reports rollouts, and (with
@@ -351,14 +354,15 @@ impl Rollouts {
         .await
     }
 
-    /// The gates of the last check of `rollout`'s current step: this
+    /// The gates of the last check of `rollout` since its last move: this
     /// replica's when it judges the rollout, else (replicas sharing a
     /// registry) the ones the judging replica kept in the registry; empty
-    /// before the step's first check.
+    /// before the first check after a move.
     async fn last_gates(&self, rollout: &Rollout) -> Value {
         let here = self.checks.lock().ok().and_then(|checks| {
             checks
                 .get(&rollout.id)
+                .filter(|c| c.moved_at == rollout.updated_at)
                 .map(|c| gates_json(&c.results, &c.tracker))
         });
         if let Some(gates) = here {
@@ -374,7 +378,9 @@ impl Rollouts {
             .rollout_check(rollout.id)
             .await
         {
-            Ok(Some(check)) if check.step == rollout.step => check.gates,
+            // A check from before the rollout's last move (a step, a
+            // pause) is stale: the judging replica forgot it too.
+            Ok(Some(check)) if check.moved_at == rollout.updated_at => check.gates,
             Ok(_) => json!([]),
             Err(e) => {
                 tracing::warn!(rollout = rollout.id, error = %e, "cannot read the rollout's last gate check");
