@@ -34,17 +34,42 @@ impl TempFile {
         }
     }
 
-    /// Creates the file `path`, locked while the guard lives, and returns
-    /// the guard with the file opened for writing.
-    fn create_locked(path: PathBuf) -> io::Result<(Self, tokio::fs::File)> {
-        let file = fs::File::create(&path)?;
-        rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
-        let writer = tokio::fs::File::from_std(file.try_clone()?);
-        let guard = TempFile {
-            path: Some(path),
-            _lock: Some(file),
-        };
-        Ok((guard, writer))
+    /// Creates a new file in `dir`, locked while the guard lives, and
+    /// returns the guard with the file opened for writing.
+    ///
+    /// A cleanup (recovery, which runs whenever a replica starts leading,
+    /// uploads or not) may find the file between its creation and its
+    /// lock, take it for debris, lock it and remove it. So the lock is
+    /// taken, and then the name checked to still be this file's; when
+    /// either fails, another name is tried. Once both hold, no cleanup can
+    /// take the file: it removes only files it could lock.
+    fn create_locked(dir: &Path) -> io::Result<(Self, tokio::fs::File)> {
+        use std::os::unix::fs::MetadataExt;
+        const ATTEMPTS: usize = 8;
+        for _ in 0..ATTEMPTS {
+            let path = dir.join(uuid::Uuid::new_v4().simple().to_string());
+            let file = fs::File::create(&path)?;
+            let locked =
+                rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+                    .is_ok();
+            let ours = locked
+                && fs::metadata(&path).is_ok_and(|named| {
+                    file.metadata()
+                        .is_ok_and(|held| (held.dev(), held.ino()) == (named.dev(), named.ino()))
+                });
+            if !ours {
+                continue; // A cleanup has it, or removed it: leave it to that.
+            }
+            let writer = tokio::fs::File::from_std(file.try_clone()?);
+            let guard = TempFile {
+                path: Some(path),
+                _lock: Some(file),
+            };
+            return Ok((guard, writer));
+        }
+        Err(io::Error::other(format!(
+            "{ATTEMPTS} new temporary files in a row were taken by a cleanup"
+        )))
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -89,9 +114,8 @@ pub(crate) async fn stage<R: AsyncRead + Unpin>(dir: &Path, mut reader: R) -> Re
     tokio::fs::create_dir_all(dir)
         .await
         .map_err(|e| io_err("cannot create", dir, e))?;
-    let path = dir.join(uuid::Uuid::new_v4().simple().to_string());
     let (temp, mut file) =
-        TempFile::create_locked(path.clone()).map_err(|e| io_err("cannot create", &path, e))?;
+        TempFile::create_locked(dir).map_err(|e| io_err("cannot create a file in", dir, e))?;
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     let mut buf = vec![0u8; CHUNK];
@@ -178,4 +202,43 @@ pub(crate) fn modified_ms(path: &Path) -> Result<i64> {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// Uploads staged while a cleanup sweeps their folder over and over
+    /// (a replica that starts leading mid-upload) all keep their files.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cleanup_running_beside_uploads_takes_none_of_their_files() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let uploads = dir.path().join("uploads");
+        let stop = Arc::new(AtomicBool::new(false));
+        let sweeper = {
+            let (uploads, stop) = (uploads.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut caught = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    caught += remove_temp_files(&uploads).unwrap_or(0);
+                }
+                caught
+            })
+        };
+        for i in 0..300u32 {
+            let bytes = i.to_le_bytes();
+            let staged = stage(&uploads, &bytes[..]).await.expect("staged");
+            assert_eq!(
+                fs::read(staged.file.path()).expect("the staged file is there"),
+                bytes
+            );
+        }
+        stop.store(true, Ordering::Relaxed);
+        // Files the sweeper caught between their creation and their lock
+        // were given up by their uploads, which took another name.
+        let _caught = sweeper.join().expect("sweeper");
+        assert!(entries(&uploads).expect("listed").is_empty());
+    }
 }
