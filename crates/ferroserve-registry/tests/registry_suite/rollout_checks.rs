@@ -2,11 +2,11 @@
 //! (it goes with its model: `rollouts::rollouts_go_with_their_model`).
 
 use ferroserve_core::ErrorKind;
-use ferroserve_registry::{AuditAction, Registry, RolloutState};
+use ferroserve_registry::Registry;
 use serde_json::json;
 
 use crate::helpers::*;
-use crate::rollouts::{move_of, new_rollout};
+use crate::rollouts::{new_rollout, step_to};
 
 /// The last check of each rollout is kept in place of the one before.
 pub(crate) async fn rollout_checks_keep_the_last_per_rollout(reg: Registry, _url: String) {
@@ -20,18 +20,7 @@ pub(crate) async fn rollout_checks_keep_the_last_per_rollout(reg: Registry, _url
     reg.put_rollout_check(&rollout, &gate(1))
         .await
         .expect("first");
-    let stepped = reg
-        .move_rollout(
-            rollout.id,
-            move_of(
-                &rollout,
-                AuditAction::RolloutStepped,
-                RolloutState::Progressing,
-                1,
-            ),
-        )
-        .await
-        .expect("step");
+    let stepped = step_to(&reg, &rollout, 1).await;
     reg.put_rollout_check(&stepped, &gate(0))
         .await
         .expect("second");

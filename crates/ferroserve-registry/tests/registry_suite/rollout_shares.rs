@@ -7,7 +7,7 @@ use ferroserve_registry::{AuditAction, Registry, RolloutState};
 use serde_json::json;
 
 use crate::helpers::*;
-use crate::rollouts::{move_of, new_rollout};
+use crate::rollouts::{move_of, new_rollout, step_to};
 
 /// Each replica's share of a step is kept apart and replaced whole; the
 /// shares of other steps and rollouts are not mixed in.
@@ -46,18 +46,7 @@ pub(crate) async fn rollout_shares_per_replica_and_step(reg: Registry, _url: Str
     );
 
     // Moving on drops the shares of the step left; ending drops the rest.
-    let stepped = reg
-        .move_rollout(
-            rollout.id,
-            move_of(
-                &rollout,
-                AuditAction::RolloutStepped,
-                RolloutState::Progressing,
-                1,
-            ),
-        )
-        .await
-        .expect("step");
+    let stepped = step_to(&reg, &rollout, 1).await;
     assert_eq!(reg.rollout_shares(rollout.id, 0).await.expect("left"), []);
     assert_eq!(
         reg.rollout_shares(rollout.id, 1)

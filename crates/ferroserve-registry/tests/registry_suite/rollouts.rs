@@ -48,6 +48,21 @@ pub(crate) fn move_of(
     }
 }
 
+/// Moves the progressing `rollout` on to step `step`.
+pub(crate) async fn step_to(reg: &Registry, rollout: &Rollout, step: u32) -> Rollout {
+    reg.move_rollout(
+        rollout.id,
+        move_of(
+            rollout,
+            AuditAction::RolloutStepped,
+            RolloutState::Progressing,
+            step,
+        ),
+    )
+    .await
+    .expect("step")
+}
+
 /// Waits until the registry's millisecond clock has moved past `t`, so
 /// that the next write is stamped later than anything stamped at `t`.
 async fn clock_past(t: i64) {
