@@ -17,6 +17,7 @@ mod monitor_feedback;
 mod monitor_pool;
 mod recovery;
 mod rollout_checks;
+mod rollout_fixtures;
 mod rollout_shares;
 mod rollouts;
 mod serving_config;

@@ -150,7 +150,7 @@ async fn rows_of(url: &str, table: &str, model: &str) -> i64 {
 
 pub(crate) async fn rename_moves_the_model_and_refuses_while_it_runs(reg: Registry, url: String) {
     use crate::jobs::new_job;
-    use crate::rollouts::{move_of, new_rollout};
+    use crate::rollout_fixtures::{move_of, new_rollout};
     use ferroserve_registry::{AuditAction, RolloutState};
 
     model_with_ready_versions(&reg, "iris", 2).await;

@@ -5,16 +5,11 @@ use ferroserve_core::ErrorKind;
 use ferroserve_registry::Registry;
 use serde_json::json;
 
-use crate::helpers::*;
-use crate::rollouts::{new_rollout, step_to};
+use crate::rollout_fixtures::{started_iris_rollout, step_to};
 
 /// The last check of each rollout is kept in place of the one before.
 pub(crate) async fn rollout_checks_keep_the_last_per_rollout(reg: Registry, _url: String) {
-    model_with_ready_versions(&reg, "iris", 2).await;
-    let rollout = reg
-        .start_rollout(new_rollout("iris", 1, 2))
-        .await
-        .expect("start");
+    let rollout = started_iris_rollout(&reg).await;
     assert_eq!(reg.rollout_check(rollout.id).await.expect("none"), None);
     let gate = |failures: u32| json!([{"gate": "error_rate", "passed": failures == 0, "consecutive_failures": failures}]);
     reg.put_rollout_check(&rollout, &gate(1))

@@ -6,17 +6,12 @@ use ferroserve_core::ErrorKind;
 use ferroserve_registry::{AuditAction, Registry, RolloutState};
 use serde_json::json;
 
-use crate::helpers::*;
-use crate::rollouts::{move_of, new_rollout, step_to};
+use crate::rollout_fixtures::{move_of, started_iris_rollout, step_to};
 
 /// Each replica's share of a step is kept apart and replaced whole; the
 /// shares of other steps and rollouts are not mixed in.
 pub(crate) async fn rollout_shares_per_replica_and_step(reg: Registry, _url: String) {
-    model_with_ready_versions(&reg, "iris", 2).await;
-    let rollout = reg
-        .start_rollout(new_rollout("iris", 1, 2))
-        .await
-        .expect("start");
+    let rollout = started_iris_rollout(&reg).await;
     assert_eq!(reg.rollout_shares(rollout.id, 0).await.expect("none"), []);
     for (replica, requests) in [("replica-b", 5), ("replica-a", 1), ("replica-a", 7)] {
         reg.put_rollout_share(rollout.id, 0, replica, &json!({"requests": requests}))

@@ -6,62 +6,13 @@ use ferroserve_core::ErrorKind;
 use ferroserve_registry::api_keys::now_ms;
 use ferroserve_registry::rollouts::{KEPT_FIRST_DECISIONS, MAX_ROLLOUT_DECISIONS};
 use ferroserve_registry::{
-    AuditAction, NewRollout, Registry, RegistryError, Rollout, RolloutMove, RolloutState,
+    AuditAction, NewRollout, Registry, RegistryError, RolloutMove, RolloutState,
 };
 use serde_json::{json, Value};
 use sqlx::{Connection, Row};
 
 use crate::helpers::*;
-
-fn settings() -> Value {
-    json!({"steps": [10, 50, 100], "step_seconds": 60})
-}
-
-pub(crate) fn new_rollout(model: &str, stable: i64, canary: i64) -> NewRollout<'_> {
-    NewRollout {
-        model,
-        stable_version: stable,
-        canary_version: canary,
-        settings: settings(),
-        reason: "started by an operator".into(),
-        figures: json!({}),
-        actor: ACTOR,
-    }
-}
-
-/// A move of `rollout` from where it is now.
-pub(crate) fn move_of(
-    rollout: &Rollout,
-    action: AuditAction,
-    state: RolloutState,
-    step: u32,
-) -> RolloutMove<'static> {
-    RolloutMove {
-        from_state: rollout.state,
-        from_step: rollout.step,
-        state,
-        step,
-        action,
-        reason: format!("to {state} at step {step}"),
-        figures: json!({"step": step}),
-        actor: "server-a",
-    }
-}
-
-/// Moves the progressing `rollout` on to step `step`.
-pub(crate) async fn step_to(reg: &Registry, rollout: &Rollout, step: u32) -> Rollout {
-    reg.move_rollout(
-        rollout.id,
-        move_of(
-            rollout,
-            AuditAction::RolloutStepped,
-            RolloutState::Progressing,
-            step,
-        ),
-    )
-    .await
-    .expect("step")
-}
+use crate::rollout_fixtures::{move_of, new_rollout, settings, started_iris_rollout};
 
 /// Waits until the registry's millisecond clock has moved past `t`, so
 /// that the next write is stamped later than anything stamped at `t`.
@@ -291,11 +242,7 @@ pub(crate) async fn one_active_rollout_per_model(reg: Registry, _url: String) {
 }
 
 pub(crate) async fn rollout_moves_compare_and_set(reg: Registry, _url: String) {
-    model_with_ready_versions(&reg, "iris", 2).await;
-    let started = reg
-        .start_rollout(new_rollout("iris", 1, 2))
-        .await
-        .expect("start");
+    let started = started_iris_rollout(&reg).await;
     let stepped = reg
         .move_rollout(
             started.id,
@@ -427,11 +374,7 @@ pub(crate) async fn rollout_moves_compare_and_set(reg: Registry, _url: String) {
 }
 
 pub(crate) async fn rollout_steps_decisions_and_audit(reg: Registry, _url: String) {
-    model_with_ready_versions(&reg, "iris", 2).await;
-    let started = reg
-        .start_rollout(new_rollout("iris", 1, 2))
-        .await
-        .expect("start");
+    let started = started_iris_rollout(&reg).await;
     let plan = [
         (AuditAction::RolloutStepped, RolloutState::Progressing, 1),
         (AuditAction::RolloutPaused, RolloutState::Paused, 1),
@@ -677,11 +620,7 @@ pub(crate) async fn rollout_validation(reg: Registry, _url: String) {
 }
 
 pub(crate) async fn rollout_decisions_are_capped(reg: Registry, _url: String) {
-    model_with_ready_versions(&reg, "iris", 2).await;
-    let mut current = reg
-        .start_rollout(new_rollout("iris", 1, 2))
-        .await
-        .expect("start");
+    let mut current = started_iris_rollout(&reg).await;
     let moves = MAX_ROLLOUT_DECISIONS + 4;
     for i in 1..=moves {
         let (action, state) = if current.state == RolloutState::Paused {
