@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -16,6 +16,7 @@ use prometheus_parse::{Scrape, Value as Metric};
 use serde::Serialize;
 
 use ferroserve_core::telemetry;
+use ferroserve_registry::api_keys::now_ms;
 
 use crate::state::SharedState;
 
@@ -78,7 +79,7 @@ pub(crate) struct Figures {
 /// One event: when, and every served version's figures.
 #[derive(Debug, Serialize)]
 struct Tick {
-    at: u64,
+    at: i64,
     versions: Vec<Figures>,
 }
 
@@ -205,12 +206,6 @@ fn figures(
             }
         })
         .collect()
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// `GET /api/v1/live`: an event a second until the client goes.
