@@ -36,8 +36,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::drift::{
-    drift, iris_rows, is_watched, recorded_alerts, send_rows, shifted_rows, wait_until,
-    watched_iris,
+    drift, iris_rows, is_watched, recorded_alerts, send_rows, shifted_rows, watched_iris,
 };
 use common::fleet::SharedRegistry;
 use common::iris::repeated_iris;
@@ -50,7 +49,7 @@ use common::rollout::{
     stepping_rollout, wait_for_rollout_state, STEP_MIN_REQUESTS,
 };
 use common::webhook::Webhook;
-use common::Server;
+use common::{wait_until, Server};
 use reqwest::Method;
 use serde_json::{json, Value};
 

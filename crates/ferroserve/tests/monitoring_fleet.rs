@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use common::drift::{
     drift, fired, iris_rows, is_watched, recorded_alerts, send_identified_rows, send_rows,
-    shifted_rows, wait_until, watched_iris, watched_iris_alerting, Identified, WINDOW,
+    shifted_rows, watched_iris, watched_iris_alerting, Identified, WINDOW,
 };
 use common::fleet::SharedRegistry;
 use common::load::{client, send};
 use common::webhook::Webhook;
-use common::Server;
+use common::{wait_until, Server};
 use serde_json::{json, Value};
 
 /// Three replicas on `shared` that may call a webhook on this host; the

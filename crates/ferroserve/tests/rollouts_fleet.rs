@@ -13,11 +13,10 @@ use common::fleet::SharedRegistry;
 use common::load::Load;
 use common::registry_api::promote;
 use common::rollout::{
-    api, decision_actions, inject_faults, register_iris_version, rollout_status, start_rollout,
-    stepping_rollout, wait_for_rollout_state, STEP_MIN_REQUESTS,
+    decision_actions, inject_faults, register_iris_version, rollout_action, rollout_status,
+    start_rollout, stepping_rollout, wait_for_rollout_state, STEP_MIN_REQUESTS,
 };
-use common::Server;
-use reqwest::Method;
+use common::{wait_until, Server};
 use serde_json::json;
 
 /// Requests for iris `server` answered, from its `/metrics`.
@@ -89,40 +88,15 @@ fn a_rollout_advances_and_rolls_back_on_the_figures_of_every_replica() {
             .as_array()
             .map_or(0, Vec::len)
     };
-    let until = |what: &str, done: &dyn Fn() -> bool| {
-        let give_up = std::time::Instant::now() + Duration::from_secs(30);
-        while !done() {
-            assert!(std::time::Instant::now() < give_up, "{what} within 30 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
-    until("the follower shows the gates", &|| {
-        gates_seen(&follower) > 0
-    });
-    let (status, paused) = api(
-        &follower,
-        Method::POST,
-        "/api/v1/models/iris/rollout/pause",
-        None,
-    );
-    assert_eq!(
-        (status, &paused["state"]),
-        (200, &json!("paused")),
-        "{paused:#}"
-    );
+    wait_until("the follower shows the gates", || gates_seen(&follower) > 0);
+    rollout_action(&follower, "pause", "paused");
     for server in [&follower, &leader] {
         let status = rollout_status(server);
         assert_eq!(status["state"], "paused", "{status:#}");
         assert_eq!(status["gates"], json!([]), "{status:#}");
     }
-    let (status, _) = api(
-        &follower,
-        Method::POST,
-        "/api/v1/models/iris/rollout/resume",
-        None,
-    );
-    assert_eq!(status, 200);
-    until("the follower shows the gates again", &|| {
+    rollout_action(&follower, "resume", "progressing");
+    wait_until("the follower shows the gates again", || {
         gates_seen(&follower) > 0
     });
     inject_faults(&follower, failing, &json!({"error_rate": 0.5}));

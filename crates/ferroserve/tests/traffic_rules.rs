@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::load::iris_request;
 use common::recording_load::{record, RecordingLoad, Reply};
 use common::rollout::{
-    api, faults_of, inject_faults, long_rollout_of_v2, register_iris_version,
+    api, faults_of, inject_faults, long_rollout_of_v2, register_iris_version, rollout_action,
     server_with_loaded_v2, set_serving_config, start_rollout, LOAD_THREADS,
 };
 use common::{admin_client, Server};
@@ -236,16 +236,6 @@ fn pinning_routes_to_the_version_named_unless_switched_off() {
             );
         }
     }
-    let (status, aborted) = api(
-        &server,
-        Method::POST,
-        "/api/v1/models/iris/rollout/abort",
-        None,
-    );
-    assert_eq!(
-        (status, &aborted["state"]),
-        (200, &json!("aborted")),
-        "{aborted:#}"
-    );
+    rollout_action(&server, "abort", "aborted");
     load.stop_expecting_no_failure(50);
 }

@@ -2,8 +2,6 @@
 //! reference profile with a PSI alert to a webhook, rows sent to it in
 //! requests of ten, and its drift report.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{json, Value};
 
 use super::load::{client, send};
@@ -178,13 +176,4 @@ pub fn recorded_alerts(base: &str, model: &str) -> usize {
         .iter()
         .filter(|e| e["action"] == "monitor_alert")
         .count()
-}
-
-/// Polls `what` every 50 ms for at most 30 s until it holds.
-pub fn wait_until(what: &str, mut holds: impl FnMut() -> bool) {
-    let until = Instant::now() + Duration::from_secs(30);
-    while !holds() {
-        assert!(Instant::now() < until, "{what} within 30 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }

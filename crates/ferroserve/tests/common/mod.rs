@@ -32,6 +32,15 @@ use serde_json::Value;
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_ferroserve");
 
+/// Polls `what` every 50 ms for at most 30 s until it holds.
+pub fn wait_until(what: &str, mut holds: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(30);
+    while !holds() {
+        assert!(Instant::now() < until, "{what} within 30 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Root of the repository (tests run from there).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")

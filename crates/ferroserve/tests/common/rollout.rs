@@ -112,6 +112,23 @@ pub fn start_rollout(server: &Server, body: &Value) -> Value {
     answer
 }
 
+/// `POST /api/v1/models/iris/rollout/{action}` (pause, resume, abort,
+/// promote), which must succeed and leave the rollout `state`; returns it.
+pub fn rollout_action(server: &Server, action: &str, state: &str) -> Value {
+    let (status, rollout) = api(
+        server,
+        Method::POST,
+        &format!("/api/v1/models/iris/rollout/{action}"),
+        None,
+    );
+    assert_eq!(
+        (status, &rollout["state"]),
+        (200, &json!(state)),
+        "{action}: {rollout:#}"
+    );
+    rollout
+}
+
 /// `GET /api/v1/models/iris/rollout`, which must answer 200.
 pub fn rollout_status(server: &Server) -> Value {
     let (status, body) = api(server, Method::GET, "/api/v1/models/iris/rollout", None);
